@@ -1,0 +1,33 @@
+# Two commands do all the set-up on a fresh machine:
+#   make demo   the main job: a synthetic quarter on embedded SQLite
+#   make test   the whole test suite (SQLite and a real PostgreSQL the harness starts)
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: install demo test lint clean
+
+install: $(INSTALLED)
+
+$(INSTALLED): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --require-hashes -r requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	touch $@
+
+demo: install
+	$(BIN)/creditbooks demo
+
+test: install
+	bash scripts/ensure-postgres-installed.sh
+	$(BIN)/ruff check ledger rules reports creditbooks dags tests
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check ledger rules reports creditbooks dags tests
+
+clean:
+	rm -rf $(VENV) creditbooks-demo .pytest_cache

@@ -1,0 +1,259 @@
+"""The ledger's tables: batches, the credit subledger, and the journal.
+
+Money is BIGINT minor units and credits BIGINT micro-credits; constraints say what must
+always be true (non-zero journal lines, three-letter currencies, rows read = accepted +
+duplicates + rejected, one nightly batch per business date) so the database refuses what
+the code should never send. Instants are stored as naive UTC timestamps.
+
+Append-only tables: batches, batch_files, quarantine, lots, burn_slices, lot_expiries,
+usage_daily, uncovered_usage, journal_entries, journal_lines. `lot_balances` is the one
+projection that changes: each lot's running totals, rewritten inside the batch that
+changes them and re-derived from the append-only tables by `check`.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import BigInteger, CheckConstraint, Column, DateTime, Index, Integer, String, Text
+from sqlmodel import Field, SQLModel
+
+
+def _bigint(*, nullable: bool = False, primary_key: bool = False) -> Column:
+    return Column(BigInteger, nullable=nullable, primary_key=primary_key)
+
+
+def _utc_instant(*, nullable: bool = False) -> Column:
+    return Column(DateTime(timezone=False), nullable=nullable)
+
+
+def _currency_check(column: str = "currency") -> CheckConstraint:
+    return CheckConstraint(
+        f"length({column}) = 3 AND upper({column}) = {column}", name=f"ck_%(table_name)s_{column}"
+    )
+
+
+class Batch(SQLModel, table=True):
+    """One posted nightly run. Written in the same transaction as everything it posted."""
+
+    __tablename__ = "batches"
+    __table_args__ = (
+        CheckConstraint("status IN ('posted', 'empty')", name="ck_batches_status"),
+    )
+    batch_id: str = Field(primary_key=True, max_length=64)
+    business_date: date = Field(unique=True, index=True)
+    status: str = Field(max_length=16)
+    policy_version: str = Field(max_length=64)
+    input_fingerprint: str = Field(max_length=64)
+    started_at: datetime = Field(sa_column=_utc_instant())
+    recorded_at: datetime = Field(sa_column=_utc_instant())
+    entry_count: int = Field(sa_column=Column(Integer, nullable=False))
+
+
+class BatchFile(SQLModel, table=True):
+    """Control totals for one input document of a batch."""
+
+    __tablename__ = "batch_files"
+    __table_args__ = (
+        CheckConstraint(
+            "rows_read = rows_accepted + rows_duplicate + rows_rejected",
+            name="ck_batch_files_rows_accounted",
+        ),
+        CheckConstraint(
+            "rows_accepted >= 0 AND rows_duplicate >= 0 AND rows_rejected >= 0",
+            name="ck_batch_files_rows_non_negative",
+        ),
+    )
+    batch_id: str = Field(primary_key=True, foreign_key="batches.batch_id", max_length=64)
+    document: str = Field(primary_key=True, max_length=32)
+    file_name: str = Field(max_length=255)
+    sha256: str = Field(max_length=64)
+    rows_read: int = Field(sa_column=_bigint())
+    rows_accepted: int = Field(sa_column=_bigint())
+    rows_duplicate: int = Field(sa_column=_bigint())
+    rows_rejected: int = Field(sa_column=_bigint())
+    credits_accepted_micro: int = Field(sa_column=_bigint())
+    amounts_accepted_json: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class QuarantinedRow(SQLModel, table=True):
+    """An input row that was not accepted, with the reason a person can act on."""
+
+    __tablename__ = "quarantine"
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: str = Field(foreign_key="batches.batch_id", index=True, max_length=64)
+    business_date: date = Field(index=True)
+    document: str = Field(max_length=32)
+    file_name: str = Field(max_length=255)
+    row_number: int = Field(sa_column=_bigint())
+    column_name: str = Field(max_length=64)
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    raw_row: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class Lot(SQLModel, table=True):
+    """A purchase of credits: the immutable facts of the lot."""
+
+    __tablename__ = "lots"
+    __table_args__ = (
+        _currency_check(),
+        CheckConstraint("credits_micro > 0", name="ck_lots_credits_positive"),
+        CheckConstraint("amount_minor >= 0 AND tax_minor >= 0", name="ck_lots_money_non_negative"),
+        CheckConstraint("kind IN ('paid', 'promotional')", name="ck_lots_kind"),
+        CheckConstraint(
+            "kind = 'paid' OR (amount_minor = 0 AND tax_minor = 0)", name="ck_lots_promotional_free"
+        ),
+        CheckConstraint(
+            "expires_at IS NULL OR expires_at > purchased_at", name="ck_lots_expiry_after_purchase"
+        ),
+    )
+    purchase_id: str = Field(primary_key=True, max_length=200)
+    customer_id: str = Field(index=True, max_length=200)
+    purchased_at: datetime = Field(sa_column=_utc_instant())
+    expires_at: datetime | None = Field(default=None, sa_column=_utc_instant(nullable=True))
+    credits_micro: int = Field(sa_column=_bigint())
+    amount_minor: int = Field(sa_column=_bigint())
+    tax_minor: int = Field(sa_column=_bigint())
+    currency: str = Field(max_length=3)
+    kind: str = Field(max_length=16)
+    product: str = Field(max_length=200)
+    priority: int = Field(sa_column=Column(Integer, nullable=False))
+    payload_hash: str = Field(max_length=32)
+    batch_id: str = Field(foreign_key="batches.batch_id", max_length=64)
+    business_date: date
+
+
+class LotBalance(SQLModel, table=True):
+    """Running totals of a lot; `check` re-derives them from slices and expiries."""
+
+    __tablename__ = "lot_balances"
+    __table_args__ = (
+        CheckConstraint(
+            "credits_used_micro >= 0 AND credits_expired_micro >= 0 "
+            "AND usage_value_minor >= 0 AND breakage_minor >= 0",
+            name="ck_lot_balances_non_negative",
+        ),
+    )
+    purchase_id: str = Field(primary_key=True, foreign_key="lots.purchase_id", max_length=200)
+    customer_id: str = Field(index=True, max_length=200)
+    credits_used_micro: int = Field(sa_column=_bigint())
+    usage_value_minor: int = Field(sa_column=_bigint())
+    credits_expired_micro: int = Field(sa_column=_bigint())
+    breakage_minor: int = Field(sa_column=_bigint())
+    is_open: bool = Field(index=True)
+    last_batch_id: str = Field(max_length=64)
+
+
+class BurnSlice(SQLModel, table=True):
+    """Credits of one lot burned by one customer's usage of one meter on one day."""
+
+    __tablename__ = "burn_slices"
+    __table_args__ = (
+        _currency_check(),
+        CheckConstraint("credits_micro > 0", name="ck_burn_slices_credits_positive"),
+        CheckConstraint("value_minor >= 0", name="ck_burn_slices_value_non_negative"),
+    )
+    business_date: date = Field(primary_key=True)
+    customer_id: str = Field(primary_key=True, max_length=200)
+    purchase_id: str = Field(primary_key=True, foreign_key="lots.purchase_id", max_length=200)
+    meter: str = Field(primary_key=True, max_length=200)
+    credits_micro: int = Field(sa_column=_bigint())
+    value_minor: int = Field(sa_column=_bigint())
+    currency: str = Field(max_length=3)
+    batch_id: str = Field(foreign_key="batches.batch_id", max_length=64)
+
+
+class LotExpiry(SQLModel, table=True):
+    """A lot's expiry: the credits it lost and the deferred value that became breakage."""
+
+    __tablename__ = "lot_expiries"
+    __table_args__ = (
+        CheckConstraint("credits_micro >= 0 AND value_minor >= 0", name="ck_lot_expiries_sign"),
+    )
+    purchase_id: str = Field(primary_key=True, foreign_key="lots.purchase_id", max_length=200)
+    business_date: date = Field(index=True)
+    credits_micro: int = Field(sa_column=_bigint())
+    value_minor: int = Field(sa_column=_bigint())
+    batch_id: str = Field(foreign_key="batches.batch_id", max_length=64)
+
+
+class UsageDaily(SQLModel, table=True):
+    """Accepted usage per customer, meter and business day (raw events live in the archive)."""
+
+    __tablename__ = "usage_daily"
+    business_date: date = Field(primary_key=True)
+    customer_id: str = Field(primary_key=True, max_length=200)
+    meter: str = Field(primary_key=True, max_length=200)
+    event_count: int = Field(sa_column=_bigint())
+    late_event_count: int = Field(sa_column=_bigint())
+    credits_micro: int = Field(sa_column=_bigint())
+    batch_id: str = Field(foreign_key="batches.batch_id", max_length=64)
+
+
+class UncoveredUsage(SQLModel, table=True):
+    """Usage that found no active credits: not lost, not revenue; an exception to act on."""
+
+    __tablename__ = "uncovered_usage"
+    __table_args__ = (
+        CheckConstraint("credits_micro > 0", name="ck_uncovered_usage_credits_positive"),
+    )
+    business_date: date = Field(primary_key=True)
+    customer_id: str = Field(primary_key=True, max_length=200)
+    meter: str = Field(primary_key=True, max_length=200)
+    credits_micro: int = Field(sa_column=_bigint())
+    event_count: int = Field(sa_column=_bigint())
+    batch_id: str = Field(foreign_key="batches.batch_id", max_length=64)
+
+
+class JournalEntryRecord(SQLModel, table=True):
+    """A posted entry. `business_date` is when it happened, `recorded_at` when we wrote it."""
+
+    __tablename__ = "journal_entries"
+    __table_args__ = (
+        CheckConstraint("kind IN ('purchase', 'usage', 'breakage')", name="ck_entries_kind"),
+        Index("ix_journal_entries_period_kind", "period", "kind"),
+    )
+    entry_id: str = Field(primary_key=True, max_length=255)
+    kind: str = Field(max_length=16)
+    business_date: date = Field(index=True)
+    period: str = Field(max_length=7)
+    customer_id: str = Field(index=True, max_length=200)
+    source_ref: str = Field(max_length=255)
+    batch_id: str = Field(foreign_key="batches.batch_id", index=True, max_length=64)
+    policy_version: str = Field(max_length=64)
+    recorded_at: datetime = Field(sa_column=_utc_instant())
+
+
+class JournalLineRecord(SQLModel, table=True):
+    """One posting: signed minor units, debit positive and credit negative."""
+
+    __tablename__ = "journal_lines"
+    __table_args__ = (
+        _currency_check(),
+        CheckConstraint("amount_minor <> 0", name="ck_journal_lines_non_zero"),
+        Index("ix_journal_lines_account_currency", "account", "currency"),
+    )
+    entry_id: str = Field(
+        primary_key=True, foreign_key="journal_entries.entry_id", max_length=255
+    )
+    line_number: int = Field(sa_column=Column(Integer, primary_key=True))
+    account: str = Field(max_length=255)
+    currency: str = Field(max_length=3)
+    amount_minor: int = Field(sa_column=_bigint())
+    meter: str | None = Field(default=None, sa_column=Column(String(200), nullable=True))
+    purchase_id: str | None = Field(default=None, sa_column=Column(String(200), nullable=True))
+
+
+ALL_TABLES = [
+    Batch,
+    BatchFile,
+    QuarantinedRow,
+    Lot,
+    LotBalance,
+    BurnSlice,
+    LotExpiry,
+    UsageDaily,
+    UncoveredUsage,
+    JournalEntryRecord,
+    JournalLineRecord,
+]

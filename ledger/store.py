@@ -1,0 +1,192 @@
+"""The store: where the books live (SQLite by default, PostgreSQL in production).
+
+`Store` opens any SQLAlchemy URL, creates the schema, hands out transactions, and
+writes a whole batch with bulk inserts in one transaction (`write_batch`): a batch is
+visible completely or not at all. Reads come back as pandas frames. Everything is
+parameterised SQL; nothing here knows the recognition rules.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import Connection, bindparam, create_engine, event, insert, select, text, update
+from sqlalchemy.engine import Engine, make_url
+from sqlmodel import SQLModel
+
+from ledger import schema
+from ledger.journal import JournalBatch, require_valid
+
+DEFAULT_SQLITE_FILE = "creditbooks.db"
+_IN_CLAUSE_CHUNK = 500
+
+
+def default_database_url() -> str:
+    """`$CREDITBOOKS_DB`, else a SQLite file in the working directory."""
+    return os.environ.get("CREDITBOOKS_DB") or f"sqlite:///{Path.cwd() / DEFAULT_SQLITE_FILE}"
+
+
+def redacted(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+class StoreNotInitialisedError(RuntimeError):
+    """The database has no creditbooks schema; run `creditbooks init`."""
+
+
+@dataclass(frozen=True)
+class BatchWrite:
+    """Everything one batch writes; all frames are appended, balances are replaced."""
+
+    batch: dict
+    batch_files: pd.DataFrame
+    quarantine: pd.DataFrame
+    lots: pd.DataFrame
+    new_lot_balances: pd.DataFrame
+    changed_lot_balances: pd.DataFrame
+    burn_slices: pd.DataFrame
+    lot_expiries: pd.DataFrame
+    usage_daily: pd.DataFrame
+    uncovered_usage: pd.DataFrame
+    journal: JournalBatch
+    entry_attributes: dict = field(default_factory=dict)
+
+
+def frame_to_records(frame: pd.DataFrame) -> list[dict]:
+    """Rows as plain Python values: None for missing, naive UTC datetimes for instants."""
+    converted = frame.copy()
+    for column in converted.columns:
+        series = converted[column]
+        if isinstance(series.dtype, pd.DatetimeTZDtype):
+            converted[column] = series.dt.tz_convert("UTC").dt.tz_localize(None)
+    converted = converted.astype(object)
+    converted = converted.where(converted.notna(), None)
+    records = converted.to_dict("records")
+    for record in records:
+        for key, value in record.items():
+            if isinstance(value, pd.Timestamp):
+                record[key] = value.to_pydatetime()
+            elif hasattr(value, "item") and not isinstance(value, str):
+                record[key] = value.item()
+    return records
+
+
+class Store:
+    def __init__(self, url: str | None = None) -> None:
+        self.url = url or default_database_url()
+        self.engine: Engine = _create_engine(self.url)
+
+    @property
+    def is_postgresql(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    def initialise(self) -> None:
+        SQLModel.metadata.create_all(self.engine, tables=[t.__table__ for t in schema.ALL_TABLES])
+
+    def require_initialised(self) -> None:
+        with self.engine.connect() as connection:
+            tables = set(self.engine.dialect.get_table_names(connection))
+        if schema.JournalEntryRecord.__tablename__ not in tables:
+            raise StoreNotInitialisedError(
+                f"no creditbooks ledger at {redacted(self.url)}; run `creditbooks init` first"
+            )
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        with self.engine.begin() as connection:
+            yield connection
+
+    def read_frame(self, sql: str, **parameters) -> pd.DataFrame:
+        with self.engine.connect() as connection:
+            return read_frame(connection, sql, **parameters)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def read_frame(connection: Connection, sql: str, **parameters) -> pd.DataFrame:
+    result = connection.execute(text(sql), parameters)
+    return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+def read_in_chunks(
+    connection: Connection, sql_with_ids: str, ids: Iterable[str], columns: list[str]
+) -> pd.DataFrame:
+    """Run `sql_with_ids` (which has an expanding `:ids` parameter) over ids in chunks."""
+    statement = text(sql_with_ids).bindparams(bindparam("ids", expanding=True))
+    unique_ids = sorted(set(ids))
+    parts = []
+    for start in range(0, len(unique_ids), _IN_CLAUSE_CHUNK):
+        chunk = unique_ids[start : start + _IN_CLAUSE_CHUNK]
+        rows = connection.execute(statement, {"ids": chunk}).fetchall()
+        parts.append(pd.DataFrame(rows, columns=columns))
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(parts, ignore_index=True)
+
+
+def insert_frame(connection: Connection, table, frame: pd.DataFrame) -> None:
+    if len(frame):
+        connection.execute(insert(table.__table__), frame_to_records(frame))
+
+
+def write_batch(connection: Connection, write: BatchWrite) -> None:
+    """Append one batch's rows in dependency order; the caller owns the transaction."""
+    require_valid(write.journal)
+    connection.execute(insert(schema.Batch.__table__), [write.batch])
+    insert_frame(connection, schema.BatchFile, write.batch_files)
+    insert_frame(connection, schema.QuarantinedRow, write.quarantine)
+    insert_frame(connection, schema.Lot, write.lots)
+    insert_frame(connection, schema.LotBalance, write.new_lot_balances)
+    _replace_lot_balances(connection, write.changed_lot_balances)
+    insert_frame(connection, schema.BurnSlice, write.burn_slices)
+    insert_frame(connection, schema.LotExpiry, write.lot_expiries)
+    insert_frame(connection, schema.UsageDaily, write.usage_daily)
+    insert_frame(connection, schema.UncoveredUsage, write.uncovered_usage)
+    entries = write.journal.entries.assign(**write.entry_attributes)
+    insert_frame(connection, schema.JournalEntryRecord, entries)
+    insert_frame(connection, schema.JournalLineRecord, write.journal.lines)
+
+
+def _replace_lot_balances(connection: Connection, balances: pd.DataFrame) -> None:
+    if not len(balances):
+        return
+    table = schema.LotBalance.__table__
+    value_columns = [c for c in balances.columns if c != "purchase_id"]
+    statement = (
+        update(table)
+        .where(table.c.purchase_id == bindparam("key_purchase_id"))
+        .values({column: bindparam(column) for column in value_columns})
+    )
+    records = frame_to_records(balances.rename(columns={"purchase_id": "key_purchase_id"}))
+    connection.execute(statement, records)
+
+
+def batch_for_date(connection: Connection, business_date) -> dict | None:
+    table = schema.Batch.__table__
+    row = connection.execute(
+        select(table).where(table.c.business_date == business_date)
+    ).mappings().first()
+    return dict(row) if row else None
+
+
+def _create_engine(url: str) -> Engine:
+    if make_url(url).get_backend_name() == "sqlite":
+        engine = create_engine(url, connect_args={"timeout": 60})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys = ON")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)

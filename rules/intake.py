@@ -1,0 +1,109 @@
+"""Intake: one landing file in, accepted rows and a full account of every other row out.
+
+For each document: read (file-level errors stop the batch), validate rows, then sort
+the valid ones into accepted, duplicate (same id and same content as a row accepted in
+this file or earlier) and conflict (same id, different content: rejected, never
+overwritten). `rows_read = accepted + duplicates + rejected` is asserted, and the
+control totals (accepted credits, accepted amount per currency) are kept per file.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pandas as pd
+
+from ledger.money import format_minor
+from rules.documents import ROW_NUMBER, InputFile
+from rules.validation import ValidatedRows
+
+PAYLOAD_COLUMNS = {
+    "purchases": ["customer_id", "purchased_at", "expires_at", "credits_micro", "amount_minor",
+                  "tax_minor", "currency", "kind", "product", "priority"],
+    "usage": ["customer_id", "occurred_at", "meter", "credits_micro", "quantity_micro"],
+    "refunds": [],
+}
+ID_COLUMN = {"purchases": "purchase_id", "usage": "event_id", "refunds": "refund_id"}
+
+
+@dataclass(frozen=True)
+class DocumentIntake:
+    document: str
+    file_name: str
+    sha256: str
+    rows_read: int
+    accepted: pd.DataFrame
+    duplicate_count: int
+    rejected: pd.DataFrame  # ROW_NUMBER, column_name, reason, raw_row
+
+    def control_totals(self) -> dict:
+        amounts: dict[str, str] = {}
+        if "amount_minor" in self.accepted:
+            by_currency = self.accepted.groupby("currency")["amount_minor"].sum()
+            amounts = {currency: format_minor(int(total), currency)
+                       for currency, total in sorted(by_currency.items())}
+        credits = int(self.accepted["credits_micro"].sum()) if "credits_micro" in self.accepted else 0
+        return {"credits_accepted_micro": credits,
+                "amounts_accepted_json": json.dumps(amounts, sort_keys=True)}
+
+
+def sort_valid_rows(
+    input_file: InputFile, validated: ValidatedRows, fingerprints: pd.Series,
+    previously_accepted: pd.DataFrame,
+) -> DocumentIntake:
+    """Split validated rows into accepted, duplicates and conflicts.
+
+    previously_accepted: id column, payload_hash, business_date of rows accepted by
+    earlier batches that share an id with this file.
+    """
+    document = input_file.document
+    id_column = ID_COLUMN[document]
+    valid = validated.accepted.assign(payload_hash=fingerprints.to_numpy())
+    variants = valid.groupby(id_column)["payload_hash"].transform("nunique")
+    in_file_conflict = variants > 1
+    conflict_reasons = pd.Series("", index=valid.index, dtype=object)
+    conflict_reasons[in_file_conflict] = (
+        f"{id_column} appears more than once in this file with different contents"
+    )
+    earlier = previously_accepted.drop_duplicates(id_column).set_index(id_column)
+    earlier_hash = valid[id_column].map(earlier["payload_hash"])
+    seen_before = earlier_hash.notna()
+    same_before = seen_before & (earlier_hash == valid["payload_hash"])
+    differs_before = seen_before & ~same_before & ~in_file_conflict
+    earlier_date = valid[id_column].map(earlier["business_date"]).astype(str)
+    conflict_reasons[differs_before] = (
+        f"conflict: {id_column} was accepted on " + earlier_date[differs_before]
+        + " with different contents; not overwritten"
+    )
+    conflicts = conflict_reasons != ""
+    repeated_in_file = valid.duplicated(id_column) & ~conflicts
+    duplicates = (same_before & ~conflicts) | repeated_in_file
+    accepted = valid[~conflicts & ~duplicates].reset_index(drop=True)
+    conflict_rows = pd.DataFrame({
+        ROW_NUMBER: valid.loc[conflicts, ROW_NUMBER].to_numpy(),
+        "column_name": id_column,
+        "reason": conflict_reasons[conflicts].to_numpy(),
+    })
+    rejected = pd.concat([validated.rejected, conflict_rows], ignore_index=True)
+    rejected = rejected.sort_values(ROW_NUMBER).reset_index(drop=True)
+    raw = input_file.frame.set_index(ROW_NUMBER)
+    rejected["raw_row"] = [
+        json.dumps(raw.loc[row].to_dict(), ensure_ascii=False) for row in rejected[ROW_NUMBER]
+    ]
+    intake = DocumentIntake(
+        document=document,
+        file_name=input_file.file_name,
+        sha256=input_file.sha256,
+        rows_read=len(input_file.frame),
+        accepted=accepted,
+        duplicate_count=int(duplicates.sum()),
+        rejected=rejected,
+    )
+    counted = len(intake.accepted) + intake.duplicate_count + len(intake.rejected)
+    if counted != intake.rows_read:
+        raise AssertionError(
+            f"{intake.file_name}: rows read {intake.rows_read} != accepted + duplicates + "
+            f"rejected ({counted})"
+        )
+    return intake

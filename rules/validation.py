@@ -1,0 +1,270 @@
+"""Row validation: from a frame of strings to typed rows, or a reason a person can act on.
+
+Two passes over the whole frame, no loop per row. First the formats, declared in
+`documents.DOCUMENT_COLUMNS` and checked by a pandera schema; then the meaning (credits
+positive, amounts in whole minor units of their currency, expiry after purchase,
+nothing dated after the business day, ...). Every failed check becomes a
+`(row, column, reason)` triple; a row with any is rejected, and its reasons are joined
+so the quarantine says everything that is wrong with it at once.
+
+Decimal strings are parsed to scaled integers exactly (`parse_scaled_decimals`); no
+value passes through a float.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+from ledger.money import CREDIT_DECIMAL_PLACES, is_known_currency, minor_unit_exponent
+from ledger.periods import BusinessDay
+from rules.documents import DOCUMENT_COLUMNS, ROW_NUMBER
+
+AMOUNT_SCALE_PLACES = 4  # the largest ISO 4217 minor unit exponent (CLF, UYW)
+_MAX_WHOLE_DIGITS = 12
+_DECIMAL_PARTS = r"^(?P<whole>[0-9]+)(?:\.(?P<fraction>[0-9]+))?$"
+
+
+@dataclass(frozen=True)
+class ValidatedRows:
+    """Typed rows that passed every check, and the rejected ones with their reasons."""
+
+    accepted: pd.DataFrame
+    rejected: pd.DataFrame  # columns: ROW_NUMBER, column_name, reason
+
+
+class _Problems:
+    """Collects (row index, column, reason) for a frame being validated."""
+
+    def __init__(self, index: pd.Index) -> None:
+        self.index = index
+        self.parts: list[pd.DataFrame] = []
+
+    def add(self, mask: pd.Series, column: str, reason: str | pd.Series) -> None:
+        mask = mask.fillna(False).astype(bool)
+        if not mask.any():
+            return
+        reasons = reason[mask] if isinstance(reason, pd.Series) else reason
+        self.parts.append(
+            pd.DataFrame({"index": self.index[mask.to_numpy()], "column_name": column,
+                          "reason": reasons})
+        )
+
+    def add_pandera_failures(self, failure_cases: pd.DataFrame) -> None:
+        rows = failure_cases.dropna(subset=["index"])
+        if len(rows):
+            self.parts.append(
+                pd.DataFrame({"index": rows["index"].astype("int64").to_numpy(),
+                              "column_name": rows["column"].astype(str).to_numpy(),
+                              "reason": rows["check"].astype(str).to_numpy()})
+            )
+
+    def failing_index(self) -> pd.Index:
+        if not self.parts:
+            return pd.Index([], dtype="int64")
+        return pd.Index(pd.concat(self.parts)["index"].unique())
+
+    def rejected(self, frame: pd.DataFrame) -> pd.DataFrame:
+        if not self.parts:
+            return pd.DataFrame({ROW_NUMBER: pd.Series(dtype="int64"),
+                                 "column_name": pd.Series(dtype=str),
+                                 "reason": pd.Series(dtype=str)})
+        problems = pd.concat(self.parts, ignore_index=True).drop_duplicates(["index", "column_name"])
+        problems["text"] = problems["column_name"] + ": " + problems["reason"].astype(str)
+        grouped = problems.groupby("index", sort=True).agg(
+            column_name=("column_name", "first"), reason=("text", "; ".join)
+        )
+        grouped[ROW_NUMBER] = frame.loc[grouped.index, ROW_NUMBER].to_numpy()
+        return grouped.reset_index(drop=True)[[ROW_NUMBER, "column_name", "reason"]]
+
+
+def format_schema(document: str) -> pa.DataFrameSchema:
+    columns = {
+        spec.name: pa.Column(
+            str,
+            pa.Check.str_matches(f"^(?:{spec.pattern})$", error=spec.message),
+            nullable=False,
+            required=True,
+        )
+        for spec in DOCUMENT_COLUMNS[document]
+    }
+    return pa.DataFrameSchema(columns, coerce=False, strict=False)
+
+
+def check_formats(document: str, frame: pd.DataFrame, problems: _Problems) -> None:
+    try:
+        format_schema(document).validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        problems.add_pandera_failures(errors.failure_cases)
+
+
+def parse_scaled_decimals(text: pd.Series, places: int) -> tuple[pd.Series, pd.Series]:
+    """Non-negative decimal strings -> int64 of value * 10**places, and a reason per row.
+
+    The reason is '' where parsing succeeded; otherwise the value is 0. Values with
+    more significant decimal places than `places`, or too many digits, are refused
+    rather than rounded.
+    """
+    parts = text.astype(str).str.extract(_DECIMAL_PARTS)
+    matched = parts["whole"].notna()
+    fraction = parts["fraction"].fillna("").str.rstrip("0")
+    whole = parts["whole"].fillna("0").str.lstrip("0").replace("", "0")
+    reasons = pd.Series("", index=text.index, dtype=object)
+    reasons[~matched] = "is not a decimal number"
+    reasons[matched & (fraction.str.len() > places)] = f"has more than {places} decimal places"
+    reasons[matched & (whole.str.len() > _MAX_WHOLE_DIGITS)] = "is too large"
+    good = reasons == ""
+    values = pd.Series(0, index=text.index, dtype="int64")
+    if good.any():
+        whole_values = whole[good].astype("int64") * (10**places)
+        fraction_values = fraction[good].str.ljust(places, "0").replace("", "0").astype("int64")
+        values[good] = whole_values + fraction_values
+    return values, reasons
+
+
+def parse_instants(text: pd.Series) -> pd.Series:
+    """ISO 8601 strings -> UTC instants (NaT where empty or unparseable); no offset = UTC."""
+    return pd.to_datetime(text.astype(str), utc=True, format="ISO8601", errors="coerce")
+
+
+def _apply_defaults(document: str, frame: pd.DataFrame) -> pd.DataFrame:
+    filled = frame.copy()
+    for spec in DOCUMENT_COLUMNS[document]:
+        if spec.default:
+            filled[spec.name] = filled[spec.name].mask(filled[spec.name] == "", spec.default)
+    return filled
+
+
+def _instant_column(frame, column, problems, required=True) -> pd.Series:
+    instants = parse_instants(frame[column])
+    present = frame[column] != ""
+    problems.add(present & instants.isna(), column, "is not a valid ISO 8601 timestamp")
+    if required:
+        problems.add(~present, column, "is required")
+    return instants
+
+
+def _credits_column(frame, problems, column="credits") -> pd.Series:
+    credits, reasons = parse_scaled_decimals(frame[column], CREDIT_DECIMAL_PLACES)
+    problems.add(reasons != "", column, reasons)
+    problems.add((reasons == "") & (credits <= 0), column, "must be greater than zero")
+    return credits
+
+
+def _amount_column(frame, column, currency_exponent, problems) -> pd.Series:
+    """Amounts in minor units of each row's currency; refuses fractions of a minor unit."""
+    scaled, reasons = parse_scaled_decimals(frame[column], AMOUNT_SCALE_PLACES)
+    problems.add(reasons != "", column, reasons)
+    divisor = (10 ** (AMOUNT_SCALE_PLACES - currency_exponent)).astype("int64")
+    fractional = (reasons == "") & (scaled % divisor != 0)
+    problems.add(
+        fractional, column,
+        "has more decimal places than its currency allows (" + currency_exponent.astype(str) + ")",
+    )
+    return scaled // divisor
+
+
+def validate_purchases(frame: pd.DataFrame, day: BusinessDay) -> ValidatedRows:
+    problems = _Problems(frame.index)
+    check_formats("purchases", frame, problems)
+    rows = _apply_defaults("purchases", frame)
+    known = rows["currency"].map(is_known_currency).astype(bool)
+    problems.add(~known & rows["currency"].str.fullmatch("[A-Z]{3}"), "currency",
+                 "is not an ISO 4217 currency with a minor unit")
+    exponent = rows["currency"].where(known, "USD").map(minor_unit_exponent).astype("int64")
+    purchased_at = _instant_column(rows, "purchased_at", problems)
+    expires_at = _instant_column(rows, "expires_at", problems, required=False)
+    credits = _credits_column(rows, problems)
+    amount = _amount_column(rows, "amount", exponent, problems)
+    tax = _amount_column(rows, "tax_amount", exponent, problems)
+    promotional = rows["kind"] == "promotional"
+    problems.add(promotional & ((amount != 0) | (tax != 0)), "amount",
+                 "promotional credits must have amount 0 and no tax")
+    problems.add(expires_at.notna() & purchased_at.notna() & (expires_at <= purchased_at),
+                 "expires_at", "must be after purchased_at")
+    problems.add(purchased_at >= day.ends_at_utc, "purchased_at",
+                 f"is after business date {day.business_date}")
+    typed = pd.DataFrame({
+        ROW_NUMBER: rows[ROW_NUMBER],
+        "purchase_id": rows["purchase_id"].astype(object),
+        "customer_id": rows["customer_id"].astype(object),
+        "purchased_at": purchased_at,
+        "expires_at": expires_at,
+        "credits_micro": credits,
+        "amount_minor": amount,
+        "tax_minor": tax,
+        "currency": rows["currency"].astype(object),
+        "kind": rows["kind"].astype(object),
+        "product": rows["product"].astype(object),
+        "priority": pd.to_numeric(rows["priority"], errors="coerce").fillna(0).astype("int64"),
+    })
+    return _split(typed, problems, rows)
+
+
+def validate_usage(frame: pd.DataFrame, day: BusinessDay, late_window_days: int) -> ValidatedRows:
+    problems = _Problems(frame.index)
+    check_formats("usage", frame, problems)
+    rows = _apply_defaults("usage", frame)
+    occurred_at = _instant_column(rows, "occurred_at", problems)
+    credits = _credits_column(rows, problems)
+    quantity, quantity_reasons = parse_scaled_decimals(rows["quantity"], CREDIT_DECIMAL_PLACES)
+    problems.add(quantity_reasons != "", "quantity", quantity_reasons)
+    problems.add(occurred_at >= day.ends_at_utc, "occurred_at",
+                 f"is after business date {day.business_date}")
+    oldest = day.starts_at_utc - pd.Timedelta(days=late_window_days)
+    problems.add(occurred_at < oldest, "occurred_at",
+                 f"is more than {late_window_days} days before business date {day.business_date}")
+    typed = pd.DataFrame({
+        ROW_NUMBER: rows[ROW_NUMBER],
+        "event_id": rows["event_id"].astype(object),
+        "customer_id": rows["customer_id"].astype(object),
+        "occurred_at": occurred_at,
+        "meter": rows["meter"].astype(object),
+        "credits_micro": credits,
+        "quantity_micro": quantity,
+    })
+    return _split(typed, problems, rows)
+
+
+def validate_refunds(frame: pd.DataFrame, day: BusinessDay) -> ValidatedRows:
+    """Refunds are read and checked, then refused: the policy has no refund rule yet."""
+    problems = _Problems(frame.index)
+    check_formats("refunds", frame, problems)
+    unsupported = pd.Series(True, index=frame.index)
+    problems.add(unsupported, "refund_id",
+                 "refunds are not supported by this version of the policy; nothing was posted")
+    typed = frame.iloc[0:0].copy()
+    return _split(typed, problems, frame)
+
+
+def _split(typed: pd.DataFrame, problems: _Problems, rows: pd.DataFrame) -> ValidatedRows:
+    failing = problems.failing_index()
+    accepted = typed.loc[~typed.index.isin(failing)].reset_index(drop=True)
+    return ValidatedRows(accepted=accepted, rejected=problems.rejected(rows))
+
+
+def payload_fingerprints(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
+    """A 64-bit fingerprint (int64) of each row's normalised content.
+
+    Normalised means parsed: '1.0' and '1.00' credits, or the same instant written with
+    different offsets, are the same payload. Missing instants hash as one sentinel value.
+    """
+    normalised = frame[columns].copy()
+    for column in columns:
+        if isinstance(normalised[column].dtype, pd.DatetimeTZDtype):
+            naive = normalised[column].dt.tz_convert("UTC").dt.tz_localize(None)
+            normalised[column] = naive.to_numpy("datetime64[us]").view("int64")
+    hashes = pd.util.hash_pandas_object(normalised, index=False).to_numpy(dtype=np.uint64)
+    return pd.Series(hashes.view(np.int64), index=frame.index)
+
+
+def fingerprint_to_hex(fingerprint: int) -> str:
+    return f"{int(fingerprint) & 0xFFFFFFFFFFFFFFFF:016x}"
+
+
+def fingerprint_from_hex(text: str) -> int:
+    value = int(text, 16)
+    return value - (1 << 64) if value >= (1 << 63) else value

@@ -1,6 +1,6 @@
 """Expiry under the remote method: unused deferred value becomes breakage revenue.
 
-A lot whose `expires_at` falls before the end of business day D (an expiry exactly at
+A lot whose `expires_at` falls in business day D or earlier (an expiry exactly at
 midnight belongs to the day that ends there) and is still open is expired by D's run,
 dated D: its remaining credits are lost and its remaining deferred value (amount minus
 usage value to date) moves to breakage revenue. Promotional lots expire with no entry.
@@ -28,7 +28,7 @@ class ExpiredLots:
 def expire_lots(lots: pd.DataFrame, day: BusinessDay, accounts: ChartOfAccounts) -> ExpiredLots:
     """lots: open lots with their state after today's burn."""
     remaining_credits = lots["credits_micro"] - lots["credits_used_micro"]
-    due = lots["expires_at"].notna() & (lots["expires_at"] < day.ends_at_utc)
+    due = lots["expires_at"].notna() & (lots["expires_at"] <= day.ends_at_utc)
     due &= remaining_credits > 0
     expiring = lots[due].sort_values("purchase_id")
     expiries = pd.DataFrame({

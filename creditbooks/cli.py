@@ -1,0 +1,234 @@
+"""The `creditbooks` command line: a thin layer over ledger/, rules/ and reports/.
+
+Errors a person can fix print as one line on stderr with a non-zero exit; `--debug`
+shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy.exc import OperationalError
+
+from ledger.journal import UnbalancedJournalError
+from ledger.money import format_micro_credits
+from ledger.periods import days_between, parse_business_date, parse_period
+from ledger.store import Store, StoreNotInitialisedError, redacted
+from reports.controls import run_controls
+from reports.render import OutputFormat, render_rows
+from reports.statements import rollforward, trial_balance
+from reports.subledger import exceptions as list_exceptions
+from reports.subledger import lot_balances
+from rules.documents import InputFileError
+from rules.nightly import BatchConflictError, StrictModeRejectionError, run_night
+from rules.policy import Policy, PolicyError, load_policy
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="Double-entry books and revenue recognition for prepaid usage credits.")
+report_app = typer.Typer(no_args_is_help=True, help="Period reports.")
+app.add_typer(report_app, name="report")
+
+FormatOption = Annotated[OutputFormat, typer.Option("--format", help="table, csv or json")]
+
+
+class Context:
+    def __init__(self, database_url: str | None, policy_file: Path | None) -> None:
+        self.database_url = database_url
+        self.policy_file = policy_file
+
+    def store(self, must_exist: bool = True) -> Store:
+        store = Store(self.database_url)
+        if must_exist:
+            store.require_initialised()
+        return store
+
+    def policy(self) -> Policy:
+        return load_policy(self.policy_file)
+
+
+@app.callback()
+def options(
+    context: typer.Context,
+    db: Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL; default $CREDITBOOKS_DB, "
+                                           "else sqlite file creditbooks.db here")] = None,
+    policy: Annotated[Path | None, typer.Option("--policy", help="policy TOML file")] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
+) -> None:
+    context.obj = Context(db, policy)
+
+
+def _context(context: typer.Context) -> Context:
+    return context.obj
+
+
+@app.command()
+def init(context: typer.Context) -> None:
+    """Create the ledger's tables (safe to run again)."""
+    store = _context(context).store(must_exist=False)
+    store.initialise()
+    typer.echo(f"ledger ready at {redacted(store.url)}")
+
+
+@app.command()
+def nightly(
+    context: typer.Context,
+    on_date: Annotated[str | None, typer.Option("--date", help="business date YYYY-MM-DD")] = None,
+    from_date: Annotated[str | None, typer.Option("--from", help="first date of a range")] = None,
+    to_date: Annotated[str | None, typer.Option("--to", help="last date of a range")] = None,
+    landing: Annotated[Path, typer.Option(envvar="CREDITBOOKS_LANDING")] = Path("landing"),
+    archive: Annotated[Path, typer.Option(envvar="CREDITBOOKS_ARCHIVE")] = Path("archive"),
+    strict: Annotated[bool, typer.Option("--strict", help="refuse the batch on any bad row")] = False,
+    output_format: FormatOption = OutputFormat.TABLE,
+) -> None:
+    """Post one business day, or each day of a range in order, from LANDING/YYYY-MM-DD/."""
+    days = _requested_days(on_date, from_date, to_date)
+    ctx = _context(context)
+    store, policy = ctx.store(), ctx.policy()
+    rows = []
+    for business_date in days:
+        outcome = run_night(store, policy, landing, archive, business_date, strict=strict)
+        rows.append(night_row(outcome))
+        if output_format == OutputFormat.TABLE:
+            typer.echo(_night_line(rows[-1]))
+    if output_format != OutputFormat.TABLE:
+        typer.echo(render_rows(rows, output_format))
+
+
+def night_row(outcome) -> dict:
+    totals = {"rows_read": 0, "accepted": 0, "duplicates": 0, "rejected": 0}
+    for document in outcome.documents:
+        totals["rows_read"] += document.rows_read
+        totals["accepted"] += document.accepted
+        totals["duplicates"] += document.duplicates
+        totals["rejected"] += document.rejected
+    return {"business_date": outcome.business_date.isoformat(), "status": outcome.status,
+            "batch_id": outcome.batch_id, "entries": outcome.entry_count, **totals,
+            "uncovered_credits": format_micro_credits(outcome.uncovered_credits_micro)}
+
+
+def _night_line(row: dict) -> str:
+    return (f"{row['business_date']} {row['status']:<9} entries={row['entries']} "
+            f"read={row['rows_read']} accepted={row['accepted']} duplicates={row['duplicates']} "
+            f"rejected={row['rejected']} uncovered_credits={row['uncovered_credits']}")
+
+
+def _requested_days(on_date, from_date, to_date) -> list[date]:
+    if on_date and not (from_date or to_date):
+        return [parse_business_date(on_date)]
+    if from_date and to_date and not on_date:
+        return days_between(parse_business_date(from_date), parse_business_date(to_date))
+    raise typer.BadParameter("give --date D, or --from D1 --to D2")
+
+
+@app.command()
+def balances(
+    context: typer.Context,
+    customer: Annotated[str | None, typer.Option(help="one customer's lots")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="end of business date")] = None,
+    output_format: FormatOption = OutputFormat.TABLE,
+) -> None:
+    """Remaining credits and deferred value per lot."""
+    as_of_date = parse_business_date(as_of) if as_of else None
+    rows = lot_balances(_context(context).store(), customer, as_of_date)
+    typer.echo(render_rows(rows, output_format, "Lot balances"))
+
+
+@app.command()
+def exceptions(
+    context: typer.Context,
+    on_date: Annotated[str | None, typer.Option("--date", help="business date")] = None,
+    output_format: FormatOption = OutputFormat.TABLE,
+) -> None:
+    """Quarantined rows, conflicts and uncovered usage."""
+    day = parse_business_date(on_date) if on_date else None
+    rows = list_exceptions(_context(context).store(), day)
+    typer.echo(render_rows(rows, output_format, "Exceptions"))
+
+
+@report_app.command("trial-balance")
+def trial_balance_command(
+    context: typer.Context,
+    period: Annotated[str, typer.Option(help="YYYY-MM")],
+    output_format: FormatOption = OutputFormat.TABLE,
+) -> None:
+    """Opening, debits, credits and closing per account and currency (debit positive)."""
+    parse_period(period)
+    rows = trial_balance(_context(context.parent).store(), period)
+    typer.echo(render_rows(rows, output_format, f"Trial balance {period}", {"period": period}))
+
+
+@report_app.command("rollforward")
+def rollforward_command(
+    context: typer.Context,
+    period: Annotated[str, typer.Option(help="YYYY-MM")],
+    output_format: FormatOption = OutputFormat.TABLE,
+) -> None:
+    """Deferred revenue: opening + purchases - usage - breakage - refunds = closing."""
+    parse_period(period)
+    ctx = _context(context.parent)
+    rows = rollforward(ctx.store(), period, ctx.policy().accounts.deferred_revenue)
+    untied = [row for row in rows if row.difference_minor]
+    typer.echo(render_rows([row.as_strings() for row in rows], output_format,
+                           f"Deferred revenue rollforward {period}", {"period": period}))
+    if untied:
+        raise CreditbooksFailure(f"rollforward does not tie in {', '.join(r.currency for r in untied)}")
+
+
+@app.command()
+def check(context: typer.Context, output_format: FormatOption = OutputFormat.TABLE) -> None:
+    """Verify every invariant: balanced entries, subledger = GL, lots tie out, usage accounted."""
+    ctx = _context(context)
+    results = run_controls(ctx.store(), ctx.policy().accounts.deferred_revenue)
+    rows = [result.as_dict() for result in results]
+    typer.echo(render_rows(rows, output_format, "Controls"))
+    failed = [result.name for result in results if not result.passed]
+    if failed:
+        raise CreditbooksFailure(f"{len(failed)} control(s) failed: {'; '.join(failed)}")
+
+
+@app.command()
+def demo(
+    context: typer.Context,
+    out: Annotated[Path, typer.Option(help="where landing files, archive and ledger go")] = Path(
+        "creditbooks-demo"),
+    customers: Annotated[int, typer.Option(min=1, max=5000)] = 300,
+    seed: Annotated[int, typer.Option()] = 7,
+) -> None:
+    """Generate a synthetic quarter, run every night, print trial balances and rollforwards."""
+    from creditbooks.demo import run_demo
+
+    ctx = _context(context)
+    run_demo(out, customers=customers, seed=seed, policy=ctx.policy(),
+             database_url=ctx.database_url, echo=typer.echo)
+
+
+class CreditbooksFailure(RuntimeError):
+    """A command ran and found a problem (for example a failed control)."""
+
+
+PERSON_FACING_ERRORS = (
+    BatchConflictError, CreditbooksFailure, InputFileError, PolicyError, StoreNotInitialisedError,
+    StrictModeRejectionError, UnbalancedJournalError, ValueError,
+)
+
+
+def main() -> None:
+    debug = "--debug" in sys.argv[1:] or os.environ.get("CREDITBOOKS_DEBUG") == "1"
+    try:
+        app(standalone_mode=True)
+    except PERSON_FACING_ERRORS as error:
+        if debug:
+            raise
+        typer.echo(f"creditbooks: error: {error}", err=True)
+        sys.exit(1)
+    except OperationalError as error:
+        if debug:
+            raise
+        typer.echo(f"creditbooks: error: database: {str(error.orig).strip().splitlines()[0]}",
+                   err=True)
+        sys.exit(1)

@@ -1,0 +1,182 @@
+"""`creditbooks demo`: a realistic synthetic quarter, posted night by night.
+
+A few hundred customers buy volume packs at different per-credit prices (USD, EUR,
+JPY), receive promotional grants, top up, and burn credits on three meters with
+long-tailed usage. Some packs expire inside the quarter; some events arrive late or
+twice; a few rows are bad on purpose (so the quarantine has something to show). The
+same seed always writes the same files, so running the demo again changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ledger.periods import days_between, period_of
+from ledger.store import Store
+from reports.controls import run_controls
+from reports.render import OutputFormat, render_rows
+from reports.statements import rollforward, trial_balance
+from rules.nightly import run_night
+from rules.policy import Policy
+
+QUARTER_START = date(2026, 1, 1)
+QUARTER_END = date(2026, 3, 31)
+METERS = np.array(["api-calls", "gpu-seconds", "storage-gb"])
+# (credits, price) per pack and currency: bigger packs are cheaper per credit.
+PACKS = {
+    "USD": [(1_000, "10.00"), (10_000, "80.00"), (100_000, "600.00")],
+    "EUR": [(1_000, "9.50"), (10_000, "76.00"), (100_000, "570.00")],
+    "JPY": [(1_000, "1500"), (10_000, "12000"), (100_000, "90000")],
+}
+EXPIRY_DAYS = np.array([30, 60, 90, 365, 0])  # 0 = never expires
+TAX_RATES = {"USD": "0.08", "EUR": "0.20", "JPY": "0.10"}
+
+
+def generate_landing(landing: Path, customers: int, seed: int) -> None:
+    """Write purchases.csv and usage.csv for every day of the demo quarter."""
+    rng = np.random.default_rng(seed)
+    days = days_between(QUARTER_START, QUARTER_END)
+    customer_ids = np.array([f"CUST-{number:04d}" for number in range(1, customers + 1)])
+    currencies = rng.choice(["USD", "EUR", "JPY"], size=customers, p=[0.7, 0.2, 0.1])
+    # Long tail: a few heavy users, many light ones.
+    daily_credits = rng.pareto(1.5, size=customers) * 40 + 5
+    first_day = rng.integers(0, 20, size=customers)
+    purchases = _purchases(rng, customer_ids, currencies, daily_credits, first_day, len(days))
+    usage = _usage(rng, customer_ids, daily_credits, first_day, days)
+    for offset, business_date in enumerate(days):
+        directory = landing / business_date.isoformat()
+        directory.mkdir(parents=True, exist_ok=True)
+        day_purchases = purchases[purchases["day"] == offset].drop(columns="day")
+        day_usage = usage[usage["day"] == offset].drop(columns="day")
+        if len(day_purchases):
+            day_purchases.to_csv(directory / "purchases.csv", index=False)
+        if len(day_usage):
+            day_usage.to_csv(directory / "usage.csv", index=False)
+
+
+def _timestamps(days: np.ndarray, seconds: np.ndarray) -> np.ndarray:
+    instants = (pd.Timestamp(QUARTER_START, tz="UTC") + pd.to_timedelta(days, unit="D")
+                + pd.to_timedelta(seconds, unit="s"))
+    return instants.strftime("%Y-%m-%dT%H:%M:%SZ").to_numpy()
+
+
+def _purchases(rng, customer_ids, currencies, daily_credits, first_day, day_count) -> pd.DataFrame:
+    rows = []
+    for index, customer in enumerate(customer_ids):
+        currency = currencies[index]
+        rows.append((customer, currency, int(first_day[index]), "promotional", 0))
+        # Heavier users buy bigger packs and top up more often.
+        day, pack = int(first_day[index]), int(min(2, daily_credits[index] // 60))
+        while day < day_count:
+            rows.append((customer, currency, day, "paid", pack))
+            credits = PACKS[currency][pack][0]
+            day += max(3, int(credits / daily_credits[index] * rng.uniform(0.5, 1.3)))
+    frame = pd.DataFrame(rows, columns=["customer_id", "currency", "day", "kind", "pack"])
+    count = len(frame)
+    seconds = rng.integers(0, 86_400, size=count)
+    expiry_days = rng.choice(EXPIRY_DAYS, size=count, p=[0.15, 0.25, 0.3, 0.2, 0.1])
+    promotional = frame["kind"].to_numpy() == "promotional"
+    expiry_days = np.where(promotional, 14, expiry_days)
+    purchased_at = _timestamps(frame["day"].to_numpy(), seconds)
+    expires_at = np.where(expiry_days > 0,
+                          _timestamps(frame["day"].to_numpy() + expiry_days, seconds), "")
+    pack_credits = [PACKS[c][p][0] for c, p in zip(frame["currency"], frame["pack"], strict=True)]
+    pack_price = [PACKS[c][p][1] for c, p in zip(frame["currency"], frame["pack"], strict=True)]
+    with_tax = rng.random(count) < 0.5
+    tax = [_tax(price, currency) if taxed else ""
+           for price, currency, taxed in zip(pack_price, frame["currency"], with_tax, strict=True)]
+    result = pd.DataFrame({
+        "purchase_id": [f"PO-{number:06d}" for number in range(1, count + 1)],
+        "customer_id": frame["customer_id"],
+        "purchased_at": purchased_at,
+        "credits": np.where(promotional, "500", pack_credits),
+        "amount": np.where(promotional, "0", pack_price),
+        "currency": frame["currency"],
+        "tax_amount": np.where(promotional, "", tax),
+        "expires_at": expires_at,
+        "kind": frame["kind"],
+        "product": np.where(promotional, "promo-grant",
+                            np.array(["starter", "growth", "scale"])[frame["pack"].to_numpy()]),
+        "priority": 0,
+        "day": frame["day"],
+    })
+    bad = result.sample(n=3, random_state=int(rng.integers(1 << 31))).index
+    result.loc[bad[0], "currency"] = "XYZ"
+    result.loc[bad[1], "amount"] = "10.005"
+    result.loc[bad[2], "purchased_at"] = "2026-02-30T10:00:00Z"
+    return result
+
+
+def _tax(price: str, currency: str) -> str:
+    from decimal import ROUND_HALF_EVEN, Decimal
+
+    from ledger.money import minor_unit_exponent
+
+    quantum = Decimal(1).scaleb(-minor_unit_exponent(currency))
+    return str((Decimal(price) * Decimal(TAX_RATES[currency])).quantize(quantum, ROUND_HALF_EVEN))
+
+
+def _usage(rng, customer_ids, daily_credits, first_day, days) -> pd.DataFrame:
+    day_count = len(days)
+    customer_index = np.repeat(np.arange(len(customer_ids)), day_count)
+    day = np.tile(np.arange(day_count), len(customer_ids))
+    active = day >= first_day[customer_index]
+    customer_index, day = customer_index[active], day[active]
+    events_per_day = rng.poisson(np.minimum(daily_credits[customer_index] / 8, 40) + 1)
+    event_customer = np.repeat(customer_index, events_per_day)
+    event_day = np.repeat(day, events_per_day)
+    count = len(event_customer)
+    mean_credits = daily_credits[event_customer] / (daily_credits[event_customer] / 8 + 1)
+    credits_milli = np.maximum(1, (rng.exponential(mean_credits) * 1000).astype(np.int64))
+    seconds = rng.integers(0, 86_400, size=count)
+    frame = pd.DataFrame({
+        "event_id": [f"EV-{number:08d}" for number in range(1, count + 1)],
+        "customer_id": customer_ids[event_customer],
+        "occurred_at": _timestamps(event_day, seconds),
+        "meter": rng.choice(METERS, size=count, p=[0.6, 0.3, 0.1]),
+        "credits": pd.Series(credits_milli).map(lambda milli: f"{milli // 1000}.{milli % 1000:03d}"),
+        "day": event_day,
+    })
+    late = (rng.random(count) < 0.01) & (event_day < day_count - 3)
+    frame.loc[late, "day"] = frame.loc[late, "day"] + rng.integers(1, 3, size=int(late.sum()))
+    resent = frame[rng.random(count) < 0.003].copy()
+    resent["day"] = np.minimum(resent["day"] + 1, day_count - 1)
+    bad = frame.sample(n=5, random_state=int(rng.integers(1 << 31))).copy()
+    bad["event_id"] = [f"EV-BAD-{number}" for number in range(len(bad))]
+    bad["credits"] = ["-3", "abc", "0", "1.1234567", "2.5"]
+    bad.iloc[4, bad.columns.get_loc("occurred_at")] = "yesterday"
+    return pd.concat([frame, resent, bad], ignore_index=True).sort_values(
+        ["day", "occurred_at", "event_id"], kind="stable")
+
+
+def run_demo(out: Path, customers: int, seed: int, policy: Policy, database_url: str | None,
+             echo: Callable[[str], None]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    landing, archive = out / "landing", out / "archive"
+    generate_landing(landing, customers, seed)
+    store = Store(database_url or f"sqlite:///{(out / 'creditbooks.db').resolve()}")
+    store.initialise()
+    echo(f"demo: {customers} customers, {QUARTER_START} to {QUARTER_END}, landing files in {landing}")
+    statuses: dict[str, int] = {}
+    for business_date in days_between(QUARTER_START, QUARTER_END):
+        outcome = run_night(store, policy, landing, archive, business_date)
+        statuses[outcome.status] = statuses.get(outcome.status, 0) + 1
+    echo("nights: " + ", ".join(f"{count} {status}" for status, count in sorted(statuses.items())))
+    month = QUARTER_START
+    while month <= QUARTER_END:
+        period = period_of(month)
+        echo(render_rows(trial_balance(store, period), OutputFormat.TABLE, f"Trial balance {period}"))
+        rows = rollforward(store, period, policy.accounts.deferred_revenue)
+        echo(render_rows([row.as_strings() for row in rows], OutputFormat.TABLE,
+                         f"Deferred revenue rollforward {period}"))
+        ties = all(row.difference_minor == 0 for row in rows)
+        echo(f"rollforward {period}: {'ties in every currency' if ties else 'DOES NOT TIE'}\n")
+        month = (month.replace(day=28) + timedelta(days=4)).replace(day=1)
+    results = run_controls(store, policy.accounts.deferred_revenue)
+    echo(render_rows([result.as_dict() for result in results], OutputFormat.TABLE, "Controls"))
+    echo(f"ledger: {store.url}  (try: creditbooks --db {store.url} exceptions)")

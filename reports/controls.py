@@ -1,0 +1,162 @@
+"""`creditbooks check`: the invariants of the books, re-derived from what is stored.
+
+Each control states what must be true, computes both sides independently, and lists
+the items behind any difference. Nothing here trusts the running totals in
+`lot_balances`: they are compared with the append-only slices and expiries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ledger.money import values_to_date_minor
+from ledger.store import Store
+
+_MAX_ITEMS = 10
+
+
+@dataclass(frozen=True)
+class ControlResult:
+    name: str
+    passed: bool
+    detail: str
+
+    def as_dict(self) -> dict:
+        return {"control": self.name, "passed": self.passed, "detail": self.detail}
+
+
+def _result(name: str, failures: list[str], passed_detail: str) -> ControlResult:
+    if not failures:
+        return ControlResult(name, True, passed_detail)
+    shown = "; ".join(failures[:_MAX_ITEMS])
+    more = f" (+{len(failures) - _MAX_ITEMS} more)" if len(failures) > _MAX_ITEMS else ""
+    return ControlResult(name, False, shown + more)
+
+
+def run_controls(store: Store, deferred_account: str) -> list[ControlResult]:
+    return [
+        entries_balance(store),
+        subledger_equals_ledger(store, deferred_account),
+        lots_tie_out(store),
+        usage_is_accounted_for(store),
+    ]
+
+
+def entries_balance(store: Store) -> ControlResult:
+    unbalanced = store.read_frame("""
+        SELECT entry_id, currency, SUM(amount_minor) AS difference
+        FROM journal_lines GROUP BY entry_id, currency HAVING SUM(amount_minor) <> 0
+        ORDER BY entry_id, currency
+    """)
+    thin = store.read_frame("""
+        SELECT e.entry_id FROM journal_entries e LEFT JOIN journal_lines l ON l.entry_id = e.entry_id
+        GROUP BY e.entry_id HAVING COUNT(l.entry_id) < 2 ORDER BY e.entry_id
+    """)
+    count = int(store.read_frame("SELECT COUNT(*) AS n FROM journal_entries")["n"].iloc[0])
+    failures = [f"{row.entry_id} off by {row.difference} {row.currency}"
+                for row in unbalanced.itertuples(index=False)]
+    failures += [f"{row.entry_id} has fewer than two lines" for row in thin.itertuples(index=False)]
+    return _result("every entry balances per currency", failures, f"{count} entries balance")
+
+
+def subledger_equals_ledger(store: Store, deferred_account: str) -> ControlResult:
+    subledger = store.read_frame("""
+        SELECT l.currency, SUM(l.amount_minor - b.usage_value_minor - b.breakage_minor) AS value
+        FROM lots l JOIN lot_balances b ON b.purchase_id = l.purchase_id GROUP BY l.currency
+    """).set_index("currency")["value"]
+    ledger = store.read_frame("""
+        SELECT currency, -SUM(amount_minor) AS value FROM journal_lines WHERE account = :account
+        GROUP BY currency
+    """, account=deferred_account).set_index("currency")["value"]
+    currencies = sorted(set(subledger.index) | set(ledger.index))
+    failures, shown = [], []
+    for currency in currencies:
+        lots_value = int(subledger.get(currency, 0))
+        ledger_value = int(ledger.get(currency, 0))
+        shown.append(f"{currency} {lots_value}")
+        if lots_value != ledger_value:
+            failures.append(f"{currency}: lots {lots_value} minor, ledger {ledger_value} minor, "
+                            f"difference {lots_value - ledger_value}")
+    per_lot = store.read_frame("""
+        SELECT l.purchase_id, l.amount_minor - b.usage_value_minor - b.breakage_minor AS lots_value,
+               COALESCE(g.value, 0) AS ledger_value
+        FROM lots l JOIN lot_balances b ON b.purchase_id = l.purchase_id
+        LEFT JOIN (SELECT purchase_id, -SUM(amount_minor) AS value FROM journal_lines
+                   WHERE account = :account GROUP BY purchase_id) g ON g.purchase_id = l.purchase_id
+        WHERE l.amount_minor - b.usage_value_minor - b.breakage_minor <> COALESCE(g.value, 0)
+        ORDER BY l.purchase_id
+    """, account=deferred_account)
+    failures += [f"lot {row.purchase_id}: subledger {row.lots_value}, ledger {row.ledger_value}"
+                 for row in per_lot.itertuples(index=False)]
+    return _result("credit subledger equals GL deferred revenue", failures,
+                   "remaining value (minor units): " + (", ".join(shown) or "none"))
+
+
+def lots_tie_out(store: Store) -> ControlResult:
+    lots = store.read_frame("""
+        SELECT l.purchase_id, l.credits_micro, l.amount_minor,
+               b.credits_used_micro, b.usage_value_minor, b.credits_expired_micro, b.breakage_minor,
+               b.is_open,
+               COALESCE(s.credits, 0) AS sliced_credits, COALESCE(s.value, 0) AS sliced_value,
+               COALESCE(x.credits_micro, 0) AS expired_credits, COALESCE(x.value_minor, 0) AS expired_value
+        FROM lots l JOIN lot_balances b ON b.purchase_id = l.purchase_id
+        LEFT JOIN (SELECT purchase_id, SUM(credits_micro) AS credits, SUM(value_minor) AS value
+                   FROM burn_slices GROUP BY purchase_id) s ON s.purchase_id = l.purchase_id
+        LEFT JOIN lot_expiries x ON x.purchase_id = l.purchase_id
+        ORDER BY l.purchase_id
+    """)
+    failures = []
+    if len(lots):
+        expected_value = values_to_date_minor(
+            lots["amount_minor"], lots["credits_used_micro"], lots["credits_micro"])
+        checks = {
+            "running credits differ from burn slices": lots["credits_used_micro"] != lots["sliced_credits"],
+            "running value differs from burn slices": lots["usage_value_minor"] != lots["sliced_value"],
+            "running expiry differs from expiry record": (
+                (lots["credits_expired_micro"] != lots["expired_credits"])
+                | (lots["breakage_minor"] != lots["expired_value"])),
+            "usage value is not amount x used / granted": lots["usage_value_minor"] != expected_value,
+            "more credits used and expired than granted": (
+                lots["credits_used_micro"] + lots["credits_expired_micro"] > lots["credits_micro"]),
+        }
+        closed = ~lots["is_open"].astype(bool)
+        recognised = lots["usage_value_minor"] + lots["breakage_minor"]
+        checks["closed lot does not tie out: usage + breakage != amount"] = closed & (
+            recognised != lots["amount_minor"])
+        checks["open lot has no credits left"] = ~closed & (
+            lots["credits_used_micro"] + lots["credits_expired_micro"] >= lots["credits_micro"])
+        for reason, mask in checks.items():
+            for purchase_id in lots.loc[np.asarray(mask, dtype=bool), "purchase_id"]:
+                failures.append(f"lot {purchase_id}: {reason}")
+    closed_count = int((~lots["is_open"].astype(bool)).sum()) if len(lots) else 0
+    return _result("every lot ties out", failures,
+                   f"{len(lots)} lots, {closed_count} closed with usage + breakage = amount")
+
+
+def usage_is_accounted_for(store: Store) -> ControlResult:
+    frame = store.read_frame("""
+        SELECT u.business_date, u.credits AS accepted, COALESCE(s.credits, 0) AS burned,
+               COALESCE(x.credits, 0) AS uncovered
+        FROM (SELECT business_date, SUM(credits_micro) AS credits FROM usage_daily
+              GROUP BY business_date) u
+        LEFT JOIN (SELECT business_date, SUM(credits_micro) AS credits FROM burn_slices
+                   GROUP BY business_date) s ON s.business_date = u.business_date
+        LEFT JOIN (SELECT business_date, SUM(credits_micro) AS credits FROM uncovered_usage
+                   GROUP BY business_date) x ON x.business_date = u.business_date
+        ORDER BY u.business_date
+    """)
+    failures = [
+        f"{row.business_date}: accepted {row.accepted} != burned {row.burned} + uncovered "
+        f"{row.uncovered} (micro-credits)"
+        for row in frame.itertuples(index=False) if row.accepted != row.burned + row.uncovered
+    ]
+    files = store.read_frame("""
+        SELECT batch_id, document FROM batch_files
+        WHERE rows_read <> rows_accepted + rows_duplicate + rows_rejected
+    """)
+    failures += [f"{row.batch_id} {row.document}: rows do not add up"
+                 for row in files.itertuples(index=False)]
+    return _result("usage credits accepted = burned + uncovered; rows read are all accounted for",
+                   failures, f"{len(frame)} days of usage accounted for")

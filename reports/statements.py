@@ -1,0 +1,88 @@
+"""Period statements: the trial balance and the deferred revenue rollforward.
+
+Amounts are computed in integer minor units in SQL and formatted as exact decimal
+strings at the end. The trial balance is signed like beancount (debit positive, credit
+negative); the rollforward shows deferred revenue as a positive liability and must tie:
+opening + purchases - usage revenue - breakage - refunds = closing, per currency.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ledger.money import format_minor
+from ledger.periods import parse_period
+from ledger.store import Store
+
+
+@dataclass(frozen=True)
+class RollforwardRow:
+    currency: str
+    opening_minor: int
+    purchases_minor: int
+    usage_revenue_minor: int
+    breakage_minor: int
+    refunds_minor: int
+    closing_minor: int
+
+    @property
+    def difference_minor(self) -> int:
+        """Zero when the rollforward ties."""
+        movement = self.purchases_minor - self.usage_revenue_minor - self.breakage_minor
+        return self.opening_minor + movement - self.refunds_minor - self.closing_minor
+
+    def as_strings(self) -> dict:
+        money = {
+            "opening": self.opening_minor, "purchases": self.purchases_minor,
+            "usage_revenue": self.usage_revenue_minor, "breakage": self.breakage_minor,
+            "refunds": self.refunds_minor, "closing": self.closing_minor,
+        }
+        return {"currency": self.currency,
+                **{name: format_minor(value, self.currency) for name, value in money.items()}}
+
+
+def trial_balance(store: Store, period: str) -> list[dict]:
+    parse_period(period)
+    frame = store.read_frame("""
+        SELECT l.account, l.currency,
+          SUM(CASE WHEN e.period < :period THEN l.amount_minor ELSE 0 END) AS opening,
+          SUM(CASE WHEN e.period = :period AND l.amount_minor > 0 THEN l.amount_minor ELSE 0 END)
+            AS debit,
+          SUM(CASE WHEN e.period = :period AND l.amount_minor < 0 THEN l.amount_minor ELSE 0 END)
+            AS credit,
+          SUM(l.amount_minor) AS closing
+        FROM journal_lines l JOIN journal_entries e ON e.entry_id = l.entry_id
+        WHERE e.period <= :period
+        GROUP BY l.account, l.currency
+        ORDER BY l.account, l.currency
+    """, period=period)
+    return [
+        {"account": row.account, "currency": row.currency,
+         **{name: format_minor(int(getattr(row, name)), row.currency)
+            for name in ("opening", "debit", "credit", "closing")}}
+        for row in frame.itertuples(index=False)
+    ]
+
+
+def rollforward(store: Store, period: str, deferred_account: str) -> list[RollforwardRow]:
+    parse_period(period)
+    frame = store.read_frame("""
+        SELECT l.currency,
+          -SUM(CASE WHEN e.period < :period THEN l.amount_minor ELSE 0 END) AS opening,
+          -SUM(CASE WHEN e.period = :period AND e.kind = 'purchase' THEN l.amount_minor ELSE 0 END)
+            AS purchases,
+          SUM(CASE WHEN e.period = :period AND e.kind = 'usage' THEN l.amount_minor ELSE 0 END)
+            AS usage_revenue,
+          SUM(CASE WHEN e.period = :period AND e.kind = 'breakage' THEN l.amount_minor ELSE 0 END)
+            AS breakage,
+          -SUM(l.amount_minor) AS closing
+        FROM journal_lines l JOIN journal_entries e ON e.entry_id = l.entry_id
+        WHERE e.period <= :period AND l.account = :account
+        GROUP BY l.currency
+        ORDER BY l.currency
+    """, period=period, account=deferred_account)
+    return [
+        RollforwardRow(row.currency, int(row.opening), int(row.purchases), int(row.usage_revenue),
+                       int(row.breakage), 0, int(row.closing))
+        for row in frame.itertuples(index=False)
+    ]

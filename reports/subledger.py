@@ -1,0 +1,82 @@
+"""The credit subledger seen from outside: lot balances and exceptions to act on."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from ledger.money import format_micro_credits, format_minor
+from ledger.store import Store
+
+_LOT_STATE_AS_OF = """
+    SELECT l.purchase_id, l.customer_id, l.kind, l.product, l.currency, l.purchased_at,
+           l.expires_at, l.credits_micro, l.amount_minor,
+           COALESCE(s.credits_used_micro, 0) AS credits_used_micro,
+           COALESCE(s.usage_value_minor, 0) AS usage_value_minor,
+           COALESCE(x.credits_micro, 0) AS credits_expired_micro,
+           COALESCE(x.value_minor, 0) AS breakage_minor,
+           x.business_date AS expired_on
+    FROM lots l
+    LEFT JOIN (
+        SELECT purchase_id, SUM(credits_micro) AS credits_used_micro,
+               SUM(value_minor) AS usage_value_minor
+        FROM burn_slices WHERE business_date <= :as_of GROUP BY purchase_id
+    ) s ON s.purchase_id = l.purchase_id
+    LEFT JOIN lot_expiries x ON x.purchase_id = l.purchase_id AND x.business_date <= :as_of
+    WHERE l.business_date <= :as_of {customer_filter}
+    ORDER BY l.customer_id, l.purchase_id
+"""
+
+
+def lot_balances(store: Store, customer: str | None = None, as_of: date | None = None) -> list[dict]:
+    """Remaining credits and deferred value per lot, as of the end of a business date."""
+    # Filters are added only when asked for: PostgreSQL cannot type a bare NULL parameter.
+    sql = _LOT_STATE_AS_OF.format(customer_filter="AND l.customer_id = :customer" if customer else "")
+    parameters = {"as_of": as_of or date(9999, 12, 31)}
+    if customer:
+        parameters["customer"] = customer
+    frame = store.read_frame(sql, **parameters)
+    rows = []
+    for lot in frame.itertuples(index=False):
+        credits_remaining = lot.credits_micro - lot.credits_used_micro - lot.credits_expired_micro
+        value_remaining = lot.amount_minor - lot.usage_value_minor - lot.breakage_minor
+        rows.append({
+            "purchase_id": lot.purchase_id, "customer_id": lot.customer_id, "kind": lot.kind,
+            "product": lot.product, "currency": lot.currency,
+            "expires_at": "" if lot.expires_at is None else str(lot.expires_at),
+            "credits_granted": format_micro_credits(int(lot.credits_micro)),
+            "credits_used": format_micro_credits(int(lot.credits_used_micro)),
+            "credits_expired": format_micro_credits(int(lot.credits_expired_micro)),
+            "credits_remaining": format_micro_credits(int(credits_remaining)),
+            "amount": format_minor(int(lot.amount_minor), lot.currency),
+            "usage_revenue": format_minor(int(lot.usage_value_minor), lot.currency),
+            "breakage": format_minor(int(lot.breakage_minor), lot.currency),
+            "value_remaining": format_minor(int(value_remaining), lot.currency),
+        })
+    return rows
+
+
+def exceptions(store: Store, business_date: date | None = None) -> list[dict]:
+    """Quarantined rows, conflicts and uncovered usage, oldest first."""
+    day_filter = "WHERE business_date = :day" if business_date else ""
+    parameters = {"day": business_date} if business_date else {}
+    quarantined = store.read_frame(f"""
+        SELECT business_date, document, file_name, row_number, column_name, reason
+        FROM quarantine {day_filter} ORDER BY business_date, document, row_number
+    """, **parameters)
+    uncovered = store.read_frame(f"""
+        SELECT business_date, customer_id, meter, credits_micro, event_count
+        FROM uncovered_usage {day_filter} ORDER BY business_date, customer_id, meter
+    """, **parameters)
+    rows = [{
+        "business_date": str(row.business_date),
+        "kind": "conflict" if "different contents" in str(row.reason) else "rejected",
+        "source": f"{row.file_name} row {row.row_number}", "column": row.column_name,
+        "customer_id": "", "meter": "", "credits": "", "reason": row.reason,
+    } for row in quarantined.itertuples(index=False)]
+    rows += [{
+        "business_date": str(row.business_date), "kind": "uncovered",
+        "source": f"{row.event_count} event(s)", "column": "", "customer_id": row.customer_id,
+        "meter": row.meter, "credits": format_micro_credits(int(row.credits_micro)),
+        "reason": "usage found no active credits; recorded, not revenue",
+    } for row in uncovered.itertuples(index=False)]
+    return sorted(rows, key=lambda row: (row["business_date"], row["kind"], row["source"]))

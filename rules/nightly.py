@@ -40,6 +40,7 @@ from rules.validation import (
     validate_usage,
 )
 
+INSTANT_DTYPE = "datetime64[us, UTC]"
 BALANCE_COLUMNS = ["purchase_id", "customer_id", "credits_used_micro", "usage_value_minor",
                    "credits_expired_micro", "breakage_minor", "is_open", "last_batch_id"]
 
@@ -199,9 +200,7 @@ def _open_lots(connection: Connection) -> pd.DataFrame:
         FROM lots l JOIN lot_balances b ON b.purchase_id = l.purchase_id
         WHERE b.is_open
     """)
-    for column in ("purchased_at", "expires_at"):
-        lots[column] = pd.to_datetime(lots[column]).dt.tz_localize("UTC")
-    return lots.astype({"credits_micro": "int64", "amount_minor": "int64",
+    return _with_instant_types(lots).astype({"credits_micro": "int64", "amount_minor": "int64",
                         "credits_used_micro": "int64", "usage_value_minor": "int64"})
 
 
@@ -216,7 +215,8 @@ def _post_day(connection: Connection, intakes: dict[str, DocumentIntake], day: B
     existing = _open_lots(connection)
     new_lots = posted.lots.assign(credits_used_micro=0, usage_value_minor=0)
     lots = pd.concat([existing, new_lots[existing.columns]], ignore_index=True)
-    lots = lots.astype({"credits_used_micro": "int64", "usage_value_minor": "int64"})
+    lots = _with_instant_types(lots).astype({"credits_used_micro": "int64",
+                                             "usage_value_minor": "int64"})
 
     events = intakes["usage"].accepted if "usage" in intakes else _no_events()
     candidates = lots[lots["customer_id"].isin(events["customer_id"])].copy()
@@ -261,10 +261,21 @@ def _post_day(connection: Connection, intakes: dict[str, DocumentIntake], day: B
     return write, int(burnt.uncovered["credits_micro"].sum())
 
 
+def _with_instant_types(lots: pd.DataFrame) -> pd.DataFrame:
+    """Stored instants are naive UTC; compare them as UTC instants of one resolution."""
+    typed = lots.copy()
+    for column in ("purchased_at", "expires_at"):
+        instants = pd.to_datetime(typed[column])
+        if instants.dt.tz is None:
+            instants = instants.dt.tz_localize("UTC")
+        typed[column] = instants.dt.tz_convert("UTC").astype(INSTANT_DTYPE)
+    return typed
+
+
 def _no_events() -> pd.DataFrame:
     return pd.DataFrame({
         "event_id": pd.Series(dtype=object), "customer_id": pd.Series(dtype=object),
-        "occurred_at": pd.Series(dtype="datetime64[us, UTC]"), "meter": pd.Series(dtype=object),
+        "occurred_at": pd.Series(dtype=INSTANT_DTYPE), "meter": pd.Series(dtype=object),
         "credits_micro": pd.Series(dtype="int64"),
     })
 

@@ -1,0 +1,236 @@
+"""Several nights from files to books, with every figure worked out by hand below.
+
+Purchases on 2026-01-30 (USD unless said):
+  P-A  cust A  3 credits   1.00 + tax 0.08  expires 2026-02-01 12:00 (mid-day)
+  P-B  cust A  10 credits  20.00            never expires
+  P-G  cust A  2 credits   promotional      never expires
+  P-M  cust C  5 credits   5.00             expires 2026-02-01 00:00 (midnight: day Jan 31)
+  P-J  cust B  100 credits 1000 JPY         never expires
+A's burn order: P-A (expires soonest), P-G (never, cheapest), P-B.
+
+Jan 30  U1 A 1 api         P-A used 1   value round(100*1/3)=33    -> 0.33
+        U2 B 33.333333 api P-J used 33.333333 value round(333.33333)=333 JPY
+Jan 31  U3 A 1 gpu         P-A used 2   value round(66.67)=67      -> +0.34
+        U4 B 0.5 api, late (occurred Jan 29)  P-J used 33.833333 -> 338 JPY (+5)
+        U7 D 7 api         no lots: uncovered 7 credits
+        expiry: P-M (midnight ending Jan 31): breakage 5.00
+Feb 1   U5 A 0.5 api 08:00 P-A used 2.5 value round(83.33)=83     -> +0.16
+        U6 A 4 gpu 13:00   P-A expired at 12:00; P-G gives 2 (no value), P-B 2 -> 4.00
+        expiry: P-A, 0.5 credits left, breakage 1.00 - 0.83 = 0.17
+        plus a resent U3 (duplicate), U2 with other credits (conflict), a bad row.
+
+January (USD): purchases 26.00, usage 0.67, breakage 5.00, closing deferred 20.33.
+February (USD): opening 20.33, usage 4.16, breakage 0.17, closing 16.00 (= P-B 8 credits).
+JPY January: purchases 1000, usage 338, closing 662.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from reports.controls import run_controls
+from reports.statements import rollforward, trial_balance
+from reports.subledger import exceptions, lot_balances
+from rules.documents import InputFileError
+from rules.nightly import BatchConflictError, StrictModeRejectionError, run_night
+from tests.landing import write_document
+
+PURCHASE = {"tax_amount": "", "expires_at": "", "kind": "paid", "product": "pack", "priority": "0"}
+
+
+def purchase(purchase_id, customer, credits, amount, currency="USD", **extra):
+    return {**PURCHASE, "purchase_id": purchase_id, "customer_id": customer,
+            "purchased_at": "2026-01-30T09:00:00Z", "credits": credits, "amount": amount,
+            "currency": currency, **extra}
+
+
+def usage(event_id, customer, occurred_at, meter, credits):
+    return {"event_id": event_id, "customer_id": customer, "occurred_at": occurred_at,
+            "meter": meter, "credits": credits}
+
+
+def write_scenario(landing, file_format="csv"):
+    write_document(landing, "2026-01-30", "purchases", [
+        purchase("P-A", "A", "3", "1.00", tax_amount="0.08", expires_at="2026-02-01T12:00:00Z"),
+        purchase("P-B", "A", "10", "20.00"),
+        purchase("P-G", "A", "2", "0", kind="promotional", product="promo"),
+        purchase("P-M", "C", "5", "5.00", purchased_at="2026-01-30T00:00:00Z",
+                 expires_at="2026-02-01T00:00:00Z"),
+        purchase("P-J", "B", "100", "1000", currency="JPY"),
+    ], file_format)
+    write_document(landing, "2026-01-30", "usage", [
+        usage("U1", "A", "2026-01-30T10:00:00Z", "api", "1"),
+        usage("U2", "B", "2026-01-30T10:00:00Z", "api", "33.333333"),
+    ], file_format)
+    write_document(landing, "2026-01-31", "usage", [
+        usage("U3", "A", "2026-01-31T12:00:00Z", "gpu", "1"),
+        usage("U4", "B", "2026-01-29T23:00:00Z", "api", "0.5"),
+        usage("U7", "D", "2026-01-31T08:00:00+02:00", "api", "7"),
+    ], file_format)
+    write_document(landing, "2026-02-01", "usage", [
+        usage("U5", "A", "2026-02-01T08:00:00Z", "api", "0.50"),
+        usage("U6", "A", "2026-02-01T13:00:00Z", "gpu", "4"),
+        usage("U3", "A", "2026-01-31T12:00:00Z", "gpu", "1.0"),
+        usage("U2", "B", "2026-01-30T10:00:00Z", "api", "3"),
+        usage("U8", "B", "2026-02-01T10:00:00Z", "api", "-1"),
+    ], file_format)
+
+
+NIGHTS = [date(2026, 1, 30), date(2026, 1, 31), date(2026, 2, 1)]
+
+
+def run_nights(store, policy, tmp_path, nights=NIGHTS, **options):
+    return [run_night(store, policy, tmp_path / "landing", tmp_path / "archive", night, **options)
+            for night in nights]
+
+
+def tb(store, period):
+    return {(row["account"], row["currency"]): (row["opening"], row["debit"], row["credit"],
+                                                row["closing"])
+            for row in trial_balance(store, period)}
+
+
+def test_several_nights_produce_the_hand_worked_books(store, policy, tmp_path):
+    write_scenario(tmp_path / "landing")
+    outcomes = run_nights(store, policy, tmp_path)
+    assert [outcome.status for outcome in outcomes] == ["posted", "posted", "posted"]
+
+    assert tb(store, "2026-01") == {
+        ("Assets:Cash:Clearing", "JPY"): ("0", "1000", "0", "1000"),
+        ("Assets:Cash:Clearing", "USD"): ("0.00", "26.08", "0.00", "26.08"),
+        ("Income:Revenue:Breakage", "USD"): ("0.00", "0.00", "-5.00", "-5.00"),
+        ("Income:Revenue:Usage", "JPY"): ("0", "0", "-338", "-338"),
+        ("Income:Revenue:Usage", "USD"): ("0.00", "0.00", "-0.67", "-0.67"),
+        ("Liabilities:DeferredRevenue:Credits", "JPY"): ("0", "338", "-1000", "-662"),
+        ("Liabilities:DeferredRevenue:Credits", "USD"): ("0.00", "5.67", "-26.00", "-20.33"),
+        ("Liabilities:Tax:Sales", "USD"): ("0.00", "0.00", "-0.08", "-0.08"),
+    }
+    february = tb(store, "2026-02")
+    assert february[("Income:Revenue:Usage", "USD")] == ("-0.67", "0.00", "-4.16", "-4.83")
+    assert february[("Income:Revenue:Breakage", "USD")] == ("-5.00", "0.00", "-0.17", "-5.17")
+    assert february[("Liabilities:DeferredRevenue:Credits", "USD")] == (
+        "-20.33", "4.33", "0.00", "-16.00")
+
+    january = {row.currency: row.as_strings() for row in
+               rollforward(store, "2026-01", policy.accounts.deferred_revenue)}
+    assert january["USD"] == {"currency": "USD", "opening": "0.00", "purchases": "26.00",
+                              "usage_revenue": "0.67", "breakage": "5.00", "refunds": "0.00",
+                              "closing": "20.33"}
+    assert january["JPY"] == {"currency": "JPY", "opening": "0", "purchases": "1000",
+                              "usage_revenue": "338", "breakage": "0", "refunds": "0",
+                              "closing": "662"}
+    february_rollforward = rollforward(store, "2026-02", policy.accounts.deferred_revenue)
+    usd = next(row for row in february_rollforward if row.currency == "USD")
+    assert (usd.opening_minor, usd.usage_revenue_minor, usd.breakage_minor, usd.closing_minor) == (
+        2033, 416, 17, 1600)
+    assert all(row.difference_minor == 0 for row in february_rollforward)
+
+    lots = {row["purchase_id"]: row for row in lot_balances(store)}
+    assert (lots["P-A"]["usage_revenue"], lots["P-A"]["breakage"], lots["P-A"]["credits_expired"],
+            lots["P-A"]["value_remaining"]) == ("0.83", "0.17", "0.5", "0.00")
+    assert (lots["P-B"]["credits_remaining"], lots["P-B"]["value_remaining"]) == ("8", "16.00")
+    assert lots["P-G"]["credits_remaining"] == "0"
+    assert lots["P-M"]["breakage"] == "5.00"
+    assert lots["P-J"]["credits_remaining"] == "66.166667"
+    as_of_january = {row["purchase_id"]: row for row in lot_balances(store, as_of=date(2026, 1, 31))}
+    assert as_of_january["P-A"]["credits_remaining"] == "1"
+    assert as_of_january["P-A"]["value_remaining"] == "0.33"
+
+    assert all(result.passed for result in run_controls(store, policy.accounts.deferred_revenue))
+
+
+def test_every_input_row_is_accounted_for_and_exceptions_say_why(store, policy, tmp_path):
+    write_scenario(tmp_path / "landing")
+    last = run_nights(store, policy, tmp_path)[-1]
+    (summary,) = last.documents
+    assert (summary.rows_read, summary.accepted, summary.duplicates, summary.rejected) == (5, 2, 1, 2)
+    listed = exceptions(store)
+    kinds = sorted((row["business_date"], row["kind"], row["source"]) for row in listed)
+    assert kinds == [("2026-01-31", "uncovered", "1 event(s)"),
+                     ("2026-02-01", "conflict", "usage.csv row 4"),
+                     ("2026-02-01", "rejected", "usage.csv row 5")]
+    by_kind = {row["kind"]: row for row in listed}
+    assert by_kind["uncovered"]["customer_id"] == "D" and by_kind["uncovered"]["credits"] == "7"
+    assert "accepted on 2026-01-30 with different contents" in by_kind["conflict"]["reason"]
+    assert by_kind["rejected"]["reason"] == "credits: must be a positive decimal number of credits"
+    files = store.read_frame(
+        "SELECT rows_read, rows_accepted, rows_duplicate, rows_rejected, credits_accepted_micro "
+        "FROM batch_files WHERE batch_id = 'nightly-2026-02-01'")
+    assert files.iloc[0].tolist() == [5, 2, 1, 2, 4_500_000]
+
+
+def test_running_nights_again_changes_nothing(store, policy, tmp_path):
+    write_scenario(tmp_path / "landing")
+    run_nights(store, policy, tmp_path)
+    before = store.read_frame("SELECT * FROM journal_lines ORDER BY entry_id, line_number")
+    balances_before = store.read_frame("SELECT * FROM lot_balances ORDER BY purchase_id")
+    again = run_nights(store, policy, tmp_path)
+    assert [outcome.status for outcome in again] == ["unchanged"] * 3
+    assert store.read_frame("SELECT * FROM journal_lines ORDER BY entry_id, line_number").equals(before)
+    assert store.read_frame("SELECT * FROM lot_balances ORDER BY purchase_id").equals(balances_before)
+
+
+def test_a_posted_day_with_changed_files_is_a_conflict_not_an_overwrite(store, policy, tmp_path):
+    write_scenario(tmp_path / "landing")
+    run_nights(store, policy, tmp_path)
+    write_document(tmp_path / "landing", "2026-01-31", "usage",
+                   [usage("U3", "A", "2026-01-31T12:00:00Z", "gpu", "2")])
+    with pytest.raises(BatchConflictError, match="already posted .* from different landing files"):
+        run_nights(store, policy, tmp_path, nights=[date(2026, 1, 31)])
+
+
+@pytest.mark.parametrize("file_format", ["jsonl", "parquet"])
+def test_jsonl_and_parquet_landing_files_post_the_same_books_as_csv(sqlite_store, policy, tmp_path,
+                                                                    file_format):
+    write_scenario(tmp_path / "csv" / "landing")
+    run_nights(sqlite_store, policy, tmp_path / "csv")
+    expected = tb(sqlite_store, "2026-02")
+    other = type(sqlite_store)(f"sqlite:///{tmp_path / 'other.db'}")
+    other.initialise()
+    write_scenario(tmp_path / file_format / "landing", file_format)
+    run_nights(other, policy, tmp_path / file_format)
+    assert tb(other, "2026-02") == expected
+
+
+def test_strict_mode_refuses_the_whole_batch_when_any_row_is_bad(sqlite_store, policy, tmp_path):
+    write_scenario(tmp_path / "landing")
+    run_nights(sqlite_store, policy, tmp_path, nights=NIGHTS[:2])
+    with pytest.raises(StrictModeRejectionError, match=r"usage.csv row 4 column event_id"):
+        run_nights(sqlite_store, policy, tmp_path, nights=NIGHTS[2:], strict=True)
+    assert sqlite_store.read_frame(
+        "SELECT COUNT(*) AS n FROM batches WHERE business_date = '2026-02-01'")["n"][0] == 0
+
+
+def test_a_bad_file_names_file_row_and_column_and_posts_nothing(store, policy, tmp_path):
+    directory = tmp_path / "landing" / "2026-01-30"
+    directory.mkdir(parents=True)
+    (directory / "usage.csv").write_text(
+        "event_id,customer_id,occurred_at,meter,credit\nU1,A,2026-01-30T10:00:00Z,api,1\n")
+    with pytest.raises(InputFileError, match=r"usage.csv row 0 \(header\): unexpected column 'credit'"):
+        run_nights(store, policy, tmp_path, nights=NIGHTS[:1])
+    assert store.read_frame("SELECT COUNT(*) AS n FROM batches")["n"][0] == 0
+
+
+def test_refunds_are_rejected_clearly_until_the_policy_has_a_refund_rule(sqlite_store, policy,
+                                                                         tmp_path):
+    write_scenario(tmp_path / "landing")
+    write_document(tmp_path / "landing", "2026-01-30", "refunds", [
+        {"refund_id": "R1", "purchase_id": "P-B", "refunded_at": "2026-01-30T12:00:00Z",
+         "credits": "1", "amount": "2.00"}])
+    outcome = run_nights(sqlite_store, policy, tmp_path, nights=NIGHTS[:1])[0]
+    refunds = next(doc for doc in outcome.documents if doc.document == "refunds")
+    assert (refunds.rows_read, refunds.accepted, refunds.rejected) == (1, 0, 1)
+    reasons = [row["reason"] for row in exceptions(sqlite_store) if row["kind"] == "rejected"]
+    assert reasons == ["refund_id: refunds are not supported by this version of the policy; "
+                       "nothing was posted"]
+
+
+def test_a_day_with_no_files_still_expires_lots_and_is_recorded_as_empty(sqlite_store, policy,
+                                                                          tmp_path):
+    write_document(tmp_path / "landing", "2026-01-30", "purchases", [
+        purchase("P-X", "X", "4", "4.00", expires_at="2026-01-31T06:00:00Z")])
+    outcomes = run_nights(sqlite_store, policy, tmp_path, nights=NIGHTS[:2])
+    assert [outcome.status for outcome in outcomes] == ["posted", "empty"]
+    assert tb(sqlite_store, "2026-01")[("Income:Revenue:Breakage", "USD")][3] == "-4.00"

@@ -1,0 +1,114 @@
+"""The command line as other programs call it: real process, exit codes, JSON shapes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.test_nightly_end_to_end import write_scenario
+
+CREDITBOOKS = str(Path(sys.executable).with_name("creditbooks"))
+
+
+def creditbooks(*arguments, cwd, check=True):
+    completed = subprocess.run([CREDITBOOKS, *arguments], cwd=cwd, capture_output=True, text=True,
+                               env={"PATH": "/usr/bin:/bin", "HOME": str(cwd)})
+    if check and completed.returncode != 0:
+        raise AssertionError(f"exit {completed.returncode}: {completed.stderr}")
+    return completed
+
+
+@pytest.fixture
+def books(tmp_path):
+    write_scenario(tmp_path / "landing")
+    creditbooks("init", cwd=tmp_path)
+    creditbooks("nightly", "--from", "2026-01-30", "--to", "2026-02-01", cwd=tmp_path)
+    return tmp_path
+
+
+def test_trial_balance_json_has_the_documented_shape_and_figures(books):
+    output = creditbooks("report", "trial-balance", "--period", "2026-01", "--format", "json",
+                         cwd=books).stdout
+    document = json.loads(output)
+    assert document["period"] == "2026-01"
+    cash = next(row for row in document["rows"]
+                if row["account"] == "Assets:Cash:Clearing" and row["currency"] == "USD")
+    assert cash == {"account": "Assets:Cash:Clearing", "currency": "USD", "opening": "0.00",
+                    "debit": "26.08", "credit": "0.00", "closing": "26.08"}
+
+
+def test_rollforward_json_and_csv(books):
+    document = json.loads(creditbooks("report", "rollforward", "--period", "2026-02", "--format",
+                                      "json", cwd=books).stdout)
+    usd = next(row for row in document["rows"] if row["currency"] == "USD")
+    assert usd == {"currency": "USD", "opening": "20.33", "purchases": "0.00",
+                   "usage_revenue": "4.16", "breakage": "0.17", "refunds": "0.00",
+                   "closing": "16.00"}
+    csv_text = creditbooks("report", "rollforward", "--period", "2026-01", "--format", "csv",
+                           cwd=books).stdout
+    assert csv_text.splitlines()[0] == "currency,opening,purchases,usage_revenue,breakage,refunds,closing"
+    assert "USD,0.00,26.00,0.67,5.00,0.00,20.33" in csv_text.splitlines()
+
+
+def test_balances_exceptions_and_check(books):
+    lots = json.loads(creditbooks("balances", "--customer", "A", "--format", "json", cwd=books).stdout)
+    assert [(lot["purchase_id"], lot["credits_remaining"], lot["value_remaining"]) for lot in lots] == [
+        ("P-A", "0", "0.00"), ("P-B", "8", "16.00"), ("P-G", "0", "0.00")]
+    listed = json.loads(creditbooks("exceptions", "--date", "2026-01-31", "--format", "json",
+                                    cwd=books).stdout)
+    assert [(row["kind"], row["customer_id"], row["credits"]) for row in listed] == [
+        ("uncovered", "D", "7")]
+    checked = creditbooks("check", "--format", "json", cwd=books)
+    assert [row["passed"] for row in json.loads(checked.stdout)] == [True, True, True, True]
+
+
+def test_rerunning_a_range_reports_unchanged(books):
+    output = creditbooks("nightly", "--date", "2026-01-31", "--format", "json", cwd=books).stdout
+    assert json.loads(output)[0]["status"] == "unchanged"
+
+
+def test_errors_are_one_line_for_a_person_with_non_zero_exit(tmp_path):
+    not_initialised = creditbooks("nightly", "--date", "2026-01-30", cwd=tmp_path, check=False)
+    assert not_initialised.returncode == 1
+    assert not_initialised.stderr.strip().splitlines() == [
+        f"creditbooks: error: no creditbooks ledger at sqlite:///{tmp_path}/creditbooks.db; "
+        "run `creditbooks init` first"]
+    creditbooks("init", cwd=tmp_path)
+    bad_period = creditbooks("report", "trial-balance", "--period", "2026-13", cwd=tmp_path,
+                             check=False)
+    assert bad_period.returncode == 1
+    assert bad_period.stderr.strip() == (
+        "creditbooks: error: period '2026-13' is not of the form YYYY-MM")
+    assert "Traceback" not in bad_period.stderr
+    with_debug = creditbooks("--debug", "report", "trial-balance", "--period", "2026-13",
+                             cwd=tmp_path, check=False)
+    assert "Traceback" in with_debug.stderr
+
+
+def test_check_fails_loudly_when_the_books_are_tampered_with(books):
+    import sqlite3
+
+    connection = sqlite3.connect(books / "creditbooks.db")
+    connection.execute("UPDATE lot_balances SET usage_value_minor = usage_value_minor + 1 "
+                       "WHERE purchase_id = 'P-B'")
+    connection.commit()
+    connection.close()
+    checked = creditbooks("check", cwd=books, check=False)
+    assert checked.returncode == 1
+    assert "control(s) failed" in checked.stderr
+    assert "lot P-B: running value differs from burn slices" in checked.stdout
+
+
+def test_demo_posts_a_quarter_whose_rollforwards_tie(tmp_path):
+    output = creditbooks("demo", "--customers", "12", "--out", str(tmp_path / "demo"),
+                         cwd=tmp_path).stdout
+    assert output.count("ties in every currency") == 3
+    assert "DOES NOT TIE" not in output
+    assert "False" not in output
+    again = creditbooks("demo", "--customers", "12", "--out", str(tmp_path / "demo"),
+                        cwd=tmp_path).stdout
+    assert "nights: 90 unchanged" in again

@@ -112,3 +112,17 @@ def test_demo_posts_a_quarter_whose_rollforwards_tie(tmp_path):
     again = creditbooks("demo", "--customers", "12", "--out", str(tmp_path / "demo"),
                         cwd=tmp_path).stdout
     assert "nights: 90 unchanged" in again
+
+
+@pytest.mark.postgres
+def test_the_command_line_runs_the_same_books_on_postgresql(tmp_path, postgres_server):
+    url = postgres_server.create_database()
+    write_scenario(tmp_path / "landing")
+    creditbooks("--db", url, "init", cwd=tmp_path)
+    creditbooks("--db", url, "nightly", "--from", "2026-01-30", "--to", "2026-02-01", cwd=tmp_path)
+    document = json.loads(creditbooks("--db", url, "report", "rollforward", "--period", "2026-02",
+                                      "--format", "json", cwd=tmp_path).stdout)
+    usd = next(row for row in document["rows"] if row["currency"] == "USD")
+    assert (usd["opening"], usd["usage_revenue"], usd["breakage"], usd["closing"]) == (
+        "20.33", "4.16", "0.17", "16.00")
+    assert creditbooks("--db", url, "check", cwd=tmp_path).returncode == 0

@@ -1,0 +1,55 @@
+"""A crash mid-batch leaves nothing half-posted; business days follow the reporting timezone."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+import pytest
+
+import rules.nightly
+from ledger.periods import business_day
+from ledger.store import write_batch
+from rules.nightly import run_night
+from tests.test_nightly_end_to_end import NIGHTS, tb, write_scenario
+
+TABLES = ["batches", "batch_files", "quarantine", "lots", "lot_balances", "burn_slices",
+          "lot_expiries", "usage_daily", "uncovered_usage", "journal_entries", "journal_lines"]
+
+
+def row_counts(store):
+    return {table: int(store.read_frame(f"SELECT COUNT(*) AS n FROM {table}")["n"][0])
+            for table in TABLES}
+
+
+def test_a_crash_after_rows_are_written_rolls_the_whole_batch_back(store, policy, tmp_path,
+                                                                    monkeypatch):
+    write_scenario(tmp_path / "landing")
+    landing, archive = tmp_path / "landing", tmp_path / "archive"
+    run_night(store, policy, landing, archive, NIGHTS[0])
+    before = row_counts(store)
+
+    def write_then_crash(connection, write):
+        write_batch(connection, write)  # every row of the batch is inserted...
+        raise RuntimeError("simulated crash before commit")  # ...and the process dies
+
+    monkeypatch.setattr(rules.nightly, "write_batch", write_then_crash)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run_night(store, policy, landing, archive, NIGHTS[1])
+    assert row_counts(store) == before
+
+    monkeypatch.undo()
+    for night in NIGHTS[1:]:
+        assert run_night(store, policy, landing, archive, night).status == "posted"
+    assert tb(store, "2026-02")[("Liabilities:DeferredRevenue:Credits", "USD")] == (
+        "-20.33", "4.33", "0.00", "-16.00")
+
+
+def test_business_days_follow_the_reporting_timezone_across_daylight_saving():
+    spring_forward = business_day(date(2026, 3, 8), "America/New_York")
+    assert spring_forward.starts_at_utc == pd.Timestamp("2026-03-08T05:00:00Z")
+    assert spring_forward.ends_at_utc == pd.Timestamp("2026-03-09T04:00:00Z")
+    assert spring_forward.ends_at_utc - spring_forward.starts_at_utc == pd.Timedelta(hours=23)
+    fall_back = business_day(date(2026, 11, 1), "America/New_York")
+    assert fall_back.ends_at_utc - fall_back.starts_at_utc == pd.Timedelta(hours=25)
+    assert business_day(date(2026, 1, 31), "Asia/Tokyo").period == "2026-01"

@@ -75,7 +75,8 @@ def _purchases(rng, customer_ids, currencies, daily_credits, first_day, day_coun
         while day < day_count:
             rows.append((customer, currency, day, "paid", pack))
             credits = PACKS[currency][pack][0]
-            day += max(3, int(credits / daily_credits[index] * rng.uniform(0.5, 1.3)))
+            # Most customers top up before they run out; some run dry for a while.
+            day += max(3, int(credits / daily_credits[index] * rng.uniform(0.4, 1.05)))
     frame = pd.DataFrame(rows, columns=["customer_id", "currency", "day", "kind", "pack"])
     count = len(frame)
     seconds = rng.integers(0, 86_400, size=count)
@@ -125,7 +126,7 @@ def _usage(rng, customer_ids, daily_credits, first_day, days) -> pd.DataFrame:
     day_count = len(days)
     customer_index = np.repeat(np.arange(len(customer_ids)), day_count)
     day = np.tile(np.arange(day_count), len(customer_ids))
-    active = day >= first_day[customer_index]
+    active = day > first_day[customer_index]  # usage starts the day after the first purchase
     customer_index, day = customer_index[active], day[active]
     events_per_day = rng.poisson(np.minimum(daily_credits[customer_index] / 8, 40) + 1)
     event_customer = np.repeat(customer_index, events_per_day)

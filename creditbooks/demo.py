@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ledger.money import minor_unit_exponent
 from ledger.periods import days_between, period_of
 from ledger.store import Store
 from reports.controls import run_controls
@@ -114,10 +116,6 @@ def _purchases(rng, customer_ids, currencies, daily_credits, first_day, day_coun
 
 
 def _tax(price: str, currency: str) -> str:
-    from decimal import ROUND_HALF_EVEN, Decimal
-
-    from ledger.money import minor_unit_exponent
-
     quantum = Decimal(1).scaleb(-minor_unit_exponent(currency))
     return str((Decimal(price) * Decimal(TAX_RATES[currency])).quantize(quantum, ROUND_HALF_EVEN))
 

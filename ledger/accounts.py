@@ -10,16 +10,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, fields
 
-ROOT_TYPES = ("Assets", "Liabilities", "Equity", "Income", "Expenses")
 _ACCOUNT_NAME = re.compile(r"^(Assets|Liabilities|Equity|Income|Expenses)(:[A-Z0-9][A-Za-z0-9-]*)+$")
 
 
 def is_valid_account_name(name: str) -> bool:
     return bool(_ACCOUNT_NAME.match(name))
-
-
-def root_type(account: str) -> str:
-    return account.split(":", 1)[0]
 
 
 @dataclass(frozen=True)

@@ -55,11 +55,6 @@ def parse_period(text: str) -> tuple[date, date]:
     return first, following
 
 
-def previous_period(text: str) -> str:
-    first, _ = parse_period(text)
-    return period_of(first - timedelta(days=1))
-
-
 def days_between(first: date, last: date) -> list[date]:
     """Every date from first to last, both included."""
     if last < first:

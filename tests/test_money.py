@@ -87,3 +87,18 @@ def test_allocate_largest_remainder_always_sums_to_the_whole(total, weights):
     for part, weight in zip(parts, weights, strict=True):
         exact = Decimal(total) * weight / sum(weights)
         assert abs(Decimal(part) - exact) < 1
+
+
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(1, 10**12)), min_size=1, max_size=30),
+       st.lists(st.integers(0, 10**11), min_size=4, max_size=4))
+def test_vectorised_allocation_matches_the_scalar_largest_remainder(rows, totals):
+    import pandas as pd
+
+    from rules.recognition import allocate_by_group
+
+    frame = pd.DataFrame(rows, columns=["lot", "credits"]).sort_values("lot", kind="stable")
+    frame["total"] = frame["lot"].map(dict(enumerate(totals)))
+    allocated = allocate_by_group(frame, "lot", "credits", "total")
+    for lot, group in frame.groupby("lot"):
+        expected = allocate_largest_remainder(totals[lot], group["credits"].tolist())
+        assert allocated[group.index].tolist() == expected

@@ -16,7 +16,6 @@ import typer
 from sqlalchemy.exc import OperationalError
 
 from ledger.journal import UnbalancedJournalError
-from ledger.money import format_micro_credits
 from ledger.periods import days_between, parse_business_date, parse_period
 from ledger.store import Store, StoreNotInitialisedError, redacted
 from reports.controls import run_controls
@@ -92,23 +91,11 @@ def nightly(
     rows = []
     for business_date in days:
         outcome = run_night(store, policy, landing, archive, business_date, strict=strict)
-        rows.append(night_row(outcome))
+        rows.append(outcome.as_row())
         if output_format == OutputFormat.TABLE:
             typer.echo(_night_line(rows[-1]))
     if output_format != OutputFormat.TABLE:
         typer.echo(render_rows(rows, output_format))
-
-
-def night_row(outcome) -> dict:
-    totals = {"rows_read": 0, "accepted": 0, "duplicates": 0, "rejected": 0}
-    for document in outcome.documents:
-        totals["rows_read"] += document.rows_read
-        totals["accepted"] += document.accepted
-        totals["duplicates"] += document.duplicates
-        totals["rejected"] += document.rejected
-    return {"business_date": outcome.business_date.isoformat(), "status": outcome.status,
-            "batch_id": outcome.batch_id, "entries": outcome.entry_count, **totals,
-            "uncovered_credits": format_micro_credits(outcome.uncovered_credits_micro)}
 
 
 def _night_line(row: dict) -> str:

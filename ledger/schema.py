@@ -34,11 +34,16 @@ def _currency_check(column: str = "currency") -> CheckConstraint:
 
 
 class Batch(SQLModel, table=True):
-    """One posted nightly run. Written in the same transaction as everything it posted."""
+    """One business day's nightly batch.
+
+    `open` from ingestion until every stage has run and the day's controls pass; then
+    `posted` (or `empty` when the day had no files). Statements count published batches
+    only, so a night that is half way through its stages is never visible in them.
+    """
 
     __tablename__ = "batches"
     __table_args__ = (
-        CheckConstraint("status IN ('posted', 'empty')", name="ck_batches_status"),
+        CheckConstraint("status IN ('open', 'posted', 'empty')", name="ck_batches_status"),
     )
     batch_id: str = Field(primary_key=True, max_length=64)
     business_date: date = Field(unique=True, index=True)
@@ -48,6 +53,28 @@ class Batch(SQLModel, table=True):
     started_at: datetime = Field(sa_column=_utc_instant())
     recorded_at: datetime = Field(sa_column=_utc_instant())
     entry_count: int = Field(sa_column=Column(Integer, nullable=False))
+
+
+class BatchStage(SQLModel, table=True):
+    """A completed stage of a batch, written in the same transaction as the stage's rows.
+
+    Re-running a stage that has a row here does nothing; that is what makes each
+    Airflow task idempotent. The burn stage has one row per customer shard.
+    """
+
+    __tablename__ = "batch_stages"
+    __table_args__ = (
+        CheckConstraint(
+            "stage IN ('ingest', 'purchases', 'burn', 'expire', 'controls', 'publish')",
+            name="ck_batch_stages_stage",
+        ),
+        CheckConstraint("shard >= 0 AND shard < shard_count", name="ck_batch_stages_shard"),
+    )
+    batch_id: str = Field(primary_key=True, foreign_key="batches.batch_id", max_length=64)
+    stage: str = Field(primary_key=True, max_length=16)
+    shard: int = Field(sa_column=Column(Integer, primary_key=True))
+    shard_count: int = Field(sa_column=Column(Integer, nullable=False))
+    recorded_at: datetime = Field(sa_column=_utc_instant())
 
 
 class BatchFile(SQLModel, table=True):
@@ -246,6 +273,7 @@ class JournalLineRecord(SQLModel, table=True):
 
 ALL_TABLES = [
     Batch,
+    BatchStage,
     BatchFile,
     QuarantinedRow,
     Lot,

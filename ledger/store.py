@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -38,24 +37,6 @@ def redacted(url: str) -> str:
 
 class StoreNotInitialisedError(RuntimeError):
     """The database has no creditbooks schema; run `creditbooks init`."""
-
-
-@dataclass(frozen=True)
-class BatchWrite:
-    """Everything one batch writes; all frames are appended, balances are replaced."""
-
-    batch: dict
-    batch_files: pd.DataFrame
-    quarantine: pd.DataFrame
-    lots: pd.DataFrame
-    new_lot_balances: pd.DataFrame
-    changed_lot_balances: pd.DataFrame
-    burn_slices: pd.DataFrame
-    lot_expiries: pd.DataFrame
-    usage_daily: pd.DataFrame
-    uncovered_usage: pd.DataFrame
-    journal: JournalBatch
-    entry_attributes: dict = field(default_factory=dict)
 
 
 def frame_to_records(frame: pd.DataFrame) -> list[dict]:
@@ -136,25 +117,15 @@ def insert_frame(connection: Connection, table, frame: pd.DataFrame) -> None:
         connection.execute(insert(table.__table__), frame_to_records(frame))
 
 
-def write_batch(connection: Connection, write: BatchWrite) -> None:
-    """Append one batch's rows in dependency order; the caller owns the transaction."""
-    require_valid(write.journal)
-    connection.execute(insert(schema.Batch.__table__), [write.batch])
-    insert_frame(connection, schema.BatchFile, write.batch_files)
-    insert_frame(connection, schema.QuarantinedRow, write.quarantine)
-    insert_frame(connection, schema.Lot, write.lots)
-    insert_frame(connection, schema.LotBalance, write.new_lot_balances)
-    _replace_lot_balances(connection, write.changed_lot_balances)
-    insert_frame(connection, schema.BurnSlice, write.burn_slices)
-    insert_frame(connection, schema.LotExpiry, write.lot_expiries)
-    insert_frame(connection, schema.UsageDaily, write.usage_daily)
-    insert_frame(connection, schema.UncoveredUsage, write.uncovered_usage)
-    entries = write.journal.entries.assign(**write.entry_attributes)
-    insert_frame(connection, schema.JournalEntryRecord, entries)
-    insert_frame(connection, schema.JournalLineRecord, write.journal.lines)
+def post_journal(connection: Connection, journal: JournalBatch, attributes: dict) -> None:
+    """Check the journal balances, then append its entries (with `attributes`) and lines."""
+    require_valid(journal)
+    insert_frame(connection, schema.JournalEntryRecord, journal.entries.assign(**attributes))
+    insert_frame(connection, schema.JournalLineRecord, journal.lines)
 
 
-def _replace_lot_balances(connection: Connection, balances: pd.DataFrame) -> None:
+def replace_lot_balances(connection: Connection, balances: pd.DataFrame) -> None:
+    """Rewrite the running totals of existing lots (the one projection that changes)."""
     if not len(balances):
         return
     table = schema.LotBalance.__table__
@@ -166,6 +137,18 @@ def _replace_lot_balances(connection: Connection, balances: pd.DataFrame) -> Non
     )
     records = frame_to_records(balances.rename(columns={"purchase_id": "key_purchase_id"}))
     connection.execute(statement, records)
+
+
+def record_stage(connection: Connection, batch_id: str, stage: str, recorded_at,
+                 shard: int = 0, shard_count: int = 1) -> None:
+    connection.execute(insert(schema.BatchStage.__table__), [{
+        "batch_id": batch_id, "stage": stage, "shard": shard, "shard_count": shard_count,
+        "recorded_at": recorded_at}])
+
+
+def completed_stages(connection: Connection, batch_id: str) -> pd.DataFrame:
+    return read_frame(connection, "SELECT stage, shard, shard_count FROM batch_stages "
+                      "WHERE batch_id = :batch_id ORDER BY stage, shard", batch_id=batch_id)
 
 
 def batch_for_date(connection: Connection, business_date) -> dict | None:

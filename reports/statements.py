@@ -1,9 +1,11 @@
 """Period statements: the trial balance and the deferred revenue rollforward.
 
-Amounts are computed in integer minor units in SQL and formatted as exact decimal
-strings at the end. The trial balance is signed like beancount (debit positive, credit
-negative); the rollforward shows deferred revenue as a positive liability and must tie:
-opening + purchases - usage revenue - breakage - refunds = closing, per currency.
+Only published batches count: a night still running its stages is left out, so a
+statement never shows half a night. Amounts are computed in integer minor units in SQL
+and formatted as exact decimal strings at the end. The trial balance is signed like
+beancount (debit positive, credit negative); the rollforward shows deferred revenue as
+a positive liability and must tie: opening + purchases - usage revenue - breakage -
+refunds = closing, per currency.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ def trial_balance(store: Store, period: str) -> list[dict]:
             AS credit,
           SUM(l.amount_minor) AS closing
         FROM journal_lines l JOIN journal_entries e ON e.entry_id = l.entry_id
+        JOIN batches b ON b.batch_id = e.batch_id AND b.status <> 'open'
         WHERE e.period <= :period
         GROUP BY l.account, l.currency
         ORDER BY l.account, l.currency
@@ -77,6 +80,7 @@ def rollforward(store: Store, period: str, deferred_account: str) -> list[Rollfo
             AS breakage,
           -SUM(l.amount_minor) AS closing
         FROM journal_lines l JOIN journal_entries e ON e.entry_id = l.entry_id
+        JOIN batches b ON b.batch_id = e.batch_id AND b.status <> 'open'
         WHERE e.period <= :period AND l.account = :account
         GROUP BY l.currency
         ORDER BY l.currency

@@ -9,11 +9,11 @@ import pytest
 
 import rules.nightly
 from ledger.periods import business_day
-from ledger.store import write_batch
 from rules.nightly import run_night
+from rules.stages import publish_stage
 from tests.test_nightly_end_to_end import NIGHTS, tb, write_scenario
 
-TABLES = ["batches", "batch_files", "quarantine", "lots", "lot_balances", "burn_slices",
+TABLES = ["batches", "batch_stages", "batch_files", "quarantine", "lots", "lot_balances", "burn_slices",
           "lot_expiries", "usage_daily", "uncovered_usage", "journal_entries", "journal_lines"]
 
 
@@ -29,11 +29,11 @@ def test_a_crash_after_rows_are_written_rolls_the_whole_batch_back(store, policy
     run_night(store, policy, landing, archive, NIGHTS[0])
     before = row_counts(store)
 
-    def write_then_crash(connection, write):
-        write_batch(connection, write)  # every row of the batch is inserted...
+    def publish_then_crash(connection, night):
+        publish_stage(connection, night)  # every stage has written its rows...
         raise RuntimeError("simulated crash before commit")  # ...and the process dies
 
-    monkeypatch.setattr(rules.nightly, "write_batch", write_then_crash)
+    monkeypatch.setattr(rules.nightly, "publish_stage", publish_then_crash)
     with pytest.raises(RuntimeError, match="simulated crash"):
         run_night(store, policy, landing, archive, NIGHTS[1])
     assert row_counts(store) == before

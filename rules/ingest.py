@@ -1,0 +1,176 @@
+"""The ingest stage: a landing day's files in, an open batch with every row accounted for.
+
+Reads every file (a file that cannot be read stops here: nothing is written), validates
+and de-duplicates rows, refuses the day under --strict if any row was rejected, then in
+the caller's transaction: opens the batch, records each file's control totals, the
+quarantined rows and the day's usage aggregates, and archives the accepted rows for
+the later stages. A day already ingested from the same files is left as it is; from
+different files it is a conflict.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, replace
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import Connection, insert
+
+from ledger import schema
+from ledger.periods import BusinessDay
+from ledger.store import batch_for_date, insert_frame, read_in_chunks, record_stage
+from rules.archive import archived_fingerprints, write_partition
+from rules.documents import DOCUMENTS, ROW_NUMBER, InputFile, find_document_file, read_document
+from rules.intake import PAYLOAD_COLUMNS, DocumentIntake, sort_valid_rows
+from rules.policy import Policy
+from rules.validation import (
+    fingerprint_from_hex,
+    payload_fingerprints,
+    validate_purchases,
+    validate_refunds,
+    validate_usage,
+)
+
+
+class BatchConflictError(RuntimeError):
+    """The day was already posted from different files, or by another run."""
+
+
+class StrictModeRejectionError(RuntimeError):
+    """--strict and at least one row was rejected: the whole batch is refused."""
+
+
+@dataclass(frozen=True)
+class LandingDay:
+    """The files of one landing day, read and fingerprinted (no database involved)."""
+
+    business_date: date
+    files: dict[str, InputFile]
+
+    @property
+    def fingerprint(self) -> str:
+        listing = "\n".join(f"{document}:{self.files[document].sha256}"
+                            for document in sorted(self.files))
+        return hashlib.sha256(listing.encode()).hexdigest()
+
+
+def read_landing_day(landing_root: Path, business_date: date) -> LandingDay:
+    directory = Path(landing_root) / business_date.isoformat()
+    files = {}
+    if directory.is_dir():
+        for document in DOCUMENTS:
+            path = find_document_file(directory, document)
+            if path is not None:
+                files[document] = read_document(document, path)
+    return LandingDay(business_date, files)
+
+
+def require_same_files(existing: dict, landing: LandingDay) -> None:
+    if existing["input_fingerprint"] != landing.fingerprint:
+        raise BatchConflictError(
+            f"business date {landing.business_date} was already posted by batch "
+            f"{existing['batch_id']} from different landing files; a posted day is never "
+            "re-posted. Land corrections in a later day's files."
+        )
+
+
+def ingest(connection: Connection, landing: LandingDay, day: BusinessDay, policy: Policy,
+           archive_root: Path, batch_id: str, strict: bool, recorded_at) -> list[DocumentIntake]:
+    """Open the batch for the day; returns the intakes (empty if it was already ingested)."""
+    existing = batch_for_date(connection, day.business_date)
+    if existing:
+        require_same_files(existing, landing)
+        return []
+    intakes = _take_in(connection, landing.files, day, policy, Path(archive_root))
+    rejected = sum(len(intake.rejected) for intake in intakes)
+    if strict and rejected:
+        raise StrictModeRejectionError(_strict_message(intakes, rejected))
+    for intake in intakes:
+        if intake.document in ("usage", "purchases"):
+            write_partition(archive_root, intake.document, day.business_date, intake.accepted)
+    connection.execute(insert(schema.Batch.__table__), [{
+        "batch_id": batch_id, "business_date": day.business_date, "status": "open",
+        "policy_version": policy.version, "input_fingerprint": landing.fingerprint,
+        "started_at": recorded_at, "recorded_at": recorded_at, "entry_count": 0,
+    }])
+    insert_frame(connection, schema.BatchFile, _batch_files(intakes, batch_id))
+    insert_frame(connection, schema.QuarantinedRow, _quarantine(intakes, day, batch_id))
+    usage = next((intake.accepted for intake in intakes if intake.document == "usage"), None)
+    if usage is not None:
+        insert_frame(connection, schema.UsageDaily, _usage_daily(usage, day, batch_id))
+    record_stage(connection, batch_id, "ingest", recorded_at)
+    return intakes
+
+
+def _take_in(connection: Connection, files: dict[str, InputFile], day: BusinessDay,
+             policy: Policy, archive_root: Path) -> list[DocumentIntake]:
+    intakes = []
+    if "purchases" in files:
+        input_file = files["purchases"]
+        validated = validate_purchases(input_file.frame, day)
+        fingerprints = payload_fingerprints(validated.accepted, PAYLOAD_COLUMNS["purchases"])
+        earlier = read_in_chunks(
+            connection,
+            "SELECT purchase_id, payload_hash, business_date FROM lots WHERE purchase_id IN :ids",
+            validated.accepted["purchase_id"], ["purchase_id", "payload_hash", "business_date"],
+        )
+        earlier["payload_hash"] = earlier["payload_hash"].map(fingerprint_from_hex)
+        intakes.append(_with_source(sort_valid_rows(input_file, validated, fingerprints, earlier)))
+    if "usage" in files:
+        input_file = files["usage"]
+        validated = validate_usage(input_file.frame, day, policy.late_window_days)
+        fingerprints = payload_fingerprints(validated.accepted, PAYLOAD_COLUMNS["usage"])
+        earlier = archived_fingerprints(archive_root, "usage", day.business_date,
+                                        policy.late_window_days)
+        earlier = earlier[earlier["event_id"].isin(validated.accepted["event_id"])]
+        intakes.append(_with_source(sort_valid_rows(input_file, validated, fingerprints, earlier)))
+    if "refunds" in files:
+        input_file = files["refunds"]
+        validated = validate_refunds(input_file.frame, day)
+        none_earlier = pd.DataFrame(columns=["refund_id", "payload_hash", "business_date"])
+        intakes.append(sort_valid_rows(input_file, validated, pd.Series([], dtype="int64"),
+                                       none_earlier))
+    return intakes
+
+
+def _with_source(intake: DocumentIntake) -> DocumentIntake:
+    accepted = intake.accepted.assign(source_file=intake.file_name,
+                                      source_row=intake.accepted[ROW_NUMBER])
+    return replace(intake, accepted=accepted)
+
+
+def _usage_daily(events: pd.DataFrame, day: BusinessDay, batch_id: str) -> pd.DataFrame:
+    late = (events["occurred_at"] < day.starts_at_utc).astype("int64")
+    grouped = events.assign(late=late).groupby(["customer_id", "meter"], as_index=False).agg(
+        event_count=("event_id", "size"), late_event_count=("late", "sum"),
+        credits_micro=("credits_micro", "sum"))
+    return grouped.assign(business_date=day.business_date, batch_id=batch_id)
+
+
+def _batch_files(intakes: list[DocumentIntake], batch_id: str) -> pd.DataFrame:
+    return pd.DataFrame([{
+        "batch_id": batch_id, "document": intake.document, "file_name": intake.file_name,
+        "sha256": intake.sha256, "rows_read": intake.rows_read,
+        "rows_accepted": len(intake.accepted), "rows_duplicate": intake.duplicate_count,
+        "rows_rejected": len(intake.rejected), **intake.control_totals(),
+    } for intake in intakes])
+
+
+def _quarantine(intakes: list[DocumentIntake], day: BusinessDay, batch_id: str) -> pd.DataFrame:
+    parts = [intake.rejected.rename(columns={ROW_NUMBER: "row_number"}).assign(
+        document=intake.document, file_name=intake.file_name)
+        for intake in intakes if len(intake.rejected)]
+    if not parts:
+        return pd.DataFrame()
+    return pd.concat(parts, ignore_index=True).assign(batch_id=batch_id,
+                                                       business_date=day.business_date)
+
+
+def _strict_message(intakes: list[DocumentIntake], rejected: int) -> str:
+    first = next(intake for intake in intakes if len(intake.rejected))
+    row = first.rejected.iloc[0]
+    return (f"--strict: {rejected} row(s) rejected, so nothing was posted; first: "
+            f"{first.file_name} row {row[ROW_NUMBER]} column {row['column_name']}: {row['reason']}")
+

@@ -1,0 +1,231 @@
+"""The posting stages of a night, each idempotent and each in its caller's transaction.
+
+purchases -> burn (once per customer shard) -> expire -> controls -> publish. Every
+stage first looks for its row in `batch_stages` and does nothing if it is there;
+otherwise it reads its input (the archived partitions and the open lots), writes its
+rows and records itself, all in one transaction. Burning is per customer, so shards
+never touch the same lot or entry, and the books are the same for any shard count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, text
+
+from ledger import schema
+from ledger.periods import BusinessDay
+from ledger.store import (
+    completed_stages,
+    insert_frame,
+    post_journal,
+    read_frame,
+    record_stage,
+    replace_lot_balances,
+)
+from rules.archive import read_partition
+from rules.burn import burn, burn_order_ranks
+from rules.expiry import expire_lots
+from rules.policy import Policy
+from rules.purchases import post_purchases
+from rules.recognition import recognise_usage
+from rules.validation import fingerprint_to_hex
+
+INSTANT_DTYPE = "datetime64[us, UTC]"
+BALANCE_COLUMNS = ["purchase_id", "customer_id", "credits_used_micro", "usage_value_minor",
+                   "credits_expired_micro", "breakage_minor", "is_open", "last_batch_id"]
+MAX_SHARDS = 256
+
+
+class StageOrderError(RuntimeError):
+    """A stage was asked to run before the stages it depends on."""
+
+
+class DailyControlError(RuntimeError):
+    """The day's controls failed; the batch stays open and unpublished."""
+
+
+@dataclass(frozen=True)
+class Night:
+    """What every stage needs to know about the night it works on."""
+
+    day: BusinessDay
+    batch_id: str
+    policy: Policy
+    archive_root: Path
+    recorded_at: datetime
+
+    @property
+    def entry_attributes(self) -> dict:
+        return {"batch_id": self.batch_id, "policy_version": self.policy.version,
+                "recorded_at": self.recorded_at}
+
+    @property
+    def on_day(self) -> dict:
+        return {"business_date": self.day.business_date, "batch_id": self.batch_id}
+
+
+def batch_id_for(business_date: date) -> str:
+    return f"nightly-{business_date.isoformat()}"
+
+
+def shard_of(customer_ids: pd.Series, shard_count: int) -> np.ndarray:
+    """A customer's shard: a stable hash of its id, the same in every process."""
+    hashes = pd.util.hash_pandas_object(customer_ids.astype(str), index=False).to_numpy()
+    return (hashes % np.uint64(shard_count)).astype(np.int64)
+
+
+def _done(connection: Connection, night: Night, stage: str, shard: int | None = None) -> bool:
+    stages = completed_stages(connection, night.batch_id)
+    rows = stages[stages["stage"] == stage]
+    return bool(len(rows) if shard is None else (rows["shard"] == shard).any())
+
+
+def _require(connection: Connection, night: Night, stage: str, before: str) -> None:
+    if not _done(connection, night, stage):
+        raise StageOrderError(f"{night.batch_id}: {before} needs the {stage} stage to have run")
+
+
+def post_purchases_stage(connection: Connection, night: Night) -> None:
+    if _done(connection, night, "purchases"):
+        return
+    _require(connection, night, "ingest", "purchases")
+    accepted = read_partition(night.archive_root, "purchases", night.day.business_date)
+    accepted = _typed_lots(accepted).assign(
+        payload_hash=accepted["payload_hash"].map(fingerprint_to_hex))
+    posted = post_purchases(accepted, night.day, night.policy.accounts)
+    insert_frame(connection, schema.Lot, posted.lots.assign(**night.on_day))
+    insert_frame(connection, schema.LotBalance, posted.lots[["purchase_id", "customer_id"]].assign(
+        credits_used_micro=0, usage_value_minor=0, credits_expired_micro=0, breakage_minor=0,
+        is_open=True, last_batch_id=night.batch_id))
+    post_journal(connection, posted.journal, night.entry_attributes)
+    record_stage(connection, night.batch_id, "purchases", night.recorded_at)
+
+
+def burn_stage(connection: Connection, night: Night, shard: int, shard_count: int) -> None:
+    if not 1 <= shard_count <= MAX_SHARDS or not 0 <= shard < shard_count:
+        raise ValueError(f"shard {shard} of {shard_count} is out of range (1..{MAX_SHARDS} shards)")
+    stages = completed_stages(connection, night.batch_id)
+    earlier = stages[stages["stage"] == "burn"]
+    if len(earlier) and (earlier["shard_count"] != shard_count).any():
+        raise StageOrderError(f"{night.batch_id} was burned with {earlier['shard_count'].iloc[0]} "
+                              f"shards; run it again with the same shard count")
+    if (earlier["shard"] == shard).any():
+        return
+    _require(connection, night, "purchases", "burn")
+    events = read_partition(night.archive_root, "usage", night.day.business_date,
+                            ["event_id", "customer_id", "occurred_at", "meter", "credits_micro"])
+    events = events[shard_of(events["customer_id"], shard_count) == shard]
+    events = events.astype({"credits_micro": "int64"}).assign(
+        occurred_at=pd.to_datetime(events["occurred_at"], utc=True).astype(INSTANT_DTYPE))
+    lots = open_lots(connection)
+    lots = lots[lots["customer_id"].isin(events["customer_id"])].copy()
+    lots["credits_available_micro"] = lots["credits_micro"] - lots["credits_used_micro"]
+    lots["burn_rank"] = burn_order_ranks(lots, night.policy.burn_order)
+    burnt = burn(events, lots, night.day)
+    recognised = recognise_usage(burnt.slices, lots, night.day, night.policy.accounts)
+    touched = recognised.lots[recognised.lots["purchase_id"].isin(recognised.slices["purchase_id"])]
+    replace_lot_balances(connection, _balances(touched, night.batch_id))
+    insert_frame(connection, schema.BurnSlice, recognised.slices.assign(**night.on_day))
+    insert_frame(connection, schema.UncoveredUsage, burnt.uncovered.assign(**night.on_day))
+    post_journal(connection, recognised.journal, night.entry_attributes)
+    record_stage(connection, night.batch_id, "burn", night.recorded_at, shard, shard_count)
+
+
+def expire_stage(connection: Connection, night: Night) -> None:
+    if _done(connection, night, "expire"):
+        return
+    _require(connection, night, "burn", "expire")
+    expired = expire_lots(open_lots(connection), night.day, night.policy.accounts)
+    if len(expired.expiries):
+        insert_frame(connection, schema.LotExpiry, expired.expiries.assign(**night.on_day))
+        connection.execute(text("""
+            UPDATE lot_balances SET is_open = FALSE, last_batch_id = :batch_id,
+                   credits_expired_micro = :credits_micro, breakage_minor = :value_minor
+            WHERE purchase_id = :purchase_id
+        """), [{**row, "batch_id": night.batch_id}
+               for row in expired.expiries.astype(object).to_dict("records")])
+    post_journal(connection, expired.journal, night.entry_attributes)
+    record_stage(connection, night.batch_id, "expire", night.recorded_at)
+
+
+def controls_stage(connection: Connection, night: Night) -> None:
+    """The day's controls, over all shards together; raise (and stay open) on any failure."""
+    if _done(connection, night, "controls"):
+        return
+    _require(connection, night, "expire", "controls")
+    failures = []
+    burns = completed_stages(connection, night.batch_id).query("stage == 'burn'")
+    if len(burns) != int(burns["shard_count"].iloc[0]):
+        failures.append(f"{len(burns)} of {burns['shard_count'].iloc[0]} burn shards ran")
+    totals = read_frame(connection, """
+        SELECT (SELECT COALESCE(SUM(credits_micro), 0) FROM usage_daily WHERE business_date = :day)
+                 AS accepted,
+               (SELECT COALESCE(SUM(credits_micro), 0) FROM burn_slices WHERE business_date = :day)
+                 AS burned,
+               (SELECT COALESCE(SUM(credits_micro), 0) FROM uncovered_usage
+                 WHERE business_date = :day) AS uncovered
+    """, day=night.day.business_date).iloc[0]
+    if int(totals["accepted"]) != int(totals["burned"]) + int(totals["uncovered"]):
+        failures.append(f"usage credits accepted {totals['accepted']} != burned {totals['burned']}"
+                        f" + uncovered {totals['uncovered']} (micro-credits)")
+    unbalanced = read_frame(connection, """
+        SELECT l.entry_id, l.currency FROM journal_lines l
+        JOIN journal_entries e ON e.entry_id = l.entry_id WHERE e.batch_id = :batch_id
+        GROUP BY l.entry_id, l.currency HAVING SUM(l.amount_minor) <> 0
+    """, batch_id=night.batch_id)
+    failures += [f"entry {row.entry_id} does not balance in {row.currency}"
+                 for row in unbalanced.itertuples(index=False)]
+    if failures:
+        raise DailyControlError(f"{night.batch_id} daily controls failed: " + "; ".join(failures))
+    record_stage(connection, night.batch_id, "controls", night.recorded_at)
+
+
+def publish_stage(connection: Connection, night: Night) -> str:
+    """Mark the batch posted (or empty); from here on statements include it."""
+    if not _done(connection, night, "publish"):
+        _require(connection, night, "controls", "publish")
+        files = read_frame(connection, "SELECT COUNT(*) AS n FROM batch_files "
+                           "WHERE batch_id = :batch_id", batch_id=night.batch_id)["n"].iloc[0]
+        connection.execute(text("""
+            UPDATE batches SET status = :status, recorded_at = :recorded_at,
+                   entry_count = (SELECT COUNT(*) FROM journal_entries WHERE batch_id = :batch_id)
+            WHERE batch_id = :batch_id AND status = 'open'
+        """), {"status": "posted" if int(files) else "empty", "recorded_at": night.recorded_at,
+               "batch_id": night.batch_id})
+        record_stage(connection, night.batch_id, "publish", night.recorded_at)
+    return read_frame(connection, "SELECT status FROM batches WHERE batch_id = :batch_id",
+                      batch_id=night.batch_id)["status"].iloc[0]
+
+
+def open_lots(connection: Connection) -> pd.DataFrame:
+    lots = read_frame(connection, """
+        SELECT l.purchase_id, l.customer_id, l.purchased_at, l.expires_at, l.credits_micro,
+               l.amount_minor, l.tax_minor, l.currency, l.kind, l.product, l.priority,
+               b.credits_used_micro, b.usage_value_minor
+        FROM lots l JOIN lot_balances b ON b.purchase_id = l.purchase_id
+        WHERE b.is_open ORDER BY l.purchase_id
+    """)
+    return _typed_lots(lots).astype({"credits_used_micro": "int64", "usage_value_minor": "int64"})
+
+
+def _typed_lots(lots: pd.DataFrame) -> pd.DataFrame:
+    """Instants as UTC of one resolution (stored naive UTC), money and credits as int64."""
+    typed = lots.copy()
+    for column in ("purchased_at", "expires_at"):
+        instants = pd.to_datetime(typed[column])
+        if instants.dt.tz is None:
+            instants = instants.dt.tz_localize("UTC")
+        typed[column] = instants.dt.tz_convert("UTC").astype(INSTANT_DTYPE)
+    return typed.astype({"credits_micro": "int64", "amount_minor": "int64", "tax_minor": "int64",
+                         "priority": "int64"})
+
+
+def _balances(lots: pd.DataFrame, batch_id: str) -> pd.DataFrame:
+    balances = lots.assign(credits_expired_micro=0, breakage_minor=0, last_batch_id=batch_id)
+    balances["is_open"] = balances["credits_used_micro"] < balances["credits_micro"]
+    return balances[BALANCE_COLUMNS]

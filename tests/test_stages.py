@@ -1,0 +1,91 @@
+"""Stages run one by one (as Airflow runs them): shards, idempotence, invisibility until published."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from reports.statements import trial_balance
+from rules.ingest import ingest, read_landing_day
+from rules.nightly import open_night
+from rules.stages import (
+    StageOrderError,
+    burn_stage,
+    controls_stage,
+    expire_stage,
+    post_purchases_stage,
+    publish_stage,
+)
+from tests.test_nightly_end_to_end import NIGHTS, tb, write_scenario
+
+ENTRY_QUERY = """SELECT e.entry_id, e.kind, e.business_date, e.customer_id, l.line_number, l.account,
+                        l.currency, l.amount_minor, l.meter, l.purchase_id
+                 FROM journal_entries e JOIN journal_lines l ON l.entry_id = e.entry_id
+                 ORDER BY e.entry_id, l.line_number"""
+
+
+def run_stages(store, policy, tmp_path, business_date: date, shard_count: int, until="publish"):
+    landing = read_landing_day(tmp_path / "landing", business_date)
+    night = open_night(policy, tmp_path / "archive", business_date)
+    steps = [
+        ("ingest", lambda c: ingest(c, landing, night.day, policy, night.archive_root,
+                                    night.batch_id, False, night.recorded_at)),
+        ("purchases", lambda c: post_purchases_stage(c, night)),
+        *[("burn", lambda c, shard=shard: burn_stage(c, night, shard, shard_count))
+          for shard in reversed(range(shard_count))],  # shards finish in any order
+        ("expire", lambda c: expire_stage(c, night)),
+        ("controls", lambda c: controls_stage(c, night)),
+        ("publish", lambda c: publish_stage(c, night)),
+    ]
+    for name, step in steps:
+        with store.transaction() as connection:  # one task, one transaction
+            step(connection)
+        if name == until:
+            return
+
+
+@pytest.mark.parametrize("shard_count", [2, 5])
+def test_any_number_of_shards_posts_exactly_the_entries_of_one(store, policy, tmp_path, shard_count,
+                                                                request):
+    write_scenario(tmp_path / "landing")
+    for night in NIGHTS:
+        run_stages(store, policy, tmp_path, night, 1)
+    single = store.read_frame(ENTRY_QUERY)
+    single_balances = store.read_frame("SELECT * FROM lot_balances ORDER BY purchase_id")
+    sharded_url = (request.getfixturevalue("postgres_server").create_database()
+                   if store.is_postgresql else f"sqlite:///{tmp_path / 'sharded.db'}")
+    sharded_store = type(store)(sharded_url)
+    sharded_store.initialise()
+    (tmp_path / "sharded").mkdir()
+    (tmp_path / "sharded" / "landing").symlink_to(tmp_path / "landing")
+    for night in NIGHTS:
+        run_stages(sharded_store, policy, tmp_path / "sharded", night, shard_count)
+    assert sharded_store.read_frame(ENTRY_QUERY).equals(single)
+    assert sharded_store.read_frame("SELECT * FROM lot_balances ORDER BY purchase_id").drop(
+        columns="last_batch_id").equals(single_balances.drop(columns="last_batch_id"))
+    assert tb(sharded_store, "2026-02") == tb(store, "2026-02")
+
+
+def test_a_night_is_invisible_in_statements_until_published_and_stages_repeat_harmlessly(
+        sqlite_store, policy, tmp_path):
+    write_scenario(tmp_path / "landing")
+    run_stages(sqlite_store, policy, tmp_path, NIGHTS[0], 1)
+    published = trial_balance(sqlite_store, "2026-01")
+    run_stages(sqlite_store, policy, tmp_path, NIGHTS[1], 2, until="expire")
+    assert sqlite_store.read_frame("SELECT COUNT(*) AS n FROM journal_entries "
+                                   "WHERE batch_id = 'nightly-2026-01-31'")["n"][0] > 0
+    assert trial_balance(sqlite_store, "2026-01") == published
+    run_stages(sqlite_store, policy, tmp_path, NIGHTS[1], 2)  # every stage again, then the rest
+    assert tb(sqlite_store, "2026-01")[("Income:Revenue:Breakage", "USD")][3] == "-5.00"
+    with pytest.raises(StageOrderError, match="burned with 2 shards"):
+        with sqlite_store.transaction() as connection:
+            burn_stage(connection, open_night(policy, tmp_path / "archive", NIGHTS[1]), 0, 3)
+
+
+def test_a_stage_refuses_to_run_before_the_stage_it_needs(sqlite_store, policy, tmp_path):
+    write_scenario(tmp_path / "landing")
+    night = open_night(policy, tmp_path / "archive", NIGHTS[0])
+    with pytest.raises(StageOrderError, match="needs the ingest stage"):
+        with sqlite_store.transaction() as connection:
+            post_purchases_stage(connection, night)

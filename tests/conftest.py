@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-import pytest
+import os
+import tempfile
+from pathlib import Path
 
-from ledger.store import Store
-from rules.policy import load_policy
-from tests.postgres_server import PostgresServer
+# Airflow reads its home when first imported: point it at a throwaway directory before
+# any test module can import it, so tests never touch a real Airflow installation.
+os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="creditbooks-airflow-home-")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(__file__).resolve().parents[1] / "dags")
+
+import pytest  # noqa: E402
+
+from ledger.store import Store  # noqa: E402
+from rules.policy import load_policy  # noqa: E402
+from tests.postgres_server import PostgresServer  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,213 @@
+"""What the Airflow tasks call: one function per task, each idempotent and self-contained.
+
+Every function takes plain values (a business date as `YYYY-MM-DD`, a shard number),
+opens the ledger from `Settings`, and runs one stage in one transaction, so a task can
+be retried or re-run at any time. Settings come from the environment
+(`CREDITBOOKS_DB`, `CREDITBOOKS_LANDING`, ...) or, inside Airflow, from Airflow
+Variables of the same name in lower case (`creditbooks_db`, ...); never from Airflow's
+own metadata database.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from ledger.periods import days_between, parse_business_date, parse_period
+from ledger.store import Store, read_frame
+from reports.controls import run_controls
+from reports.render import OutputFormat, render_rows
+from reports.statements import rollforward, trial_balance
+from rules.ingest import ingest, read_landing_day
+from rules.nightly import open_night
+from rules.policy import Policy, load_policy
+from rules.stages import (
+    burn_stage,
+    controls_stage,
+    expire_stage,
+    post_purchases_stage,
+    publish_stage,
+)
+
+SETTING_NAMES = ("CREDITBOOKS_DB", "CREDITBOOKS_LANDING", "CREDITBOOKS_ARCHIVE",
+                 "CREDITBOOKS_CLOSE_DIR", "CREDITBOOKS_POLICY", "CREDITBOOKS_LANDING_MARKER")
+
+
+class LandingNotReadyError(RuntimeError):
+    """The landing day did not become ready in time; nothing was posted."""
+
+
+class MonthEndError(RuntimeError):
+    """The month cannot be closed; the message says what is missing or does not tie."""
+
+
+def _setting(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    if value is not None:
+        return value
+    try:
+        from airflow.sdk import Variable  # only inside Airflow; tests and the CLI use the env
+    except ImportError:
+        return default
+    try:
+        return Variable.get(name.lower(), default=default)
+    except Exception:  # no Airflow API to ask (outside a task): fall back to the default
+        return default
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str | None
+    landing_root: Path
+    archive_root: Path
+    close_root: Path
+    policy_file: Path | None
+    landing_marker: str
+
+    @staticmethod
+    def resolve() -> Settings:
+        policy_file = _setting("CREDITBOOKS_POLICY")
+        return Settings(
+            database_url=_setting("CREDITBOOKS_DB"),
+            landing_root=Path(_setting("CREDITBOOKS_LANDING", "landing")),
+            archive_root=Path(_setting("CREDITBOOKS_ARCHIVE", "archive")),
+            close_root=Path(_setting("CREDITBOOKS_CLOSE_DIR", "close")),
+            policy_file=Path(policy_file) if policy_file else None,
+            landing_marker=_setting("CREDITBOOKS_LANDING_MARKER", "_SUCCESS"),
+        )
+
+    def store(self) -> Store:
+        store = Store(self.database_url)
+        store.require_initialised()
+        return store
+
+    def policy(self) -> Policy:
+        return load_policy(self.policy_file)
+
+
+def wait_for_landing(business_date: str, timeout_seconds: float, poke_seconds: float = 30) -> str:
+    """Block until LANDING/D/ (and its marker file, if one is configured) exists."""
+    settings = Settings.resolve()
+    directory = settings.landing_root / parse_business_date(business_date).isoformat()
+    awaited = directory / settings.landing_marker if settings.landing_marker else directory
+    deadline = time.monotonic() + timeout_seconds
+    while not awaited.exists():
+        if time.monotonic() >= deadline:
+            raise LandingNotReadyError(
+                f"landing day {business_date} not ready after {timeout_seconds:g}s: "
+                f"{awaited} is missing; nothing was posted")
+        time.sleep(min(poke_seconds, max(0.0, deadline - time.monotonic())))
+    return str(awaited)
+
+
+def check_reporting_timezone(dag_timezone: str) -> None:
+    policy = Settings.resolve().policy()
+    if policy.reporting_timezone != dag_timezone:
+        raise ValueError(f"the DAG schedules days in {dag_timezone} but the policy's reporting "
+                         f"timezone is {policy.reporting_timezone}; set "
+                         "CREDITBOOKS_REPORTING_TIMEZONE to match")
+
+
+def _night(settings: Settings, business_date: str):
+    return open_night(settings.policy(), settings.archive_root, parse_business_date(business_date))
+
+
+def ingest_day(business_date: str, strict: bool = False) -> dict:
+    settings = Settings.resolve()
+    store, night = settings.store(), _night(settings, business_date)
+    landing = read_landing_day(settings.landing_root, night.day.business_date)
+    with store.transaction() as connection:
+        ingest(connection, landing, night.day, night.policy, night.archive_root, night.batch_id,
+               strict, night.recorded_at)
+        files = read_frame(connection, "SELECT document, rows_read, rows_accepted, rows_duplicate,"
+                           " rows_rejected FROM batch_files WHERE batch_id = :batch_id "
+                           "ORDER BY document", batch_id=night.batch_id)
+    return {row.document: {"read": int(row.rows_read), "accepted": int(row.rows_accepted),
+                           "duplicates": int(row.rows_duplicate), "rejected": int(row.rows_rejected)}
+            for row in files.itertuples(index=False)}
+
+
+def _run_stage(business_date: str, stage, *arguments) -> None:
+    settings = Settings.resolve()
+    store, night = settings.store(), _night(settings, business_date)
+    with store.transaction() as connection:
+        stage(connection, night, *arguments)
+
+
+def post_purchases_day(business_date: str) -> None:
+    _run_stage(business_date, post_purchases_stage)
+
+
+def burn_shard(business_date: str, shard: int, shard_count: int) -> None:
+    _run_stage(business_date, burn_stage, shard, shard_count)
+
+
+def expire_day(business_date: str) -> None:
+    _run_stage(business_date, expire_stage)
+
+
+def daily_controls(business_date: str) -> None:
+    _run_stage(business_date, controls_stage)
+
+
+def publish_day(business_date: str) -> str:
+    settings = Settings.resolve()
+    store, night = settings.store(), _night(settings, business_date)
+    with store.transaction() as connection:
+        return publish_stage(connection, night)
+
+
+def periods_ending_on(business_dates: list[str]) -> list[str]:
+    """The periods (YYYY-MM) whose last day is one of the given business dates, in order."""
+    last_days = [parse_business_date(text) for text in business_dates]
+    return sorted({day.isoformat()[:7] for day in last_days
+                   if (day + timedelta(days=1)).month != day.month})
+
+
+def check_month_complete(period: str) -> list[str]:
+    """Every business day of the period has a published batch; returns the empty days."""
+    first, following = parse_period(period)
+    store = Settings.resolve().store()
+    batches = store.read_frame(
+        "SELECT business_date, status FROM batches WHERE business_date >= :first "
+        "AND business_date < :following", first=first, following=following)
+    published = {str(row.business_date): row.status for row in batches.itertuples(index=False)}
+    days = [day.isoformat() for day in days_between(first, following - timedelta(days=1))]
+    missing = [day for day in days if published.get(day) not in ("posted", "empty")]
+    if missing:
+        raise MonthEndError(f"period {period} is not complete: no published nightly batch for "
+                            f"{', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}")
+    return [day for day in days if published[day] == "empty"]
+
+
+def month_end_reconciliations() -> list[dict]:
+    settings = Settings.resolve()
+    results = run_controls(settings.store(), settings.policy().accounts.deferred_revenue)
+    failed = [result for result in results if not result.passed]
+    if failed:
+        raise MonthEndError("reconciliations failed: " + "; ".join(
+            f"{result.name}: {result.detail}" for result in failed))
+    return [result.as_dict() for result in results]
+
+
+def month_end_reports(period: str) -> list[str]:
+    """Write the period's statements (CSV and JSON) under CLOSE_DIR/YYYY-MM/."""
+    settings = Settings.resolve()
+    store, policy = settings.store(), settings.policy()
+    directory = settings.close_root / period
+    directory.mkdir(parents=True, exist_ok=True)
+    rows_of = {
+        "trial_balance": trial_balance(store, period),
+        "rollforward": [row.as_strings()
+                        for row in rollforward(store, period, policy.accounts.deferred_revenue)],
+    }
+    written = []
+    for name, rows in rows_of.items():
+        for output_format in (OutputFormat.CSV, OutputFormat.JSON):
+            path = directory / f"{name}.{output_format.value}"
+            path.write_text(render_rows(rows, output_format, envelope={"period": period}))
+            written.append(str(path))
+    return written

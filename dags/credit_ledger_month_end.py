@@ -1,0 +1,64 @@
+"""Month-end close: after the last night of a month publishes, close that month.
+
+Triggered by the nightly DAG's Asset. It goes on only for months whose last day is among
+the nights that triggered it (or for a `period` given by hand), then checks every day of
+the period has a published batch, runs the reconciliations and writes the period's
+reports. Each task is a thin call into creditbooks.pipeline.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import Asset, Param, dag, task
+
+NIGHTLY_PUBLISHED = Asset("creditbooks://ledger/nightly-published")
+
+
+@dag(
+    dag_id="credit_ledger_month_end",
+    schedule=[NIGHTLY_PUBLISHED],
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args={"retries": 0},
+    params={"period": Param("", type="string", description="YYYY-MM to close by hand; empty: "
+                            "the month of the night that triggered this run")},
+    tags=["creditbooks"],
+)
+def credit_ledger_month_end():
+    @task.short_circuit
+    def periods_to_close(params=None, triggering_asset_events=None) -> list[str]:
+        from creditbooks.pipeline import periods_ending_on
+
+        if params.get("period"):
+            return [params["period"]]
+        # Several nights may publish before this DAG runs: close every month that ended.
+        published = [event.extra["business_date"]
+                     for events in (triggering_asset_events or {}).values() for event in events
+                     if "business_date" in (event.extra or {})]
+        return periods_ending_on(published)
+
+    @task
+    def completeness(period: str) -> list[str]:
+        from creditbooks.pipeline import check_month_complete
+
+        return check_month_complete(period)
+
+    @task
+    def reconciliations(period: str) -> list[dict]:
+        from creditbooks.pipeline import month_end_reconciliations
+
+        return month_end_reconciliations()
+
+    @task
+    def reports(period: str) -> list[str]:
+        from creditbooks.pipeline import month_end_reports
+
+        return month_end_reports(period)
+
+    periods = periods_to_close()
+    completeness.expand(period=periods) >> reconciliations.expand(period=periods) >> \
+        reports.expand(period=periods)
+
+
+credit_ledger_month_end()

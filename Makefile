@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install demo test lint clean
+.PHONY: install demo test lint airflow clean
 
 install: $(INSTALLED)
 
@@ -21,13 +21,16 @@ $(INSTALLED): requirements.lock pyproject.toml
 demo: install
 	$(BIN)/creditbooks demo
 
-test: install
+test: install lint
 	bash scripts/ensure-postgres-installed.sh
-	$(BIN)/ruff check ledger rules reports creditbooks dags tests
 	$(BIN)/pytest
+
+airflow: install
+	bash scripts/airflow-demo.sh
 
 lint: install
 	$(BIN)/ruff check ledger rules reports creditbooks dags tests
+	$(BIN)/ruff check --preview --select AIR dags
 
 clean:
-	rm -rf $(VENV) creditbooks-demo .pytest_cache
+	rm -rf $(VENV) creditbooks-demo creditbooks-airflow .pytest_cache

@@ -185,13 +185,15 @@ def demo(
         "creditbooks-demo"),
     customers: Annotated[int, typer.Option(min=1, max=5000)] = 300,
     seed: Annotated[int, typer.Option()] = 7,
+    generate_only: Annotated[bool, typer.Option("--generate-only",
+                                                help="write the landing files and stop")] = False,
 ) -> None:
     """Generate a synthetic quarter, run every night, print trial balances and rollforwards."""
     from creditbooks.demo import run_demo
 
     ctx = _context(context)
     run_demo(out, customers=customers, seed=seed, policy=ctx.policy(),
-             database_url=ctx.database_url, echo=typer.echo)
+             database_url=ctx.database_url, echo=typer.echo, generate_only=generate_only)
 
 
 class CreditbooksFailure(RuntimeError):

@@ -59,6 +59,7 @@ def generate_landing(landing: Path, customers: int, seed: int) -> None:
             day_purchases.to_csv(directory / "purchases.csv", index=False)
         if len(day_usage):
             day_usage.to_csv(directory / "usage.csv", index=False)
+        (directory / "_SUCCESS").touch()  # the upstream's "this day is complete" marker
 
 
 def _timestamps(days: np.ndarray, seconds: np.ndarray) -> np.ndarray:
@@ -154,10 +155,13 @@ def _usage(rng, customer_ids, daily_credits, first_day, days) -> pd.DataFrame:
 
 
 def run_demo(out: Path, customers: int, seed: int, policy: Policy, database_url: str | None,
-             echo: Callable[[str], None]) -> None:
+             echo: Callable[[str], None], generate_only: bool = False) -> None:
     out.mkdir(parents=True, exist_ok=True)
     landing, archive = out / "landing", out / "archive"
     generate_landing(landing, customers, seed)
+    if generate_only:
+        echo(f"demo: landing files for {QUARTER_START} to {QUARTER_END} written to {landing}")
+        return
     store = Store(database_url or f"sqlite:///{(out / 'creditbooks.db').resolve()}")
     store.initialise()
     echo(f"demo: {customers} customers, {QUARTER_START} to {QUARTER_END}, landing files in {landing}")

@@ -51,7 +51,7 @@ def credit_ledger_nightly():
         wait_for_landing(business_date, LANDING_TIMEOUT_SECONDS)
         return business_date
 
-    @task
+    @task(multiple_outputs=False)
     def ingest(business_date: str, params=None) -> dict:
         from creditbooks.pipeline import ingest_day
 

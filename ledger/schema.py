@@ -47,6 +47,9 @@ class Batch(SQLModel, table=True):
     )
     batch_id: str = Field(primary_key=True, max_length=64)
     business_date: date = Field(unique=True, index=True)
+    # The period its entries post into: the business date's own, or the first open one
+    # after it when that period was already locked (a late night).
+    posting_period: str = Field(index=True, max_length=7)
     status: str = Field(max_length=16)
     policy_version: str = Field(max_length=64)
     input_fingerprint: str = Field(max_length=64)
@@ -271,6 +274,28 @@ class JournalLineRecord(SQLModel, table=True):
     purchase_id: str | None = Field(default=None, sa_column=Column(String(200), nullable=True))
 
 
+class PeriodEvent(SQLModel, table=True):
+    """A period closed or reopened: who, when, why. Append-only; the last event rules.
+
+    A period whose last event is `close` is locked: it accepts no postings.
+    """
+
+    __tablename__ = "period_events"
+    __table_args__ = (
+        CheckConstraint("action IN ('close', 'reopen')", name="ck_period_events_action"),
+        CheckConstraint("action = 'close' OR length(reason) > 0", name="ck_period_events_reason"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    period: str = Field(index=True, max_length=7)
+    action: str = Field(max_length=8)
+    version: int = Field(sa_column=Column(Integer, nullable=False))
+    actor: str = Field(max_length=200)
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    accepted_exceptions: bool
+    journal_digest: str = Field(max_length=64)
+    recorded_at: datetime = Field(sa_column=_utc_instant())
+
+
 ALL_TABLES = [
     Batch,
     BatchStage,
@@ -284,4 +309,5 @@ ALL_TABLES = [
     UncoveredUsage,
     JournalEntryRecord,
     JournalLineRecord,
+    PeriodEvent,
 ]

@@ -20,6 +20,7 @@ from sqlmodel import SQLModel
 
 from ledger import schema
 from ledger.journal import JournalBatch, require_valid
+from ledger.locks import require_open
 
 DEFAULT_SQLITE_FILE = "creditbooks.db"
 _IN_CLAUSE_CHUNK = 500
@@ -118,9 +119,11 @@ def insert_frame(connection: Connection, table, frame: pd.DataFrame) -> None:
 
 
 def post_journal(connection: Connection, journal: JournalBatch, attributes: dict) -> None:
-    """Check the journal balances, then append its entries (with `attributes`) and lines."""
+    """Check the journal balances and its periods are open, then append entries and lines."""
     require_valid(journal)
-    insert_frame(connection, schema.JournalEntryRecord, journal.entries.assign(**attributes))
+    entries = journal.entries.assign(**attributes)
+    require_open(connection, set(entries["period"]))
+    insert_frame(connection, schema.JournalEntryRecord, entries)
     insert_frame(connection, schema.JournalLineRecord, journal.lines)
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import date
 
+import pandas as pd
+
 from ledger.money import format_micro_credits, format_minor
 from ledger.store import Store
 
 _LOT_STATE_AS_OF = """
     SELECT l.purchase_id, l.customer_id, l.kind, l.product, l.currency, l.purchased_at,
-           l.expires_at, l.credits_micro, l.amount_minor,
+           l.expires_at, l.priority, l.credits_micro, l.amount_minor,
            COALESCE(s.credits_used_micro, 0) AS credits_used_micro,
            COALESCE(s.usage_value_minor, 0) AS usage_value_minor,
            COALESCE(x.credits_micro, 0) AS credits_expired_micro,
@@ -27,14 +29,23 @@ _LOT_STATE_AS_OF = """
 """
 
 
-def lot_balances(store: Store, customer: str | None = None, as_of: date | None = None) -> list[dict]:
-    """Remaining credits and deferred value per lot, as of the end of a business date."""
+def lot_state_frame(store: Store, customer: str | None = None,
+                    as_of: date | None = None) -> pd.DataFrame:
+    """Every lot's facts and its state at the end of a business date, in minor units."""
     # Filters are added only when asked for: PostgreSQL cannot type a bare NULL parameter.
     sql = _LOT_STATE_AS_OF.format(customer_filter="AND l.customer_id = :customer" if customer else "")
     parameters = {"as_of": as_of or date(9999, 12, 31)}
     if customer:
         parameters["customer"] = customer
     frame = store.read_frame(sql, **parameters)
+    money = ["credits_micro", "amount_minor", "credits_used_micro", "usage_value_minor",
+             "credits_expired_micro", "breakage_minor"]
+    return frame.astype({column: "int64" for column in money})
+
+
+def lot_balances(store: Store, customer: str | None = None, as_of: date | None = None) -> list[dict]:
+    """Remaining credits and deferred value per lot, as of the end of a business date."""
+    frame = lot_state_frame(store, customer, as_of)
     rows = []
     for lot in frame.itertuples(index=False):
         credits_remaining = lot.credits_micro - lot.credits_used_micro - lot.credits_expired_micro

@@ -19,6 +19,7 @@ import pandas as pd
 from sqlalchemy import Connection, insert
 
 from ledger import schema
+from ledger.locks import posting_period
 from ledger.periods import BusinessDay
 from ledger.store import batch_for_date, insert_frame, read_in_chunks, record_stage
 from rules.archive import archived_fingerprints, write_partition
@@ -92,6 +93,7 @@ def ingest(connection: Connection, landing: LandingDay, day: BusinessDay, policy
             write_partition(archive_root, intake.document, day.business_date, intake.accepted)
     connection.execute(insert(schema.Batch.__table__), [{
         "batch_id": batch_id, "business_date": day.business_date, "status": "open",
+        "posting_period": posting_period(connection, day.period),
         "policy_version": policy.version, "input_fingerprint": landing.fingerprint,
         "started_at": recorded_at, "recorded_at": recorded_at, "entry_count": 0,
     }])

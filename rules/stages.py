@@ -60,11 +60,6 @@ class Night:
     recorded_at: datetime
 
     @property
-    def entry_attributes(self) -> dict:
-        return {"batch_id": self.batch_id, "policy_version": self.policy.version,
-                "recorded_at": self.recorded_at}
-
-    @property
     def on_day(self) -> dict:
         return {"business_date": self.day.business_date, "batch_id": self.batch_id}
 
@@ -77,6 +72,14 @@ def shard_of(customer_ids: pd.Series, shard_count: int) -> np.ndarray:
     """A customer's shard: a stable hash of its id, the same in every process."""
     hashes = pd.util.hash_pandas_object(customer_ids.astype(str), index=False).to_numpy()
     return (hashes % np.uint64(shard_count)).astype(np.int64)
+
+
+def _entry_attributes(connection: Connection, night: Night) -> dict:
+    """What every entry of the night records; a night in a locked period posts late."""
+    period = read_frame(connection, "SELECT posting_period FROM batches WHERE batch_id = :batch_id",
+                        batch_id=night.batch_id)["posting_period"].iloc[0]
+    return {"batch_id": night.batch_id, "policy_version": night.policy.version,
+            "recorded_at": night.recorded_at, "period": period}
 
 
 def _done(connection: Connection, night: Night, stage: str, shard: int | None = None) -> bool:
@@ -102,7 +105,7 @@ def post_purchases_stage(connection: Connection, night: Night) -> None:
     insert_frame(connection, schema.LotBalance, posted.lots[["purchase_id", "customer_id"]].assign(
         credits_used_micro=0, usage_value_minor=0, credits_expired_micro=0, breakage_minor=0,
         is_open=True, last_batch_id=night.batch_id))
-    post_journal(connection, posted.journal, night.entry_attributes)
+    post_journal(connection, posted.journal, _entry_attributes(connection, night))
     record_stage(connection, night.batch_id, "purchases", night.recorded_at)
 
 
@@ -132,7 +135,7 @@ def burn_stage(connection: Connection, night: Night, shard: int, shard_count: in
     replace_lot_balances(connection, _balances(touched, night.batch_id))
     insert_frame(connection, schema.BurnSlice, recognised.slices.assign(**night.on_day))
     insert_frame(connection, schema.UncoveredUsage, burnt.uncovered.assign(**night.on_day))
-    post_journal(connection, recognised.journal, night.entry_attributes)
+    post_journal(connection, recognised.journal, _entry_attributes(connection, night))
     record_stage(connection, night.batch_id, "burn", night.recorded_at, shard, shard_count)
 
 
@@ -149,7 +152,7 @@ def expire_stage(connection: Connection, night: Night) -> None:
             WHERE purchase_id = :purchase_id
         """), [{**row, "batch_id": night.batch_id}
                for row in expired.expiries.astype(object).to_dict("records")])
-    post_journal(connection, expired.journal, night.entry_attributes)
+    post_journal(connection, expired.journal, _entry_attributes(connection, night))
     record_stage(connection, night.batch_id, "expire", night.recorded_at)
 
 

@@ -1,0 +1,67 @@
+"""Period locks: a closed period accepts no postings, from any path.
+
+The lock state is the last event of each period in the append-only `period_events`
+log (close or reopen, with who, when and why). `post_journal` refuses entries into a
+locked period, and nights that fall in a locked period post into the first open one
+(`posting_period`), keeping their own dates.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection, insert, text
+
+from ledger import schema
+from ledger.periods import parse_period, period_of
+
+MAX_PERIODS_AHEAD = 1200
+
+
+class PeriodLockedError(RuntimeError):
+    """Something tried to post into a locked period."""
+
+
+def period_states(connection: Connection) -> dict[str, dict]:
+    """Each period's last event: {"YYYY-MM": {"action", "version", "recorded_at", ...}}."""
+    events = connection.execute(text("""
+        SELECT period, action, version, actor, reason, accepted_exceptions, recorded_at, id
+        FROM period_events ORDER BY period, id
+    """)).mappings()
+    return {event["period"]: dict(event) for event in events}
+
+
+def locked_periods(connection: Connection) -> set[str]:
+    return {period for period, state in period_states(connection).items()
+            if state["action"] == "close"}
+
+
+def next_period(period: str) -> str:
+    _, following = parse_period(period)
+    return period_of(following)
+
+
+def posting_period(connection: Connection, period: str) -> str:
+    """The period itself if open, else the first open period after it."""
+    locked = locked_periods(connection)
+    candidate = period
+    for _ in range(MAX_PERIODS_AHEAD):
+        if candidate not in locked:
+            return candidate
+        candidate = next_period(candidate)
+    raise PeriodLockedError(f"no open period within {MAX_PERIODS_AHEAD} months after {period}")
+
+
+def require_open(connection: Connection, periods: set[str]) -> None:
+    closed = sorted(periods & locked_periods(connection))
+    if closed:
+        raise PeriodLockedError(f"period {', '.join(closed)} is locked; it accepts no postings")
+
+
+def record_period_event(connection: Connection, period: str, action: str, version: int, actor: str,
+                        reason: str, accepted_exceptions: bool, journal_digest: str,
+                        recorded_at: datetime) -> None:
+    connection.execute(insert(schema.PeriodEvent.__table__), [{
+        "period": period, "action": action, "version": version, "actor": actor, "reason": reason,
+        "accepted_exceptions": accepted_exceptions, "journal_digest": journal_digest,
+        "recorded_at": recorded_at}])

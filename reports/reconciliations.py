@@ -1,0 +1,226 @@
+"""Month-end reconciliations: both sides, the difference, pass or fail, and the items behind it.
+
+Each reconciliation computes its two sides from different tables (the credit subledger
+against the general ledger, ingestion control totals against postings, ...) so that a
+difference means something is wrong, and lists the lots, days or entries that explain it.
+A close refuses to lock a period while any of them fails.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from ledger.money import format_micro_credits, format_minor, parse_amount_minor
+from ledger.periods import parse_period
+from ledger.store import Store
+from reports.subledger import lot_state_frame
+
+_MAX_ITEMS = 50
+
+
+@dataclass(frozen=True)
+class Line:
+    scope: str  # a currency, "credits" or "rows"
+    left: int
+    right: int
+
+    @property
+    def difference(self) -> int:
+        return self.left - self.right
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    name: str
+    left_label: str
+    right_label: str
+    lines: tuple[Line, ...]
+    items: tuple[str, ...] = field(default=())
+
+    @property
+    def passed(self) -> bool:
+        return all(line.difference == 0 for line in self.lines) and not self.items
+
+    def rows(self) -> list[dict]:
+        return [{"reconciliation": self.name, "scope": line.scope,
+                 "left": self.left_label, "left_amount": _show(line.left, line.scope),
+                 "right": self.right_label, "right_amount": _show(line.right, line.scope),
+                 "difference": _show(line.difference, line.scope),
+                 "passed": line.difference == 0 and not self.items}
+                for line in self.lines] or [{
+                    "reconciliation": self.name, "scope": "", "left": self.left_label,
+                    "left_amount": "", "right": self.right_label, "right_amount": "",
+                    "difference": "", "passed": not self.items}]
+
+
+def _show(value: int, scope: str) -> str:
+    if scope == "credits":
+        return format_micro_credits(value)
+    if scope == "rows":
+        return str(value)
+    return format_minor(value, scope)
+
+
+def _lines(left: dict, right: dict) -> tuple[Line, ...]:
+    return tuple(Line(scope, int(left.get(scope, 0)), int(right.get(scope, 0)))
+                 for scope in sorted(set(left) | set(right)))
+
+
+def reconcile_period(store: Store, period: str, deferred_account: str, cash_account: str,
+                     tax_account: str) -> list[Reconciliation]:
+    return [
+        subledger_equals_ledger(store, period, deferred_account),
+        usage_control_totals(store, period),
+        purchases_equal_postings(store, period, deferred_account, cash_account, tax_account),
+        ingestion_rows_accounted(store, period),
+        journal_integrity(store, period),
+    ]
+
+
+def subledger_equals_ledger(store: Store, period: str, deferred_account: str) -> Reconciliation:
+    first, following = parse_period(period)
+    lots = lot_state_frame(store, as_of=following - timedelta(days=1))
+    lots["value_remaining"] = lots["amount_minor"] - lots["usage_value_minor"] - lots["breakage_minor"]
+    ledger = store.read_frame("""
+        SELECT l.purchase_id, -SUM(l.amount_minor) AS value FROM journal_lines l
+        JOIN journal_entries e ON e.entry_id = l.entry_id
+        WHERE l.account = :account AND e.period <= :period GROUP BY l.purchase_id
+    """, account=deferred_account, period=period).set_index("purchase_id")["value"]
+    lots["ledger_value"] = lots["purchase_id"].map(ledger).fillna(0).astype("int64")
+    left = lots.groupby("currency")["value_remaining"].sum().to_dict()
+    right = lots.groupby("currency")["ledger_value"].sum().to_dict()
+    differing = lots[lots["value_remaining"] != lots["ledger_value"]]
+    items = tuple(f"lot {row.purchase_id}: subledger {row.value_remaining}, ledger {row.ledger_value}"
+                  for row in differing.head(_MAX_ITEMS).itertuples(index=False))
+    return Reconciliation("credit subledger = GL deferred revenue", "remaining value of lots",
+                          "GL deferred revenue", _lines(left, right), items)
+
+
+def usage_control_totals(store: Store, period: str) -> Reconciliation:
+    first, following = parse_period(period)
+    days = store.read_frame("""
+        SELECT u.business_date, u.credits AS accepted, COALESCE(s.credits, 0) AS burned,
+               COALESCE(x.credits, 0) AS uncovered
+        FROM (SELECT business_date, SUM(credits_micro) AS credits FROM usage_daily
+              WHERE business_date >= :first AND business_date < :following
+              GROUP BY business_date) u
+        LEFT JOIN (SELECT business_date, SUM(credits_micro) AS credits FROM burn_slices
+                   GROUP BY business_date) s ON s.business_date = u.business_date
+        LEFT JOIN (SELECT business_date, SUM(credits_micro) AS credits FROM uncovered_usage
+                   GROUP BY business_date) x ON x.business_date = u.business_date
+        ORDER BY u.business_date
+    """, first=first, following=following)
+    accepted = int(days["accepted"].sum()) if len(days) else 0
+    accounted = int((days["burned"] + days["uncovered"]).sum()) if len(days) else 0
+    items = tuple(f"{row.business_date}: accepted {format_micro_credits(int(row.accepted))}, burned "
+                  f"{format_micro_credits(int(row.burned))} + uncovered "
+                  f"{format_micro_credits(int(row.uncovered))}"
+                  for row in days.itertuples(index=False) if row.accepted != row.burned + row.uncovered)
+    return Reconciliation("usage credits accepted = burned + uncovered", "credits accepted",
+                          "credits burned + uncovered",
+                          (Line("credits", accepted, accounted),), items[:_MAX_ITEMS])
+
+
+def purchases_equal_postings(store: Store, period: str, deferred_account: str, cash_account: str,
+                             tax_account: str) -> Reconciliation:
+    first, following = parse_period(period)
+    lots = store.read_frame("""
+        SELECT currency, SUM(amount_minor) AS amount, SUM(tax_minor) AS tax FROM lots
+        WHERE business_date >= :first AND business_date < :following GROUP BY currency
+    """, first=first, following=following).set_index("currency")
+    posted = store.read_frame("""
+        SELECT l.currency, l.account, SUM(l.amount_minor) AS amount FROM journal_lines l
+        JOIN journal_entries e ON e.entry_id = l.entry_id
+        WHERE e.kind = 'purchase' AND e.business_date >= :first AND e.business_date < :following
+        GROUP BY l.currency, l.account
+    """, first=first, following=following)
+    posted_by = {(row.currency, row.account): int(row.amount) for row in posted.itertuples(index=False)}
+    ingested_amounts: dict[str, int] = {}
+    for text in store.read_frame("""
+        SELECT f.amounts_accepted_json FROM batch_files f JOIN batches b ON b.batch_id = f.batch_id
+        WHERE f.document = 'purchases' AND b.business_date >= :first AND b.business_date < :following
+    """, first=first, following=following)["amounts_accepted_json"]:
+        for currency, amount in json.loads(text).items():
+            ingested_amounts[currency] = ingested_amounts.get(currency, 0) + parse_amount_minor(
+                amount, currency)
+    left, right, items = {}, {}, []
+    for currency in sorted(set(lots.index) | {currency for currency, _ in posted_by}):
+        amount = int(lots["amount"].get(currency, 0))
+        tax = int(lots["tax"].get(currency, 0))
+        left[currency] = amount + tax
+        right[currency] = posted_by.get((currency, cash_account), 0)
+        if -posted_by.get((currency, deferred_account), 0) != amount:
+            items.append(f"{currency}: purchase amounts {amount} != deferred revenue credited "
+                         f"{-posted_by.get((currency, deferred_account), 0)} (minor units)")
+        if -posted_by.get((currency, tax_account), 0) != tax:
+            items.append(f"{currency}: tax {tax} != tax liability credited "
+                         f"{-posted_by.get((currency, tax_account), 0)} (minor units)")
+        if ingested_amounts.get(currency, 0) != amount:
+            items.append(f"{currency}: ingestion control total {ingested_amounts.get(currency, 0)} "
+                         f"!= lots {amount} (minor units)")
+    return Reconciliation("purchases ingested = cash clearing and tax postings",
+                          "amount + tax of purchases ingested", "cash clearing debited",
+                          _lines(left, right), tuple(items))
+
+
+def ingestion_rows_accounted(store: Store, period: str) -> Reconciliation:
+    first, following = parse_period(period)
+    files = store.read_frame("""
+        SELECT f.batch_id, f.document, f.rows_read, f.rows_accepted, f.rows_duplicate,
+               f.rows_rejected,
+               CASE WHEN f.document = 'usage' THEN (SELECT COALESCE(SUM(u.event_count), 0)
+                        FROM usage_daily u WHERE u.batch_id = f.batch_id)
+                    WHEN f.document = 'purchases' THEN (SELECT COUNT(*) FROM lots o
+                        WHERE o.batch_id = f.batch_id)
+                    ELSE 0 END AS stored
+        FROM batch_files f JOIN batches b ON b.batch_id = f.batch_id
+        WHERE b.business_date >= :first AND b.business_date < :following
+        ORDER BY f.batch_id, f.document
+    """, first=first, following=following)
+    read = int(files["rows_read"].sum()) if len(files) else 0
+    accounted = int((files["rows_accepted"] + files["rows_duplicate"] + files["rows_rejected"]).sum()
+                    ) if len(files) else 0
+    items = [f"{row.batch_id} {row.document}: read {row.rows_read} != accepted {row.rows_accepted}"
+             f" + duplicates {row.rows_duplicate} + rejected {row.rows_rejected}"
+             for row in files.itertuples(index=False)
+             if row.rows_read != row.rows_accepted + row.rows_duplicate + row.rows_rejected]
+    items += [f"{row.batch_id} {row.document}: {row.rows_accepted} rows accepted but "
+              f"{row.stored} stored" for row in files.itertuples(index=False)
+              if row.document != "refunds" and row.rows_accepted != row.stored]
+    return Reconciliation("rows read = accepted + duplicates + rejected", "rows read",
+                          "rows accepted + duplicates + rejected", (Line("rows", read, accounted),),
+                          tuple(items[:_MAX_ITEMS]))
+
+
+def journal_integrity(store: Store, period: str) -> Reconciliation:
+    totals = store.read_frame("""
+        SELECT l.currency,
+               SUM(CASE WHEN l.amount_minor > 0 THEN l.amount_minor ELSE 0 END) AS debits,
+               -SUM(CASE WHEN l.amount_minor < 0 THEN l.amount_minor ELSE 0 END) AS credits
+        FROM journal_lines l JOIN journal_entries e ON e.entry_id = l.entry_id
+        WHERE e.period = :period GROUP BY l.currency
+    """, period=period).set_index("currency")
+    unbalanced = store.read_frame("""
+        SELECT l.entry_id, l.currency FROM journal_lines l
+        JOIN journal_entries e ON e.entry_id = l.entry_id WHERE e.period = :period
+        GROUP BY l.entry_id, l.currency HAVING SUM(l.amount_minor) <> 0 ORDER BY l.entry_id
+    """, period=period)
+    after_lock = store.read_frame("""
+        SELECT e.entry_id, e.period FROM journal_entries e
+        JOIN (SELECT period, MAX(recorded_at) AS locked_at FROM period_events
+              WHERE action = 'close' GROUP BY period) c ON c.period = e.period
+        WHERE e.recorded_at > c.locked_at
+          AND NOT EXISTS (SELECT 1 FROM period_events r WHERE r.period = e.period
+                          AND r.action = 'reopen' AND r.recorded_at >= c.locked_at)
+        ORDER BY e.entry_id
+    """)
+    items = [f"entry {row.entry_id} does not balance in {row.currency}"
+             for row in unbalanced.itertuples(index=False)]
+    items += [f"entry {row.entry_id} was posted into {row.period} after it was locked"
+              for row in after_lock.itertuples(index=False)]
+    return Reconciliation("journal: entries balance, debits = credits, nothing after a lock",
+                          "debits", "credits",
+                          _lines(totals["debits"].to_dict(), totals["credits"].to_dict()),
+                          tuple(items[:_MAX_ITEMS]))

@@ -15,7 +15,9 @@ from typing import Annotated
 import typer
 from sqlalchemy.exc import OperationalError
 
+from creditbooks.close import CloseRefusedError
 from ledger.journal import UnbalancedJournalError
+from ledger.locks import PeriodLockedError
 from ledger.periods import days_between, parse_business_date, parse_period
 from ledger.store import Store, StoreNotInitialisedError, redacted
 from reports.controls import run_controls
@@ -26,6 +28,7 @@ from reports.subledger import lot_balances
 from rules.documents import InputFileError
 from rules.nightly import BatchConflictError, StrictModeRejectionError, run_night
 from rules.policy import Policy, PolicyError, load_policy
+from rules.stages import DailyControlError, StageOrderError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Double-entry books and revenue recognition for prepaid usage credits.")
@@ -179,6 +182,46 @@ def check(context: typer.Context, output_format: FormatOption = OutputFormat.TAB
 
 
 @app.command()
+def close(
+    context: typer.Context,
+    period: Annotated[str, typer.Option(help="YYYY-MM")],
+    out: Annotated[Path, typer.Option(envvar="CREDITBOOKS_CLOSE_DIR",
+                                      help="packages go to OUT/YYYY-MM/vN/")] = Path("close"),
+    archive: Annotated[Path, typer.Option(envvar="CREDITBOOKS_ARCHIVE")] = Path("archive"),
+    accept_exceptions: Annotated[bool, typer.Option(
+        "--accept-exceptions", help="lock even though a reconciliation failed")] = False,
+    reason: Annotated[str, typer.Option(help="why (required with --accept-exceptions)")] = "",
+) -> None:
+    """Close a period: completeness, reconciliations, reports, package, then the lock."""
+    from creditbooks.close import close_period
+
+    ctx = _context(context)
+    outcome = close_period(ctx.store(), ctx.policy(), period, out, archive,
+                           accept_exceptions=accept_exceptions, reason=reason)
+    if outcome.status == "already closed":
+        typer.echo(f"{period} is already closed (version {outcome.version}); nothing changed")
+        return
+    typer.echo(f"{period} closed, version {outcome.version}; package {outcome.package}")
+    if outcome.empty_days:
+        typer.echo(f"days with no activity (please confirm): {', '.join(outcome.empty_days)}")
+    if outcome.failed_reconciliations:
+        typer.echo("locked with accepted exceptions: " + "; ".join(outcome.failed_reconciliations))
+
+
+@app.command()
+def reopen(
+    context: typer.Context,
+    period: Annotated[str, typer.Option(help="YYYY-MM")],
+    reason: Annotated[str, typer.Option(help="why the period is reopened (recorded)")],
+) -> None:
+    """Reopen a closed period (recorded: who, when, why); closing again makes a new version."""
+    from creditbooks.close import reopen_period
+
+    version = reopen_period(_context(context).store(), period, reason)
+    typer.echo(f"{period} reopened (was version {version}); postings into it are allowed again")
+
+
+@app.command()
 def demo(
     context: typer.Context,
     out: Annotated[Path, typer.Option(help="where landing files, archive and ledger go")] = Path(
@@ -201,7 +244,8 @@ class CreditbooksFailure(RuntimeError):
 
 
 PERSON_FACING_ERRORS = (
-    BatchConflictError, CreditbooksFailure, InputFileError, PolicyError, StoreNotInitialisedError,
+    BatchConflictError, CloseRefusedError, CreditbooksFailure, DailyControlError, InputFileError,
+    PeriodLockedError, PolicyError, StageOrderError, StoreNotInitialisedError,
     StrictModeRejectionError, UnbalancedJournalError, ValueError,
 )
 

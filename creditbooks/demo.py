@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from creditbooks.close import close_period
 from ledger.money import minor_unit_exponent
 from ledger.periods import days_between, period_of
 from ledger.store import Store
@@ -170,9 +171,11 @@ def run_demo(out: Path, customers: int, seed: int, policy: Policy, database_url:
         outcome = run_night(store, policy, landing, archive, business_date)
         statuses[outcome.status] = statuses.get(outcome.status, 0) + 1
     echo("nights: " + ", ".join(f"{count} {status}" for status, count in sorted(statuses.items())))
+    months = []
     month = QUARTER_START
     while month <= QUARTER_END:
         period = period_of(month)
+        months.append(period)
         echo(render_rows(trial_balance(store, period), OutputFormat.TABLE, f"Trial balance {period}"))
         rows = rollforward(store, period, policy.accounts.deferred_revenue)
         echo(render_rows([row.as_strings() for row in rows], OutputFormat.TABLE,
@@ -182,4 +185,8 @@ def run_demo(out: Path, customers: int, seed: int, policy: Policy, database_url:
         month = (month.replace(day=28) + timedelta(days=4)).replace(day=1)
     results = run_controls(store, policy.accounts.deferred_revenue)
     echo(render_rows([result.as_dict() for result in results], OutputFormat.TABLE, "Controls"))
+    for period in months:
+        outcome = close_period(store, policy, period, out / "close", archive, actor="demo")
+        where = f"package {outcome.package}" if outcome.package else "nothing changed"
+        echo(f"close {period}: {outcome.status} (version {outcome.version}); {where}")
     echo(f"ledger: {store.url}  (try: creditbooks --db {store.url} exceptions)")

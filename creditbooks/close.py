@@ -1,0 +1,196 @@
+"""Month-end close and reopen: the period lifecycle accountants run.
+
+close: periods close in order -> completeness (every day of the period has a published
+nightly batch; quiet days are listed) -> reconciliations (a failure refuses the lock
+unless exceptions are accepted with a reason, which is recorded) -> every report ->
+the package `OUT/YYYY-MM/vN/` -> the lock, recorded with who, when, why and the journal
+digest. Closing a closed period changes nothing. reopen is explicit and recorded, and
+the next close writes a new package version.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from ledger.digest import journal_digest
+from ledger.locks import locked_periods, period_states, record_period_event
+from ledger.money import minor_unit_exponent
+from ledger.periods import days_between, parse_period, period_of
+from ledger.store import Store
+from reports import close_reports
+from reports.package import write_package
+from reports.reconciliations import reconcile_period
+from reports.statements import rollforward, trial_balance
+from reports.waterfall import waterfall
+from rules.policy import Policy
+
+
+class CloseRefusedError(RuntimeError):
+    """The period cannot be closed (or reopened); the message says what to do."""
+
+
+@dataclass(frozen=True)
+class CloseOutcome:
+    period: str
+    status: str  # closed | already closed
+    version: int
+    package: Path | None
+    empty_days: tuple[str, ...]
+    failed_reconciliations: tuple[str, ...]
+
+
+def current_actor() -> str:
+    return os.environ.get("CREDITBOOKS_ACTOR") or getpass.getuser()
+
+
+def close_period(store: Store, policy: Policy, period: str, out: Path, archive_root: Path,
+                 accept_exceptions: bool = False, reason: str = "",
+                 actor: str | None = None) -> CloseOutcome:
+    first, following = parse_period(period)
+    with store.engine.connect() as connection:
+        states = period_states(connection)
+    if states.get(period, {}).get("action") == "close":
+        return CloseOutcome(period, "already closed", int(states[period]["version"]), None, (), ())
+    if accept_exceptions and not reason.strip():
+        raise CloseRefusedError("--accept-exceptions needs --reason saying why")
+    _require_previous_closed(store, period, states)
+    empty_days = _require_complete(store, period)
+    reconciliations = reconcile_period(store, period, policy.accounts.deferred_revenue,
+                                       policy.accounts.cash_clearing, policy.accounts.sales_tax)
+    failed = tuple(r.name for r in reconciliations if not r.passed)
+    if failed and not accept_exceptions:
+        details = "; ".join(f"{r.name}: " + ("; ".join(r.items[:3]) or ", ".join(
+            f"{line.scope} difference {line.difference}" for line in r.lines if line.difference))
+            for r in reconciliations if not r.passed)
+        raise CloseRefusedError(f"period {period} not locked: reconciliation failed: {details}. "
+                                "Fix the cause, or close with --accept-exceptions --reason.")
+    version = 1 + sum(1 for event in _close_events(store, period))
+    reports = _reports(store, policy, period, archive_root, reconciliations, empty_days)
+    with store.engine.connect() as connection:
+        digest, lines = journal_digest(connection, period)
+    recorded_at = datetime.now(UTC).replace(tzinfo=None)
+    who = actor or current_actor()
+    package = write_package(Path(out) / period / f"v{version}", period, reports,
+                            _charts(store, policy, period, reports), {
+        "version": version, "closed_by": who, "closed_at": recorded_at.isoformat(),
+        "policy_version": policy.version, "journal_digest": digest, "journal_lines": lines,
+        "empty_days": list(empty_days), "reconciliations_failed": list(failed),
+        "accepted_exceptions_reason": reason if failed else "",
+    })
+    with store.transaction() as connection:
+        if period in locked_periods(connection):
+            return CloseOutcome(period, "already closed", version, None, empty_days, failed)
+        record_period_event(connection, period, "close", version, who, reason, bool(failed),
+                            digest, recorded_at)
+    return CloseOutcome(period, "closed", version, package.parent, empty_days, failed)
+
+
+def reopen_period(store: Store, period: str, reason: str, actor: str | None = None) -> int:
+    parse_period(period)
+    if not reason.strip():
+        raise CloseRefusedError("reopening a period needs --reason saying why")
+    with store.transaction() as connection:
+        states = period_states(connection)
+        if states.get(period, {}).get("action") != "close":
+            raise CloseRefusedError(f"period {period} is not closed")
+        later = sorted(p for p, state in states.items() if p > period and state["action"] == "close")
+        if later:
+            raise CloseRefusedError(f"reopen {', '.join(reversed(later))} first: periods reopen "
+                                    "in reverse order")
+        digest, _ = journal_digest(connection, period)
+        version = int(states[period]["version"])
+        record_period_event(connection, period, "reopen", version, actor or current_actor(), reason,
+                            False, digest, datetime.now(UTC).replace(tzinfo=None))
+    return version
+
+
+def _close_events(store: Store, period: str) -> list:
+    return list(store.read_frame("SELECT id FROM period_events WHERE period = :period AND "
+                                 "action = 'close'", period=period)["id"])
+
+
+def _require_previous_closed(store: Store, period: str, states: dict) -> None:
+    first_batch = store.read_frame("SELECT MIN(business_date) AS first FROM batches")["first"].iloc[0]
+    if first_batch is None:
+        return
+    candidate = period_of(first_batch if hasattr(first_batch, "year")
+                          else datetime.fromisoformat(str(first_batch)).date())
+    open_before = []
+    while candidate < period:
+        if states.get(candidate, {}).get("action") != "close":
+            open_before.append(candidate)
+        first, following = parse_period(candidate)
+        candidate = period_of(following)
+    if open_before:
+        raise CloseRefusedError(f"close {', '.join(open_before)} first: periods close in order")
+
+
+def _require_complete(store: Store, period: str) -> tuple[str, ...]:
+    first, following = parse_period(period)
+    batches = store.read_frame("SELECT business_date, status FROM batches WHERE business_date >= "
+                               ":first AND business_date < :following", first=first,
+                               following=following)
+    status_of = {str(row.business_date): row.status for row in batches.itertuples(index=False)}
+    days = [day.isoformat() for day in days_between(first, following - timedelta(days=1))]
+    missing = [day for day in days if status_of.get(day) not in ("posted", "empty")]
+    if missing:
+        shown = ", ".join(missing[:10]) + (f" (+{len(missing) - 10} more)" if len(missing) > 10 else "")
+        raise CloseRefusedError(f"period {period} is not complete: no published nightly batch for "
+                                f"{shown}")
+    return tuple(day for day in days if status_of[day] == "empty")
+
+
+def _reports(store, policy, period, archive_root, reconciliations, empty_days) -> dict:
+    accounts = policy.accounts
+    return {
+        "completeness": [{"business_date": day, "status": "empty: confirm no activity"}
+                         for day in empty_days],
+        "reconciliations": [row for r in reconciliations for row in r.rows()],
+        "reconciliation_items": [{"reconciliation": r.name, "item": item}
+                                 for r in reconciliations for item in r.items],
+        "trial_balance": trial_balance(store, period),
+        "income_statement": close_reports.income_statement(store, period),
+        "balance_sheet": close_reports.balance_sheet(store, period),
+        "rollforward": [row.as_strings() for row in rollforward(store, period,
+                                                               accounts.deferred_revenue)],
+        "rollforward_by_customer": close_reports.rollforward_by(store, period, "customer", accounts),
+        "rollforward_by_product": close_reports.rollforward_by(store, period, "product", accounts),
+        "revenue_from_opening": close_reports.revenue_from_opening_balance(store, period, accounts),
+        "waterfall": waterfall(store, period, policy),
+        "revenue_by_customer": close_reports.revenue_by_customer_product_meter(store, period),
+        "breakage_by_lot": close_reports.breakage_by_lot(store, period),
+        "lot_aging": close_reports.lot_aging(store, period, policy.reporting_timezone),
+        "unit_economics": close_reports.unit_economics(store, period),
+        "late_entries": close_reports.late_items(store, period),
+        "late_usage": close_reports.late_usage(store, period, Path(archive_root),
+                                               policy.reporting_timezone),
+    }
+
+
+def _charts(store: Store, policy: Policy, period: str, reports: dict) -> dict:
+    bridge = {row["currency"]: [("opening", Decimal(row["opening"])),
+                                ("purchases", Decimal(row["purchases"])),
+                                ("usage", -Decimal(row["usage_revenue"])),
+                                ("breakage", -Decimal(row["breakage"])),
+                                ("closing", Decimal(row["closing"]))]
+              for row in reports["rollforward"]}
+    history: dict[str, list] = {}
+    months = store.read_frame("SELECT DISTINCT period FROM journal_entries WHERE period <= :period "
+                              "ORDER BY period", period=period)["period"].tolist()
+    for month in months[-12:]:
+        for row in rollforward(store, month, policy.accounts.deferred_revenue):
+            exponent = minor_unit_exponent(row.currency)
+            history.setdefault(row.currency, []).append((
+                month, Decimal(row.closing_minor).scaleb(-exponent),
+                Decimal(row.usage_revenue_minor + row.breakage_minor).scaleb(-exponent)))
+    waterfall_chart: dict[str, dict] = {}
+    for row in reports["waterfall"]:
+        labels = [key for key in row if key not in ("method", "currency", "total")]
+        waterfall_chart.setdefault(row["currency"], {})[row["method"]] = [
+            (label, Decimal(row[label])) for label in labels]
+    return {"bridge": bridge, "history": history, "waterfall": waterfall_chart}

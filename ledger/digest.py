@@ -1,0 +1,31 @@
+"""A digest of the journal up to a period: one SHA-256 over every entry and line, in order.
+
+Recorded when a period closes, so anyone can later recompute it and see whether any
+entry of a closed period was altered, added or removed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from sqlalchemy import Connection, text
+
+_BATCH_ROWS = 10_000
+
+
+def journal_digest(connection: Connection, up_to_period: str) -> tuple[str, int]:
+    """(hex SHA-256, line count) of all lines of entries posted into periods <= the one given."""
+    digest = hashlib.sha256()
+    result = connection.execute(text("""
+        SELECT e.entry_id, e.kind, e.business_date, e.period, e.customer_id, e.source_ref,
+               l.line_number, l.account, l.currency, l.amount_minor, l.meter, l.purchase_id
+        FROM journal_entries e JOIN journal_lines l ON l.entry_id = e.entry_id
+        WHERE e.period <= :period ORDER BY e.entry_id, l.line_number
+    """), {"period": up_to_period})
+    count = 0
+    while rows := result.fetchmany(_BATCH_ROWS):
+        for row in rows:
+            digest.update(("\x1f".join("" if value is None else str(value) for value in row)
+                           + "\n").encode())
+        count += len(rows)
+    return digest.hexdigest(), count

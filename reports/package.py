@@ -1,0 +1,122 @@
+"""The close package on disk: every report as CSV, one workbook, an HTML summary, a manifest.
+
+Cells that a spreadsheet would run as a formula (text starting with = + - @, tab or
+carriage return) are neutralised in both the CSV files and the workbook. Numbers go into
+the workbook as exact decimals with the currency's number format; the manifest holds the
+SHA-256 of every file so the package can be checked later.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import re
+from decimal import Decimal
+from pathlib import Path
+
+from openpyxl import Workbook
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
+
+from ledger.money import minor_unit_exponent
+from reports.summary_html import summary_html
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
+
+
+def neutralise(value) -> str:
+    """Text safe to open in a spreadsheet: formula-like text gets a leading apostrophe."""
+    text = "" if value is None else str(value)
+    if text.startswith(FORMULA_PREFIXES) and not _NUMBER.match(text):
+        return "'" + text
+    return text
+
+
+def write_csv(path: Path, rows: list[dict]) -> None:
+    columns = list(rows[0]) if rows else []
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow([neutralise(row[column]) for column in columns])
+
+
+def _number_format(currency: str | None, text: str) -> str:
+    if currency:
+        try:
+            places = minor_unit_exponent(currency)
+        except ValueError:
+            places = 2
+    else:
+        places = len(text.split(".")[1]) if "." in text else 0
+    return "#,##0" + ("." + "0" * places if places else "")
+
+
+def write_workbook(path: Path, reports: dict[str, list[dict]]) -> None:
+    workbook = Workbook()
+    workbook.remove(workbook.active)
+    for name, rows in reports.items():
+        sheet = workbook.create_sheet(title=name[:31])
+        columns = list(rows[0]) if rows else ["(no rows)"]
+        sheet.append(columns)
+        for cell in sheet[1]:
+            cell.font = Font(bold=True)
+        sheet.freeze_panes = "A2"
+        numeric = {column for column in columns
+                   if rows and all(_NUMBER.match(str(row[column])) or row[column] == ""
+                                   for row in rows) and any(row[column] != "" for row in rows)
+                   and column not in ("version",)}
+        totals: dict[tuple[str, str], Decimal] = {}
+        for row in rows:
+            currency = row.get("currency")
+            values = []
+            for column in columns:
+                value = row[column]
+                if column in numeric and value != "":
+                    values.append(Decimal(str(value)))
+                    totals[(currency or "", column)] = totals.get((currency or "", column),
+                                                                  Decimal(0)) + Decimal(str(value))
+                else:
+                    values.append(neutralise(value))
+            sheet.append(values)
+            for column_index, column in enumerate(columns, start=1):
+                cell = sheet.cell(row=sheet.max_row, column=column_index)
+                if column in numeric:
+                    cell.number_format = _number_format(currency, str(row[column]))
+                else:
+                    cell.data_type = "s"
+        if rows and numeric and "currency" in columns:
+            for currency in sorted({currency for currency, _ in totals}):
+                total_row = [f"Total {currency}" if column == columns[0] else
+                             (totals.get((currency, column), "") if column in numeric else "")
+                             for column in columns]
+                sheet.append(total_row)
+                for cell in sheet[sheet.max_row]:
+                    cell.font = Font(bold=True)
+                    if isinstance(cell.value, Decimal):
+                        cell.number_format = _number_format(currency, str(cell.value))
+        for column_index, column in enumerate(columns, start=1):
+            width = max([len(str(column))] + [len(str(row.get(column, ""))) for row in rows[:500]])
+            sheet.column_dimensions[get_column_letter(column_index)].width = min(60, width + 2)
+    workbook.save(path)
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def write_package(directory: Path, period: str, reports: dict[str, list[dict]],
+                  charts: dict, manifest_facts: dict) -> Path:
+    """Write the package into `directory` (created); return the manifest's path."""
+    directory.mkdir(parents=True, exist_ok=False)
+    for name, rows in reports.items():
+        write_csv(directory / f"{name}.csv", rows)
+    write_workbook(directory / f"close-{period}.xlsx", reports)
+    (directory / "summary.html").write_text(summary_html(period, reports, charts), encoding="utf-8")
+    files = {path.name: sha256_of(path) for path in sorted(directory.iterdir())}
+    manifest = {"period": period, **manifest_facts, "files": files}
+    path = directory / "manifest.json"
+    path.write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
+    return path

@@ -59,7 +59,7 @@ def close_period(store: Store, policy: Policy, period: str, out: Path, archive_r
     if accept_exceptions and not reason.strip():
         raise CloseRefusedError("--accept-exceptions needs --reason saying why")
     _require_previous_closed(store, period, states)
-    empty_days = _require_complete(store, period)
+    empty_days = require_complete(store, period)
     reconciliations = reconcile_period(store, period, policy.accounts.deferred_revenue,
                                        policy.accounts.cash_clearing, policy.accounts.sales_tax)
     failed = tuple(r.name for r in reconciliations if not r.passed)
@@ -130,7 +130,7 @@ def _require_previous_closed(store: Store, period: str, states: dict) -> None:
         raise CloseRefusedError(f"close {', '.join(open_before)} first: periods close in order")
 
 
-def _require_complete(store: Store, period: str) -> tuple[str, ...]:
+def require_complete(store: Store, period: str) -> tuple[str, ...]:
     first, following = parse_period(period)
     batches = store.read_frame("SELECT business_date, status FROM batches WHERE business_date >= "
                                ":first AND business_date < :following", first=first,

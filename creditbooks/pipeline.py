@@ -16,11 +16,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from ledger.periods import days_between, parse_business_date, parse_period
+from creditbooks.close import close_period, require_complete
+from ledger.periods import parse_business_date
 from ledger.store import Store, read_frame
-from reports.controls import run_controls
-from reports.render import OutputFormat, render_rows
-from reports.statements import rollforward, trial_balance
+from reports.reconciliations import reconcile_period
 from rules.ingest import ingest, read_landing_day
 from rules.nightly import open_night
 from rules.policy import Policy, load_policy
@@ -168,46 +167,26 @@ def periods_ending_on(business_dates: list[str]) -> list[str]:
 
 
 def check_month_complete(period: str) -> list[str]:
-    """Every business day of the period has a published batch; returns the empty days."""
-    first, following = parse_period(period)
-    store = Settings.resolve().store()
-    batches = store.read_frame(
-        "SELECT business_date, status FROM batches WHERE business_date >= :first "
-        "AND business_date < :following", first=first, following=following)
-    published = {str(row.business_date): row.status for row in batches.itertuples(index=False)}
-    days = [day.isoformat() for day in days_between(first, following - timedelta(days=1))]
-    missing = [day for day in days if published.get(day) not in ("posted", "empty")]
-    if missing:
-        raise MonthEndError(f"period {period} is not complete: no published nightly batch for "
-                            f"{', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}")
-    return [day for day in days if published[day] == "empty"]
+    """Every day of the period has a published batch; returns the quiet (empty) days."""
+    return list(require_complete(Settings.resolve().store(), period))
 
 
-def month_end_reconciliations() -> list[dict]:
+def month_end_reconciliations(period: str) -> list[dict]:
     settings = Settings.resolve()
-    results = run_controls(settings.store(), settings.policy().accounts.deferred_revenue)
+    accounts = settings.policy().accounts
+    results = reconcile_period(settings.store(), period, accounts.deferred_revenue,
+                               accounts.cash_clearing, accounts.sales_tax)
     failed = [result for result in results if not result.passed]
     if failed:
-        raise MonthEndError("reconciliations failed: " + "; ".join(
-            f"{result.name}: {result.detail}" for result in failed))
-    return [result.as_dict() for result in results]
+        raise MonthEndError(f"{period} reconciliations failed, not locked: " + "; ".join(
+            f"{result.name}: {'; '.join(result.items[:3])}" for result in failed))
+    return [row for result in results for row in result.rows()]
 
 
-def month_end_reports(period: str) -> list[str]:
-    """Write the period's statements (CSV and JSON) under CLOSE_DIR/YYYY-MM/."""
+def month_end_close(period: str) -> dict:
+    """Reports, package and lock (closing a closed period changes nothing)."""
     settings = Settings.resolve()
-    store, policy = settings.store(), settings.policy()
-    directory = settings.close_root / period
-    directory.mkdir(parents=True, exist_ok=True)
-    rows_of = {
-        "trial_balance": trial_balance(store, period),
-        "rollforward": [row.as_strings()
-                        for row in rollforward(store, period, policy.accounts.deferred_revenue)],
-    }
-    written = []
-    for name, rows in rows_of.items():
-        for output_format in (OutputFormat.CSV, OutputFormat.JSON):
-            path = directory / f"{name}.{output_format.value}"
-            path.write_text(render_rows(rows, output_format, envelope={"period": period}))
-            written.append(str(path))
-    return written
+    outcome = close_period(settings.store(), settings.policy(), period, settings.close_root,
+                           settings.archive_root, actor="airflow")
+    return {"period": outcome.period, "status": outcome.status, "version": outcome.version,
+            "package": str(outcome.package) if outcome.package else ""}

@@ -1,9 +1,10 @@
 """Month-end close: after the last night of a month publishes, close that month.
 
 Triggered by the nightly DAG's Asset. It goes on only for months whose last day is among
-the nights that triggered it (or for a `period` given by hand), then checks every day of
-the period has a published batch, runs the reconciliations and writes the period's
-reports. Each task is a thin call into creditbooks.pipeline.
+the nights that triggered it (or for a `period` given by hand), then: every day of the
+period has a published batch -> the reconciliations tie -> the close (reports, package
+under CLOSE_DIR/YYYY-MM/vN/, period lock). Each task is a thin call into
+creditbooks.pipeline; closing a closed period changes nothing.
 """
 
 from __future__ import annotations
@@ -48,17 +49,17 @@ def credit_ledger_month_end():
     def reconciliations(period: str) -> list[dict]:
         from creditbooks.pipeline import month_end_reconciliations
 
-        return month_end_reconciliations()
+        return month_end_reconciliations(period)
 
-    @task
-    def reports(period: str) -> list[str]:
-        from creditbooks.pipeline import month_end_reports
+    @task(multiple_outputs=False)
+    def close_and_lock(period: str) -> dict:
+        from creditbooks.pipeline import month_end_close
 
-        return month_end_reports(period)
+        return month_end_close(period)
 
     periods = periods_to_close()
     completeness.expand(period=periods) >> reconciliations.expand(period=periods) >> \
-        reports.expand(period=periods)
+        close_and_lock.expand(period=periods)
 
 
 credit_ledger_month_end()

@@ -12,6 +12,7 @@ from pathlib import Path
 import pendulum
 import pytest
 
+from ledger.locks import locked_periods
 from ledger.store import Store
 from rules.nightly import run_night
 from tests.test_nightly_end_to_end import tb, write_scenario
@@ -87,8 +88,9 @@ def test_dags_have_the_designed_tasks_and_dependencies(dags):
                                               pendulum.datetime(2026, 1, 6, tz="UTC"))
     month_end = dags.get_dag("credit_ledger_month_end")
     assert {task.task_id: sorted(task.downstream_task_ids) for task in month_end.tasks} == {
-        "periods_to_close": ["completeness", "reconciliations", "reports"],
-        "completeness": ["reconciliations"], "reconciliations": ["reports"], "reports": []}
+        "periods_to_close": ["close_and_lock", "completeness", "reconciliations"],
+        "completeness": ["reconciliations"], "reconciliations": ["close_and_lock"],
+        "close_and_lock": []}
 
 
 @pytest.mark.parametrize("shards", [1, 3])
@@ -134,9 +136,11 @@ def test_month_end_closes_a_complete_month_and_refuses_an_incomplete_one(dags, m
         assert run_nightly(dags, night, 2).state == "success"
     month_end = dags.get_dag("credit_ledger_month_end")
     assert month_end.test(run_conf={"period": "2026-01"}).state == "success"
-    rollforward_csv = (tmp_path / "close" / "2026-01" / "rollforward.csv").read_text().splitlines()
-    assert "USD,0.00,26.00,0.67,5.00,0.00,20.33" in rollforward_csv
-    assert (tmp_path / "close" / "2026-01" / "trial_balance.json").exists()
+    package = tmp_path / "close" / "2026-01" / "v1"
+    assert "USD,0.00,26.00,0.67,5.00,0.00,20.33" in (package / "rollforward.csv").read_text().splitlines()
+    assert (package / "manifest.json").exists()
+    with store.engine.connect() as connection:
+        assert "2026-01" in locked_periods(connection)
     incomplete = month_end.test(run_conf={"period": "2026-02"})
     assert incomplete.state == "failed"
     assert not (tmp_path / "close" / "2026-02").exists()
@@ -147,7 +151,8 @@ def test_month_end_without_a_month_ending_night_skips_everything(dags, monkeypat
     run = dags.get_dag("credit_ledger_month_end").test()
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     assert states["periods_to_close"] == "success"
-    assert {states[task] for task in ("completeness", "reconciliations", "reports")} == {"skipped"}
+    assert {states[task] for task in ("completeness", "reconciliations", "close_and_lock")} == {
+        "skipped"}
 
 
 def test_periods_ending_on_picks_months_whose_last_day_published():

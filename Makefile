@@ -22,7 +22,7 @@ demo: install
 	$(BIN)/creditbooks demo
 
 test: install lint
-	bash scripts/ensure-postgres-installed.sh
+	bash scripts/ensure-test-tools.sh
 	$(BIN)/pytest
 
 airflow: install

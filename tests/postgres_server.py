@@ -26,7 +26,7 @@ def _binaries() -> Path:
     initdb = shutil.which("initdb")
     if initdb:
         return Path(initdb).parent
-    raise RuntimeError("PostgreSQL server binaries not found; run scripts/ensure-postgres-installed.sh")
+    raise RuntimeError("PostgreSQL server binaries not found; run scripts/ensure-test-tools.sh")
 
 
 def _as_server_user(command: list[str]) -> list[str]:

@@ -106,6 +106,23 @@ def test_close_writes_a_package_with_the_hand_worked_figures(january, policy, tm
         "5.00", "0.00")
     assert all(row["passed"] == "True" for row in rows_of(package, "reconciliations"))
 
+    assert [(row["currency"], row["account"], row["amount"])
+            for row in rows_of(package, "income_statement")] == [
+        ("JPY", "Income:Revenue:Usage", "338"), ("JPY", "Total revenue", "338"),
+        ("USD", "Income:Revenue:Breakage", "5.00"), ("USD", "Income:Revenue:Usage", "0.67"),
+        ("USD", "Total revenue", "5.67")]
+    usd_sheet = {row["account"]: row["amount"] for row in rows_of(package, "balance_sheet")
+                 if row["currency"] == "USD"}
+    assert usd_sheet == {"Assets:Cash:Clearing": "26.08", "Equity:Earnings:ToDate": "5.67",
+                         "Liabilities:DeferredRevenue:Credits": "20.33",
+                         "Liabilities:Tax:Sales": "0.08"}  # 26.08 = 5.67 + 20.33 + 0.08
+    assert [(row["customer_id"], row["meter"], row["currency"], row["credits"], row["revenue"])
+            for row in rows_of(package, "revenue_by_customer")] == [
+        ("A", "api", "USD", "1", "0.33"), ("A", "gpu", "USD", "1", "0.34"),
+        ("B", "api", "JPY", "33.833333", "338")]
+    assert [(row["purchase_id"], row["credits_expired"], row["breakage"])
+            for row in rows_of(package, "breakage_by_lot")] == [("P-M", "5", "5.00")]
+
     manifest = json.loads((package / "manifest.json").read_text())
     assert manifest["version"] == 1 and manifest["closed_by"] == "tester"
     assert manifest["files"] == {path.name: sha256_of(path) for path in package.iterdir()

@@ -16,6 +16,7 @@ import typer
 from sqlalchemy.exc import OperationalError
 
 from creditbooks.close import CloseRefusedError
+from ledger.chain import verify_chain
 from ledger.journal import UnbalancedJournalError
 from ledger.locks import PeriodLockedError
 from ledger.periods import days_between, parse_business_date, parse_period
@@ -179,6 +180,24 @@ def check(context: typer.Context, output_format: FormatOption = OutputFormat.TAB
     failed = [result.name for result in results if not result.passed]
     if failed:
         raise CreditbooksFailure(f"{len(failed)} control(s) failed: {'; '.join(failed)}")
+
+
+@app.command()
+def verify(context: typer.Context, output_format: FormatOption = OutputFormat.TABLE) -> None:
+    """Recompute the journal's hash chain and every invariant; name the first thing that is off."""
+    ctx = _context(context)
+    store = ctx.store()
+    with store.engine.connect() as connection:
+        chain = verify_chain(connection)
+    rows = [{"control": "journal hash chain", "passed": chain.holds,
+             "detail": chain.first_mismatch or f"{chain.entries_checked} entries; head "
+                                               f"{chain.head.sequence} {chain.head.chain_hash}"}]
+    rows += [result.as_dict() for result in run_controls(store, ctx.policy().accounts.deferred_revenue)]
+    typer.echo(render_rows(rows, output_format, "Verification"))
+    failed = [row["control"] for row in rows if not row["passed"]]
+    if failed:
+        raise CreditbooksFailure(f"verification failed: {'; '.join(failed)}"
+                                 + (f": {chain.first_mismatch}" if not chain.holds else ""))
 
 
 @app.command()

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from ledger.chain import chain_head
 from ledger.digest import journal_digest
 from ledger.locks import locked_periods, period_states, record_period_event
 from ledger.money import minor_unit_exponent
@@ -73,12 +74,14 @@ def close_period(store: Store, policy: Policy, period: str, out: Path, archive_r
     reports = _reports(store, policy, period, archive_root, reconciliations, empty_days)
     with store.engine.connect() as connection:
         digest, lines = journal_digest(connection, period)
+        head = chain_head(connection)
     recorded_at = datetime.now(UTC).replace(tzinfo=None)
     who = actor or current_actor()
     package = write_package(Path(out) / period / f"v{version}", period, reports,
                             _charts(store, policy, period, reports), {
         "version": version, "closed_by": who, "closed_at": recorded_at.isoformat(),
         "policy_version": policy.version, "journal_digest": digest, "journal_lines": lines,
+        "chain_head": {"sequence": head.sequence, "hash": head.chain_hash},
         "empty_days": list(empty_days), "reconciliations_failed": list(failed),
         "accepted_exceptions_reason": reason if failed else "",
     })

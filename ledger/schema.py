@@ -274,6 +274,21 @@ class JournalLineRecord(SQLModel, table=True):
     purchase_id: str | None = Field(default=None, sa_column=Column(String(200), nullable=True))
 
 
+class JournalSeal(SQLModel, table=True):
+    """The hash chain over the journal: each entry's content hash, chained to the one before.
+
+    Entries are sealed when their batch publishes, in entry id order, so the chain's order
+    does not depend on how many shards posted the night.
+    """
+
+    __tablename__ = "journal_seals"
+    sequence: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    entry_id: str = Field(unique=True, foreign_key="journal_entries.entry_id", max_length=255)
+    batch_id: str = Field(foreign_key="batches.batch_id", index=True, max_length=64)
+    content_hash: str = Field(max_length=64)
+    chain_hash: str = Field(max_length=64)
+
+
 class PeriodEvent(SQLModel, table=True):
     """A period closed or reopened: who, when, why. Append-only; the last event rules.
 
@@ -309,5 +324,6 @@ ALL_TABLES = [
     UncoveredUsage,
     JournalEntryRecord,
     JournalLineRecord,
+    JournalSeal,
     PeriodEvent,
 ]

@@ -18,6 +18,7 @@ import pandas as pd
 from sqlalchemy import Connection, text
 
 from ledger import schema
+from ledger.chain import seal_batch
 from ledger.periods import BusinessDay
 from ledger.store import (
     completed_stages,
@@ -189,11 +190,12 @@ def controls_stage(connection: Connection, night: Night) -> None:
 
 
 def publish_stage(connection: Connection, night: Night) -> str:
-    """Mark the batch posted (or empty); from here on statements include it."""
+    """Seal the night's entries onto the hash chain and mark the batch posted (or empty)."""
     if not _done(connection, night, "publish"):
         _require(connection, night, "controls", "publish")
         files = read_frame(connection, "SELECT COUNT(*) AS n FROM batch_files "
                            "WHERE batch_id = :batch_id", batch_id=night.batch_id)["n"].iloc[0]
+        seal_batch(connection, night.batch_id)
         connection.execute(text("""
             UPDATE batches SET status = :status, recorded_at = :recorded_at,
                    entry_count = (SELECT COUNT(*) FROM journal_entries WHERE batch_id = :batch_id)

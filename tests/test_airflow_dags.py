@@ -12,6 +12,7 @@ from pathlib import Path
 import pendulum
 import pytest
 
+from ledger.chain import chain_head
 from ledger.locks import locked_periods
 from ledger.store import Store
 from rules.nightly import run_night
@@ -107,6 +108,8 @@ def test_airflow_posts_exactly_what_the_command_line_posts(dags, monkeypatch, tm
         assert run_nightly(dags, night, shards).state == "success"
     assert store.read_frame(ENTRIES).equals(expected.read_frame(ENTRIES))
     assert tb(store, "2026-02") == tb(expected, "2026-02")
+    with store.engine.connect() as airflow, expected.engine.connect() as command_line:
+        assert chain_head(airflow) == chain_head(command_line)
 
     before = store.read_frame(ENTRIES)
     assert run_nightly(dags, SCENARIO_NIGHTS[1], shards).state == "success"  # a re-run

@@ -6,6 +6,7 @@ from datetime import date
 
 import pytest
 
+from ledger.chain import chain_head
 from reports.statements import trial_balance
 from rules.ingest import ingest, read_landing_day
 from rules.nightly import open_night
@@ -65,6 +66,8 @@ def test_any_number_of_shards_posts_exactly_the_entries_of_one(store, policy, tm
     assert sharded_store.read_frame("SELECT * FROM lot_balances ORDER BY purchase_id").drop(
         columns="last_batch_id").equals(single_balances.drop(columns="last_batch_id"))
     assert tb(sharded_store, "2026-02") == tb(store, "2026-02")
+    with store.engine.connect() as single, sharded_store.engine.connect() as sharded:
+        assert chain_head(sharded) == chain_head(single)
 
 
 def test_a_night_is_invisible_in_statements_until_published_and_stages_repeat_harmlessly(

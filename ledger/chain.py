@@ -1,0 +1,123 @@
+"""The tamper-evident journal: a hash chain over every posted entry.
+
+An entry's content hash covers what it says (id, kind, dates, period, customer, source,
+batch, policy version and every line), not when it was written, so the same night
+posted by one process or by several shards seals to the same chain. Each link is
+SHA-256(previous link + content hash), starting from 64 zeros. `verify_chain` recomputes
+everything from the journal tables and names the first entry that does not match.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, insert, text
+
+from ledger import schema
+
+GENESIS = "0" * 64
+_FETCH_ROWS = 10_000
+_ENTRY_CONTENT = """
+    SELECT e.entry_id, e.kind, e.business_date, e.period, e.customer_id, e.source_ref,
+           e.batch_id, e.policy_version, l.line_number, l.account, l.currency, l.amount_minor,
+           l.meter, l.purchase_id
+    FROM journal_entries e JOIN journal_lines l ON l.entry_id = e.entry_id
+"""
+
+
+@dataclass(frozen=True)
+class ChainHead:
+    sequence: int
+    chain_hash: str
+
+
+def _field(value) -> str:
+    return "" if value is None else str(value)
+
+
+def _content_hashes(rows: Iterator) -> Iterator[tuple[str, str]]:
+    """(entry_id, content hash) from rows ordered by entry and line number."""
+    current, digest = None, None
+    for row in rows:
+        if row[0] != current:
+            if current is not None:
+                yield current, digest.hexdigest()
+            current, digest = row[0], hashlib.sha256()
+            digest.update("\x1f".join(_field(value) for value in row[:8]).encode() + b"\n")
+        digest.update("\x1f".join(_field(value) for value in row[8:]).encode() + b"\n")
+    if current is not None:
+        yield current, digest.hexdigest()
+
+
+def _fetch(result) -> Iterator:
+    while rows := result.fetchmany(_FETCH_ROWS):
+        yield from rows
+
+
+def chain_head(connection: Connection) -> ChainHead:
+    row = connection.execute(text(
+        "SELECT sequence, chain_hash FROM journal_seals ORDER BY sequence DESC LIMIT 1")).first()
+    return ChainHead(int(row[0]), row[1]) if row else ChainHead(0, GENESIS)
+
+
+def seal_batch(connection: Connection, batch_id: str) -> ChainHead:
+    """Seal a batch's entries in entry id order onto the end of the chain."""
+    head = chain_head(connection)
+    result = connection.execute(text(_ENTRY_CONTENT + """
+        WHERE e.batch_id = :batch_id ORDER BY e.entry_id, l.line_number"""), {"batch_id": batch_id})
+    seals, sequence, link = [], head.sequence, head.chain_hash
+    for entry_id, content_hash in _content_hashes(_fetch(result)):
+        sequence += 1
+        link = hashlib.sha256((link + content_hash).encode()).hexdigest()
+        seals.append({"sequence": sequence, "entry_id": entry_id, "batch_id": batch_id,
+                      "content_hash": content_hash, "chain_hash": link})
+    if seals:
+        connection.execute(insert(schema.JournalSeal.__table__), seals)
+    return ChainHead(sequence, link)
+
+
+@dataclass(frozen=True)
+class ChainVerification:
+    entries_checked: int
+    head: ChainHead
+    first_mismatch: str  # "" when the chain holds
+
+    @property
+    def holds(self) -> bool:
+        return not self.first_mismatch
+
+
+def verify_chain(connection: Connection) -> ChainVerification:
+    seals = connection.execute(text(
+        "SELECT sequence, entry_id, content_hash, chain_hash FROM journal_seals ORDER BY sequence"))
+    stored = {row[1]: (int(row[0]), row[2], row[3]) for row in seals}
+    contents = dict(_content_hashes(_fetch(connection.execute(text(
+        _ENTRY_CONTENT + " ORDER BY e.entry_id, l.line_number")))))
+    link, checked = GENESIS, 0
+    for entry_id, (sequence, content_hash, chain_hash) in sorted(stored.items(),
+                                                                 key=lambda item: item[1][0]):
+        actual = contents.get(entry_id)
+        if actual is None:
+            return ChainVerification(checked, ChainHead(sequence, link),
+                                     f"entry {entry_id} (seal {sequence}) is missing from the journal")
+        if actual != content_hash:
+            return ChainVerification(checked, ChainHead(sequence, link),
+                                     f"entry {entry_id} (seal {sequence}) was altered: its content "
+                                     "no longer matches the hash sealed when it was posted")
+        link = hashlib.sha256((link + content_hash).encode()).hexdigest()
+        if link != chain_hash:
+            return ChainVerification(checked, ChainHead(sequence, link),
+                                     f"seal {sequence} (entry {entry_id}) does not chain to the seal "
+                                     "before it")
+        checked += 1
+    unsealed = connection.execute(text("""
+        SELECT e.entry_id FROM journal_entries e JOIN batches b ON b.batch_id = e.batch_id
+        WHERE b.status <> 'open' AND NOT EXISTS (SELECT 1 FROM journal_seals s
+                                                  WHERE s.entry_id = e.entry_id)
+        ORDER BY e.entry_id LIMIT 1""")).first()
+    if unsealed:
+        return ChainVerification(checked, ChainHead(checked, link),
+                                 f"entry {unsealed[0]} is in a published batch but was never sealed")
+    return ChainVerification(checked, ChainHead(checked, link), "")

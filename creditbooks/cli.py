@@ -18,7 +18,7 @@ from sqlalchemy.exc import OperationalError
 from creditbooks.close import CloseRefusedError
 from ledger.chain import verify_chain
 from ledger.journal import UnbalancedJournalError
-from ledger.locks import PeriodLockedError
+from ledger.locks import PeriodLockedError, locked_periods
 from ledger.periods import days_between, parse_business_date, parse_period
 from ledger.store import Store, StoreNotInitialisedError, redacted
 from reports.controls import run_controls
@@ -28,7 +28,7 @@ from reports.subledger import exceptions as list_exceptions
 from reports.subledger import lot_balances
 from rules.documents import InputFileError
 from rules.nightly import BatchConflictError, StrictModeRejectionError, run_night
-from rules.policy import Policy, PolicyError, load_policy
+from rules.policy import EXPORT_TARGETS, Policy, PolicyError, load_policy
 from rules.stages import DailyControlError, StageOrderError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -198,6 +198,45 @@ def verify(context: typer.Context, output_format: FormatOption = OutputFormat.TA
     if failed:
         raise CreditbooksFailure(f"verification failed: {'; '.join(failed)}"
                                  + (f": {chain.first_mismatch}" if not chain.holds else ""))
+
+
+@app.command()
+def export(
+    context: typer.Context,
+    period: Annotated[str, typer.Option(help="YYYY-MM")],
+    output_format: Annotated[str, typer.Option(
+        "--format", help="netsuite, quickbooks, xero, sap, csv or beancount")],
+    out: Annotated[Path, typer.Option(help="file to write (xero: one file per currency and "
+                                           "300 lines, named after it)")],
+    summary: Annotated[str, typer.Option(help="daily (default) or monthly journals")] = "daily",
+    by: Annotated[str, typer.Option(help="'customer' adds the customer to every line")] = "",
+    draft: Annotated[bool, typer.Option("--draft", help="allow a period that is not closed")] = False,
+) -> None:
+    """Export a period's journal entries for an ERP, or as a beancount ledger."""
+    from reports.beancount_export import write_beancount
+    from reports.exports import export_period
+
+    parse_period(period)
+    if by not in ("", "customer"):
+        raise typer.BadParameter("--by takes 'customer'")
+    if output_format not in EXPORT_TARGETS:
+        raise typer.BadParameter(f"--format must be one of {', '.join(EXPORT_TARGETS)}")
+    ctx = _context(context)
+    store, policy = ctx.store(), ctx.policy()
+    with store.engine.connect() as connection:
+        closed = period in locked_periods(connection)
+    if not closed and not draft:
+        raise CreditbooksFailure(f"period {period} is not closed: its figures can still change. "
+                                 "Close it first, or export with --draft")
+    if not closed:
+        typer.echo(f"WARNING: {period} is not closed; this is a DRAFT export", err=True)
+    if output_format == "beancount":
+        files = [write_beancount(store, period, out, summary, by == "customer", draft)]
+    else:
+        files = export_period(store, period, output_format, out, policy.exports, summary,
+                              by == "customer", draft)
+    for path in files:
+        typer.echo(f"wrote {path}")
 
 
 @app.command()

@@ -26,6 +26,23 @@ class PolicyError(ValueError):
     """The policy file is not valid; the message names the setting."""
 
 
+EXPORT_TARGETS = ("netsuite", "quickbooks", "xero", "sap", "csv", "beancount")
+
+
+@dataclass(frozen=True)
+class ExportSettings:
+    """ERP export settings: per-target account codes and each target's fixed fields."""
+
+    account_codes: dict[str, dict[str, str]]
+    netsuite_subsidiary: str = "1"
+    sap_company_code: str = "1000"
+    sap_document_type: str = "SA"
+    xero_tax_rate: str = "Tax Exempt"
+
+    def code(self, target: str, account: str) -> str:
+        return self.account_codes.get(target, {}).get(account, account)
+
+
 @dataclass(frozen=True)
 class Policy:
     name: str
@@ -37,6 +54,7 @@ class Policy:
     overage: str
     breakage_method: str
     source: str
+    exports: ExportSettings
 
 
 def load_policy(path: str | Path | None = None) -> Policy:
@@ -85,6 +103,16 @@ def policy_from_document(document: dict, source: str = "<memory>") -> Policy:
         raise PolicyError(
             f"breakage.method {breakage_method!r} is not supported; use one of {SUPPORTED_BREAKAGE}"
         )
+    export = dict(document.get("export", {}))
+    account_codes = export.pop("account_codes", {})
+    unknown_targets = sorted(set(account_codes) - set(EXPORT_TARGETS))
+    if unknown_targets:
+        raise PolicyError(f"export.account_codes: unknown target {unknown_targets[0]!r}; "
+                          f"targets are {', '.join(EXPORT_TARGETS)}")
+    try:
+        exports = ExportSettings(account_codes=account_codes, **export)
+    except TypeError as error:
+        raise PolicyError(f"[export]: {error}") from None
     return Policy(
         name=section.get("name", "default"),
         version=version,
@@ -95,4 +123,5 @@ def policy_from_document(document: dict, source: str = "<memory>") -> Policy:
         overage=overage,
         breakage_method=breakage_method,
         source=source,
+        exports=exports,
     )

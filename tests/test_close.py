@@ -23,7 +23,7 @@ import csv
 import json
 import subprocess
 import tempfile
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 
 import openpyxl
@@ -36,22 +36,9 @@ from ledger.locks import PeriodLockedError, locked_periods, record_period_event
 from ledger.store import post_journal
 from reports.package import neutralise, sha256_of
 from rules.nightly import run_night
+from tests.conftest import post_days
 from tests.landing import write_document
 from tests.test_nightly_end_to_end import purchase, usage, write_scenario
-
-
-def post_days(store, policy, root, first: date, last: date):
-    day = first
-    while day <= last:
-        run_night(store, policy, root / "landing", root / "archive", day)
-        day += timedelta(days=1)
-
-
-@pytest.fixture
-def january(store, policy, tmp_path):
-    write_scenario(tmp_path / "landing")
-    post_days(store, policy, tmp_path, date(2026, 1, 1), date(2026, 1, 31))
-    return store
 
 
 def close(store, policy, root, period, **options):

@@ -1,0 +1,180 @@
+"""ERP exports re-read as each ERP would group them, and the beancount ledger checked by
+beancount's own loader and browsed in Fava."""
+
+from __future__ import annotations
+
+import csv
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import defaultdict
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from beancount import loader
+from beancount.core import data
+
+from reports.beancount_export import write_beancount
+from reports.exports import XERO_MAX_LINES, export_period
+from reports.statements import trial_balance
+from tests.test_cli import creditbooks
+from tests.test_close import close
+
+GROUPING = {  # the column that makes rows one journal, and how each row's amount is signed
+    "netsuite": ("External ID", lambda row: Decimal(row["Debit"] or 0) - Decimal(row["Credit"] or 0)),
+    "quickbooks": ("Journal No", lambda row: Decimal(row["Debits"] or 0) - Decimal(row["Credits"] or 0)),
+    "sap": ("REF_DOC_NO", lambda row: Decimal(row["AMT_DOCCUR"])),
+    "csv": ("journal_id", lambda row: Decimal(row["amount"])),
+    "xero": ("Narration", lambda row: Decimal(row["Amount"])),
+}
+ACCOUNT_COLUMN = {"netsuite": "Account", "quickbooks": "Account Name", "sap": "GL_ACCOUNT",
+                  "csv": "account", "xero": "AccountCode"}
+
+
+def read_rows(paths: list[Path]) -> list[dict]:
+    rows = []
+    for path in paths:
+        with path.open(newline="") as handle:
+            rows += list(csv.DictReader(handle))
+    return rows
+
+
+@pytest.mark.parametrize("target", ["netsuite", "quickbooks", "xero", "sap", "csv"])
+def test_every_exported_journal_balances_and_the_totals_equal_the_ledger(january, policy, tmp_path,
+                                                                          target):
+    close(january, policy, tmp_path, "2026-01")
+    paths = export_period(january, "2026-01", target, tmp_path / f"{target}.csv", policy.exports)
+    rows = read_rows(paths)
+    key, signed = GROUPING[target]
+    journals: dict[str, Decimal] = defaultdict(Decimal)
+    for row in rows:
+        journals[row[key]] += signed(row)
+    assert journals and all(total == 0 for total in journals.values())
+    # One journal per business day, kind and currency: Jan 30 purchases in USD and JPY,
+    # usage on Jan 30 and 31 in both, breakage on Jan 31 in USD.
+    assert sorted(journals) == sorted([
+        "CB-2026-01-30-purchase-JPY", "CB-2026-01-30-purchase-USD", "CB-2026-01-30-usage-JPY",
+        "CB-2026-01-30-usage-USD", "CB-2026-01-31-breakage-USD", "CB-2026-01-31-usage-JPY",
+        "CB-2026-01-31-usage-USD"])
+    code_of = {account: policy.exports.code(target, account)
+               for account in policy.accounts.all_accounts()}
+    exported: dict[str, Decimal] = defaultdict(Decimal)
+    for row in rows:
+        exported[row[ACCOUNT_COLUMN[target]]] += signed(row)
+    ledger: dict[str, Decimal] = defaultdict(Decimal)
+    for row in trial_balance(january, "2026-01"):
+        if row["currency"] == "USD":
+            ledger[code_of[row["account"]]] += Decimal(row["debit"]) + Decimal(row["credit"])
+    usd_exported = defaultdict(Decimal)
+    for row in rows:
+        if "USD" in row[key]:
+            usd_exported[row[ACCOUNT_COLUMN[target]]] += signed(row)
+    assert dict(usd_exported) == {account: amount for account, amount in ledger.items() if amount}
+
+
+def test_xero_files_split_at_300_lines_without_splitting_a_journal(january, policy, tmp_path):
+    close(january, policy, tmp_path, "2026-01")
+    paths = export_period(january, "2026-01", "xero", tmp_path / "xero.csv", policy.exports,
+                          by_customer=True)
+    assert [path.name for path in paths] == ["xero-JPY-1.csv", "xero-USD-1.csv"]
+    assert all(len(read_rows([path])) <= XERO_MAX_LINES for path in paths)
+    customers = {row["TrackingOption1"] for row in read_rows(paths)}
+    assert customers == {"A", "B", "C"}
+
+
+def test_exporting_an_open_period_needs_draft_and_says_so(tmp_path):
+    from tests.test_nightly_end_to_end import write_scenario
+
+    write_scenario(tmp_path / "landing")
+    creditbooks("init", cwd=tmp_path)
+    creditbooks("nightly", "--from", "2026-01-30", "--to", "2026-01-31", cwd=tmp_path)
+    refused = creditbooks("export", "--period", "2026-01", "--format", "csv", "--out", "j.csv",
+                          cwd=tmp_path, check=False)
+    assert refused.returncode == 1
+    assert "period 2026-01 is not closed" in refused.stderr and not (tmp_path / "j.csv").exists()
+    draft = creditbooks("export", "--period", "2026-01", "--format", "csv", "--out", "j.csv",
+                        "--draft", cwd=tmp_path)
+    assert "DRAFT export" in draft.stderr
+    assert {row["draft"] for row in read_rows([tmp_path / "j.csv"])} == {"yes"}
+
+
+def _beancount_balances(entries) -> dict[tuple[str, str], Decimal]:
+    balances: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    for entry in entries:
+        if isinstance(entry, data.Transaction):
+            for posting in entry.postings:
+                balances[(posting.account, posting.units.currency)] += posting.units.number
+    return balances
+
+
+def test_the_beancount_ledger_loads_cleanly_and_its_balances_equal_the_trial_balance(
+        january, policy, tmp_path):
+    close(january, policy, tmp_path, "2026-01")
+    ledger = write_beancount(january, "2026-01", tmp_path / "books.beancount")
+    entries, errors, options = loader.load_file(str(ledger))
+    assert errors == []
+    assert options["tolerance_multiplier"] == Decimal(0)
+    balances = _beancount_balances(entries)
+    for row in trial_balance(january, "2026-01"):
+        assert balances[(row["account"], row["currency"])] == Decimal(row["closing"])
+    assert sum(1 for entry in entries if isinstance(entry, data.Balance)) == 2 * 8
+    usage = next(entry for entry in entries if isinstance(entry, data.Transaction)
+                 and entry.meta.get("journal") == "CB-2026-01-31-usage-USD")
+    assert usage.links == {"CB-2026-01-31-usage-USD", "batch-nightly-2026-01-31"}
+
+
+def test_a_wrong_figure_in_the_ledger_is_caught_by_beancount_itself(january, policy, tmp_path):
+    close(january, policy, tmp_path, "2026-01")
+    ledger = write_beancount(january, "2026-01", tmp_path / "books.beancount")
+    tampered = ledger.read_text().replace("Income:Revenue:Breakage  -5.00 USD",
+                                          "Income:Revenue:Breakage  -4.99 USD", 1)
+    _, errors, _ = loader.load_string(tampered)
+    assert any("does not balance" in str(error.message).lower()
+               or "balance failed" in str(error.message).lower() for error in errors)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_fava_serves_the_exported_ledger_read_only_with_the_figures(january, policy, tmp_path):
+    close(january, policy, tmp_path, "2026-01")
+    ledger = write_beancount(january, "2026-01", tmp_path / "books.beancount")
+    port = _free_port()
+    fava = subprocess.Popen([str(Path(sys.executable).with_name("fava")), str(ledger), "--read-only",
+                             "--host", "127.0.0.1", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}/creditbooks-2026-01"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(base + "/income_statement/", timeout=5)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+        browser = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                   "--disable-background-networking", "--disable-component-update",
+                   "--disable-sync", "--virtual-time-budget=15000",
+                   f"--user-data-dir={tempfile.mkdtemp()}", "--dump-dom"]
+
+        def page(name: str) -> str:
+            return subprocess.run([*browser, f"{base}/{name}/"], capture_output=True, text=True,
+                                  timeout=120).stdout
+
+        balance_sheet = page("balance_sheet")
+        assert "26.08" in balance_sheet and "20.33" in balance_sheet  # cash; deferred revenue
+        income = page("income_statement")
+        assert "0.67" in income and "5.00" in income  # usage; breakage
+        assert "usage 2026-01-31 USD" in page("journal")
+    finally:
+        fava.terminate()
+        fava.wait(timeout=30)

@@ -22,10 +22,11 @@ from ledger.locks import PeriodLockedError, locked_periods
 from ledger.periods import days_between, parse_business_date, parse_period
 from ledger.store import Store, StoreNotInitialisedError, redacted
 from reports.controls import run_controls
-from reports.render import OutputFormat, render_rows
+from reports.render import OutputFormat, render_document, render_rows
 from reports.statements import rollforward, trial_balance
 from reports.subledger import exceptions as list_exceptions
 from reports.subledger import lot_balances
+from reports.trace import TraceNotFoundError
 from rules.documents import InputFileError
 from rules.nightly import BatchConflictError, StrictModeRejectionError, run_night
 from rules.policy import EXPORT_TARGETS, Policy, PolicyError, load_policy
@@ -35,6 +36,9 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_
                   help="Double-entry books and revenue recognition for prepaid usage credits.")
 report_app = typer.Typer(no_args_is_help=True, help="Period reports.")
 app.add_typer(report_app, name="report")
+trace_app = typer.Typer(no_args_is_help=True, help="Audit trace: usage to revenue and back.")
+app.add_typer(trace_app, name="trace")
+ArchiveOption = Annotated[Path, typer.Option("--archive", envvar="CREDITBOOKS_ARCHIVE")]
 
 FormatOption = Annotated[OutputFormat, typer.Option("--format", help="table, csv or json")]
 
@@ -182,6 +186,64 @@ def check(context: typer.Context, output_format: FormatOption = OutputFormat.TAB
         raise CreditbooksFailure(f"{len(failed)} control(s) failed: {'; '.join(failed)}")
 
 
+@trace_app.command("usage")
+def trace_usage_command(context: typer.Context, event_id: str, archive: ArchiveOption = Path("archive"),
+                        output_format: FormatOption = OutputFormat.TABLE) -> None:
+    """A usage event: archived source, customer-day bucket, burn slices, entry, its share."""
+    from reports.trace import trace_usage
+
+    document = trace_usage(_context(context.parent).store(), archive, event_id)
+    typer.echo(render_document(document, output_format, f"usage event {event_id}"))
+
+
+@trace_app.command("entry")
+def trace_entry_command(
+    context: typer.Context, entry_id: str, archive: ArchiveOption = Path("archive"),
+    events_csv: Annotated[Path | None, typer.Option(help="stream the entry's events here")] = None,
+    output_format: FormatOption = OutputFormat.TABLE,
+) -> None:
+    """A journal entry: lines, batch, policy version, seal, and the sources behind it."""
+    from reports.trace import trace_entry
+
+    document = trace_entry(_context(context.parent).store(), archive, entry_id, events_csv)
+    typer.echo(render_document(document, output_format, f"entry {entry_id}"))
+
+
+@trace_app.command("purchase")
+def trace_purchase_command(context: typer.Context, purchase_id: str,
+                           output_format: FormatOption = OutputFormat.TABLE) -> None:
+    """A lot's whole life and the proof that it ties out."""
+    from reports.trace import trace_purchase
+
+    document = trace_purchase(_context(context.parent).store(), purchase_id)
+    typer.echo(render_document(document, output_format, f"purchase {purchase_id}"))
+
+
+@trace_app.command("customer")
+def trace_customer_command(context: typer.Context, customer_id: str,
+                           period: Annotated[str, typer.Option(help="YYYY-MM")],
+                           output_format: FormatOption = OutputFormat.TABLE) -> None:
+    """A customer's opening and closing credits and value, and all activity in a period."""
+    from reports.trace import trace_customer
+
+    document = trace_customer(_context(context.parent).store(), customer_id, period)
+    typer.echo(render_document(document, output_format, f"customer {customer_id} {period}"))
+
+
+@trace_app.command("sample")
+def trace_sample_command(
+    context: typer.Context, period: Annotated[str, typer.Option(help="YYYY-MM")],
+    n: Annotated[int, typer.Option("--n", help="how many of each")] = 25,
+    seed: Annotated[int, typer.Option(help="the same seed picks the same sample")] = 1,
+    archive: ArchiveOption = Path("archive"), output_format: FormatOption = OutputFormat.TABLE,
+) -> None:
+    """Reproducibly sample usage events and revenue lines of a period and trace each."""
+    from reports.trace import trace_sample
+
+    document = trace_sample(_context(context.parent).store(), archive, period, n, seed)
+    typer.echo(render_document(document, output_format, f"sample of {period}"))
+
+
 @app.command()
 def verify(context: typer.Context, output_format: FormatOption = OutputFormat.TABLE) -> None:
     """Recompute the journal's hash chain and every invariant; name the first thing that is off."""
@@ -303,7 +365,7 @@ class CreditbooksFailure(RuntimeError):
 
 PERSON_FACING_ERRORS = (
     BatchConflictError, CloseRefusedError, CreditbooksFailure, DailyControlError, InputFileError,
-    PeriodLockedError, PolicyError, StageOrderError, StoreNotInitialisedError,
+    PeriodLockedError, PolicyError, StageOrderError, StoreNotInitialisedError, TraceNotFoundError,
     StrictModeRejectionError, UnbalancedJournalError, ValueError,
 )
 

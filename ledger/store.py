@@ -93,8 +93,13 @@ class Store:
 
 
 def read_frame(connection: Connection, sql: str, **parameters) -> pd.DataFrame:
+    """Rows as a frame; missing text stays None (pandas would otherwise make it NaN)."""
     result = connection.execute(text(sql), parameters)
-    return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    for column in frame.columns:
+        if pd.api.types.is_string_dtype(frame[column].dtype):
+            frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
+    return frame
 
 
 def read_in_chunks(

@@ -45,3 +45,24 @@ def render_rows(rows: list[dict], output_format: OutputFormat, title: str = "",
 def _looks_numeric(value) -> bool:
     text = str(value).lstrip("-")
     return bool(text) and text.replace(".", "", 1).isdigit()
+
+
+def render_document(document: dict, output_format: OutputFormat, title: str = "") -> str:
+    """A trace-style document: sections of rows (tables) and of fields (two columns)."""
+    if output_format == OutputFormat.JSON:
+        return json.dumps(document, indent=2, default=str)
+    if output_format == OutputFormat.CSV:
+        raise ValueError("this report has several sections: use --format table or json")
+    parts = [f"== {title} ==" if title else ""]
+    for section, content in document.items():
+        if isinstance(content, dict):
+            rows = [{"field": key, "value": value} for key, value in content.items()]
+            parts.append(render_rows(rows, OutputFormat.TABLE, section))
+        elif content and all(isinstance(item, dict) and any(isinstance(value, (dict, list))
+                                                             for value in item.values())
+                             for item in content):
+            for number, item in enumerate(content, start=1):
+                parts.append(render_document(item, output_format, f"{section} {number}"))
+        else:
+            parts.append(render_rows(list(content), OutputFormat.TABLE, section))
+    return "\n".join(part for part in parts if part)

@@ -178,3 +178,16 @@ def test_fava_serves_the_exported_ledger_read_only_with_the_figures(january, pol
     finally:
         fava.terminate()
         fava.wait(timeout=30)
+
+
+def test_monthly_summary_makes_one_journal_per_kind_and_currency(january, policy, tmp_path):
+    close(january, policy, tmp_path, "2026-01")
+    [path] = export_period(january, "2026-01", "csv", tmp_path / "monthly.csv", policy.exports,
+                           summary="monthly")
+    rows = read_rows([path])
+    assert sorted({row["journal_id"] for row in rows}) == [
+        "CB-2026-01-breakage-USD", "CB-2026-01-purchase-JPY", "CB-2026-01-purchase-USD",
+        "CB-2026-01-usage-JPY", "CB-2026-01-usage-USD"]
+    assert {row["date"] for row in rows} == {"2026-01-31"}
+    usage = {row["account"]: row["amount"] for row in rows if row["journal_id"] == "CB-2026-01-usage-USD"}
+    assert usage == {"Income:Revenue:Usage": "-0.67", "Liabilities:DeferredRevenue:Credits": "0.67"}

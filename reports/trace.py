@@ -1,0 +1,270 @@
+"""Audit trace: from any usage event to the revenue it produced, and from any entry back.
+
+Every answer is a plain document (sections of rows) that renders as tables or JSON. A
+usage event is found in the archive (file, batch, SHA-256 of the input), then its
+customer-day bucket, the burn slices of that bucket, the journal entry and lines it
+contributed to, and its pro-rata share of the value (the ledger posts per customer-day;
+an event's share is its credits' fraction of its meter's credits that day, shown to the
+minor unit, half even). Entries lead back to their purchase, events and lots; purchases
+show their whole life and the proof that they tie out.
+"""
+
+from __future__ import annotations
+
+import csv
+from datetime import date, timedelta
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.dataset as ds
+
+from ledger.money import divide_round_half_even, format_micro_credits, format_minor
+from ledger.periods import parse_period
+from ledger.store import Store
+from reports.subledger import lot_balances, lot_state_frame
+from rules.archive import partition_path
+
+MAX_EVENTS_INLINE = 20
+
+
+class TraceNotFoundError(ValueError):
+    """The id to trace does not exist."""
+
+
+def _usage_dataset(archive_root: Path):
+    root = Path(archive_root) / "usage"
+    if not root.exists():
+        return None
+    return ds.dataset(root, format="parquet", partitioning="hive")
+
+
+def _entry(store: Store, entry_id: str) -> tuple[dict, list[dict]]:
+    entry = store.read_frame("SELECT e.*, s.sequence AS seal_sequence, s.chain_hash FROM "
+                             "journal_entries e LEFT JOIN journal_seals s ON s.entry_id = e.entry_id "
+                             "WHERE e.entry_id = :entry_id", entry_id=entry_id)
+    if entry.empty:
+        raise TraceNotFoundError(f"no journal entry {entry_id!r}")
+    lines = store.read_frame("SELECT line_number, account, currency, amount_minor, meter, "
+                             "purchase_id FROM journal_lines WHERE entry_id = :entry_id "
+                             "ORDER BY line_number", entry_id=entry_id)
+    line_rows = [{"line": int(row.line_number), "account": row.account, "currency": row.currency,
+                  "amount": format_minor(int(row.amount_minor), row.currency),
+                  "meter": row.meter or "", "purchase_id": row.purchase_id or ""}
+                 for row in lines.itertuples(index=False)]
+    facts = {key: ("" if value is None or (isinstance(value, float) and np.isnan(value))
+                   else str(value)) for key, value in entry.iloc[0].to_dict().items()}
+    return facts, line_rows
+
+
+def _slices(store: Store, business_date, customer_id: str) -> pd.DataFrame:
+    return store.read_frame("SELECT purchase_id, meter, currency, credits_micro, value_minor FROM "
+                            "burn_slices WHERE business_date = :day AND customer_id = :customer "
+                            "ORDER BY purchase_id, meter", day=business_date, customer=customer_id)
+
+
+def _slice_rows(slices: pd.DataFrame) -> list[dict]:
+    return [{"purchase_id": row.purchase_id, "meter": row.meter, "currency": row.currency,
+             "credits": format_micro_credits(int(row.credits_micro)),
+             "value": format_minor(int(row.value_minor), row.currency)}
+            for row in slices.itertuples(index=False)]
+
+
+def trace_usage(store: Store, archive_root: Path, event_id: str) -> dict:
+    dataset = _usage_dataset(archive_root)
+    found = dataset.to_table(filter=ds.field("event_id") == event_id).to_pandas() if dataset else \
+        pd.DataFrame()
+    if found.empty:
+        raise TraceNotFoundError(f"usage event {event_id!r} is not in the archive (never accepted)")
+    event = found.iloc[0]
+    business_date = date.fromisoformat(str(event["business_date"])[:10])
+    customer = event["customer_id"]
+    batch_id = f"nightly-{business_date.isoformat()}"
+    source = store.read_frame("SELECT file_name, sha256 FROM batch_files WHERE batch_id = :batch "
+                              "AND document = 'usage'", batch=batch_id).iloc[0]
+    bucket = store.read_frame("SELECT meter, event_count, credits_micro FROM usage_daily WHERE "
+                              "business_date = :day AND customer_id = :customer ORDER BY meter",
+                              day=business_date, customer=customer)
+    slices = _slices(store, business_date, customer)
+    meter_slices = slices[slices["meter"] == event["meter"]]
+    meter_credits = int(bucket.loc[bucket["meter"] == event["meter"], "credits_micro"].sum())
+    shares = []
+    for currency, value in meter_slices.groupby("currency")["value_minor"].sum().items():
+        exact = Fraction(int(value) * int(event["credits_micro"]), meter_credits)
+        shares.append({"currency": currency, "meter_value": format_minor(int(value), currency),
+                       "event_share": format_minor(divide_round_half_even(
+                           exact.numerator, exact.denominator), currency),
+                       "fraction_of_meter_credits": f"{int(event['credits_micro'])}/{meter_credits}"})
+    entry_id = f"usage/{customer}/{business_date.isoformat()}"
+    try:
+        entry, lines = _entry(store, entry_id)
+    except TraceNotFoundError:  # only promotional credits burned, or all usage uncovered
+        entry, lines = {"entry_id": "(none: no deferred value was recognised)"}, []
+    return {
+        "event": {"event_id": event_id, "customer_id": customer, "meter": event["meter"],
+                  "occurred_at": str(event["occurred_at"]),
+                  "credits": format_micro_credits(int(event["credits_micro"])),
+                  "source_file": event["source_file"], "source_row": int(event["source_row"]),
+                  "input_sha256": source["sha256"], "batch_id": batch_id,
+                  "archive": str(partition_path(archive_root, "usage", business_date))},
+        "customer_day_bucket": [{"meter": row.meter, "events": int(row.event_count),
+                                 "credits": format_micro_credits(int(row.credits_micro))}
+                                for row in bucket.itertuples(index=False)],
+        "burn_slices": _slice_rows(slices),
+        "entry": entry, "entry_lines": lines, "event_share": shares,
+    }
+
+
+def trace_purchase(store: Store, purchase_id: str) -> dict:
+    lot = store.read_frame("SELECT * FROM lots WHERE purchase_id = :id", id=purchase_id)
+    if lot.empty:
+        raise TraceNotFoundError(f"no purchase {purchase_id!r}")
+    facts = lot.iloc[0]
+    currency = facts["currency"]
+    slices = store.read_frame("SELECT business_date, meter, credits_micro, value_minor FROM "
+                              "burn_slices WHERE purchase_id = :id ORDER BY business_date, meter",
+                              id=purchase_id)
+    expiry = store.read_frame("SELECT business_date, credits_micro, value_minor FROM lot_expiries "
+                              "WHERE purchase_id = :id", id=purchase_id)
+    usage_value = int(slices["value_minor"].sum()) if len(slices) else 0
+    breakage = int(expiry["value_minor"].sum()) if len(expiry) else 0
+    amount = int(facts["amount_minor"])
+    remaining = amount - usage_value - breakage
+    state = next(row for row in lot_balances(store, facts["customer_id"])
+                 if row["purchase_id"] == purchase_id)
+    purchase_entry = []
+    if amount or int(facts["tax_minor"]):
+        purchase_entry = _entry(store, f"purchase/{purchase_id}")[1]
+    return {
+        "lot": {key: str(value) for key, value in facts.to_dict().items()
+                if key not in ("payload_hash",)},
+        "purchase_entry_lines": purchase_entry,
+        "burn_slices_by_day": [{"business_date": str(row.business_date), "meter": row.meter,
+                                "credits": format_micro_credits(int(row.credits_micro)),
+                                "value": format_minor(int(row.value_minor), currency)}
+                               for row in slices.itertuples(index=False)],
+        "expiry": [{"business_date": str(row.business_date),
+                    "credits": format_micro_credits(int(row.credits_micro)),
+                    "breakage": format_minor(int(row.value_minor), currency)}
+                   for row in expiry.itertuples(index=False)],
+        "ties_out": {"amount": format_minor(amount, currency),
+                     "usage_revenue": format_minor(usage_value, currency),
+                     "breakage": format_minor(breakage, currency),
+                     "value_remaining": format_minor(remaining, currency),
+                     "credits_remaining": state["credits_remaining"],
+                     "proof": f"{format_minor(usage_value, currency)} + "
+                              f"{format_minor(breakage, currency)} + "
+                              f"{format_minor(remaining, currency)} = {format_minor(amount, currency)}",
+                     "holds": usage_value + breakage + remaining == amount and remaining >= 0},
+    }
+
+
+def trace_entry(store: Store, archive_root: Path, entry_id: str,
+                events_csv: Path | None = None) -> dict:
+    facts, lines = _entry(store, entry_id)
+    document = {"entry": facts, "lines": lines}
+    if facts["kind"] == "purchase":
+        document["source"] = trace_purchase(store, facts["source_ref"])["lot"]
+    elif facts["kind"] == "breakage":
+        document["lot_life"] = trace_purchase(store, facts["source_ref"])
+    else:
+        business_date = date.fromisoformat(facts["business_date"][:10])
+        document["lots_burned"] = _slice_rows(_slices(store, business_date, facts["customer_id"]))
+        path = partition_path(archive_root, "usage", business_date)
+        events = ds.dataset(path, format="parquet").to_table(
+            filter=ds.field("customer_id") == facts["customer_id"],
+            columns=["event_id", "occurred_at", "meter", "credits_micro", "source_file",
+                     "source_row"]).to_pandas() if path.exists() else pd.DataFrame()
+        document["usage_event_count"] = {"events": len(events)}
+        rows = [{"event_id": row.event_id, "occurred_at": str(row.occurred_at), "meter": row.meter,
+                 "credits": format_micro_credits(int(row.credits_micro)),
+                 "source": f"{row.source_file} row {row.source_row}"}
+                for row in events.itertuples(index=False)]
+        if events_csv is not None:
+            with Path(events_csv).open("w", newline="") as handle:
+                writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["event_id"])
+                writer.writeheader()
+                writer.writerows(rows)
+            document["usage_event_count"]["written_to"] = str(events_csv)
+        else:
+            document["usage_events"] = rows[:MAX_EVENTS_INLINE]
+    return document
+
+
+def trace_customer(store: Store, customer_id: str, period: str) -> dict:
+    first, following = parse_period(period)
+
+    def position(as_of: date) -> list[dict]:
+        lots = lot_state_frame(store, customer_id, as_of)
+        lots["credits"] = lots["credits_micro"] - lots["credits_used_micro"] - lots["credits_expired_micro"]
+        lots["value"] = lots["amount_minor"] - lots["usage_value_minor"] - lots["breakage_minor"]
+        grouped = lots.groupby("currency")[["credits", "value"]].sum()
+        return [{"currency": currency, "credits": format_micro_credits(int(row["credits"])),
+                 "value": format_minor(int(row["value"]), currency)}
+                for currency, row in grouped.iterrows()]
+
+    entries = store.read_frame("""
+        SELECT e.entry_id, e.kind, e.business_date, l.currency, SUM(CASE WHEN l.amount_minor > 0
+               THEN l.amount_minor ELSE 0 END) AS amount
+        FROM journal_entries e JOIN journal_lines l ON l.entry_id = e.entry_id
+        WHERE e.customer_id = :customer AND e.period = :period
+        GROUP BY e.entry_id, e.kind, e.business_date, l.currency ORDER BY e.business_date, e.entry_id
+    """, customer=customer_id, period=period)
+    usage = store.read_frame("""
+        SELECT business_date, meter, event_count, credits_micro FROM usage_daily
+        WHERE customer_id = :customer AND business_date >= :first AND business_date < :following
+        ORDER BY business_date, meter
+    """, customer=customer_id, first=first, following=following)
+    uncovered = store.read_frame("""
+        SELECT business_date, meter, credits_micro FROM uncovered_usage WHERE customer_id = :customer
+        AND business_date >= :first AND business_date < :following ORDER BY business_date, meter
+    """, customer=customer_id, first=first, following=following)
+    return {
+        "opening": position(first - timedelta(days=1)),
+        "closing": position(following - timedelta(days=1)),
+        "entries": [{"entry_id": row.entry_id, "kind": row.kind, "business_date": str(row.business_date),
+                     "currency": row.currency, "amount": format_minor(int(row.amount), row.currency)}
+                    for row in entries.itertuples(index=False)],
+        "usage": [{"business_date": str(row.business_date), "meter": row.meter,
+                   "events": int(row.event_count), "credits": format_micro_credits(int(row.credits_micro))}
+                  for row in usage.itertuples(index=False)],
+        "uncovered_usage": [{"business_date": str(row.business_date), "meter": row.meter,
+                             "credits": format_micro_credits(int(row.credits_micro))}
+                            for row in uncovered.itertuples(index=False)],
+    }
+
+
+def trace_sample(store: Store, archive_root: Path, period: str, count: int, seed: int) -> dict:
+    """Reproducibly pick usage events and revenue lines of a period and trace each."""
+    if not 1 <= count <= 1000:
+        raise ValueError("--n must be between 1 and 1000")
+    days = store.read_frame("SELECT business_date FROM batches WHERE posting_period = :period "
+                            "ORDER BY business_date", period=period)["business_date"]
+    dataset = _usage_dataset(archive_root)
+    event_ids: list[str] = []
+    if dataset is not None and len(days):
+        wanted = [str(day)[:10] for day in days]
+        table = dataset.to_table(columns=["event_id", "business_date"])
+        frame = table.to_pandas()
+        frame = frame[frame["business_date"].astype(str).str[:10].isin(wanted)]
+        event_ids = sorted(frame["event_id"])
+    lines = store.read_frame("""
+        SELECT l.entry_id, l.line_number FROM journal_lines l JOIN journal_entries e
+        ON e.entry_id = l.entry_id WHERE e.period = :period AND e.kind = 'usage'
+        AND l.amount_minor < 0 ORDER BY l.entry_id, l.line_number
+    """, period=period)
+    generator = np.random.default_rng(seed)
+    chosen_events = sorted(generator.choice(event_ids, size=min(count, len(event_ids)),
+                                            replace=False).tolist()) if event_ids else []
+    picks = sorted(generator.choice(len(lines), size=min(count, len(lines)), replace=False).tolist()
+                   ) if len(lines) else []
+    return {
+        "sample": {"period": period, "seed": seed, "events_drawn_from": len(event_ids),
+                   "revenue_lines_drawn_from": len(lines)},
+        "usage_events": [trace_usage(store, archive_root, event_id) for event_id in chosen_events],
+        "revenue_lines": [{"entry_id": lines.iloc[index]["entry_id"],
+                           "line": int(lines.iloc[index]["line_number"]),
+                           **trace_entry(store, archive_root, lines.iloc[index]["entry_id"])}
+                          for index in picks],
+    }

@@ -1,0 +1,94 @@
+"""Audit trace on the hand-worked scenario: usage to revenue and back, with the figures."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from reports.trace import TraceNotFoundError, trace_customer, trace_entry, trace_purchase, trace_usage
+from tests.test_cli import creditbooks
+from tests.test_nightly_end_to_end import run_nights, write_scenario
+
+
+@pytest.fixture
+def books(sqlite_store, policy, tmp_path):
+    write_scenario(tmp_path / "landing")
+    run_nights(sqlite_store, policy, tmp_path)
+    return sqlite_store
+
+
+def test_a_usage_event_traces_to_its_bucket_slices_entry_and_share(books, tmp_path):
+    document = trace_usage(books, tmp_path / "archive", "U6")  # A, Feb 1 13:00, gpu, 4 credits
+    event = document["event"]
+    assert (event["customer_id"], event["meter"], event["credits"], event["batch_id"]) == (
+        "A", "gpu", "4", "nightly-2026-02-01")
+    assert (event["source_file"], event["source_row"]) == ("usage.csv", 2)
+    assert len(event["input_sha256"]) == 64
+    assert document["customer_day_bucket"] == [{"meter": "api", "events": 1, "credits": "0.5"},
+                                               {"meter": "gpu", "events": 1, "credits": "4"}]
+    assert document["burn_slices"] == [
+        {"purchase_id": "P-A", "meter": "api", "currency": "USD", "credits": "0.5", "value": "0.16"},
+        {"purchase_id": "P-B", "meter": "gpu", "currency": "USD", "credits": "2", "value": "4.00"},
+        {"purchase_id": "P-G", "meter": "gpu", "currency": "USD", "credits": "2", "value": "0.00"}]
+    assert document["entry"]["entry_id"] == "usage/A/2026-02-01"
+    assert [(line["account"], line["amount"]) for line in document["entry_lines"]] == [
+        ("Liabilities:DeferredRevenue:Credits", "0.16"), ("Liabilities:DeferredRevenue:Credits", "4.00"),
+        ("Income:Revenue:Usage", "-0.16"), ("Income:Revenue:Usage", "-4.00")]
+    assert document["event_share"] == [{"currency": "USD", "meter_value": "4.00",
+                                        "event_share": "4.00",
+                                        "fraction_of_meter_credits": "4000000/4000000"}]
+    with pytest.raises(TraceNotFoundError, match="never accepted"):
+        trace_usage(books, tmp_path / "archive", "U8")  # the quarantined row
+
+
+def test_an_entry_leads_back_to_its_events_and_lots(books, tmp_path):
+    document = trace_entry(books, tmp_path / "archive", "usage/A/2026-02-01",
+                           events_csv=tmp_path / "events.csv")
+    assert document["entry"]["policy_version"] and document["entry"]["seal_sequence"]
+    assert document["usage_event_count"]["events"] == 2
+    with (tmp_path / "events.csv").open() as handle:
+        assert sorted(row["event_id"] for row in csv.DictReader(handle)) == ["U5", "U6"]
+    purchase = trace_entry(books, tmp_path / "archive", "purchase/P-A")
+    assert purchase["source"]["purchase_id"] == "P-A"
+    breakage = trace_entry(books, tmp_path / "archive", "breakage/P-A")
+    assert breakage["lot_life"]["ties_out"]["holds"] is True
+
+
+def test_a_purchase_shows_its_whole_life_and_ties_out(books):
+    life = trace_purchase(books, "P-A")
+    assert [(row["business_date"], row["meter"], row["credits"], row["value"])
+            for row in life["burn_slices_by_day"]] == [
+        ("2026-01-30", "api", "1", "0.33"), ("2026-01-31", "gpu", "1", "0.34"),
+        ("2026-02-01", "api", "0.5", "0.16")]
+    assert life["expiry"] == [{"business_date": "2026-02-01", "credits": "0.5", "breakage": "0.17"}]
+    assert life["ties_out"]["proof"] == "0.83 + 0.17 + 0.00 = 1.00"
+    assert life["ties_out"]["holds"] is True
+    assert [line["amount"] for line in life["purchase_entry_lines"]] == ["1.08", "-1.00", "-0.08"]
+
+
+def test_a_customer_period_shows_opening_closing_and_activity(books):
+    february = trace_customer(books, "A", "2026-02")
+    assert february["opening"] == [{"currency": "USD", "credits": "13", "value": "20.33"}]
+    assert february["closing"] == [{"currency": "USD", "credits": "8", "value": "16.00"}]
+    assert [(row["entry_id"], row["amount"]) for row in february["entries"]] == [
+        ("breakage/P-A", "0.17"), ("usage/A/2026-02-01", "4.16")]
+
+
+def test_trace_sample_is_reproducible_from_its_seed(tmp_path):
+    write_scenario(tmp_path / "landing")
+    creditbooks("init", cwd=tmp_path)
+    creditbooks("nightly", "--from", "2026-01-30", "--to", "2026-02-01", cwd=tmp_path)
+    first = creditbooks("trace", "sample", "--period", "2026-01", "--n", "2", "--seed", "7",
+                        "--format", "json", cwd=tmp_path).stdout
+    again = creditbooks("trace", "sample", "--period", "2026-01", "--n", "2", "--seed", "7",
+                        "--format", "json", cwd=tmp_path).stdout
+    document = json.loads(first)
+    assert first == again
+    assert document["sample"]["events_drawn_from"] == 5  # U1 U2 U3 U4 U7
+    assert len(document["usage_events"]) == 2 and len(document["revenue_lines"]) == 2
+    picked = {event["event"]["event_id"] for event in document["usage_events"]}
+    assert picked <= {"U1", "U2", "U3", "U4", "U7"}
+    table = creditbooks("trace", "usage", "U1", cwd=tmp_path).stdout
+    assert "usage/A/2026-01-30" in table and "0.33" in table

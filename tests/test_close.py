@@ -112,6 +112,8 @@ def test_close_writes_a_package_with_the_hand_worked_figures(january, policy, tm
 
     manifest = json.loads((package / "manifest.json").read_text())
     assert manifest["version"] == 1 and manifest["closed_by"] == "tester"
+    entries = january.read_frame("SELECT COUNT(*) AS n FROM journal_entries")["n"][0]
+    assert manifest["chain_head"]["sequence"] == entries and len(manifest["chain_head"]["hash"]) == 64
     assert manifest["files"] == {path.name: sha256_of(path) for path in package.iterdir()
                                  if path.name != "manifest.json"}
     workbook = openpyxl.load_workbook(package / "close-2026-01.xlsx")

@@ -191,3 +191,22 @@ def test_monthly_summary_makes_one_journal_per_kind_and_currency(january, policy
     assert {row["date"] for row in rows} == {"2026-01-31"}
     usage = {row["account"]: row["amount"] for row in rows if row["journal_id"] == "CB-2026-01-usage-USD"}
     assert usage == {"Income:Revenue:Usage": "-0.67", "Liabilities:DeferredRevenue:Credits": "0.67"}
+
+
+def test_xero_splits_files_at_300_lines_and_never_splits_a_journal(tmp_path, policy):
+    from datetime import date as calendar_date
+
+    from reports.exports import JournalLine, _write_xero
+
+    def journal(number: int, lines: int):
+        for line in range(lines):  # balanced pairs: +1 / -1
+            yield JournalLine(f"CB-J{number}-usage-USD", calendar_date(2026, 1, 31), "2026-01",
+                              "usage", "USD", f"Income:Revenue:Usage{line // 2}", "",
+                              1 if line % 2 == 0 else -1)
+
+    lines = [line for number in range(5) for line in journal(number, 100)]
+    paths = _write_xero(tmp_path / "xero.csv", iter(lines), policy.exports, draft=False)
+    assert [path.name for path in paths] == ["xero-USD-1.csv", "xero-USD-2.csv"]
+    first, second = (read_rows([path]) for path in paths)
+    assert (len(first), len(second)) == (300, 200)
+    assert {row["Narration"] for row in first}.isdisjoint({row["Narration"] for row in second})

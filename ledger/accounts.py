@@ -1,4 +1,4 @@
-"""The chart of accounts: the five accounts creditbooks posts to, and their names' rules.
+"""The chart of accounts: the accounts creditbooks posts to, and their names' rules.
 
 Names follow beancount (`Assets:Cash:Clearing`): a root type, then capitalised
 components, so an exported ledger loads as written. Which concrete names a company
@@ -24,6 +24,8 @@ class ChartOfAccounts:
     usage_revenue: str = "Income:Revenue:Usage"
     breakage_revenue: str = "Income:Revenue:Breakage"
     sales_tax: str = "Liabilities:Tax:Sales"
+    cost_of_revenue: str = "Expenses:CostOfRevenue:Serving"
+    accrued_costs: str = "Liabilities:AccruedCosts:Serving"
 
     def __post_init__(self) -> None:
         names = [getattr(self, field.name) for field in fields(self)]

@@ -35,6 +35,7 @@ class EntryKind(StrEnum):
     PURCHASE = "purchase"
     USAGE = "usage"
     BREAKAGE = "breakage"
+    COST = "cost"
 
 
 def empty_entries() -> pd.DataFrame:

@@ -207,6 +207,28 @@ class LotExpiry(SQLModel, table=True):
     batch_id: str = Field(foreign_key="batches.batch_id", max_length=64)
 
 
+class CostLine(SQLModel, table=True):
+    """A cost of serving (a cloud bill line, an API fee) for a meter, or `*` for all meters."""
+
+    __tablename__ = "costs"
+    __table_args__ = (
+        _currency_check(),
+        CheckConstraint("amount_minor >= 0", name="ck_costs_amount_non_negative"),
+        CheckConstraint("cost_type IN ('variable', 'fixed')", name="ck_costs_type"),
+    )
+    cost_id: str = Field(primary_key=True, max_length=200)
+    cost_date: date = Field(index=True)
+    meter: str = Field(max_length=200)
+    amount_minor: int = Field(sa_column=_bigint())
+    currency: str = Field(max_length=3)
+    cost_type: str = Field(max_length=8)
+    vendor: str = Field(max_length=200)
+    memo: str = Field(sa_column=Column(Text, nullable=False))
+    payload_hash: str = Field(max_length=32)
+    batch_id: str = Field(foreign_key="batches.batch_id", max_length=64)
+    business_date: date
+
+
 class UsageDaily(SQLModel, table=True):
     """Accepted usage per customer, meter and business day (raw events live in the archive)."""
 
@@ -240,7 +262,7 @@ class JournalEntryRecord(SQLModel, table=True):
 
     __tablename__ = "journal_entries"
     __table_args__ = (
-        CheckConstraint("kind IN ('purchase', 'usage', 'breakage')", name="ck_entries_kind"),
+        CheckConstraint("kind IN ('purchase', 'usage', 'breakage', 'cost')", name="ck_entries_kind"),
         Index("ix_journal_entries_period_kind", "period", "kind"),
     )
     entry_id: str = Field(primary_key=True, max_length=255)
@@ -318,6 +340,7 @@ ALL_TABLES = [
     QuarantinedRow,
     Lot,
     LotBalance,
+    CostLine,
     BurnSlice,
     LotExpiry,
     UsageDaily,

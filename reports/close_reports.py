@@ -33,28 +33,28 @@ def _money(frame: pd.DataFrame, columns: list[str]) -> list[dict]:
 
 
 def income_statement(store: Store, period: str) -> list[dict]:
-    """Income accounts' activity in the period, revenue shown positive, with a total."""
+    """Income and expense accounts' activity in the period (revenue positive, costs negative)."""
     frame = store.read_frame("""
         SELECT l.account, l.currency, -SUM(l.amount_minor) AS amount FROM journal_lines l
         JOIN journal_entries e ON e.entry_id = l.entry_id
-        WHERE e.period = :period AND l.account LIKE 'Income:%'
+        WHERE e.period = :period AND (l.account LIKE 'Income:%' OR l.account LIKE 'Expenses:%')
         GROUP BY l.account, l.currency ORDER BY l.currency, l.account
     """, period=period)
-    totals = frame.groupby("currency", as_index=False)["amount"].sum().assign(account="Total revenue")
+    totals = frame.groupby("currency", as_index=False)["amount"].sum().assign(account="Total net income")
     combined = pd.concat([frame, totals], ignore_index=True).sort_values(
         ["currency", "account"], key=lambda column: column.str.replace("Total", "~"))
     return _money(combined[["currency", "account", "amount"]], ["amount"])
 
 
 def balance_sheet(store: Store, period: str) -> list[dict]:
-    """Balances at period end: assets and liabilities positive; income to date as equity."""
+    """Balances at period end: assets and liabilities positive; earnings to date as equity."""
     frame = store.read_frame("""
         SELECT l.account, l.currency, SUM(l.amount_minor) AS balance FROM journal_lines l
         JOIN journal_entries e ON e.entry_id = l.entry_id WHERE e.period <= :period
         GROUP BY l.account, l.currency ORDER BY l.currency, l.account
     """, period=period)
     root = frame["account"].str.split(":").str[0]
-    income = frame[root == "Income"].groupby("currency")["balance"].sum()
+    income = frame[root.isin(["Income", "Expenses"])].groupby("currency")["balance"].sum()
     sheet = frame[root.isin(["Assets", "Liabilities"])].copy()
     sheet["amount"] = sheet["balance"].where(root[sheet.index] == "Assets", -sheet["balance"])
     equity = pd.DataFrame({"currency": income.index, "account": "Equity:Earnings:ToDate",

@@ -1,7 +1,7 @@
 """The file contract: which landing documents exist, their columns, and how files are read.
 
 A landing day `LANDING/YYYY-MM-DD/` holds at most one file per document, named
-`purchases.*`, `usage.*` or `refunds.*` with the extension `.csv` (header row),
+`purchases.*`, `usage.*`, `costs.*` or `refunds.*` with the extension `.csv` (header row),
 `.parquet` or `.jsonl`. Every file is read into a frame of strings (missing values as
 ''), so validation sees exactly what was written and no number ever passes through a
 float. A file that cannot be read as a whole raises `InputFileError` naming the file,
@@ -70,6 +70,16 @@ DOCUMENT_COLUMNS: dict[str, tuple[ColumnSpec, ...]] = {
         _identifier("meter"),
         _decimal("credits", what="a positive decimal number of credits"),
         _decimal("quantity", required=False, what="a non-negative decimal quantity"),
+    ),
+    "costs": (
+        _identifier("cost_id"),
+        ColumnSpec("date", True, r"[0-9]{4}-[0-9]{2}-[0-9]{2}", "must be a date YYYY-MM-DD"),
+        ColumnSpec("meter", True, _IDENTIFIER, "must be a meter, or * for all meters"),
+        _decimal("amount", what="a non-negative decimal amount in major units"),
+        ColumnSpec("currency", True, r"[A-Z]{3}", "must be a three-letter ISO 4217 code"),
+        ColumnSpec("cost_type", True, r"variable|fixed", "must be variable or fixed"),
+        _identifier("vendor"),
+        ColumnSpec("memo", False, f"(?:{_IDENTIFIER})?", "must be printable"),
     ),
     "refunds": (
         _identifier("refund_id"),

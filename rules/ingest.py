@@ -3,7 +3,7 @@
 Reads every file (a file that cannot be read stops here: nothing is written), validates
 and de-duplicates rows, refuses the day under --strict if any row was rejected, then in
 the caller's transaction: opens the batch, records each file's control totals, the
-quarantined rows and the day's usage aggregates, and archives the accepted rows for
+quarantined rows, the day's usage aggregates and cost lines, and archives the accepted rows for
 the later stages. A day already ingested from the same files is left as it is; from
 different files it is a conflict.
 """
@@ -28,7 +28,9 @@ from rules.intake import PAYLOAD_COLUMNS, DocumentIntake, sort_valid_rows
 from rules.policy import Policy
 from rules.validation import (
     fingerprint_from_hex,
+    fingerprint_to_hex,
     payload_fingerprints,
+    validate_costs,
     validate_purchases,
     validate_refunds,
     validate_usage,
@@ -99,6 +101,11 @@ def ingest(connection: Connection, landing: LandingDay, day: BusinessDay, policy
     }])
     insert_frame(connection, schema.BatchFile, _batch_files(intakes, batch_id))
     insert_frame(connection, schema.QuarantinedRow, _quarantine(intakes, day, batch_id))
+    costs = next((intake.accepted for intake in intakes if intake.document == "costs"), None)
+    if costs is not None:
+        insert_frame(connection, schema.CostLine, costs.drop(columns=ROW_NUMBER).assign(
+            payload_hash=costs["payload_hash"].map(fingerprint_to_hex), batch_id=batch_id,
+            business_date=day.business_date))
     usage = next((intake.accepted for intake in intakes if intake.document == "usage"), None)
     if usage is not None:
         insert_frame(connection, schema.UsageDaily, _usage_daily(usage, day, batch_id))
@@ -128,6 +135,17 @@ def _take_in(connection: Connection, files: dict[str, InputFile], day: BusinessD
                                         policy.late_window_days)
         earlier = earlier[earlier["event_id"].isin(validated.accepted["event_id"])]
         intakes.append(_with_source(sort_valid_rows(input_file, validated, fingerprints, earlier)))
+    if "costs" in files:
+        input_file = files["costs"]
+        validated = validate_costs(input_file.frame, day)
+        fingerprints = payload_fingerprints(validated.accepted, PAYLOAD_COLUMNS["costs"])
+        earlier = read_in_chunks(
+            connection,
+            "SELECT cost_id, payload_hash, business_date FROM costs WHERE cost_id IN :ids",
+            validated.accepted["cost_id"], ["cost_id", "payload_hash", "business_date"],
+        )
+        earlier["payload_hash"] = earlier["payload_hash"].map(fingerprint_from_hex)
+        intakes.append(sort_valid_rows(input_file, validated, fingerprints, earlier))
     if "refunds" in files:
         input_file = files["refunds"]
         validated = validate_refunds(input_file.frame, day)

@@ -22,9 +22,11 @@ PAYLOAD_COLUMNS = {
     "purchases": ["customer_id", "purchased_at", "expires_at", "credits_micro", "amount_minor",
                   "tax_minor", "currency", "kind", "product", "priority"],
     "usage": ["customer_id", "occurred_at", "meter", "credits_micro", "quantity_micro"],
+    "costs": ["cost_date", "meter", "amount_minor", "currency", "cost_type", "vendor", "memo"],
     "refunds": [],
 }
-ID_COLUMN = {"purchases": "purchase_id", "usage": "event_id", "refunds": "refund_id"}
+ID_COLUMN = {"purchases": "purchase_id", "usage": "event_id", "costs": "cost_id",
+             "refunds": "refund_id"}
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -55,6 +56,8 @@ class Policy:
     breakage_method: str
     source: str
     exports: ExportSettings
+    post_costs: bool = False
+    base_tier_price_per_credit: dict[str, Decimal] = field(default_factory=dict)
 
 
 def load_policy(path: str | Path | None = None) -> Policy:
@@ -113,6 +116,14 @@ def policy_from_document(document: dict, source: str = "<memory>") -> Policy:
         exports = ExportSettings(account_codes=account_codes, **export)
     except TypeError as error:
         raise PolicyError(f"[export]: {error}") from None
+    post_costs = document.get("costs", {}).get("post", False)
+    if not isinstance(post_costs, bool):
+        raise PolicyError("costs.post must be true or false")
+    try:
+        base_tier = {currency: Decimal(str(price)) for currency, price in
+                     document.get("kpis", {}).get("base_tier_price_per_credit", {}).items()}
+    except InvalidOperation:
+        raise PolicyError("kpis.base_tier_price_per_credit values must be decimal strings") from None
     return Policy(
         name=section.get("name", "default"),
         version=version,
@@ -124,4 +135,6 @@ def policy_from_document(document: dict, source: str = "<memory>") -> Policy:
         breakage_method=breakage_method,
         source=source,
         exports=exports,
+        post_costs=post_costs,
+        base_tier_price_per_credit=base_tier,
     )

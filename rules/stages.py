@@ -1,10 +1,11 @@
 """The posting stages of a night, each idempotent and each in its caller's transaction.
 
-purchases -> burn (once per customer shard) -> expire -> controls -> publish. Every
-stage first looks for its row in `batch_stages` and does nothing if it is there;
-otherwise it reads its input (the archived partitions and the open lots), writes its
-rows and records itself, all in one transaction. Burning is per customer, so shards
-never touch the same lot or entry, and the books are the same for any shard count.
+purchases (and costs, when the policy posts them) -> burn (once per customer shard) ->
+expire -> controls -> publish. Every stage first looks for its row in `batch_stages` and
+does nothing if it is there; otherwise it reads its input (the archived partitions and
+the open lots), writes its rows and records itself, all in one transaction. Burning is
+per customer, so shards never touch the same lot or entry, and the books are the same
+for any shard count.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from ledger.store import (
 )
 from rules.archive import read_partition
 from rules.burn import burn, burn_order_ranks
+from rules.costs import cost_journal
 from rules.expiry import expire_lots
 from rules.policy import Policy
 from rules.purchases import post_purchases
@@ -107,6 +109,12 @@ def post_purchases_stage(connection: Connection, night: Night) -> None:
         credits_used_micro=0, usage_value_minor=0, credits_expired_micro=0, breakage_minor=0,
         is_open=True, last_batch_id=night.batch_id))
     post_journal(connection, posted.journal, _entry_attributes(connection, night))
+    if night.policy.post_costs:
+        costs = read_frame(connection, "SELECT cost_id, meter, currency, amount_minor, vendor "
+                           "FROM costs WHERE batch_id = :batch_id", batch_id=night.batch_id)
+        post_journal(connection, cost_journal(costs.astype({"amount_minor": "int64"}), night.day,
+                                              night.policy.accounts),
+                     _entry_attributes(connection, night))
     record_stage(connection, night.batch_id, "purchases", night.recorded_at)
 
 

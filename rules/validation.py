@@ -229,6 +229,34 @@ def validate_usage(frame: pd.DataFrame, day: BusinessDay, late_window_days: int)
     return _split(typed, problems, rows)
 
 
+def validate_costs(frame: pd.DataFrame, day: BusinessDay) -> ValidatedRows:
+    """Costs of serving: a dated amount per meter (or * for all), variable or fixed."""
+    problems = _Problems(frame.index)
+    check_formats("costs", frame, problems)
+    rows = _apply_defaults("costs", frame)
+    known = rows["currency"].map(is_known_currency).astype(bool)
+    problems.add(~known & rows["currency"].str.fullmatch("[A-Z]{3}"), "currency",
+                 "is not an ISO 4217 currency with a minor unit")
+    exponent = rows["currency"].where(known, "USD").map(minor_unit_exponent).astype("int64")
+    amount = _amount_column(rows, "amount", exponent, problems)
+    cost_date = pd.to_datetime(rows["date"], format="%Y-%m-%d", errors="coerce")
+    problems.add((rows["date"] != "") & cost_date.isna(), "date", "is not a valid date")
+    problems.add(cost_date.dt.date > day.business_date, "date",
+                 f"is after business date {day.business_date}")
+    typed = pd.DataFrame({
+        ROW_NUMBER: rows[ROW_NUMBER],
+        "cost_id": rows["cost_id"].astype(object),
+        "cost_date": cost_date.dt.date.astype(object),
+        "meter": rows["meter"].astype(object),
+        "amount_minor": amount,
+        "currency": rows["currency"].astype(object),
+        "cost_type": rows["cost_type"].astype(object),
+        "vendor": rows["vendor"].astype(object),
+        "memo": rows["memo"].astype(object),
+    })
+    return _split(typed, problems, rows)
+
+
 def validate_refunds(frame: pd.DataFrame, day: BusinessDay) -> ValidatedRows:
     """Refunds are read and checked, then refused: the policy has no refund rule yet."""
     problems = _Problems(frame.index)

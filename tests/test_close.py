@@ -95,9 +95,9 @@ def test_close_writes_a_package_with_the_hand_worked_figures(january, policy, tm
 
     assert [(row["currency"], row["account"], row["amount"])
             for row in rows_of(package, "income_statement")] == [
-        ("JPY", "Income:Revenue:Usage", "338"), ("JPY", "Total revenue", "338"),
+        ("JPY", "Income:Revenue:Usage", "338"), ("JPY", "Total net income", "338"),
         ("USD", "Income:Revenue:Breakage", "5.00"), ("USD", "Income:Revenue:Usage", "0.67"),
-        ("USD", "Total revenue", "5.67")]
+        ("USD", "Total net income", "5.67")]
     usd_sheet = {row["account"]: row["amount"] for row in rows_of(package, "balance_sheet")
                  if row["currency"] == "USD"}
     assert usd_sheet == {"Assets:Cash:Clearing": "26.08", "Equity:Earnings:ToDate": "5.67",

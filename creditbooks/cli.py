@@ -245,6 +245,32 @@ def trace_sample_command(
 
 
 @app.command()
+def kpis(
+    context: typer.Context,
+    period: Annotated[str, typer.Option(help="YYYY-MM")],
+    by: Annotated[str, typer.Option(help="meter, product or customer")] = "",
+    archive: ArchiveOption = Path("archive"),
+    output_format: FormatOption = OutputFormat.TABLE,
+) -> None:
+    """Unit economics of credits: volume, price and cost per credit, margin, mix, runway."""
+    from reports.kpis import burstiness, credit_runway, kpi_summary, kpis_by
+
+    parse_period(period)
+    ctx = _context(context)
+    store, policy = ctx.store(), ctx.policy()
+    if by:
+        typer.echo(render_rows(kpis_by(store, period, by), output_format, f"KPIs {period} by {by}"))
+        return
+    document = {"kpis": kpi_summary(store, period, policy),
+                "burstiness": burstiness(store, period, archive, policy.reporting_timezone),
+                "credit_runway": credit_runway(store, period)}
+    if output_format == OutputFormat.CSV:
+        typer.echo(render_rows(document["kpis"], output_format))
+        return
+    typer.echo(render_document(document, output_format, f"KPIs {period}"))
+
+
+@app.command()
 def verify(context: typer.Context, output_format: FormatOption = OutputFormat.TABLE) -> None:
     """Recompute the journal's hash chain and every invariant; name the first thing that is off."""
     ctx = _context(context)

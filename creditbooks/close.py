@@ -24,6 +24,7 @@ from ledger.money import minor_unit_exponent
 from ledger.periods import days_between, parse_period, period_of
 from ledger.store import Store
 from reports import close_reports
+from reports.kpis import burstiness, credit_runway, kpi_summary, kpi_trends, kpis_by
 from reports.package import write_package
 from reports.reconciliations import reconcile_period
 from reports.statements import rollforward, trial_balance
@@ -169,6 +170,11 @@ def _reports(store, policy, period, archive_root, reconciliations, empty_days) -
         "breakage_by_lot": close_reports.breakage_by_lot(store, period),
         "lot_aging": close_reports.lot_aging(store, period, policy.reporting_timezone),
         "unit_economics": close_reports.unit_economics(store, period),
+        "kpis": kpi_summary(store, period, policy),
+        "kpis_by_meter": kpis_by(store, period, "meter"),
+        "kpis_by_product": kpis_by(store, period, "product"),
+        "burstiness": burstiness(store, period, Path(archive_root), policy.reporting_timezone),
+        "credit_runway": credit_runway(store, period),
         "late_entries": close_reports.late_items(store, period),
         "late_usage": close_reports.late_usage(store, period, Path(archive_root),
                                                policy.reporting_timezone),
@@ -196,4 +202,29 @@ def _charts(store: Store, policy: Policy, period: str, reports: dict) -> dict:
         labels = [key for key in row if key not in ("method", "currency", "total")]
         waterfall_chart.setdefault(row["currency"], {})[row["method"]] = [
             (label, Decimal(row[label])) for label in labels]
-    return {"bridge": bridge, "history": history, "waterfall": waterfall_chart}
+    return {"bridge": bridge, "history": history, "waterfall": waterfall_chart,
+            "trends": _trend_charts(kpi_trends(store, period, policy))}
+
+
+def _trend_charts(trends: list[dict]) -> list[tuple[str, list[str], list[tuple[str, list[Decimal]]]]]:
+    """12-month trends: price vs cost per credit and margin per currency, volume, concentration."""
+    labels = [row["period"] for row in trends]
+
+    def series(key: str) -> list[Decimal]:
+        return [Decimal(row.get(key) or 0) for row in trends]
+
+    charts = []
+    currencies = sorted({key.rsplit(" ", 1)[1] for row in trends for key in row
+                         if key.startswith("effective price per credit ")})
+    for currency in currencies:
+        charts.append((f"Price vs cost per credit ({currency})", labels,
+                       [("price per credit", series(f"effective price per credit {currency}")),
+                        ("cost per credit", series(f"cost per credit {currency}"))]))
+        margins = series(f"gross margin % {currency}")
+        if any(margins):  # no cost lines in this currency: no margin to show
+            charts.append((f"Gross margin % ({currency})", labels, [("gross margin %", margins)]))
+    charts.append(("Usage volume (credits burned)", labels, [("credits", series("credits burned"))]))
+    charts.append(("Active customers", labels, [("active", series("active customers"))]))
+    charts.append(("Concentration: top 5 customers' share of credits burned", labels,
+                   [("top 5 share", series("top 5 customers' share of credits burned"))]))
+    return charts

@@ -51,6 +51,7 @@ def generate_landing(landing: Path, customers: int, seed: int) -> None:
     first_day = rng.integers(0, 20, size=customers)
     purchases = _purchases(rng, customer_ids, currencies, daily_credits, first_day, len(days))
     usage = _usage(rng, customer_ids, daily_credits, first_day, days)
+    costs = _costs(rng, days, customers)
     for offset, business_date in enumerate(days):
         directory = landing / business_date.isoformat()
         directory.mkdir(parents=True, exist_ok=True)
@@ -60,6 +61,8 @@ def generate_landing(landing: Path, customers: int, seed: int) -> None:
             day_purchases.to_csv(directory / "purchases.csv", index=False)
         if len(day_usage):
             day_usage.to_csv(directory / "usage.csv", index=False)
+        costs[costs["day"] == offset].drop(columns="day").to_csv(directory / "costs.csv",
+                                                                 index=False)
         (directory / "_SUCCESS").touch()  # the upstream's "this day is complete" marker
 
 
@@ -153,6 +156,33 @@ def _usage(rng, customer_ids, daily_credits, first_day, days) -> pd.DataFrame:
     bad.iloc[4, bad.columns.get_loc("occurred_at")] = "yesterday"
     return pd.concat([frame, resent, bad], ignore_index=True).sort_values(
         ["day", "occurred_at", "event_id"], kind="stable")
+
+
+# Daily cost of serving per meter in USD for 100 customers (scaled by the customer count).
+METER_DAILY_COST = {"api-calls": Decimal("4.50"), "gpu-seconds": Decimal("9.80"),
+                    "storage-gb": Decimal("1.20")}
+
+
+def _costs(rng, days: list[date], customers: int) -> pd.DataFrame:
+    """Cloud bill lines per meter, a shared line for all meters, a monthly fixed cost."""
+    scale = Decimal(customers) / 100
+    rows = []
+    for offset, day in enumerate(days):
+        for meter, daily in METER_DAILY_COST.items():
+            amount = (daily * scale * Decimal(str(round(rng.uniform(0.8, 1.2), 2)))).quantize(
+                Decimal("0.01"), ROUND_HALF_EVEN)
+            rows.append((f"COST-{day}-{meter}", day, meter, amount, "variable", "cloud", offset))
+        rows.append((f"COST-{day}-shared", day, "*", (Decimal("3.00") * scale).quantize(
+            Decimal("0.01")), "variable", "observability", offset))
+        if day.day == 1:
+            rows.append((f"COST-{day}-platform", day, "*", Decimal("250.00"), "fixed", "platform",
+                         offset))
+    frame = pd.DataFrame(rows, columns=["cost_id", "date", "meter", "amount", "cost_type",
+                                        "vendor", "day"])
+    frame["amount"] = frame["amount"].astype(str)
+    frame.insert(4, "currency", "USD")
+    frame.loc[len(frame) // 2, "currency"] = "USX"  # one bad row for the quarantine
+    return frame
 
 
 def run_demo(out: Path, customers: int, seed: int, policy: Policy, database_url: str | None,

@@ -174,6 +174,8 @@ def ingestion_rows_accounted(store: Store, period: str) -> Reconciliation:
                         FROM usage_daily u WHERE u.batch_id = f.batch_id)
                     WHEN f.document = 'purchases' THEN (SELECT COUNT(*) FROM lots o
                         WHERE o.batch_id = f.batch_id)
+                    WHEN f.document = 'costs' THEN (SELECT COUNT(*) FROM costs c
+                        WHERE c.batch_id = f.batch_id)
                     ELSE 0 END AS stored
         FROM batch_files f JOIN batches b ON b.batch_id = f.batch_id
         WHERE b.business_date >= :first AND b.business_date < :following

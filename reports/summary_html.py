@@ -2,7 +2,9 @@
 
 Self-contained HTML (no scripts, no network) so it opens anywhere, including an
 auditor's offline machine. Charts: the rollforward bridge, deferred balance and revenue
-by month, and the waterfall of the closing balance; one set per currency.
+by month, the waterfall of the closing balance (one set per currency), and 12-month
+trends of price vs cost per credit, margin, usage volume, active customers and
+concentration.
 """
 
 from __future__ import annotations
@@ -80,10 +82,13 @@ def summary_html(period: str, reports: dict[str, list[dict]], charts: dict) -> s
         sections.append(_bar_chart(f"Waterfall of the closing balance ({currency})", labels,
                                    [(method, [value for _, value in points])
                                     for method, points in methods.items()], "waterfall"))
+    for title, labels, series in charts.get("trends", []):
+        sections.append(_bar_chart(title, labels, series, "trend"))
     tables = [_table(title, reports.get(name, [])) for name, title in (
         ("reconciliations", "Reconciliations"), ("rollforward", "Deferred revenue rollforward"),
         ("trial_balance", "Trial balance"), ("income_statement", "Income statement"),
-        ("unit_economics", "Unit economics"))]
+        ("unit_economics", "Unit economics"), ("kpis", "Unit economics and usage KPIs"),
+        ("burstiness", "Burstiness by meter"))]
     style = ("body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;"
              "margin-bottom:1.5em}td,th{border:1px solid #ccc;padding:3px 8px;font-size:12px}"
              "td{text-align:right}th{background:#eee}.chart{display:block;margin:1em 0}")

@@ -17,6 +17,7 @@ from ledger.accounts import ChartOfAccounts
 from ledger.money import format_micro_credits, format_minor, minor_unit_exponent
 from ledger.periods import business_day, parse_period, period_of
 from ledger.store import Store
+from reports.statements import rollforward_frame
 from reports.subledger import lot_state_frame
 from rules.archive import read_partition
 
@@ -65,23 +66,9 @@ def balance_sheet(store: Store, period: str) -> list[dict]:
 
 def rollforward_by(store: Store, period: str, dimension: str, accounts: ChartOfAccounts) -> list[dict]:
     """The deferred revenue rollforward per currency and customer, or per currency and product."""
-    column = {"customer": "o.customer_id", "product": "o.product"}[dimension]
-    frame = store.read_frame(f"""
-        SELECT l.currency, {column} AS {dimension},
-          -SUM(CASE WHEN e.period < :period THEN l.amount_minor ELSE 0 END) AS opening,
-          -SUM(CASE WHEN e.period = :period AND e.kind = 'purchase' THEN l.amount_minor ELSE 0 END)
-            AS purchases,
-          SUM(CASE WHEN e.period = :period AND e.kind = 'usage' THEN l.amount_minor ELSE 0 END)
-            AS usage_revenue,
-          SUM(CASE WHEN e.period = :period AND e.kind = 'breakage' THEN l.amount_minor ELSE 0 END)
-            AS breakage,
-          0 AS refunds,
-          -SUM(l.amount_minor) AS closing
-        FROM journal_lines l JOIN journal_entries e ON e.entry_id = l.entry_id
-        JOIN lots o ON o.purchase_id = l.purchase_id
-        WHERE l.account = :account AND e.period <= :period
-        GROUP BY l.currency, {column} ORDER BY l.currency, {column}
-    """, period=period, account=accounts.deferred_revenue)
+    frame = rollforward_frame(store, period, accounts.deferred_revenue, dimension).assign(refunds=0)
+    frame = frame[["currency", dimension, "opening", "purchases", "usage_revenue", "breakage",
+                   "refunds", "closing"]]
     moved = frame[["opening", "purchases", "usage_revenue", "breakage", "closing"]].any(axis=1)
     return _money(frame[moved], ["opening", "purchases", "usage_revenue", "breakage", "refunds",
                                  "closing"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from ledger.money import values_to_date_minor
 from ledger.store import Store
@@ -135,18 +136,25 @@ def lots_tie_out(store: Store) -> ControlResult:
                    f"{len(lots)} lots, {closed_count} closed with usage + breakage = amount")
 
 
-def usage_is_accounted_for(store: Store) -> ControlResult:
-    frame = store.read_frame("""
+def usage_accounting_by_day(store: Store, first=None, following=None) -> pd.DataFrame:
+    """Per business day: usage credits accepted, burned and uncovered (micro-credits)."""
+    window = "WHERE business_date >= :first AND business_date < :following" if first else ""
+    parameters = {"first": first, "following": following} if first else {}
+    return store.read_frame(f"""
         SELECT u.business_date, u.credits AS accepted, COALESCE(s.credits, 0) AS burned,
                COALESCE(x.credits, 0) AS uncovered
-        FROM (SELECT business_date, SUM(credits_micro) AS credits FROM usage_daily
+        FROM (SELECT business_date, SUM(credits_micro) AS credits FROM usage_daily {window}
               GROUP BY business_date) u
         LEFT JOIN (SELECT business_date, SUM(credits_micro) AS credits FROM burn_slices
                    GROUP BY business_date) s ON s.business_date = u.business_date
         LEFT JOIN (SELECT business_date, SUM(credits_micro) AS credits FROM uncovered_usage
                    GROUP BY business_date) x ON x.business_date = u.business_date
         ORDER BY u.business_date
-    """)
+    """, **parameters)
+
+
+def usage_is_accounted_for(store: Store) -> ControlResult:
+    frame = usage_accounting_by_day(store)
     failures = [
         f"{row.business_date}: accepted {row.accepted} != burned {row.burned} + uncovered "
         f"{row.uncovered} (micro-credits)"

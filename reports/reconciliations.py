@@ -15,6 +15,7 @@ from datetime import timedelta
 from ledger.money import format_micro_credits, format_minor, parse_amount_minor
 from ledger.periods import parse_period
 from ledger.store import Store
+from reports.controls import usage_accounting_by_day
 from reports.subledger import lot_state_frame
 
 _MAX_ITEMS = 50
@@ -100,18 +101,7 @@ def subledger_equals_ledger(store: Store, period: str, deferred_account: str) ->
 
 def usage_control_totals(store: Store, period: str) -> Reconciliation:
     first, following = parse_period(period)
-    days = store.read_frame("""
-        SELECT u.business_date, u.credits AS accepted, COALESCE(s.credits, 0) AS burned,
-               COALESCE(x.credits, 0) AS uncovered
-        FROM (SELECT business_date, SUM(credits_micro) AS credits FROM usage_daily
-              WHERE business_date >= :first AND business_date < :following
-              GROUP BY business_date) u
-        LEFT JOIN (SELECT business_date, SUM(credits_micro) AS credits FROM burn_slices
-                   GROUP BY business_date) s ON s.business_date = u.business_date
-        LEFT JOIN (SELECT business_date, SUM(credits_micro) AS credits FROM uncovered_usage
-                   GROUP BY business_date) x ON x.business_date = u.business_date
-        ORDER BY u.business_date
-    """, first=first, following=following)
+    days = usage_accounting_by_day(store, first, following)
     accepted = int(days["accepted"].sum()) if len(days) else 0
     accounted = int((days["burned"] + days["uncovered"]).sum()) if len(days) else 0
     items = tuple(f"{row.business_date}: accepted {format_micro_credits(int(row.accepted))}, burned "

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pandas as pd
+
 from ledger.money import format_minor
 from ledger.periods import parse_period
 from ledger.store import Store
@@ -67,10 +69,16 @@ def trial_balance(store: Store, period: str) -> list[dict]:
     ]
 
 
-def rollforward(store: Store, period: str, deferred_account: str) -> list[RollforwardRow]:
+def rollforward_frame(store: Store, period: str, deferred_account: str,
+                      dimension: str | None = None) -> pd.DataFrame:
+    """Deferred revenue movements in minor units per currency (and customer or product)."""
     parse_period(period)
-    frame = store.read_frame("""
-        SELECT l.currency,
+    column = {None: None, "customer": "o.customer_id", "product": "o.product"}[dimension]
+    selected = f", {column} AS {dimension}" if column else ""
+    joined = "JOIN lots o ON o.purchase_id = l.purchase_id" if column else ""
+    grouped = f", {column}" if column else ""
+    return store.read_frame(f"""
+        SELECT l.currency{selected},
           -SUM(CASE WHEN e.period < :period THEN l.amount_minor ELSE 0 END) AS opening,
           -SUM(CASE WHEN e.period = :period AND e.kind = 'purchase' THEN l.amount_minor ELSE 0 END)
             AS purchases,
@@ -80,11 +88,15 @@ def rollforward(store: Store, period: str, deferred_account: str) -> list[Rollfo
             AS breakage,
           -SUM(l.amount_minor) AS closing
         FROM journal_lines l JOIN journal_entries e ON e.entry_id = l.entry_id
-        JOIN batches b ON b.batch_id = e.batch_id AND b.status <> 'open'
+        JOIN batches b ON b.batch_id = e.batch_id AND b.status <> 'open' {joined}
         WHERE e.period <= :period AND l.account = :account
-        GROUP BY l.currency
-        ORDER BY l.currency
+        GROUP BY l.currency{grouped}
+        ORDER BY l.currency{grouped}
     """, period=period, account=deferred_account)
+
+
+def rollforward(store: Store, period: str, deferred_account: str) -> list[RollforwardRow]:
+    frame = rollforward_frame(store, period, deferred_account)
     return [
         RollforwardRow(row.currency, int(row.opening), int(row.purchases), int(row.usage_revenue),
                        int(row.breakage), 0, int(row.closing))

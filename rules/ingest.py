@@ -24,7 +24,7 @@ from ledger.periods import BusinessDay
 from ledger.store import batch_for_date, insert_frame, read_in_chunks, record_stage
 from rules.archive import archived_fingerprints, write_partition
 from rules.documents import DOCUMENTS, ROW_NUMBER, InputFile, find_document_file, read_document
-from rules.intake import PAYLOAD_COLUMNS, DocumentIntake, sort_valid_rows
+from rules.intake import ID_COLUMN, PAYLOAD_COLUMNS, DocumentIntake, sort_valid_rows
 from rules.policy import Policy
 from rules.validation import (
     fingerprint_from_hex,
@@ -117,16 +117,8 @@ def _take_in(connection: Connection, files: dict[str, InputFile], day: BusinessD
              policy: Policy, archive_root: Path) -> list[DocumentIntake]:
     intakes = []
     if "purchases" in files:
-        input_file = files["purchases"]
-        validated = validate_purchases(input_file.frame, day)
-        fingerprints = payload_fingerprints(validated.accepted, PAYLOAD_COLUMNS["purchases"])
-        earlier = read_in_chunks(
-            connection,
-            "SELECT purchase_id, payload_hash, business_date FROM lots WHERE purchase_id IN :ids",
-            validated.accepted["purchase_id"], ["purchase_id", "payload_hash", "business_date"],
-        )
-        earlier["payload_hash"] = earlier["payload_hash"].map(fingerprint_from_hex)
-        intakes.append(_with_source(sort_valid_rows(input_file, validated, fingerprints, earlier)))
+        validated = validate_purchases(files["purchases"].frame, day)
+        intakes.append(_with_source(_against_table(connection, files["purchases"], validated, "lots")))
     if "usage" in files:
         input_file = files["usage"]
         validated = validate_usage(input_file.frame, day, policy.late_window_days)
@@ -136,16 +128,8 @@ def _take_in(connection: Connection, files: dict[str, InputFile], day: BusinessD
         earlier = earlier[earlier["event_id"].isin(validated.accepted["event_id"])]
         intakes.append(_with_source(sort_valid_rows(input_file, validated, fingerprints, earlier)))
     if "costs" in files:
-        input_file = files["costs"]
-        validated = validate_costs(input_file.frame, day)
-        fingerprints = payload_fingerprints(validated.accepted, PAYLOAD_COLUMNS["costs"])
-        earlier = read_in_chunks(
-            connection,
-            "SELECT cost_id, payload_hash, business_date FROM costs WHERE cost_id IN :ids",
-            validated.accepted["cost_id"], ["cost_id", "payload_hash", "business_date"],
-        )
-        earlier["payload_hash"] = earlier["payload_hash"].map(fingerprint_from_hex)
-        intakes.append(sort_valid_rows(input_file, validated, fingerprints, earlier))
+        validated = validate_costs(files["costs"].frame, day)
+        intakes.append(_against_table(connection, files["costs"], validated, "costs"))
     if "refunds" in files:
         input_file = files["refunds"]
         validated = validate_refunds(input_file.frame, day)
@@ -153,6 +137,20 @@ def _take_in(connection: Connection, files: dict[str, InputFile], day: BusinessD
         intakes.append(sort_valid_rows(input_file, validated, pd.Series([], dtype="int64"),
                                        none_earlier))
     return intakes
+
+
+def _against_table(connection: Connection, input_file: InputFile, validated,
+                   table: str) -> DocumentIntake:
+    """Duplicates and conflicts judged against the rows an earlier batch stored in `table`."""
+    id_column = ID_COLUMN[input_file.document]
+    fingerprints = payload_fingerprints(validated.accepted, PAYLOAD_COLUMNS[input_file.document])
+    earlier = read_in_chunks(
+        connection,
+        f"SELECT {id_column}, payload_hash, business_date FROM {table} WHERE {id_column} IN :ids",
+        validated.accepted[id_column], [id_column, "payload_hash", "business_date"],
+    )
+    earlier["payload_hash"] = earlier["payload_hash"].map(fingerprint_from_hex)
+    return sort_valid_rows(input_file, validated, fingerprints, earlier)
 
 
 def _with_source(intake: DocumentIntake) -> DocumentIntake:

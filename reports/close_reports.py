@@ -21,9 +21,6 @@ from reports.statements import rollforward_frame
 from reports.subledger import lot_state_frame
 from rules.archive import read_partition
 
-AGING_BUCKETS = (("expired", None, 0), ("< 30 days", 0, 30), ("30-90 days", 30, 90),
-                 ("90-365 days", 90, 365), ("> 365 days", 365, None))
-
 
 def _money(frame: pd.DataFrame, columns: list[str]) -> list[dict]:
     rows = []
@@ -132,21 +129,24 @@ def lot_aging(store: Store, period: str, timezone: str) -> list[dict]:
     lots["value_remaining"] = lots["amount_minor"] - lots["usage_value_minor"] - lots["breakage_minor"]
     lots = lots[lots["credits_remaining"] > 0].copy()
     expires = pd.to_datetime(lots["expires_at"]).dt.tz_localize("UTC")
-    days_left = (expires - period_end(period, timezone)).dt.total_seconds() / 86400
-    lots["bucket"] = "never"
-    for name, low, high in AGING_BUCKETS:
-        inside = expires.notna()
-        if low is not None:
-            inside &= days_left >= low if low else days_left > 0
-        if high is not None:
-            inside &= days_left < high if low is not None else days_left <= high
-        lots.loc[inside, "bucket"] = name
-    order = {name: index for index, (name, _, _) in enumerate(AGING_BUCKETS)} | {"never": 99}
+    left = expires - period_end(period, timezone)
+
+    def days(count: int) -> pd.Timedelta:
+        return pd.Timedelta(days=count)
+
+    buckets = [("expired", left <= days(0)), ("< 30 days", (left > days(0)) & (left < days(30))),
+               ("30-90 days", (left >= days(30)) & (left < days(90))),
+               ("90-365 days", (left >= days(90)) & (left < days(365))),
+               ("> 365 days", left >= days(365))]
+    lots["bucket"] = "never"  # no expiry date
+    for name, inside in buckets:
+        lots.loc[expires.notna() & inside, "bucket"] = name
+    order = {name: index for index, name in enumerate([*(name for name, _ in buckets), "never"])}
     grouped = lots.groupby(["currency", "bucket"], as_index=False).agg(
         lots=("purchase_id", "size"), credits_remaining=("credits_remaining", "sum"),
         value_remaining=("value_remaining", "sum"))
-    grouped = grouped.sort_values(["currency", "bucket"], key=lambda column: column.map(
-        lambda value: order.get(value, value) if column.name == "bucket" else value))
+    grouped = grouped.assign(order=grouped["bucket"].map(order)).sort_values(
+        ["currency", "order"]).drop(columns="order")
     grouped["credits_remaining"] = grouped["credits_remaining"].map(
         lambda value: format_micro_credits(int(value)))
     return _money(grouped, ["value_remaining"])

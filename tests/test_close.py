@@ -244,3 +244,17 @@ def test_the_summary_renders_in_a_real_headless_browser_with_its_charts(january,
     subprocess.run([*command, "--window-size=900,1400", f"--screenshot={screenshot}",
                     (package / "summary.html").as_uri()], capture_output=True, timeout=120)
     assert screenshot.stat().st_size > 10_000  # a rendered page, not a blank one
+
+
+def test_a_closed_period_is_unchanged_by_later_nights(january, policy, tmp_path):
+    from ledger.digest import journal_digest
+    from reports.statements import trial_balance
+
+    package = close(january, policy, tmp_path, "2026-01").package
+    manifest = json.loads((package / "manifest.json").read_text())
+    before = trial_balance(january, "2026-01")
+    post_days(january, policy, tmp_path, date(2026, 2, 1), date(2026, 2, 28))
+    with january.engine.connect() as connection:
+        digest, lines = journal_digest(connection, "2026-01")
+    assert (digest, lines) == (manifest["journal_digest"], manifest["journal_lines"])
+    assert trial_balance(january, "2026-01") == before

@@ -17,8 +17,11 @@ from datetime import timedelta
 from pathlib import Path
 
 from creditbooks.close import close_period, require_complete
+from ledger.locks import locked_periods
 from ledger.periods import parse_business_date
 from ledger.store import Store, read_frame
+from reports.beancount_export import write_beancount
+from reports.exports import export_period
 from reports.reconciliations import reconcile_period
 from rules.ingest import ingest, read_landing_day
 from rules.nightly import open_night
@@ -32,7 +35,8 @@ from rules.stages import (
 )
 
 SETTING_NAMES = ("CREDITBOOKS_DB", "CREDITBOOKS_LANDING", "CREDITBOOKS_ARCHIVE",
-                 "CREDITBOOKS_CLOSE_DIR", "CREDITBOOKS_POLICY", "CREDITBOOKS_LANDING_MARKER")
+                 "CREDITBOOKS_CLOSE_DIR", "CREDITBOOKS_POLICY", "CREDITBOOKS_LANDING_MARKER",
+                 "CREDITBOOKS_EXPORT_FORMATS")
 
 
 class LandingNotReadyError(RuntimeError):
@@ -65,6 +69,7 @@ class Settings:
     close_root: Path
     policy_file: Path | None
     landing_marker: str
+    export_formats: tuple[str, ...]
 
     @staticmethod
     def resolve() -> Settings:
@@ -76,6 +81,8 @@ class Settings:
             close_root=Path(_setting("CREDITBOOKS_CLOSE_DIR", "close")),
             policy_file=Path(policy_file) if policy_file else None,
             landing_marker=_setting("CREDITBOOKS_LANDING_MARKER", "_SUCCESS"),
+            export_formats=tuple(name.strip() for name in _setting(
+                "CREDITBOOKS_EXPORT_FORMATS", "csv,beancount").split(",") if name.strip()),
         )
 
     def store(self) -> Store:
@@ -190,3 +197,21 @@ def month_end_close(period: str) -> dict:
                            settings.archive_root, actor="airflow")
     return {"period": outcome.period, "status": outcome.status, "version": outcome.version,
             "package": str(outcome.package) if outcome.package else ""}
+
+
+def month_end_exports(period: str) -> list[str]:
+    """Export the closed period in each configured format into CLOSE_DIR/YYYY-MM/exports/."""
+    settings = Settings.resolve()
+    store, policy = settings.store(), settings.policy()
+    with store.engine.connect() as connection:
+        if period not in locked_periods(connection):
+            raise MonthEndError(f"{period} is not closed; exports are made after the lock")
+    directory = settings.close_root / period / "exports"
+    written = []
+    for target in settings.export_formats:
+        if target == "beancount":
+            written.append(write_beancount(store, period, directory / f"{period}.beancount"))
+        else:
+            written += export_period(store, period, target, directory / f"{period}-{target}.csv",
+                                     policy.exports)
+    return [str(path) for path in written]

@@ -3,7 +3,8 @@
 Triggered by the nightly DAG's Asset. It goes on only for months whose last day is among
 the nights that triggered it (or for a `period` given by hand), then: every day of the
 period has a published batch -> the reconciliations tie -> the close (reports, package
-under CLOSE_DIR/YYYY-MM/vN/, period lock). Each task is a thin call into
+under CLOSE_DIR/YYYY-MM/vN/, period lock) -> exports (CREDITBOOKS_EXPORT_FORMATS, default
+csv and beancount, into CLOSE_DIR/YYYY-MM/exports/). Each task is a thin call into
 creditbooks.pipeline; closing a closed period changes nothing.
 """
 
@@ -57,9 +58,15 @@ def credit_ledger_month_end():
 
         return month_end_close(period)
 
+    @task
+    def exports(period: str) -> list[str]:
+        from creditbooks.pipeline import month_end_exports
+
+        return month_end_exports(period)
+
     periods = periods_to_close()
     completeness.expand(period=periods) >> reconciliations.expand(period=periods) >> \
-        close_and_lock.expand(period=periods)
+        close_and_lock.expand(period=periods) >> exports.expand(period=periods)
 
 
 credit_ledger_month_end()

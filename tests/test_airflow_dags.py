@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pendulum
 import pytest
+from beancount import loader
 
 from ledger.chain import chain_head
 from ledger.locks import locked_periods
@@ -89,9 +90,9 @@ def test_dags_have_the_designed_tasks_and_dependencies(dags):
                                               pendulum.datetime(2026, 1, 6, tz="UTC"))
     month_end = dags.get_dag("credit_ledger_month_end")
     assert {task.task_id: sorted(task.downstream_task_ids) for task in month_end.tasks} == {
-        "periods_to_close": ["close_and_lock", "completeness", "reconciliations"],
+        "periods_to_close": ["close_and_lock", "completeness", "exports", "reconciliations"],
         "completeness": ["reconciliations"], "reconciliations": ["close_and_lock"],
-        "close_and_lock": []}
+        "close_and_lock": ["exports"], "exports": []}
 
 
 @pytest.mark.parametrize("shards", [1, 3])
@@ -144,6 +145,9 @@ def test_month_end_closes_a_complete_month_and_refuses_an_incomplete_one(dags, m
     assert (package / "manifest.json").exists()
     with store.engine.connect() as connection:
         assert "2026-01" in locked_periods(connection)
+    exported = tmp_path / "close" / "2026-01" / "exports"
+    assert sorted(path.name for path in exported.iterdir()) == ["2026-01-csv.csv", "2026-01.beancount"]
+    assert loader.load_file(str(exported / "2026-01.beancount"))[1] == []
     incomplete = month_end.test(run_conf={"period": "2026-02"})
     assert incomplete.state == "failed"
     assert not (tmp_path / "close" / "2026-02").exists()
@@ -154,8 +158,8 @@ def test_month_end_without_a_month_ending_night_skips_everything(dags, monkeypat
     run = dags.get_dag("credit_ledger_month_end").test()
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     assert states["periods_to_close"] == "success"
-    assert {states[task] for task in ("completeness", "reconciliations", "close_and_lock")} == {
-        "skipped"}
+    assert {states[task] for task in ("completeness", "reconciliations", "close_and_lock",
+                                      "exports")} == {"skipped"}
 
 
 def test_periods_ending_on_picks_months_whose_last_day_published():

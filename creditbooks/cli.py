@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from sqlalchemy.exc import OperationalError
 
-from creditbooks.close import CloseRefusedError
+from creditbooks.close import REPORT_NAMES, CloseRefusedError
 from ledger.chain import verify_chain
 from ledger.journal import UnbalancedJournalError
 from ledger.locks import PeriodLockedError, locked_periods
@@ -174,6 +174,29 @@ def rollforward_command(
         raise CreditbooksFailure(f"rollforward does not tie in {', '.join(r.currency for r in untied)}")
 
 
+def _register_close_report(name: str) -> None:
+    def show(
+        context: typer.Context,
+        period: Annotated[str, typer.Option(help="YYYY-MM")],
+        archive: ArchiveOption = Path("archive"),
+        output_format: FormatOption = OutputFormat.TABLE,
+    ) -> None:
+        from creditbooks.close import report_builders
+
+        parse_period(period)
+        ctx = _context(context.parent)
+        rows = report_builders(ctx.store(), ctx.policy(), period, archive)[name]()
+        typer.echo(render_rows(rows, output_format, f"{name} {period}", {"period": period}))
+
+    show.__doc__ = f"The close report {name.replace('_', ' ')} (as in the close package)."
+    report_app.command(name.replace("_", "-"))(show)
+
+
+for _report_name in REPORT_NAMES:
+    if _report_name not in ("trial_balance", "rollforward"):
+        _register_close_report(_report_name)
+
+
 @app.command()
 def check(context: typer.Context, output_format: FormatOption = OutputFormat.TABLE) -> None:
     """Verify every invariant: balanced entries, subledger = GL, lots tie out, usage accounted."""
@@ -261,9 +284,11 @@ def kpis(
     if by:
         typer.echo(render_rows(kpis_by(store, period, by), output_format, f"KPIs {period} by {by}"))
         return
+    runway = credit_runway(store, period)
     document = {"kpis": kpi_summary(store, period, policy),
                 "burstiness": burstiness(store, period, archive, policy.reporting_timezone),
-                "credit_runway": credit_runway(store, period)}
+                "credit_runway": runway,
+                "top_up_list": [row for row in runway if row["top_up_soon"]]}
     if output_format == OutputFormat.CSV:
         typer.echo(render_rows(document["kpis"], output_format))
         return

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import getpass
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import cache
 from pathlib import Path
 
 from ledger.chain import chain_head
@@ -72,7 +74,8 @@ def close_period(store: Store, policy: Policy, period: str, out: Path, archive_r
         raise CloseRefusedError(f"period {period} not locked: reconciliation failed: {details}. "
                                 "Fix the cause, or close with --accept-exceptions --reason.")
     version = 1 + sum(1 for event in _close_events(store, period))
-    reports = _reports(store, policy, period, archive_root, reconciliations, empty_days)
+    reports = {name: build() for name, build in report_builders(store, policy, period,
+                                                                  archive_root).items()}
     with store.engine.connect() as connection:
         digest, lines = journal_digest(connection, period)
         head = chain_head(connection)
@@ -149,36 +152,68 @@ def require_complete(store: Store, period: str) -> tuple[str, ...]:
     return tuple(day for day in days if status_of[day] == "empty")
 
 
-def _reports(store, policy, period, archive_root, reconciliations, empty_days) -> dict:
+def report_builders(store: Store, policy: Policy, period: str,
+                    archive_root: Path) -> dict[str, Callable[[], list[dict]]]:
+    """Every report of a period's close, by name, each computed when asked for."""
     accounts = policy.accounts
+    reconciliations = cache(lambda: reconcile_period(
+        store, period, accounts.deferred_revenue, accounts.cash_clearing, accounts.sales_tax))
     return {
-        "completeness": [{"business_date": day, "status": "empty: confirm no activity"}
-                         for day in empty_days],
-        "reconciliations": [row for r in reconciliations for row in r.rows()],
-        "reconciliation_items": [{"reconciliation": r.name, "item": item}
-                                 for r in reconciliations for item in r.items],
-        "trial_balance": trial_balance(store, period),
-        "income_statement": close_reports.income_statement(store, period),
-        "balance_sheet": close_reports.balance_sheet(store, period),
-        "rollforward": [row.as_strings() for row in rollforward(store, period,
-                                                               accounts.deferred_revenue)],
-        "rollforward_by_customer": close_reports.rollforward_by(store, period, "customer", accounts),
-        "rollforward_by_product": close_reports.rollforward_by(store, period, "product", accounts),
-        "revenue_from_opening": close_reports.revenue_from_opening_balance(store, period, accounts),
-        "waterfall": waterfall(store, period, policy),
-        "revenue_by_customer": close_reports.revenue_by_customer_product_meter(store, period),
-        "breakage_by_lot": close_reports.breakage_by_lot(store, period),
-        "lot_aging": close_reports.lot_aging(store, period, policy.reporting_timezone),
-        "unit_economics": close_reports.unit_economics(store, period),
-        "kpis": kpi_summary(store, period, policy),
-        "kpis_by_meter": kpis_by(store, period, "meter"),
-        "kpis_by_product": kpis_by(store, period, "product"),
-        "burstiness": burstiness(store, period, Path(archive_root), policy.reporting_timezone),
-        "credit_runway": credit_runway(store, period),
-        "late_entries": close_reports.late_items(store, period),
-        "late_usage": close_reports.late_usage(store, period, Path(archive_root),
-                                               policy.reporting_timezone),
+        "completeness": lambda: completeness_rows(store, period),
+        "reconciliations": lambda: [row for r in reconciliations() for row in r.rows()],
+        "reconciliation_items": lambda: [{"reconciliation": r.name, "item": item}
+                                         for r in reconciliations() for item in r.items],
+        "trial_balance": lambda: trial_balance(store, period),
+        "income_statement": lambda: close_reports.income_statement(store, period),
+        "balance_sheet": lambda: close_reports.balance_sheet(store, period),
+        "rollforward": lambda: [row.as_strings() for row in rollforward(
+            store, period, accounts.deferred_revenue)],
+        "rollforward_by_customer": lambda: close_reports.rollforward_by(
+            store, period, "customer", accounts),
+        "rollforward_by_product": lambda: close_reports.rollforward_by(
+            store, period, "product", accounts),
+        "revenue_from_opening": lambda: close_reports.revenue_from_opening_balance(
+            store, period, accounts),
+        "waterfall": lambda: waterfall(store, period, policy),
+        "revenue_by_customer": lambda: close_reports.revenue_by_customer_product_meter(store, period),
+        "breakage_by_lot": lambda: close_reports.breakage_by_lot(store, period),
+        "lot_aging": lambda: close_reports.lot_aging(store, period, policy.reporting_timezone),
+        "unit_economics": lambda: close_reports.unit_economics(store, period),
+        "kpis": lambda: kpi_summary(store, period, policy),
+        "kpis_by_meter": lambda: kpis_by(store, period, "meter"),
+        "kpis_by_product": lambda: kpis_by(store, period, "product"),
+        "burstiness": lambda: burstiness(store, period, Path(archive_root), policy.reporting_timezone),
+        "credit_runway": lambda: credit_runway(store, period),
+        "top_up_list": lambda: [row for row in credit_runway(store, period) if row["top_up_soon"]],
+        "late_entries": lambda: close_reports.late_items(store, period),
+        "late_usage": lambda: close_reports.late_usage(store, period, Path(archive_root),
+                                                       policy.reporting_timezone),
     }
+
+
+REPORT_NAMES = ("completeness", "reconciliations", "reconciliation_items", "trial_balance",
+                "income_statement", "balance_sheet", "rollforward", "rollforward_by_customer",
+                "rollforward_by_product", "revenue_from_opening", "waterfall", "revenue_by_customer",
+                "breakage_by_lot", "lot_aging", "unit_economics", "kpis", "kpis_by_meter",
+                "kpis_by_product", "burstiness", "credit_runway", "top_up_list", "late_entries",
+                "late_usage")
+
+
+def completeness_rows(store: Store, period: str) -> list[dict]:
+    """The days of the period that need a person's attention: quiet days and missing ones."""
+    first, following = parse_period(period)
+    batches = store.read_frame("SELECT business_date, status FROM batches WHERE business_date >= "
+                               ":first AND business_date < :following", first=first,
+                               following=following)
+    status_of = {str(row.business_date): row.status for row in batches.itertuples(index=False)}
+    rows = []
+    for day in days_between(first, following - timedelta(days=1)):
+        status = status_of.get(day.isoformat())
+        if status == "empty":
+            rows.append({"business_date": day.isoformat(), "status": "empty: confirm no activity"})
+        elif status != "posted":
+            rows.append({"business_date": day.isoformat(), "status": "missing: no published batch"})
+    return rows
 
 
 def _charts(store: Store, policy: Policy, period: str, reports: dict) -> dict:

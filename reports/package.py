@@ -1,4 +1,5 @@
-"""The close package on disk: every report as CSV, one workbook, an HTML summary, a manifest.
+"""The close package on disk: every report as CSV and JSON, one workbook, an HTML summary,
+and a manifest.
 
 Cells that a spreadsheet would run as a formula (text starting with = + - @, tab or
 carriage return) are neutralised in both the CSV files and the workbook. Numbers go into
@@ -113,6 +114,8 @@ def write_package(directory: Path, period: str, reports: dict[str, list[dict]],
     directory.mkdir(parents=True, exist_ok=False)
     for name, rows in reports.items():
         write_csv(directory / f"{name}.csv", rows)
+        (directory / f"{name}.json").write_text(json.dumps(
+            {"period": period, "report": name, "rows": rows}, indent=2, default=str) + "\n")
     write_workbook(directory / f"close-{period}.xlsx", reports)
     (directory / "summary.html").write_text(summary_html(period, reports, charts), encoding="utf-8")
     files = {path.name: sha256_of(path) for path in sorted(directory.iterdir())}

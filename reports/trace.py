@@ -189,6 +189,9 @@ def trace_entry(store: Store, archive_root: Path, entry_id: str,
             document["usage_event_count"]["written_to"] = str(events_csv)
         else:
             document["usage_events"] = rows[:MAX_EVENTS_INLINE]
+            if len(rows) > MAX_EVENTS_INLINE:
+                document["usage_event_count"]["shown"] = (
+                    f"first {MAX_EVENTS_INLINE}; stream all with --events-csv FILE")
     return document
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import json
 import subprocess
+import sys
 import tempfile
 from datetime import date, datetime
 from pathlib import Path
@@ -258,3 +259,24 @@ def test_a_closed_period_is_unchanged_by_later_nights(january, policy, tmp_path)
         digest, lines = journal_digest(connection, "2026-01")
     assert (digest, lines) == (manifest["journal_digest"], manifest["journal_lines"])
     assert trial_balance(january, "2026-01") == before
+
+
+def test_every_close_report_is_in_the_package_as_csv_and_json_and_on_the_command_line(
+        sqlite_store, policy, tmp_path):
+    from creditbooks.close import REPORT_NAMES, report_builders
+
+    write_scenario(tmp_path / "landing")
+    post_days(sqlite_store, policy, tmp_path, date(2026, 1, 1), date(2026, 1, 31))
+    assert set(report_builders(sqlite_store, policy, "2026-01", tmp_path / "archive")) == set(
+        REPORT_NAMES)
+    package = close(sqlite_store, policy, tmp_path, "2026-01").package
+    for name in REPORT_NAMES:
+        document = json.loads((package / f"{name}.json").read_text())
+        assert (document["report"], document["period"]) == (name, "2026-01")
+        with (package / f"{name}.csv").open() as handle:
+            assert len(list(csv.DictReader(handle))) == len(document["rows"])
+    shown = subprocess.run(
+        [str(Path(sys.executable).with_name("creditbooks")), "--db", sqlite_store.url, "report",
+         "waterfall", "--period", "2026-01", "--archive", str(tmp_path / "archive"), "--format",
+         "json"], capture_output=True, text=True, check=True).stdout
+    assert json.loads(shown)["rows"] == json.loads((package / "waterfall.json").read_text())["rows"]

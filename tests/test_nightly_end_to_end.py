@@ -234,3 +234,14 @@ def test_a_day_with_no_files_still_expires_lots_and_is_recorded_as_empty(sqlite_
     outcomes = run_nights(sqlite_store, policy, tmp_path, nights=NIGHTS[:2])
     assert [outcome.status for outcome in outcomes] == ["posted", "empty"]
     assert tb(sqlite_store, "2026-01")[("Income:Revenue:Breakage", "USD")][3] == "-4.00"
+
+
+def test_usage_dated_after_the_business_date_is_rejected(sqlite_store, policy, tmp_path):
+    write_document(tmp_path / "landing", "2026-01-30", "usage", [
+        usage("U1", "A", "2026-01-30T23:59:59Z", "api", "1"),
+        usage("U2", "A", "2026-01-31T00:00:00Z", "api", "1")])
+    outcome = run_nights(sqlite_store, policy, tmp_path, nights=NIGHTS[:1])[0]
+    (summary,) = outcome.documents
+    assert (summary.accepted, summary.rejected) == (1, 1)
+    assert [row["reason"] for row in exceptions(sqlite_store) if row["kind"] == "rejected"] == [
+        "occurred_at: is after business date 2026-01-30"]

@@ -73,7 +73,9 @@ def close_period(store: Store, policy: Policy, period: str, out: Path, archive_r
             for r in reconciliations if not r.passed)
         raise CloseRefusedError(f"period {period} not locked: reconciliation failed: {details}. "
                                 "Fix the cause, or close with --accept-exceptions --reason.")
-    version = 1 + sum(1 for event in _close_events(store, period))
+    version = 1 + int(store.read_frame(
+        "SELECT COUNT(*) AS n FROM period_events WHERE period = :period AND action = 'close'",
+        period=period)["n"].iloc[0])
     reports = {name: build() for name, build in report_builders(store, policy, period,
                                                                   archive_root).items()}
     with store.engine.connect() as connection:
@@ -116,11 +118,6 @@ def reopen_period(store: Store, period: str, reason: str, actor: str | None = No
     return version
 
 
-def _close_events(store: Store, period: str) -> list:
-    return list(store.read_frame("SELECT id FROM period_events WHERE period = :period AND "
-                                 "action = 'close'", period=period)["id"])
-
-
 def _require_previous_closed(store: Store, period: str, states: dict) -> None:
     first_batch = store.read_frame("SELECT MIN(business_date) AS first FROM batches")["first"].iloc[0]
     if first_batch is None:
@@ -158,6 +155,7 @@ def report_builders(store: Store, policy: Policy, period: str,
     accounts = policy.accounts
     reconciliations = cache(lambda: reconcile_period(
         store, period, accounts.deferred_revenue, accounts.cash_clearing, accounts.sales_tax))
+    runway = cache(lambda: credit_runway(store, period))
     return {
         "completeness": lambda: completeness_rows(store, period),
         "reconciliations": lambda: [row for r in reconciliations() for row in r.rows()],
@@ -178,13 +176,12 @@ def report_builders(store: Store, policy: Policy, period: str,
         "revenue_by_customer": lambda: close_reports.revenue_by_customer_product_meter(store, period),
         "breakage_by_lot": lambda: close_reports.breakage_by_lot(store, period),
         "lot_aging": lambda: close_reports.lot_aging(store, period, policy.reporting_timezone),
-        "unit_economics": lambda: close_reports.unit_economics(store, period),
         "kpis": lambda: kpi_summary(store, period, policy),
         "kpis_by_meter": lambda: kpis_by(store, period, "meter"),
         "kpis_by_product": lambda: kpis_by(store, period, "product"),
         "burstiness": lambda: burstiness(store, period, Path(archive_root), policy.reporting_timezone),
-        "credit_runway": lambda: credit_runway(store, period),
-        "top_up_list": lambda: [row for row in credit_runway(store, period) if row["top_up_soon"]],
+        "credit_runway": runway,
+        "top_up_list": lambda: [row for row in runway() if row["top_up_soon"]],
         "late_entries": lambda: close_reports.late_items(store, period),
         "late_usage": lambda: close_reports.late_usage(store, period, Path(archive_root),
                                                        policy.reporting_timezone),
@@ -194,7 +191,7 @@ def report_builders(store: Store, policy: Policy, period: str,
 REPORT_NAMES = ("completeness", "reconciliations", "reconciliation_items", "trial_balance",
                 "income_statement", "balance_sheet", "rollforward", "rollforward_by_customer",
                 "rollforward_by_product", "revenue_from_opening", "waterfall", "revenue_by_customer",
-                "breakage_by_lot", "lot_aging", "unit_economics", "kpis", "kpis_by_meter",
+                "breakage_by_lot", "lot_aging", "kpis", "kpis_by_meter",
                 "kpis_by_product", "burstiness", "credit_runway", "top_up_list", "late_entries",
                 "late_usage")
 

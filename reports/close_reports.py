@@ -8,14 +8,13 @@ month unless that month was already locked when the night ran.
 from __future__ import annotations
 
 from datetime import timedelta
-from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
 import pandas as pd
 
 from ledger.accounts import ChartOfAccounts
-from ledger.money import format_micro_credits, format_minor, minor_unit_exponent
-from ledger.periods import business_day, parse_period, period_of
+from ledger.money import format_micro_credits, format_minor
+from ledger.periods import business_day, parse_period
 from ledger.store import Store
 from reports.statements import rollforward_frame
 from reports.subledger import lot_state_frame
@@ -150,78 +149,6 @@ def lot_aging(store: Store, period: str, timezone: str) -> list[dict]:
     grouped["credits_remaining"] = grouped["credits_remaining"].map(
         lambda value: format_micro_credits(int(value)))
     return _money(grouped, ["value_remaining"])
-
-
-def _ratio(numerator: int, denominator: int, places: int = 4) -> str:
-    if denominator == 0:
-        return ""
-    quantum = Decimal(1).scaleb(-places)
-    return str((Decimal(numerator) / Decimal(denominator)).quantize(quantum, ROUND_HALF_EVEN))
-
-
-def unit_economics(store: Store, period: str) -> list[dict]:
-    """Credit KPIs of the period, from the subledger and journal only."""
-    first, following = parse_period(period)
-    previous = period_of(first - timedelta(days=1))
-    usage = store.read_frame("""
-        SELECT b.posting_period AS period, s.customer_id, o.kind, s.currency,
-               SUM(s.credits_micro) AS credits, SUM(s.value_minor) AS revenue
-        FROM burn_slices s JOIN lots o ON o.purchase_id = s.purchase_id
-        JOIN batches b ON b.batch_id = s.batch_id WHERE b.posting_period <= :period
-        GROUP BY b.posting_period, s.customer_id, o.kind, s.currency
-    """, period=period)
-    this = usage[usage["period"] == period]
-    before = usage[usage["period"] < period]
-    last = usage[usage["period"] == previous]
-    purchased = store.read_frame("""
-        SELECT o.kind, SUM(o.credits_micro) AS credits FROM lots o JOIN batches b
-        ON b.batch_id = o.batch_id WHERE b.posting_period = :period GROUP BY o.kind
-    """, period=period).set_index("kind")["credits"]
-    expired = store.read_frame("""
-        SELECT o.currency, SUM(x.credits_micro) AS credits, SUM(x.value_minor) AS value
-        FROM lot_expiries x JOIN lots o ON o.purchase_id = x.purchase_id
-        JOIN batches b ON b.batch_id = x.batch_id WHERE b.posting_period = :period
-        GROUP BY o.currency
-    """, period=period).set_index("currency")
-    by_customer = this.groupby("customer_id")["credits"].sum().sort_values(ascending=False)
-    burned = int(this["credits"].sum())
-    active = set(this["customer_id"])
-    stayed = active & set(last["customer_id"])
-    stayed_now = int(this[this["customer_id"].isin(stayed)]["credits"].sum())
-    stayed_before = int(last[last["customer_id"].isin(stayed)]["credits"].sum())
-    credits = format_micro_credits
-    rows = [
-        ("credits purchased (paid)", "", credits(int(purchased.get("paid", 0)))),
-        ("credits granted (promotional)", "", credits(int(purchased.get("promotional", 0)))),
-        ("credits burned", "", credits(burned)),
-        ("credits expired", "", credits(int(expired["credits"].sum()) if len(expired) else 0)),
-        ("active customers", "", str(len(active))),
-        ("new active customers", "", str(len(active - set(before["customer_id"])))),
-        ("average credits burned per active customer", "",
-         _ratio(burned, len(active) * 10**6, 6) if active else ""),
-        ("usage concentration: top 5 customers' share of credits burned", "",
-         _ratio(int(by_customer.head(5).sum()), burned)),
-        ("expansion: change in credits burned by customers active last period", "",
-         _ratio(stayed_now - stayed_before, stayed_before)),
-    ]
-    for currency in sorted(set(this["currency"]) | set(expired.index)):
-        paid = this[(this["currency"] == currency) & (this["kind"] == "paid")]
-        revenue = int(paid["revenue"].sum())
-        breakage = int(expired["value"].get(currency, 0))
-        paid_credits = int(paid["credits"].sum()) if len(paid) else 0
-        # revenue (major units) per credit: minor / 10**exponent over micro / 10**6
-        per_credit = "" if not paid_credits else str((
-            Decimal(revenue).scaleb(6 - minor_unit_exponent(currency)) / Decimal(paid_credits)
-        ).quantize(Decimal("0.000001"), ROUND_HALF_EVEN))
-        rows += [
-            ("usage revenue", currency, format_minor(revenue, currency)),
-            ("effective price per paid credit burned", currency, per_credit),
-            ("breakage", currency, format_minor(breakage, currency)),
-            ("breakage rate: breakage / (usage revenue + breakage)", currency,
-             _ratio(breakage, revenue + breakage)),
-        ]
-    return [{"metric": metric, "currency": currency, "value": value}
-            for metric, currency, value in rows]
 
 
 def late_items(store: Store, period: str) -> list[dict]:

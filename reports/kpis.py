@@ -115,6 +115,14 @@ def _figures(store: Store, period: str, policy: Policy) -> dict:
         JOIN batches b ON b.batch_id = x.batch_id WHERE b.posting_period = :period
         AND o.kind = 'paid' GROUP BY o.currency
     """, period=period).set_index("currency")
+    purchased = store.read_frame("""
+        SELECT o.kind, SUM(o.credits_micro) AS credits FROM lots o JOIN batches b
+        ON b.batch_id = o.batch_id WHERE b.posting_period = :period GROUP BY o.kind
+    """, period=period).set_index("kind")["credits"]
+    expired_credits = store.read_frame("""
+        SELECT COALESCE(SUM(x.credits_micro), 0) AS credits FROM lot_expiries x
+        JOIN batches b ON b.batch_id = x.batch_id WHERE b.posting_period = :period
+    """, period=period)["credits"].iloc[0]
     earlier = store.read_frame("""
         SELECT DISTINCT s.customer_id FROM burn_slices s JOIN batches b ON b.batch_id = s.batch_id
         WHERE b.posting_period < :period
@@ -128,6 +136,9 @@ def _figures(store: Store, period: str, policy: Policy) -> dict:
     return {
         "usage": usage, "costs": costs, "events": events,
         "credits": int(usage["credits_micro"].sum()),
+        "paid_credits_purchased": int(purchased.get("paid", 0)),
+        "promotional_credits_granted": int(purchased.get("promotional", 0)),
+        "credits_expired": int(expired_credits),
         "event_count": int(events["events"].sum()) if len(events) else 0,
         "active": set(events["customer_id"]) | set(usage["customer_id"]),
         "new_active": (set(events["customer_id"]) | set(usage["customer_id"])) - set(earlier),
@@ -149,7 +160,11 @@ def _metrics(figures: dict, previous: dict | None) -> dict[tuple[str, str], str]
     by_customer = figures["usage"].groupby("customer_id")["credits_micro"].sum().sort_values(
         ascending=False)
     metrics = {
+        ("credits purchased (paid)", ""): format_micro_credits(figures["paid_credits_purchased"]),
+        ("credits granted (promotional)", ""): format_micro_credits(
+            figures["promotional_credits_granted"]),
         ("credits burned", ""): format_micro_credits(credits),
+        ("credits expired", ""): format_micro_credits(figures["credits_expired"]),
         ("usage events", ""): str(figures["event_count"]),
         ("active customers", ""): str(len(active)),
         ("new active customers", ""): str(len(figures["new_active"])),

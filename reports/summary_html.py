@@ -87,7 +87,7 @@ def summary_html(period: str, reports: dict[str, list[dict]], charts: dict) -> s
     tables = [_table(title, reports.get(name, [])) for name, title in (
         ("reconciliations", "Reconciliations"), ("rollforward", "Deferred revenue rollforward"),
         ("trial_balance", "Trial balance"), ("income_statement", "Income statement"),
-        ("unit_economics", "Unit economics"), ("kpis", "Unit economics and usage KPIs"),
+        ("kpis", "Unit economics and usage KPIs"),
         ("burstiness", "Burstiness by meter"))]
     style = ("body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;"
              "margin-bottom:1.5em}td,th{border:1px solid #ccc;padding:3px 8px;font-size:12px}"

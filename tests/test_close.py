@@ -13,8 +13,9 @@ Burn forecast, trailing 30 days: A burned 2 credits (rate 2/30 a day), B 33.8333
   JPY Feb: demand floor(33.833333 / 30 x 28) = 31.577777 -> used 65.411110 ->
        round(654.1111) = 654: +316.
 Unit economics January: paid credits purchased 3 + 10 + 5 + 100 = 118, promotional 2,
-burned 35.833333, expired 5; active A and B; USD price per paid credit 0.67 / 2 = 0.335;
-JPY 338 / 33.833333 = 9.990148; USD breakage rate 5.00 / 5.67 = 0.8818.
+burned 35.833333, expired 5; active A, B and D (usage, even uncovered); USD price per paid
+credit 0.67 / 2 = 0.335; JPY 338 / 33.833333 = 9.990148; breakage of the expired USD lot
+P-M 5.00 of its 5.00.
 """
 
 from __future__ import annotations
@@ -75,16 +76,16 @@ def test_close_writes_a_package_with_the_hand_worked_figures(january, policy, tm
     assert aging == {("USD", "< 30 days"): ("1", "1", "0.33"), ("USD", "never"): ("2", "12", "20.00"),
                      ("JPY", "never"): ("1", "66.166667", "662")}
 
-    economics = {(row["metric"], row["currency"]): row["value"]
-                 for row in rows_of(package, "unit_economics")}
+    economics = {(row["metric"], row["currency"]): row["this_period (2026-01)"]
+                 for row in rows_of(package, "kpis")}
     assert economics[("credits purchased (paid)", "")] == "118"
     assert economics[("credits granted (promotional)", "")] == "2"
     assert economics[("credits burned", "")] == "35.833333"
     assert economics[("credits expired", "")] == "5"
-    assert economics[("active customers", "")] == "2"
-    assert economics[("effective price per paid credit burned", "USD")] == "0.335000"
-    assert economics[("effective price per paid credit burned", "JPY")] == "9.990148"
-    assert economics[("breakage rate: breakage / (usage revenue + breakage)", "USD")] == "0.8818"
+    assert economics[("active customers", "")] == "3"  # A, B, and D whose usage was uncovered
+    assert economics[("effective price per credit", "USD")] == "0.335000"
+    assert economics[("effective price per credit", "JPY")] == "9.990148"
+    assert economics[("breakage rate of expired lots", "USD")] == "1.0000"  # P-M: 5.00 of 5.00
 
     by_customer = {(row["currency"], row["customer"]): row
                    for row in rows_of(package, "rollforward_by_customer")}

@@ -34,10 +34,6 @@ from rules.stages import (
     publish_stage,
 )
 
-SETTING_NAMES = ("CREDITBOOKS_DB", "CREDITBOOKS_LANDING", "CREDITBOOKS_ARCHIVE",
-                 "CREDITBOOKS_CLOSE_DIR", "CREDITBOOKS_POLICY", "CREDITBOOKS_LANDING_MARKER",
-                 "CREDITBOOKS_EXPORT_FORMATS")
-
 
 class LandingNotReadyError(RuntimeError):
     """The landing day did not become ready in time; nothing was posted."""

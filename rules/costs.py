@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ledger.accounts import ChartOfAccounts
-from ledger.journal import JournalBatch
+from ledger.journal import EntryKind, JournalBatch
 from ledger.periods import BusinessDay
 from rules.postings import journal_from_lines, line_frame
 
@@ -26,4 +26,4 @@ def cost_journal(costs: pd.DataFrame, day: BusinessDay, accounts: ChartOfAccount
     ], ignore_index=True).sort_values("entry_id", kind="stable")
     source_ref = pd.Series((costs["vendor"] + "/" + costs["cost_id"]).to_numpy(),
                            index=entry_id.to_numpy())
-    return journal_from_lines(lines, "cost", day, source_ref)
+    return journal_from_lines(lines, EntryKind.COST, day, source_ref)

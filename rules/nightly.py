@@ -88,14 +88,17 @@ def run_night(store: Store, policy: Policy, landing_root: Path, archive_root: Pa
     """Every stage of one night in one transaction (the command line's way)."""
     landing = read_landing_day(landing_root, business_date)
     night = open_night(policy, archive_root, business_date, clock)
+    shard_count = 1
     with store.engine.connect() as connection:
         existing = batch_for_date(connection, business_date)
         if existing:
             require_same_files(existing, landing)
             if existing["status"] != "open":
                 return NightOutcome(business_date, "unchanged", night.batch_id, 0, (), 0)
+            # A night left open by Airflow finishes with the shard count it started with.
             burns = completed_stages(connection, night.batch_id).query("stage == 'burn'")
-    shard_count = int(burns["shard_count"].iloc[0]) if existing and len(burns) else 1
+            if len(burns):
+                shard_count = int(burns["shard_count"].iloc[0])
     try:
         with store.transaction() as connection:
             ingest(connection, landing, night.day, policy, night.archive_root, night.batch_id,

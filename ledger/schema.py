@@ -110,12 +110,17 @@ class QuarantinedRow(SQLModel, table=True):
     """An input row that was not accepted, with the reason a person can act on."""
 
     __tablename__ = "quarantine"
+    __table_args__ = (
+        CheckConstraint("kind IN ('rejected', 'conflict')", name="ck_quarantine_kind"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     batch_id: str = Field(foreign_key="batches.batch_id", index=True, max_length=64)
     business_date: date = Field(index=True)
     document: str = Field(max_length=32)
     file_name: str = Field(max_length=255)
     row_number: int = Field(sa_column=_bigint())
+    # rejected: the row is invalid; conflict: its id was seen with other contents.
+    kind: str = Field(max_length=16)
     column_name: str = Field(max_length=64)
     reason: str = Field(sa_column=Column(Text, nullable=False))
     raw_row: str = Field(sa_column=Column(Text, nullable=False))

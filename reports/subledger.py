@@ -71,7 +71,7 @@ def exceptions(store: Store, business_date: date | None = None) -> list[dict]:
     day_filter = "WHERE business_date = :day" if business_date else ""
     parameters = {"day": business_date} if business_date else {}
     quarantined = store.read_frame(f"""
-        SELECT business_date, document, file_name, row_number, column_name, reason
+        SELECT business_date, document, file_name, row_number, kind, column_name, reason
         FROM quarantine {day_filter} ORDER BY business_date, document, row_number
     """, **parameters)
     uncovered = store.read_frame(f"""
@@ -80,7 +80,7 @@ def exceptions(store: Store, business_date: date | None = None) -> list[dict]:
     """, **parameters)
     rows = [{
         "business_date": str(row.business_date),
-        "kind": "conflict" if "different contents" in str(row.reason) else "rejected",
+        "kind": row.kind,
         "source": f"{row.file_name} row {row.row_number}", "column": row.column_name,
         "customer_id": "", "meter": "", "credits": "", "reason": row.reason,
     } for row in quarantined.itertuples(index=False)]

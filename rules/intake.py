@@ -37,7 +37,7 @@ class DocumentIntake:
     rows_read: int
     accepted: pd.DataFrame
     duplicate_count: int
-    rejected: pd.DataFrame  # ROW_NUMBER, column_name, reason, raw_row
+    rejected: pd.DataFrame  # ROW_NUMBER, kind (rejected | conflict), column_name, reason, raw_row
 
     def control_totals(self) -> dict:
         amounts: dict[str, str] = {}
@@ -84,10 +84,12 @@ def sort_valid_rows(
     accepted = valid[~conflicts & ~duplicates].reset_index(drop=True)
     conflict_rows = pd.DataFrame({
         ROW_NUMBER: valid.loc[conflicts, ROW_NUMBER].to_numpy(),
+        "kind": "conflict",
         "column_name": id_column,
         "reason": conflict_reasons[conflicts].to_numpy(),
     })
-    rejected = pd.concat([validated.rejected, conflict_rows], ignore_index=True)
+    rejected = pd.concat([validated.rejected.assign(kind="rejected"), conflict_rows],
+                         ignore_index=True)
     rejected = rejected.sort_values(ROW_NUMBER).reset_index(drop=True)
     raw = input_file.frame.set_index(ROW_NUMBER)
     rejected["raw_row"] = [

@@ -245,3 +245,20 @@ def test_usage_dated_after_the_business_date_is_rejected(sqlite_store, policy, t
     assert (summary.accepted, summary.rejected) == (1, 1)
     assert [row["reason"] for row in exceptions(sqlite_store) if row["kind"] == "rejected"] == [
         "occurred_at: is after business date 2026-01-30"]
+
+
+def test_float_parquet_columns_and_broken_json_lines_are_refused_naming_file_and_row(
+        sqlite_store, policy, tmp_path):
+    import pandas as pd
+
+    day = tmp_path / "landing" / "2026-01-30"
+    day.mkdir(parents=True)
+    pd.DataFrame({"event_id": ["U1"], "customer_id": ["A"], "occurred_at": ["2026-01-30T10:00:00Z"],
+                  "meter": ["api"], "credits": [0.1]}).to_parquet(day / "usage.parquet")
+    with pytest.raises(InputFileError, match="usage.parquet column credits: floating-point"):
+        run_nights(sqlite_store, policy, tmp_path, nights=NIGHTS[:1])
+    (day / "usage.parquet").unlink()
+    (day / "usage.jsonl").write_text('{"event_id": "U1"}\n{"event_id": \n')
+    with pytest.raises(InputFileError, match=r"usage.jsonl row 2: not valid JSON"):
+        run_nights(sqlite_store, policy, tmp_path, nights=NIGHTS[:1])
+    assert sqlite_store.read_frame("SELECT COUNT(*) AS n FROM batches")["n"][0] == 0

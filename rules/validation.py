@@ -138,6 +138,14 @@ def _apply_defaults(document: str, frame: pd.DataFrame) -> pd.DataFrame:
     return filled
 
 
+def _currency_exponents(rows: pd.DataFrame, problems: _Problems) -> pd.Series:
+    """Each row's minor unit exponent; unknown currencies are problems (and parse as USD)."""
+    known = rows["currency"].map(is_known_currency).astype(bool)
+    problems.add(~known & rows["currency"].str.fullmatch("[A-Z]{3}"), "currency",
+                 "is not an ISO 4217 currency with a minor unit")
+    return rows["currency"].where(known, "USD").map(minor_unit_exponent).astype("int64")
+
+
 def _instant_column(frame, column, problems, required=True) -> pd.Series:
     instants = parse_instants(frame[column])
     present = frame[column] != ""
@@ -171,10 +179,7 @@ def validate_purchases(frame: pd.DataFrame, day: BusinessDay) -> ValidatedRows:
     problems = _Problems(frame.index)
     check_formats("purchases", frame, problems)
     rows = _apply_defaults("purchases", frame)
-    known = rows["currency"].map(is_known_currency).astype(bool)
-    problems.add(~known & rows["currency"].str.fullmatch("[A-Z]{3}"), "currency",
-                 "is not an ISO 4217 currency with a minor unit")
-    exponent = rows["currency"].where(known, "USD").map(minor_unit_exponent).astype("int64")
+    exponent = _currency_exponents(rows, problems)
     purchased_at = _instant_column(rows, "purchased_at", problems)
     expires_at = _instant_column(rows, "expires_at", problems, required=False)
     credits = _credits_column(rows, problems)
@@ -234,10 +239,7 @@ def validate_costs(frame: pd.DataFrame, day: BusinessDay) -> ValidatedRows:
     problems = _Problems(frame.index)
     check_formats("costs", frame, problems)
     rows = _apply_defaults("costs", frame)
-    known = rows["currency"].map(is_known_currency).astype(bool)
-    problems.add(~known & rows["currency"].str.fullmatch("[A-Z]{3}"), "currency",
-                 "is not an ISO 4217 currency with a minor unit")
-    exponent = rows["currency"].where(known, "USD").map(minor_unit_exponent).astype("int64")
+    exponent = _currency_exponents(rows, problems)
     amount = _amount_column(rows, "amount", exponent, problems)
     cost_date = pd.to_datetime(rows["date"], format="%Y-%m-%d", errors="coerce")
     problems.add((rows["date"] != "") & cost_date.isna(), "date", "is not a valid date")

@@ -17,6 +17,7 @@ from sqlalchemy.exc import OperationalError
 
 from creditbooks.close import REPORT_NAMES, CloseRefusedError
 from ledger.chain import verify_chain
+from ledger.guards import grant_application_role
 from ledger.journal import UnbalancedJournalError
 from ledger.locks import PeriodLockedError, locked_periods
 from ledger.periods import days_between, parse_business_date, parse_period
@@ -74,10 +75,19 @@ def _context(context: typer.Context) -> Context:
 
 
 @app.command()
-def init(context: typer.Context) -> None:
-    """Create the ledger's tables (safe to run again)."""
+def init(
+    context: typer.Context,
+    application_role: Annotated[str | None, typer.Option(
+        "--application-role", help="PostgreSQL: let this role post (insert-only journal)")] = None,
+) -> None:
+    """Create the ledger's tables and, on PostgreSQL, its guards (safe to run again)."""
     store = _context(context).store(must_exist=False)
     store.initialise()
+    if application_role:
+        if not store.is_postgresql:
+            raise typer.BadParameter("--application-role needs a PostgreSQL ledger")
+        with store.transaction() as connection:
+            grant_application_role(connection, application_role)
     typer.echo(f"ledger ready at {redacted(store.url)}")
 
 

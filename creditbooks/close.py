@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ledger.chain import chain_head
 from ledger.digest import journal_digest
-from ledger.locks import locked_periods, period_states, record_period_event
+from ledger.locks import locked_periods, period_states, record_period_event, take_posting_lock
 from ledger.money import minor_unit_exponent
 from ledger.periods import days_between, parse_period, period_of
 from ledger.store import Store
@@ -76,11 +76,12 @@ def close_period(store: Store, policy: Policy, period: str, out: Path, archive_r
     version = 1 + int(store.read_frame(
         "SELECT COUNT(*) AS n FROM period_events WHERE period = :period AND action = 'close'",
         period=period)["n"].iloc[0])
-    reports = {name: build() for name, build in report_builders(store, policy, period,
-                                                                  archive_root).items()}
     with store.engine.connect() as connection:
+        # Read before the reports, checked again under the lock: nothing posted in between.
         digest, lines = journal_digest(connection, period)
         head = chain_head(connection)
+    reports = {name: build() for name, build in report_builders(store, policy, period,
+                                                                  archive_root).items()}
     recorded_at = datetime.now(UTC).replace(tzinfo=None)
     who = actor or current_actor()
     package = write_package(Path(out) / period / f"v{version}", period, reports,
@@ -92,8 +93,12 @@ def close_period(store: Store, policy: Policy, period: str, out: Path, archive_r
         "accepted_exceptions_reason": reason if failed else "",
     })
     with store.transaction() as connection:
+        take_posting_lock(connection)
         if period in locked_periods(connection):
             return CloseOutcome(period, "already closed", version, None, empty_days, failed)
+        if journal_digest(connection, period) != (digest, lines):
+            raise CloseRefusedError(f"period {period} not locked: entries were posted into it "
+                                    "while it was closing; run the close again")
         record_period_event(connection, period, "close", version, who, reason, bool(failed),
                             digest, recorded_at)
     return CloseOutcome(period, "closed", version, package.parent, empty_days, failed)

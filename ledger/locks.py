@@ -4,6 +4,11 @@ The lock state is the last event of each period in the append-only `period_event
 log (close or reopen, with who, when and why). `post_journal` refuses entries into a
 locked period, and nights that fall in a locked period post into the first open one
 (`posting_period`), keeping their own dates.
+
+On PostgreSQL, posting and closing also serialise on one advisory lock: every posting
+transaction holds it shared (so nights and their shards run side by side) and the close
+holds it exclusively while it re-checks the journal and records the lock, so no entry
+can land in a period between the close reading it and locking it.
 """
 
 from __future__ import annotations
@@ -16,6 +21,21 @@ from ledger import schema
 from ledger.periods import parse_period, period_of
 
 MAX_PERIODS_AHEAD = 1200
+# An arbitrary constant that names "the ledger's periods" among advisory locks.
+POSTING_LOCK_KEY = 0x6372656469_7462
+
+
+def share_posting_lock(connection: Connection) -> None:
+    """Hold, until this transaction ends, the right to post (waits while a close locks)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock_shared(:key)"),
+                           {"key": POSTING_LOCK_KEY})
+
+
+def take_posting_lock(connection: Connection) -> None:
+    """Hold, until this transaction ends, every posting off (waits for those in flight)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": POSTING_LOCK_KEY})
 
 
 class PeriodLockedError(RuntimeError):

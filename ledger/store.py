@@ -19,8 +19,9 @@ from sqlalchemy.engine import Engine, make_url
 from sqlmodel import SQLModel
 
 from ledger import schema
+from ledger.guards import install_guards
 from ledger.journal import JournalBatch, require_valid
-from ledger.locks import require_open
+from ledger.locks import require_open, share_posting_lock
 
 DEFAULT_SQLITE_FILE = "creditbooks.db"
 _IN_CLAUSE_CHUNK = 500
@@ -70,6 +71,9 @@ class Store:
 
     def initialise(self) -> None:
         SQLModel.metadata.create_all(self.engine, tables=[t.__table__ for t in schema.ALL_TABLES])
+        if self.is_postgresql:
+            with self.transaction() as connection:
+                install_guards(connection)
 
     def require_initialised(self) -> None:
         with self.engine.connect() as connection:
@@ -127,6 +131,7 @@ def post_journal(connection: Connection, journal: JournalBatch, attributes: dict
     """Check the journal balances and its periods are open, then append entries and lines."""
     require_valid(journal)
     entries = journal.entries.assign(**attributes)
+    share_posting_lock(connection)
     require_open(connection, set(entries["period"]))
     insert_frame(connection, schema.JournalEntryRecord, entries)
     insert_frame(connection, schema.JournalLineRecord, journal.lines)

@@ -12,7 +12,9 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 import re
+import shutil
 from decimal import Decimal
 from pathlib import Path
 
@@ -110,8 +112,17 @@ def sha256_of(path: Path) -> str:
 
 def write_package(directory: Path, period: str, reports: dict[str, list[dict]],
                   charts: dict, manifest_facts: dict) -> Path:
-    """Write the package into `directory` (created); return the manifest's path."""
-    directory.mkdir(parents=True, exist_ok=False)
+    """Write the package into `directory`; return the manifest's path.
+
+    The files are written into a `.partial` sibling and renamed into place whole, so a
+    crash never leaves half a package under the real name. The caller writes a version
+    only before recording that version's lock, so a `directory` already there is what a
+    crashed or refused close left behind, and is replaced.
+    """
+    final_directory = directory
+    directory = final_directory.with_name(f"{final_directory.name}.partial-{os.getpid()}")
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
     for name, rows in reports.items():
         write_csv(directory / f"{name}.csv", rows)
         (directory / f"{name}.json").write_text(json.dumps(
@@ -120,6 +131,8 @@ def write_package(directory: Path, period: str, reports: dict[str, list[dict]],
     (directory / "summary.html").write_text(summary_html(period, reports, charts), encoding="utf-8")
     files = {path.name: sha256_of(path) for path in sorted(directory.iterdir())}
     manifest = {"period": period, **manifest_facts, "files": files}
-    path = directory / "manifest.json"
-    path.write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
-    return path
+    (directory / "manifest.json").write_text(
+        json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
+    shutil.rmtree(final_directory, ignore_errors=True)
+    os.replace(directory, final_directory)
+    return final_directory / "manifest.json"

@@ -12,6 +12,7 @@ content.
 from __future__ import annotations
 
 import os
+import tempfile
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -37,10 +38,14 @@ def write_partition(archive_root: Path, document: str, business_date: date,
                     rows: pd.DataFrame) -> Path:
     path = partition_path(archive_root, document, business_date)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".parquet.tmp")
     table = pa.Table.from_pandas(rows[ARCHIVED_COLUMNS[document]], preserve_index=False)
-    pq.write_table(table, temporary)
-    os.replace(temporary, path)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix="rows.", suffix=".tmp")
+    os.close(descriptor)
+    try:
+        pq.write_table(table, temporary)
+        os.replace(temporary, path)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
     return path
 
 

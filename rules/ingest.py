@@ -90,15 +90,17 @@ def ingest(connection: Connection, landing: LandingDay, day: BusinessDay, policy
     rejected = sum(len(intake.rejected) for intake in intakes)
     if strict and rejected:
         raise StrictModeRejectionError(_strict_message(intakes, rejected))
-    for intake in intakes:
-        if intake.document in ("usage", "purchases"):
-            write_partition(archive_root, intake.document, day.business_date, intake.accepted)
+    # The batch row claims the date first: a concurrent run of the same date waits on its
+    # unique key here and fails, before it can write the day's archive partitions.
     connection.execute(insert(schema.Batch.__table__), [{
         "batch_id": batch_id, "business_date": day.business_date, "status": "open",
         "posting_period": posting_period(connection, day.period),
         "policy_version": policy.version, "input_fingerprint": landing.fingerprint,
         "started_at": recorded_at, "recorded_at": recorded_at, "entry_count": 0,
     }])
+    for intake in intakes:
+        if intake.document in ("usage", "purchases"):
+            write_partition(archive_root, intake.document, day.business_date, intake.accepted)
     insert_frame(connection, schema.BatchFile, _batch_files(intakes, batch_id))
     insert_frame(connection, schema.QuarantinedRow, _quarantine(intakes, day, batch_id))
     costs = next((intake.accepted for intake in intakes if intake.document == "costs"), None)

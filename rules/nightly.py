@@ -19,6 +19,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import IntegrityError
 
+from ledger.locks import share_posting_lock
 from ledger.money import format_micro_credits
 from ledger.periods import business_day
 from ledger.store import Store, batch_for_date, completed_stages, read_frame
@@ -101,6 +102,7 @@ def run_night(store: Store, policy: Policy, landing_root: Path, archive_root: Pa
                 shard_count = int(burns["shard_count"].iloc[0])
     try:
         with store.transaction() as connection:
+            share_posting_lock(connection)  # before ingest chooses the posting period
             ingest(connection, landing, night.day, policy, night.archive_root, night.batch_id,
                    strict, night.recorded_at)
             post_purchases_stage(connection, night)

@@ -114,14 +114,15 @@ def write_package(directory: Path, period: str, reports: dict[str, list[dict]],
                   charts: dict, manifest_facts: dict) -> Path:
     """Write the package into `directory`; return the manifest's path.
 
-    The files are written into a `.partial` sibling and renamed into place whole, so a
-    crash never leaves half a package under the real name. The caller writes a version
-    only before recording that version's lock, so a `directory` already there is what a
-    crashed or refused close left behind, and is replaced.
+    The files are written into a `.partial-PID` sibling and renamed into place whole, so
+    a crash never leaves half a package under the real name. The caller writes a version
+    only before recording that version's lock, so a `directory` (or a partial one)
+    already there is what a crashed or refused close left behind, and is replaced.
     """
     final_directory = directory
+    for leftover in final_directory.parent.glob(f"{final_directory.name}.partial-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
     directory = final_directory.with_name(f"{final_directory.name}.partial-{os.getpid()}")
-    shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
     for name, rows in reports.items():
         write_csv(directory / f"{name}.csv", rows)

@@ -39,6 +39,10 @@ def write_partition(archive_root: Path, document: str, business_date: date,
     path = partition_path(archive_root, document, business_date)
     path.parent.mkdir(parents=True, exist_ok=True)
     table = pa.Table.from_pandas(rows[ARCHIVED_COLUMNS[document]], preserve_index=False)
+    # A run killed mid-write leaves its temporary file; only one run writes a date at a
+    # time (its batch row holds the date), so any found here is such a leftover.
+    for leftover in path.parent.glob("rows.*.tmp"):
+        leftover.unlink(missing_ok=True)
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix="rows.", suffix=".tmp")
     os.close(descriptor)
     try:

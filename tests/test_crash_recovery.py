@@ -1,0 +1,176 @@
+"""Kill the run with SIGKILL at each stage, run it again: the books are those of a clean run.
+
+The killed process gets no chance to clean up (see tests/fault_injection.py). After it,
+no part of the killed night or close is visible; running the same command again gives
+the same entries, hash chain head, row counts, archive and reports as a run that was
+never interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from creditbooks.close import close_period
+from ledger.store import Store
+from reports.statements import trial_balance
+from rules.archive import partition_path
+from tests.conftest import post_days
+from tests.test_nightly_end_to_end import NIGHTS, write_scenario
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+VOLATILE_COLUMNS = {"id", "recorded_at", "started_at"}
+TABLES = ["batches", "batch_stages", "batch_files", "quarantine", "lots", "lot_balances",
+          "burn_slices", "lot_expiries", "usage_daily", "uncovered_usage", "journal_entries",
+          "journal_lines", "journal_seals", "period_events"]
+CLOSE_REPORTS = ["trial_balance.csv", "rollforward.json", "reconciliations.csv",
+                 "balance_sheet.json", "income_statement.csv", "completeness.csv"]
+
+
+def snapshot(store: Store) -> dict:
+    """Everything the books say, without the times at which it was written."""
+    tables = {}
+    for table in TABLES:
+        frame = store.read_frame(f"SELECT * FROM {table}")
+        frame = frame.drop(columns=[c for c in frame.columns if c in VOLATILE_COLUMNS])
+        tables[table] = sorted(tuple(str(value) for value in row)
+                               for row in frame.itertuples(index=False))
+    tables["trial_balances"] = [trial_balance(store, period) for period in ("2026-01", "2026-02")]
+    return tables
+
+
+def run_with_fault(point: str, *arguments: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tests.fault_injection", point, *arguments],
+                          cwd=cwd, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(REPOSITORY)})
+
+
+@pytest.fixture(scope="module")
+def landing(tmp_path_factory):
+    root = tmp_path_factory.mktemp("crash-landing")
+    write_scenario(root / "landing")
+    return root / "landing"
+
+
+@pytest.fixture(scope="module")
+def clean_nights(landing, policy, tmp_path_factory):
+    """The three nights run without interruption."""
+    root = tmp_path_factory.mktemp("clean-nights")
+    store = Store(f"sqlite:///{root / 'ledger.db'}")
+    store.initialise()
+    for night in NIGHTS:
+        from rules.nightly import run_night
+        run_night(store, policy, landing, root / "archive", night)
+    yield snapshot(store), root / "archive"
+    store.dispose()
+
+
+NIGHT_POINTS = ["mid-ingest", "mid-archive-write", "mid-burn", "mid-posting", "mid-publish"]
+
+
+@pytest.mark.parametrize("point", NIGHT_POINTS)
+def test_a_night_killed_at_any_stage_reruns_to_the_clean_books(point, landing, clean_nights,
+                                                               policy, tmp_path):
+    from rules.nightly import run_night
+
+    clean, clean_archive = clean_nights
+    store = Store(f"sqlite:///{tmp_path / 'ledger.db'}")
+    store.initialise()
+    archive = tmp_path / "archive"
+    run_night(store, policy, landing, archive, NIGHTS[0])
+    before = snapshot(store)
+
+    killed = run_with_fault(point, "--db", store.url, "nightly", "--date", "2026-01-31",
+                            "--landing", str(landing), "--archive", str(archive), cwd=tmp_path)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert snapshot(store) == before  # nothing of the killed night is visible
+
+    for night in NIGHTS[1:]:
+        assert run_night(store, policy, landing, archive, night).status == "posted"
+    assert snapshot(store) == clean
+    for night in NIGHTS:
+        rerun = pd.read_parquet(partition_path(archive, "usage", night))
+        assert rerun.equals(pd.read_parquet(partition_path(clean_archive, "usage", night)))
+        assert not list(partition_path(archive, "usage", night).parent.glob("*.tmp"))
+    store.dispose()
+
+
+@pytest.mark.postgres
+def test_a_night_killed_mid_posting_on_postgresql_reruns_to_the_clean_books(
+        landing, clean_nights, policy, postgres_server, tmp_path):
+    from rules.nightly import run_night
+
+    store = Store(postgres_server.create_database())
+    store.initialise()
+    run_night(store, policy, landing, tmp_path / "archive", NIGHTS[0])
+    killed = run_with_fault("mid-posting", "--db", store.url, "nightly", "--date", "2026-01-31",
+                            "--landing", str(landing), "--archive", str(tmp_path / "archive"),
+                            cwd=tmp_path)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert store.read_frame("SELECT COUNT(*) AS n FROM batches")["n"][0] == 1
+    for night in NIGHTS[1:]:
+        assert run_night(store, policy, landing, tmp_path / "archive", night).status == "posted"
+    # The journal, its chain and the counts are the same as SQLite's clean run; other
+    # tables differ between the two databases only in how they print instants and flags.
+    books, clean = snapshot(store), clean_nights[0]
+    for part in ("journal_entries", "journal_lines", "journal_seals", "batch_files",
+                 "trial_balances"):
+        assert books[part] == clean[part], part
+    store.dispose()
+
+
+@pytest.fixture(scope="module")
+def january(landing, policy, tmp_path_factory):
+    """Every night of January posted (not closed), and the package of a clean close of it."""
+    root = tmp_path_factory.mktemp("january")
+    shutil.copytree(landing, root / "landing")
+    store = Store(f"sqlite:///{root / 'ledger.db'}")
+    store.initialise()
+    post_days(store, policy, root, date(2026, 1, 1), date(2026, 1, 31))
+    store.dispose()
+    clean = root.parent / "january-clean"
+    shutil.copytree(root, clean)
+    clean_store = Store(f"sqlite:///{clean / 'ledger.db'}")
+    close_period(clean_store, policy, "2026-01", clean / "close", clean / "archive")
+    clean_books = snapshot(clean_store)
+    clean_store.dispose()
+    return root, clean / "close" / "2026-01" / "v1", clean_books
+
+
+@pytest.mark.parametrize("point", ["mid-close-package", "mid-close-lock"])
+def test_a_close_killed_midway_leaves_the_period_open_and_reruns_to_the_clean_package(
+        point, january, policy, tmp_path):
+    base, clean_package, clean_books = january
+    shutil.copytree(base, tmp_path / "books")
+    root = tmp_path / "books"
+    store = Store(f"sqlite:///{root / 'ledger.db'}")
+    killed = run_with_fault(point, "--db", store.url, "close", "--period", "2026-01",
+                            "--out", str(root / "close"), "--archive", str(root / "archive"),
+                            cwd=tmp_path)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert store.read_frame("SELECT COUNT(*) AS n FROM period_events")["n"][0] == 0
+    # Never half a package under its name; a whole one written before the lock's commit is
+    # replaced by the next close of that version.
+    assert (root / "close" / "2026-01" / "v1").exists() == (point == "mid-close-lock")
+
+    outcome = close_period(store, policy, "2026-01", root / "close", root / "archive")
+    assert (outcome.status, outcome.version) == ("closed", 1)
+    package = root / "close" / "2026-01" / "v1"
+    for name in CLOSE_REPORTS:
+        assert (package / name).read_bytes() == (clean_package / name).read_bytes(), name
+    manifest, clean_manifest = (json.loads((directory / "manifest.json").read_text())
+                                for directory in (package, clean_package))
+    assert manifest["journal_digest"] == clean_manifest["journal_digest"]
+    assert manifest["chain_head"] == clean_manifest["chain_head"]
+    assert sorted(path.name for path in package.parent.iterdir()) == ["v1"]
+    assert snapshot(store) == clean_books
+    store.dispose()

@@ -2,14 +2,17 @@
 
 A landing day `LANDING/YYYY-MM-DD/` holds at most one file per document, named
 `purchases.*`, `usage.*`, `costs.*` or `refunds.*` with the extension `.csv` (header row),
-`.parquet` or `.jsonl`. Every file is read into a frame of strings (missing values as
-''), so validation sees exactly what was written and no number ever passes through a
-float. A file that cannot be read as a whole raises `InputFileError` naming the file,
-row and column; row-level problems are left to validation.
+`.parquet` or `.jsonl`, and markers named `_*`; any other file refuses the day. Every
+file is read into a frame of strings (missing values as ''), so validation sees exactly
+what was written and no number ever passes through a float. A file that cannot be read
+as a whole raises `InputFileError` naming the file, row and column; row-level problems
+are left to validation.
 """
 
 from __future__ import annotations
 
+import csv
+import difflib
 import hashlib
 import json
 from dataclasses import dataclass
@@ -21,6 +24,7 @@ import pyarrow.parquet as pq
 
 EXTENSIONS = (".csv", ".parquet", ".jsonl")
 ROW_NUMBER = "_row_number"
+MARKER_PREFIX = "_"
 
 _IDENTIFIER = r"[^\x00-\x1f\x7f]{1,200}"
 _DECIMAL = r"[0-9]+(?:\.[0-9]+)?"
@@ -108,13 +112,33 @@ class InputFile:
         return self.path.name
 
 
-def find_document_file(day_directory: Path, document: str) -> Path | None:
-    candidates = [day_directory / f"{document}{extension}" for extension in EXTENSIONS]
-    present = [path for path in candidates if path.is_file()]
-    if len(present) > 1:
-        names = ", ".join(path.name for path in present)
-        raise InputFileError(f"{day_directory}: more than one {document} file ({names}); keep one")
-    return present[0] if present else None
+def document_files(day_directory: Path) -> dict[str, Path]:
+    """The day's file per document; anything else in the directory is refused, not ignored.
+
+    A misnamed file (`usage.CSV`, `usage.csv.bak`) would otherwise be silently left out
+    of the books, and a link could read a file from anywhere on the machine. Names
+    starting with `_` are the upstream's markers (`_SUCCESS`), as in Hadoop and Spark.
+    """
+    expected = {f"{document}{extension}": document
+                for document in DOCUMENTS for extension in EXTENSIONS}
+    found: dict[str, list[Path]] = {}
+    for path in sorted(day_directory.iterdir()):
+        if path.name.startswith(MARKER_PREFIX) and path.is_file() and not path.is_symlink():
+            continue
+        if path.name not in expected:
+            raise InputFileError(
+                f"{day_directory}: unexpected file {path.name!r}; a landing day holds only "
+                f"{', '.join(DOCUMENTS)} files ending {', '.join(EXTENSIONS)}")
+        if path.is_symlink() or not path.is_file():
+            raise InputFileError(f"{day_directory}: {path.name} is not a regular file "
+                                 "(links and directories are not read)")
+        found.setdefault(expected[path.name], []).append(path)
+    for document, paths in found.items():
+        if len(paths) > 1:
+            names = ", ".join(path.name for path in paths)
+            raise InputFileError(f"{day_directory}: more than one {document} file ({names}); "
+                                 "keep one")
+    return {document: found[document][0] for document in DOCUMENTS if document in found}
 
 
 def read_document(document: str, path: Path) -> InputFile:
@@ -141,8 +165,10 @@ def _check_columns(document: str, file_name: str, columns: list[str]) -> None:
         raise InputFileError(f"{file_name} row 0 (header): column {duplicated[0]!r} appears twice")
     unexpected = [column for column in columns if column not in known]
     if unexpected:
+        close = difflib.get_close_matches(unexpected[0], sorted(known), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise InputFileError(
-            f"{file_name} row 0 (header): unexpected column {unexpected[0]!r}; "
+            f"{file_name} row 0 (header): unexpected column {unexpected[0]!r}{hint}; "
             f"{document} files have columns {', '.join(spec.name for spec in specs)}"
         )
     missing = [spec.name for spec in specs if spec.required and spec.name not in columns]
@@ -165,15 +191,31 @@ def _read_csv(path: Path) -> pd.DataFrame:
         frame = pd.read_csv(
             path, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8-sig"
         )
-    except UnicodeDecodeError as error:
-        raise InputFileError(
-            f"{path.name}: not UTF-8 text (byte {error.object[error.start]:#04x} "
-            f"at offset {error.start})"
-        ) from None
+    except UnicodeDecodeError:
+        raise InputFileError(_not_utf8(path)) from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
         raise InputFileError(f"{path.name}: not a readable CSV file: {error}".strip()) from None
-    frame.columns = [str(column).strip() for column in frame.columns]
+    frame.columns = _csv_header(path)
     return frame
+
+
+def _csv_header(path: Path) -> list[str]:
+    """The header as written (pandas would rename a repeated column to `name.1`)."""
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        return [column.strip() for column in next(csv.reader(handle))]
+
+
+def _not_utf8(path: Path) -> str:
+    """Where the first byte that is not UTF-8 is: its line (row 0 is a CSV header) and offset."""
+    content = path.read_bytes()
+    try:
+        content.decode("utf-8")
+        offset = 0
+    except UnicodeDecodeError as error:
+        offset = error.start
+    line = content.count(b"\n", 0, offset) + (0 if path.suffix == ".csv" else 1)
+    return (f"{path.name} row {line}: not UTF-8 text (byte {content[offset]:#04x} at offset "
+            f"{offset}); save the file as UTF-8")
 
 
 def _read_jsonl(path: Path) -> pd.DataFrame:
@@ -193,8 +235,8 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
                     raise InputFileError(f"{path.name} row {line_number}: not a JSON object")
                 records.append({key: _json_text(path.name, line_number, key, value)
                                 for key, value in record.items()})
-        except UnicodeDecodeError as error:
-            raise InputFileError(f"{path.name}: not UTF-8 text (offset {error.start})") from None
+        except UnicodeDecodeError:
+            raise InputFileError(_not_utf8(path)) from None
     columns = list(dict.fromkeys(key for record in records for key in record))
     frame = pd.DataFrame.from_records(records, columns=columns)
     return frame.fillna("").astype(str) if len(columns) else frame

@@ -23,7 +23,7 @@ from ledger.locks import posting_period
 from ledger.periods import BusinessDay
 from ledger.store import batch_for_date, insert_frame, read_in_chunks, record_stage
 from rules.archive import archived_fingerprints, write_partition
-from rules.documents import DOCUMENTS, ROW_NUMBER, InputFile, find_document_file, read_document
+from rules.documents import ROW_NUMBER, InputFile, document_files, read_document
 from rules.intake import ID_COLUMN, PAYLOAD_COLUMNS, DocumentIntake, sort_valid_rows
 from rules.policy import Policy
 from rules.validation import (
@@ -63,10 +63,8 @@ def read_landing_day(landing_root: Path, business_date: date) -> LandingDay:
     directory = Path(landing_root) / business_date.isoformat()
     files = {}
     if directory.is_dir():
-        for document in DOCUMENTS:
-            path = find_document_file(directory, document)
-            if path is not None:
-                files[document] = read_document(document, path)
+        for document, path in document_files(directory).items():
+            files[document] = read_document(document, path)
     return LandingDay(business_date, files)
 
 

@@ -25,6 +25,7 @@ PAYLOAD_COLUMNS = {
     "costs": ["cost_date", "meter", "amount_minor", "currency", "cost_type", "vendor", "memo"],
     "refunds": [],
 }
+RAW_VALUE_MAX_CHARACTERS = 1000
 ID_COLUMN = {"purchases": "purchase_id", "usage": "event_id", "costs": "cost_id",
              "refunds": "refund_id"}
 
@@ -93,7 +94,9 @@ def sort_valid_rows(
     rejected = rejected.sort_values(ROW_NUMBER).reset_index(drop=True)
     raw = input_file.frame.set_index(ROW_NUMBER)
     rejected["raw_row"] = [
-        json.dumps(raw.loc[row].to_dict(), ensure_ascii=False) for row in rejected[ROW_NUMBER]
+        json.dumps({column: _bounded(value) for column, value in raw.loc[row].items()},
+                   ensure_ascii=False)
+        for row in rejected[ROW_NUMBER]
     ]
     intake = DocumentIntake(
         document=document,
@@ -111,3 +114,11 @@ def sort_valid_rows(
             f"rejected ({counted})"
         )
     return intake
+
+
+def _bounded(value) -> str:
+    """A raw value as quarantined: long ones cut, saying how long they were."""
+    text = str(value)
+    if len(text) <= RAW_VALUE_MAX_CHARACTERS:
+        return text
+    return f"{text[:RAW_VALUE_MAX_CHARACTERS]}... ({len(text)} characters)"

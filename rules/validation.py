@@ -125,8 +125,11 @@ def parse_scaled_decimals(text: pd.Series, places: int) -> tuple[pd.Series, pd.S
     return values, reasons
 
 
+_UTC_OFFSET = r".*T.*(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)"
+
+
 def parse_instants(text: pd.Series) -> pd.Series:
-    """ISO 8601 strings -> UTC instants (NaT where empty or unparseable); no offset = UTC."""
+    """ISO 8601 strings -> UTC instants (NaT where empty or unparseable)."""
     return pd.to_datetime(text.astype(str), utc=True, format="ISO8601", errors="coerce")
 
 
@@ -150,6 +153,9 @@ def _instant_column(frame, column, problems, required=True) -> pd.Series:
     instants = parse_instants(frame[column])
     present = frame[column] != ""
     problems.add(present & instants.isna(), column, "is not a valid ISO 8601 timestamp")
+    # A time without an offset means a different instant in every timezone: refuse it.
+    problems.add(present & instants.notna() & ~frame[column].str.fullmatch(_UTC_OFFSET), column,
+                 "has no UTC offset; write the time with Z or +hh:mm")
     if required:
         problems.add(~present, column, "is required")
     return instants

@@ -1,0 +1,112 @@
+"""Hostile and malformed input: each case of tests/hostile_corpus.py has its exact outcome."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date
+
+import pytest
+
+from ledger.store import Store
+from rules.documents import InputFileError
+from rules.nightly import StrictModeRejectionError, run_night
+from tests.hostile_corpus import CASES, FORMULA_ID, SQL_ID, USAGE_HEADER, Case, event, usage
+from tests.landing import write_document
+
+DAY = date(2026, 1, 31)
+
+
+def _land(landing, case: Case) -> None:
+    write_document(landing, "2026-01-30", "purchases", [{
+        "purchase_id": "P-C1", "customer_id": "C1", "purchased_at": "2026-01-30T09:00:00Z",
+        "credits": "100", "amount": "10.00", "currency": "USD"}])
+    for name, content in case.earlier.items():
+        (landing / "2026-01-30" / name).write_bytes(content)
+    day = landing / DAY.isoformat()
+    day.mkdir(parents=True)
+    for name, content in case.files.items():
+        (day / name).write_bytes(content)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+def test_each_hostile_case_has_its_exact_outcome(case, sqlite_store, policy, tmp_path):
+    landing, archive = tmp_path / "landing", tmp_path / "archive"
+    _land(landing, case)
+    run_night(sqlite_store, policy, landing, archive, date(2026, 1, 30))
+    if case.refused:
+        with pytest.raises(InputFileError) as refusal:
+            run_night(sqlite_store, policy, landing, archive, DAY)
+        assert str(refusal.value).replace(str(landing / DAY.isoformat()), "DAY") == case.refused
+        assert sqlite_store.read_frame("SELECT COUNT(*) AS n FROM batches")["n"][0] == 1
+        return
+    assert run_night(sqlite_store, policy, landing, archive, DAY).status == "posted"
+    counts = sqlite_store.read_frame(
+        "SELECT rows_read, rows_accepted, rows_duplicate, rows_rejected FROM batch_files "
+        "WHERE batch_id = 'nightly-2026-01-31' AND document = :document", document=case.document)
+    assert tuple(int(value) for value in counts.iloc[0]) == case.counts
+    quarantine = sqlite_store.read_frame(
+        "SELECT file_name, row_number, column_name, reason, raw_row FROM quarantine "
+        "WHERE batch_id = 'nightly-2026-01-31' ORDER BY row_number")
+    assert set(quarantine["file_name"]) <= {f"{case.document}.csv"}
+    assert all(len(raw) < 2_000 for raw in quarantine["raw_row"])  # a 20 MB value is cut
+    assert [(int(row.row_number), row.column_name, row.reason)
+            for row in quarantine.itertuples(index=False)] == list(case.quarantine)
+    if case.counts[1] == 0:
+        return
+    if case.document == "usage":  # the valid row E-ok burned 1 credit (0.10 USD) of P-C1
+        burned = sqlite_store.read_frame(
+            "SELECT SUM(value_minor) AS value FROM burn_slices WHERE purchase_id = 'P-C1' "
+            "AND business_date = '2026-01-31' AND customer_id = 'C1'")
+        assert int(burned["value"][0]) >= 10
+    else:  # the valid lot P-ok was posted
+        assert sqlite_store.read_frame(
+            "SELECT amount_minor FROM lots WHERE purchase_id = 'P-ok'")["amount_minor"][0] == 100
+
+
+def test_strict_mode_refuses_the_whole_batch_for_any_rejected_row(sqlite_store, policy, tmp_path):
+    rejecting = [case for case in CASES if case.quarantine and not case.earlier]
+    assert len(rejecting) >= 20
+    for number, case in enumerate(rejecting):
+        root = tmp_path / str(number)
+        _land(root / "landing", case)
+        store = Store(f"sqlite:///{root / 'ledger.db'}")
+        store.initialise()
+        run_night(store, policy, root / "landing", root / "archive", date(2026, 1, 30))
+        with pytest.raises(StrictModeRejectionError, match="rejected"):
+            run_night(store, policy, root / "landing", root / "archive", DAY, strict=True)
+        assert store.read_frame("SELECT COUNT(*) AS n FROM batches")["n"][0] == 1, case.name
+        store.dispose()
+
+
+def test_hostile_ids_are_stored_verbatim_and_never_run(sqlite_store, policy, tmp_path):
+    case = Case("ids", usage(event(SQL_ID, customer=SQL_ID), event(FORMULA_ID, customer="C1")))
+    landing = tmp_path / "landing"
+    _land(landing, case)
+    for day in (date(2026, 1, 30), DAY):
+        run_night(sqlite_store, policy, landing, tmp_path / "archive", day)
+    uncovered = sqlite_store.read_frame("SELECT customer_id, meter FROM uncovered_usage")
+    assert uncovered.to_dict("records") == [{"customer_id": SQL_ID, "meter": "api"}]
+    tables = sqlite_store.read_frame("SELECT name FROM sqlite_master WHERE type = 'table'")
+    assert "journal_lines" in set(tables["name"])
+
+
+def test_business_days_cut_at_the_reporting_timezone_across_daylight_saving(sqlite_store, policy,
+                                                                          tmp_path):
+    """New York's 2026-03-08 is 23 hours: 05:00Z to 04:00Z the next day."""
+    new_york = dataclasses.replace(policy, reporting_timezone="America/New_York")
+    landing = tmp_path / "landing"
+    write_document(landing, "2026-03-08", "purchases", [{
+        "purchase_id": "P-1", "customer_id": "C1", "purchased_at": "2026-03-08T05:00:00Z",
+        "credits": "100", "amount": "10.00", "currency": "USD"}])
+    write_document(landing, "2026-03-08", "usage", [
+        dict(zip(USAGE_HEADER, row, strict=True)) for row in [
+            event("last-second", occurred_at="2026-03-09T03:59:59Z"),
+            event("next-day", occurred_at="2026-03-09T04:00:00Z"),
+            event("local-time", occurred_at="2026-03-08T23:30:00-04:00"),
+        ]])
+    run_night(sqlite_store, new_york, landing, tmp_path / "archive", date(2026, 3, 8))
+    quarantine = sqlite_store.read_frame("SELECT row_number, reason FROM quarantine")
+    assert quarantine.to_dict("records") == [
+        {"row_number": 2, "reason": "occurred_at: is after business date 2026-03-08"}]
+    accepted = sqlite_store.read_frame("SELECT SUM(credits_micro) AS n FROM usage_daily")
+    assert int(accepted["n"][0]) == 4_000_000

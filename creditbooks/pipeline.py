@@ -4,17 +4,21 @@ Every function takes plain values (a business date as `YYYY-MM-DD`, a shard numb
 opens the ledger from `Settings`, and runs one stage in one transaction, so a task can
 be retried or re-run at any time. Settings come from the environment
 (`CREDITBOOKS_DB`, `CREDITBOOKS_LANDING`, ...) or, inside Airflow, from Airflow
-Variables of the same name in lower case (`creditbooks_db`, ...); never from Airflow's
-own metadata database.
+Variables of the same name in lower case (`creditbooks_landing`, ...); never from
+Airflow's own metadata database. The ledger's URL, which holds a password, comes from
+`$CREDITBOOKS_DB` or the Airflow connection `creditbooks_db` (Airflow's secrets
+backends and log masking apply to it), and is never printed.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+
+from sqlalchemy.engine import make_url
 
 from creditbooks.close import close_period, require_complete
 from ledger.locks import locked_periods
@@ -57,9 +61,30 @@ def _setting(name: str, default: str | None = None) -> str | None:
         return default
 
 
+DATABASE_CONNECTION_ID = "creditbooks_db"
+_SQLALCHEMY_DRIVERS = {"postgres": "postgresql+psycopg", "postgresql": "postgresql+psycopg"}
+
+
+def _database_url() -> str | None:
+    """$CREDITBOOKS_DB, else the Airflow connection, else the (older) Airflow Variable."""
+    if os.environ.get("CREDITBOOKS_DB"):
+        return os.environ["CREDITBOOKS_DB"]
+    try:
+        from airflow.sdk import Connection
+    except ImportError:
+        return None
+    try:
+        connection = Connection.get(DATABASE_CONNECTION_ID)
+    except Exception:  # no such connection (AirflowNotFoundException and kin)
+        return _setting("CREDITBOOKS_DB")
+    url = make_url(connection.get_uri())
+    return url.set(drivername=_SQLALCHEMY_DRIVERS.get(url.drivername, url.drivername)
+                   ).render_as_string(hide_password=False)
+
+
 @dataclass(frozen=True)
 class Settings:
-    database_url: str | None
+    database_url: str | None = field(repr=False)  # holds the password: never in a log line
     landing_root: Path
     archive_root: Path
     close_root: Path
@@ -71,7 +96,7 @@ class Settings:
     def resolve() -> Settings:
         policy_file = _setting("CREDITBOOKS_POLICY")
         return Settings(
-            database_url=_setting("CREDITBOOKS_DB"),
+            database_url=_database_url(),
             landing_root=Path(_setting("CREDITBOOKS_LANDING", "landing")),
             archive_root=Path(_setting("CREDITBOOKS_ARCHIVE", "archive")),
             close_root=Path(_setting("CREDITBOOKS_CLOSE_DIR", "close")),

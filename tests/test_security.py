@@ -1,0 +1,134 @@
+"""Security promises: parameterised SQL, secrets never printed, neutralised exports, pinned
+dependencies, servers on localhost."""
+
+from __future__ import annotations
+
+import ast
+import csv
+import re
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from creditbooks.pipeline import Settings
+from reports.exports import export_period
+from rules.nightly import run_night
+from rules.policy import load_policy
+from tests.hostile_corpus import FORMULA_ID
+from tests.landing import write_document
+from tests.test_cli import creditbooks
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+PRODUCTION = ["ledger", "rules", "reports", "creditbooks", "dags"]
+SQL_CALLS = {"text", "execute", "exec_driver_sql", "read_frame", "read_in_chunks"}
+# The only values spliced into SQL text: names chosen by the code from fixed sets, never
+# input. Each is checked where it is made (see the file named).
+IDENTIFIERS_IN_SQL = {
+    ("ledger/guards.py", "role"),      # checked against ^[a-z_][a-z0-9_]{0,62}$
+    ("ledger/guards.py", "table"),     # from APPEND_ONLY_TABLES / MUTABLE_TABLES
+    ("rules/ingest.py", "id_column"),  # ID_COLUMN[document], a fixed mapping
+    ("rules/ingest.py", "table"),      # "lots" or "costs"
+    ("reports/statements.py", "selected"),  # built from a fixed dimension -> column map
+    ("reports/statements.py", "grouped"),   # the same column
+    ("reports/statements.py", "joined"),    # a constant JOIN, or nothing
+    ("reports/beancount_export.py", "condition"),  # "<" or "<=" from the caller
+    ("reports/controls.py", "window"),      # a constant WHERE with bound parameters, or nothing
+    ("reports/exports.py", "day"),          # a column name or NULL, by summary level
+    ("reports/exports.py", "customer"),     # a column name or NULL
+    ("reports/exports.py", "grouped"),      # those names joined
+    ("reports/subledger.py", "day_filter"),  # a constant WHERE with a bound parameter, or nothing
+    ("ledger/chain.py",                     # constant SQL joined to constant SQL
+     "_ENTRY_CONTENT + ' ORDER BY e.entry_id, l.line_number'"),
+    ("ledger/chain.py", "_ENTRY_CONTENT + '\\n        WHERE e.batch_id = :batch_id ORDER BY "
+                        "e.entry_id, l.line_number'"),
+}
+
+
+def _sql_splices(path: Path) -> set[tuple[str, str]]:
+    """(file, name) for each name formatted into a string passed to a SQL call."""
+    found = set()
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        name = getattr(node.func, "attr", getattr(node.func, "id", ""))
+        if name not in SQL_CALLS:
+            continue
+        for argument in node.args:
+            for part in ast.walk(argument):
+                if isinstance(part, ast.FormattedValue):
+                    splice = ast.unparse(part.value)
+                    found.add((str(path.relative_to(REPOSITORY)), splice))
+                elif isinstance(part, ast.BinOp) and isinstance(part.op, (ast.Add, ast.Mod)):
+                    found.add((str(path.relative_to(REPOSITORY)), ast.unparse(part)))
+    return found
+
+
+def test_sql_is_parameterised_everywhere_but_for_reviewed_identifiers():
+    splices = set()
+    for package in PRODUCTION:
+        for path in sorted((REPOSITORY / package).rglob("*.py")):
+            splices |= _sql_splices(path)
+    assert splices - IDENTIFIERS_IN_SQL == set()
+
+
+def test_a_database_password_is_never_printed(tmp_path):
+    url = "postgresql+psycopg://app:s3cret-pw@127.0.0.1:1/books"
+    for arguments in (["init"], ["balances"], ["--debug", "balances"]):
+        completed = creditbooks("--db", url, *arguments, cwd=tmp_path, check=False)
+        assert completed.returncode != 0
+        assert "s3cret-pw" not in completed.stdout + completed.stderr
+
+
+def test_the_ledger_url_comes_from_an_airflow_connection_and_stays_out_of_reprs(monkeypatch):
+    monkeypatch.delenv("CREDITBOOKS_DB", raising=False)
+    monkeypatch.setenv("AIRFLOW_CONN_CREDITBOOKS_DB",
+                       "postgresql://app:s3cret-pw@db.example:5432/books")
+    settings = Settings.resolve()
+    assert settings.database_url == "postgresql+psycopg://app:s3cret-pw@db.example:5432/books"
+    assert "s3cret-pw" not in repr(settings)
+
+
+def test_erp_exports_neutralise_formula_injection(sqlite_store, tmp_path):
+    policy = load_policy()
+    landing = tmp_path / "landing"
+    write_document(landing, "2026-01-30", "purchases", [{
+        "purchase_id": FORMULA_ID, "customer_id": "@cmd|' /C calc'!A0",
+        "purchased_at": "2026-01-30T09:00:00Z", "credits": "10", "amount": "5.00",
+        "currency": "USD"}])
+    run_night(sqlite_store, policy, landing, tmp_path / "archive", date(2026, 1, 30))
+    for target in ("netsuite", "quickbooks", "xero", "sap", "csv"):
+        for path in export_period(sqlite_store, "2026-01", target, tmp_path / f"{target}.csv",
+                                  policy.exports, by_customer=True, draft=True):
+            with Path(path).open(newline="") as handle:
+                cells = [cell for row in csv.reader(handle) for cell in row]
+            dangerous = [cell for cell in cells if cell[:1] in ("=", "+", "@")
+                         or (cell[:1] == "-" and not re.fullmatch(r"-[0-9.]+", cell))]
+            assert dangerous == [], (target, dangerous)
+            assert any(cell.startswith("'@cmd") for cell in cells), target
+
+
+def test_dependencies_are_pinned_with_hashes_and_installed_only_so():
+    lock = (REPOSITORY / "requirements.lock").read_text()
+    requirements = re.findall(r"^([A-Za-z0-9_.\-\[\]]+)==(\S+)", lock, flags=re.MULTILINE)
+    assert len(requirements) > 100
+    blocks = re.split(r"\n(?=[A-Za-z0-9_.\-]+==)", lock.split("\n", 1)[1])
+    unhashed = [block.split()[0] for block in blocks
+                if "==" in block and "--hash=sha256:" not in block]
+    assert unhashed == []
+    makefile = (REPOSITORY / "Makefile").read_text()
+    assert "--require-hashes -r requirements.lock" in makefile
+    assert "--no-deps -e ." in makefile  # the project itself adds nothing unpinned
+
+
+@pytest.mark.parametrize("server", ["fava", "airflow"])
+def test_served_pages_bind_to_localhost(server):
+    readme = (REPOSITORY / "README.md").read_text()
+    if server == "fava":
+        commands = re.findall(r"^.*fava \S+.*$", readme, flags=re.MULTILINE)
+        assert commands and all("--read-only" in command for command in commands)
+        assert all("--host" not in command or "127.0.0.1" in command for command in commands)
+    else:
+        script = (REPOSITORY / "scripts" / "airflow-demo.sh").read_text()
+        assert "export AIRFLOW__API__HOST=127.0.0.1" in script

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 EXTENSIONS = (".csv", ".parquet", ".jsonl")
@@ -264,6 +265,11 @@ def _read_parquet(path: Path) -> pd.DataFrame:
                 f"{path.name} column {name}: floating-point numbers are not exact; "
                 "write decimals or strings"
             )
+        if pa.types.is_timestamp(column.type) and column.type.tz is not None:
+            # An instant as ISO 8601 in UTC; a timestamp without a zone stays as written
+            # (no offset), and validation refuses it like any time without an offset.
+            column = pc.strftime(column.cast(pa.timestamp(column.type.unit, "UTC")),
+                                 "%Y-%m-%dT%H:%M:%SZ")
         text = column.cast(pa.string()).fill_null("")
         columns[name] = text.to_pandas()
     return pd.DataFrame(columns)

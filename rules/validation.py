@@ -125,7 +125,7 @@ def parse_scaled_decimals(text: pd.Series, places: int) -> tuple[pd.Series, pd.S
     return values, reasons
 
 
-_UTC_OFFSET = r".*T.*(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)"
+_UTC_OFFSET = r".*[T ].*(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)"
 
 
 def parse_instants(text: pd.Series) -> pd.Series:

@@ -13,6 +13,10 @@ import csv
 import io
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
+
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 USAGE_HEADER = ["event_id", "customer_id", "occurred_at", "meter", "credits"]
 PURCHASE_HEADER = ["purchase_id", "customer_id", "purchased_at", "credits", "amount", "currency",
@@ -30,6 +34,17 @@ def csv_bytes(header: list[str], *rows: list[str], line_end: str = "\n") -> byte
     writer.writerow(header)
     writer.writerows(rows)
     return buffer.getvalue().encode()
+
+
+def parquet_usage(zone: str | None) -> dict[str, bytes]:
+    """Two events with `occurred_at` as a Parquet timestamp column, in `zone` or in none."""
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({
+        "event_id": ["E-ok", "E-1"], "customer_id": ["C1", "C1"],
+        "occurred_at": pa.array([datetime(2026, 1, 31, 10), datetime(2026, 1, 31, 11)],
+                                pa.timestamp("us", zone)),
+        "meter": ["api", "api"], "credits": pa.array([1, 2], pa.decimal128(9, 6))}), buffer)
+    return {"usage.parquet": buffer.getvalue()}
 
 
 def usage(*rows: list[str], **options) -> dict[str, bytes]:
@@ -148,6 +163,9 @@ CASES: list[Case] = [
                     "occurred_at", BAD_INSTANT),
     _rejected_usage("after the business day", event(occurred_at="2026-02-01T00:00:00Z"),
                     "occurred_at", "occurred_at: is after business date 2026-01-31"),
+    Case("Parquet instants with a zone", parquet_usage("UTC"), counts=(2, 2, 0, 0)),
+    Case("Parquet instants without a zone", parquet_usage(None), counts=(2, 0, 0, 2),
+         quarantine=((1, "occurred_at", NO_OFFSET), (2, "occurred_at", NO_OFFSET))),
     # Identity
     Case("same id twice in a file, same payload", usage(VALID, event(), event()),
          counts=(3, 2, 1, 0)),

@@ -21,14 +21,11 @@ event or per customer. Every quantity is integer micro-credits, so the split is 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from fractions import Fraction
 
 import numpy as np
 import pandas as pd
 
 from ledger.periods import BusinessDay
-
-_NEVER = (1, 0)
 
 
 @dataclass(frozen=True)
@@ -37,26 +34,30 @@ class BurnResult:
     uncovered: pd.DataFrame  # customer_id, meter, credits_micro, event_count
 
 
+# Per-credit values are fractions amount_minor / credits_micro; scaled by this and floored
+# they keep their exact order (two distinct fractions with denominators below 10**20
+# differ by more than 10**-40), as Python integers.
+_PER_CREDIT_SCALE = 10**40
+
+
 def burn_order_ranks(lots: pd.DataFrame, order: tuple[str, ...]) -> pd.Series:
     """Each lot's position in the burn order (0 burns first), compared exactly.
 
-    Runs once per lot, not per event: per-credit values compare as exact fractions.
+    One sort over all lots; never-expiring lots sort after every expiring one.
     """
-    def sort_key(lot) -> tuple:
-        parts = {
-            "priority": lot.priority,
-            "expires_at": _NEVER if pd.isna(lot.expires_at) else (0, lot.expires_at.value),
-            "per_credit_value": Fraction(lot.amount_minor, lot.credits_micro),
-            "purchased_at": lot.purchased_at.value,
-            "purchase_id": lot.purchase_id,
-        }
-        return tuple(parts[name] for name in order)
-
-    keys = [sort_key(lot) for lot in lots.itertuples(index=False)]
-    ranked = sorted(range(len(keys)), key=keys.__getitem__)
-    ranks = np.empty(len(keys), dtype=np.int64)
-    ranks[ranked] = np.arange(len(keys), dtype=np.int64)
-    return pd.Series(ranks, index=lots.index)
+    if lots.empty:
+        return pd.Series([], index=lots.index, dtype=np.int64)
+    keys = pd.DataFrame({
+        "priority": lots["priority"].to_numpy(),
+        "expires_at": lots["expires_at"].to_numpy(),
+        "per_credit_value": [amount * _PER_CREDIT_SCALE // credits for amount, credits in zip(
+            lots["amount_minor"].tolist(), lots["credits_micro"].tolist(), strict=True)],
+        "purchased_at": lots["purchased_at"].to_numpy(),
+        "purchase_id": lots["purchase_id"].to_numpy(),
+    }, index=lots.index)
+    ordered = keys.sort_values(list(order), na_position="last", kind="stable").index
+    ranks = pd.Series(np.arange(len(keys), dtype=np.int64), index=ordered)
+    return ranks.reindex(lots.index)
 
 
 def burn(events: pd.DataFrame, lots: pd.DataFrame, day: BusinessDay) -> BurnResult:

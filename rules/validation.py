@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow as pa_arrow
+import pyarrow.compute as pc
 
 from ledger.money import CREDIT_DECIMAL_PLACES, is_known_currency, minor_unit_exponent
 from ledger.periods import BusinessDay
@@ -106,23 +108,28 @@ def parse_scaled_decimals(text: pd.Series, places: int) -> tuple[pd.Series, pd.S
 
     The reason is '' where parsing succeeded; otherwise the value is 0. Values with
     more significant decimal places than `places`, or too many digits, are refused
-    rather than rounded.
+    rather than rounded. Runs in Arrow's string kernels: no Python call per value.
     """
-    parts = text.astype(str).str.extract(_DECIMAL_PARTS)
-    matched = parts["whole"].notna()
-    fraction = parts["fraction"].fillna("").str.rstrip("0")
-    whole = parts["whole"].fillna("0").str.lstrip("0").replace("", "0")
-    reasons = pd.Series("", index=text.index, dtype=object)
-    reasons[~matched] = "is not a decimal number"
-    reasons[matched & (fraction.str.len() > places)] = f"has more than {places} decimal places"
-    reasons[matched & (whole.str.len() > _MAX_WHOLE_DIGITS)] = "is too large"
-    good = reasons == ""
-    values = pd.Series(0, index=text.index, dtype="int64")
-    if good.any():
-        whole_values = whole[good].astype("int64") * (10**places)
-        fraction_values = fraction[good].str.ljust(places, "0").replace("", "0").astype("int64")
-        values[good] = whole_values + fraction_values
-    return values, reasons
+    strings = pa_arrow.array(text.astype(str).to_numpy(dtype=object), pa_arrow.string())
+    parts = pc.extract_regex(strings, _DECIMAL_PARTS)
+    matched = parts.is_valid().to_numpy(zero_copy_only=False)
+    whole = pc.utf8_ltrim(pc.fill_null(pc.struct_field(parts, "whole"), "0"), "0")
+    fraction = pc.utf8_rtrim(pc.fill_null(pc.struct_field(parts, "fraction"), ""), "0")
+    too_precise = matched & (pc.utf8_length(fraction).to_numpy(zero_copy_only=False) > places)
+    too_large = matched & (pc.utf8_length(whole).to_numpy(zero_copy_only=False)
+                           > _MAX_WHOLE_DIGITS)
+    good = matched & ~too_precise & ~too_large
+    reasons = np.where(~matched, "is not a decimal number",
+                       np.where(too_precise, f"has more than {places} decimal places",
+                                np.where(too_large, "is too large", "")))
+    usable = pa_arrow.array(good)
+    whole_digits = pc.if_else(usable, pc.binary_join_element_wise(whole, "0", ""), "0")
+    fraction_digits = pc.if_else(usable, pc.utf8_rpad(fraction, places, "0"), "0")
+    # "<whole>0" / 10 keeps an all-zero whole part castable; both parts are exact int64.
+    values = (pc.cast(whole_digits, pa_arrow.int64()).to_numpy() // 10 * (10**places)
+              + (pc.cast(fraction_digits, pa_arrow.int64()).to_numpy() if places else 0))
+    return (pd.Series(values, index=text.index, dtype="int64"),
+            pd.Series(reasons, index=text.index, dtype=object))
 
 
 _UTC_OFFSET = r".*[T ].*(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)"

@@ -110,7 +110,8 @@ def parse_scaled_decimals(text: pd.Series, places: int) -> tuple[pd.Series, pd.S
     more significant decimal places than `places`, or too many digits, are refused
     rather than rounded. Runs in Arrow's string kernels: no Python call per value.
     """
-    strings = pa_arrow.array(text.astype(str).to_numpy(dtype=object), pa_arrow.string())
+    # From pandas' Arrow-backed strings without a copy of the characters.
+    strings = pa_arrow.array(text.astype(str)).cast(pa_arrow.string())
     parts = pc.extract_regex(strings, _DECIMAL_PARTS)
     matched = parts.is_valid().to_numpy(zero_copy_only=False)
     whole = pc.utf8_ltrim(pc.fill_null(pc.struct_field(parts, "whole"), "0"), "0")

@@ -72,6 +72,8 @@ def write_workbook(path: Path, reports: dict[str, list[dict]]) -> None:
                                    for row in rows) and any(row[column] != "" for row in rows)
                    and column not in ("version",)}
         totals: dict[tuple[str, str], Decimal] = {}
+        # Counted here: openpyxl's max_row scans every row, once per row would be quadratic.
+        row_number = 1
         for row in rows:
             currency = row.get("currency")
             values = []
@@ -84,8 +86,9 @@ def write_workbook(path: Path, reports: dict[str, list[dict]]) -> None:
                 else:
                     values.append(neutralise(value))
             sheet.append(values)
+            row_number += 1
             for column_index, column in enumerate(columns, start=1):
-                cell = sheet.cell(row=sheet.max_row, column=column_index)
+                cell = sheet.cell(row=row_number, column=column_index)
                 if column in numeric:
                     cell.number_format = _number_format(currency, str(row[column]))
                 else:

@@ -16,6 +16,8 @@ from __future__ import annotations
 import calendar
 from datetime import timedelta
 from fractions import Fraction
+from itertools import groupby
+from operator import itemgetter
 
 import pandas as pd
 
@@ -91,34 +93,46 @@ def _burn_forecast(store: Store, period: str, policy: Policy, lots: pd.DataFrame
     if lots.empty:
         return spread
     lots = lots.assign(burn_rank=burn_order_ranks(lots, policy.burn_order))
-    for customer_id, customer_lots in lots.sort_values("burn_rank").groupby("customer_id", sort=True):
-        rate = rate_of.get(customer_id, Fraction(0))
-        remaining = {lot.purchase_id: int(lot.credits_remaining)
-                     for lot in customer_lots.itertuples(index=False)}
-        used = {lot.purchase_id: int(lot.credits_used_micro)
-                for lot in customer_lots.itertuples(index=False)}
-        for month, days in zip(months, month_days, strict=True):
-            demand = int(rate * days)  # rounded down to whole micro-credits
-            for lot in customer_lots.itertuples(index=False):
-                if demand == 0:
-                    break
-                if lot.expiry_period is not None and lot.expiry_period < month:
-                    continue
-                taken = min(demand, remaining[lot.purchase_id])
-                if taken:
-                    before = value_to_date_minor(lot.amount_minor, used[lot.purchase_id], lot.credits_micro)
-                    used[lot.purchase_id] += taken
-                    remaining[lot.purchase_id] -= taken
-                    after = value_to_date_minor(lot.amount_minor, used[lot.purchase_id], lot.credits_micro)
-                    key = (lot.currency, month)
-                    spread[key] = spread.get(key, 0) + after - before
-                    demand -= taken
-        for lot in customer_lots.itertuples(index=False):
-            leftover = lot.amount_minor - value_to_date_minor(lot.amount_minor, used[lot.purchase_id],
-                                                              lot.credits_micro)
-            month = lot.expiry_period if lot.expiry_period in months else "thereafter"
-            spread[(lot.currency, month)] = spread.get((lot.currency, month), 0) + int(leftover)
+    ordered = lots.sort_values(["customer_id", "burn_rank"])
+    # Plain tuples, one pass: the forecast walks each customer's lots month by month, a
+    # short loop per lot (not per event), so it avoids pandas row access inside it.
+    records = zip(ordered["customer_id"].tolist(), ordered["purchase_id"].tolist(),
+                  ordered["currency"].tolist(), ordered["expiry_period"].tolist(),
+                  ordered["amount_minor"].astype("int64").tolist(),
+                  ordered["credits_micro"].astype("int64").tolist(),
+                  ordered["credits_used_micro"].astype("int64").tolist(),
+                  ordered["credits_remaining"].astype("int64").tolist(), strict=True)
+    for customer_id, customer_lots in groupby(records, key=itemgetter(0)):
+        _forecast_customer(list(customer_lots), rate_of.get(customer_id, Fraction(0)), months,
+                           month_days, spread)
     return spread
+
+
+def _forecast_customer(customer_lots: list[tuple], rate: Fraction, months: list[str],
+                       month_days: list[int], spread: dict[tuple[str, str], int]) -> None:
+    """Burn one customer's forecast demand through its lots in burn order, month by month."""
+    used = [lot[6] for lot in customer_lots]
+    remaining = [lot[7] for lot in customer_lots]
+    for month, days in zip(months, month_days, strict=True):
+        demand = int(rate * days)  # rounded down to whole micro-credits
+        for index, (_, _, currency, expiry_period, amount, credits, _, _) in enumerate(
+                customer_lots):
+            if demand == 0:
+                break
+            if expiry_period is not None and expiry_period < month:
+                continue
+            taken = min(demand, remaining[index])
+            if taken:
+                before = value_to_date_minor(amount, used[index], credits)
+                used[index] += taken
+                remaining[index] -= taken
+                after = value_to_date_minor(amount, used[index], credits)
+                spread[(currency, month)] = spread.get((currency, month), 0) + after - before
+                demand -= taken
+    for index, (_, _, currency, expiry_period, amount, credits, _, _) in enumerate(customer_lots):
+        leftover = amount - value_to_date_minor(amount, used[index], credits)
+        month = expiry_period if expiry_period in months else "thereafter"
+        spread[(currency, month)] = spread.get((currency, month), 0) + int(leftover)
 
 
 def _days_in(month: str) -> int:

@@ -1,0 +1,153 @@
+"""One measured task per process: `python -m bench.tasks TASK JSON-ARGUMENTS`.
+
+Each task times only its own work (imports and set-up excluded) and prints one JSON
+object; the parent reads the process's peak memory from the kernel (`wait4`), so a
+figure never carries memory left over from another task.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+
+
+def _timed(work) -> tuple[float, object]:
+    started = time.perf_counter()
+    result = work()
+    return time.perf_counter() - started, result
+
+
+def floor_parquet(usage_file: str) -> dict:
+    """The floor: pandas (pyarrow) reads the file and sums credits by customer and meter."""
+    def work():
+        frame = pd.read_parquet(usage_file, columns=["customer_id", "meter", "credits"],
+                                dtype_backend="pyarrow")
+        return frame.groupby(["customer_id", "meter"])["credits"].sum()
+    seconds, sums = _timed(work)
+    return {"seconds": seconds, "groups": len(sums)}
+
+
+def floor_csv(usage_file: str) -> dict:
+    """pandas' own read_csv (pyarrow engine) and the same group-by."""
+    def work():
+        frame = pd.read_csv(usage_file, usecols=["customer_id", "meter", "credits"],
+                            engine="pyarrow", dtype_backend="pyarrow")
+        return frame.groupby(["customer_id", "meter"])["credits"].sum()
+    seconds, sums = _timed(work)
+    return {"seconds": seconds, "groups": len(sums)}
+
+
+def nightly(database_url: str, landing: str, archive: str, business_date: str,
+            check: bool = False) -> dict:
+    from ledger.store import Store
+    from reports.controls import run_controls
+    from rules.nightly import run_night
+    from rules.policy import load_policy
+
+    store, policy = Store(database_url), load_policy()
+    seconds, outcome = _timed(lambda: run_night(store, policy, Path(landing), Path(archive),
+                                                date.fromisoformat(business_date)))
+    lines = int(store.read_frame(
+        "SELECT COUNT(*) AS n FROM journal_lines l JOIN journal_entries e "
+        "ON e.entry_id = l.entry_id WHERE e.batch_id = :batch_id",
+        batch_id=outcome.batch_id)["n"][0])
+    result = {"seconds": seconds, "status": outcome.status, "entries": outcome.entry_count,
+              "journal_lines": lines, **outcome.as_row()}
+    if check:
+        failed = [r.detail for r in run_controls(store, policy.accounts.deferred_revenue)
+                  if not r.passed]
+        result["check_passed"], result["check_failures"] = not failed, failed
+    return result
+
+
+def books(database_url: str) -> dict:
+    """What the books say, to compare two runs: balances, lots and the chain head."""
+    from ledger.chain import chain_head
+    from ledger.store import Store
+
+    store = Store(database_url)
+    balances = store.read_frame("SELECT account, currency, SUM(amount_minor) AS total "
+                                "FROM journal_lines GROUP BY account, currency "
+                                "ORDER BY account, currency")
+    lots = store.read_frame("SELECT SUM(credits_used_micro) AS used, "
+                            "SUM(usage_value_minor) AS value FROM lot_balances")
+    with store.engine.connect() as connection:
+        head = chain_head(connection)
+    return {"balances": [[r.account, r.currency, int(r.total)]
+                         for r in balances.itertuples(index=False)],
+            "lots": [int(lots["used"][0]), int(lots["value"][0])],
+            "chain_head": head.chain_hash}
+
+
+def post_lines(database_url: str, entries: int) -> dict:
+    """Journal lines per second through `post_journal` (three lines an entry)."""
+    import numpy as np
+
+    from ledger.journal import JournalBatch
+    from ledger.store import Store, post_journal
+
+    store = Store(database_url)
+    ids = pd.Series([f"bench/{n}" for n in range(entries)])
+    entry_frame = pd.DataFrame({"entry_id": ids, "kind": "usage",
+                                "business_date": date(2026, 3, 2), "period": "2026-03",
+                                "customer_id": "C", "source_ref": ids})
+    amounts = np.tile(np.array([200, -150, -50], dtype=np.int64), entries)
+    lines = pd.DataFrame({"entry_id": np.repeat(ids.to_numpy(), 3),
+                          "line_number": np.tile(np.array([1, 2, 3]), entries),
+                          "account": np.tile(np.array(["Liabilities:DeferredRevenue:Credits",
+                                                       "Income:Revenue:Usage",
+                                                       "Income:Revenue:Usage"]), entries),
+                          "currency": "USD", "amount_minor": amounts,
+                          "meter": None, "purchase_id": None})
+
+    def work():
+        with store.transaction() as connection:
+            post_journal(connection, JournalBatch(entry_frame, lines),
+                         {"batch_id": "nightly-2026-03-02", "policy_version": "bench",
+                          "recorded_at": pd.Timestamp("2026-03-03").to_pydatetime(),
+                          "period": "2026-03"})
+    seconds, _ = _timed(work)
+    return {"seconds": seconds, "journal_lines": len(lines),
+            "lines_per_second": len(lines) / seconds}
+
+
+def close(database_url: str, period: str, out: str, archive: str) -> dict:
+    from creditbooks.close import close_period
+    from ledger.store import Store
+    from rules.policy import load_policy
+
+    store, policy = Store(database_url), load_policy()
+    seconds, outcome = _timed(lambda: close_period(store, policy, period, Path(out),
+                                                   Path(archive), accept_exceptions=True,
+                                                   reason="benchmark"))
+    return {"seconds": seconds, "status": outcome.status,
+            "failed_reconciliations": list(outcome.failed_reconciliations)}
+
+
+def export_beancount(database_url: str, period: str, out: str) -> dict:
+    from ledger.store import Store
+    from reports.beancount_export import write_beancount
+
+    store = Store(database_url)
+    seconds, _ = _timed(lambda: write_beancount(store, period, Path(out)))
+    return {"seconds": seconds, "bytes": Path(out).stat().st_size}
+
+
+def beancount_load(ledger_file: str) -> dict:
+    """The peer figure: beancount's own loader on our export."""
+    from beancount import loader
+
+    seconds, (entries, errors, _) = _timed(lambda: loader.load_file(ledger_file))
+    return {"seconds": seconds, "directives": len(entries), "errors": len(errors)}
+
+
+TASKS = {task.__name__: task for task in (floor_parquet, floor_csv, nightly, books, post_lines,
+                                          close, export_beancount, beancount_load)}
+
+if __name__ == "__main__":
+    print(json.dumps(TASKS[sys.argv[1]](**json.loads(sys.argv[2])), default=str))

@@ -29,7 +29,7 @@ airflow: install
 	bash scripts/airflow-demo.sh
 
 lint: install
-	$(BIN)/ruff check ledger rules reports creditbooks dags tests
+	$(BIN)/ruff check ledger rules reports creditbooks dags tests bench
 	$(BIN)/ruff check --preview --select AIR dags
 
 clean:

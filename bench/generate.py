@@ -5,7 +5,8 @@
 a share expiring inside the second day), the second the usage: E events drawn from a
 long-tailed distribution over customers, on three meters, a share of them late (dated
 the day before), a few re-sent, a few bad rows (no customer). Usage is written as
-Parquet (instants as timestamps, credits as decimal(18,6)) or CSV. Everything is numpy and pyarrow compute: no loop per event.
+Parquet (instants as timestamps, credits as decimal(18,6)) or CSV. Everything is numpy
+and pyarrow compute: no loop per event.
 """
 
 from __future__ import annotations

@@ -21,10 +21,12 @@ from tests.test_cli import creditbooks
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 PRODUCTION = ["ledger", "rules", "reports", "creditbooks", "dags"]
-SQL_CALLS = {"text", "execute", "exec_driver_sql", "read_frame", "read_in_chunks"}
+SQL_CALLS = {"text", "execute", "exec_driver_sql", "read_frame", "read_in_chunks", "copy"}
 # The only values spliced into SQL text: names chosen by the code from fixed sets, never
 # input. Each is checked where it is made (see the file named).
 IDENTIFIERS_IN_SQL = {
+    ("ledger/store.py", "table_name"),  # a SQLModel table's name
+    ("ledger/store.py", "', '.join(converted.columns)"),  # the frame's columns, named in code
     ("ledger/guards.py", "role"),      # checked against ^[a-z_][a-z0-9_]{0,62}$
     ("ledger/guards.py", "table"),     # from APPEND_ONLY_TABLES / MUTABLE_TABLES
     ("rules/ingest.py", "id_column"),  # ID_COLUMN[document], a fixed mapping

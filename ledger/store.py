@@ -14,7 +14,19 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import Connection, bindparam, create_engine, event, insert, select, text, update
+from sqlalchemy import (
+    Boolean,
+    Connection,
+    Date,
+    DateTime,
+    bindparam,
+    create_engine,
+    event,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import SQLModel
 
@@ -128,8 +140,38 @@ def insert_frame(connection: Connection, table, frame: pd.DataFrame) -> None:
         return
     if connection.dialect.name == "postgresql":
         _copy_frame(connection, table.__table__.name, frame)
+    elif connection.dialect.name == "sqlite":
+        sql_table = table.__table__
+        placeholders = ", ".join("?" for _ in frame.columns)
+        # Names only (the table's and the frame's columns, both from code); values bound.
+        connection.exec_driver_sql(
+            f"INSERT INTO {sql_table.name} ({', '.join(frame.columns)}) VALUES ({placeholders})",
+            _sqlite_rows(sql_table, frame))
     else:
         connection.execute(insert(table.__table__), frame_to_records(frame))
+
+
+def _sqlite_rows(sql_table, frame: pd.DataFrame) -> list[tuple]:
+    """Rows as SQLite stores them through SQLAlchemy, converted a column at a time.
+
+    Instants become naive-UTC 'YYYY-MM-DD HH:MM:SS.ffffff' text and dates 'YYYY-MM-DD'
+    (SQLAlchemy's own SQLite formats, so its readers parse them back), flags 1/0, missing
+    values None; no Python call per value on the way in.
+    """
+    columns = {}
+    for name in frame.columns:
+        column_type, series = sql_table.c[name].type, frame[name]
+        if isinstance(column_type, DateTime | Date):
+            instants = pd.to_datetime(series, utc=True)
+            pattern = "%Y-%m-%d %H:%M:%S.%f" if isinstance(column_type, DateTime) else "%Y-%m-%d"
+            text = instants.dt.strftime(pattern).astype(object)
+            columns[name] = text.where(instants.notna(), None)
+        elif isinstance(column_type, Boolean):
+            columns[name] = series.astype(bool).astype(int).astype(object)
+        else:
+            values = series.astype(object)
+            columns[name] = values.where(series.notna(), None)
+    return list(pd.DataFrame(columns).itertuples(index=False, name=None))
 
 
 def _copy_frame(connection: Connection, table_name: str, frame: pd.DataFrame) -> None:
@@ -164,6 +206,13 @@ def replace_lot_balances(connection: Connection, balances: pd.DataFrame) -> None
         return
     table = schema.LotBalance.__table__
     value_columns = [c for c in balances.columns if c != "purchase_id"]
+    if connection.dialect.name == "sqlite":
+        ordered = balances[[*value_columns, "purchase_id"]]
+        assignments = ", ".join(f"{column} = ?" for column in value_columns)
+        connection.exec_driver_sql(
+            f"UPDATE lot_balances SET {assignments} WHERE purchase_id = ?",
+            _sqlite_rows(table, ordered))
+        return
     statement = (
         update(table)
         .where(table.c.purchase_id == bindparam("key_purchase_id"))

@@ -26,6 +26,10 @@ SQL_CALLS = {"text", "execute", "exec_driver_sql", "read_frame", "read_in_chunks
 # input. Each is checked where it is made (see the file named).
 IDENTIFIERS_IN_SQL = {
     ("ledger/store.py", "table_name"),  # a SQLModel table's name
+    ("ledger/store.py", "sql_table.name"),  # the same
+    ("ledger/store.py", "', '.join(frame.columns)"),  # the frame's columns, named in code
+    ("ledger/store.py", "placeholders"),  # "?, ?, ..."
+    ("ledger/store.py", "assignments"),  # "column = ?, ..." over the frame's columns
     ("ledger/store.py", "', '.join(converted.columns)"),  # the frame's columns, named in code
     ("ledger/guards.py", "role"),      # checked against ^[a-z_][a-z0-9_]{0,62}$
     ("ledger/guards.py", "table"),     # from APPEND_ONLY_TABLES / MUTABLE_TABLES

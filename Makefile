@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install demo test lint airflow clean
+.PHONY: install demo test lint airflow bench clean
 
 install: $(INSTALLED)
 
@@ -27,6 +27,11 @@ test: install lint
 
 airflow: install
 	bash scripts/airflow-demo.sh
+
+# The benchmark suite (not part of `make test`): `make bench BENCH_ARGS="--name mine"`.
+bench: install
+	bash scripts/ensure-test-tools.sh
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 lint: install
 	$(BIN)/ruff check ledger rules reports creditbooks dags tests bench

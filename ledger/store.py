@@ -111,7 +111,12 @@ class Store:
 def read_frame(connection: Connection, sql: str, **parameters) -> pd.DataFrame:
     """Rows as a frame; missing text stays None (pandas would otherwise make it NaN)."""
     result = connection.execute(text(sql), parameters)
-    frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    names = list(result.keys())
+    # Column by column from plain tuples: pandas probing each SQLAlchemy Row for array
+    # attributes costs more than the query.
+    values = list(zip(*result.fetchall(), strict=True)) or [()] * len(names)
+    frame = pd.DataFrame({name: pd.Series(column, dtype=object if not column else None)
+                          for name, column in zip(names, values, strict=True)}, columns=names)
     for column in frame.columns:
         if pd.api.types.is_string_dtype(frame[column].dtype):
             frame[column] = frame[column].astype(object).where(frame[column].notna(), None)

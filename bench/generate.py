@@ -134,7 +134,7 @@ def write_bench_days(root: Path, customers: int, events: int, seed: int,
         pq.write_table(usage, usage_file, row_group_size=ROW_GROUP_ROWS)
     else:
         as_text = usage.set_column(2, "occurred_at", pc.strftime(
-            usage["occurred_at"], "%Y-%m-%dT%H:%M:%S.%fZ"))
+            usage["occurred_at"], "%Y-%m-%dT%H:%M:%SZ"))
         pacsv.write_csv(as_text.set_column(4, "credits", usage["credits"].cast(pa.string())),
                         usage_file)
     return BenchDays(landing, purchases_day, usage_day, usage_file, events, customers)

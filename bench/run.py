@@ -283,21 +283,30 @@ def main(argv: list[str] | None = None) -> dict:
     root.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     figures: list[dict] = []
+
+    def save() -> dict:
+        """Write what is measured so far: a long run stopped midway keeps its figures."""
+        results = {"name": options.name, "recorded_at": datetime.now(UTC).isoformat(),
+                   "machine": machine(), "inputs": {
+                       key: str(value) if isinstance(value, Path) else value
+                       for key, value in vars(options).items()},
+                   "wall_seconds": round(time.perf_counter() - started, 1), "figures": figures}
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / f"{options.name}.json").write_text(json.dumps(results, indent=2) + "\n")
+        return results
+
     timings = nightly_series(root, scales, options.customers, options.repeats, options.seed,
                              figures)
     scaling(timings, figures)
+    save()
     if not options.skip_postgresql:
         postgresql(timings, max(1, options.repeats - 1), figures)
+        save()
     huge_day(figures)
     if not options.skip_month:
         month_end(root, options.month_customers, options.month_events_per_day, options.seed,
                   figures)
-    results = {"name": options.name, "recorded_at": datetime.now(UTC).isoformat(),
-               "machine": machine(), "inputs": {key: str(value) if isinstance(value, Path)
-                                                else value for key, value in vars(options).items()},
-               "wall_seconds": round(time.perf_counter() - started, 1), "figures": figures}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{options.name}.json").write_text(json.dumps(results, indent=2) + "\n")
+    results = save()
     print_table(results)
     if options.work is None:
         shutil.rmtree(root, ignore_errors=True)

@@ -53,16 +53,20 @@ class StoreNotInitialisedError(RuntimeError):
     """The database has no creditbooks schema; run `creditbooks init`."""
 
 
-def frame_to_records(frame: pd.DataFrame) -> list[dict]:
-    """Rows as plain Python values: None for missing, naive UTC datetimes for instants."""
+def _plain_values(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame as Python objects: instants naive UTC, None for missing."""
     converted = frame.copy()
     for column in converted.columns:
         series = converted[column]
         if isinstance(series.dtype, pd.DatetimeTZDtype):
             converted[column] = series.dt.tz_convert("UTC").dt.tz_localize(None)
     converted = converted.astype(object)
-    converted = converted.where(converted.notna(), None)
-    records = converted.to_dict("records")
+    return converted.where(converted.notna(), None)
+
+
+def frame_to_records(frame: pd.DataFrame) -> list[dict]:
+    """Rows as plain Python values: None for missing, naive UTC datetimes for instants."""
+    records = _plain_values(frame).to_dict("records")
     for record in records:
         for key, value in record.items():
             if isinstance(value, pd.Timestamp):
@@ -181,13 +185,7 @@ def _sqlite_rows(sql_table, frame: pd.DataFrame) -> list[tuple]:
 
 def _copy_frame(connection: Connection, table_name: str, frame: pd.DataFrame) -> None:
     """PostgreSQL's COPY, row by row through psycopg's own adapters (None is NULL)."""
-    converted = frame.copy()
-    for column in converted.columns:
-        series = converted[column]
-        if isinstance(series.dtype, pd.DatetimeTZDtype):
-            converted[column] = series.dt.tz_convert("UTC").dt.tz_localize(None)
-    converted = converted.astype(object)
-    converted = converted.where(converted.notna(), None)
+    converted = _plain_values(frame)
     # Names only (the table's and the frame's columns, both from code); values go as data.
     with connection.connection.dbapi_connection.cursor() as cursor:
         with cursor.copy(f"COPY {table_name} ({', '.join(converted.columns)}) FROM STDIN") as copy:

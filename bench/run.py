@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+import psycopg
 from rich.console import Console
 from rich.table import Table
 
@@ -176,7 +177,6 @@ def postgresql(timings: dict, repeats: int, figures: list[dict]) -> None:
         runs = []
         for number in range(repeats):
             name = f"bench_{number}"
-            import psycopg
             with psycopg.connect(f"host=127.0.0.1 port={server.port} user=postgres "
                                  "dbname=postgres", autocommit=True) as admin:
                 admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"')

@@ -24,6 +24,7 @@ from creditbooks.close import close_period
 from ledger.store import Store
 from reports.statements import trial_balance
 from rules.archive import partition_path
+from rules.nightly import run_night
 from tests.conftest import post_days
 from tests.test_nightly_end_to_end import NIGHTS, write_scenario
 
@@ -68,7 +69,6 @@ def clean_nights(landing, policy, tmp_path_factory):
     store = Store(f"sqlite:///{root / 'ledger.db'}")
     store.initialise()
     for night in NIGHTS:
-        from rules.nightly import run_night
         run_night(store, policy, landing, root / "archive", night)
     yield snapshot(store), root / "archive"
     store.dispose()
@@ -80,8 +80,6 @@ NIGHT_POINTS = ["mid-ingest", "mid-archive-write", "mid-burn", "mid-posting", "m
 @pytest.mark.parametrize("point", NIGHT_POINTS)
 def test_a_night_killed_at_any_stage_reruns_to_the_clean_books(point, landing, clean_nights,
                                                                policy, tmp_path):
-    from rules.nightly import run_night
-
     clean, clean_archive = clean_nights
     store = Store(f"sqlite:///{tmp_path / 'ledger.db'}")
     store.initialise()
@@ -107,8 +105,6 @@ def test_a_night_killed_at_any_stage_reruns_to_the_clean_books(point, landing, c
 @pytest.mark.postgres
 def test_a_night_killed_mid_posting_on_postgresql_reruns_to_the_clean_books(
         landing, clean_nights, policy, postgres_server, tmp_path):
-    from rules.nightly import run_night
-
     store = Store(postgres_server.create_database())
     store.initialise()
     run_night(store, policy, landing, tmp_path / "archive", NIGHTS[0])

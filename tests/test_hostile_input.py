@@ -110,3 +110,16 @@ def test_business_days_cut_at_the_reporting_timezone_across_daylight_saving(sqli
         {"row_number": 2, "reason": "occurred_at: is after business date 2026-03-08"}]
     accepted = sqlite_store.read_frame("SELECT SUM(credits_micro) AS n FROM usage_daily")
     assert int(accepted["n"][0]) == 4_000_000
+
+
+def test_a_link_in_the_landing_day_is_refused_not_followed(sqlite_store, policy, tmp_path):
+    outside = tmp_path / "elsewhere.csv"
+    outside.write_bytes(usage(event())["usage.csv"])
+    day = tmp_path / "landing" / DAY.isoformat()
+    day.mkdir(parents=True)
+    (day / "usage.csv").symlink_to(outside)
+    with pytest.raises(InputFileError) as refusal:
+        run_night(sqlite_store, policy, tmp_path / "landing", tmp_path / "archive", DAY)
+    assert str(refusal.value) == (f"{day}: usage.csv is not a regular file (links and "
+                                  "directories are not read)")
+    assert sqlite_store.read_frame("SELECT COUNT(*) AS n FROM batches")["n"][0] == 0

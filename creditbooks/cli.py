@@ -173,7 +173,7 @@ def rollforward_command(
     period: Annotated[str, typer.Option(help="YYYY-MM")],
     output_format: FormatOption = OutputFormat.TABLE,
 ) -> None:
-    """Deferred revenue: opening + purchases - usage - breakage - refunds = closing."""
+    """Deferred revenue: opening + purchases - usage - breakage - refunds - escheat = closing."""
     parse_period(period)
     ctx = _context(context.parent)
     rows = rollforward(ctx.store(), period, ctx.policy().accounts.deferred_revenue)

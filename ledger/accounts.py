@@ -26,6 +26,10 @@ class ChartOfAccounts:
     sales_tax: str = "Liabilities:Tax:Sales"
     cost_of_revenue: str = "Expenses:CostOfRevenue:Serving"
     accrued_costs: str = "Liabilities:AccruedCosts:Serving"
+    # Expired value owed to a state under unclaimed-property law: never revenue.
+    unclaimed_property: str = "Liabilities:UnclaimedProperty:Credits"
+    receivables: str = "Assets:Receivables:Customers"
+    overage_revenue: str = "Income:Revenue:Overage"
 
     def __post_init__(self) -> None:
         names = [getattr(self, field.name) for field in fields(self)]

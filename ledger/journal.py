@@ -36,6 +36,9 @@ class EntryKind(StrEnum):
     USAGE = "usage"
     BREAKAGE = "breakage"
     COST = "cost"
+    REFUND = "refund"
+    ESCHEAT = "escheat"
+    OVERAGE = "overage"
 
 
 def empty_entries() -> pd.DataFrame:

@@ -153,28 +153,43 @@ class Lot(SQLModel, table=True):
     kind: str = Field(max_length=16)
     product: str = Field(max_length=200)
     priority: int = Field(sa_column=Column(Integer, nullable=False))
+    # The customer's country (ISO 3166-1 alpha-2) or ''; it decides unclaimed property.
+    country: str = Field(default="", max_length=2)
     payload_hash: str = Field(max_length=32)
     batch_id: str = Field(foreign_key="batches.batch_id", max_length=64)
     business_date: date
 
 
 class LotBalance(SQLModel, table=True):
-    """Running totals of a lot; `check` re-derives them from slices and expiries."""
+    """Running totals of a lot; `check` re-derives them from the append-only records.
+
+    Credits leave a lot by use, refund or expiry; its amount leaves deferred revenue as
+    usage revenue, refunded value, breakage (accrued under the proportional method, the
+    rest at expiry) or escheat (expired value owed to a state, never revenue).
+    """
 
     __tablename__ = "lot_balances"
     __table_args__ = (
         CheckConstraint(
             "credits_used_micro >= 0 AND credits_expired_micro >= 0 "
-            "AND usage_value_minor >= 0 AND breakage_minor >= 0",
+            "AND credits_refunded_micro >= 0 AND usage_value_minor >= 0 AND breakage_minor >= 0 "
+            "AND refunded_value_minor >= 0 AND refunded_tax_minor >= 0 AND escheat_minor >= 0",
             name="ck_lot_balances_non_negative",
         ),
     )
     purchase_id: str = Field(primary_key=True, foreign_key="lots.purchase_id", max_length=200)
     customer_id: str = Field(index=True, max_length=200)
+    # The expiry in force: the purchase's own, or the last rollover's.
+    expires_at: datetime | None = Field(default=None, sa_column=_utc_instant(nullable=True))
     credits_used_micro: int = Field(sa_column=_bigint())
     usage_value_minor: int = Field(sa_column=_bigint())
     credits_expired_micro: int = Field(sa_column=_bigint())
+    # Breakage to date; under the proportional method a change of estimate can lower it.
     breakage_minor: int = Field(sa_column=_bigint())
+    credits_refunded_micro: int = Field(default=0, sa_column=_bigint())
+    refunded_value_minor: int = Field(default=0, sa_column=_bigint())
+    refunded_tax_minor: int = Field(default=0, sa_column=_bigint())
+    escheat_minor: int = Field(default=0, sa_column=_bigint())
     is_open: bool = Field(index=True)
     last_batch_id: str = Field(max_length=64)
 
@@ -198,17 +213,65 @@ class BurnSlice(SQLModel, table=True):
     batch_id: str = Field(foreign_key="batches.batch_id", max_length=64)
 
 
+class RefundRecord(SQLModel, table=True):
+    """Unused credits of a paid lot given back: their deferred value and tax, against cash."""
+
+    __tablename__ = "refunds"
+    __table_args__ = (
+        _currency_check(),
+        CheckConstraint("credits_micro > 0", name="ck_refunds_credits_positive"),
+        CheckConstraint("value_minor >= 0 AND tax_minor >= 0", name="ck_refunds_money_sign"),
+    )
+    refund_id: str = Field(primary_key=True, max_length=200)
+    purchase_id: str = Field(foreign_key="lots.purchase_id", index=True, max_length=200)
+    customer_id: str = Field(index=True, max_length=200)
+    refunded_at: datetime = Field(sa_column=_utc_instant())
+    credits_micro: int = Field(sa_column=_bigint())
+    value_minor: int = Field(sa_column=_bigint())
+    tax_minor: int = Field(sa_column=_bigint())
+    currency: str = Field(max_length=3)
+    payload_hash: str = Field(max_length=32)
+    batch_id: str = Field(foreign_key="batches.batch_id", max_length=64)
+    business_date: date
+
+
 class LotExpiry(SQLModel, table=True):
-    """A lot's expiry: the credits it lost and the deferred value that became breakage."""
+    """A lot's expiry: the credits it lost and the deferred value that left with them.
+
+    `destination` is `breakage` (revenue) or `escheat` (a liability to the state of the
+    customer's country, never revenue). Under the proportional method `value_minor` is
+    what was still deferred at expiry, after the breakage accrued before it.
+    """
 
     __tablename__ = "lot_expiries"
     __table_args__ = (
         CheckConstraint("credits_micro >= 0 AND value_minor >= 0", name="ck_lot_expiries_sign"),
+        CheckConstraint("destination IN ('breakage', 'escheat')",
+                        name="ck_lot_expiries_destination"),
     )
     purchase_id: str = Field(primary_key=True, foreign_key="lots.purchase_id", max_length=200)
     business_date: date = Field(index=True)
     credits_micro: int = Field(sa_column=_bigint())
     value_minor: int = Field(sa_column=_bigint())
+    destination: str = Field(default="breakage", max_length=16)
+    batch_id: str = Field(foreign_key="batches.batch_id", max_length=64)
+
+
+class BreakageAccrual(SQLModel, table=True):
+    """A night's change in a lot's proportional breakage, with the expected rate in force."""
+
+    __tablename__ = "breakage_accruals"
+    __table_args__ = (
+        CheckConstraint("change_minor <> 0", name="ck_breakage_accruals_change"),
+        CheckConstraint("breakage_to_date_minor >= 0", name="ck_breakage_accruals_to_date"),
+    )
+    purchase_id: str = Field(primary_key=True, foreign_key="lots.purchase_id", max_length=200)
+    business_date: date = Field(primary_key=True)
+    rate: str = Field(max_length=32)
+    credits_used_micro: int = Field(sa_column=_bigint())
+    breakage_to_date_minor: int = Field(sa_column=_bigint())
+    change_minor: int = Field(sa_column=_bigint())
+    policy_version: str = Field(max_length=64)
     batch_id: str = Field(foreign_key="batches.batch_id", max_length=64)
 
 
@@ -267,7 +330,8 @@ class JournalEntryRecord(SQLModel, table=True):
 
     __tablename__ = "journal_entries"
     __table_args__ = (
-        CheckConstraint("kind IN ('purchase', 'usage', 'breakage', 'cost')", name="ck_entries_kind"),
+        CheckConstraint("kind IN ('purchase', 'usage', 'breakage', 'cost', 'refund', 'escheat', "
+                        "'overage')", name="ck_entries_kind"),
         Index("ix_journal_entries_period_kind", "period", "kind"),
     )
     entry_id: str = Field(primary_key=True, max_length=255)
@@ -346,8 +410,10 @@ ALL_TABLES = [
     Lot,
     LotBalance,
     CostLine,
+    RefundRecord,
     BurnSlice,
     LotExpiry,
+    BreakageAccrual,
     UsageDaily,
     UncoveredUsage,
     JournalEntryRecord,

@@ -62,12 +62,10 @@ def balance_sheet(store: Store, period: str) -> list[dict]:
 
 def rollforward_by(store: Store, period: str, dimension: str, accounts: ChartOfAccounts) -> list[dict]:
     """The deferred revenue rollforward per currency and customer, or per currency and product."""
-    frame = rollforward_frame(store, period, accounts.deferred_revenue, dimension).assign(refunds=0)
-    frame = frame[["currency", dimension, "opening", "purchases", "usage_revenue", "breakage",
-                   "refunds", "closing"]]
-    moved = frame[["opening", "purchases", "usage_revenue", "breakage", "closing"]].any(axis=1)
-    return _money(frame[moved], ["opening", "purchases", "usage_revenue", "breakage", "refunds",
-                                 "closing"])
+    money = ["opening", "purchases", "usage_revenue", "breakage", "refunds", "escheat", "closing"]
+    frame = rollforward_frame(store, period, accounts.deferred_revenue, dimension)
+    frame = frame[["currency", dimension, *money]]
+    return _money(frame[frame[money].any(axis=1)], money)
 
 
 def revenue_from_opening_balance(store: Store, period: str, accounts: ChartOfAccounts) -> list[dict]:
@@ -123,9 +121,8 @@ def lot_aging(store: Store, period: str, timezone: str) -> list[dict]:
     """Remaining credits and value at period end, by time left until expiry."""
     _, following = parse_period(period)
     lots = lot_state_frame(store, as_of=following - timedelta(days=1))
-    lots["credits_remaining"] = (lots["credits_micro"] - lots["credits_used_micro"]
-                                 - lots["credits_expired_micro"])
-    lots["value_remaining"] = lots["amount_minor"] - lots["usage_value_minor"] - lots["breakage_minor"]
+    lots["credits_remaining"] = lots["credits_remaining_micro"]
+    lots["value_remaining"] = lots["value_remaining_minor"]
     lots = lots[lots["credits_remaining"] > 0].copy()
     expires = pd.to_datetime(lots["expires_at"]).dt.tz_localize("UTC")
     left = expires - period_end(period, timezone)

@@ -2,7 +2,8 @@
 
 Each control states what must be true, computes both sides independently, and lists
 the items behind any difference. Nothing here trusts the running totals in
-`lot_balances`: they are compared with the append-only slices and expiries.
+`lot_balances`: they are compared with the append-only slices, refunds, breakage
+accruals and expiries.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import pandas as pd
 
 from ledger.money import values_to_date_minor
 from ledger.store import Store
+from reports.subledger import lot_state_frame
 
 _MAX_ITEMS = 10
 
@@ -62,9 +64,13 @@ def entries_balance(store: Store) -> ControlResult:
     return _result("every entry balances per currency", failures, f"{count} entries balance")
 
 
+_DEFERRED = ("l.amount_minor - b.usage_value_minor - b.refunded_value_minor - b.breakage_minor"
+             " - b.escheat_minor")
+
+
 def subledger_equals_ledger(store: Store, deferred_account: str) -> ControlResult:
-    subledger = store.read_frame("""
-        SELECT l.currency, SUM(l.amount_minor - b.usage_value_minor - b.breakage_minor) AS value
+    subledger = store.read_frame(f"""
+        SELECT l.currency, SUM({_DEFERRED}) AS value
         FROM lots l JOIN lot_balances b ON b.purchase_id = l.purchase_id GROUP BY l.currency
     """).set_index("currency")["value"]
     ledger = store.read_frame("""
@@ -80,13 +86,12 @@ def subledger_equals_ledger(store: Store, deferred_account: str) -> ControlResul
         if lots_value != ledger_value:
             failures.append(f"{currency}: lots {lots_value} minor, ledger {ledger_value} minor, "
                             f"difference {lots_value - ledger_value}")
-    per_lot = store.read_frame("""
-        SELECT l.purchase_id, l.amount_minor - b.usage_value_minor - b.breakage_minor AS lots_value,
-               COALESCE(g.value, 0) AS ledger_value
+    per_lot = store.read_frame(f"""
+        SELECT l.purchase_id, {_DEFERRED} AS lots_value, COALESCE(g.value, 0) AS ledger_value
         FROM lots l JOIN lot_balances b ON b.purchase_id = l.purchase_id
         LEFT JOIN (SELECT purchase_id, -SUM(amount_minor) AS value FROM journal_lines
                    WHERE account = :account GROUP BY purchase_id) g ON g.purchase_id = l.purchase_id
-        WHERE l.amount_minor - b.usage_value_minor - b.breakage_minor <> COALESCE(g.value, 0)
+        WHERE {_DEFERRED} <> COALESCE(g.value, 0)
         ORDER BY l.purchase_id
     """, account=deferred_account)
     failures += [f"lot {row.purchase_id}: subledger {row.lots_value}, ledger {row.ledger_value}"
@@ -96,44 +101,49 @@ def subledger_equals_ledger(store: Store, deferred_account: str) -> ControlResul
 
 
 def lots_tie_out(store: Store) -> ControlResult:
-    lots = store.read_frame("""
-        SELECT l.purchase_id, l.credits_micro, l.amount_minor,
-               b.credits_used_micro, b.usage_value_minor, b.credits_expired_micro, b.breakage_minor,
-               b.is_open,
-               COALESCE(s.credits, 0) AS sliced_credits, COALESCE(s.value, 0) AS sliced_value,
-               COALESCE(x.credits_micro, 0) AS expired_credits, COALESCE(x.value_minor, 0) AS expired_value
-        FROM lots l JOIN lot_balances b ON b.purchase_id = l.purchase_id
-        LEFT JOIN (SELECT purchase_id, SUM(credits_micro) AS credits, SUM(value_minor) AS value
-                   FROM burn_slices GROUP BY purchase_id) s ON s.purchase_id = l.purchase_id
-        LEFT JOIN lot_expiries x ON x.purchase_id = l.purchase_id
-        ORDER BY l.purchase_id
+    """Each lot's running totals equal its append-only records, and its credits and value add up.
+
+    Closed: used + refunded + expired credits = granted, and usage revenue + refunds +
+    breakage + escheat = amount, to the minor unit.
+    """
+    running = store.read_frame("""
+        SELECT l.purchase_id, b.is_open, b.credits_used_micro, b.usage_value_minor,
+               b.credits_refunded_micro, b.refunded_value_minor, b.refunded_tax_minor,
+               b.credits_expired_micro, b.breakage_minor, b.escheat_minor
+        FROM lots l JOIN lot_balances b ON b.purchase_id = l.purchase_id ORDER BY l.purchase_id
     """)
+    derived = lot_state_frame(store).set_index("purchase_id").loc[running["purchase_id"]]
     failures = []
-    if len(lots):
-        expected_value = values_to_date_minor(
-            lots["amount_minor"], lots["credits_used_micro"], lots["credits_micro"])
+    if len(running):
+        running = running.set_index("purchase_id")
+        compared = ["credits_used_micro", "usage_value_minor", "credits_refunded_micro",
+                    "refunded_value_minor", "refunded_tax_minor", "credits_expired_micro",
+                    "breakage_minor", "escheat_minor"]
+        differs = pd.Series(False, index=running.index)
+        for column in compared:
+            differs |= running[column].astype("int64") != derived[column]
+        consumed_value = values_to_date_minor(
+            derived["amount_minor"], derived["credits_used_micro"] + derived["credits_refunded_micro"],
+            derived["credits_micro"])
+        closed = ~running["is_open"].astype(bool)
         checks = {
-            "running credits differ from burn slices": lots["credits_used_micro"] != lots["sliced_credits"],
-            "running value differs from burn slices": lots["usage_value_minor"] != lots["sliced_value"],
-            "running expiry differs from expiry record": (
-                (lots["credits_expired_micro"] != lots["expired_credits"])
-                | (lots["breakage_minor"] != lots["expired_value"])),
-            "usage value is not amount x used / granted": lots["usage_value_minor"] != expected_value,
-            "more credits used and expired than granted": (
-                lots["credits_used_micro"] + lots["credits_expired_micro"] > lots["credits_micro"]),
+            "running totals differ from slices, refunds, accruals and expiries": differs,
+            "usage + refunded value is not amount x (used + refunded) / granted": (
+                derived["usage_value_minor"] + derived["refunded_value_minor"] != consumed_value),
+            "more credits used, refunded and expired than granted": (
+                derived["credits_remaining_micro"] < 0),
+            "closed lot does not tie out: usage + refunds + breakage + escheat != amount": (
+                closed & (derived["value_remaining_minor"] != 0)),
+            "closed lot has credits left": closed & (derived["credits_remaining_micro"] != 0),
+            "open lot has no credits left": ~closed & (derived["credits_remaining_micro"] <= 0),
         }
-        closed = ~lots["is_open"].astype(bool)
-        recognised = lots["usage_value_minor"] + lots["breakage_minor"]
-        checks["closed lot does not tie out: usage + breakage != amount"] = closed & (
-            recognised != lots["amount_minor"])
-        checks["open lot has no credits left"] = ~closed & (
-            lots["credits_used_micro"] + lots["credits_expired_micro"] >= lots["credits_micro"])
         for reason, mask in checks.items():
-            for purchase_id in lots.loc[np.asarray(mask, dtype=bool), "purchase_id"]:
+            for purchase_id in running.index[np.asarray(mask, dtype=bool)]:
                 failures.append(f"lot {purchase_id}: {reason}")
-    closed_count = int((~lots["is_open"].astype(bool)).sum()) if len(lots) else 0
+    closed_count = int((~running["is_open"].astype(bool)).sum()) if len(running) else 0
     return _result("every lot ties out", failures,
-                   f"{len(lots)} lots, {closed_count} closed with usage + breakage = amount")
+                   f"{len(running)} lots, {closed_count} closed with usage + refunds + breakage "
+                   "+ escheat = amount")
 
 
 def usage_accounting_by_day(store: Store, first=None, following=None) -> pd.DataFrame:

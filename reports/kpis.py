@@ -293,7 +293,7 @@ def credit_runway(store: Store, period: str) -> list[dict]:
     _, following = parse_period(period)
     last_day = following - timedelta(days=1)
     lots = lot_state_frame(store, as_of=last_day)
-    lots["remaining"] = lots["credits_micro"] - lots["credits_used_micro"] - lots["credits_expired_micro"]
+    lots["remaining"] = lots["credits_remaining_micro"]
     remaining = lots.groupby("customer_id")["remaining"].sum()
     burned = store.read_frame("""
         SELECT customer_id, SUM(credits_micro) AS credits FROM burn_slices

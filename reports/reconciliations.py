@@ -83,7 +83,7 @@ def reconcile_period(store: Store, period: str, deferred_account: str, cash_acco
 def subledger_equals_ledger(store: Store, period: str, deferred_account: str) -> Reconciliation:
     first, following = parse_period(period)
     lots = lot_state_frame(store, as_of=following - timedelta(days=1))
-    lots["value_remaining"] = lots["amount_minor"] - lots["usage_value_minor"] - lots["breakage_minor"]
+    lots["value_remaining"] = lots["value_remaining_minor"]
     ledger = store.read_frame("""
         SELECT l.purchase_id, -SUM(l.amount_minor) AS value FROM journal_lines l
         JOIN journal_entries e ON e.entry_id = l.entry_id
@@ -166,6 +166,8 @@ def ingestion_rows_accounted(store: Store, period: str) -> Reconciliation:
                         WHERE o.batch_id = f.batch_id)
                     WHEN f.document = 'costs' THEN (SELECT COUNT(*) FROM costs c
                         WHERE c.batch_id = f.batch_id)
+                    WHEN f.document = 'refunds' THEN (SELECT COUNT(*) FROM refunds r
+                        WHERE r.batch_id = f.batch_id)
                     ELSE 0 END AS stored
         FROM batch_files f JOIN batches b ON b.batch_id = f.batch_id
         WHERE b.business_date >= :first AND b.business_date < :following
@@ -180,7 +182,7 @@ def ingestion_rows_accounted(store: Store, period: str) -> Reconciliation:
              if row.rows_read != row.rows_accepted + row.rows_duplicate + row.rows_rejected]
     items += [f"{row.batch_id} {row.document}: {row.rows_accepted} rows accepted but "
               f"{row.stored} stored" for row in files.itertuples(index=False)
-              if row.document != "refunds" and row.rows_accepted != row.stored]
+              if row.rows_accepted != row.stored]
     return Reconciliation("rows read = accepted + duplicates + rejected", "rows read",
                           "rows accepted + duplicates + rejected", (Line("rows", read, accounted),),
                           tuple(items[:_MAX_ITEMS]))

@@ -5,7 +5,7 @@ statement never shows half a night. Amounts are computed in integer minor units 
 and formatted as exact decimal strings at the end. The trial balance is signed like
 beancount (debit positive, credit negative); the rollforward shows deferred revenue as
 a positive liability and must tie: opening + purchases - usage revenue - breakage -
-refunds = closing, per currency.
+refunds - escheat (expired value owed to a state) = closing, per currency.
 """
 
 from __future__ import annotations
@@ -27,19 +27,22 @@ class RollforwardRow:
     usage_revenue_minor: int
     breakage_minor: int
     refunds_minor: int
+    escheat_minor: int
     closing_minor: int
 
     @property
     def difference_minor(self) -> int:
         """Zero when the rollforward ties."""
-        movement = self.purchases_minor - self.usage_revenue_minor - self.breakage_minor
-        return self.opening_minor + movement - self.refunds_minor - self.closing_minor
+        movement = (self.purchases_minor - self.usage_revenue_minor - self.breakage_minor
+                    - self.refunds_minor - self.escheat_minor)
+        return self.opening_minor + movement - self.closing_minor
 
     def as_strings(self) -> dict:
         money = {
             "opening": self.opening_minor, "purchases": self.purchases_minor,
             "usage_revenue": self.usage_revenue_minor, "breakage": self.breakage_minor,
-            "refunds": self.refunds_minor, "closing": self.closing_minor,
+            "refunds": self.refunds_minor, "escheat": self.escheat_minor,
+            "closing": self.closing_minor,
         }
         return {"currency": self.currency,
                 **{name: format_minor(value, self.currency) for name, value in money.items()}}
@@ -86,6 +89,10 @@ def rollforward_frame(store: Store, period: str, deferred_account: str,
             AS usage_revenue,
           SUM(CASE WHEN e.period = :period AND e.kind = 'breakage' THEN l.amount_minor ELSE 0 END)
             AS breakage,
+          SUM(CASE WHEN e.period = :period AND e.kind = 'refund' THEN l.amount_minor ELSE 0 END)
+            AS refunds,
+          SUM(CASE WHEN e.period = :period AND e.kind = 'escheat' THEN l.amount_minor ELSE 0 END)
+            AS escheat,
           -SUM(l.amount_minor) AS closing
         FROM journal_lines l JOIN journal_entries e ON e.entry_id = l.entry_id
         JOIN batches b ON b.batch_id = e.batch_id AND b.status <> 'open' {joined}
@@ -99,6 +106,6 @@ def rollforward(store: Store, period: str, deferred_account: str) -> list[Rollfo
     frame = rollforward_frame(store, period, deferred_account)
     return [
         RollforwardRow(row.currency, int(row.opening), int(row.purchases), int(row.usage_revenue),
-                       int(row.breakage), 0, int(row.closing))
+                       int(row.breakage), int(row.refunds), int(row.escheat), int(row.closing))
         for row in frame.itertuples(index=False)
     ]

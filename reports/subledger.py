@@ -11,11 +11,16 @@ from ledger.store import Store
 
 _LOT_STATE_AS_OF = """
     SELECT l.purchase_id, l.customer_id, l.kind, l.product, l.currency, l.purchased_at,
-           l.expires_at, l.priority, l.credits_micro, l.amount_minor,
+           l.expires_at, l.priority, l.country, l.credits_micro, l.amount_minor, l.tax_minor,
            COALESCE(s.credits_used_micro, 0) AS credits_used_micro,
            COALESCE(s.usage_value_minor, 0) AS usage_value_minor,
+           COALESCE(r.credits_refunded_micro, 0) AS credits_refunded_micro,
+           COALESCE(r.refunded_value_minor, 0) AS refunded_value_minor,
+           COALESCE(r.refunded_tax_minor, 0) AS refunded_tax_minor,
            COALESCE(x.credits_micro, 0) AS credits_expired_micro,
-           COALESCE(x.value_minor, 0) AS breakage_minor,
+           COALESCE(a.accrued_minor, 0)
+             + CASE WHEN x.destination = 'breakage' THEN x.value_minor ELSE 0 END AS breakage_minor,
+           CASE WHEN x.destination = 'escheat' THEN x.value_minor ELSE 0 END AS escheat_minor,
            x.business_date AS expired_on
     FROM lots l
     LEFT JOIN (
@@ -23,24 +28,46 @@ _LOT_STATE_AS_OF = """
                SUM(value_minor) AS usage_value_minor
         FROM burn_slices WHERE business_date <= :as_of GROUP BY purchase_id
     ) s ON s.purchase_id = l.purchase_id
+    LEFT JOIN (
+        SELECT purchase_id, SUM(credits_micro) AS credits_refunded_micro,
+               SUM(value_minor) AS refunded_value_minor, SUM(tax_minor) AS refunded_tax_minor
+        FROM refunds WHERE business_date <= :as_of GROUP BY purchase_id
+    ) r ON r.purchase_id = l.purchase_id
+    LEFT JOIN (
+        SELECT purchase_id, SUM(change_minor) AS accrued_minor
+        FROM breakage_accruals WHERE business_date <= :as_of GROUP BY purchase_id
+    ) a ON a.purchase_id = l.purchase_id
     LEFT JOIN lot_expiries x ON x.purchase_id = l.purchase_id AND x.business_date <= :as_of
     WHERE l.business_date <= :as_of {customer_filter}
     ORDER BY l.customer_id, l.purchase_id
 """
+_STATE_COLUMNS = ["credits_micro", "amount_minor", "tax_minor", "credits_used_micro",
+                  "usage_value_minor", "credits_refunded_micro", "refunded_value_minor",
+                  "refunded_tax_minor", "credits_expired_micro", "breakage_minor", "escheat_minor"]
 
 
 def lot_state_frame(store: Store, customer: str | None = None,
                     as_of: date | None = None) -> pd.DataFrame:
-    """Every lot's facts and its state at the end of a business date, in minor units."""
+    """Every lot's facts and its state at the end of a business date, in minor units.
+
+    Re-derived from the append-only records (slices, refunds, accruals, expiries), with
+    `credits_remaining_micro` and `value_remaining_minor` (still deferred) computed once
+    here for every report.
+    """
     # Filters are added only when asked for: PostgreSQL cannot type a bare NULL parameter.
     sql = _LOT_STATE_AS_OF.format(customer_filter="AND l.customer_id = :customer" if customer else "")
     parameters = {"as_of": as_of or date(9999, 12, 31)}
     if customer:
         parameters["customer"] = customer
-    frame = store.read_frame(sql, **parameters)
-    money = ["credits_micro", "amount_minor", "credits_used_micro", "usage_value_minor",
-             "credits_expired_micro", "breakage_minor"]
-    return frame.astype({column: "int64" for column in money})
+    frame = store.read_frame(sql, **parameters).astype({column: "int64"
+                                                         for column in _STATE_COLUMNS})
+    frame["credits_remaining_micro"] = (
+        frame["credits_micro"] - frame["credits_used_micro"] - frame["credits_refunded_micro"]
+        - frame["credits_expired_micro"])
+    frame["value_remaining_minor"] = (
+        frame["amount_minor"] - frame["usage_value_minor"] - frame["refunded_value_minor"]
+        - frame["breakage_minor"] - frame["escheat_minor"])
+    return frame
 
 
 def lot_balances(store: Store, customer: str | None = None, as_of: date | None = None) -> list[dict]:
@@ -48,19 +75,22 @@ def lot_balances(store: Store, customer: str | None = None, as_of: date | None =
     frame = lot_state_frame(store, customer, as_of)
     rows = []
     for lot in frame.itertuples(index=False):
-        credits_remaining = lot.credits_micro - lot.credits_used_micro - lot.credits_expired_micro
-        value_remaining = lot.amount_minor - lot.usage_value_minor - lot.breakage_minor
+        credits_remaining = lot.credits_remaining_micro
+        value_remaining = lot.value_remaining_minor
         rows.append({
             "purchase_id": lot.purchase_id, "customer_id": lot.customer_id, "kind": lot.kind,
             "product": lot.product, "currency": lot.currency,
             "expires_at": "" if lot.expires_at is None else str(lot.expires_at),
             "credits_granted": format_micro_credits(int(lot.credits_micro)),
             "credits_used": format_micro_credits(int(lot.credits_used_micro)),
+            "credits_refunded": format_micro_credits(int(lot.credits_refunded_micro)),
             "credits_expired": format_micro_credits(int(lot.credits_expired_micro)),
             "credits_remaining": format_micro_credits(int(credits_remaining)),
             "amount": format_minor(int(lot.amount_minor), lot.currency),
             "usage_revenue": format_minor(int(lot.usage_value_minor), lot.currency),
+            "refunded": format_minor(int(lot.refunded_value_minor), lot.currency),
             "breakage": format_minor(int(lot.breakage_minor), lot.currency),
+            "escheat": format_minor(int(lot.escheat_minor), lot.currency),
             "value_remaining": format_minor(int(value_remaining), lot.currency),
         })
     return rows

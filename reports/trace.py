@@ -200,8 +200,8 @@ def trace_customer(store: Store, customer_id: str, period: str) -> dict:
 
     def position(as_of: date) -> list[dict]:
         lots = lot_state_frame(store, customer_id, as_of)
-        lots["credits"] = lots["credits_micro"] - lots["credits_used_micro"] - lots["credits_expired_micro"]
-        lots["value"] = lots["amount_minor"] - lots["usage_value_minor"] - lots["breakage_minor"]
+        lots["credits"] = lots["credits_remaining_micro"]
+        lots["value"] = lots["value_remaining_minor"]
         grouped = lots.groupby("currency")[["credits", "value"]].sum()
         return [{"currency": currency, "credits": format_micro_credits(int(row["credits"])),
                  "value": format_minor(int(row["value"]), currency)}

@@ -44,15 +44,14 @@ def _future_months(period: str) -> list[str]:
 def _open_lots(store: Store, period: str, policy: Policy) -> pd.DataFrame:
     _, following = parse_period(period)
     lots = lot_state_frame(store, as_of=following - timedelta(days=1))
-    lots["credits_remaining"] = (lots["credits_micro"] - lots["credits_used_micro"]
-                                 - lots["credits_expired_micro"])
+    lots["credits_remaining"] = lots["credits_remaining_micro"]
     lots = lots[lots["credits_remaining"] > 0].copy()
     expires = pd.to_datetime(lots["expires_at"]).dt.tz_localize("UTC")
     expiry_period = expires.dt.tz_convert(policy.reporting_timezone).dt.strftime("%Y-%m")
     lots["expiry_period"] = expiry_period.astype(object).where(expires.notna(), None)
     lots["expires_at"] = expires
     lots["purchased_at"] = pd.to_datetime(lots["purchased_at"]).dt.tz_localize("UTC")
-    lots["value_remaining"] = lots["amount_minor"] - lots["usage_value_minor"] - lots["breakage_minor"]
+    lots["value_remaining"] = lots["value_remaining_minor"]
     return lots
 
 
@@ -100,8 +99,10 @@ def _burn_forecast(store: Store, period: str, policy: Policy, lots: pd.DataFrame
                   ordered["currency"].tolist(), ordered["expiry_period"].tolist(),
                   ordered["amount_minor"].astype("int64").tolist(),
                   ordered["credits_micro"].astype("int64").tolist(),
-                  ordered["credits_used_micro"].astype("int64").tolist(),
-                  ordered["credits_remaining"].astype("int64").tolist(), strict=True)
+                  (ordered["credits_used_micro"] + ordered["credits_refunded_micro"])
+                  .astype("int64").tolist(),
+                  ordered["credits_remaining"].astype("int64").tolist(),
+                  ordered["breakage_minor"].astype("int64").tolist(), strict=True)
     for customer_id, customer_lots in groupby(records, key=itemgetter(0)):
         _forecast_customer(list(customer_lots), rate_of.get(customer_id, Fraction(0)), months,
                            month_days, spread)
@@ -110,12 +111,16 @@ def _burn_forecast(store: Store, period: str, policy: Policy, lots: pd.DataFrame
 
 def _forecast_customer(customer_lots: list[tuple], rate: Fraction, months: list[str],
                        month_days: list[int], spread: dict[tuple[str, str], int]) -> None:
-    """Burn one customer's forecast demand through its lots in burn order, month by month."""
+    """Burn one customer's forecast demand through its lots in burn order, month by month.
+
+    `used` counts refunded credits too: the value of what has left a lot is cumulative
+    over both (rules/refunds.py), so the forecast continues from that figure.
+    """
     used = [lot[6] for lot in customer_lots]
     remaining = [lot[7] for lot in customer_lots]
     for month, days in zip(months, month_days, strict=True):
         demand = int(rate * days)  # rounded down to whole micro-credits
-        for index, (_, _, currency, expiry_period, amount, credits, _, _) in enumerate(
+        for index, (_, _, currency, expiry_period, amount, credits, *_) in enumerate(
                 customer_lots):
             if demand == 0:
                 break
@@ -129,8 +134,10 @@ def _forecast_customer(customer_lots: list[tuple], rate: Fraction, months: list[
                 after = value_to_date_minor(amount, used[index], credits)
                 spread[(currency, month)] = spread.get((currency, month), 0) + after - before
                 demand -= taken
-    for index, (_, _, currency, expiry_period, amount, credits, _, _) in enumerate(customer_lots):
-        leftover = amount - value_to_date_minor(amount, used[index], credits)
+    for index, (_, _, currency, expiry_period, amount, credits, _, _, accrued) in enumerate(
+            customer_lots):
+        # What forecast use leaves, less breakage already accrued, lapses at expiry.
+        leftover = amount - value_to_date_minor(amount, used[index], credits) - accrued
         month = expiry_period if expiry_period in months else "thereafter"
         spread[(currency, month)] = spread.get((currency, month), 0) + int(leftover)
 

@@ -24,8 +24,10 @@ ARCHIVED_COLUMNS = {
     "usage": ["event_id", "customer_id", "occurred_at", "meter", "credits_micro",
               "quantity_micro", "payload_hash", "source_file", "source_row"],
     "purchases": ["purchase_id", "customer_id", "purchased_at", "expires_at", "credits_micro",
-                  "amount_minor", "tax_minor", "currency", "kind", "product", "priority",
+                  "amount_minor", "tax_minor", "currency", "kind", "product", "priority", "country",
                   "payload_hash", "source_file", "source_row"],
+    "refunds": ["refund_id", "purchase_id", "customer_id", "refunded_at", "credits_micro",
+                "value_minor", "tax_minor", "currency", "payload_hash"],
 }
 
 

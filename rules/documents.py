@@ -1,7 +1,7 @@
 """The file contract: which landing documents exist, their columns, and how files are read.
 
 A landing day `LANDING/YYYY-MM-DD/` holds at most one file per document, named
-`purchases.*`, `usage.*`, `costs.*` or `refunds.*` with the extension `.csv` (header row),
+`purchases.*`, `usage.*`, `costs.*`, `refunds.*` or `adjustments.*` with the extension `.csv` (header row),
 `.parquet` or `.jsonl`, and markers named `_*`; any other file refuses the day. Every
 file is read into a frame of strings (missing values as ''), so validation sees exactly
 what was written and no number ever passes through a float. A file that cannot be read
@@ -67,6 +67,8 @@ DOCUMENT_COLUMNS: dict[str, tuple[ColumnSpec, ...]] = {
         ColumnSpec("kind", False, r"(?:paid|promotional)?", "must be paid or promotional", "paid"),
         ColumnSpec("product", False, f"(?:{_IDENTIFIER})?", "must be printable", "default"),
         ColumnSpec("priority", False, r"(?:-?[0-9]{1,9})?", "must be an integer", "0"),
+        ColumnSpec("country", False, r"(?:[A-Z]{2})?",
+                   "must be a two-letter ISO 3166-1 country code"),
     ),
     "usage": (
         _identifier("event_id"),
@@ -91,7 +93,17 @@ DOCUMENT_COLUMNS: dict[str, tuple[ColumnSpec, ...]] = {
         _identifier("purchase_id"),
         _timestamp("refunded_at"),
         _decimal("credits", what="a positive decimal number of credits"),
-        _decimal("amount", what="a non-negative decimal amount in major units"),
+        # Optional: when given, it must equal the refund the books compute (value + tax).
+        ColumnSpec("amount", False, f"(?:{_DECIMAL})?",
+                   "must be a non-negative decimal amount in major units"),
+    ),
+    "adjustments": (
+        _identifier("adjustment_id"),
+        _identifier("purchase_id"),
+        _timestamp("adjusted_at"),
+        ColumnSpec("action", True, r"rollover|void", "must be rollover or void"),
+        _timestamp("new_expires_at", required=False),
+        ColumnSpec("reason", False, f"(?:{_IDENTIFIER})?", "must be printable"),
     ),
 }
 DOCUMENTS = tuple(DOCUMENT_COLUMNS)

@@ -1,48 +1,60 @@
-"""Expiry under the remote method: unused deferred value becomes breakage revenue.
+"""Expiry: a lot's unused credits lapse and its deferred value leaves the books' liability.
 
-A lot whose `expires_at` falls in business day D or earlier (an expiry exactly at
-midnight belongs to the day that ends there) and is still open is expired by D's run,
-dated D: its remaining credits are lost and its remaining deferred value (amount minus
-usage value to date) moves to breakage revenue. Promotional lots expire with no entry.
-A lot that arrives already expired is expired by the run that first sees it.
+A lot whose expiry in force (its own, or its last rollover's) falls in business day D or
+earlier (an expiry exactly at midnight belongs to the day that ends there) and that still
+has credits is expired by D's run, dated D: its remaining credits are lost and its
+remaining deferred value (amount less usage, refunds and breakage already accrued) moves
+to breakage revenue, or, when the customer's country is in the policy's unclaimed-property
+list, to the unclaimed-property liability (ASC 606-10-55-49: never revenue). Promotional
+lots expire with no entry. A lot that arrives already expired is expired by the run that
+first sees it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from ledger.accounts import ChartOfAccounts
 from ledger.journal import EntryKind, JournalBatch
 from ledger.periods import BusinessDay
+from rules.lot_state import credits_left_micro, deferred_value_minor
 from rules.postings import journal_from_lines, line_frame
 
 
 @dataclass(frozen=True)
 class ExpiredLots:
-    expiries: pd.DataFrame  # purchase_id, credits_micro, value_minor
+    expiries: pd.DataFrame  # purchase_id, credits_micro, value_minor, destination
     journal: JournalBatch
 
 
-def expire_lots(lots: pd.DataFrame, day: BusinessDay, accounts: ChartOfAccounts) -> ExpiredLots:
-    """lots: open lots with their state after today's burn."""
-    remaining_credits = lots["credits_micro"] - lots["credits_used_micro"]
+def expire_lots(lots: pd.DataFrame, day: BusinessDay, accounts: ChartOfAccounts,
+                escheat_countries: frozenset[str] = frozenset()) -> ExpiredLots:
+    """lots: open lots with their state after today's burn and breakage."""
     due = lots["expires_at"].notna() & (lots["expires_at"] <= day.ends_at_utc)
-    due &= remaining_credits > 0
+    due &= credits_left_micro(lots) > 0
     expiring = lots[due].sort_values("purchase_id")
+    escheat = expiring["country"].isin(escheat_countries).to_numpy()
+    value = deferred_value_minor(expiring)
     expiries = pd.DataFrame({
         "purchase_id": expiring["purchase_id"].to_numpy(),
-        "credits_micro": (expiring["credits_micro"] - expiring["credits_used_micro"]).to_numpy(),
-        "value_minor": (expiring["amount_minor"] - expiring["usage_value_minor"]).to_numpy(),
+        "credits_micro": credits_left_micro(expiring).to_numpy(),
+        "value_minor": value.to_numpy(),
+        "destination": np.where(escheat, "escheat", "breakage"),
     })
-    entry_id = "breakage/" + expiring["purchase_id"]
-    common = {"entry_id": entry_id, "customer_id": expiring["customer_id"],
-              "currency": expiring["currency"], "purchase_id": expiring["purchase_id"]}
-    value = expiring["amount_minor"] - expiring["usage_value_minor"]
-    lines = pd.concat([
-        line_frame(account=accounts.deferred_revenue, amount_minor=value, **common),
-        line_frame(account=accounts.breakage_revenue, amount_minor=-value, **common),
-    ], ignore_index=True).sort_values("entry_id", kind="stable")
-    source_ref = pd.Series(expiring["purchase_id"].to_numpy(), index=entry_id.to_numpy())
-    return ExpiredLots(expiries, journal_from_lines(lines, EntryKind.BREAKAGE, day, source_ref))
+    journals = []
+    for kind, account, chosen in ((EntryKind.BREAKAGE, accounts.breakage_revenue, ~escheat),
+                                  (EntryKind.ESCHEAT, accounts.unclaimed_property, escheat)):
+        lots_of_kind = expiring[chosen]
+        entry_id = f"{kind}/" + lots_of_kind["purchase_id"]
+        common = {"entry_id": entry_id, "customer_id": lots_of_kind["customer_id"],
+                  "currency": lots_of_kind["currency"], "purchase_id": lots_of_kind["purchase_id"]}
+        lines = pd.concat([
+            line_frame(account=accounts.deferred_revenue, amount_minor=value[chosen], **common),
+            line_frame(account=account, amount_minor=-value[chosen], **common),
+        ], ignore_index=True).sort_values("entry_id", kind="stable")
+        source_ref = pd.Series(lots_of_kind["purchase_id"].to_numpy(), index=entry_id.to_numpy())
+        journals.append(journal_from_lines(lines, kind, day, source_ref))
+    return ExpiredLots(expiries, JournalBatch.concat(journals))

@@ -25,8 +25,11 @@ from ledger.store import batch_for_date, insert_frame, read_in_chunks, record_st
 from rules.archive import archived_fingerprints, write_partition
 from rules.documents import ROW_NUMBER, InputFile, document_files, read_document
 from rules.intake import ID_COLUMN, PAYLOAD_COLUMNS, DocumentIntake, sort_valid_rows
+from rules.lot_state import BALANCE_COLUMNS, lots_by_id, typed_lots
 from rules.policy import Policy
+from rules.refunds import judge_refunds
 from rules.validation import (
+    ValidatedRows,
     fingerprint_from_hex,
     fingerprint_to_hex,
     payload_fingerprints,
@@ -97,7 +100,7 @@ def ingest(connection: Connection, landing: LandingDay, day: BusinessDay, policy
         "started_at": recorded_at, "recorded_at": recorded_at, "entry_count": 0,
     }])
     for intake in intakes:
-        if intake.document in ("usage", "purchases"):
+        if intake.document in ("usage", "purchases", "refunds"):
             write_partition(archive_root, intake.document, day.business_date, intake.accepted)
     insert_frame(connection, schema.BatchFile, _batch_files(intakes, batch_id))
     insert_frame(connection, schema.QuarantinedRow, _quarantine(intakes, day, batch_id))
@@ -131,12 +134,46 @@ def _take_in(connection: Connection, files: dict[str, InputFile], day: BusinessD
         validated = validate_costs(files["costs"].frame, day)
         intakes.append(_against_table(connection, files["costs"], validated, "costs"))
     if "refunds" in files:
-        input_file = files["refunds"]
-        validated = validate_refunds(input_file.frame, day)
-        none_earlier = pd.DataFrame(columns=["refund_id", "payload_hash", "business_date"])
-        intakes.append(sort_valid_rows(input_file, validated, pd.Series([], dtype="int64"),
-                                       none_earlier))
+        validated = validate_refunds(files["refunds"].frame, day)
+        purchases = next((intake.accepted for intake in intakes
+                          if intake.document == "purchases"), None)
+        validated = _judged_refunds(connection, validated, purchases)
+        intakes.append(_against_table(connection, files["refunds"], validated, "refunds"))
     return intakes
+
+
+def _judged_refunds(connection: Connection, validated: ValidatedRows,
+                    purchases_today: pd.DataFrame | None) -> ValidatedRows:
+    """Refunds the books allow stay accepted (valued); the others are rejected with a reason.
+
+    A refund id posted before is left for de-duplication (a re-sent refund is a
+    duplicate, not a second refund); a repeated id in the file shares its first row's fate.
+    """
+    rows = validated.accepted
+    posted = read_in_chunks(connection, "SELECT refund_id FROM refunds WHERE refund_id IN :ids",
+                            rows["refund_id"], ["refund_id"])["refund_id"]
+    judged_here = ~rows["refund_id"].isin(posted) & ~rows["refund_id"].duplicated()
+    lots = lots_by_id(connection, rows["purchase_id"])
+    if purchases_today is not None and len(purchases_today):
+        bought = purchases_today.assign(**{column: 0 for column in BALANCE_COLUMNS}, is_open=True)
+        lots = pd.concat([lots, typed_lots(bought)], ignore_index=True)
+    valued, problems = judge_refunds(rows[judged_here], lots)
+    verdict_of = rows.loc[problems["index"], "refund_id"].to_numpy()
+    first_problem = pd.Series(problems["column_name"].to_numpy(), index=verdict_of)
+    refused = rows["refund_id"].isin(verdict_of) & ~rows["refund_id"].isin(posted)
+    by_id = valued.drop_duplicates("refund_id").set_index("refund_id")
+    accepted = rows[~refused].copy()
+    for column in ("customer_id", "value_minor", "tax_minor", "currency"):
+        accepted[column] = accepted["refund_id"].map(by_id[column])
+    reasons = (problems["column_name"] + ": " + problems["reason"]).to_numpy()
+    reason_of = pd.Series(reasons, index=verdict_of)
+    rejected = pd.DataFrame({
+        ROW_NUMBER: rows.loc[refused, ROW_NUMBER].to_numpy(),
+        "column_name": rows.loc[refused, "refund_id"].map(first_problem).to_numpy(),
+        "reason": rows.loc[refused, "refund_id"].map(reason_of).to_numpy(),
+    })
+    return ValidatedRows(accepted=accepted.reset_index(drop=True),
+                         rejected=pd.concat([validated.rejected, rejected], ignore_index=True))
 
 
 def _against_table(connection: Connection, input_file: InputFile, validated,

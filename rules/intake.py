@@ -20,14 +20,15 @@ from rules.validation import ValidatedRows
 
 PAYLOAD_COLUMNS = {
     "purchases": ["customer_id", "purchased_at", "expires_at", "credits_micro", "amount_minor",
-                  "tax_minor", "currency", "kind", "product", "priority"],
+                  "tax_minor", "currency", "kind", "product", "priority", "country"],
     "usage": ["customer_id", "occurred_at", "meter", "credits_micro", "quantity_micro"],
     "costs": ["cost_date", "meter", "amount_minor", "currency", "cost_type", "vendor", "memo"],
-    "refunds": [],
+    "refunds": ["purchase_id", "refunded_at", "credits_micro", "amount_scaled"],
+    "adjustments": ["purchase_id", "adjusted_at", "action", "new_expires_at", "reason"],
 }
 RAW_VALUE_MAX_CHARACTERS = 1000
 ID_COLUMN = {"purchases": "purchase_id", "usage": "event_id", "costs": "cost_id",
-             "refunds": "refund_id"}
+             "refunds": "refund_id", "adjustments": "adjustment_id"}
 
 
 @dataclass(frozen=True)

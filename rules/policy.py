@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tomllib
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -18,8 +20,8 @@ from ledger.accounts import ChartOfAccounts
 
 DEFAULT_POLICY_FILE = Path(__file__).with_name("policy.toml")
 BURN_ORDER_KEYS = ("priority", "expires_at", "per_credit_value", "purchased_at", "purchase_id")
-SUPPORTED_OVERAGE = ("exception",)
-SUPPORTED_BREAKAGE = ("remote",)
+SUPPORTED_OVERAGE = ("exception", "arrears", "negative_balance")
+SUPPORTED_BREAKAGE = ("remote", "proportional")
 MAX_LATE_WINDOW_DAYS = 366
 
 
@@ -45,6 +47,24 @@ class ExportSettings:
 
 
 @dataclass(frozen=True)
+class BreakageRule:
+    """How one product's unused credits become revenue, and the breakage it expects.
+
+    `rates` are (effective from, expected breakage rate) in date order: an estimate
+    changes by adding a rate, never by editing an old one, so the books can say which
+    rate was in force on any day.
+    """
+
+    method: str = "remote"
+    rates: tuple[tuple[date, Decimal], ...] = ()
+
+    def rate_on(self, business_date: date) -> Decimal:
+        """The expected rate in force on a day; none before the first one (0)."""
+        in_force = [rate for starts, rate in self.rates if starts <= business_date]
+        return in_force[-1] if in_force else Decimal(0)
+
+
+@dataclass(frozen=True)
 class Policy:
     name: str
     version: str
@@ -58,6 +78,17 @@ class Policy:
     exports: ExportSettings
     post_costs: bool = False
     base_tier_price_per_credit: dict[str, Decimal] = field(default_factory=dict)
+    breakage_products: dict[str, BreakageRule] = field(default_factory=dict)
+    # Countries (ISO 3166-1 alpha-2) whose expired value is remitted as unclaimed property.
+    escheat_countries: frozenset[str] = frozenset()
+    overage_customers: dict[str, str] = field(default_factory=dict)
+    overage_price_per_credit: dict[str, Decimal] = field(default_factory=dict)
+
+    def breakage_rule(self, product: str) -> BreakageRule:
+        return self.breakage_products.get(product, BreakageRule(self.breakage_method))
+
+    def overage_for(self, customer_id: str) -> str:
+        return self.overage_customers.get(customer_id, self.overage)
 
 
 def load_policy(path: str | Path | None = None) -> Policy:
@@ -101,11 +132,24 @@ def policy_from_document(document: dict, source: str = "<memory>") -> Policy:
     overage = usage.get("overage", "exception")
     if overage not in SUPPORTED_OVERAGE:
         raise PolicyError(f"usage.overage {overage!r} is not supported; use one of {SUPPORTED_OVERAGE}")
-    breakage_method = document.get("breakage", {}).get("method", "remote")
-    if breakage_method not in SUPPORTED_BREAKAGE:
-        raise PolicyError(
-            f"breakage.method {breakage_method!r} is not supported; use one of {SUPPORTED_BREAKAGE}"
-        )
+    breakage = document.get("breakage", {})
+    breakage_method = breakage.get("method", "remote")
+    if breakage_method != "remote":
+        raise PolicyError("breakage.method (the default) must be remote: the proportional "
+                          "method needs a product's expected rate, set under [breakage.products]")
+    breakage_products = {product: _breakage_rule(product, rule)
+                         for product, rule in breakage.get("products", {}).items()}
+    escheat_countries = frozenset(document.get("unclaimed_property", {}).get("countries", []))
+    if any(not isinstance(code, str) or not re.fullmatch("[A-Z]{2}", code)
+           for code in escheat_countries):
+        raise PolicyError("unclaimed_property.countries must be ISO 3166-1 alpha-2 codes")
+    overage_customers = dict(usage.get("overage_customers", {}))
+    for customer, rule in overage_customers.items():
+        if rule not in SUPPORTED_OVERAGE:
+            raise PolicyError(f"usage.overage_customers.{customer} {rule!r} is not supported; "
+                              f"use one of {SUPPORTED_OVERAGE}")
+    overage_price = _decimal_table(usage.get("overage_price_per_credit", {}),
+                                   "usage.overage_price_per_credit")
     export = dict(document.get("export", {}))
     account_codes = export.pop("account_codes", {})
     unknown_targets = sorted(set(account_codes) - set(EXPORT_TARGETS))
@@ -119,11 +163,8 @@ def policy_from_document(document: dict, source: str = "<memory>") -> Policy:
     post_costs = document.get("costs", {}).get("post", False)
     if not isinstance(post_costs, bool):
         raise PolicyError("costs.post must be true or false")
-    try:
-        base_tier = {currency: Decimal(str(price)) for currency, price in
-                     document.get("kpis", {}).get("base_tier_price_per_credit", {}).items()}
-    except InvalidOperation:
-        raise PolicyError("kpis.base_tier_price_per_credit values must be decimal strings") from None
+    base_tier = _decimal_table(document.get("kpis", {}).get("base_tier_price_per_credit", {}),
+                               "kpis.base_tier_price_per_credit")
     return Policy(
         name=section.get("name", "default"),
         version=version,
@@ -137,4 +178,43 @@ def policy_from_document(document: dict, source: str = "<memory>") -> Policy:
         exports=exports,
         post_costs=post_costs,
         base_tier_price_per_credit=base_tier,
+        breakage_products=breakage_products,
+        escheat_countries=escheat_countries,
+        overage_customers=overage_customers,
+        overage_price_per_credit=overage_price,
     )
+
+
+def _breakage_rule(product: str, rule: dict) -> BreakageRule:
+    name = f"breakage.products.{product}"
+    method = rule.get("method", "remote")
+    if method not in SUPPORTED_BREAKAGE:
+        raise PolicyError(f"{name}.method {method!r} is not supported; use one of "
+                          f"{SUPPORTED_BREAKAGE}")
+    rates = []
+    for entry in rule.get("rates", []):
+        try:
+            starts = entry["from"] if isinstance(entry["from"], date) else date.fromisoformat(
+                entry["from"])
+            rate = Decimal(str(entry["rate"]))
+        except (KeyError, TypeError, ValueError, InvalidOperation):
+            raise PolicyError(f"{name}.rates: each rate needs from = a date and rate = a decimal "
+                              "string such as \"0.05\"") from None
+        if not Decimal(0) <= rate < Decimal(1):
+            raise PolicyError(f"{name}.rates: rate {rate} must be at least 0 and below 1")
+        rates.append((starts, rate))
+    if [starts for starts, _ in rates] != sorted({starts for starts, _ in rates}):
+        raise PolicyError(f"{name}.rates must be in date order, one per date")
+    if method == "proportional" and not rates:
+        raise PolicyError(f"{name}: the proportional method needs at least one expected rate")
+    return BreakageRule(method, tuple(rates))
+
+
+def _decimal_table(table: dict, name: str) -> dict[str, Decimal]:
+    try:
+        values = {key: Decimal(str(value)) for key, value in table.items()}
+    except InvalidOperation:
+        raise PolicyError(f"{name} values must be decimal strings") from None
+    if any(value < 0 for value in values.values()):
+        raise PolicyError(f"{name} values must not be negative")
+    return values

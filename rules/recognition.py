@@ -1,8 +1,9 @@
 """Usage revenue: the deferred value of burned credits, exact to the minor unit.
 
-Per lot, value to date = amount x credits used / credits granted, rounded half to even
-(ACCOUNTING.md, "Exact rounding"); the day's revenue from a lot is the change in that
-figure, so a lot used to the end has recognised exactly its amount. A lot's day value is
+Per lot, the value of the credits that have left it (used or refunded) = amount x
+(used + refunded) / credits granted, rounded half to even (ACCOUNTING.md, "Exact
+rounding"); the day's revenue from a lot is the change in that figure, so a lot used to
+the end has recognised exactly its amount, less any refunds. A lot's day value is
 split over the meters that burned it by largest remainder on credits, so the meter
 lines sum exactly to the lot's change.
 
@@ -70,13 +71,16 @@ def recognise_usage(
     burned_by_lot = burned.groupby("purchase_id")["credits_micro"].sum()
     touched = lots.loc[burned_by_lot.index].copy()
     used_after = touched["credits_used_micro"] + burned_by_lot
-    value_after = values_to_date_minor(
-        touched["amount_minor"], used_after, touched["credits_micro"]
-    )
-    touched["day_value_minor"] = value_after - touched["usage_value_minor"].to_numpy()
+    # Credits leave a lot by use or refund; the value of all that has left is cumulative.
+    consumed_value_after = values_to_date_minor(
+        touched["amount_minor"], used_after + touched["credits_refunded_micro"],
+        touched["credits_micro"])
+    consumed_value_before = touched["usage_value_minor"] + touched["refunded_value_minor"]
+    touched["day_value_minor"] = consumed_value_after - consumed_value_before.to_numpy()
     lots_after = lots.copy()
     lots_after.loc[touched.index, "credits_used_micro"] = used_after
-    lots_after.loc[touched.index, "usage_value_minor"] = value_after
+    lots_after.loc[touched.index, "usage_value_minor"] = (
+        touched["usage_value_minor"] + touched["day_value_minor"])
 
     slices = burned.sort_values(["purchase_id", "meter"]).reset_index(drop=True)
     slices["day_value_minor"] = slices["purchase_id"].map(touched["day_value_minor"])

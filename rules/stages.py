@@ -30,17 +30,25 @@ from ledger.store import (
     replace_lot_balances,
 )
 from rules.archive import read_partition
+from rules.breakage import accrue_breakage
 from rules.burn import burn, burn_order_ranks
 from rules.costs import cost_journal
 from rules.expiry import expire_lots
+from rules.lot_state import (
+    INSTANT_DTYPE,
+    credits_left_micro,
+    lots_by_id,
+    lots_changing_today,
+    new_lot_balances,
+    open_lots,
+    typed_lots,
+)
 from rules.policy import Policy
 from rules.purchases import post_purchases
 from rules.recognition import recognise_usage
+from rules.refunds import refund_journal, refunded_totals
 from rules.validation import fingerprint_to_hex
 
-INSTANT_DTYPE = "datetime64[us, UTC]"
-BALANCE_COLUMNS = ["purchase_id", "customer_id", "credits_used_micro", "usage_value_minor",
-                   "credits_expired_micro", "breakage_minor", "is_open", "last_batch_id"]
 MAX_SHARDS = 256
 
 
@@ -101,14 +109,13 @@ def post_purchases_stage(connection: Connection, night: Night) -> None:
         return
     _require(connection, night, "ingest", "purchases")
     accepted = read_partition(night.archive_root, "purchases", night.day.business_date)
-    accepted = _typed_lots(accepted).assign(
+    accepted = typed_lots(accepted).assign(
         payload_hash=accepted["payload_hash"].map(fingerprint_to_hex))
     posted = post_purchases(accepted, night.day, night.policy.accounts)
     insert_frame(connection, schema.Lot, posted.lots.assign(**night.on_day))
-    insert_frame(connection, schema.LotBalance, posted.lots[["purchase_id", "customer_id"]].assign(
-        credits_used_micro=0, usage_value_minor=0, credits_expired_micro=0, breakage_minor=0,
-        is_open=True, last_batch_id=night.batch_id))
+    insert_frame(connection, schema.LotBalance, new_lot_balances(posted.lots, night.batch_id))
     post_journal(connection, posted.journal, _entry_attributes(connection, night))
+    _apply_refunds(connection, night)
     if night.policy.post_costs:
         costs = read_frame(connection, "SELECT cost_id, meter, currency, amount_minor, vendor "
                            "FROM costs WHERE batch_id = :batch_id", batch_id=night.batch_id)
@@ -116,6 +123,30 @@ def post_purchases_stage(connection: Connection, night: Night) -> None:
                                               night.policy.accounts),
                      _entry_attributes(connection, night))
     record_stage(connection, night.batch_id, "purchases", night.recorded_at)
+
+
+def _apply_refunds(connection: Connection, night: Night) -> None:
+    """The day's accepted refunds leave their lots before the day's usage burns."""
+    refunds = read_partition(night.archive_root, "refunds", night.day.business_date)
+    if refunds.empty:
+        return
+    refunds = refunds.astype({"credits_micro": "int64", "value_minor": "int64",
+                              "tax_minor": "int64"}).assign(
+        refunded_at=lambda frame: pd.to_datetime(frame["refunded_at"], utc=True),
+        payload_hash=lambda frame: frame["payload_hash"].map(fingerprint_to_hex))
+    insert_frame(connection, schema.RefundRecord, refunds.assign(**night.on_day))
+    totals = refunded_totals(refunds).set_index("purchase_id")
+    lots = lots_by_id(connection, refunds["purchase_id"]).set_index("purchase_id")
+    lots = lots.loc[totals.index]
+    lots["credits_refunded_micro"] += totals["credits_micro"]
+    lots["refunded_value_minor"] += totals["value_minor"]
+    lots["refunded_tax_minor"] += totals["tax_minor"]
+    lots["is_open"] = credits_left_micro(lots) > 0
+    replace_lot_balances(connection, lots.reset_index()[[
+        "purchase_id", "credits_refunded_micro", "refunded_value_minor", "refunded_tax_minor",
+        "is_open"]].assign(last_batch_id=night.batch_id))
+    post_journal(connection, refund_journal(refunds, night.day, night.policy.accounts),
+                 _entry_attributes(connection, night))
 
 
 def burn_stage(connection: Connection, night: Night, shard: int, shard_count: int) -> None:
@@ -136,7 +167,7 @@ def burn_stage(connection: Connection, night: Night, shard: int, shard_count: in
         occurred_at=pd.to_datetime(events["occurred_at"], utc=True).astype(INSTANT_DTYPE))
     lots = open_lots(connection)
     lots = lots[lots["customer_id"].isin(events["customer_id"])].copy()
-    lots["credits_available_micro"] = lots["credits_micro"] - lots["credits_used_micro"]
+    lots["credits_available_micro"] = credits_left_micro(lots)
     lots["burn_rank"] = burn_order_ranks(lots, night.policy.burn_order)
     burnt = burn(events, lots, night.day)
     recognised = recognise_usage(burnt.slices, lots, night.day, night.policy.accounts)
@@ -149,18 +180,32 @@ def burn_stage(connection: Connection, night: Night, shard: int, shard_count: in
 
 
 def expire_stage(connection: Connection, night: Night) -> None:
+    """Proportional breakage for the day's usage, then the lots that expire today."""
     if _done(connection, night, "expire"):
         return
     _require(connection, night, "burn", "expire")
-    expired = expire_lots(open_lots(connection), night.day, night.policy.accounts)
+    accrued = accrue_breakage(lots_changing_today(connection, night.batch_id), night.day,
+                              night.policy)
+    if len(accrued.accruals):
+        insert_frame(connection, schema.BreakageAccrual, accrued.accruals.assign(
+            policy_version=night.policy.version, **night.on_day))
+        replace_lot_balances(connection, accrued.accruals[["purchase_id"]].assign(
+            breakage_minor=accrued.accruals["breakage_to_date_minor"],
+            last_batch_id=night.batch_id))
+    post_journal(connection, accrued.journal, _entry_attributes(connection, night))
+    lots = open_lots(connection)
+    expired = expire_lots(lots, night.day, night.policy.accounts, night.policy.escheat_countries)
     if len(expired.expiries):
         insert_frame(connection, schema.LotExpiry, expired.expiries.assign(**night.on_day))
-        connection.execute(text("""
-            UPDATE lot_balances SET is_open = FALSE, last_batch_id = :batch_id,
-                   credits_expired_micro = :credits_micro, breakage_minor = :value_minor
-            WHERE purchase_id = :purchase_id
-        """), [{**row, "batch_id": night.batch_id}
-               for row in expired.expiries.astype(object).to_dict("records")])
+        gone = expired.expiries.set_index("purchase_id")
+        to_escheat = gone["destination"] == "escheat"
+        before = lots.set_index("purchase_id").loc[gone.index]
+        closed = before[["breakage_minor", "escheat_minor"]].assign(
+            credits_expired_micro=gone["credits_micro"], is_open=False,
+            last_batch_id=night.batch_id)
+        closed["breakage_minor"] += gone["value_minor"].where(~to_escheat, 0)
+        closed["escheat_minor"] += gone["value_minor"].where(to_escheat, 0)
+        replace_lot_balances(connection, closed.reset_index())
     post_journal(connection, expired.journal, _entry_attributes(connection, night))
     record_stage(connection, night.batch_id, "expire", night.recorded_at)
 
@@ -215,30 +260,7 @@ def publish_stage(connection: Connection, night: Night) -> str:
                       batch_id=night.batch_id)["status"].iloc[0]
 
 
-def open_lots(connection: Connection) -> pd.DataFrame:
-    lots = read_frame(connection, """
-        SELECT l.purchase_id, l.customer_id, l.purchased_at, l.expires_at, l.credits_micro,
-               l.amount_minor, l.tax_minor, l.currency, l.kind, l.product, l.priority,
-               b.credits_used_micro, b.usage_value_minor
-        FROM lots l JOIN lot_balances b ON b.purchase_id = l.purchase_id
-        WHERE b.is_open ORDER BY l.purchase_id
-    """)
-    return _typed_lots(lots).astype({"credits_used_micro": "int64", "usage_value_minor": "int64"})
-
-
-def _typed_lots(lots: pd.DataFrame) -> pd.DataFrame:
-    """Instants as UTC of one resolution (stored naive UTC), money and credits as int64."""
-    typed = lots.copy()
-    for column in ("purchased_at", "expires_at"):
-        instants = pd.to_datetime(typed[column])
-        if instants.dt.tz is None:
-            instants = instants.dt.tz_localize("UTC")
-        typed[column] = instants.dt.tz_convert("UTC").astype(INSTANT_DTYPE)
-    return typed.astype({"credits_micro": "int64", "amount_minor": "int64", "tax_minor": "int64",
-                         "priority": "int64"})
-
-
 def _balances(lots: pd.DataFrame, batch_id: str) -> pd.DataFrame:
-    balances = lots.assign(credits_expired_micro=0, breakage_minor=0, last_batch_id=batch_id)
-    balances["is_open"] = balances["credits_used_micro"] < balances["credits_micro"]
-    return balances[BALANCE_COLUMNS]
+    balances = lots.assign(last_batch_id=batch_id, is_open=credits_left_micro(lots) > 0)
+    return balances[["purchase_id", "credits_used_micro", "usage_value_minor", "is_open",
+                     "last_batch_id"]]

@@ -219,6 +219,7 @@ def validate_purchases(frame: pd.DataFrame, day: BusinessDay) -> ValidatedRows:
         "kind": rows["kind"].astype(object),
         "product": rows["product"].astype(object),
         "priority": pd.to_numeric(rows["priority"], errors="coerce").fillna(0).astype("int64"),
+        "country": rows["country"].astype(object),
     })
     return _split(typed, problems, rows)
 
@@ -274,14 +275,30 @@ def validate_costs(frame: pd.DataFrame, day: BusinessDay) -> ValidatedRows:
 
 
 def validate_refunds(frame: pd.DataFrame, day: BusinessDay) -> ValidatedRows:
-    """Refunds are read and checked, then refused: the policy has no refund rule yet."""
+    """Refund rows as written; whether the books allow them is `rules.refunds`' question.
+
+    The amount is optional and kept scaled to AMOUNT_SCALE_PLACES (-1 when not given):
+    its currency is the lot's, known only once the lot is found.
+    """
     problems = _Problems(frame.index)
     check_formats("refunds", frame, problems)
-    unsupported = pd.Series(True, index=frame.index)
-    problems.add(unsupported, "refund_id",
-                 "refunds are not supported by this version of the policy; nothing was posted")
-    typed = frame.iloc[0:0].copy()
-    return _split(typed, problems, frame)
+    rows = _apply_defaults("refunds", frame)
+    refunded_at = _instant_column(rows, "refunded_at", problems)
+    credits = _credits_column(rows, problems)
+    amount, reasons = parse_scaled_decimals(rows["amount"], AMOUNT_SCALE_PLACES)
+    given = rows["amount"] != ""
+    problems.add(given & (reasons != ""), "amount", reasons)
+    problems.add(refunded_at >= day.ends_at_utc, "refunded_at",
+                 f"is after business date {day.business_date}")
+    typed = pd.DataFrame({
+        ROW_NUMBER: rows[ROW_NUMBER],
+        "refund_id": rows["refund_id"].astype(object),
+        "purchase_id": rows["purchase_id"].astype(object),
+        "refunded_at": refunded_at,
+        "credits_micro": credits,
+        "amount_scaled": amount.where(given, -1),
+    })
+    return _split(typed, problems, rows)
 
 
 def _split(typed: pd.DataFrame, problems: _Problems, rows: pd.DataFrame) -> ValidatedRows:

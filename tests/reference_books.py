@@ -6,9 +6,13 @@ written rules (ACCOUNTING.md and the policy's burn order):
 - each night, the day's new usage events (duplicates dropped, ids seen before with other
   contents refused) burn in time order; a late event burns at the start of the day; each
   event takes credits from the customer's lots active at that instant, in burn order;
-- a lot's usage value to date is amount x used / credits, rounded half to even to the
-  currency's minor unit; each night recognises the change;
-- at the night of its expiry a lot with credits left moves amount - usage value to
+- refunds take effect at the start of their night, before its usage, in refunded_at
+  order; one is refused when its lot is unknown or promotional, it is dated before the
+  purchase or at/after the lot's expiry, or it asks for more credits than are left;
+- the value of what has left a lot (used or refunded) is amount x (used + refunded) /
+  credits, rounded half to even to the currency's minor unit; usage and refunds each
+  take the change they cause; a refund's tax is the change in tax x refunded / credits;
+- at the night of its expiry a lot with credits left moves what is still deferred to
   breakage revenue.
 """
 
@@ -36,8 +40,12 @@ class ModelLot:
     tax: Decimal
     currency: str
     priority: int
+    kind: str = "paid"
     used: Decimal = Decimal(0)
     usage_value: Decimal = Decimal(0)
+    refunded: Decimal = Decimal(0)
+    refunded_value: Decimal = Decimal(0)
+    refunded_tax: Decimal = Decimal(0)
     breakage: Decimal = Decimal(0)
     expired: bool = False
 
@@ -53,9 +61,21 @@ class ModelLot:
         return self.purchased_at <= instant and (self.expires_at is None
                                                  or instant < self.expires_at)
 
-    def value_of(self, used: Decimal) -> Decimal:
+    def value_of(self, consumed: Decimal, total: Decimal | None = None) -> Decimal:
         quantum = Decimal(1).scaleb(-EXPONENT[self.currency])
-        return (self.amount * used / self.credits).quantize(quantum, ROUND_HALF_EVEN)
+        total = self.amount if total is None else total
+        return (total * consumed / self.credits).quantize(quantum, ROUND_HALF_EVEN)
+
+    def left(self) -> Decimal:
+        return self.credits - self.used - self.refunded
+
+
+@dataclass(frozen=True)
+class ModelRefund:
+    refund_id: str
+    purchase_id: str
+    refunded_at: datetime
+    credits: Decimal
 
 
 @dataclass(frozen=True)
@@ -82,13 +102,17 @@ class ReferenceBooks:
             self.balances[key] = self.balances.get(key, Decimal(0)) + amount
 
     def night(self, day_start: datetime, purchases: list[ModelLot],
-              events: list[ModelEvent]) -> None:
+              events: list[ModelEvent], refunds: list[ModelRefund] = ()) -> int:
+        """Post one night; returns how many refunds were accepted."""
         day_end = day_start + timedelta(days=1)
         for lot in purchases:
             self.lots[lot.purchase_id] = lot
             if lot.amount or lot.tax:
                 self._post(lot.currency, ("cash", lot.amount + lot.tax), ("deferred", -lot.amount),
                            ("tax", -lot.tax))
+        accepted = 0
+        for refund in sorted(refunds, key=lambda r: (r.purchase_id, r.refunded_at, r.refund_id)):
+            accepted += self._refund(refund)
         fresh = []
         for event in events:
             earlier = self.seen_events.get(event.event_id)
@@ -101,15 +125,32 @@ class ReferenceBooks:
             self._burn(event, max(event.occurred_at, day_start))
         for lot in sorted(self.lots.values(), key=lambda lot: lot.purchase_id):
             if lot.used != used_before.get(lot.purchase_id, Decimal(0)):
-                value = lot.value_of(lot.used)
-                self._post(lot.currency, ("deferred", value - lot.usage_value),
-                           ("usage", lot.usage_value - value))
-                lot.usage_value = value
+                change = lot.value_of(lot.used + lot.refunded) - lot.usage_value - lot.refunded_value
+                self._post(lot.currency, ("deferred", change), ("usage", -change))
+                lot.usage_value += change
             if (not lot.expired and lot.expires_at is not None and lot.expires_at <= day_end
-                    and lot.used < lot.credits):
+                    and lot.left() > 0):
                 lot.expired = True
-                lot.breakage = lot.amount - lot.usage_value
+                lot.breakage = lot.amount - lot.usage_value - lot.refunded_value
                 self._post(lot.currency, ("deferred", lot.breakage), ("breakage", -lot.breakage))
+        return accepted
+
+    def _refund(self, refund: ModelRefund) -> int:
+        lot = self.lots.get(refund.purchase_id)
+        if (lot is None or lot.kind != "paid" or refund.refunded_at < lot.purchased_at
+                or lot.expired or (lot.expires_at is not None
+                                   and lot.expires_at <= refund.refunded_at)
+                or refund.credits > lot.left()):
+            return 0
+        consumed = lot.used + lot.refunded
+        value = lot.value_of(consumed + refund.credits) - lot.value_of(consumed)
+        tax = (lot.value_of(lot.refunded + refund.credits, lot.tax)
+               - lot.value_of(lot.refunded, lot.tax))
+        lot.refunded += refund.credits
+        lot.refunded_value += value
+        lot.refunded_tax += tax
+        self._post(lot.currency, ("deferred", value), ("tax", tax), ("cash", -value - tax))
+        return 1
 
     def _burn(self, event: ModelEvent, instant: datetime) -> None:
         need = event.credits
@@ -118,7 +159,7 @@ class ReferenceBooks:
                              and lot.active_at(instant)),
                             key=lambda lot: lot.burn_key(self.burn_order))
         for lot in candidates:
-            taken = min(need, lot.credits - lot.used)
+            taken = min(need, lot.left())
             lot.used += taken
             need -= taken
             if need == 0:
@@ -129,9 +170,13 @@ class ReferenceBooks:
         return {key: int(amount.scaleb(EXPONENT[key[1]]))
                 for key, amount in self.balances.items() if amount != 0}
 
-    def lot_states_minor(self) -> dict[str, tuple[int, int, int]]:
-        """purchase_id -> (micro-credits used, usage value minor, breakage minor)."""
-        return {lot.purchase_id: (int(lot.used.scaleb(6)),
-                                  int(lot.usage_value.scaleb(EXPONENT[lot.currency])),
-                                  int(lot.breakage.scaleb(EXPONENT[lot.currency])))
+    def lot_states_minor(self) -> dict[str, tuple[int, ...]]:
+        """purchase_id -> (micro-credits used, usage value, micro-credits refunded, refunded
+        value, refunded tax, breakage), money in minor units."""
+        def minor(lot: ModelLot, amount: Decimal) -> int:
+            return int(amount.scaleb(EXPONENT[lot.currency]))
+
+        return {lot.purchase_id: (int(lot.used.scaleb(6)), minor(lot, lot.usage_value),
+                                  int(lot.refunded.scaleb(6)), minor(lot, lot.refunded_value),
+                                  minor(lot, lot.refunded_tax), minor(lot, lot.breakage))
                 for lot in self.lots.values()}

@@ -117,10 +117,10 @@ def test_several_nights_produce_the_hand_worked_books(store, policy, tmp_path):
                rollforward(store, "2026-01", policy.accounts.deferred_revenue)}
     assert january["USD"] == {"currency": "USD", "opening": "0.00", "purchases": "26.00",
                               "usage_revenue": "0.67", "breakage": "5.00", "refunds": "0.00",
-                              "closing": "20.33"}
+                              "escheat": "0.00", "closing": "20.33"}
     assert january["JPY"] == {"currency": "JPY", "opening": "0", "purchases": "1000",
                               "usage_revenue": "338", "breakage": "0", "refunds": "0",
-                              "closing": "662"}
+                              "escheat": "0", "closing": "662"}
     february_rollforward = rollforward(store, "2026-02", policy.accounts.deferred_revenue)
     usd = next(row for row in february_rollforward if row.currency == "USD")
     assert (usd.opening_minor, usd.usage_revenue_minor, usd.breakage_minor, usd.closing_minor) == (
@@ -211,20 +211,6 @@ def test_a_bad_file_names_file_row_and_column_and_posts_nothing(store, policy, t
     with pytest.raises(InputFileError, match=r"usage.csv row 0 \(header\): unexpected column 'credit'"):
         run_nights(store, policy, tmp_path, nights=NIGHTS[:1])
     assert store.read_frame("SELECT COUNT(*) AS n FROM batches")["n"][0] == 0
-
-
-def test_refunds_are_rejected_clearly_until_the_policy_has_a_refund_rule(sqlite_store, policy,
-                                                                         tmp_path):
-    write_scenario(tmp_path / "landing")
-    write_document(tmp_path / "landing", "2026-01-30", "refunds", [
-        {"refund_id": "R1", "purchase_id": "P-B", "refunded_at": "2026-01-30T12:00:00Z",
-         "credits": "1", "amount": "2.00"}])
-    outcome = run_nights(sqlite_store, policy, tmp_path, nights=NIGHTS[:1])[0]
-    refunds = next(doc for doc in outcome.documents if doc.document == "refunds")
-    assert (refunds.rows_read, refunds.accepted, refunds.rejected) == (1, 0, 1)
-    reasons = [row["reason"] for row in exceptions(sqlite_store) if row["kind"] == "rejected"]
-    assert reasons == ["refund_id: refunds are not supported by this version of the policy; "
-                       "nothing was posted"]
 
 
 def test_a_day_with_no_files_still_expires_lots_and_is_recorded_as_empty(sqlite_store, policy,

@@ -40,6 +40,11 @@ IDENTIFIERS_IN_SQL = {
     ("reports/statements.py", "joined"),    # a constant JOIN, or nothing
     ("reports/beancount_export.py", "condition"),  # "<" or "<=" from the caller
     ("reports/controls.py", "window"),      # a constant WHERE with bound parameters, or nothing
+    ("reports/controls.py", "_DEFERRED"),   # a constant column expression
+    ("rules/lot_state.py", "_LOT_STATE + ' WHERE b.is_open ORDER BY l.purchase_id'"),
+    ("rules/lot_state.py", "_LOT_STATE + ' WHERE l.purchase_id IN :ids'"),  # constant SQL
+    ("rules/lot_state.py",
+     "_LOT_STATE + ' WHERE b.is_open OR b.last_batch_id = :batch_id ORDER BY l.purchase_id'"),
     ("reports/exports.py", "day"),          # a column name or NULL, by summary level
     ("reports/exports.py", "customer"),     # a column name or NULL
     ("reports/exports.py", "grouped"),      # those names joined

@@ -26,7 +26,7 @@ from rules.nightly import run_night
 from rules.policy import load_policy
 from tests.conftest import post_days
 from tests.landing import write_document
-from tests.reference_books import EXPONENT, ModelEvent, ModelLot, ReferenceBooks
+from tests.reference_books import EXPONENT, ModelEvent, ModelLot, ModelRefund, ReferenceBooks
 
 FIRST_NIGHT = date(2026, 1, 29)
 # One currency per customer: a burn order comparing per-credit values across currencies
@@ -52,6 +52,8 @@ def quiet_january(tmp_path_factory):
 PURCHASE = st.tuples(st.sampled_from(CUSTOMERS), st.integers(1, 50_000), st.integers(0, 99_999),
                      st.integers(0, 999), st.integers(0, 23),
                      st.one_of(st.none(), st.integers(1, 96)), st.integers(0, 1))
+# which purchase (an index into those known), hour, credits (thousandths)
+REFUND = st.tuples(st.integers(0, 1_000), st.integers(0, 23), st.integers(1, 20_000))
 # customer, hour (negative: a late event from an earlier day), minute, meter, micro-credits
 EVENT = st.tuples(st.sampled_from((*CUSTOMERS, "nobody")), st.integers(-47, 23),
                   st.integers(0, 59), st.sampled_from(["api", "gpu"]), st.integers(1, 9_000_000))
@@ -116,15 +118,18 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @rule(purchases=st.lists(PURCHASE, max_size=4), events=st.lists(EVENT, max_size=10),
           resends=st.lists(st.tuples(st.integers(0, 10_000), st.booleans()), max_size=2),
-          refunds=st.integers(0, 1))
+          refunds=st.lists(REFUND, max_size=2))
     def run_a_night(self, purchases, events, resends, refunds):
         self.purchases = [self._purchase(*purchase) for purchase in purchases]
         self.usage = [self._event(*event) for event in events]
         if self.posted_events:
             self.usage += [self._resent(*resend) for resend in resends]
-        self.refunds = [{"refund_id": self._next_id("R"), "purchase_id": "P1",
-                         "refunded_at": self._instant(12).isoformat(), "credits": "1",
-                         "amount": "1.00"} for _ in range(refunds)]
+        known = sorted(self.model.lots) + [row["purchase_id"] for row in self.purchases]
+        self.refunds = [{"refund_id": self._next_id("R"),
+                         "purchase_id": known[index % len(known)] if known else "P-none",
+                         "refunded_at": self._instant(hour).isoformat(),
+                         "credits": _text(Decimal(credits_milli) / 1000), "amount": ""}
+                        for index, hour, credits_milli in refunds]
         day = self.night.isoformat()
         landing = self.root / "landing"
         for document, rows in (("purchases", self.purchases), ("usage", self.usage),
@@ -134,12 +139,16 @@ class LedgerMachine(RuleBasedStateMachine):
         outcome = run_night(self.store, self.policy, landing, self.root / "archive", self.night)
         assert outcome.status in ("posted", "empty")
         counts = {document.document: document for document in outcome.documents}
+        accepted = self.model.night(
+            datetime(self.night.year, self.night.month, self.night.day, tzinfo=UTC),
+            [self._model_lot(row) for row in self.purchases],
+            [self._model_event(row) for row in self.usage],
+            [ModelRefund(row["refund_id"], row["purchase_id"],
+                         datetime.fromisoformat(row["refunded_at"]), Decimal(row["credits"]))
+             for row in self.refunds])
         if self.refunds:
-            assert (counts["refunds"].rows_read, counts["refunds"].rejected) == (
-                len(self.refunds), len(self.refunds))
-        self.model.night(datetime(self.night.year, self.night.month, self.night.day, tzinfo=UTC),
-                         [self._model_lot(row) for row in self.purchases],
-                         [self._model_event(row) for row in self.usage])
+            assert (counts["refunds"].rows_read, counts["refunds"].accepted) == (
+                len(self.refunds), accepted)
         self.posted_events += self.usage
         self.night += timedelta(days=1)
 
@@ -199,10 +208,9 @@ class LedgerMachine(RuleBasedStateMachine):
             return
         assert self._books() == self.model.balances_minor()
         lots = self.store.read_frame(
-            "SELECT purchase_id, credits_used_micro, usage_value_minor, breakage_minor "
-            "FROM lot_balances")
-        assert {row.purchase_id: (int(row.credits_used_micro), int(row.usage_value_minor),
-                                  int(row.breakage_minor))
+            "SELECT purchase_id, credits_used_micro, usage_value_minor, credits_refunded_micro, "
+            "refunded_value_minor, refunded_tax_minor, breakage_minor FROM lot_balances")
+        assert {row[0]: tuple(int(value) for value in row[1:])
                 for row in lots.itertuples(index=False)} == self.model.lot_states_minor()
         uncovered = self.store.read_frame(
             "SELECT COALESCE(SUM(credits_micro), 0) AS n FROM uncovered_usage")["n"][0]
@@ -214,7 +222,8 @@ class LedgerMachine(RuleBasedStateMachine):
             return
         untied = self.store.read_frame("""
             SELECT l.purchase_id FROM lots l JOIN lot_balances b ON b.purchase_id = l.purchase_id
-            WHERE NOT b.is_open AND b.usage_value_minor + b.breakage_minor <> l.amount_minor""")
+            WHERE NOT b.is_open AND b.usage_value_minor + b.refunded_value_minor + b.breakage_minor
+                                    <> l.amount_minor""")
         assert untied.empty
 
     @invariant()

@@ -1,0 +1,83 @@
+"""A lot's facts joined with its running totals, typed for the rules that change them.
+
+Every rule that moves credits or value out of a lot (burn, refund, breakage, expiry,
+adjustment) starts from this frame: instants as UTC, money and credits as int64, and
+the lot's effective expiry (its last rollover, or the purchase's own).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from sqlalchemy import Connection
+
+from ledger.store import read_frame, read_in_chunks
+
+INSTANT_DTYPE = "datetime64[us, UTC]"
+BALANCE_COLUMNS = ["credits_used_micro", "usage_value_minor", "credits_expired_micro",
+                   "breakage_minor", "credits_refunded_micro", "refunded_value_minor",
+                   "refunded_tax_minor", "escheat_minor"]
+_LOT_STATE = """
+    SELECT l.purchase_id, l.customer_id, l.purchased_at, b.expires_at, l.credits_micro,
+           l.amount_minor, l.tax_minor, l.currency, l.kind, l.product, l.priority, l.country,
+           l.business_date AS purchased_on, b.is_open,
+           b.credits_used_micro, b.usage_value_minor, b.credits_expired_micro, b.breakage_minor,
+           b.credits_refunded_micro, b.refunded_value_minor, b.refunded_tax_minor, b.escheat_minor
+    FROM lots l JOIN lot_balances b ON b.purchase_id = l.purchase_id
+"""
+
+
+def open_lots(connection: Connection) -> pd.DataFrame:
+    """Every lot that still has credits to burn, refund or expire."""
+    lots = read_frame(connection, _LOT_STATE + " WHERE b.is_open ORDER BY l.purchase_id")
+    return typed_lots(lots)
+
+
+def lots_changing_today(connection: Connection, batch_id: str) -> pd.DataFrame:
+    """Open lots, and the lots this batch closed (used up or refunded today)."""
+    lots = read_frame(connection, _LOT_STATE + " WHERE b.is_open OR b.last_batch_id = :batch_id "
+                      "ORDER BY l.purchase_id", batch_id=batch_id)
+    return typed_lots(lots)
+
+
+def lots_by_id(connection: Connection, purchase_ids: pd.Series) -> pd.DataFrame:
+    """The named lots, open or not (absent ids are simply missing)."""
+    columns = ["purchase_id", "customer_id", "purchased_at", "expires_at", "credits_micro",
+               "amount_minor", "tax_minor", "currency", "kind", "product", "priority", "country",
+               "purchased_on", "is_open", *BALANCE_COLUMNS]
+    lots = read_in_chunks(connection, _LOT_STATE + " WHERE l.purchase_id IN :ids",
+                          purchase_ids.drop_duplicates(), columns)
+    return typed_lots(lots)
+
+
+def new_lot_balances(lots: pd.DataFrame, batch_id: str) -> pd.DataFrame:
+    """The running totals of lots just purchased: nothing used, refunded or expired."""
+    return lots[["purchase_id", "customer_id", "expires_at"]].assign(
+        **{column: 0 for column in BALANCE_COLUMNS}, is_open=True, last_batch_id=batch_id)
+
+
+def typed_lots(lots: pd.DataFrame) -> pd.DataFrame:
+    """Instants as UTC of one resolution (stored naive UTC), money and credits as int64."""
+    typed = lots.copy()
+    for column in ("purchased_at", "expires_at"):
+        instants = pd.to_datetime(typed[column])
+        if instants.dt.tz is None:
+            instants = instants.dt.tz_localize("UTC")
+        typed[column] = instants.dt.tz_convert("UTC").astype(INSTANT_DTYPE)
+    integers = ["credits_micro", "amount_minor", "tax_minor", "priority",
+                *[column for column in BALANCE_COLUMNS if column in typed]]
+    typed = typed.astype({column: "int64" for column in integers})
+    if "is_open" in typed:
+        typed["is_open"] = typed["is_open"].astype(bool)
+    return typed
+
+
+def credits_left_micro(lots: pd.DataFrame) -> pd.Series:
+    """Credits a lot can still give: granted less used, refunded and expired."""
+    return (lots["credits_micro"] - lots["credits_used_micro"] - lots["credits_refunded_micro"]
+            - lots["credits_expired_micro"])
+
+
+def deferred_value_minor(lots: pd.DataFrame) -> pd.Series:
+    """A lot's value still in deferred revenue."""
+    return (lots["amount_minor"] - lots["usage_value_minor"] - lots["refunded_value_minor"]
+            - lots["breakage_minor"] - lots["escheat_minor"])

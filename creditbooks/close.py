@@ -26,6 +26,7 @@ from ledger.money import minor_unit_exponent
 from ledger.periods import days_between, parse_period, period_of
 from ledger.store import Store
 from reports import close_reports
+from reports.breakage_review import breakage_estimates
 from reports.kpis import burstiness, credit_runway, kpi_summary, kpi_trends, kpis_by
 from reports.package import write_package
 from reports.reconciliations import reconcile_period
@@ -180,6 +181,7 @@ def report_builders(store: Store, policy: Policy, period: str,
         "waterfall": lambda: waterfall(store, period, policy),
         "revenue_by_customer": lambda: close_reports.revenue_by_customer_product_meter(store, period),
         "breakage_by_lot": lambda: close_reports.breakage_by_lot(store, period),
+        "breakage_estimates": lambda: breakage_estimates(store, period, policy),
         "lot_aging": lambda: close_reports.lot_aging(store, period, policy.reporting_timezone),
         "kpis": lambda: kpi_summary(store, period, policy),
         "kpis_by_meter": lambda: kpis_by(store, period, "meter"),
@@ -196,7 +198,7 @@ def report_builders(store: Store, policy: Policy, period: str,
 REPORT_NAMES = ("completeness", "reconciliations", "reconciliation_items", "trial_balance",
                 "income_statement", "balance_sheet", "rollforward", "rollforward_by_customer",
                 "rollforward_by_product", "revenue_from_opening", "waterfall", "revenue_by_customer",
-                "breakage_by_lot", "lot_aging", "kpis", "kpis_by_meter",
+                "breakage_by_lot", "breakage_estimates", "lot_aging", "kpis", "kpis_by_meter",
                 "kpis_by_product", "burstiness", "credit_runway", "top_up_list", "late_entries",
                 "late_usage")
 

@@ -98,10 +98,12 @@ def revenue_by_customer_product_meter(store: Store, period: str) -> list[dict]:
 
 
 def breakage_by_lot(store: Store, period: str) -> list[dict]:
+    """Lots that expired in the period: what lapsed, to breakage or to unclaimed property."""
     frame = store.read_frame("""
         SELECT x.purchase_id, o.customer_id, o.product, o.currency, o.expires_at,
                x.business_date AS expired_on, x.credits_micro AS credits_expired,
-               x.value_minor AS breakage
+               CASE WHEN x.destination = 'breakage' THEN x.value_minor ELSE 0 END AS breakage,
+               CASE WHEN x.destination = 'escheat' THEN x.value_minor ELSE 0 END AS escheat
         FROM lot_expiries x JOIN lots o ON o.purchase_id = x.purchase_id
         JOIN batches b ON b.batch_id = x.batch_id
         WHERE b.posting_period = :period ORDER BY x.purchase_id
@@ -109,7 +111,7 @@ def breakage_by_lot(store: Store, period: str) -> list[dict]:
     frame["credits_expired"] = frame["credits_expired"].map(lambda v: format_micro_credits(int(v)))
     frame["expires_at"] = frame["expires_at"].astype(str)
     frame["expired_on"] = frame["expired_on"].astype(str)
-    return _money(frame, ["breakage"])
+    return _money(frame, ["breakage", "escheat"])
 
 
 def period_end(period: str, timezone: str) -> pd.Timestamp:

@@ -187,8 +187,9 @@ def expire_stage(connection: Connection, night: Night) -> None:
     accrued = accrue_breakage(lots_changing_today(connection, night.batch_id), night.day,
                               night.policy)
     if len(accrued.accruals):
-        insert_frame(connection, schema.BreakageAccrual, accrued.accruals.assign(
-            policy_version=night.policy.version, **night.on_day))
+        insert_frame(connection, schema.BreakageAccrual, accrued.accruals.drop(
+            columns=["customer_id", "currency"]).assign(policy_version=night.policy.version,
+                                                        **night.on_day))
         replace_lot_balances(connection, accrued.accruals[["purchase_id"]].assign(
             breakage_minor=accrued.accruals["breakage_to_date_minor"],
             last_batch_id=night.batch_id))

@@ -173,7 +173,8 @@ class LotBalance(SQLModel, table=True):
         CheckConstraint(
             "credits_used_micro >= 0 AND credits_expired_micro >= 0 "
             "AND credits_refunded_micro >= 0 AND usage_value_minor >= 0 AND breakage_minor >= 0 "
-            "AND refunded_value_minor >= 0 AND refunded_tax_minor >= 0 AND escheat_minor >= 0",
+            "AND refunded_value_minor >= 0 AND refunded_tax_minor >= 0 AND escheat_minor >= 0 "
+            "AND credits_voided_micro >= 0",
             name="ck_lot_balances_non_negative",
         ),
     )
@@ -190,6 +191,7 @@ class LotBalance(SQLModel, table=True):
     refunded_value_minor: int = Field(default=0, sa_column=_bigint())
     refunded_tax_minor: int = Field(default=0, sa_column=_bigint())
     escheat_minor: int = Field(default=0, sa_column=_bigint())
+    credits_voided_micro: int = Field(default=0, sa_column=_bigint())
     is_open: bool = Field(index=True)
     last_batch_id: str = Field(max_length=64)
 
@@ -230,6 +232,32 @@ class RefundRecord(SQLModel, table=True):
     value_minor: int = Field(sa_column=_bigint())
     tax_minor: int = Field(sa_column=_bigint())
     currency: str = Field(max_length=3)
+    payload_hash: str = Field(max_length=32)
+    batch_id: str = Field(foreign_key="batches.batch_id", max_length=64)
+    business_date: date
+
+
+class LotAdjustment(SQLModel, table=True):
+    """A dated change to a lot's terms: a rollover extends its expiry; a void withdraws what
+    is left of a promotional grant. No money moves; the lot's later burns and expiry do."""
+
+    __tablename__ = "lot_adjustments"
+    __table_args__ = (
+        CheckConstraint("action IN ('rollover', 'void')", name="ck_lot_adjustments_action"),
+        CheckConstraint("action = 'void' OR new_expires_at IS NOT NULL",
+                        name="ck_lot_adjustments_rollover_expiry"),
+        CheckConstraint("credits_voided_micro >= 0", name="ck_lot_adjustments_credits"),
+    )
+    adjustment_id: str = Field(primary_key=True, max_length=200)
+    purchase_id: str = Field(foreign_key="lots.purchase_id", index=True, max_length=200)
+    customer_id: str = Field(max_length=200)
+    adjusted_at: datetime = Field(sa_column=_utc_instant())
+    action: str = Field(max_length=16)
+    previous_expires_at: datetime | None = Field(default=None,
+                                                 sa_column=_utc_instant(nullable=True))
+    new_expires_at: datetime | None = Field(default=None, sa_column=_utc_instant(nullable=True))
+    credits_voided_micro: int = Field(sa_column=_bigint())
+    reason: str = Field(sa_column=Column(Text, nullable=False))
     payload_hash: str = Field(max_length=32)
     batch_id: str = Field(foreign_key="batches.batch_id", max_length=64)
     business_date: date
@@ -411,6 +439,7 @@ ALL_TABLES = [
     LotBalance,
     CostLine,
     RefundRecord,
+    LotAdjustment,
     BurnSlice,
     LotExpiry,
     BreakageAccrual,

@@ -2,8 +2,8 @@
 
 Each control states what must be true, computes both sides independently, and lists
 the items behind any difference. Nothing here trusts the running totals in
-`lot_balances`: they are compared with the append-only slices, refunds, breakage
-accruals and expiries.
+`lot_balances`: they are compared with the append-only slices, refunds, adjustments,
+breakage accruals and expiries.
 """
 
 from __future__ import annotations
@@ -109,7 +109,8 @@ def lots_tie_out(store: Store) -> ControlResult:
     running = store.read_frame("""
         SELECT l.purchase_id, b.is_open, b.credits_used_micro, b.usage_value_minor,
                b.credits_refunded_micro, b.refunded_value_minor, b.refunded_tax_minor,
-               b.credits_expired_micro, b.breakage_minor, b.escheat_minor
+               b.credits_expired_micro, b.breakage_minor, b.escheat_minor, b.credits_voided_micro,
+               b.expires_at
         FROM lots l JOIN lot_balances b ON b.purchase_id = l.purchase_id ORDER BY l.purchase_id
     """)
     derived = lot_state_frame(store).set_index("purchase_id").loc[running["purchase_id"]]
@@ -118,16 +119,19 @@ def lots_tie_out(store: Store) -> ControlResult:
         running = running.set_index("purchase_id")
         compared = ["credits_used_micro", "usage_value_minor", "credits_refunded_micro",
                     "refunded_value_minor", "refunded_tax_minor", "credits_expired_micro",
-                    "breakage_minor", "escheat_minor"]
+                    "breakage_minor", "escheat_minor", "credits_voided_micro"]
         differs = pd.Series(False, index=running.index)
         for column in compared:
             differs |= running[column].astype("int64") != derived[column]
+        differs |= (pd.to_datetime(running["expires_at"]).fillna(pd.Timestamp(0))
+                    != pd.to_datetime(derived["expires_at"]).fillna(pd.Timestamp(0)))
         consumed_value = values_to_date_minor(
             derived["amount_minor"], derived["credits_used_micro"] + derived["credits_refunded_micro"],
             derived["credits_micro"])
         closed = ~running["is_open"].astype(bool)
         checks = {
-            "running totals differ from slices, refunds, accruals and expiries": differs,
+            "running totals differ from slices, refunds, adjustments, accruals and expiries":
+                differs,
             "usage + refunded value is not amount x (used + refunded) / granted": (
                 derived["usage_value_minor"] + derived["refunded_value_minor"] != consumed_value),
             "more credits used, refunded and expired than granted": (

@@ -11,7 +11,9 @@ from ledger.store import Store
 
 _LOT_STATE_AS_OF = """
     SELECT l.purchase_id, l.customer_id, l.kind, l.product, l.currency, l.purchased_at,
-           l.expires_at, l.priority, l.country, l.credits_micro, l.amount_minor, l.tax_minor,
+           COALESCE(v.rolled_to, l.expires_at) AS expires_at, l.expires_at AS original_expires_at,
+           l.priority, l.country, l.credits_micro, l.amount_minor, l.tax_minor,
+           COALESCE(v.credits_voided_micro, 0) AS credits_voided_micro,
            COALESCE(s.credits_used_micro, 0) AS credits_used_micro,
            COALESCE(s.usage_value_minor, 0) AS usage_value_minor,
            COALESCE(r.credits_refunded_micro, 0) AS credits_refunded_micro,
@@ -37,20 +39,27 @@ _LOT_STATE_AS_OF = """
         SELECT purchase_id, SUM(change_minor) AS accrued_minor
         FROM breakage_accruals WHERE business_date <= :as_of GROUP BY purchase_id
     ) a ON a.purchase_id = l.purchase_id
+    LEFT JOIN (
+        SELECT purchase_id, MAX(new_expires_at) AS rolled_to,
+               SUM(credits_voided_micro) AS credits_voided_micro
+        FROM lot_adjustments WHERE business_date <= :as_of GROUP BY purchase_id
+    ) v ON v.purchase_id = l.purchase_id
     LEFT JOIN lot_expiries x ON x.purchase_id = l.purchase_id AND x.business_date <= :as_of
     WHERE l.business_date <= :as_of {customer_filter}
     ORDER BY l.customer_id, l.purchase_id
 """
 _STATE_COLUMNS = ["credits_micro", "amount_minor", "tax_minor", "credits_used_micro",
                   "usage_value_minor", "credits_refunded_micro", "refunded_value_minor",
-                  "refunded_tax_minor", "credits_expired_micro", "breakage_minor", "escheat_minor"]
+                  "refunded_tax_minor", "credits_expired_micro", "breakage_minor", "escheat_minor",
+                  "credits_voided_micro"]
 
 
 def lot_state_frame(store: Store, customer: str | None = None,
                     as_of: date | None = None) -> pd.DataFrame:
     """Every lot's facts and its state at the end of a business date, in minor units.
 
-    Re-derived from the append-only records (slices, refunds, accruals, expiries), with
+    Re-derived from the append-only records (slices, refunds, adjustments, accruals,
+    expiries); `expires_at` is the expiry in force (the last rollover's), with
     `credits_remaining_micro` and `value_remaining_minor` (still deferred) computed once
     here for every report.
     """
@@ -63,7 +72,7 @@ def lot_state_frame(store: Store, customer: str | None = None,
                                                          for column in _STATE_COLUMNS})
     frame["credits_remaining_micro"] = (
         frame["credits_micro"] - frame["credits_used_micro"] - frame["credits_refunded_micro"]
-        - frame["credits_expired_micro"])
+        - frame["credits_expired_micro"] - frame["credits_voided_micro"])
     frame["value_remaining_minor"] = (
         frame["amount_minor"] - frame["usage_value_minor"] - frame["refunded_value_minor"]
         - frame["breakage_minor"] - frame["escheat_minor"])

@@ -28,6 +28,9 @@ ARCHIVED_COLUMNS = {
                   "payload_hash", "source_file", "source_row"],
     "refunds": ["refund_id", "purchase_id", "customer_id", "refunded_at", "credits_micro",
                 "value_minor", "tax_minor", "currency", "payload_hash"],
+    "adjustments": ["adjustment_id", "purchase_id", "customer_id", "adjusted_at", "action",
+                    "previous_expires_at", "new_expires_at", "credits_voided_micro", "reason",
+                    "payload_hash"],
 }
 
 

@@ -22,6 +22,7 @@ from ledger import schema
 from ledger.locks import posting_period
 from ledger.periods import BusinessDay
 from ledger.store import batch_for_date, insert_frame, read_in_chunks, record_stage
+from rules.adjustments import judge_adjustments
 from rules.archive import archived_fingerprints, write_partition
 from rules.documents import ROW_NUMBER, InputFile, document_files, read_document
 from rules.intake import ID_COLUMN, PAYLOAD_COLUMNS, DocumentIntake, sort_valid_rows
@@ -33,6 +34,7 @@ from rules.validation import (
     fingerprint_from_hex,
     fingerprint_to_hex,
     payload_fingerprints,
+    validate_adjustments,
     validate_costs,
     validate_purchases,
     validate_refunds,
@@ -100,7 +102,7 @@ def ingest(connection: Connection, landing: LandingDay, day: BusinessDay, policy
         "started_at": recorded_at, "recorded_at": recorded_at, "entry_count": 0,
     }])
     for intake in intakes:
-        if intake.document in ("usage", "purchases", "refunds"):
+        if intake.document in ("usage", "purchases", "refunds", "adjustments"):
             write_partition(archive_root, intake.document, day.business_date, intake.accepted)
     insert_frame(connection, schema.BatchFile, _batch_files(intakes, batch_id))
     insert_frame(connection, schema.QuarantinedRow, _quarantine(intakes, day, batch_id))
@@ -133,44 +135,51 @@ def _take_in(connection: Connection, files: dict[str, InputFile], day: BusinessD
     if "costs" in files:
         validated = validate_costs(files["costs"].frame, day)
         intakes.append(_against_table(connection, files["costs"], validated, "costs"))
-    if "refunds" in files:
-        validated = validate_refunds(files["refunds"].frame, day)
-        purchases = next((intake.accepted for intake in intakes
-                          if intake.document == "purchases"), None)
-        validated = _judged_refunds(connection, validated, purchases)
-        intakes.append(_against_table(connection, files["refunds"], validated, "refunds"))
+    purchases = next((intake.accepted for intake in intakes if intake.document == "purchases"),
+                     None)
+    for document, validate, judge, table in (
+            ("refunds", validate_refunds, judge_refunds, "refunds"),
+            ("adjustments", validate_adjustments, judge_adjustments, "lot_adjustments")):
+        if document in files:
+            validated = validate(files[document].frame, day)
+            validated = _judged_against_lots(connection, document, table, validated, purchases,
+                                             judge)
+            intakes.append(_against_table(connection, files[document], validated, table))
     return intakes
 
 
-def _judged_refunds(connection: Connection, validated: ValidatedRows,
-                    purchases_today: pd.DataFrame | None) -> ValidatedRows:
-    """Refunds the books allow stay accepted (valued); the others are rejected with a reason.
+def _judged_against_lots(connection: Connection, document: str, table: str,
+                         validated: ValidatedRows, purchases_today: pd.DataFrame | None,
+                         judge) -> ValidatedRows:
+    """Rows the lots allow stay accepted (with what `judge` adds); the others are rejected.
 
-    A refund id posted before is left for de-duplication (a re-sent refund is a
-    duplicate, not a second refund); a repeated id in the file shares its first row's fate.
+    Lots are as the previous night left them, plus today's purchases. An id posted before
+    is left for de-duplication (re-sent, it is a duplicate, not a second change); a
+    repeated id in the file shares its first row's fate.
     """
     rows = validated.accepted
-    posted = read_in_chunks(connection, "SELECT refund_id FROM refunds WHERE refund_id IN :ids",
-                            rows["refund_id"], ["refund_id"])["refund_id"]
-    judged_here = ~rows["refund_id"].isin(posted) & ~rows["refund_id"].duplicated()
+    id_column = ID_COLUMN[document]
+    posted = read_in_chunks(connection, f"SELECT {id_column} FROM {table} "
+                            f"WHERE {id_column} IN :ids", rows[id_column], [id_column])[id_column]
+    judged_here = ~rows[id_column].isin(posted) & ~rows[id_column].duplicated()
     lots = lots_by_id(connection, rows["purchase_id"])
     if purchases_today is not None and len(purchases_today):
         bought = purchases_today.assign(**{column: 0 for column in BALANCE_COLUMNS}, is_open=True)
         lots = pd.concat([lots, typed_lots(bought)], ignore_index=True)
-    valued, problems = judge_refunds(rows[judged_here], lots)
-    verdict_of = rows.loc[problems["index"], "refund_id"].to_numpy()
-    first_problem = pd.Series(problems["column_name"].to_numpy(), index=verdict_of)
-    refused = rows["refund_id"].isin(verdict_of) & ~rows["refund_id"].isin(posted)
-    by_id = valued.drop_duplicates("refund_id").set_index("refund_id")
+    judged, problems = judge(rows[judged_here], lots)
+    refused_ids = rows.loc[problems["index"], id_column].to_numpy()
+    refused = rows[id_column].isin(refused_ids) & ~rows[id_column].isin(posted)
+    by_id = judged.drop_duplicates(id_column).set_index(id_column)
     accepted = rows[~refused].copy()
-    for column in ("customer_id", "value_minor", "tax_minor", "currency"):
-        accepted[column] = accepted["refund_id"].map(by_id[column])
-    reasons = (problems["column_name"] + ": " + problems["reason"]).to_numpy()
-    reason_of = pd.Series(reasons, index=verdict_of)
+    for column in by_id.columns.difference(rows.columns):
+        accepted[column] = by_id[column].reindex(accepted[id_column]).set_axis(accepted.index)
+    column_of = pd.Series(problems["column_name"].to_numpy(), index=refused_ids)
+    reason_of = pd.Series((problems["column_name"] + ": " + problems["reason"]).to_numpy(),
+                          index=refused_ids)
     rejected = pd.DataFrame({
         ROW_NUMBER: rows.loc[refused, ROW_NUMBER].to_numpy(),
-        "column_name": rows.loc[refused, "refund_id"].map(first_problem).to_numpy(),
-        "reason": rows.loc[refused, "refund_id"].map(reason_of).to_numpy(),
+        "column_name": rows.loc[refused, id_column].map(column_of).to_numpy(),
+        "reason": rows.loc[refused, id_column].map(reason_of).to_numpy(),
     })
     return ValidatedRows(accepted=accepted.reset_index(drop=True),
                          rejected=pd.concat([validated.rejected, rejected], ignore_index=True))

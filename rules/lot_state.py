@@ -15,13 +15,14 @@ from ledger.store import read_frame, read_in_chunks
 INSTANT_DTYPE = "datetime64[us, UTC]"
 BALANCE_COLUMNS = ["credits_used_micro", "usage_value_minor", "credits_expired_micro",
                    "breakage_minor", "credits_refunded_micro", "refunded_value_minor",
-                   "refunded_tax_minor", "escheat_minor"]
+                   "refunded_tax_minor", "escheat_minor", "credits_voided_micro"]
 _LOT_STATE = """
     SELECT l.purchase_id, l.customer_id, l.purchased_at, b.expires_at, l.credits_micro,
            l.amount_minor, l.tax_minor, l.currency, l.kind, l.product, l.priority, l.country,
            l.business_date AS purchased_on, b.is_open,
            b.credits_used_micro, b.usage_value_minor, b.credits_expired_micro, b.breakage_minor,
-           b.credits_refunded_micro, b.refunded_value_minor, b.refunded_tax_minor, b.escheat_minor
+           b.credits_refunded_micro, b.refunded_value_minor, b.refunded_tax_minor, b.escheat_minor,
+           b.credits_voided_micro
     FROM lots l JOIN lot_balances b ON b.purchase_id = l.purchase_id
 """
 
@@ -72,9 +73,9 @@ def typed_lots(lots: pd.DataFrame) -> pd.DataFrame:
 
 
 def credits_left_micro(lots: pd.DataFrame) -> pd.Series:
-    """Credits a lot can still give: granted less used, refunded and expired."""
+    """Credits a lot can still give: granted less used, refunded, expired and voided."""
     return (lots["credits_micro"] - lots["credits_used_micro"] - lots["credits_refunded_micro"]
-            - lots["credits_expired_micro"])
+            - lots["credits_expired_micro"] - lots["credits_voided_micro"])
 
 
 def deferred_value_minor(lots: pd.DataFrame) -> pd.Series:

@@ -116,6 +116,7 @@ def post_purchases_stage(connection: Connection, night: Night) -> None:
     insert_frame(connection, schema.LotBalance, new_lot_balances(posted.lots, night.batch_id))
     post_journal(connection, posted.journal, _entry_attributes(connection, night))
     _apply_refunds(connection, night)
+    _apply_adjustments(connection, night)
     if night.policy.post_costs:
         costs = read_frame(connection, "SELECT cost_id, meter, currency, amount_minor, vendor "
                            "FROM costs WHERE batch_id = :batch_id", batch_id=night.batch_id)
@@ -147,6 +148,27 @@ def _apply_refunds(connection: Connection, night: Night) -> None:
         "is_open"]].assign(last_batch_id=night.batch_id))
     post_journal(connection, refund_journal(refunds, night.day, night.policy.accounts),
                  _entry_attributes(connection, night))
+
+
+def _apply_adjustments(connection: Connection, night: Night) -> None:
+    """Rollovers move a lot's expiry; voids withdraw what is left of a promotional grant."""
+    adjustments = read_partition(night.archive_root, "adjustments", night.day.business_date)
+    if adjustments.empty:
+        return
+    adjustments = adjustments.astype({"credits_voided_micro": "int64"}).assign(
+        payload_hash=adjustments["payload_hash"].map(fingerprint_to_hex))
+    insert_frame(connection, schema.LotAdjustment, adjustments.assign(**night.on_day))
+    lots = lots_by_id(connection, adjustments["purchase_id"]).set_index("purchase_id")
+    changes = adjustments.set_index("purchase_id")  # one adjustment per lot per day
+    lots = lots.loc[changes.index]
+    rolled = changes["action"] == "rollover"
+    lots.loc[rolled, "expires_at"] = pd.to_datetime(changes.loc[rolled, "new_expires_at"],
+                                                    utc=True)
+    lots["credits_voided_micro"] += changes["credits_voided_micro"]
+    lots["is_open"] = credits_left_micro(lots) > 0
+    replace_lot_balances(connection, lots.reset_index()[[
+        "purchase_id", "expires_at", "credits_voided_micro", "is_open"]].assign(
+        last_batch_id=night.batch_id))
 
 
 def burn_stage(connection: Connection, night: Night, shard: int, shard_count: int) -> None:

@@ -301,6 +301,34 @@ def validate_refunds(frame: pd.DataFrame, day: BusinessDay) -> ValidatedRows:
     return _split(typed, problems, rows)
 
 
+def validate_adjustments(frame: pd.DataFrame, day: BusinessDay) -> ValidatedRows:
+    """Adjustment rows as written; whether the lot allows them is `rules.adjustments`' question."""
+    problems = _Problems(frame.index)
+    check_formats("adjustments", frame, problems)
+    rows = _apply_defaults("adjustments", frame)
+    adjusted_at = _instant_column(rows, "adjusted_at", problems)
+    new_expires_at = _instant_column(rows, "new_expires_at", problems, required=False)
+    rollover = rows["action"] == "rollover"
+    problems.add(rollover & (rows["new_expires_at"] == ""), "new_expires_at",
+                 "is required for a rollover")
+    problems.add(~rollover & (rows["new_expires_at"] != ""), "new_expires_at",
+                 "is only for a rollover")
+    problems.add(new_expires_at.notna() & (new_expires_at <= adjusted_at), "new_expires_at",
+                 "must be after adjusted_at")
+    problems.add(adjusted_at >= day.ends_at_utc, "adjusted_at",
+                 f"is after business date {day.business_date}")
+    typed = pd.DataFrame({
+        ROW_NUMBER: rows[ROW_NUMBER],
+        "adjustment_id": rows["adjustment_id"].astype(object),
+        "purchase_id": rows["purchase_id"].astype(object),
+        "adjusted_at": adjusted_at,
+        "action": rows["action"].astype(object),
+        "new_expires_at": new_expires_at,
+        "reason": rows["reason"].astype(object),
+    })
+    return _split(typed, problems, rows)
+
+
 def _split(typed: pd.DataFrame, problems: _Problems, rows: pd.DataFrame) -> ValidatedRows:
     failing = problems.failing_index()
     accepted = typed.loc[~typed.index.isin(failing)].reset_index(drop=True)

@@ -101,7 +101,8 @@ def test_check_fails_loudly_when_the_books_are_tampered_with(books):
     checked = creditbooks("check", cwd=books, check=False)
     assert checked.returncode == 1
     assert "control(s) failed" in checked.stderr
-    assert "lot P-B: running totals differ from slices, refunds, accruals and expiries" in checked.stdout
+    assert ("lot P-B: running totals differ from slices, refunds, adjustments, accruals and "
+            "expiries") in checked.stdout
 
 
 def test_demo_posts_a_quarter_whose_rollforwards_tie(tmp_path):

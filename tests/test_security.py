@@ -34,7 +34,7 @@ IDENTIFIERS_IN_SQL = {
     ("ledger/guards.py", "role"),      # checked against ^[a-z_][a-z0-9_]{0,62}$
     ("ledger/guards.py", "table"),     # from APPEND_ONLY_TABLES / MUTABLE_TABLES
     ("rules/ingest.py", "id_column"),  # ID_COLUMN[document], a fixed mapping
-    ("rules/ingest.py", "table"),      # "lots" or "costs"
+    ("rules/ingest.py", "table"),  # "lots", "costs", "refunds" or "lot_adjustments": fixed names
     ("reports/statements.py", "selected"),  # built from a fixed dimension -> column map
     ("reports/statements.py", "grouped"),   # the same column
     ("reports/statements.py", "joined"),    # a constant JOIN, or nothing

@@ -24,7 +24,9 @@ from sqlalchemy import Connection
 
 APPEND_ONLY_TABLES = ("journal_entries", "journal_lines", "journal_seals", "period_events")
 MUTABLE_TABLES = ("batches", "batch_stages", "batch_files", "quarantine", "lots", "lot_balances",
-                  "burn_slices", "lot_expiries", "costs", "usage_daily", "uncovered_usage")
+                  "burn_slices", "lot_expiries", "costs", "usage_daily", "uncovered_usage",
+                  "refunds", "lot_adjustments", "breakage_accruals", "overage_charges",
+                  "overage_settlements")
 _ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 _FUNCTIONS = r"""

@@ -339,17 +339,63 @@ class UsageDaily(SQLModel, table=True):
 
 
 class UncoveredUsage(SQLModel, table=True):
-    """Usage that found no active credits: not lost, not revenue; an exception to act on."""
+    """Usage that found no active credits: never deferred revenue, and never lost.
+
+    `treatment` is the policy's overage rule for the customer: `exception` (recorded for a
+    person to act on), `arrears` (billed at the list price, see `overage_charges`) or
+    `negative_balance` (owed credits the customer's next purchase pays first, see
+    `overage_settlements`).
+    """
 
     __tablename__ = "uncovered_usage"
     __table_args__ = (
         CheckConstraint("credits_micro > 0", name="ck_uncovered_usage_credits_positive"),
+        CheckConstraint("treatment IN ('exception', 'arrears', 'negative_balance')",
+                        name="ck_uncovered_usage_treatment"),
     )
     business_date: date = Field(primary_key=True)
     customer_id: str = Field(primary_key=True, max_length=200)
     meter: str = Field(primary_key=True, max_length=200)
     credits_micro: int = Field(sa_column=_bigint())
     event_count: int = Field(sa_column=_bigint())
+    treatment: str = Field(default="exception", max_length=16)
+    batch_id: str = Field(foreign_key="batches.batch_id", max_length=64)
+
+
+class OverageCharge(SQLModel, table=True):
+    """Uncovered credits billed in arrears at the list price: Dr receivables / Cr overage."""
+
+    __tablename__ = "overage_charges"
+    __table_args__ = (
+        _currency_check(),
+        CheckConstraint("credits_micro > 0 AND amount_minor >= 0", name="ck_overage_charges_sign"),
+    )
+    business_date: date = Field(primary_key=True)
+    customer_id: str = Field(primary_key=True, max_length=200)
+    meter: str = Field(primary_key=True, max_length=200)
+    credits_micro: int = Field(sa_column=_bigint())
+    price_per_credit: str = Field(max_length=32)
+    amount_minor: int = Field(sa_column=_bigint())
+    currency: str = Field(max_length=3)
+    batch_id: str = Field(foreign_key="batches.batch_id", max_length=64)
+
+
+class OverageSettlement(SQLModel, table=True):
+    """Owed credits (a negative balance) paid from a later purchase: usage revenue that day."""
+
+    __tablename__ = "overage_settlements"
+    __table_args__ = (
+        _currency_check(),
+        CheckConstraint("credits_micro > 0 AND value_minor >= 0",
+                        name="ck_overage_settlements_sign"),
+    )
+    business_date: date = Field(primary_key=True)
+    customer_id: str = Field(primary_key=True, max_length=200)
+    purchase_id: str = Field(primary_key=True, foreign_key="lots.purchase_id", max_length=200)
+    meter: str = Field(primary_key=True, max_length=200)
+    credits_micro: int = Field(sa_column=_bigint())
+    value_minor: int = Field(sa_column=_bigint())
+    currency: str = Field(max_length=3)
     batch_id: str = Field(foreign_key="batches.batch_id", max_length=64)
 
 
@@ -445,6 +491,8 @@ ALL_TABLES = [
     BreakageAccrual,
     UsageDaily,
     UncoveredUsage,
+    OverageCharge,
+    OverageSettlement,
     JournalEntryRecord,
     JournalLineRecord,
     JournalSeal,

@@ -28,7 +28,11 @@ _LOT_STATE_AS_OF = """
     LEFT JOIN (
         SELECT purchase_id, SUM(credits_micro) AS credits_used_micro,
                SUM(value_minor) AS usage_value_minor
-        FROM burn_slices WHERE business_date <= :as_of GROUP BY purchase_id
+        FROM (SELECT purchase_id, credits_micro, value_minor, business_date FROM burn_slices
+              UNION ALL
+              SELECT purchase_id, credits_micro, value_minor, business_date
+              FROM overage_settlements) used
+        WHERE business_date <= :as_of GROUP BY purchase_id
     ) s ON s.purchase_id = l.purchase_id
     LEFT JOIN (
         SELECT purchase_id, SUM(credits_micro) AS credits_refunded_micro,
@@ -105,6 +109,13 @@ def lot_balances(store: Store, customer: str | None = None, as_of: date | None =
     return rows
 
 
+_UNCOVERED_REASON = {
+    "exception": "usage found no active credits; recorded, not revenue",
+    "arrears": "usage found no active credits; billed in arrears at the list price",
+    "negative_balance": "usage found no active credits; owed, paid first by the next purchase",
+}
+
+
 def exceptions(store: Store, business_date: date | None = None) -> list[dict]:
     """Quarantined rows, conflicts and uncovered usage, oldest first."""
     day_filter = "WHERE business_date = :day" if business_date else ""
@@ -114,7 +125,7 @@ def exceptions(store: Store, business_date: date | None = None) -> list[dict]:
         FROM quarantine {day_filter} ORDER BY business_date, document, row_number
     """, **parameters)
     uncovered = store.read_frame(f"""
-        SELECT business_date, customer_id, meter, credits_micro, event_count
+        SELECT business_date, customer_id, meter, credits_micro, event_count, treatment
         FROM uncovered_usage {day_filter} ORDER BY business_date, customer_id, meter
     """, **parameters)
     rows = [{
@@ -127,6 +138,6 @@ def exceptions(store: Store, business_date: date | None = None) -> list[dict]:
         "business_date": str(row.business_date), "kind": "uncovered",
         "source": f"{row.event_count} event(s)", "column": "", "customer_id": row.customer_id,
         "meter": row.meter, "credits": format_micro_credits(int(row.credits_micro)),
-        "reason": "usage found no active credits; recorded, not revenue",
+        "reason": _UNCOVERED_REASON[row.treatment],
     } for row in uncovered.itertuples(index=False)]
     return sorted(rows, key=lambda row: (row["business_date"], row["kind"], row["source"]))

@@ -83,6 +83,8 @@ class Policy:
     escheat_countries: frozenset[str] = frozenset()
     overage_customers: dict[str, str] = field(default_factory=dict)
     overage_price_per_credit: dict[str, Decimal] = field(default_factory=dict)
+    # The currency overage is billed in for a customer who never bought credits.
+    overage_currency: str = "USD"
 
     def breakage_rule(self, product: str) -> BreakageRule:
         return self.breakage_products.get(product, BreakageRule(self.breakage_method))
@@ -182,6 +184,7 @@ def policy_from_document(document: dict, source: str = "<memory>") -> Policy:
         escheat_countries=escheat_countries,
         overage_customers=overage_customers,
         overage_price_per_credit=overage_price,
+        overage_currency=usage.get("overage_currency", "USD"),
     )
 
 

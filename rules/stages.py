@@ -26,6 +26,7 @@ from ledger.store import (
     insert_frame,
     post_journal,
     read_frame,
+    read_in_chunks,
     record_stage,
     replace_lot_balances,
 )
@@ -43,6 +44,7 @@ from rules.lot_state import (
     open_lots,
     typed_lots,
 )
+from rules.overage import charge_arrears, settle_owed
 from rules.policy import Policy
 from rules.purchases import post_purchases
 from rules.recognition import recognise_usage
@@ -187,18 +189,80 @@ def burn_stage(connection: Connection, night: Night, shard: int, shard_count: in
     events = events[shard_of(events["customer_id"], shard_count) == shard]
     events = events.astype({"credits_micro": "int64"}).assign(
         occurred_at=pd.to_datetime(events["occurred_at"], utc=True).astype(INSTANT_DTYPE))
+    owed = _owed_credits(connection, night, shard, shard_count)
     lots = open_lots(connection)
-    lots = lots[lots["customer_id"].isin(events["customer_id"])].copy()
+    lots = lots[lots["customer_id"].isin(events["customer_id"])
+                | lots["customer_id"].isin(owed["customer_id"])].copy()
     lots["credits_available_micro"] = credits_left_micro(lots)
     lots["burn_rank"] = burn_order_ranks(lots, night.policy.burn_order)
     burnt = burn(events, lots, night.day)
-    recognised = recognise_usage(burnt.slices, lots, night.day, night.policy.accounts)
+    uncovered = burnt.uncovered.assign(
+        treatment=burnt.uncovered["customer_id"].map(night.policy.overage_for).astype(object))
+    settled = _settle(owed, uncovered, lots, burnt.slices, night)
+    recognised = recognise_usage(pd.concat([burnt.slices.assign(settles=False),
+                                            settled.assign(settles=True)], ignore_index=True),
+                                 lots, night.day, night.policy.accounts)
     touched = recognised.lots[recognised.lots["purchase_id"].isin(recognised.slices["purchase_id"])]
     replace_lot_balances(connection, _balances(touched, night.batch_id))
-    insert_frame(connection, schema.BurnSlice, recognised.slices.assign(**night.on_day))
-    insert_frame(connection, schema.UncoveredUsage, burnt.uncovered.assign(**night.on_day))
+    slices = recognised.slices
+    insert_frame(connection, schema.BurnSlice,
+                 slices[~slices["settles"]].drop(columns="settles").assign(**night.on_day))
+    insert_frame(connection, schema.OverageSettlement,
+                 slices[slices["settles"]].drop(columns="settles").assign(**night.on_day))
+    insert_frame(connection, schema.UncoveredUsage, uncovered.assign(**night.on_day))
     post_journal(connection, recognised.journal, _entry_attributes(connection, night))
+    in_arrears = uncovered[uncovered["treatment"] == "arrears"]
+    charges, arrears_journal = charge_arrears(
+        in_arrears, _latest_currency(connection, in_arrears["customer_id"]), night.day,
+        night.policy)
+    insert_frame(connection, schema.OverageCharge, charges.drop(columns="event_count",
+                                                                errors="ignore")
+                 .drop(columns="treatment", errors="ignore").assign(**night.on_day))
+    post_journal(connection, arrears_journal, _entry_attributes(connection, night))
     record_stage(connection, night.batch_id, "burn", night.recorded_at, shard, shard_count)
+
+
+def _owed_credits(connection: Connection, night: Night, shard: int,
+                  shard_count: int) -> pd.DataFrame:
+    """Credits owed before today by this shard's negative-balance customers, per meter."""
+    owed = read_frame(connection, """
+        SELECT customer_id, meter, SUM(credits_micro) AS credits_micro FROM (
+            SELECT customer_id, meter, credits_micro FROM uncovered_usage
+            WHERE treatment = 'negative_balance' AND business_date < :day
+            UNION ALL
+            SELECT customer_id, meter, -credits_micro FROM overage_settlements
+            WHERE business_date < :day) owing
+        GROUP BY customer_id, meter HAVING SUM(credits_micro) > 0
+        ORDER BY customer_id, meter
+    """, day=night.day.business_date).astype({"credits_micro": "int64"})
+    return owed[shard_of(owed["customer_id"], shard_count) == shard]
+
+
+def _settle(owed: pd.DataFrame, uncovered: pd.DataFrame, lots: pd.DataFrame,
+            slices: pd.DataFrame, night: Night) -> pd.DataFrame:
+    """What today's new lots pay of the credits owed (earlier balances and today's)."""
+    owing = pd.concat([owed, uncovered.loc[uncovered["treatment"] == "negative_balance",
+                                           ["customer_id", "meter", "credits_micro"]]])
+    bought_today = pd.to_datetime(lots["purchased_on"]).dt.date == night.day.business_date
+    if owing.empty or not bought_today.any():
+        return slices.iloc[0:0]
+    owing = owing.groupby(["customer_id", "meter"], as_index=False)["credits_micro"].sum()
+    burned = slices.groupby("purchase_id")["credits_micro"].sum()
+    left = lots["credits_available_micro"] - lots["purchase_id"].map(burned).fillna(0).astype(
+        "int64")
+    new_lots = lots[bought_today].assign(credits_available_micro=left[bought_today])
+    return settle_owed(owing, new_lots[new_lots["credits_available_micro"] > 0],
+                       night.day).slices
+
+
+def _latest_currency(connection: Connection, customer_ids: pd.Series) -> pd.Series:
+    """Each customer's currency: that of their latest purchase."""
+    lots = read_in_chunks(connection, "SELECT customer_id, currency, purchased_at FROM lots "
+                          "WHERE customer_id IN :ids", customer_ids,
+                          ["customer_id", "currency", "purchased_at"])
+    latest = lots.sort_values(["customer_id", "purchased_at"]).drop_duplicates(
+        "customer_id", keep="last")
+    return latest.set_index("customer_id")["currency"]
 
 
 def expire_stage(connection: Connection, night: Night) -> None:

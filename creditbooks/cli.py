@@ -29,7 +29,9 @@ from reports.subledger import exceptions as list_exceptions
 from reports.subledger import lot_balances
 from reports.trace import TraceNotFoundError
 from rules.documents import InputFileError
+from rules.fx import FxRateMissingError
 from rules.nightly import BatchConflictError, StrictModeRejectionError, run_night
+from rules.overage import OverageRuleError
 from rules.policy import EXPORT_TARGETS, Policy, PolicyError, load_policy
 from rules.stages import DailyControlError, StageOrderError
 
@@ -155,15 +157,22 @@ def exceptions(
     typer.echo(render_rows(rows, output_format, "Exceptions"))
 
 
+FunctionalOption = Annotated[bool, typer.Option(
+    "--functional", help="In the functional currency (policy [fx]), over all currencies.")]
+
+
 @report_app.command("trial-balance")
 def trial_balance_command(
     context: typer.Context,
     period: Annotated[str, typer.Option(help="YYYY-MM")],
     output_format: FormatOption = OutputFormat.TABLE,
+    functional: FunctionalOption = False,
 ) -> None:
     """Opening, debits, credits and closing per account and currency (debit positive)."""
     parse_period(period)
-    rows = trial_balance(_context(context.parent).store(), period)
+    ctx = _context(context.parent)
+    rows = trial_balance(ctx.store(), period,
+                         ctx.policy().functional_currency if functional else None)
     typer.echo(render_rows(rows, output_format, f"Trial balance {period}", {"period": period}))
 
 
@@ -172,11 +181,13 @@ def rollforward_command(
     context: typer.Context,
     period: Annotated[str, typer.Option(help="YYYY-MM")],
     output_format: FormatOption = OutputFormat.TABLE,
+    functional: FunctionalOption = False,
 ) -> None:
     """Deferred revenue: opening + purchases - usage - breakage - refunds - escheat = closing."""
     parse_period(period)
     ctx = _context(context.parent)
-    rows = rollforward(ctx.store(), period, ctx.policy().accounts.deferred_revenue)
+    rows = rollforward(ctx.store(), period, ctx.policy().accounts.deferred_revenue,
+                       ctx.policy().functional_currency if functional else None)
     untied = [row for row in rows if row.difference_minor]
     typer.echo(render_rows([row.as_strings() for row in rows], output_format,
                            f"Deferred revenue rollforward {period}", {"period": period}))
@@ -211,7 +222,8 @@ for _report_name in REPORT_NAMES:
 def check(context: typer.Context, output_format: FormatOption = OutputFormat.TABLE) -> None:
     """Verify every invariant: balanced entries, subledger = GL, lots tie out, usage accounted."""
     ctx = _context(context)
-    results = run_controls(ctx.store(), ctx.policy().accounts.deferred_revenue)
+    results = run_controls(ctx.store(), ctx.policy().accounts.deferred_revenue,
+                           ctx.policy().functional_currency)
     rows = [result.as_dict() for result in results]
     typer.echo(render_rows(rows, output_format, "Controls"))
     failed = [result.name for result in results if not result.passed]
@@ -315,7 +327,8 @@ def verify(context: typer.Context, output_format: FormatOption = OutputFormat.TA
     rows = [{"control": "journal hash chain", "passed": chain.holds,
              "detail": chain.first_mismatch or f"{chain.entries_checked} entries; head "
                                                f"{chain.head.sequence} {chain.head.chain_hash}"}]
-    rows += [result.as_dict() for result in run_controls(store, ctx.policy().accounts.deferred_revenue)]
+    rows += [result.as_dict() for result in run_controls(
+        store, ctx.policy().accounts.deferred_revenue, ctx.policy().functional_currency)]
     typer.echo(render_rows(rows, output_format, "Verification"))
     failed = [row["control"] for row in rows if not row["passed"]]
     if failed:
@@ -334,6 +347,7 @@ def export(
     summary: Annotated[str, typer.Option(help="daily (default) or monthly journals")] = "daily",
     by: Annotated[str, typer.Option(help="'customer' adds the customer to every line")] = "",
     draft: Annotated[bool, typer.Option("--draft", help="allow a period that is not closed")] = False,
+    functional: FunctionalOption = False,
 ) -> None:
     """Export a period's journal entries for an ERP, or as a beancount ledger."""
     from reports.beancount_export import write_beancount
@@ -353,11 +367,13 @@ def export(
                                  "Close it first, or export with --draft")
     if not closed:
         typer.echo(f"WARNING: {period} is not closed; this is a DRAFT export", err=True)
+    in_functional = policy.functional_currency if functional else None
     if output_format == "beancount":
-        files = [write_beancount(store, period, out, summary, by == "customer", draft)]
+        files = [write_beancount(store, period, out, summary, by == "customer", draft,
+                                 in_functional)]
     else:
         files = export_period(store, period, output_format, out, policy.exports, summary,
-                              by == "customer", draft)
+                              by == "customer", draft, in_functional)
     for path in files:
         typer.echo(f"wrote {path}")
 
@@ -427,7 +443,8 @@ class CreditbooksFailure(RuntimeError):
 PERSON_FACING_ERRORS = (
     BatchConflictError, CloseRefusedError, CreditbooksFailure, DailyControlError, InputFileError,
     PeriodLockedError, PolicyError, StageOrderError, StoreNotInitialisedError, TraceNotFoundError,
-    StrictModeRejectionError, UnbalancedJournalError, ValueError,
+    StrictModeRejectionError, UnbalancedJournalError, ValueError, FxRateMissingError,
+    OverageRuleError,
 )
 
 

@@ -41,7 +41,7 @@ TAX_RATES = {"USD": "0.08", "EUR": "0.20", "JPY": "0.10"}
 
 
 def generate_landing(landing: Path, customers: int, seed: int) -> None:
-    """Write purchases.csv and usage.csv for every day of the demo quarter."""
+    """Write purchases, usage, costs and fx_rates files for every day of the demo quarter."""
     rng = np.random.default_rng(seed)
     days = days_between(QUARTER_START, QUARTER_END)
     customer_ids = np.array([f"CUST-{number:04d}" for number in range(1, customers + 1)])
@@ -52,6 +52,7 @@ def generate_landing(landing: Path, customers: int, seed: int) -> None:
     purchases = _purchases(rng, customer_ids, currencies, daily_credits, first_day, len(days))
     usage = _usage(rng, customer_ids, daily_credits, first_day, days)
     costs = _costs(rng, days, customers)
+    rates = _rates(rng, len(days))
     for offset, business_date in enumerate(days):
         directory = landing / business_date.isoformat()
         directory.mkdir(parents=True, exist_ok=True)
@@ -63,7 +64,19 @@ def generate_landing(landing: Path, customers: int, seed: int) -> None:
             day_usage.to_csv(directory / "usage.csv", index=False)
         costs[costs["day"] == offset].drop(columns="day").to_csv(directory / "costs.csv",
                                                                  index=False)
+        pd.DataFrame({"date": business_date.isoformat(), "currency": list(rates),
+                      "rate_to_functional": [walk[offset] for walk in rates.values()]}).to_csv(
+            directory / "fx_rates.csv", index=False)
         (directory / "_SUCCESS").touch()  # the upstream's "this day is complete" marker
+
+
+def _rates(rng, day_count: int) -> dict[str, list[str]]:
+    """Daily USD rates for EUR and JPY: a gentle random walk, as a treasury feed gives."""
+    walks = {}
+    for currency, start, places in (("EUR", 1.08, 4), ("JPY", 0.0067, 7)):
+        steps = np.exp(np.cumsum(rng.normal(0, 0.004, size=day_count)))
+        walks[currency] = [f"{start * step:.{places}f}" for step in steps]
+    return walks
 
 
 def _timestamps(days: np.ndarray, seconds: np.ndarray) -> np.ndarray:
@@ -213,7 +226,7 @@ def run_demo(out: Path, customers: int, seed: int, policy: Policy, database_url:
         ties = all(row.difference_minor == 0 for row in rows)
         echo(f"rollforward {period}: {'ties in every currency' if ties else 'DOES NOT TIE'}\n")
         month = (month.replace(day=28) + timedelta(days=4)).replace(day=1)
-    results = run_controls(store, policy.accounts.deferred_revenue)
+    results = run_controls(store, policy.accounts.deferred_revenue, policy.functional_currency)
     echo(render_rows([result.as_dict() for result in results], OutputFormat.TABLE, "Controls"))
     for period in months:
         outcome = close_period(store, policy, period, out / "close", archive, actor="demo")

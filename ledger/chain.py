@@ -22,7 +22,7 @@ _FETCH_ROWS = 10_000
 _ENTRY_CONTENT = """
     SELECT e.entry_id, e.kind, e.business_date, e.period, e.customer_id, e.source_ref,
            e.batch_id, e.policy_version, l.line_number, l.account, l.currency, l.amount_minor,
-           l.meter, l.purchase_id
+           l.meter, l.purchase_id, l.functional_minor
     FROM journal_entries e JOIN journal_lines l ON l.entry_id = e.entry_id
 """
 

@@ -26,7 +26,7 @@ APPEND_ONLY_TABLES = ("journal_entries", "journal_lines", "journal_seals", "peri
 MUTABLE_TABLES = ("batches", "batch_stages", "batch_files", "quarantine", "lots", "lot_balances",
                   "burn_slices", "lot_expiries", "costs", "usage_daily", "uncovered_usage",
                   "refunds", "lot_adjustments", "breakage_accruals", "overage_charges",
-                  "overage_settlements")
+                  "overage_settlements", "fx_rates")
 _ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 _FUNCTIONS = r"""
@@ -49,6 +49,13 @@ BEGIN
     IF FOUND THEN
         RAISE EXCEPTION 'creditbooks: entry % does not balance in % (off by % minor units)',
                         NEW.entry_id, unbalanced.currency, unbalanced.total
+            USING ERRCODE = 'check_violation';
+    END IF;
+    SELECT SUM(functional_minor) AS total INTO unbalanced
+    FROM journal_lines WHERE entry_id = NEW.entry_id HAVING SUM(functional_minor) <> 0;
+    IF FOUND THEN
+        RAISE EXCEPTION 'creditbooks: entry % does not balance in the functional currency '
+                        '(off by % minor units)', NEW.entry_id, unbalanced.total
             USING ERRCODE = 'check_violation';
     END IF;
     RETURN NULL;

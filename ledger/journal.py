@@ -2,7 +2,8 @@
 
 A night posts hundreds of thousands of entries, so the journal is handled as two
 frames rather than one object per entry: `entries` (one row per entry) and `lines`
-(one row per posting). `JournalBatch` is the immutable pair; `journal_errors`
+(one row per posting). Each line carries its transaction currency amount and its
+functional currency amount; an entry balances in both. `JournalBatch` is the immutable pair; `journal_errors`
 returns every reason the batch may not be written (empty means it may). Amounts
 are signed integer minor units, debit positive and credit negative, as in beancount,
 so an entry balances when its lines sum to zero in each currency.
@@ -26,6 +27,7 @@ LINE_COLUMNS = (
     "account",
     "currency",
     "amount_minor",
+    "functional_minor",
     "meter",
     "purchase_id",
 )
@@ -39,6 +41,7 @@ class EntryKind(StrEnum):
     REFUND = "refund"
     ESCHEAT = "escheat"
     OVERAGE = "overage"
+    FX = "fx"
 
 
 def empty_entries() -> pd.DataFrame:
@@ -47,7 +50,8 @@ def empty_entries() -> pd.DataFrame:
 
 def empty_lines() -> pd.DataFrame:
     frame = pd.DataFrame({column: pd.Series(dtype=object) for column in LINE_COLUMNS})
-    return frame.astype({"line_number": "int64", "amount_minor": "int64"})
+    return frame.astype({"line_number": "int64", "amount_minor": "int64",
+                         "functional_minor": "int64"})
 
 
 @dataclass(frozen=True)
@@ -92,7 +96,7 @@ def journal_errors(batch: JournalBatch) -> list[str]:
     orphan_ids = set(lines["entry_id"]) - known_ids
     if orphan_ids:
         errors.append(f"lines refer to entries not in the batch: {sorted(orphan_ids)[:5]}")
-    zero_lines = lines[lines["amount_minor"] == 0]
+    zero_lines = lines[(lines["amount_minor"] == 0) & (lines["functional_minor"] == 0)]
     if len(zero_lines):
         errors.append(f"zero-amount lines in entries: {sorted(set(zero_lines['entry_id']))[:5]}")
     line_counts = lines.groupby("entry_id").size()
@@ -105,6 +109,10 @@ def journal_errors(batch: JournalBatch) -> list[str]:
         errors.append(f"entry {entry_id} does not balance in {currency}: off by {difference} minor")
     if len(unbalanced) > 5:
         errors.append(f"... and {len(unbalanced) - 5} more unbalanced entry-currency pairs")
+    functional = lines.groupby("entry_id")["functional_minor"].sum()
+    for entry_id, difference in functional[functional != 0].head(5).items():
+        errors.append(f"entry {entry_id} does not balance in the functional currency: off by "
+                      f"{difference} minor")
     return errors
 
 

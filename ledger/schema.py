@@ -155,6 +155,9 @@ class Lot(SQLModel, table=True):
     priority: int = Field(sa_column=Column(Integer, nullable=False))
     # The customer's country (ISO 3166-1 alpha-2) or ''; it decides unclaimed property.
     country: str = Field(default="", max_length=2)
+    # Functional currency per unit of the lot's currency on its purchase date: deferred
+    # revenue is non-monetary, so the lot's revenue and breakage use it for ever.
+    rate_to_functional: str = Field(default="1", max_length=32)
     payload_hash: str = Field(max_length=32)
     batch_id: str = Field(foreign_key="batches.batch_id", max_length=64)
     business_date: date
@@ -303,6 +306,20 @@ class BreakageAccrual(SQLModel, table=True):
     batch_id: str = Field(foreign_key="batches.batch_id", max_length=64)
 
 
+class FxRate(SQLModel, table=True):
+    """An exchange rate: functional currency per unit of `currency` on `rate_date`."""
+
+    __tablename__ = "fx_rates"
+    __table_args__ = (_currency_check(),)
+    rate_id: str = Field(primary_key=True, max_length=16)  # "YYYY-MM-DD/CUR"
+    rate_date: date = Field(index=True)
+    currency: str = Field(max_length=3)
+    rate_to_functional: str = Field(max_length=32)
+    payload_hash: str = Field(max_length=32)
+    batch_id: str = Field(foreign_key="batches.batch_id", max_length=64)
+    business_date: date
+
+
 class CostLine(SQLModel, table=True):
     """A cost of serving (a cloud bill line, an API fee) for a meter, or `*` for all meters."""
 
@@ -405,7 +422,7 @@ class JournalEntryRecord(SQLModel, table=True):
     __tablename__ = "journal_entries"
     __table_args__ = (
         CheckConstraint("kind IN ('purchase', 'usage', 'breakage', 'cost', 'refund', 'escheat', "
-                        "'overage')", name="ck_entries_kind"),
+                        "'overage', 'fx')", name="ck_entries_kind"),
         Index("ix_journal_entries_period_kind", "period", "kind"),
     )
     entry_id: str = Field(primary_key=True, max_length=255)
@@ -420,12 +437,15 @@ class JournalEntryRecord(SQLModel, table=True):
 
 
 class JournalLineRecord(SQLModel, table=True):
-    """One posting: signed minor units, debit positive and credit negative."""
+    """One posting: signed minor units, debit positive and credit negative, in its
+    transaction currency and in the functional currency. A period-end remeasurement line
+    moves only the functional amount (its transaction amount is zero)."""
 
     __tablename__ = "journal_lines"
     __table_args__ = (
         _currency_check(),
-        CheckConstraint("amount_minor <> 0", name="ck_journal_lines_non_zero"),
+        CheckConstraint("amount_minor <> 0 OR functional_minor <> 0",
+                        name="ck_journal_lines_non_zero"),
         Index("ix_journal_lines_account_currency", "account", "currency"),
     )
     entry_id: str = Field(
@@ -435,6 +455,7 @@ class JournalLineRecord(SQLModel, table=True):
     account: str = Field(max_length=255)
     currency: str = Field(max_length=3)
     amount_minor: int = Field(sa_column=_bigint())
+    functional_minor: int = Field(sa_column=_bigint())
     meter: str | None = Field(default=None, sa_column=Column(String(200), nullable=True))
     purchase_id: str | None = Field(default=None, sa_column=Column(String(200), nullable=True))
 
@@ -484,6 +505,7 @@ ALL_TABLES = [
     Lot,
     LotBalance,
     CostLine,
+    FxRate,
     RefundRecord,
     LotAdjustment,
     BurnSlice,

@@ -27,21 +27,30 @@ def _quoted(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _balances(store: Store, condition: str, period: str) -> dict[tuple[str, str], int]:
+def _balances(store: Store, condition: str, period: str,
+              functional_currency: str | None) -> dict[tuple[str, str], int]:
+    amount = "functional_minor" if functional_currency else "amount_minor"
     frame = store.read_frame(f"""
-        SELECT l.account, l.currency, SUM(l.amount_minor) AS amount FROM journal_lines l
+        SELECT l.account, l.currency, SUM(l.{amount}) AS amount FROM journal_lines l
         JOIN journal_entries e ON e.entry_id = l.entry_id WHERE e.period {condition} :period
         GROUP BY l.account, l.currency ORDER BY l.account, l.currency
     """, period=period)
-    return {(row.account, row.currency): int(row.amount) for row in frame.itertuples(index=False)}
+    balances: dict[tuple[str, str], int] = {}
+    for row in frame.itertuples(index=False):
+        key = (row.account, functional_currency or row.currency)
+        balances[key] = balances.get(key, 0) + int(row.amount)
+    return balances
 
 
 def write_beancount(store: Store, period: str, out: Path, summary: str = "daily",
-                    by_customer: bool = False, draft: bool = False) -> Path:
+                    by_customer: bool = False, draft: bool = False,
+                    functional_currency: str | None = None) -> Path:
+    """The period as a beancount ledger, in transaction currencies or all in the functional
+    one (its foreign-cash remeasurements included)."""
     first, following = parse_period(period)
     opening_date = first - timedelta(days=1)
-    opening = _balances(store, "<", period)
-    closing = _balances(store, "<=", period)
+    opening = _balances(store, "<", period, functional_currency)
+    closing = _balances(store, "<=", period, functional_currency)
     currencies = sorted({currency for _, currency in closing})
     accounts = sorted({account for account, _ in closing})
     out = Path(out)
@@ -66,7 +75,8 @@ def write_beancount(store: Store, period: str, out: Path, summary: str = "daily"
                     write(f"  {OPENING_ACCOUNT}  {format_minor(-total, currency)} {currency}\n")
             write("\n")
         _assertions(write, first.isoformat(), opening, accounts, currencies, closing)
-        for journal_id, grouped in groupby(journal_lines(store, period, summary, by_customer),
+        for journal_id, grouped in groupby(journal_lines(store, period, summary, by_customer,
+                                                         functional_currency),
                                            key=lambda line: line.journal_id):
             lines = list(grouped)
             head = lines[0]

@@ -9,13 +9,16 @@ breakage accruals and expiries.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
 
 import numpy as np
 import pandas as pd
 
-from ledger.money import values_to_date_minor
+from ledger.money import divide_round_half_even, values_to_date_minor
 from ledger.store import Store
 from reports.subledger import lot_state_frame
+from rules.fx import minor_rate
 
 _MAX_ITEMS = 10
 
@@ -38,10 +41,12 @@ def _result(name: str, failures: list[str], passed_detail: str) -> ControlResult
     return ControlResult(name, False, shown + more)
 
 
-def run_controls(store: Store, deferred_account: str) -> list[ControlResult]:
+def run_controls(store: Store, deferred_account: str,
+                 functional_currency: str = "USD") -> list[ControlResult]:
     return [
         entries_balance(store),
         subledger_equals_ledger(store, deferred_account),
+        functional_deferred_at_purchase_rates(store, deferred_account, functional_currency),
         lots_tie_out(store),
         usage_is_accounted_for(store),
     ]
@@ -57,11 +62,44 @@ def entries_balance(store: Store) -> ControlResult:
         SELECT e.entry_id FROM journal_entries e LEFT JOIN journal_lines l ON l.entry_id = e.entry_id
         GROUP BY e.entry_id HAVING COUNT(l.entry_id) < 2 ORDER BY e.entry_id
     """)
+    functional = store.read_frame("""
+        SELECT entry_id, SUM(functional_minor) AS difference FROM journal_lines
+        GROUP BY entry_id HAVING SUM(functional_minor) <> 0 ORDER BY entry_id
+    """)
     count = int(store.read_frame("SELECT COUNT(*) AS n FROM journal_entries")["n"].iloc[0])
     failures = [f"{row.entry_id} off by {row.difference} {row.currency}"
                 for row in unbalanced.itertuples(index=False)]
+    failures += [f"{row.entry_id} off by {row.difference} in the functional currency"
+                 for row in functional.itertuples(index=False)]
     failures += [f"{row.entry_id} has fewer than two lines" for row in thin.itertuples(index=False)]
-    return _result("every entry balances per currency", failures, f"{count} entries balance")
+    return _result("every entry balances per currency and in the functional currency", failures,
+                   f"{count} entries balance")
+
+
+def functional_deferred_at_purchase_rates(store: Store, deferred_account: str,
+                                          functional_currency: str) -> ControlResult:
+    """Each foreign lot's functional deferred balance is what it still owes at its own rate:
+    round(amount x rate) - round((amount - owed) x rate) (rules/fx.py)."""
+    lots = store.read_frame(f"""
+        SELECT l.purchase_id, l.currency, l.rate_to_functional, l.amount_minor,
+               {_DEFERRED} AS owed, COALESCE(g.value, 0) AS ledger_value
+        FROM lots l JOIN lot_balances b ON b.purchase_id = l.purchase_id
+        LEFT JOIN (SELECT purchase_id, -SUM(functional_minor) AS value FROM journal_lines
+                   WHERE account = :account GROUP BY purchase_id) g ON g.purchase_id = l.purchase_id
+        WHERE l.currency <> :functional ORDER BY l.purchase_id
+    """, account=deferred_account, functional=functional_currency)
+    failures = []
+    for lot in lots.itertuples(index=False):
+        rate = minor_rate(Fraction(Decimal(lot.rate_to_functional)), lot.currency,
+                          functional_currency)
+        expected = (divide_round_half_even(int(lot.amount_minor) * rate.numerator, rate.denominator)
+                    - divide_round_half_even((int(lot.amount_minor) - int(lot.owed))
+                                             * rate.numerator, rate.denominator))
+        if expected != int(lot.ledger_value):
+            failures.append(f"lot {lot.purchase_id}: ledger {lot.ledger_value}, expected "
+                            f"{expected} {functional_currency} minor units")
+    return _result(f"foreign lots' deferred revenue in {functional_currency} is at purchase rates",
+                   failures, f"{len(lots)} foreign lots")
 
 
 _DEFERRED = ("l.amount_minor - b.usage_value_minor - b.refunded_value_minor - b.breakage_minor"

@@ -50,29 +50,36 @@ class JournalLine:
         return format_minor(-self.amount_minor, self.currency) if self.amount_minor < 0 else ""
 
 
-def journal_lines(store: Store, period: str, summary: str = "daily",
-                  by_customer: bool = False) -> Iterator[JournalLine]:
-    """The period's journals, line by line, ordered by journal."""
+def journal_lines(store: Store, period: str, summary: str = "daily", by_customer: bool = False,
+                  functional_currency: str | None = None) -> Iterator[JournalLine]:
+    """The period's journals, line by line, ordered by journal; in each line's transaction
+    currency, or all in the functional currency when it is given."""
     if summary not in ("daily", "monthly"):
         raise ValueError(f"summary {summary!r} must be daily or monthly")
     first, following = parse_period(period)
     last_day = following - timedelta(days=1)
     day = "e.business_date" if summary == "daily" else "NULL"
     customer = "e.customer_id" if by_customer else "NULL"
-    grouped = ", ".join(column for column in (day, "e.kind", "l.currency", customer, "l.account")
+    amount = "l.functional_minor" if functional_currency else "l.amount_minor"
+    currency = "CAST(:functional AS VARCHAR(3))" if functional_currency else "l.currency"
+    grouped = ", ".join(column for column in (day, "e.kind", "NULL" if functional_currency
+                                              else "l.currency", customer, "l.account")
                         if column != "NULL")
     statement = text(f"""
-        SELECT {day} AS day, e.kind, l.currency, l.account, {customer} AS customer_id,
-               SUM(l.amount_minor) AS amount
+        SELECT {day} AS day, e.kind, {currency} AS currency, l.account,
+               {customer} AS customer_id, SUM({amount}) AS amount
         FROM journal_lines l JOIN journal_entries e ON e.entry_id = l.entry_id
         WHERE e.period = :period
         GROUP BY {grouped}
-        HAVING SUM(l.amount_minor) <> 0
+        HAVING SUM({amount}) <> 0
         ORDER BY {grouped}
     """)
+    parameters = {"period": period}
+    if functional_currency:
+        parameters["functional"] = functional_currency
     with store.engine.connect() as connection:
         result = connection.execution_options(stream_results=True).execute(
-            statement, {"period": period})
+            statement, parameters)
         while rows := result.fetchmany(_FETCH_ROWS):
             for row in rows:
                 journal_date = date.fromisoformat(str(row.day)[:10]) if row.day else last_day
@@ -173,9 +180,10 @@ WRITERS = {"netsuite": _rows_netsuite, "quickbooks": _rows_quickbooks, "sap": _r
 
 
 def export_period(store: Store, period: str, target: str, out: Path, settings: ExportSettings,
-                  summary: str = "daily", by_customer: bool = False, draft: bool = False) -> list[Path]:
+                  summary: str = "daily", by_customer: bool = False, draft: bool = False,
+                  functional_currency: str | None = None) -> list[Path]:
     """Write the period's journals for one ERP; returns the files written."""
-    lines = journal_lines(store, period, summary, by_customer)
+    lines = journal_lines(store, period, summary, by_customer, functional_currency)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if target == "xero":

@@ -168,6 +168,10 @@ def ingestion_rows_accounted(store: Store, period: str) -> Reconciliation:
                         WHERE c.batch_id = f.batch_id)
                     WHEN f.document = 'refunds' THEN (SELECT COUNT(*) FROM refunds r
                         WHERE r.batch_id = f.batch_id)
+                    WHEN f.document = 'adjustments' THEN (SELECT COUNT(*) FROM lot_adjustments a
+                        WHERE a.batch_id = f.batch_id)
+                    WHEN f.document = 'fx_rates' THEN (SELECT COUNT(*) FROM fx_rates x
+                        WHERE x.batch_id = f.batch_id)
                     ELSE 0 END AS stored
         FROM batch_files f JOIN batches b ON b.batch_id = f.batch_id
         WHERE b.business_date >= :first AND b.business_date < :following

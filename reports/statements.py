@@ -48,22 +48,26 @@ class RollforwardRow:
                 **{name: format_minor(value, self.currency) for name, value in money.items()}}
 
 
-def trial_balance(store: Store, period: str) -> list[dict]:
+def trial_balance(store: Store, period: str, functional_currency: str | None = None) -> list[dict]:
+    """Per account and transaction currency; or, given the functional currency, per account
+    in it (every line's functional amount, remeasurements included)."""
     parse_period(period)
-    frame = store.read_frame("""
-        SELECT l.account, l.currency,
-          SUM(CASE WHEN e.period < :period THEN l.amount_minor ELSE 0 END) AS opening,
-          SUM(CASE WHEN e.period = :period AND l.amount_minor > 0 THEN l.amount_minor ELSE 0 END)
-            AS debit,
-          SUM(CASE WHEN e.period = :period AND l.amount_minor < 0 THEN l.amount_minor ELSE 0 END)
-            AS credit,
-          SUM(l.amount_minor) AS closing
+    amount = "l.functional_minor" if functional_currency else "l.amount_minor"
+    currency = "CAST(:functional AS VARCHAR(3))" if functional_currency else "l.currency"
+    grouped = "l.account" if functional_currency else "l.account, l.currency"
+    parameters = {"functional": functional_currency} if functional_currency else {}
+    frame = store.read_frame(f"""
+        SELECT l.account, {currency} AS currency,
+          SUM(CASE WHEN e.period < :period THEN {amount} ELSE 0 END) AS opening,
+          SUM(CASE WHEN e.period = :period AND {amount} > 0 THEN {amount} ELSE 0 END) AS debit,
+          SUM(CASE WHEN e.period = :period AND {amount} < 0 THEN {amount} ELSE 0 END) AS credit,
+          SUM({amount}) AS closing
         FROM journal_lines l JOIN journal_entries e ON e.entry_id = l.entry_id
         JOIN batches b ON b.batch_id = e.batch_id AND b.status <> 'open'
         WHERE e.period <= :period
-        GROUP BY l.account, l.currency
-        ORDER BY l.account, l.currency
-    """, period=period)
+        GROUP BY {grouped}
+        ORDER BY {grouped}
+    """, period=period, **parameters)
     return [
         {"account": row.account, "currency": row.currency,
          **{name: format_minor(int(getattr(row, name)), row.currency)
@@ -73,37 +77,45 @@ def trial_balance(store: Store, period: str) -> list[dict]:
 
 
 def rollforward_frame(store: Store, period: str, deferred_account: str,
-                      dimension: str | None = None) -> pd.DataFrame:
-    """Deferred revenue movements in minor units per currency (and customer or product)."""
+                      dimension: str | None = None,
+                      functional_currency: str | None = None) -> pd.DataFrame:
+    """Deferred revenue movements in minor units per currency (and customer or product);
+    given the functional currency, in it, over all transaction currencies."""
     parse_period(period)
+    amount = "l.functional_minor" if functional_currency else "l.amount_minor"
+    currency = "CAST(:functional AS VARCHAR(3))" if functional_currency else "l.currency"
+    by_currency = "" if functional_currency else "l.currency"
     column = {None: None, "customer": "o.customer_id", "product": "o.product"}[dimension]
     selected = f", {column} AS {dimension}" if column else ""
     joined = "JOIN lots o ON o.purchase_id = l.purchase_id" if column else ""
-    grouped = f", {column}" if column else ""
+    grouped = ", ".join(part for part in (by_currency, column) if part)
+    grouping = f"GROUP BY {grouped} ORDER BY {grouped}" if grouped else ""
+    parameters = {"functional": functional_currency} if functional_currency else {}
     return store.read_frame(f"""
-        SELECT l.currency{selected},
-          -SUM(CASE WHEN e.period < :period THEN l.amount_minor ELSE 0 END) AS opening,
-          -SUM(CASE WHEN e.period = :period AND e.kind = 'purchase' THEN l.amount_minor ELSE 0 END)
+        SELECT {currency} AS currency{selected},
+          -SUM(CASE WHEN e.period < :period THEN {amount} ELSE 0 END) AS opening,
+          -SUM(CASE WHEN e.period = :period AND e.kind = 'purchase' THEN {amount} ELSE 0 END)
             AS purchases,
-          SUM(CASE WHEN e.period = :period AND e.kind = 'usage' THEN l.amount_minor ELSE 0 END)
+          SUM(CASE WHEN e.period = :period AND e.kind = 'usage' THEN {amount} ELSE 0 END)
             AS usage_revenue,
-          SUM(CASE WHEN e.period = :period AND e.kind = 'breakage' THEN l.amount_minor ELSE 0 END)
+          SUM(CASE WHEN e.period = :period AND e.kind = 'breakage' THEN {amount} ELSE 0 END)
             AS breakage,
-          SUM(CASE WHEN e.period = :period AND e.kind = 'refund' THEN l.amount_minor ELSE 0 END)
+          SUM(CASE WHEN e.period = :period AND e.kind = 'refund' THEN {amount} ELSE 0 END)
             AS refunds,
-          SUM(CASE WHEN e.period = :period AND e.kind = 'escheat' THEN l.amount_minor ELSE 0 END)
+          SUM(CASE WHEN e.period = :period AND e.kind = 'escheat' THEN {amount} ELSE 0 END)
             AS escheat,
-          -SUM(l.amount_minor) AS closing
+          -SUM({amount}) AS closing
         FROM journal_lines l JOIN journal_entries e ON e.entry_id = l.entry_id
         JOIN batches b ON b.batch_id = e.batch_id AND b.status <> 'open' {joined}
         WHERE e.period <= :period AND l.account = :account
-        GROUP BY l.currency{grouped}
-        ORDER BY l.currency{grouped}
-    """, period=period, account=deferred_account)
+        {grouping}
+    """, period=period, account=deferred_account, **parameters)
 
 
-def rollforward(store: Store, period: str, deferred_account: str) -> list[RollforwardRow]:
-    frame = rollforward_frame(store, period, deferred_account)
+def rollforward(store: Store, period: str, deferred_account: str,
+                functional_currency: str | None = None) -> list[RollforwardRow]:
+    frame = rollforward_frame(store, period, deferred_account,
+                              functional_currency=functional_currency)
     return [
         RollforwardRow(row.currency, int(row.opening), int(row.purchases), int(row.usage_revenue),
                        int(row.breakage), int(row.refunds), int(row.escheat), int(row.closing))

@@ -1,8 +1,9 @@
 """The file contract: which landing documents exist, their columns, and how files are read.
 
 A landing day `LANDING/YYYY-MM-DD/` holds at most one file per document, named
-`purchases.*`, `usage.*`, `costs.*`, `refunds.*` or `adjustments.*` with the extension `.csv` (header row),
-`.parquet` or `.jsonl`, and markers named `_*`; any other file refuses the day. Every
+`purchases.*`, `usage.*`, `costs.*`, `refunds.*`, `adjustments.*` or `fx_rates.*`, with
+the extension `.csv` (header row), `.parquet` or `.jsonl`, and markers named `_*`; any
+other file refuses the day. Every
 file is read into a frame of strings (missing values as ''), so validation sees exactly
 what was written and no number ever passes through a float. A file that cannot be read
 as a whole raises `InputFileError` naming the file, row and column; row-level problems
@@ -96,6 +97,12 @@ DOCUMENT_COLUMNS: dict[str, tuple[ColumnSpec, ...]] = {
         # Optional: when given, it must equal the refund the books compute (value + tax).
         ColumnSpec("amount", False, f"(?:{_DECIMAL})?",
                    "must be a non-negative decimal amount in major units"),
+    ),
+    "fx_rates": (
+        ColumnSpec("date", True, r"[0-9]{4}-[0-9]{2}-[0-9]{2}", "must be a date YYYY-MM-DD"),
+        ColumnSpec("currency", True, r"[A-Z]{3}", "must be a three-letter ISO 4217 code"),
+        _decimal("rate_to_functional",
+                 what="a positive decimal: functional currency per unit of the currency"),
     ),
     "adjustments": (
         _identifier("adjustment_id"),

@@ -21,10 +21,11 @@ from sqlalchemy import Connection, insert
 from ledger import schema
 from ledger.locks import posting_period
 from ledger.periods import BusinessDay
-from ledger.store import batch_for_date, insert_frame, read_in_chunks, record_stage
+from ledger.store import batch_for_date, insert_frame, read_frame, read_in_chunks, record_stage
 from rules.adjustments import judge_adjustments
 from rules.archive import archived_fingerprints, write_partition
 from rules.documents import ROW_NUMBER, InputFile, document_files, read_document
+from rules.fx import FxRateMissingError, is_period_end, missing_rate_message
 from rules.intake import ID_COLUMN, PAYLOAD_COLUMNS, DocumentIntake, sort_valid_rows
 from rules.lot_state import BALANCE_COLUMNS, lots_by_id, typed_lots
 from rules.policy import Policy
@@ -36,6 +37,7 @@ from rules.validation import (
     payload_fingerprints,
     validate_adjustments,
     validate_costs,
+    validate_fx_rates,
     validate_purchases,
     validate_refunds,
     validate_usage,
@@ -93,6 +95,7 @@ def ingest(connection: Connection, landing: LandingDay, day: BusinessDay, policy
     rejected = sum(len(intake.rejected) for intake in intakes)
     if strict and rejected:
         raise StrictModeRejectionError(_strict_message(intakes, rejected))
+    _require_rates(connection, intakes, day, policy)
     # The batch row claims the date first: a concurrent run of the same date waits on its
     # unique key here and fails, before it can write the day's archive partitions.
     connection.execute(insert(schema.Batch.__table__), [{
@@ -106,6 +109,11 @@ def ingest(connection: Connection, landing: LandingDay, day: BusinessDay, policy
             write_partition(archive_root, intake.document, day.business_date, intake.accepted)
     insert_frame(connection, schema.BatchFile, _batch_files(intakes, batch_id))
     insert_frame(connection, schema.QuarantinedRow, _quarantine(intakes, day, batch_id))
+    rates = _accepted(intakes, "fx_rates")
+    if rates is not None:
+        insert_frame(connection, schema.FxRate, rates.drop(columns=ROW_NUMBER).assign(
+            payload_hash=rates["payload_hash"].map(fingerprint_to_hex), batch_id=batch_id,
+            business_date=day.business_date))
     costs = next((intake.accepted for intake in intakes if intake.document == "costs"), None)
     if costs is not None:
         insert_frame(connection, schema.CostLine, costs.drop(columns=ROW_NUMBER).assign(
@@ -118,9 +126,50 @@ def ingest(connection: Connection, landing: LandingDay, day: BusinessDay, policy
     return intakes
 
 
+def _accepted(intakes: list[DocumentIntake], document: str) -> pd.DataFrame | None:
+    return next((intake.accepted for intake in intakes if intake.document == document), None)
+
+
+def _require_rates(connection: Connection, intakes: list[DocumentIntake], day: BusinessDay,
+                   policy: Policy) -> None:
+    """Refuse the night before anything is written if a posting will lack a rate.
+
+    Foreign purchases need the rate of their purchase date; foreign costs, and overage
+    billed in arrears, that of the day; the last night of a month remeasures foreign cash
+    at that day's rate.
+    """
+    functional = policy.functional_currency
+    known = read_frame(connection, "SELECT rate_date, currency FROM fx_rates")
+    have = {(date.fromisoformat(str(day_)[:10]), currency)
+            for day_, currency in known.itertuples(index=False)}
+    rates = _accepted(intakes, "fx_rates")
+    if rates is not None:
+        have |= set(zip(rates["rate_date"], rates["currency"], strict=True))
+    needed: set[tuple[date, str]] = set()
+    purchases = _accepted(intakes, "purchases")
+    if purchases is not None and len(purchases):
+        purchased_on = pd.to_datetime(purchases["purchased_at"], utc=True).dt.tz_convert(
+            policy.reporting_timezone).dt.date
+        needed |= set(zip(purchased_on, purchases["currency"], strict=True))
+    costs = _accepted(intakes, "costs")
+    if costs is not None:
+        needed |= {(day.business_date, currency) for currency in costs["currency"]}
+    in_arrears = policy.overage == "arrears" or "arrears" in policy.overage_customers.values()
+    if is_period_end(day) or in_arrears:
+        held = read_frame(connection, "SELECT DISTINCT currency FROM lots")["currency"]
+        today = set() if purchases is None else set(purchases["currency"])
+        needed |= {(day.business_date, currency) for currency in set(held) | today}
+    missing = sorted(key for key in needed if key[1] != functional and key not in have)
+    if missing:
+        raise FxRateMissingError(missing_rate_message(missing, functional))
+
+
 def _take_in(connection: Connection, files: dict[str, InputFile], day: BusinessDay,
              policy: Policy, archive_root: Path) -> list[DocumentIntake]:
     intakes = []
+    if "fx_rates" in files:
+        validated = validate_fx_rates(files["fx_rates"].frame, day, policy.functional_currency)
+        intakes.append(_against_table(connection, files["fx_rates"], validated, "fx_rates"))
     if "purchases" in files:
         validated = validate_purchases(files["purchases"].frame, day)
         intakes.append(_with_source(_against_table(connection, files["purchases"], validated, "lots")))

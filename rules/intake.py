@@ -25,10 +25,11 @@ PAYLOAD_COLUMNS = {
     "costs": ["cost_date", "meter", "amount_minor", "currency", "cost_type", "vendor", "memo"],
     "refunds": ["purchase_id", "refunded_at", "credits_micro", "amount_scaled"],
     "adjustments": ["purchase_id", "adjusted_at", "action", "new_expires_at", "reason"],
+    "fx_rates": ["rate_to_functional"],
 }
 RAW_VALUE_MAX_CHARACTERS = 1000
 ID_COLUMN = {"purchases": "purchase_id", "usage": "event_id", "costs": "cost_id",
-             "refunds": "refund_id", "adjustments": "adjustment_id"}
+             "refunds": "refund_id", "adjustments": "adjustment_id", "fx_rates": "rate_id"}
 
 
 @dataclass(frozen=True)

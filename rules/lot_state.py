@@ -19,7 +19,7 @@ BALANCE_COLUMNS = ["credits_used_micro", "usage_value_minor", "credits_expired_m
 _LOT_STATE = """
     SELECT l.purchase_id, l.customer_id, l.purchased_at, b.expires_at, l.credits_micro,
            l.amount_minor, l.tax_minor, l.currency, l.kind, l.product, l.priority, l.country,
-           l.business_date AS purchased_on, b.is_open,
+           l.rate_to_functional, l.business_date AS purchased_on, b.is_open,
            b.credits_used_micro, b.usage_value_minor, b.credits_expired_micro, b.breakage_minor,
            b.credits_refunded_micro, b.refunded_value_minor, b.refunded_tax_minor, b.escheat_minor,
            b.credits_voided_micro
@@ -44,7 +44,7 @@ def lots_by_id(connection: Connection, purchase_ids: pd.Series) -> pd.DataFrame:
     """The named lots, open or not (absent ids are simply missing)."""
     columns = ["purchase_id", "customer_id", "purchased_at", "expires_at", "credits_micro",
                "amount_minor", "tax_minor", "currency", "kind", "product", "priority", "country",
-               "purchased_on", "is_open", *BALANCE_COLUMNS]
+               "rate_to_functional", "purchased_on", "is_open", *BALANCE_COLUMNS]
     lots = read_in_chunks(connection, _LOT_STATE + " WHERE l.purchase_id IN :ids",
                           purchase_ids.drop_duplicates(), columns)
     return typed_lots(lots)

@@ -17,6 +17,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ledger.accounts import ChartOfAccounts
+from ledger.money import is_known_currency
 
 DEFAULT_POLICY_FILE = Path(__file__).with_name("policy.toml")
 BURN_ORDER_KEYS = ("priority", "expires_at", "per_credit_value", "purchased_at", "purchase_id")
@@ -85,6 +86,8 @@ class Policy:
     overage_price_per_credit: dict[str, Decimal] = field(default_factory=dict)
     # The currency overage is billed in for a customer who never bought credits.
     overage_currency: str = "USD"
+    # The books' functional currency: every line also carries its amount in it.
+    functional_currency: str = "USD"
 
     def breakage_rule(self, product: str) -> BreakageRule:
         return self.breakage_products.get(product, BreakageRule(self.breakage_method))
@@ -185,7 +188,15 @@ def policy_from_document(document: dict, source: str = "<memory>") -> Policy:
         overage_customers=overage_customers,
         overage_price_per_credit=overage_price,
         overage_currency=usage.get("overage_currency", "USD"),
+        functional_currency=_currency(document.get("fx", {}).get("functional_currency", "USD"),
+                                      "fx.functional_currency"),
     )
+
+
+def _currency(code, name: str) -> str:
+    if not isinstance(code, str) or not is_known_currency(code):
+        raise PolicyError(f"{name} {code!r} is not an ISO 4217 currency with a minor unit")
+    return code
 
 
 def _breakage_rule(product: str, rule: dict) -> BreakageRule:

@@ -16,7 +16,10 @@ def journal_from_lines(
     `lines` carries entry_id, customer_id, account, currency, amount_minor, meter,
     purchase_id; `source_ref_of` maps entry_id to the source document reference.
     """
-    lines = lines[lines["amount_minor"] != 0]
+    if "functional_minor" not in lines:
+        # In the functional currency the two amounts agree; rules/fx.py translates the rest.
+        lines = lines.assign(functional_minor=lines["amount_minor"])
+    lines = lines[(lines["amount_minor"] != 0) | (lines["functional_minor"] != 0)]
     if lines.empty:
         return JournalBatch.empty()
     entries = (
@@ -31,7 +34,8 @@ def journal_from_lines(
         )
     return JournalBatch(
         entries[["entry_id", "kind", "business_date", "period", "customer_id", "source_ref"]],
-        numbered[list(LINE_COLUMNS)].astype({"amount_minor": "int64"}),
+        numbered[list(LINE_COLUMNS)].astype({"amount_minor": "int64",
+                                             "functional_minor": "int64"}),
     )
 
 

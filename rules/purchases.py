@@ -18,7 +18,8 @@ from rules.postings import journal_from_lines, line_frame
 
 LOT_COLUMNS = [
     "purchase_id", "customer_id", "purchased_at", "expires_at", "credits_micro", "amount_minor",
-    "tax_minor", "currency", "kind", "product", "priority", "country", "payload_hash",
+    "tax_minor", "currency", "kind", "product", "priority", "country", "rate_to_functional",
+    "payload_hash",
 ]
 
 

@@ -5,7 +5,8 @@ business day, before that day's usage burns, so refunded credits can no longer b
 It is refused, with the reason, when its lot is unknown or promotional (free credits
 have no consideration to return), when it is dated before the purchase or after the
 lot expired, or when it asks for more credits than the lot has left (several refunds of
-one lot in a day count together, in `refunded_at` order).
+one lot in a day are judged in `refunded_at` order, each against what the ones accepted
+before it left).
 
 Value, exactly: credits leave a lot by use or by refund, and the value of everything
 that has left is amount x (used + refunded) / granted, rounded half to even; a refund
@@ -74,23 +75,24 @@ def judge_refunds(refunds: pd.DataFrame, lots: pd.DataFrame) -> tuple[pd.DataFra
         refund_credits_micro=kept["credits_micro"].to_numpy(),
         amount_scaled=kept["amount_scaled"].to_numpy())
     candidates = candidates.sort_values(["purchase_id", "refunded_at", "refund_id"], kind="stable")
-    left = credits_left_micro(candidates)
-    taken = candidates.groupby("purchase_id", sort=False)["refund_credits_micro"].cumsum()
-    too_many = taken > left
-    reasons.append(pd.DataFrame({
-        "index": candidates.index[too_many.to_numpy()],
-        "column_name": "credits",
-        "reason": [f"asks for {format_micro_credits(int(asked))} credits but lot {lot_id} has "
-                   f"{format_micro_credits(max(int(remaining), 0))} left"
-                   for asked, lot_id, remaining in zip(
-                       candidates.loc[too_many, "refund_credits_micro"],
-                       candidates.loc[too_many, "purchase_id"],
-                       (left - taken + candidates["refund_credits_micro"])[too_many], strict=True)],
-    }))
-    candidates = candidates[~too_many]
-    # A stated amount that differs from the computed one refuses its row, and the lot's
-    # later refunds are valued again without it; each pass settles one row per lot.
+    # Refunds of one lot are judged in order: a refused one takes nothing, so the next is
+    # judged against what was left before it. Each pass refuses at most the first failing
+    # refund of each lot, and so ends after as many passes as a lot has refunds.
     while True:
+        left = credits_left_micro(candidates)
+        taken = candidates.groupby("purchase_id", sort=False)["refund_credits_micro"].cumsum()
+        too_many = candidates[taken > left].drop_duplicates("purchase_id")
+        if len(too_many):
+            remaining = (left - taken + candidates["refund_credits_micro"])[too_many.index]
+            reasons.append(pd.DataFrame({
+                "index": too_many.index, "column_name": "credits",
+                "reason": [f"asks for {format_micro_credits(int(asked))} credits but lot "
+                           f"{lot_id} has {format_micro_credits(max(int(have), 0))} left"
+                           for asked, lot_id, have in zip(too_many["refund_credits_micro"],
+                                                          too_many["purchase_id"], remaining,
+                                                          strict=True)]}))
+            candidates = candidates.drop(index=too_many.index)
+            continue
         valued = _value(candidates)
         stated = valued["amount_scaled"] != AMOUNT_NOT_GIVEN
         computed = (valued["value_minor"] + valued["tax_minor"]) * 10 ** (

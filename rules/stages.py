@@ -10,9 +10,7 @@ for any shard count.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, datetime
-from pathlib import Path
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -20,7 +18,6 @@ from sqlalchemy import Connection, text
 
 from ledger import schema
 from ledger.chain import seal_batch
-from ledger.periods import BusinessDay
 from ledger.store import (
     completed_stages,
     insert_frame,
@@ -35,20 +32,20 @@ from rules.breakage import accrue_breakage
 from rules.burn import burn, burn_order_ranks
 from rules.costs import cost_journal
 from rules.expiry import expire_lots
+from rules.fx import is_period_end, lot_rates, positions, remeasure_cash
 from rules.lot_state import (
     INSTANT_DTYPE,
     credits_left_micro,
-    lots_by_id,
     lots_changing_today,
     new_lot_balances,
     open_lots,
     typed_lots,
 )
+from rules.night import Night, all_rates, entry_attributes, post, rates_on
 from rules.overage import charge_arrears, settle_owed
-from rules.policy import Policy
 from rules.purchases import post_purchases
 from rules.recognition import recognise_usage
-from rules.refunds import refund_journal, refunded_totals
+from rules.start_of_day import apply_adjustments, apply_refunds
 from rules.validation import fingerprint_to_hex
 
 MAX_SHARDS = 256
@@ -62,21 +59,6 @@ class DailyControlError(RuntimeError):
     """The day's controls failed; the batch stays open and unpublished."""
 
 
-@dataclass(frozen=True)
-class Night:
-    """What every stage needs to know about the night it works on."""
-
-    day: BusinessDay
-    batch_id: str
-    policy: Policy
-    archive_root: Path
-    recorded_at: datetime
-
-    @property
-    def on_day(self) -> dict:
-        return {"business_date": self.day.business_date, "batch_id": self.batch_id}
-
-
 def batch_id_for(business_date: date) -> str:
     return f"nightly-{business_date.isoformat()}"
 
@@ -85,14 +67,6 @@ def shard_of(customer_ids: pd.Series, shard_count: int) -> np.ndarray:
     """A customer's shard: a stable hash of its id, the same in every process."""
     hashes = pd.util.hash_pandas_object(customer_ids.astype(str), index=False).to_numpy()
     return (hashes % np.uint64(shard_count)).astype(np.int64)
-
-
-def _entry_attributes(connection: Connection, night: Night) -> dict:
-    """What every entry of the night records; a night in a locked period posts late."""
-    period = read_frame(connection, "SELECT posting_period FROM batches WHERE batch_id = :batch_id",
-                        batch_id=night.batch_id)["posting_period"].iloc[0]
-    return {"batch_id": night.batch_id, "policy_version": night.policy.version,
-            "recorded_at": night.recorded_at, "period": period}
 
 
 def _done(connection: Connection, night: Night, stage: str, shard: int | None = None) -> bool:
@@ -113,64 +87,21 @@ def post_purchases_stage(connection: Connection, night: Night) -> None:
     accepted = read_partition(night.archive_root, "purchases", night.day.business_date)
     accepted = typed_lots(accepted).assign(
         payload_hash=accepted["payload_hash"].map(fingerprint_to_hex))
+    accepted["rate_to_functional"] = lot_rates(
+        accepted, all_rates(connection), night.policy.functional_currency,
+        night.policy.reporting_timezone)
     posted = post_purchases(accepted, night.day, night.policy.accounts)
     insert_frame(connection, schema.Lot, posted.lots.assign(**night.on_day))
     insert_frame(connection, schema.LotBalance, new_lot_balances(posted.lots, night.batch_id))
-    post_journal(connection, posted.journal, _entry_attributes(connection, night))
-    _apply_refunds(connection, night)
-    _apply_adjustments(connection, night)
+    post(connection, night, posted.journal, positions(posted.lots, fresh=True))
+    apply_refunds(connection, night)
+    apply_adjustments(connection, night)
     if night.policy.post_costs:
         costs = read_frame(connection, "SELECT cost_id, meter, currency, amount_minor, vendor "
                            "FROM costs WHERE batch_id = :batch_id", batch_id=night.batch_id)
-        post_journal(connection, cost_journal(costs.astype({"amount_minor": "int64"}), night.day,
-                                              night.policy.accounts),
-                     _entry_attributes(connection, night))
+        post(connection, night, cost_journal(costs.astype({"amount_minor": "int64"}), night.day,
+                                              night.policy.accounts))
     record_stage(connection, night.batch_id, "purchases", night.recorded_at)
-
-
-def _apply_refunds(connection: Connection, night: Night) -> None:
-    """The day's accepted refunds leave their lots before the day's usage burns."""
-    refunds = read_partition(night.archive_root, "refunds", night.day.business_date)
-    if refunds.empty:
-        return
-    refunds = refunds.astype({"credits_micro": "int64", "value_minor": "int64",
-                              "tax_minor": "int64"}).assign(
-        refunded_at=lambda frame: pd.to_datetime(frame["refunded_at"], utc=True),
-        payload_hash=lambda frame: frame["payload_hash"].map(fingerprint_to_hex))
-    insert_frame(connection, schema.RefundRecord, refunds.assign(**night.on_day))
-    totals = refunded_totals(refunds).set_index("purchase_id")
-    lots = lots_by_id(connection, refunds["purchase_id"]).set_index("purchase_id")
-    lots = lots.loc[totals.index]
-    lots["credits_refunded_micro"] += totals["credits_micro"]
-    lots["refunded_value_minor"] += totals["value_minor"]
-    lots["refunded_tax_minor"] += totals["tax_minor"]
-    lots["is_open"] = credits_left_micro(lots) > 0
-    replace_lot_balances(connection, lots.reset_index()[[
-        "purchase_id", "credits_refunded_micro", "refunded_value_minor", "refunded_tax_minor",
-        "is_open"]].assign(last_batch_id=night.batch_id))
-    post_journal(connection, refund_journal(refunds, night.day, night.policy.accounts),
-                 _entry_attributes(connection, night))
-
-
-def _apply_adjustments(connection: Connection, night: Night) -> None:
-    """Rollovers move a lot's expiry; voids withdraw what is left of a promotional grant."""
-    adjustments = read_partition(night.archive_root, "adjustments", night.day.business_date)
-    if adjustments.empty:
-        return
-    adjustments = adjustments.astype({"credits_voided_micro": "int64"}).assign(
-        payload_hash=adjustments["payload_hash"].map(fingerprint_to_hex))
-    insert_frame(connection, schema.LotAdjustment, adjustments.assign(**night.on_day))
-    lots = lots_by_id(connection, adjustments["purchase_id"]).set_index("purchase_id")
-    changes = adjustments.set_index("purchase_id")  # one adjustment per lot per day
-    lots = lots.loc[changes.index]
-    rolled = changes["action"] == "rollover"
-    lots.loc[rolled, "expires_at"] = pd.to_datetime(changes.loc[rolled, "new_expires_at"],
-                                                    utc=True)
-    lots["credits_voided_micro"] += changes["credits_voided_micro"]
-    lots["is_open"] = credits_left_micro(lots) > 0
-    replace_lot_balances(connection, lots.reset_index()[[
-        "purchase_id", "expires_at", "credits_voided_micro", "is_open"]].assign(
-        last_batch_id=night.batch_id))
 
 
 def burn_stage(connection: Connection, night: Night, shard: int, shard_count: int) -> None:
@@ -210,7 +141,7 @@ def burn_stage(connection: Connection, night: Night, shard: int, shard_count: in
     insert_frame(connection, schema.OverageSettlement,
                  slices[slices["settles"]].drop(columns="settles").assign(**night.on_day))
     insert_frame(connection, schema.UncoveredUsage, uncovered.assign(**night.on_day))
-    post_journal(connection, recognised.journal, _entry_attributes(connection, night))
+    post(connection, night, recognised.journal, positions(lots))
     in_arrears = uncovered[uncovered["treatment"] == "arrears"]
     charges, arrears_journal = charge_arrears(
         in_arrears, _latest_currency(connection, in_arrears["customer_id"]), night.day,
@@ -218,7 +149,7 @@ def burn_stage(connection: Connection, night: Night, shard: int, shard_count: in
     insert_frame(connection, schema.OverageCharge, charges.drop(columns="event_count",
                                                                 errors="ignore")
                  .drop(columns="treatment", errors="ignore").assign(**night.on_day))
-    post_journal(connection, arrears_journal, _entry_attributes(connection, night))
+    post(connection, night, arrears_journal)
     record_stage(connection, night.batch_id, "burn", night.recorded_at, shard, shard_count)
 
 
@@ -270,8 +201,8 @@ def expire_stage(connection: Connection, night: Night) -> None:
     if _done(connection, night, "expire"):
         return
     _require(connection, night, "burn", "expire")
-    accrued = accrue_breakage(lots_changing_today(connection, night.batch_id), night.day,
-                              night.policy)
+    changing = lots_changing_today(connection, night.batch_id)
+    accrued = accrue_breakage(changing, night.day, night.policy)
     if len(accrued.accruals):
         insert_frame(connection, schema.BreakageAccrual, accrued.accruals.drop(
             columns=["customer_id", "currency"]).assign(policy_version=night.policy.version,
@@ -279,7 +210,7 @@ def expire_stage(connection: Connection, night: Night) -> None:
         replace_lot_balances(connection, accrued.accruals[["purchase_id"]].assign(
             breakage_minor=accrued.accruals["breakage_to_date_minor"],
             last_batch_id=night.batch_id))
-    post_journal(connection, accrued.journal, _entry_attributes(connection, night))
+    post(connection, night, accrued.journal, positions(changing))
     lots = open_lots(connection)
     expired = expire_lots(lots, night.day, night.policy.accounts, night.policy.escheat_countries)
     if len(expired.expiries):
@@ -293,7 +224,18 @@ def expire_stage(connection: Connection, night: Night) -> None:
         closed["breakage_minor"] += gone["value_minor"].where(~to_escheat, 0)
         closed["escheat_minor"] += gone["value_minor"].where(to_escheat, 0)
         replace_lot_balances(connection, closed.reset_index())
-    post_journal(connection, expired.journal, _entry_attributes(connection, night))
+    post(connection, night, expired.journal, positions(lots))
+    if is_period_end(night.day):
+        cash = read_frame(connection, """
+            SELECT currency, SUM(amount_minor) AS amount_minor,
+                   SUM(functional_minor) AS functional_minor
+            FROM journal_lines WHERE account = :account GROUP BY currency ORDER BY currency
+        """, account=night.policy.accounts.cash_clearing).astype(
+            {"amount_minor": "int64", "functional_minor": "int64"})
+        post_journal(connection, remeasure_cash(cash, rates_on(connection, night),
+                                                night.policy.functional_currency, night.day,
+                                                night.policy.accounts),
+                     entry_attributes(connection, night))
     record_stage(connection, night.batch_id, "expire", night.recorded_at)
 
 

@@ -14,6 +14,7 @@ value passes through a float.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
@@ -169,6 +170,10 @@ def _instant_column(frame, column, problems, required=True) -> pd.Series:
     return instants
 
 
+def _not_after(problems: _Problems, instants: pd.Series, column: str, day: BusinessDay) -> None:
+    problems.add(instants >= day.ends_at_utc, column, f"is after business date {day.business_date}")
+
+
 def _credits_column(frame, problems, column="credits") -> pd.Series:
     credits, reasons = parse_scaled_decimals(frame[column], CREDIT_DECIMAL_PLACES)
     problems.add(reasons != "", column, reasons)
@@ -204,8 +209,7 @@ def validate_purchases(frame: pd.DataFrame, day: BusinessDay) -> ValidatedRows:
                  "promotional credits must have amount 0 and no tax")
     problems.add(expires_at.notna() & purchased_at.notna() & (expires_at <= purchased_at),
                  "expires_at", "must be after purchased_at")
-    problems.add(purchased_at >= day.ends_at_utc, "purchased_at",
-                 f"is after business date {day.business_date}")
+    _not_after(problems, purchased_at, "purchased_at", day)
     typed = pd.DataFrame({
         ROW_NUMBER: rows[ROW_NUMBER],
         "purchase_id": rows["purchase_id"].astype(object),
@@ -232,8 +236,7 @@ def validate_usage(frame: pd.DataFrame, day: BusinessDay, late_window_days: int)
     credits = _credits_column(rows, problems)
     quantity, quantity_reasons = parse_scaled_decimals(rows["quantity"], CREDIT_DECIMAL_PLACES)
     problems.add(quantity_reasons != "", "quantity", quantity_reasons)
-    problems.add(occurred_at >= day.ends_at_utc, "occurred_at",
-                 f"is after business date {day.business_date}")
+    _not_after(problems, occurred_at, "occurred_at", day)
     oldest = day.starts_at_utc - pd.Timedelta(days=late_window_days)
     problems.add(occurred_at < oldest, "occurred_at",
                  f"is more than {late_window_days} days before business date {day.business_date}")
@@ -288,8 +291,7 @@ def validate_refunds(frame: pd.DataFrame, day: BusinessDay) -> ValidatedRows:
     amount, reasons = parse_scaled_decimals(rows["amount"], AMOUNT_SCALE_PLACES)
     given = rows["amount"] != ""
     problems.add(given & (reasons != ""), "amount", reasons)
-    problems.add(refunded_at >= day.ends_at_utc, "refunded_at",
-                 f"is after business date {day.business_date}")
+    _not_after(problems, refunded_at, "refunded_at", day)
     typed = pd.DataFrame({
         ROW_NUMBER: rows[ROW_NUMBER],
         "refund_id": rows["refund_id"].astype(object),
@@ -297,6 +299,37 @@ def validate_refunds(frame: pd.DataFrame, day: BusinessDay) -> ValidatedRows:
         "refunded_at": refunded_at,
         "credits_micro": credits,
         "amount_scaled": amount.where(given, -1),
+    })
+    return _split(typed, problems, rows)
+
+
+RATE_DECIMAL_PLACES = 10
+
+
+def validate_fx_rates(frame: pd.DataFrame, day: BusinessDay, functional: str) -> ValidatedRows:
+    """Exchange rates to the functional currency, one per currency and date."""
+    problems = _Problems(frame.index)
+    check_formats("fx_rates", frame, problems)
+    rows = _apply_defaults("fx_rates", frame)
+    _currency_exponents(rows, problems)
+    problems.add(rows["currency"] == functional, "currency",
+                 f"is the functional currency {functional}; it needs no rate")
+    rate, reasons = parse_scaled_decimals(rows["rate_to_functional"], RATE_DECIMAL_PLACES)
+    problems.add(reasons != "", "rate_to_functional", reasons)
+    problems.add((reasons == "") & (rate <= 0), "rate_to_functional", "must be greater than zero")
+    rate_date = pd.to_datetime(rows["date"], format="%Y-%m-%d", errors="coerce")
+    problems.add((rows["date"] != "") & rate_date.isna(), "date", "is not a valid date")
+    problems.add(rate_date.dt.date > day.business_date, "date",
+                 f"is after business date {day.business_date}")
+    typed = pd.DataFrame({
+        ROW_NUMBER: rows[ROW_NUMBER],
+        "rate_id": rows["date"] + "/" + rows["currency"],
+        "rate_date": rate_date.dt.date.astype(object),
+        "currency": rows["currency"].astype(object),
+        # Exact, normalised text: 1.0850 and 1.085 are one rate.
+        "rate_to_functional": [format(Decimal(value).normalize(), "f") if ok == "" else ""
+                               for value, ok in zip(rows["rate_to_functional"], reasons,
+                                                    strict=True)],
     })
     return _split(typed, problems, rows)
 
@@ -315,8 +348,7 @@ def validate_adjustments(frame: pd.DataFrame, day: BusinessDay) -> ValidatedRows
                  "is only for a rollover")
     problems.add(new_expires_at.notna() & (new_expires_at <= adjusted_at), "new_expires_at",
                  "must be after adjusted_at")
-    problems.add(adjusted_at >= day.ends_at_utc, "adjusted_at",
-                 f"is after business date {day.business_date}")
+    _not_after(problems, adjusted_at, "adjusted_at", day)
     typed = pd.DataFrame({
         ROW_NUMBER: rows[ROW_NUMBER],
         "adjustment_id": rows["adjustment_id"].astype(object),

@@ -124,10 +124,11 @@ CASES: list[Case] = [
          refused="DAY: more than one usage file (usage.csv, usage.jsonl); keep one"),
     Case("unexpected file name", {**usage(VALID), "usage.CSV": b""},
          refused="DAY: unexpected file 'usage.CSV'; a landing day holds only purchases, usage, "
-                 "costs, refunds, adjustments files ending .csv, .parquet, .jsonl"),
+                 "costs, refunds, fx_rates, adjustments files ending .csv, .parquet, .jsonl"),
     Case("path traversal in a file name", {**usage(VALID), "..%2f..%2fetc%2fpasswd": b""},
          refused="DAY: unexpected file '..%2f..%2fetc%2fpasswd'; a landing day holds only "
-                 "purchases, usage, costs, refunds, adjustments files ending .csv, .parquet, .jsonl"),
+                 "purchases, usage, costs, refunds, fx_rates, adjustments files ending .csv, "
+                 ".parquet, .jsonl"),
     # Numbers
     _rejected_usage("credits not a number", event(credits="abc"), "credits", CREDITS_FORMAT),
     _rejected_usage("credits NaN", event(credits="NaN"), "credits", CREDITS_FORMAT),

@@ -177,9 +177,11 @@ def test_a_locked_period_accepts_no_postings_and_late_nights_post_into_the_next(
         pd.DataFrame([{"entry_id": "manual/1", "kind": "usage", "business_date": date(2026, 1, 20),
                        "period": "2026-01", "customer_id": "A", "source_ref": "manual"}]),
         pd.DataFrame([{"entry_id": "manual/1", "line_number": 1, "account": "A", "currency": "USD",
-                       "amount_minor": 1, "meter": None, "purchase_id": None},
+                       "amount_minor": 1, "functional_minor": 1, "meter": None,
+                       "purchase_id": None},
                       {"entry_id": "manual/1", "line_number": 2, "account": "B", "currency": "USD",
-                       "amount_minor": -1, "meter": None, "purchase_id": None}]))
+                       "amount_minor": -1, "functional_minor": -1, "meter": None,
+                       "purchase_id": None}]))
     with pytest.raises(PeriodLockedError, match="period 2026-01 is locked"):
         with store.transaction() as connection:
             post_journal(connection, entry, {"batch_id": "x", "policy_version": "x",

@@ -57,14 +57,15 @@ def test_the_journal_refuses_updates_and_deletes_even_from_its_owner(books, stat
 
 
 def _insert_entry(period: str, lines: list[tuple[str, int]], entry_id: str = "manual/1") -> str:
-    values = ", ".join(f"('{entry_id}', {number}, '{account}', 'USD', {amount})"
+    values = ", ".join(f"('{entry_id}', {number}, '{account}', 'USD', {amount}, {amount})"
                        for number, (account, amount) in enumerate(lines, start=1))
     return f"""
         INSERT INTO journal_entries (entry_id, kind, business_date, period, customer_id,
                                      source_ref, batch_id, policy_version, recorded_at)
         VALUES ('{entry_id}', 'usage', '2026-01-31', '{period}', 'A', 'manual',
                 'nightly-2026-01-31', 'manual', now());
-        INSERT INTO journal_lines (entry_id, line_number, account, currency, amount_minor)
+        INSERT INTO journal_lines (entry_id, line_number, account, currency, amount_minor,
+                                   functional_minor)
         VALUES {values};
     """
 
@@ -207,7 +208,8 @@ def _late_entry_frames():
                              "customer_id": "A", "source_ref": "manual"}])
     lines = pd.DataFrame([
         {"entry_id": "manual/late", "line_number": 1, "account": "Liabilities:DeferredRevenue:Credits",
-         "currency": "USD", "amount_minor": 1, "meter": None, "purchase_id": None},
+         "currency": "USD", "amount_minor": 1, "functional_minor": 1, "meter": None,
+         "purchase_id": None},
         {"entry_id": "manual/late", "line_number": 2, "account": "Income:Usage", "currency": "USD",
-         "amount_minor": -1, "meter": None, "purchase_id": None}])
+         "amount_minor": -1, "functional_minor": -1, "meter": None, "purchase_id": None}])
     return entries, lines

@@ -60,6 +60,10 @@ def write_scenario(landing, file_format="csv"):
                  expires_at="2026-02-01T00:00:00Z"),
         purchase("P-J", "B", "100", "1000", currency="JPY"),
     ], file_format)
+    # The JPY lot's rate, and the same at month ends: its cash is remeasured to no change.
+    for day in ("2026-01-30", "2026-01-31", "2026-02-28", "2026-03-31"):
+        write_document(landing, day, "fx_rates", [
+            {"date": day, "currency": "JPY", "rate_to_functional": "0.0067"}], file_format)
     write_document(landing, "2026-01-30", "usage", [
         usage("U1", "A", "2026-01-30T10:00:00Z", "api", "1"),
         usage("U2", "B", "2026-01-30T10:00:00Z", "api", "33.333333"),

@@ -104,6 +104,8 @@ def test_arrears_are_billed_and_a_negative_balance_is_paid_by_the_next_purchase(
 def test_an_overage_the_policy_cannot_price_stops_the_night(sqlite_store, tmp_path):
     policy = overage_policy({"USD": "0.015"})
     write_overage_scenario(tmp_path / "landing", currency="EUR")
+    write_document(tmp_path / "landing", "2026-03-01", "fx_rates", [
+        {"date": "2026-03-01", "currency": "EUR", "rate_to_functional": "1.08"}])
     with pytest.raises(OverageRuleError, match="no price in EUR, needed to bill overage of "
                                                "customer A; nothing was posted"):
         run_night(sqlite_store, policy, tmp_path / "landing", tmp_path / "archive",

@@ -131,6 +131,11 @@ def test_random_nights_keep_every_invariant(tmp_path_factory, policy, purchases,
             write_document(root / "landing", business_date, "purchases", day_purchases)
         if day_usage:
             write_document(root / "landing", business_date, "usage", day_usage)
+    for day_offset in range(12):  # a JPY rate that moves every day
+        business_date = (first + timedelta(days=day_offset)).isoformat()
+        write_document(root / "landing", business_date, "fx_rates", [
+            {"date": business_date, "currency": "JPY",
+             "rate_to_functional": f"0.{6700 + 13 * day_offset:06d}"}])
     store = Store(f"sqlite:///{root / 'ledger.db'}")
     store.initialise()
     for day_offset in range(12):  # past every expiry

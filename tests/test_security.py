@@ -38,6 +38,9 @@ IDENTIFIERS_IN_SQL = {
     ("reports/statements.py", "selected"),  # built from a fixed dimension -> column map
     ("reports/statements.py", "grouped"),   # the same column
     ("reports/statements.py", "joined"),    # a constant JOIN, or nothing
+    ("reports/statements.py", "amount"),    # amount_minor or functional_minor
+    ("reports/statements.py", "currency"),  # l.currency or a bound parameter
+    ("reports/statements.py", "grouping"),  # GROUP BY/ORDER BY those columns, or nothing
     ("reports/beancount_export.py", "condition"),  # "<" or "<=" from the caller
     ("reports/controls.py", "window"),      # a constant WHERE with bound parameters, or nothing
     ("reports/controls.py", "_DEFERRED"),   # a constant column expression
@@ -48,6 +51,9 @@ IDENTIFIERS_IN_SQL = {
     ("reports/exports.py", "day"),          # a column name or NULL, by summary level
     ("reports/exports.py", "customer"),     # a column name or NULL
     ("reports/exports.py", "grouped"),      # those names joined
+    ("reports/exports.py", "amount"),       # amount_minor or functional_minor
+    ("reports/exports.py", "currency"),     # l.currency or a bound parameter
+    ("reports/beancount_export.py", "amount"),  # amount_minor or functional_minor
     ("reports/subledger.py", "day_filter"),  # a constant WHERE with a bound parameter, or nothing
     ("ledger/chain.py",                     # constant SQL joined to constant SQL
      "_ENTRY_CONTENT + ' ORDER BY e.entry_id, l.line_number'"),

@@ -1,0 +1,67 @@
+"""A night as the stages see it, and how they post: translated, then appended.
+
+Every stage works on one `Night` in its caller's transaction. `post` gives each line its
+functional amount (rules/fx.py) with the rates the books hold, then appends the entries
+with the night's batch, policy version, recording time and posting period.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import Connection
+
+from ledger.journal import JournalBatch
+from ledger.periods import BusinessDay
+from ledger.store import post_journal, read_frame
+from rules.fx import no_positions, translate
+from rules.policy import Policy
+
+
+@dataclass(frozen=True)
+class Night:
+    """What every stage needs to know about the night it works on."""
+
+    day: BusinessDay
+    batch_id: str
+    policy: Policy
+    archive_root: Path
+    recorded_at: datetime
+
+    @property
+    def on_day(self) -> dict:
+        return {"business_date": self.day.business_date, "batch_id": self.batch_id}
+
+
+def entry_attributes(connection: Connection, night: Night) -> dict:
+    """What every entry of the night records; a night in a locked period posts late."""
+    period = read_frame(connection, "SELECT posting_period FROM batches WHERE batch_id = :batch_id",
+                        batch_id=night.batch_id)["posting_period"].iloc[0]
+    return {"batch_id": night.batch_id, "policy_version": night.policy.version,
+            "recorded_at": night.recorded_at, "period": period}
+
+
+def all_rates(connection: Connection) -> dict[tuple[date, str], str]:
+    """Every rate the books have been given, by (date, currency)."""
+    rates = read_frame(connection, "SELECT rate_date, currency, rate_to_functional FROM fx_rates")
+    return {(date.fromisoformat(str(day)[:10]), currency): rate
+            for day, currency, rate in rates.itertuples(index=False)}
+
+
+def rates_on(connection: Connection, night: Night) -> dict[str, str]:
+    """currency -> rate on the night's business date."""
+    return {currency: rate for (day, currency), rate in all_rates(connection).items()
+            if day == night.day.business_date}
+
+
+def post(connection: Connection, night: Night, journal: JournalBatch,
+          lots: pd.DataFrame | None = None) -> None:
+    """Translate the journal into the functional currency, then post it."""
+    if len(journal):
+        journal = translate(journal, no_positions() if lots is None else lots,
+                            rates_on(connection, night), night.policy.functional_currency,
+                            night.policy.accounts, night.day.business_date)
+    post_journal(connection, journal, entry_attributes(connection, night))

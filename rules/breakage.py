@@ -88,6 +88,14 @@ def accrue_breakage(lots: pd.DataFrame, day: BusinessDay, policy: Policy) -> Acc
                            _accrual_journal(accruals, day, policy.accounts))
 
 
+def rate_notes(lots: pd.DataFrame, day: BusinessDay, policy: Policy) -> pd.Series:
+    """'proportional at rate r' for each lot of a proportional product, by purchase id."""
+    notes = {purchase_id: f"proportional at rate {policy.breakage_rule(product).rate_on(day.business_date)}"
+             for purchase_id, product in zip(lots["purchase_id"], lots["product"], strict=True)
+             if policy.breakage_rule(product).method == "proportional"}
+    return pd.Series(notes, dtype=object)
+
+
 def _accrual_journal(accruals: pd.DataFrame, day: BusinessDay,
                      accounts: ChartOfAccounts) -> JournalBatch:
     entry_id = "breakage/" + accruals["purchase_id"] + "/" + day.business_date.isoformat()

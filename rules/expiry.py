@@ -31,8 +31,10 @@ class ExpiredLots:
 
 
 def expire_lots(lots: pd.DataFrame, day: BusinessDay, accounts: ChartOfAccounts,
-                escheat_countries: frozenset[str] = frozenset()) -> ExpiredLots:
-    """lots: open lots with their state after today's burn and breakage."""
+                escheat_countries: frozenset[str] = frozenset(),
+                notes: pd.Series | None = None) -> ExpiredLots:
+    """lots: open lots with their state after today's burn and breakage; notes: text to
+    add to an entry's source, by purchase id (the proportional rate in force)."""
     due = lots["expires_at"].notna() & (lots["expires_at"] <= day.ends_at_utc)
     due &= credits_left_micro(lots) > 0
     expiring = lots[due].sort_values("purchase_id")
@@ -55,6 +57,10 @@ def expire_lots(lots: pd.DataFrame, day: BusinessDay, accounts: ChartOfAccounts,
             line_frame(account=accounts.deferred_revenue, amount_minor=value[chosen], **common),
             line_frame(account=account, amount_minor=-value[chosen], **common),
         ], ignore_index=True).sort_values("entry_id", kind="stable")
-        source_ref = pd.Series(lots_of_kind["purchase_id"].to_numpy(), index=entry_id.to_numpy())
+        source = lots_of_kind["purchase_id"]
+        if notes is not None:
+            note = source.map(notes).fillna("")
+            source = source.where(note == "", source + " " + note)
+        source_ref = pd.Series(source.to_numpy(), index=entry_id.to_numpy())
         journals.append(journal_from_lines(lines, kind, day, source_ref))
     return ExpiredLots(expiries, JournalBatch.concat(journals))

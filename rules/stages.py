@@ -28,7 +28,7 @@ from ledger.store import (
     replace_lot_balances,
 )
 from rules.archive import read_partition
-from rules.breakage import accrue_breakage
+from rules.breakage import accrue_breakage, rate_notes
 from rules.burn import burn, burn_order_ranks
 from rules.costs import cost_journal
 from rules.expiry import expire_lots
@@ -212,7 +212,8 @@ def expire_stage(connection: Connection, night: Night) -> None:
             last_batch_id=night.batch_id))
     post(connection, night, accrued.journal, positions(changing))
     lots = open_lots(connection)
-    expired = expire_lots(lots, night.day, night.policy.accounts, night.policy.escheat_countries)
+    expired = expire_lots(lots, night.day, night.policy.accounts, night.policy.escheat_countries,
+                          rate_notes(lots, night.day, night.policy))
     if len(expired.expiries):
         insert_frame(connection, schema.LotExpiry, expired.expiries.assign(**night.on_day))
         gone = expired.expiries.set_index("purchase_id")

@@ -103,6 +103,9 @@ def test_a_change_of_estimate_is_a_cumulative_catch_up_and_lots_tie_out(store, t
 
     expiry = store.read_frame("SELECT purchase_id, value_minor, destination FROM lot_expiries")
     assert expiry.values.tolist() == [["P-B", 490, "breakage"]]
+    at_expiry = store.read_frame("SELECT source_ref, policy_version FROM journal_entries "
+                                 "WHERE entry_id = 'breakage/P-B'")
+    assert at_expiry.values.tolist() == [["P-B proportional at rate 0.02", revised.version]]
     books = tb(store, "2026-03")
     assert books[("Income:Revenue:Usage", "USD")][3] == "-105.00"
     assert books[("Income:Revenue:Breakage", "USD")] == ("0.00", "6.02", "-11.02", "-5.00")

@@ -1,7 +1,10 @@
 """The posting stages of a night, each idempotent and each in its caller's transaction.
 
-purchases (and costs, when the policy posts them) -> burn (once per customer shard) ->
-expire -> controls -> publish. Every stage first looks for its row in `batch_stages` and
+purchases (with costs when the policy posts them, then the day's refunds and adjustments,
+rules/start_of_day.py) -> burn (once per customer shard: usage, overage, owed credits the
+day's purchases pay) -> expire (proportional breakage, expiries to breakage or unclaimed
+property, and on a month's last night the remeasurement of foreign cash) -> controls ->
+publish. Every stage first looks for its row in `batch_stages` and
 does nothing if it is there; otherwise it reads its input (the archived partitions and
 the open lots), writes its rows and records itself, all in one transaction. Burning is
 per customer, so shards never touch the same lot or entry, and the books are the same
@@ -146,9 +149,9 @@ def burn_stage(connection: Connection, night: Night, shard: int, shard_count: in
     charges, arrears_journal = charge_arrears(
         in_arrears, _latest_currency(connection, in_arrears["customer_id"]), night.day,
         night.policy)
-    insert_frame(connection, schema.OverageCharge, charges.drop(columns="event_count",
-                                                                errors="ignore")
-                 .drop(columns="treatment", errors="ignore").assign(**night.on_day))
+    insert_frame(connection, schema.OverageCharge, charges[[
+        "customer_id", "meter", "credits_micro", "price_per_credit", "amount_minor", "currency",
+    ]].assign(**night.on_day))
     post(connection, night, arrears_journal)
     record_stage(connection, night.batch_id, "burn", night.recorded_at, shard, shard_count)
 

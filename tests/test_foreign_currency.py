@@ -15,6 +15,7 @@ usage -7.34; FX gain -1.20. In EUR: cash 8.00, tax -1.33, usage -6.67.
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import pytest
@@ -120,3 +121,21 @@ def test_functional_reports_and_a_functional_ledger_that_beancount_accepts(sqlit
         assert errors == []
     text = (tmp_path / "USD.beancount").read_text()
     assert "Income:ForeignExchange:Unrealised  -1.20 USD" in text
+
+
+def test_the_command_line_names_a_missing_rate_and_shows_functional_figures(tmp_path):
+    from tests.test_cli import creditbooks
+
+    write_euro_scenario(tmp_path / "landing")
+    (tmp_path / "landing" / "2026-03-31" / "fx_rates.csv").unlink()
+    creditbooks("init", cwd=tmp_path)
+    creditbooks("nightly", "--date", "2026-03-30", cwd=tmp_path)
+    refused = creditbooks("nightly", "--date", "2026-03-31", cwd=tmp_path, check=False)
+    assert (refused.returncode, refused.stderr) == (1, (
+        "creditbooks: error: no exchange rate to USD for EUR on 2026-03-31: land an fx_rates "
+        "file with them and run the night again; nothing was posted\n"))
+    document = json.loads(creditbooks("report", "trial-balance", "--period", "2026-03",
+                                      "--functional", "--format", "json", cwd=tmp_path).stdout)
+    assert {row["account"]: row["closing"] for row in document["rows"]} == {
+        "Assets:Cash:Clearing": "13.20", "Income:Revenue:Usage": "-3.66",
+        "Liabilities:DeferredRevenue:Credits": "-7.34", "Liabilities:Tax:Sales": "-2.20"}

@@ -2,8 +2,9 @@
 
 A few hundred customers buy volume packs at different per-credit prices (USD, EUR,
 JPY), receive promotional grants, top up, and burn credits on three meters with
-long-tailed usage. Some packs expire inside the quarter; some events arrive late or
-twice; a few rows are bad on purpose (so the quarantine has something to show). The
+long-tailed usage. Some packs expire inside the quarter, a few are refunded in part or
+rolled over; some events arrive late or twice; a few rows are bad on purpose (so the
+quarantine has something to show). Books are in USD with daily EUR and JPY rates. The
 same seed always writes the same files, so running the demo again changes nothing.
 """
 
@@ -53,6 +54,7 @@ def generate_landing(landing: Path, customers: int, seed: int) -> None:
     usage = _usage(rng, customer_ids, daily_credits, first_day, days)
     costs = _costs(rng, days, customers)
     rates = _rates(rng, len(days))
+    refunds, adjustments = _refunds_and_rollovers(rng, purchases, len(days))
     for offset, business_date in enumerate(days):
         directory = landing / business_date.isoformat()
         directory.mkdir(parents=True, exist_ok=True)
@@ -64,10 +66,48 @@ def generate_landing(landing: Path, customers: int, seed: int) -> None:
             day_usage.to_csv(directory / "usage.csv", index=False)
         costs[costs["day"] == offset].drop(columns="day").to_csv(directory / "costs.csv",
                                                                  index=False)
+        for name, rows in (("refunds", refunds), ("adjustments", adjustments)):
+            day_rows = rows[rows["day"] == offset].drop(columns="day")
+            if len(day_rows):
+                day_rows.to_csv(directory / f"{name}.csv", index=False)
         pd.DataFrame({"date": business_date.isoformat(), "currency": list(rates),
                       "rate_to_functional": [walk[offset] for walk in rates.values()]}).to_csv(
             directory / "fx_rates.csv", index=False)
         (directory / "_SUCCESS").touch()  # the upstream's "this day is complete" marker
+
+
+def _refunds_and_rollovers(rng, purchases: pd.DataFrame,
+                           day_count: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A few customers ask for a tenth of a new pack back; support extends a few expiries.
+
+    Some are refused on purpose by the books (a pack already used up, an expiry passed),
+    so the exceptions list shows what a refused refund or rollover looks like.
+    """
+    paid = purchases[(purchases["kind"] == "paid") & (purchases["day"] < day_count - 3)]
+    refunded = paid.sample(n=min(12, len(paid)), random_state=int(rng.integers(1 << 31)))
+    refunds = pd.DataFrame({
+        "refund_id": [f"RF-{number:04d}" for number in range(1, len(refunded) + 1)],
+        "purchase_id": refunded["purchase_id"].to_numpy(),
+        "refunded_at": _timestamps(refunded["day"].to_numpy() + 2, np.full(len(refunded), 600)),
+        "credits": [str(max(1, int(credits) // 10)) for credits in refunded["credits"]],
+        "amount": "",
+        "day": refunded["day"].to_numpy() + 2,
+    })
+    expiring = paid[paid["expires_at"] != ""]
+    rolled = expiring.sample(n=min(8, len(expiring)), random_state=int(rng.integers(1 << 31)))
+    expires = pd.to_datetime(rolled["expires_at"], utc=True)
+    on_day = ((expires - pd.Timestamp(QUARTER_START, tz="UTC")).dt.days - 1).clip(upper=day_count - 1)
+    adjustments = pd.DataFrame({
+        "adjustment_id": [f"ADJ-{number:04d}" for number in range(1, len(rolled) + 1)],
+        "purchase_id": rolled["purchase_id"].to_numpy(),
+        "adjusted_at": _timestamps(on_day.to_numpy(), np.full(len(rolled), 600)),
+        "action": "rollover",
+        "new_expires_at": (expires + pd.Timedelta(days=30)).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_numpy(),
+        "reason": "goodwill extension",
+        "day": on_day.to_numpy(),
+    })
+    return refunds, adjustments[adjustments["day"] >= 0]
 
 
 def _rates(rng, day_count: int) -> dict[str, list[str]]:

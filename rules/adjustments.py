@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from rules.lot_state import credits_left_micro
+from rules.validation import first_problems
 
 
 def judge_adjustments(adjustments: pd.DataFrame,
@@ -54,15 +55,9 @@ def judge_adjustments(adjustments: pd.DataFrame,
         (~rollover & (lot["kind"] == "paid"), "action",
          "only promotional grants can be voided; a paid lot's unused credits are refunded"),
     ]
-    refused = pd.Series(False, index=adjustments.index)
-    reasons = []
-    for mask, column, reason in problems:
-        mask = mask.fillna(False).astype(bool) & ~refused
-        refused |= mask
-        reasons.append(pd.DataFrame({"index": adjustments.index[mask.to_numpy()],
-                                     "column_name": column, "reason": reason}))
+    refused, reasons = first_problems(adjustments.index, problems)
     accepted = adjustments[~refused].assign(
         customer_id=lot.loc[~refused, "customer_id"],
         previous_expires_at=lot.loc[~refused, "expires_at"],
         credits_voided_micro=np.where(rollover[~refused], 0, left[~refused]).astype(np.int64))
-    return accepted, pd.concat(reasons, ignore_index=True)
+    return accepted, reasons

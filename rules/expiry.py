@@ -59,8 +59,8 @@ def expire_lots(lots: pd.DataFrame, day: BusinessDay, accounts: ChartOfAccounts,
         ], ignore_index=True).sort_values("entry_id", kind="stable")
         source = lots_of_kind["purchase_id"]
         if notes is not None:
-            note = source.map(notes).fillna("")
-            source = source.where(note == "", source + " " + note)
+            note = source.map(notes)
+            source = source.where(note.isna(), source + " " + note.astype(object).astype(str))
         source_ref = pd.Series(source.to_numpy(), index=entry_id.to_numpy())
         journals.append(journal_from_lines(lines, kind, day, source_ref))
     return ExpiredLots(expiries, JournalBatch.concat(journals))

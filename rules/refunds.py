@@ -31,7 +31,7 @@ from ledger.money import (
 from ledger.periods import BusinessDay
 from rules.lot_state import credits_left_micro
 from rules.postings import journal_from_lines, line_frame
-from rules.validation import AMOUNT_SCALE_PLACES
+from rules.validation import AMOUNT_SCALE_PLACES, first_problems
 
 AMOUNT_NOT_GIVEN = -1
 VALUED_COLUMNS = ["refund_id", "purchase_id", "customer_id", "refunded_at", "credits_micro",
@@ -60,13 +60,8 @@ def judge_refunds(refunds: pd.DataFrame, lots: pd.DataFrame) -> tuple[pd.DataFra
         (early, "refunded_at", "is before the lot was purchased"),
         (expired, "refunded_at", "is after the lot expired; expired credits cannot be refunded"),
     ]
-    refused = pd.Series(False, index=refunds.index)
-    reasons = []
-    for mask, column, reason in problems:
-        mask = mask & ~refused
-        refused |= mask
-        reasons.append(pd.DataFrame({"index": refunds.index[mask.to_numpy()],
-                                     "column_name": column, "reason": reason}))
+    refused, first = first_problems(refunds.index, problems)
+    reasons = [first]
     # Plain arrays: a Series assigned to an empty frame would bring its own index along.
     kept = refunds[~refused]
     candidates = lot[~refused].drop(columns="purchase_id", errors="ignore").assign(

@@ -84,6 +84,22 @@ class _Problems:
         return grouped.reset_index(drop=True)[[ROW_NUMBER, "column_name", "reason"]]
 
 
+def first_problems(index: pd.Index,
+                   checks: list[tuple[pd.Series, str, str]]) -> tuple[pd.Series, pd.DataFrame]:
+    """Checks in order; each row is refused by the first that it fails, with that reason.
+
+    Returns the refused mask and the problems (index, column_name, reason).
+    """
+    refused = pd.Series(False, index=index)
+    parts = []
+    for mask, column, reason in checks:
+        mask = mask.fillna(False).astype(bool) & ~refused
+        refused |= mask
+        parts.append(pd.DataFrame({"index": index[mask.to_numpy()], "column_name": column,
+                                   "reason": reason}))
+    return refused, pd.concat(parts, ignore_index=True)
+
+
 def format_schema(document: str) -> pa.DataFrameSchema:
     columns = {
         spec.name: pa.Column(

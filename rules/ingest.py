@@ -114,12 +114,12 @@ def ingest(connection: Connection, landing: LandingDay, day: BusinessDay, policy
         insert_frame(connection, schema.FxRate, rates.drop(columns=ROW_NUMBER).assign(
             payload_hash=rates["payload_hash"].map(fingerprint_to_hex), batch_id=batch_id,
             business_date=day.business_date))
-    costs = next((intake.accepted for intake in intakes if intake.document == "costs"), None)
+    costs = _accepted(intakes, "costs")
     if costs is not None:
         insert_frame(connection, schema.CostLine, costs.drop(columns=ROW_NUMBER).assign(
             payload_hash=costs["payload_hash"].map(fingerprint_to_hex), batch_id=batch_id,
             business_date=day.business_date))
-    usage = next((intake.accepted for intake in intakes if intake.document == "usage"), None)
+    usage = _accepted(intakes, "usage")
     if usage is not None:
         insert_frame(connection, schema.UsageDaily, _usage_daily(usage, day, batch_id))
     record_stage(connection, batch_id, "ingest", recorded_at)
@@ -184,8 +184,7 @@ def _take_in(connection: Connection, files: dict[str, InputFile], day: BusinessD
     if "costs" in files:
         validated = validate_costs(files["costs"].frame, day)
         intakes.append(_against_table(connection, files["costs"], validated, "costs"))
-    purchases = next((intake.accepted for intake in intakes if intake.document == "purchases"),
-                     None)
+    purchases = _accepted(intakes, "purchases")
     for document, validate, judge, table in (
             ("refunds", validate_refunds, judge_refunds, "refunds"),
             ("adjustments", validate_adjustments, judge_adjustments, "lot_adjustments")):

@@ -53,15 +53,21 @@ def all_rates(connection: Connection) -> dict[tuple[date, str], str]:
 
 def rates_on(connection: Connection, night: Night) -> dict[str, str]:
     """currency -> rate on the night's business date."""
-    return {currency: rate for (day, currency), rate in all_rates(connection).items()
-            if day == night.day.business_date}
+    rates = read_frame(connection, "SELECT currency, rate_to_functional FROM fx_rates "
+                       "WHERE rate_date = :day", day=night.day.business_date)
+    return dict(rates.itertuples(index=False))
 
 
 def post(connection: Connection, night: Night, journal: JournalBatch,
-          lots: pd.DataFrame | None = None) -> None:
-    """Translate the journal into the functional currency, then post it."""
-    if len(journal):
+         lots: pd.DataFrame | None = None) -> None:
+    """Translate the journal into the functional currency, then post it.
+
+    Rates are read only for a journal with foreign lines: a single-currency book never
+    touches them.
+    """
+    functional = night.policy.functional_currency
+    if len(journal) and (journal.lines["currency"] != functional).any():
         journal = translate(journal, no_positions() if lots is None else lots,
-                            rates_on(connection, night), night.policy.functional_currency,
-                            night.policy.accounts, night.day.business_date)
+                            rates_on(connection, night), functional, night.policy.accounts,
+                            night.day.business_date)
     post_journal(connection, journal, entry_attributes(connection, night))

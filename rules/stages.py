@@ -90,8 +90,10 @@ def post_purchases_stage(connection: Connection, night: Night) -> None:
     accepted = read_partition(night.archive_root, "purchases", night.day.business_date)
     accepted = typed_lots(accepted).assign(
         payload_hash=accepted["payload_hash"].map(fingerprint_to_hex))
+    functional = night.policy.functional_currency
+    foreign = (accepted["currency"] != functional).any()
     accepted["rate_to_functional"] = lot_rates(
-        accepted, all_rates(connection), night.policy.functional_currency,
+        accepted, all_rates(connection) if foreign else {}, functional,
         night.policy.reporting_timezone)
     posted = post_purchases(accepted, night.day, night.policy.accounts)
     insert_frame(connection, schema.Lot, posted.lots.assign(**night.on_day))
@@ -214,7 +216,11 @@ def expire_stage(connection: Connection, night: Night) -> None:
             breakage_minor=accrued.accruals["breakage_to_date_minor"],
             last_batch_id=night.batch_id))
     post(connection, night, accrued.journal, positions(changing))
-    lots = open_lots(connection)
+    # The lots still open, with their breakage as just accrued: no second read of them.
+    lots = changing[changing["is_open"]].copy()
+    accrued_to_date = accrued.accruals.set_index("purchase_id")["breakage_to_date_minor"]
+    lots["breakage_minor"] = lots["purchase_id"].map(accrued_to_date).fillna(
+        lots["breakage_minor"]).astype("int64")
     expired = expire_lots(lots, night.day, night.policy.accounts, night.policy.escheat_countries,
                           rate_notes(lots, night.day, night.policy))
     if len(expired.expiries):

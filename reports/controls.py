@@ -9,16 +9,14 @@ breakage accruals and expiries.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
-from fractions import Fraction
 
 import numpy as np
 import pandas as pd
 
-from ledger.money import divide_round_half_even, values_to_date_minor
+from ledger.money import values_to_date_minor
 from ledger.store import Store
 from reports.subledger import lot_state_frame
-from rules.fx import minor_rate
+from rules.fx import functional_owed_minor, rates_in_minor
 
 _MAX_ITEMS = 10
 
@@ -88,16 +86,14 @@ def functional_deferred_at_purchase_rates(store: Store, deferred_account: str,
                    WHERE account = :account GROUP BY purchase_id) g ON g.purchase_id = l.purchase_id
         WHERE l.currency <> :functional ORDER BY l.purchase_id
     """, account=deferred_account, functional=functional_currency)
-    failures = []
-    for lot in lots.itertuples(index=False):
-        rate = minor_rate(Fraction(Decimal(lot.rate_to_functional)), lot.currency,
-                          functional_currency)
-        expected = (divide_round_half_even(int(lot.amount_minor) * rate.numerator, rate.denominator)
-                    - divide_round_half_even((int(lot.amount_minor) - int(lot.owed))
-                                             * rate.numerator, rate.denominator))
-        if expected != int(lot.ledger_value):
-            failures.append(f"lot {lot.purchase_id}: ledger {lot.ledger_value}, expected "
-                            f"{expected} {functional_currency} minor units")
+    expected = functional_owed_minor(
+        lots["amount_minor"], lots["owed"],
+        rates_in_minor(lots["rate_to_functional"], lots["currency"], functional_currency))
+    differs = expected != lots["ledger_value"].astype("int64").to_numpy()
+    failures = [f"lot {purchase_id}: ledger {ledger}, expected {value} {functional_currency} "
+                "minor units" for purchase_id, ledger, value in zip(
+                    lots.loc[differs, "purchase_id"], lots.loc[differs, "ledger_value"],
+                    expected[differs], strict=True)]
     return _result(f"foreign lots' deferred revenue in {functional_currency} is at purchase rates",
                    failures, f"{len(lots)} foreign lots")
 

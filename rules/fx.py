@@ -96,6 +96,19 @@ def _round_at(amounts, rates: list[Fraction]) -> np.ndarray:
     return divide_round_half_even_array(amounts * numerators, denominators)
 
 
+def rates_in_minor(rates, currencies, functional: str) -> list[Fraction]:
+    """Rates as written, as functional minor units per transaction minor unit."""
+    return [minor_rate(Fraction(Decimal(rate)), currency, functional)
+            for rate, currency in zip(rates, currencies, strict=True)]
+
+
+def functional_owed_minor(total_minor, owed_minor, rates: list[Fraction]) -> np.ndarray:
+    """What a lot still owes, in the functional currency: round(total x rate) less
+    round((total - owed) x rate), so it is exactly zero when nothing is owed."""
+    total = np.asarray(total_minor, dtype=object)
+    return _round_at(total, rates) - _round_at(total - np.asarray(owed_minor, dtype=object), rates)
+
+
 def translate(journal: JournalBatch, lots: pd.DataFrame, day_rates: dict[str, str],
               functional: str, accounts: ChartOfAccounts, day: date) -> JournalBatch:
     """Give each foreign line its functional amount (see the module docstring).
@@ -116,15 +129,16 @@ def translate(journal: JournalBatch, lots: pd.DataFrame, day_rates: dict[str, st
         if rows.empty:
             continue
         lot = lots.loc[rows["purchase_id"]]
-        rate = [minor_rate(Fraction(Decimal(value)), currency, functional)
-                for value, currency in zip(lot["rate"], lot["currency"], strict=True)]
+        rate = rates_in_minor(lot["rate"], lot["currency"], functional)
         # A credit adds to what the lot owes, a debit takes from it.
         owed_after = lot[owed_column_name].to_numpy() + (-rows["amount_minor"]).groupby(
             rows["purchase_id"].to_numpy(), sort=False).cumsum().to_numpy()
         owed_before = owed_after + rows["amount_minor"].to_numpy()
         total = lot[total_column].to_numpy()
+        # The line moves the lot's functional balance (a credit) from -owed_before to -owed_after.
         lines.loc[rows.index, "functional_minor"] = (
-            _round_at(total - owed_after, rate) - _round_at(total - owed_before, rate))
+            functional_owed_minor(total, owed_before, rate)
+            - functional_owed_minor(total, owed_after, rate))
     others = foreign & ~on_lot
     group = lines["entry_id"] + "|" + lines["currency"]
     residual = -lines.loc[on_lot].groupby(group[on_lot])["functional_minor"].sum()
@@ -157,8 +171,7 @@ def _at_day_rate(lines: pd.DataFrame, alone: np.ndarray, group: pd.Series,
     missing = sorted({(day, currency) for currency in currencies if currency not in day_rates})
     if missing:
         raise FxRateMissingError(missing_rate_message(missing, functional))
-    rate = [minor_rate(Fraction(Decimal(day_rates[currency])), currency, functional)
-            for currency in currencies]
+    rate = rates_in_minor([day_rates[currency] for currency in currencies], currencies, functional)
     lines.loc[alone, "functional_minor"] = _round_at(lines.loc[alone, "amount_minor"], rate)
     chosen = lines[alone]
     first = ~group[alone].duplicated().to_numpy()
@@ -181,8 +194,8 @@ def remeasure_cash(balances: pd.DataFrame, day_rates: dict[str, str], functional
         raise FxRateMissingError(missing_rate_message(missing, functional))
     if foreign.empty:
         return JournalBatch.empty()
-    rate = [minor_rate(Fraction(Decimal(day_rates[currency])), currency, functional)
-            for currency in foreign["currency"]]
+    rate = rates_in_minor([day_rates[currency] for currency in foreign["currency"]],
+                          foreign["currency"], functional)
     adjustment = _round_at(foreign["amount_minor"], rate) - foreign["functional_minor"].to_numpy()
     foreign = foreign.assign(adjustment=adjustment)
     foreign = foreign[foreign["adjustment"] != 0]

@@ -139,3 +139,19 @@ def test_the_command_line_names_a_missing_rate_and_shows_functional_figures(tmp_
     assert {row["account"]: row["closing"] for row in document["rows"]} == {
         "Assets:Cash:Clearing": "13.20", "Income:Revenue:Usage": "-3.66",
         "Liabilities:DeferredRevenue:Credits": "-7.34", "Liabilities:Tax:Sales": "-2.20"}
+
+
+def test_check_catches_a_foreign_lot_carried_at_the_wrong_rate(sqlite_store, policy, tmp_path):
+    from reports.controls import functional_deferred_at_purchase_rates
+
+    write_euro_scenario(tmp_path / "landing")
+    post_days(sqlite_store, policy, tmp_path, date(2026, 3, 30), date(2026, 3, 30))
+    deferred = policy.accounts.deferred_revenue
+    assert functional_deferred_at_purchase_rates(sqlite_store, deferred, "USD").passed
+    with sqlite_store.engine.begin() as connection:  # as if revenue had used today's rate
+        connection.exec_driver_sql(
+            "UPDATE journal_lines SET functional_minor = functional_minor + 1 "
+            "WHERE entry_id = 'usage/E/2026-03-30' AND account = ?", (deferred,))
+    result = functional_deferred_at_purchase_rates(sqlite_store, deferred, "USD")
+    assert (result.passed, result.detail) == (False, "lot P-E: ledger 733, expected 734 USD "
+                                                     "minor units")

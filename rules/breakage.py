@@ -90,10 +90,12 @@ def accrue_breakage(lots: pd.DataFrame, day: BusinessDay, policy: Policy) -> Acc
 
 def rate_notes(lots: pd.DataFrame, day: BusinessDay, policy: Policy) -> pd.Series:
     """'proportional at rate r' for each lot of a proportional product, by purchase id."""
-    notes = {purchase_id: f"proportional at rate {policy.breakage_rule(product).rate_on(day.business_date)}"
-             for purchase_id, product in zip(lots["purchase_id"], lots["product"], strict=True)
-             if policy.breakage_rule(product).method == "proportional"}
-    return pd.Series(notes, dtype=object)
+    notes = {product: f"proportional at rate {rule.rate_on(day.business_date)}"
+             for product in lots["product"].unique()
+             if (rule := policy.breakage_rule(product)).method == "proportional"}
+    noted = lots[lots["product"].isin(notes)]
+    return pd.Series(noted["product"].map(notes).to_numpy(), index=noted["purchase_id"].to_numpy(),
+                     dtype=object)
 
 
 def _accrual_journal(accruals: pd.DataFrame, day: BusinessDay,

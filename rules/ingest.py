@@ -28,6 +28,7 @@ from rules.documents import ROW_NUMBER, InputFile, document_files, read_document
 from rules.fx import FxRateMissingError, is_period_end, missing_rate_message
 from rules.intake import ID_COLUMN, PAYLOAD_COLUMNS, DocumentIntake, sort_valid_rows
 from rules.lot_state import BALANCE_COLUMNS, lots_by_id, typed_lots
+from rules.night import all_rates
 from rules.policy import Policy
 from rules.refunds import judge_refunds
 from rules.validation import (
@@ -139,9 +140,7 @@ def _require_rates(connection: Connection, intakes: list[DocumentIntake], day: B
     at that day's rate.
     """
     functional = policy.functional_currency
-    known = read_frame(connection, "SELECT rate_date, currency FROM fx_rates")
-    have = {(date.fromisoformat(str(day_)[:10]), currency)
-            for day_, currency in known.itertuples(index=False)}
+    have = set(all_rates(connection))
     rates = _accepted(intakes, "fx_rates")
     if rates is not None:
         have |= set(zip(rates["rate_date"], rates["currency"], strict=True))

@@ -13,9 +13,11 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, insert, text
+import pandas as pd
+from sqlalchemy import Connection, text
 
 from ledger import schema
+from ledger.store import insert_frame
 
 GENESIS = "0" * 64
 _FETCH_ROWS = 10_000
@@ -52,7 +54,9 @@ def _content_hashes(rows: Iterator) -> Iterator[tuple[str, str]]:
 
 
 def _fetch(result) -> Iterator:
-    while rows := result.fetchmany(_FETCH_ROWS):
+    # The driver's own cursor: a text() query has no result processors, and skipping
+    # SQLAlchemy's rows halves the cost of reading a night's lines.
+    while rows := result.cursor.fetchmany(_FETCH_ROWS):
         yield from rows
 
 
@@ -73,8 +77,7 @@ def seal_batch(connection: Connection, batch_id: str) -> ChainHead:
         link = hashlib.sha256((link + content_hash).encode()).hexdigest()
         seals.append({"sequence": sequence, "entry_id": entry_id, "batch_id": batch_id,
                       "content_hash": content_hash, "chain_hash": link})
-    if seals:
-        connection.execute(insert(schema.JournalSeal.__table__), seals)
+    insert_frame(connection, schema.JournalSeal, pd.DataFrame(seals))
     return ChainHead(sequence, link)
 
 

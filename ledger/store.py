@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 from sqlalchemy import (
     Boolean,
     Connection,
@@ -116,15 +117,26 @@ def read_frame(connection: Connection, sql: str, **parameters) -> pd.DataFrame:
     """Rows as a frame; missing text stays None (pandas would otherwise make it NaN)."""
     result = connection.execute(text(sql), parameters)
     names = list(result.keys())
-    # Column by column from plain tuples: pandas probing each SQLAlchemy Row for array
-    # attributes costs more than the query.
-    values = list(zip(*result.fetchall(), strict=True)) or [()] * len(names)
-    frame = pd.DataFrame({name: pd.Series(column, dtype=object if not column else None)
-                          for name, column in zip(names, values, strict=True)}, columns=names)
-    for column in frame.columns:
-        if pd.api.types.is_string_dtype(frame[column].dtype):
-            frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
-    return frame
+    # A text() query has no result processors, so on SQLite the driver's own tuples are the
+    # values; skipping SQLAlchemy's rows is a third of a large read.
+    rows = (result.cursor.fetchall() if connection.dialect.name == "sqlite"
+            else result.fetchall())
+    values = list(zip(*rows, strict=True)) or [()] * len(names)
+    return pd.DataFrame({name: _column(column) for name, column in zip(names, values, strict=True)},
+                        columns=names)
+
+
+def _column(values: tuple) -> pd.Series:
+    """One result column: Arrow infers its type in one pass; text stays object, str or None."""
+    if not values:
+        return pd.Series(values, dtype=object)
+    try:
+        array = pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed types: leave the inference to pandas
+        return pd.Series(values)
+    if pa.types.is_string(array.type) or pa.types.is_null(array.type):
+        return pd.Series(array.to_numpy(zero_copy_only=False), dtype=object)
+    return array.to_pandas()
 
 
 def read_in_chunks(
@@ -167,20 +179,22 @@ def _sqlite_rows(sql_table, frame: pd.DataFrame) -> list[tuple]:
     (SQLAlchemy's own SQLite formats, so its readers parse them back), flags 1/0, missing
     values None; no Python call per value on the way in.
     """
-    columns = {}
+    columns = []
     for name in frame.columns:
         column_type, series = sql_table.c[name].type, frame[name]
         if isinstance(column_type, DateTime | Date):
             instants = pd.to_datetime(series, utc=True)
             pattern = "%Y-%m-%d %H:%M:%S.%f" if isinstance(column_type, DateTime) else "%Y-%m-%d"
             text = instants.dt.strftime(pattern).astype(object)
-            columns[name] = text.where(instants.notna(), None)
+            columns.append(text.where(instants.notna(), None).tolist())
         elif isinstance(column_type, Boolean):
-            columns[name] = series.astype(bool).astype(int).astype(object)
+            columns.append(series.astype(bool).astype(int).tolist())
+        elif pd.api.types.is_integer_dtype(series.dtype) and not series.hasnans:
+            columns.append(series.tolist())  # Python ints, as the driver binds them
         else:
             values = series.astype(object)
-            columns[name] = values.where(series.notna(), None)
-    return list(pd.DataFrame(columns).itertuples(index=False, name=None))
+            columns.append(values.where(series.notna(), None).tolist())
+    return list(zip(*columns, strict=True))
 
 
 def _copy_frame(connection: Connection, table_name: str, frame: pd.DataFrame) -> None:

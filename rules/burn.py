@@ -120,9 +120,31 @@ def _assign_segments(events: pd.DataFrame, lots: pd.DataFrame, day: BusinessDay)
         events["segment_starts_at"] = events["changes_at"].fillna(day.starts_at_utc)
     else:
         events = events.assign(segment=0, segment_starts_at=day.starts_at_utc)
-    return events.sort_values(
-        ["customer", "effective_at", "occurred_at", "event_id"], kind="stable"
-    ).reset_index(drop=True)
+    return events.iloc[_burn_sequence(events)].reset_index(drop=True)
+
+
+def _burn_sequence(events: pd.DataFrame) -> np.ndarray:
+    """Row order of the burn: customer, effective instant, occurrence, then event id.
+
+    The first three keys are integers, sorted in one lexsort; the event id only breaks
+    ties, so only tied rows compare their ids as text.
+    """
+    customer = events["customer"].to_numpy()
+    effective = pd.DatetimeIndex(events["effective_at"]).as_unit("us").asi8
+    occurred = pd.DatetimeIndex(events["occurred_at"]).as_unit("us").asi8
+    order = np.lexsort((occurred, effective, customer))
+    keys = np.column_stack([customer[order], effective[order], occurred[order]])
+    tied_with_next = (keys[1:] == keys[:-1]).all(axis=1)
+    if not tied_with_next.any():
+        return order
+    tied = np.zeros(len(order), dtype=bool)
+    tied[:-1] |= tied_with_next
+    tied[1:] |= tied_with_next
+    id_rank = np.zeros(len(events), dtype=np.int64)
+    tied_rows = order[tied]
+    tied_ids = events["event_id"].to_numpy()[tied_rows].astype(object)
+    id_rank[tied_rows[np.argsort(tied_ids, kind="stable")]] = np.arange(len(tied_rows))
+    return np.lexsort((id_rank, occurred, effective, customer))
 
 
 def _burn_segment(events: pd.DataFrame, lots: pd.DataFrame, available: np.ndarray) -> pd.DataFrame:
@@ -139,29 +161,42 @@ def _burn_segment(events: pd.DataFrame, lots: pd.DataFrame, available: np.ndarra
     candidate = candidate.sort_values(["customer", "burn_rank"], kind="stable")
     lot_ends = candidate.groupby("customer", sort=False)["available"].cumsum()
     event_ends = events.groupby("customer", sort=False)["credits_micro"].cumsum()
-    boundaries = pd.concat([
-        pd.DataFrame({"customer": events["customer"].to_numpy(),
-                      "position": event_ends.to_numpy(),
-                      "event": pd.array(np.arange(len(events)), dtype="Int64"),
-                      "lot": pd.array([pd.NA] * len(events), dtype="Int64")}),
-        pd.DataFrame({"customer": candidate["customer"].to_numpy(),
-                      "position": lot_ends.to_numpy(),
-                      "event": pd.array([pd.NA] * len(candidate), dtype="Int64"),
-                      "lot": pd.array(candidate["lot"].to_numpy(), dtype="Int64")}),
-    ], ignore_index=True).sort_values(["customer", "position"], kind="stable")
-    by_customer = boundaries.groupby("customer", sort=False)
-    boundaries["event"] = by_customer["event"].bfill()
-    boundaries["lot"] = by_customer["lot"].bfill()
-    boundaries["length"] = boundaries["position"] - by_customer["position"].shift(fill_value=0)
-    pieces = boundaries[(boundaries["length"] > 0) & boundaries["event"].notna()]
-    event_rows = pieces["event"].to_numpy(dtype=np.int64)
+    customer = np.concatenate([events["customer"].to_numpy(), candidate["customer"].to_numpy()])
+    position = np.concatenate([event_ends.to_numpy(), lot_ends.to_numpy()])
+    event = np.concatenate([np.arange(len(events)), np.full(len(candidate), -1)])
+    lot = np.concatenate([np.full(len(events), -1), candidate["lot"].to_numpy()])
+    # By customer, then position; at one position an event's end sorts before a lot's.
+    order = np.lexsort((np.arange(len(position)), position, customer))
+    customer, position, event, lot = customer[order], position[order], event[order], lot[order]
+    customer_starts = np.r_[True, customer[1:] != customer[:-1]]
+    piece_starts = np.r_[0, position[:-1]]
+    piece_starts[customer_starts] = 0
+    # Each piece belongs to the next event end and the next lot end after it (same customer).
+    event = _next_boundary(event, customer)
+    lot = _next_boundary(lot, customer)
+    length = position - piece_starts
+    pieces = (length > 0) & (event >= 0)
+    event_rows = event[pieces]
     return pd.DataFrame({
         "event_id": events["event_id"].to_numpy()[event_rows],
-        "customer": pieces["customer"].to_numpy(),
+        "customer": customer[pieces],
         "meter": events["meter"].to_numpy()[event_rows],
-        "lot": pieces["lot"].fillna(-1).to_numpy(dtype=np.int64),
-        "credits_micro": pieces["length"].to_numpy(dtype=np.int64),
+        "lot": lot[pieces],
+        "credits_micro": length[pieces].astype(np.int64),
     })
+
+
+def _next_boundary(owners: np.ndarray, customer: np.ndarray) -> np.ndarray:
+    """For each sorted boundary, the owner (>= 0) of the next boundary at or after it that
+    has one, within the same customer; -1 when the customer has none left."""
+    count = len(owners)
+    rows = np.where(owners >= 0, np.arange(count), count)
+    next_row = np.minimum.accumulate(rows[::-1])[::-1]
+    found = next_row < count
+    found[found] = customer[next_row[found]] == customer[found]
+    result = np.full(count, -1, dtype=np.int64)
+    result[found] = owners[next_row[found]]
+    return result
 
 
 def _summarise(pieces: pd.DataFrame, lots: pd.DataFrame, customer_ids: np.ndarray) -> BurnResult:

@@ -287,8 +287,12 @@ def _read_parquet(path: Path) -> pd.DataFrame:
         if pa.types.is_timestamp(column.type) and column.type.tz is not None:
             # An instant as ISO 8601 in UTC; a timestamp without a zone stays as written
             # (no offset), and validation refuses it like any time without an offset.
-            column = pc.strftime(column.cast(pa.timestamp(column.type.unit, "UTC")),
-                                 "%Y-%m-%dT%H:%M:%SZ")
+            # Arrow's zone-aware formatting is several times slower than this, which gives
+            # the same text: the UTC wall time, "T", and "Z".
+            wall_time = column.cast(pa.timestamp(column.type.unit, "UTC")).cast(
+                pa.timestamp(column.type.unit)).cast(pa.string())
+            column = pc.binary_join_element_wise(
+                pc.replace_substring(wall_time, " ", "T", max_replacements=1), "Z", "")
         text = column.cast(pa.string()).fill_null("")
         columns[name] = text.to_pandas()
     return pd.DataFrame(columns)

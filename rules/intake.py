@@ -65,24 +65,36 @@ def sort_valid_rows(
     document = input_file.document
     id_column = ID_COLUMN[document]
     valid = validated.accepted.assign(payload_hash=fingerprints.to_numpy())
-    variants = valid.groupby(id_column)["payload_hash"].transform("nunique")
-    in_file_conflict = variants > 1
+    ids = valid[id_column]
+    # Only an id that repeats can conflict within the file, and only an id seen before can
+    # conflict with an earlier batch: the costly comparisons run on those rows alone.
+    later_copies = ids.duplicated()
+    repeats = ids.isin(ids[later_copies]) if later_copies.any() else later_copies
+    in_file_conflict = pd.Series(False, index=valid.index)
+    if repeats.any():
+        repeated = valid[repeats]
+        variants = repeated.groupby(id_column)["payload_hash"].transform("nunique")
+        in_file_conflict.loc[repeated.index] = (variants > 1).to_numpy()
     conflict_reasons = pd.Series("", index=valid.index, dtype=object)
     conflict_reasons[in_file_conflict] = (
         f"{id_column} appears more than once in this file with different contents"
     )
     earlier = previously_accepted.drop_duplicates(id_column).set_index(id_column)
-    earlier_hash = valid[id_column].map(earlier["payload_hash"])
-    seen_before = earlier_hash.notna()
-    same_before = seen_before & (earlier_hash == valid["payload_hash"])
-    differs_before = seen_before & ~same_before & ~in_file_conflict
-    earlier_date = valid[id_column].map(earlier["business_date"]).astype(str)
-    conflict_reasons[differs_before] = (
-        f"conflict: {id_column} was accepted on " + earlier_date[differs_before]
-        + " with different contents; not overwritten"
-    )
+    seen_before = ids.isin(earlier.index) if len(earlier) else pd.Series(False, index=valid.index)
+    same_before = pd.Series(False, index=valid.index)
+    differs_before = pd.Series(False, index=valid.index)
+    if seen_before.any():
+        seen = valid[seen_before]
+        same = (seen[id_column].map(earlier["payload_hash"]) == seen["payload_hash"]).to_numpy()
+        same_before.loc[seen.index] = same
+        differs_before.loc[seen.index] = ~same & ~in_file_conflict[seen.index].to_numpy()
+        earlier_date = seen[id_column].map(earlier["business_date"]).astype(str)
+        conflict_reasons[differs_before] = (
+            f"conflict: {id_column} was accepted on " + earlier_date[differs_before[seen.index]]
+            + " with different contents; not overwritten"
+        )
     conflicts = conflict_reasons != ""
-    repeated_in_file = valid.duplicated(id_column) & ~conflicts
+    repeated_in_file = later_copies & ~conflicts
     duplicates = (same_before & ~conflicts) | repeated_in_file
     accepted = valid[~conflicts & ~duplicates].reset_index(drop=True)
     conflict_rows = pd.DataFrame({

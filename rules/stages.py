@@ -127,8 +127,9 @@ def burn_stage(connection: Connection, night: Night, shard: int, shard_count: in
         occurred_at=pd.to_datetime(events["occurred_at"], utc=True).astype(INSTANT_DTYPE))
     owed = _owed_credits(connection, night, shard, shard_count)
     lots = open_lots(connection)
-    lots = lots[lots["customer_id"].isin(events["customer_id"])
-                | lots["customer_id"].isin(owed["customer_id"])].copy()
+    # Distinct ids first: a membership test against a million repeated ids costs more.
+    burning = pd.concat([events["customer_id"], owed["customer_id"]]).unique()
+    lots = lots[lots["customer_id"].isin(burning)].copy()
     lots["credits_available_micro"] = credits_left_micro(lots)
     lots["burn_rank"] = burn_order_ranks(lots, night.policy.burn_order)
     burnt = burn(events, lots, night.day)

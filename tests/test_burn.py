@@ -102,3 +102,20 @@ def test_lots_with_no_credits_left_are_skipped(available):
     events = make_events([("e", "c", at("2026-01-05T03:00"), "api", 2)])
     expected = {("full", "api"): 2} if available == 0 else {("empty", "api"): 1, ("full", "api"): 1}
     assert slices_of(burn(events, lots, DAY)) == expected
+
+
+def test_events_at_the_same_instant_burn_in_event_id_order_whatever_the_file_order():
+    lots = make_lots([("A", "c", at("2026-01-01"), None, 100, 3 * MICRO, 0)])
+    # Three events tie on the instant; "e-a" burns first, then "e-b"; "e-c" finds A empty.
+    # A fourth, earlier event of another customer checks ties are only within a customer.
+    events = make_events([
+        ("e-c", "c", at("2026-01-05T09:00"), "gpu", 2 * MICRO),
+        ("e-b", "c", at("2026-01-05T09:00"), "api", 2 * MICRO),
+        ("e-a", "c", at("2026-01-05T09:00"), "storage", 1 * MICRO),
+        ("e-0", "d", at("2026-01-05T09:00"), "api", 1 * MICRO),
+    ])
+    result = burn(events, lots, DAY)
+    assert slices_of(result) == {("A", "storage"): MICRO, ("A", "api"): 2 * MICRO}
+    assert result.uncovered[["customer_id", "meter", "credits_micro"]].to_dict("records") == [
+        {"customer_id": "c", "meter": "gpu", "credits_micro": 2 * MICRO},
+        {"customer_id": "d", "meter": "api", "credits_micro": MICRO}]

@@ -58,7 +58,8 @@ def proportional_breakage_to_date(value_minor, rate: Fraction, used_micro, credi
 
 
 def accrue_breakage(lots: pd.DataFrame, day: BusinessDay, policy: Policy) -> AccruedBreakage:
-    """lots: every lot open at the start of today, with its state after today's burn."""
+    """lots: at least every open lot of a proportional product and every lot used today,
+    with its state after today's burn (`lot_state.lots_changing_today`)."""
     rules = {product: policy.breakage_rule(product) for product in lots["product"].unique()}
     proportional = [product for product, rule in rules.items() if rule.method == "proportional"]
     accruing = lots[lots["product"].isin(proportional) & (lots["kind"] == "paid")

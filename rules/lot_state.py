@@ -7,6 +7,8 @@ the lot's effective expiry (its last rollover, or the purchase's own).
 
 from __future__ import annotations
 
+from datetime import date
+
 import pandas as pd
 from sqlalchemy import Connection
 
@@ -33,10 +35,19 @@ def open_lots(connection: Connection) -> pd.DataFrame:
     return typed_lots(lots)
 
 
-def lots_changing_today(connection: Connection, batch_id: str) -> pd.DataFrame:
-    """Open lots, and the lots this batch closed (used up or refunded today)."""
-    lots = read_frame(connection, _LOT_STATE + " WHERE b.is_open OR b.last_batch_id = :batch_id "
-                      "ORDER BY l.purchase_id", batch_id=batch_id)
+def lots_changing_today(connection: Connection, batch_id: str, expiring_before: date,
+                        accruing_products: list[str]) -> pd.DataFrame:
+    """The lots the end of a day can change: those this batch touched (bought, used,
+    refunded, adjusted or closed today), open lots whose expiry falls before
+    `expiring_before`, and open lots of products that accrue breakage every night.
+
+    `expiring_before` only narrows the read; the rules decide exactly which lots expire.
+    """
+    products = {f"product_{number}": product for number, product in enumerate(accruing_products)}
+    accruing = f" OR l.product IN ({', '.join(':' + name for name in products)})" if products else ""
+    lots = read_frame(connection, _LOT_STATE + " WHERE b.last_batch_id = :batch_id OR (b.is_open "
+                      f"AND (b.expires_at < :expiring_before{accruing})) ORDER BY l.purchase_id",
+                      batch_id=batch_id, expiring_before=expiring_before.isoformat(), **products)
     return typed_lots(lots)
 
 

@@ -13,7 +13,7 @@ for any shard count.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
@@ -207,7 +207,10 @@ def expire_stage(connection: Connection, night: Night) -> None:
     if _done(connection, night, "expire"):
         return
     _require(connection, night, "burn", "expire")
-    changing = lots_changing_today(connection, night.batch_id)
+    changing = lots_changing_today(
+        connection, night.batch_id, night.day.business_date + timedelta(days=2),
+        [product for product, rule in night.policy.breakage_products.items()
+         if rule.method == "proportional"])
     accrued = accrue_breakage(changing, night.day, night.policy)
     if len(accrued.accruals):
         insert_frame(connection, schema.BreakageAccrual, accrued.accruals.drop(

@@ -92,17 +92,17 @@ def journal_errors(batch: JournalBatch) -> list[str]:
     duplicated = entries["entry_id"][entries["entry_id"].duplicated()]
     if len(duplicated):
         errors.append(f"entry ids repeated within the batch: {sorted(set(duplicated))[:5]}")
-    known_ids = set(entries["entry_id"])
-    orphan_ids = set(lines["entry_id"]) - known_ids
-    if orphan_ids:
+    orphan_ids = lines.loc[~lines["entry_id"].isin(entries["entry_id"]), "entry_id"].unique()
+    if len(orphan_ids):
         errors.append(f"lines refer to entries not in the batch: {sorted(orphan_ids)[:5]}")
     zero_lines = lines[(lines["amount_minor"] == 0) & (lines["functional_minor"] == 0)]
     if len(zero_lines):
         errors.append(f"zero-amount lines in entries: {sorted(set(zero_lines['entry_id']))[:5]}")
-    line_counts = lines.groupby("entry_id").size()
-    too_few = sorted(known_ids - set(line_counts[line_counts >= 2].index))
-    if too_few:
-        errors.append(f"entries with fewer than two lines: {too_few[:5]}")
+    line_counts = lines["entry_id"].value_counts()
+    too_few = entries.loc[~entries["entry_id"].isin(line_counts.index[line_counts >= 2]),
+                          "entry_id"]
+    if len(too_few):
+        errors.append(f"entries with fewer than two lines: {sorted(set(too_few))[:5]}")
     sums = lines.groupby(["entry_id", "currency"])["amount_minor"].sum()
     unbalanced = sums[sums != 0]
     for (entry_id, currency), difference in unbalanced.head(5).items():

@@ -103,7 +103,7 @@ def post_lines(database_url: str, entries: int) -> dict:
                                                        "Income:Revenue:Usage",
                                                        "Income:Revenue:Usage"]), entries),
                           "currency": "USD", "amount_minor": amounts,
-                          "meter": None, "purchase_id": None})
+                          "functional_minor": amounts, "meter": None, "purchase_id": None})
 
     def work():
         with store.transaction() as connection:

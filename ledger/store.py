@@ -13,8 +13,10 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import (
     Boolean,
     Connection,
@@ -198,13 +200,52 @@ def _sqlite_rows(sql_table, frame: pd.DataFrame) -> list[tuple]:
 
 
 def _copy_frame(connection: Connection, table_name: str, frame: pd.DataFrame) -> None:
-    """PostgreSQL's COPY, row by row through psycopg's own adapters (None is NULL)."""
-    converted = _plain_values(frame)
+    """PostgreSQL's COPY, fed one block of COPY text built column by column in Arrow."""
     # Names only (the table's and the frame's columns, both from code); values go as data.
     with connection.connection.dbapi_connection.cursor() as cursor:
-        with cursor.copy(f"COPY {table_name} ({', '.join(converted.columns)}) FROM STDIN") as copy:
-            for row in converted.itertuples(index=False, name=None):
-                copy.write_row(row)
+        with cursor.copy(f"COPY {table_name} ({', '.join(frame.columns)}) FROM STDIN") as copy:
+            copy.write(copy_text(frame))
+
+
+# COPY's text format: these characters inside a value are written backslash-escaped.
+_COPY_ESCAPES = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r"))
+
+
+def copy_text(frame: pd.DataFrame) -> bytes:
+    """The frame in COPY text format: tab-separated, one row a line, NULL as \\N.
+
+    Instants are written as naive UTC, text is escaped, other values as Arrow writes them
+    (ISO dates, decimal digits, true/false); no Python call per value.
+    """
+    fields = []
+    for name in frame.columns:
+        values = _arrow_values(frame[name])
+        if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+            for character, escaped in _COPY_ESCAPES:
+                values = pc.replace_substring(values, character, escaped)
+        fields.append(pc.fill_null(values.cast(pa.large_string()), "\\N"))
+    text_of = lambda character: pa.scalar(character, pa.large_string())  # noqa: E731
+    lines = pc.binary_join_element_wise(*fields, text_of("\t"))
+    lines = pc.binary_join_element_wise(lines, text_of("\n"), text_of(""))
+    if isinstance(lines, pa.ChunkedArray):
+        lines = lines.combine_chunks()
+    # A string array's data buffer is its values end to end: here, every line in order.
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)[lines.offset:]
+    return lines.buffers()[2].to_pybytes()[offsets[0]:offsets[len(lines)]]
+
+
+def _arrow_values(series: pd.Series) -> pa.Array:
+    if isinstance(series.dtype, pd.DatetimeTZDtype):
+        series = series.dt.tz_convert("UTC").dt.tz_localize(None)
+    try:
+        values = pa.array(series, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed Python objects: their own text
+        values = pa.array(series.map(lambda value: None if pd.isna(value) else str(value)),
+                          type=pa.large_string(), from_pandas=True)
+    if pa.types.is_timestamp(values.type) and values.type.tz is not None:
+        values = values.cast(pa.timestamp(values.type.unit, "UTC")).cast(
+            pa.timestamp(values.type.unit))
+    return values
 
 
 def post_journal(connection: Connection, journal: JournalBatch, attributes: dict) -> None:
@@ -269,6 +310,8 @@ def _create_engine(url: str) -> Engine:
             cursor.execute("PRAGMA foreign_keys = ON")
             cursor.execute("PRAGMA journal_mode = WAL")
             cursor.execute("PRAGMA synchronous = NORMAL")
+            cursor.execute("PRAGMA cache_size = -262144")
+            cursor.execute("PRAGMA temp_store = MEMORY")
             cursor.close()
 
         return engine

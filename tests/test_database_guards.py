@@ -84,6 +84,18 @@ def test_an_unbalanced_entry_is_refused_at_commit(books):
                             "WHERE entry_id = 'manual/1'")["n"][0] == 2
 
 
+def test_lines_without_their_entry_or_unbalancing_a_posted_entry_are_refused(books):
+    lines = """INSERT INTO journal_lines (entry_id, line_number, account, currency, amount_minor,
+                                        functional_minor) VALUES """
+    orphan = _refused(books, lines + "('nowhere/1', 1, 'Assets:Cash', 'USD', 5, 5), "
+                                     "('nowhere/1', 2, 'Income:Usage', 'USD', -5, -5)")
+    assert "a line refers to entry nowhere/1, which does not exist" in orphan
+    posted = books.read_frame("SELECT entry_id FROM journal_entries ORDER BY entry_id LIMIT 1")
+    entry_id = posted["entry_id"][0]
+    added = _refused(books, lines + f"('{entry_id}', 99, 'Assets:Cash', 'USD', 7, 7)")
+    assert f"entry {entry_id} does not balance in USD (off by 7 minor units)" in added
+
+
 def test_an_entry_in_a_locked_period_is_refused_at_commit(books):
     with books.transaction() as connection:
         record_period_event(connection, "2026-01", "close", 1, "test", "", False, "x" * 64,

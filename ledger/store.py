@@ -31,6 +31,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.sql.elements import TextClause
 from sqlmodel import SQLModel
 
 from ledger import schema
@@ -115,9 +116,9 @@ class Store:
         self.engine.dispose()
 
 
-def read_frame(connection: Connection, sql: str, **parameters) -> pd.DataFrame:
+def read_frame(connection: Connection, sql: str | TextClause, **parameters) -> pd.DataFrame:
     """Rows as a frame; missing text stays None (pandas would otherwise make it NaN)."""
-    result = connection.execute(text(sql), parameters)
+    result = connection.execute(text(sql) if isinstance(sql, str) else sql, parameters)
     names = list(result.keys())
     # A text() query has no result processors, so on SQLite the driver's own tuples are the
     # values; skipping SQLAlchemy's rows is a third of a large read.

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date
 
 import pandas as pd
-from sqlalchemy import Connection
+from sqlalchemy import Connection, bindparam, text
 
 from ledger.store import read_frame, read_in_chunks
 
@@ -43,11 +43,13 @@ def lots_changing_today(connection: Connection, batch_id: str, expiring_before: 
 
     `expiring_before` only narrows the read; the rules decide exactly which lots expire.
     """
-    products = {f"product_{number}": product for number, product in enumerate(accruing_products)}
-    accruing = f" OR l.product IN ({', '.join(':' + name for name in products)})" if products else ""
-    lots = read_frame(connection, _LOT_STATE + " WHERE b.last_batch_id = :batch_id OR (b.is_open "
-                      f"AND (b.expires_at < :expiring_before{accruing})) ORDER BY l.purchase_id",
-                      batch_id=batch_id, expiring_before=expiring_before.isoformat(), **products)
+    statement = text(_LOT_STATE + """
+        WHERE b.last_batch_id = :batch_id
+           OR (b.is_open AND (b.expires_at < :expiring_before OR l.product IN :products))
+        ORDER BY l.purchase_id""").bindparams(bindparam("products", expanding=True))
+    lots = read_frame(connection, statement, batch_id=batch_id,
+                      expiring_before=expiring_before.isoformat(),
+                      products=list(accruing_products))
     return typed_lots(lots)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date
 
 import pandas as pd
-from sqlalchemy import Connection, bindparam, text
+from sqlalchemy import Connection, String, bindparam, text
 
 from ledger.store import read_frame, read_in_chunks
 
@@ -46,7 +46,8 @@ def lots_changing_today(connection: Connection, batch_id: str, expiring_before: 
     statement = text(_LOT_STATE + """
         WHERE b.last_batch_id = :batch_id
            OR (b.is_open AND (b.expires_at < :expiring_before OR l.product IN :products))
-        ORDER BY l.purchase_id""").bindparams(bindparam("products", expanding=True))
+        ORDER BY l.purchase_id""").bindparams(
+            bindparam("products", expanding=True, type_=String))
     lots = read_frame(connection, statement, batch_id=batch_id,
                       expiring_before=expiring_before.isoformat(),
                       products=list(accruing_products))

@@ -56,3 +56,31 @@ def test_rewriting_a_seal_breaks_the_chain_at_that_seal(sqlite_store, policy, tm
         verification = verify_chain(connection)
     assert not verification.holds and verification.entries_checked == 2
     assert "(seal 3) was altered" in verification.first_mismatch
+
+
+def test_content_hashes_are_the_documented_text_and_do_not_depend_on_read_blocks(
+        sqlite_store, policy, tmp_path, monkeypatch):
+    """An entry's hash is SHA-256 of its fields joined by \\x1f, a newline, then each line
+    the same way (missing values empty), however the rows fall into read blocks."""
+    import hashlib
+
+    from sqlalchemy import text
+
+    import ledger.chain as chain
+
+    write_scenario(tmp_path / "landing")
+    run_nights(sqlite_store, policy, tmp_path)
+    query = chain._ENTRY_CONTENT + " ORDER BY e.entry_id, l.line_number"
+    with sqlite_store.engine.connect() as connection:
+        rows = connection.execute(text(query)).fetchall()
+        whole = dict(chain._content_hashes(connection.execute(text(query))))
+        monkeypatch.setattr(chain, "_FETCH_ROWS", 2)  # most entries straddle two blocks
+        in_pairs = dict(chain._content_hashes(connection.execute(text(query))))
+    expected: dict[str, hashlib._Hash] = {}
+    for row in rows:
+        fields = ["" if value is None else str(value) for value in row]
+        if row[0] not in expected:
+            expected[row[0]] = hashlib.sha256(("\x1f".join(fields[:8]) + "\n").encode())
+        expected[row[0]].update(("\x1f".join(fields[8:]) + "\n").encode())
+    assert len(whole) > 10
+    assert whole == in_pairs == {entry: digest.hexdigest() for entry, digest in expected.items()}

@@ -27,7 +27,14 @@ from ledger.periods import days_between, parse_period, period_of
 from ledger.store import Store
 from reports import close_reports
 from reports.breakage_review import breakage_estimates
-from reports.kpis import burstiness, credit_runway, kpi_summary, kpi_trends, kpis_by
+from reports.kpis import (
+    burstiness,
+    credit_runway,
+    kpi_summary,
+    kpi_trends,
+    kpis_by,
+    period_figures,
+)
 from reports.package import write_package
 from reports.reconciliations import reconcile_period
 from reports.statements import rollforward, trial_balance
@@ -81,12 +88,13 @@ def close_period(store: Store, policy: Policy, period: str, out: Path, archive_r
         # Read before the reports, checked again under the lock: nothing posted in between.
         digest, lines = journal_digest(connection, period)
         head = chain_head(connection)
-    reports = {name: build() for name, build in report_builders(store, policy, period,
-                                                                  archive_root).items()}
+    figures_of = period_figures(store, policy)
+    reports = {name: build() for name, build in report_builders(
+        store, policy, period, archive_root, reconciliations, figures_of).items()}
     recorded_at = datetime.now(UTC).replace(tzinfo=None)
     who = actor or current_actor()
     package = write_package(Path(out) / period / f"v{version}", period, reports,
-                            _charts(store, policy, period, reports), {
+                            _charts(store, policy, period, reports, figures_of), {
         "version": version, "closed_by": who, "closed_at": recorded_at.isoformat(),
         "policy_version": policy.version, "journal_digest": digest, "journal_lines": lines,
         "chain_head": {"sequence": head.sequence, "hash": head.chain_hash},
@@ -155,12 +163,18 @@ def require_complete(store: Store, period: str) -> tuple[str, ...]:
     return tuple(day for day in days if status_of[day] == "empty")
 
 
-def report_builders(store: Store, policy: Policy, period: str,
-                    archive_root: Path) -> dict[str, Callable[[], list[dict]]]:
-    """Every report of a period's close, by name, each computed when asked for."""
+def report_builders(store: Store, policy: Policy, period: str, archive_root: Path,
+                    reconciled: list | None = None,
+                    figures_of: Callable[[str], dict] | None = None,
+                    ) -> dict[str, Callable[[], list[dict]]]:
+    """Every report of a period's close, by name, each computed when asked for.
+
+    reconciled, figures_of: what the close has already worked out (the reconciliations,
+    the KPI figures by period), so that no report computes them again."""
     accounts = policy.accounts
-    reconciliations = cache(lambda: reconcile_period(
+    reconciliations = cache(lambda: reconciled if reconciled is not None else reconcile_period(
         store, period, accounts.deferred_revenue, accounts.cash_clearing, accounts.sales_tax))
+    figures_of = figures_of or period_figures(store, policy)
     runway = cache(lambda: credit_runway(store, period))
     return {
         "completeness": lambda: completeness_rows(store, period),
@@ -183,9 +197,9 @@ def report_builders(store: Store, policy: Policy, period: str,
         "breakage_by_lot": lambda: close_reports.breakage_by_lot(store, period),
         "breakage_estimates": lambda: breakage_estimates(store, period, policy),
         "lot_aging": lambda: close_reports.lot_aging(store, period, policy.reporting_timezone),
-        "kpis": lambda: kpi_summary(store, period, policy),
-        "kpis_by_meter": lambda: kpis_by(store, period, "meter"),
-        "kpis_by_product": lambda: kpis_by(store, period, "product"),
+        "kpis": lambda: kpi_summary(store, period, policy, figures_of),
+        "kpis_by_meter": lambda: kpis_by(store, period, "meter", figures_of(period)["usage"]),
+        "kpis_by_product": lambda: kpis_by(store, period, "product", figures_of(period)["usage"]),
         "burstiness": lambda: burstiness(store, period, Path(archive_root), policy.reporting_timezone),
         "credit_runway": runway,
         "top_up_list": lambda: [row for row in runway() if row["top_up_soon"]],
@@ -220,7 +234,8 @@ def completeness_rows(store: Store, period: str) -> list[dict]:
     return rows
 
 
-def _charts(store: Store, policy: Policy, period: str, reports: dict) -> dict:
+def _charts(store: Store, policy: Policy, period: str, reports: dict,
+            figures_of: Callable[[str], dict]) -> dict:
     bridge = {row["currency"]: [("opening", Decimal(row["opening"])),
                                 ("purchases", Decimal(row["purchases"])),
                                 ("usage", -Decimal(row["usage_revenue"])),
@@ -242,7 +257,7 @@ def _charts(store: Store, policy: Policy, period: str, reports: dict) -> dict:
         waterfall_chart.setdefault(row["currency"], {})[row["method"]] = [
             (label, Decimal(row[label])) for label in labels]
     return {"bridge": bridge, "history": history, "waterfall": waterfall_chart,
-            "trends": _trend_charts(kpi_trends(store, period, policy))}
+            "trends": _trend_charts(kpi_trends(store, period, policy, figures_of=figures_of))}
 
 
 def _trend_charts(trends: list[dict]) -> list[tuple[str, list[str], list[tuple[str, list[Decimal]]]]]:

@@ -20,12 +20,12 @@ import pyarrow.compute as pc
 from sqlalchemy import Connection, text
 
 from ledger import schema
+from ledger.row_text import columns_as_text, concatenated, line_text, text_buffer
 from ledger.store import insert_frame
 
 GENESIS = "0" * 64
 _FETCH_ROWS = 100_000
 _ENTRY_FIELDS = 8
-_SEPARATOR = "\x1f"
 _ENTRY_CONTENT = """
     SELECT e.entry_id, e.kind, e.business_date, e.period, e.customer_id, e.source_ref,
            e.batch_id, e.policy_version, l.line_number, l.account, l.currency, l.amount_minor,
@@ -43,8 +43,8 @@ class ChainHead:
 def _content_hashes(result) -> Iterator[tuple[str, str]]:
     """(entry_id, content hash) from a result ordered by entry and line number.
 
-    An entry's content is its eight entry fields joined by \x1f and a newline, then each
-    line's fields the same way (a missing value is empty text). Rows are read in blocks;
+    An entry's content is the text (`ledger.row_text`) of its eight entry fields, then
+    that of each of its lines' fields. Rows are read in blocks;
     an entry that may continue in the next block waits for it.
     """
     waiting: list = []
@@ -65,25 +65,14 @@ def _content_hashes(result) -> Iterator[tuple[str, str]]:
 
 
 def _hash_block(rows: list) -> Iterator[tuple[str, str]]:
-    """Hash whole entries: their text is built column-wise in Arrow, then one SHA-256 per
-    entry over its slice of the text."""
-    def text_of(value: str) -> pa.Scalar:
-        return pa.scalar(value, pa.large_string())
-
-    def joined(fields: list) -> pa.Array:
-        return pc.binary_join_element_wise(
-            pc.binary_join_element_wise(*fields, text_of(_SEPARATOR)), text_of("\n"), text_of(""))
-
-    columns = [pc.fill_null(pa.array(column).cast(pa.large_string()), "")
-               for column in zip(*rows, strict=True)]
+    """Hash whole entries: one SHA-256 per entry over its slice of the block's text."""
+    columns = columns_as_text(rows)
     entry_ids = columns[0].to_numpy(zero_copy_only=False)
     starts_entry = np.r_[True, entry_ids[1:] != entry_ids[:-1]]
-    line_text = joined(columns[_ENTRY_FIELDS:])
-    text = pc.if_else(pa.array(starts_entry), pc.binary_join_element_wise(
-        joined(columns[:_ENTRY_FIELDS]), line_text, text_of("")), line_text)
-    # A string array's data buffer is its values end to end: an entry is one slice of it.
-    offsets = np.frombuffer(text.buffers()[1], dtype=np.int64)[text.offset:]
-    content = memoryview(text.buffers()[2])
+    lines = line_text(columns[_ENTRY_FIELDS:])
+    text = pc.if_else(pa.array(starts_entry),
+                      concatenated(line_text(columns[:_ENTRY_FIELDS]), lines), lines)
+    offsets, content = text_buffer(text)
     starts = np.flatnonzero(starts_entry)
     ends = np.r_[starts[1:], len(rows)]
     for start, end in zip(starts.tolist(), ends.tolist(), strict=True):

@@ -17,10 +17,13 @@ units. Definitions (also in the README):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
+from functools import cache
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ledger.money import (
@@ -128,11 +131,7 @@ def _figures(store: Store, period: str, policy: Policy) -> dict:
         WHERE b.posting_period < :period
     """, period=period)["customer_id"]
     paid = usage[usage["kind"] == "paid"]
-    base_price = policy.base_tier_price_per_credit
-    price = paid["lot_amount"].map(Decimal) / paid["lot_credits"].map(Decimal)
-    scale = paid["currency"].map(lambda c: Decimal(10) ** (6 - minor_unit_exponent(c)))
-    above = paid[[p * s < base_price.get(c, Decimal(0)) for p, s, c in
-                  zip(price, scale, paid["currency"], strict=True)]] if len(paid) else paid
+    above = paid[_below_base_price(paid, policy.base_tier_price_per_credit)]
     return {
         "usage": usage, "costs": costs, "events": events,
         "credits": int(usage["credits_micro"].sum()),
@@ -152,6 +151,25 @@ def _figures(store: Store, period: str, policy: Policy) -> dict:
         "breakage": expired["breakage"].to_dict() if len(expired) else {},
         "expired_amount": expired["amount"].to_dict() if len(expired) else {},
     }
+
+
+def _below_base_price(paid: pd.DataFrame, base_price: dict[str, Decimal]) -> np.ndarray:
+    """Which slices come from lots priced per credit below the currency's base tier.
+
+    Decided exactly once per distinct lot price (amount, credits, currency), not per slice.
+    """
+    keys = ["lot_amount", "lot_credits", "currency"]
+    prices = paid[keys].drop_duplicates()
+    below = [Decimal(amount) / Decimal(credits) * Decimal(10) ** (6 - minor_unit_exponent(currency))
+             < base_price.get(currency, Decimal(0))
+             for amount, credits, currency in prices.itertuples(index=False, name=None)]
+    decided = pd.Series(below, index=pd.MultiIndex.from_frame(prices), dtype=bool)
+    return decided.reindex(pd.MultiIndex.from_frame(paid[keys])).to_numpy(dtype=bool)
+
+
+def period_figures(store: Store, policy: Policy) -> Callable[[str], dict]:
+    """The figures of a period, computed once however many reports ask (one close)."""
+    return cache(lambda period: _figures(store, period, policy))
 
 
 def _metrics(figures: dict, previous: dict | None) -> dict[tuple[str, str], str]:
@@ -214,14 +232,16 @@ def _metrics(figures: dict, previous: dict | None) -> dict[tuple[str, str], str]
     return metrics
 
 
-def kpi_summary(store: Store, period: str, policy: Policy) -> list[dict]:
+def kpi_summary(store: Store, period: str, policy: Policy,
+                figures_of: Callable[[str], dict] | None = None) -> list[dict]:
     """Each KPI for the period, the previous period and the same period a year ago."""
+    figures_of = figures_of or period_figures(store, policy)
     periods = {"this_period": period, "previous_period": _shift(period, -1),
                "year_ago": _shift(period, -12)}
-    figures = {name: _figures(store, value, policy) for name, value in periods.items()}
+    figures = {name: figures_of(value) for name, value in periods.items()}
     before = {"this_period": figures["previous_period"],
-              "previous_period": _figures(store, _shift(period, -2), policy),
-              "year_ago": _figures(store, _shift(period, -13), policy)}
+              "previous_period": figures_of(_shift(period, -2)),
+              "year_ago": figures_of(_shift(period, -13))}
     metrics = {name: _metrics(figures[name], before[name]) for name in periods}
     keys = list(dict.fromkeys(key for name in periods for key in metrics[name]))
     return [{"metric": metric, "currency": currency,
@@ -230,12 +250,15 @@ def kpi_summary(store: Store, period: str, policy: Policy) -> list[dict]:
             for metric, currency in keys]
 
 
-def kpis_by(store: Store, period: str, dimension: str) -> list[dict]:
-    """Volume, revenue and price by meter, product or customer; costs and margin by meter."""
+def kpis_by(store: Store, period: str, dimension: str,
+            usage: pd.DataFrame | None = None) -> list[dict]:
+    """Volume, revenue and price by meter, product or customer; costs and margin by meter.
+
+    usage: the period's `usage_slices`, when the caller has read them already."""
     if dimension not in ("meter", "product", "customer"):
         raise ValueError("--by takes meter, product or customer")
     column = "customer_id" if dimension == "customer" else dimension
-    usage = usage_slices(store, period)
+    usage = usage_slices(store, period) if usage is None else usage
     paid = usage[usage["kind"] == "paid"]
     totals = usage.groupby([column, "currency"]).agg(credits=("credits_micro", "sum"),
                                                      revenue=("value_minor", "sum"))
@@ -311,12 +334,14 @@ def credit_runway(store: Store, period: str) -> list[dict]:
     return sorted(rows, key=lambda row: (Decimal(row["days_left"]), row["customer_id"]))
 
 
-def kpi_trends(store: Store, period: str, policy: Policy, months: int = 12) -> list[dict]:
+def kpi_trends(store: Store, period: str, policy: Policy, months: int = 12,
+               figures_of: Callable[[str], dict] | None = None) -> list[dict]:
     """The last 12 periods of the figures the charts show."""
+    figures_of = figures_of or period_figures(store, policy)
     rows = []
     for offset in range(months - 1, -1, -1):
         month = _shift(period, -offset)
-        metrics = _metrics(_figures(store, month, policy), None)
+        metrics = _metrics(figures_of(month), None)
         rows.append({"period": month, **{f"{metric}{' ' + currency if currency else ''}": value
                                          for (metric, currency), value in metrics.items()}})
     return rows

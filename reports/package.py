@@ -19,6 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
@@ -58,55 +59,61 @@ def _number_format(currency: str | None, text: str) -> str:
 
 
 def write_workbook(path: Path, reports: dict[str, list[dict]]) -> None:
-    workbook = Workbook()
-    workbook.remove(workbook.active)
+    """One sheet per report, streamed (openpyxl's write-only mode): header in bold and
+    frozen, numbers as exact decimals in their currency's format, totals per currency."""
+    workbook = Workbook(write_only=True)
+    bold = Font(bold=True)
     for name, rows in reports.items():
         sheet = workbook.create_sheet(title=name[:31])
         columns = list(rows[0]) if rows else ["(no rows)"]
-        sheet.append(columns)
-        for cell in sheet[1]:
-            cell.font = Font(bold=True)
-        sheet.freeze_panes = "A2"
         numeric = {column for column in columns
                    if rows and all(_NUMBER.match(str(row[column])) or row[column] == ""
                                    for row in rows) and any(row[column] != "" for row in rows)
                    and column not in ("version",)}
-        totals: dict[tuple[str, str], Decimal] = {}
-        # Counted here: openpyxl's max_row scans every row, once per row would be quadratic.
-        row_number = 1
-        for row in rows:
-            currency = row.get("currency")
-            values = []
-            for column in columns:
-                value = row[column]
-                if column in numeric and value != "":
-                    values.append(Decimal(str(value)))
-                    totals[(currency or "", column)] = totals.get((currency or "", column),
-                                                                  Decimal(0)) + Decimal(str(value))
-                else:
-                    values.append(neutralise(value))
-            sheet.append(values)
-            row_number += 1
-            for column_index, column in enumerate(columns, start=1):
-                cell = sheet.cell(row=row_number, column=column_index)
-                if column in numeric:
-                    cell.number_format = _number_format(currency, str(row[column]))
-                else:
-                    cell.data_type = "s"
-        if rows and numeric and "currency" in columns:
-            for currency in sorted({currency for currency, _ in totals}):
-                total_row = [f"Total {currency}" if column == columns[0] else
-                             (totals.get((currency, column), "") if column in numeric else "")
-                             for column in columns]
-                sheet.append(total_row)
-                for cell in sheet[sheet.max_row]:
-                    cell.font = Font(bold=True)
-                    if isinstance(cell.value, Decimal):
-                        cell.number_format = _number_format(currency, str(cell.value))
+        # A streamed sheet takes its layout before its first row.
         for column_index, column in enumerate(columns, start=1):
             width = max([len(str(column))] + [len(str(row.get(column, ""))) for row in rows[:500]])
             sheet.column_dimensions[get_column_letter(column_index)].width = min(60, width + 2)
+        sheet.freeze_panes = "A2"
+        sheet.append([_cell(sheet, column, font=bold) for column in columns])
+        totals: dict[tuple[str, str], Decimal] = {}
+        for row in rows:
+            currency = row.get("currency")
+            cells = []
+            for column in columns:
+                value = row[column]
+                if column not in numeric:
+                    cells.append(_cell(sheet, neutralise(value), text=True))
+                    continue
+                if value != "":
+                    amount = Decimal(str(value))
+                    totals[(currency or "", column)] = totals.get((currency or "", column),
+                                                                  Decimal(0)) + amount
+                cells.append(_cell(sheet, amount if value != "" else neutralise(value),
+                                   number_format=_number_format(currency, str(value))))
+            sheet.append(cells)
+        if rows and numeric and "currency" in columns:
+            for currency in sorted({currency for currency, _ in totals}):
+                sheet.append([
+                    _cell(sheet, f"Total {currency}", font=bold) if column == columns[0] else
+                    _cell(sheet, totals[(currency, column)], font=bold,
+                          number_format=_number_format(currency, str(totals[(currency, column)])))
+                    if column in numeric and (currency, column) in totals else
+                    _cell(sheet, "", font=bold)
+                    for column in columns])
     workbook.save(path)
+
+
+def _cell(sheet, value, *, font: Font | None = None, number_format: str | None = None,
+          text: bool = False) -> WriteOnlyCell:
+    cell = WriteOnlyCell(sheet, value=value)
+    if font is not None:
+        cell.font = font
+    if number_format is not None:
+        cell.number_format = number_format
+    if text:
+        cell.data_type = "s"
+    return cell
 
 
 def sha256_of(path: Path) -> str:

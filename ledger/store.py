@@ -13,7 +13,6 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -38,6 +37,7 @@ from ledger import schema
 from ledger.guards import install_guards
 from ledger.journal import JournalBatch, require_valid
 from ledger.locks import require_open, share_posting_lock
+from ledger.row_text import line_text, text_buffer
 
 DEFAULT_SQLITE_FILE = "creditbooks.db"
 _IN_CLAUSE_CHUNK = 500
@@ -225,14 +225,8 @@ def copy_text(frame: pd.DataFrame) -> bytes:
             for character, escaped in _COPY_ESCAPES:
                 values = pc.replace_substring(values, character, escaped)
         fields.append(pc.fill_null(values.cast(pa.large_string()), "\\N"))
-    text_of = lambda character: pa.scalar(character, pa.large_string())  # noqa: E731
-    lines = pc.binary_join_element_wise(*fields, text_of("\t"))
-    lines = pc.binary_join_element_wise(lines, text_of("\n"), text_of(""))
-    if isinstance(lines, pa.ChunkedArray):
-        lines = lines.combine_chunks()
-    # A string array's data buffer is its values end to end: here, every line in order.
-    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)[lines.offset:]
-    return lines.buffers()[2].to_pybytes()[offsets[0]:offsets[len(lines)]]
+    offsets, content = text_buffer(line_text(fields, separator="\t"))
+    return bytes(content[offsets[0]:offsets[-1]])
 
 
 def _arrow_values(series: pd.Series) -> pa.Array:

@@ -225,3 +225,30 @@ def _late_entry_frames():
         {"entry_id": "manual/late", "line_number": 2, "account": "Income:Usage", "currency": "USD",
          "amount_minor": -1, "functional_minor": -1, "meter": None, "purchase_id": None}])
     return entries, lines
+
+
+def test_the_copy_bulk_path_round_trips_awkward_text_nulls_and_instants(postgres_server):
+    """COPY text escapes backslash, tab, newline and carriage return, and only a real
+    missing value becomes NULL (the text \\N stays text)."""
+    import pandas as pd
+
+    from ledger.store import _copy_frame
+
+    store = Store(postgres_server.create_database())
+    awkward = ["tab\there", "line\nbreak", "back\\slash", "\\N", "carriage\rreturn", "", None]
+    frame = pd.DataFrame({
+        "label": awkward,
+        "amount": [1, -2, 3, None, 5, 6, 7],
+        "at": pd.to_datetime(["2026-03-01T23:59:59.123456+02:00"] * 7, utc=True),
+        "day": [date(2026, 3, 1)] * 6 + [None],
+    })
+    with store.transaction() as connection:
+        connection.execute(text("CREATE TABLE copied (label text, amount bigint, "
+                                "at timestamp, day date)"))
+        _copy_frame(connection, "copied", frame)
+    back = store.read_frame("SELECT label, amount, at, day FROM copied")
+    assert back["label"].tolist() == awkward
+    assert back["amount"].tolist()[:3] == [1, -2, 3] and pd.isna(back["amount"][3])
+    assert {str(value) for value in back["at"]} == {"2026-03-01 21:59:59.123456"}
+    assert back["day"].tolist() == [date(2026, 3, 1)] * 6 + [None]
+    store.dispose()

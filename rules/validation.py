@@ -192,6 +192,15 @@ def _not_after(problems: _Problems, instants: pd.Series, column: str, day: Busin
     problems.add(instants >= day.ends_at_utc, column, f"is after business date {day.business_date}")
 
 
+def _date_column(frame, column, problems, day: BusinessDay) -> pd.Series:
+    """YYYY-MM-DD dates (NaT where empty or invalid); none after the business date."""
+    dates = pd.to_datetime(frame[column], format="%Y-%m-%d", errors="coerce")
+    problems.add((frame[column] != "") & dates.isna(), column, "is not a valid date")
+    problems.add(dates.dt.date > day.business_date, column,
+                 f"is after business date {day.business_date}")
+    return dates
+
+
 def _credits_column(frame, problems, column="credits") -> pd.Series:
     credits, reasons = parse_scaled_decimals(frame[column], CREDIT_DECIMAL_PLACES)
     problems.add(reasons != "", column, reasons)
@@ -277,10 +286,7 @@ def validate_costs(frame: pd.DataFrame, day: BusinessDay) -> ValidatedRows:
     rows = _apply_defaults("costs", frame)
     exponent = _currency_exponents(rows, problems)
     amount = _amount_column(rows, "amount", exponent, problems)
-    cost_date = pd.to_datetime(rows["date"], format="%Y-%m-%d", errors="coerce")
-    problems.add((rows["date"] != "") & cost_date.isna(), "date", "is not a valid date")
-    problems.add(cost_date.dt.date > day.business_date, "date",
-                 f"is after business date {day.business_date}")
+    cost_date = _date_column(rows, "date", problems, day)
     typed = pd.DataFrame({
         ROW_NUMBER: rows[ROW_NUMBER],
         "cost_id": rows["cost_id"].astype(object),
@@ -335,10 +341,7 @@ def validate_fx_rates(frame: pd.DataFrame, day: BusinessDay, functional: str) ->
     rate, reasons = parse_scaled_decimals(rows["rate_to_functional"], RATE_DECIMAL_PLACES)
     problems.add(reasons != "", "rate_to_functional", reasons)
     problems.add((reasons == "") & (rate <= 0), "rate_to_functional", "must be greater than zero")
-    rate_date = pd.to_datetime(rows["date"], format="%Y-%m-%d", errors="coerce")
-    problems.add((rows["date"] != "") & rate_date.isna(), "date", "is not a valid date")
-    problems.add(rate_date.dt.date > day.business_date, "date",
-                 f"is after business date {day.business_date}")
+    rate_date = _date_column(rows, "date", problems, day)
     typed = pd.DataFrame({
         ROW_NUMBER: rows[ROW_NUMBER],
         "rate_id": rows["date"] + "/" + rows["currency"],

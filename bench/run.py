@@ -239,7 +239,7 @@ def month_end(root: Path, customers: int, events_per_day: int, seed: int,
 
 
 HUGE_DAY_GAP = (
-    "not run: a night reads its whole usage file into one frame (about 0.8 GiB per million "
+    "not run: a night reads its whole usage file into one frame (about 0.9 GiB per million "
     "events at peak), so 100 million events need about 80 GiB. Chunking needs the intake to "
     "de-duplicate by event-id bucket and the burn to read customer-shard files; see README.")
 

@@ -102,6 +102,9 @@ def nightly(
     landing: Annotated[Path, typer.Option(envvar="CREDITBOOKS_LANDING")] = Path("landing"),
     archive: Annotated[Path, typer.Option(envvar="CREDITBOOKS_ARCHIVE")] = Path("archive"),
     strict: Annotated[bool, typer.Option("--strict", help="refuse the batch on any bad row")] = False,
+    chunk_rows: Annotated[int | None, typer.Option(
+        "--chunk-rows", min=1, help="read usage this many rows at a time and burn it in customer "
+        "shards of about as many events: memory bounded by the chunk, the same books")] = None,
     output_format: FormatOption = OutputFormat.TABLE,
 ) -> None:
     """Post one business day, or each day of a range in order, from LANDING/YYYY-MM-DD/."""
@@ -110,7 +113,8 @@ def nightly(
     store, policy = ctx.store(), ctx.policy()
     rows = []
     for business_date in days:
-        outcome = run_night(store, policy, landing, archive, business_date, strict=strict)
+        outcome = run_night(store, policy, landing, archive, business_date, strict=strict,
+                            chunk_rows=chunk_rows)
         rows.append(outcome.as_row())
         if output_format == OutputFormat.TABLE:
             typer.echo(_night_line(rows[-1]))

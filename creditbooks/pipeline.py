@@ -91,6 +91,7 @@ class Settings:
     policy_file: Path | None
     landing_marker: str
     export_formats: tuple[str, ...]
+    usage_chunk_rows: int | None = None  # read a usage file this many rows at a time
 
     @staticmethod
     def resolve() -> Settings:
@@ -104,6 +105,8 @@ class Settings:
             landing_marker=_setting("CREDITBOOKS_LANDING_MARKER", "_SUCCESS"),
             export_formats=tuple(name.strip() for name in _setting(
                 "CREDITBOOKS_EXPORT_FORMATS", "csv,beancount").split(",") if name.strip()),
+            usage_chunk_rows=int(chunk_rows) if (chunk_rows := _setting(
+                "CREDITBOOKS_USAGE_CHUNK_ROWS")) else None,
         )
 
     def store(self) -> Store:
@@ -145,7 +148,8 @@ def _night(settings: Settings, business_date: str):
 def ingest_day(business_date: str, strict: bool = False) -> dict:
     settings = Settings.resolve()
     store, night = settings.store(), _night(settings, business_date)
-    landing = read_landing_day(settings.landing_root, night.day.business_date)
+    landing = read_landing_day(settings.landing_root, night.day.business_date,
+                               settings.usage_chunk_rows)
     with store.transaction() as connection:
         ingest(connection, landing, night.day, night.policy, night.archive_root, night.batch_id,
                strict, night.recorded_at)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -41,21 +42,42 @@ def partition_path(archive_root: Path, document: str, business_date: date) -> Pa
 
 def write_partition(archive_root: Path, document: str, business_date: date,
                     rows: pd.DataFrame) -> Path:
-    path = partition_path(archive_root, document, business_date)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    table = pa.Table.from_pandas(rows[ARCHIVED_COLUMNS[document]], preserve_index=False)
-    # A run killed mid-write leaves its temporary file; only one run writes a date at a
-    # time (its batch row holds the date), so any found here is such a leftover.
-    for leftover in path.parent.glob("rows.*.tmp"):
-        leftover.unlink(missing_ok=True)
+    path = _clear_leftovers(archive_root, document, business_date)
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix="rows.", suffix=".tmp")
     os.close(descriptor)
     try:
-        pq.write_table(table, temporary)
+        pq.write_table(archived_table(document, rows), temporary)
         os.replace(temporary, path)
     finally:
         Path(temporary).unlink(missing_ok=True)
     return path
+
+
+def place_partition(staged: Path, archive_root: Path, document: str, business_date: date) -> Path:
+    """Move a partition written elsewhere on the archive's file system into place, whole."""
+    path = _clear_leftovers(archive_root, document, business_date)
+    os.replace(staged, path)
+    return path
+
+
+def _clear_leftovers(archive_root: Path, document: str, business_date: date) -> Path:
+    path = partition_path(archive_root, document, business_date)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # A run killed mid-write leaves its temporary file; only one run writes a date at a
+    # time (its batch row holds the date), so any found here is such a leftover.
+    for leftover in path.parent.glob("rows.*.tmp"):
+        leftover.unlink(missing_ok=True)
+    return path
+
+
+def archived_table(document: str, rows: pd.DataFrame) -> pa.Table:
+    """The archived columns of `rows` as Arrow, text as plain strings however pandas held it."""
+    table = pa.Table.from_pandas(rows[ARCHIVED_COLUMNS[document]], preserve_index=False)
+    if not any(pa.types.is_large_string(field.type) for field in table.schema):
+        return table
+    return table.cast(pa.schema([
+        field.with_type(pa.string()) if pa.types.is_large_string(field.type) else field
+        for field in table.schema], metadata=table.schema.metadata))
 
 
 def read_partition(archive_root: Path, document: str, business_date: date,
@@ -66,6 +88,25 @@ def read_partition(archive_root: Path, document: str, business_date: date,
     if not path.exists():
         return pd.DataFrame({column: pd.Series(dtype=object) for column in columns})
     return pq.read_table(path, columns=columns).to_pandas()
+
+
+def read_partition_where(archive_root: Path, document: str, business_date: date,
+                         columns: list[str], keep: Callable[[pa.Table], pa.Array]) -> pd.DataFrame:
+    """The rows of one day that `keep` selects, read a row group at a time.
+
+    Only the selected rows are ever held whole: this is how a customer shard reads a day
+    too large to hold.
+    """
+    path = partition_path(archive_root, document, business_date)
+    if not path.exists():
+        return read_partition(archive_root, document, business_date, columns)
+    parquet = pq.ParquetFile(path)
+    kept = [group.filter(keep(group)) for group in (
+        parquet.read_row_group(number, columns=columns)
+        for number in range(parquet.num_row_groups))]
+    if not kept:
+        return parquet.schema_arrow.empty_table().select(columns).to_pandas()
+    return pa.concat_tables(kept).to_pandas()
 
 
 def archived_fingerprints(archive_root: Path, document: str, before: date,

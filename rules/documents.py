@@ -16,6 +16,7 @@ import csv
 import difflib
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -161,20 +162,62 @@ def document_files(day_directory: Path) -> dict[str, Path]:
     return {document: found[document][0] for document in DOCUMENTS if document in found}
 
 
+@dataclass(frozen=True)
+class StreamedFile:
+    """A landing file too large to hold at once: fingerprinted now, read in chunks later."""
+
+    document: str
+    path: Path
+    sha256: str
+    chunk_rows: int
+
+    @property
+    def file_name(self) -> str:
+        return self.path.name
+
+    def chunks(self) -> Iterator[pd.DataFrame]:
+        """Frames of at most `chunk_rows` rows, conformed as `read_document` conforms a file.
+
+        Row numbers run on across chunks; a file-level error names the row it reached.
+        """
+        first_row = 1
+        for frame in _chunk_readers[self.path.suffix](self.path, self.chunk_rows):
+            conformed = _conformed(self.document, self.path.name, frame, first_row)
+            first_row += len(conformed)
+            yield conformed
+
+
 def read_document(document: str, path: Path) -> InputFile:
     """Read one landing file into strings, check its columns, and fingerprint it."""
+    digest = _fingerprint(path)
+    readers = {".csv": _read_csv, ".parquet": _read_parquet, ".jsonl": _read_jsonl}
+    frame = _conformed(document, path.name, readers[path.suffix](path), 1)
+    return InputFile(document, path, digest, frame)
+
+
+def stream_document(document: str, path: Path, chunk_rows: int) -> StreamedFile:
+    """Fingerprint one landing file now; its rows are read chunk by chunk when taken in."""
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be at least 1, not {chunk_rows}")
+    return StreamedFile(document, path, _fingerprint(path), chunk_rows)
+
+
+def _fingerprint(path: Path) -> str:
     digest = _sha256_of(path)
     if path.stat().st_size == 0:
         raise InputFileError(f"{path.name}: the file is empty (expected at least a header row)")
-    readers = {".csv": _read_csv, ".parquet": _read_parquet, ".jsonl": _read_jsonl}
-    frame = readers[path.suffix](path)
-    _check_columns(document, path.name, list(frame.columns))
+    return digest
+
+
+def _conformed(document: str, file_name: str, frame: pd.DataFrame, first_row: int) -> pd.DataFrame:
+    """The document's columns in order (optional ones filled with ''), numbered from first_row."""
+    _check_columns(document, file_name, list(frame.columns))
     for spec in DOCUMENT_COLUMNS[document]:
         if spec.name not in frame.columns:
             frame[spec.name] = ""
     frame = frame[[spec.name for spec in DOCUMENT_COLUMNS[document]]].copy()
-    frame.insert(0, ROW_NUMBER, range(1, len(frame) + 1))
-    return InputFile(document, path, digest, frame.reset_index(drop=True))
+    frame.insert(0, ROW_NUMBER, range(first_row, first_row + len(frame)))
+    return frame.reset_index(drop=True)
 
 
 def _check_columns(document: str, file_name: str, columns: list[str]) -> None:
@@ -207,16 +250,25 @@ def _sha256_of(path: Path) -> str:
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
+    return next(_csv_chunks(path, None))
+
+
+def _csv_chunks(path: Path, chunk_rows: int | None) -> Iterator[pd.DataFrame]:
+    header = _csv_header(path) if chunk_rows else None
     try:
-        frame = pd.read_csv(
-            path, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8-sig"
-        )
+        read = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False,
+                           encoding="utf-8-sig", chunksize=chunk_rows)
+        read_any = False
+        for frame in ([read] if chunk_rows is None else read):
+            read_any = True
+            frame.columns = header or _csv_header(path)
+            yield frame
+        if not read_any:  # a header and no rows
+            yield pd.DataFrame({column: pd.Series(dtype=str) for column in header})
     except UnicodeDecodeError:
         raise InputFileError(_not_utf8(path)) from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
         raise InputFileError(f"{path.name}: not a readable CSV file: {error}".strip()) from None
-    frame.columns = _csv_header(path)
-    return frame
 
 
 def _csv_header(path: Path) -> list[str]:
@@ -277,6 +329,32 @@ def _read_parquet(path: Path) -> pd.DataFrame:
         table = pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as error:
         raise InputFileError(f"{path.name}: not a readable Parquet file: {error}") from None
+    return _parquet_text(path, table)
+
+
+def _parquet_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    try:
+        parquet = pq.ParquetFile(path)
+        schema = parquet.schema_arrow
+        batches = parquet.iter_batches(batch_size=chunk_rows)
+        read_any = False
+        for batch in batches:
+            read_any = True
+            yield _parquet_text(path, pa.Table.from_batches([batch]))
+        if not read_any:
+            yield _parquet_text(path, schema.empty_table())
+    except (pa.ArrowInvalid, OSError) as error:
+        raise InputFileError(f"{path.name}: not a readable Parquet file: {error}") from None
+
+
+def _jsonl_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """JSON lines are a small-file format: read whole, then handed out in chunks."""
+    frame = _read_jsonl(path)
+    for start in range(0, max(len(frame), 1), chunk_rows):
+        yield frame.iloc[start:start + chunk_rows]
+
+
+def _parquet_text(path: Path, table: pa.Table) -> pd.DataFrame:
     columns = {}
     for name, column in zip(table.column_names, table.columns, strict=True):
         if pa.types.is_floating(column.type):
@@ -296,3 +374,6 @@ def _read_parquet(path: Path) -> pd.DataFrame:
         text = column.cast(pa.string()).fill_null("")
         columns[name] = text.to_pandas()
     return pd.DataFrame(columns)
+
+
+_chunk_readers = {".csv": _csv_chunks, ".parquet": _parquet_chunks, ".jsonl": _jsonl_chunks}

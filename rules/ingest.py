@@ -11,6 +11,7 @@ different files it is a conflict.
 from __future__ import annotations
 
 import hashlib
+import tempfile
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
@@ -23,14 +24,22 @@ from ledger.locks import posting_period
 from ledger.periods import BusinessDay
 from ledger.store import batch_for_date, insert_frame, read_frame, read_in_chunks, record_stage
 from rules.adjustments import judge_adjustments
-from rules.archive import archived_fingerprints, write_partition
-from rules.documents import ROW_NUMBER, InputFile, document_files, read_document
+from rules.archive import archived_fingerprints, place_partition, write_partition
+from rules.documents import (
+    ROW_NUMBER,
+    InputFile,
+    StreamedFile,
+    document_files,
+    read_document,
+    stream_document,
+)
 from rules.fx import FxRateMissingError, is_period_end, missing_rate_message
 from rules.intake import ID_COLUMN, PAYLOAD_COLUMNS, DocumentIntake, sort_valid_rows
 from rules.lot_state import BALANCE_COLUMNS, lots_by_id, typed_lots
 from rules.night import all_rates
 from rules.policy import Policy
 from rules.refunds import judge_refunds
+from rules.usage_buckets import StagedUsage, take_in_streamed_usage, usage_totals
 from rules.validation import (
     ValidatedRows,
     fingerprint_from_hex,
@@ -58,7 +67,7 @@ class LandingDay:
     """The files of one landing day, read and fingerprinted (no database involved)."""
 
     business_date: date
-    files: dict[str, InputFile]
+    files: dict[str, InputFile | StreamedFile]
 
     @property
     def fingerprint(self) -> str:
@@ -67,12 +76,18 @@ class LandingDay:
         return hashlib.sha256(listing.encode()).hexdigest()
 
 
-def read_landing_day(landing_root: Path, business_date: date) -> LandingDay:
+def read_landing_day(landing_root: Path, business_date: date,
+                     chunk_rows: int | None = None) -> LandingDay:
+    """The day's files, read; with `chunk_rows`, the usage file is only fingerprinted now
+    and is read that many rows at a time when taken in (rules/usage_buckets.py)."""
     directory = Path(landing_root) / business_date.isoformat()
     files = {}
     if directory.is_dir():
         for document, path in document_files(directory).items():
-            files[document] = read_document(document, path)
+            if document == "usage" and chunk_rows is not None:
+                files[document] = stream_document(document, path, chunk_rows)
+            else:
+                files[document] = read_document(document, path)
     return LandingDay(business_date, files)
 
 
@@ -86,13 +101,24 @@ def require_same_files(existing: dict, landing: LandingDay) -> None:
 
 
 def ingest(connection: Connection, landing: LandingDay, day: BusinessDay, policy: Policy,
-           archive_root: Path, batch_id: str, strict: bool, recorded_at) -> list[DocumentIntake]:
+           archive_root: Path, batch_id: str, strict: bool,
+           recorded_at) -> list[DocumentIntake | StagedUsage]:
     """Open the batch for the day; returns the intakes (empty if it was already ingested)."""
     existing = batch_for_date(connection, day.business_date)
     if existing:
         require_same_files(existing, landing)
         return []
-    intakes = _take_in(connection, landing.files, day, policy, Path(archive_root))
+    Path(archive_root).mkdir(parents=True, exist_ok=True)
+    # Chunked intake spills here, on the archive's file system so its partition moves in whole.
+    with tempfile.TemporaryDirectory(dir=archive_root, prefix=".intake-") as staging:
+        return _ingest(connection, landing, day, policy, Path(archive_root), batch_id, strict,
+                       recorded_at, Path(staging))
+
+
+def _ingest(connection: Connection, landing: LandingDay, day: BusinessDay, policy: Policy,
+            archive_root: Path, batch_id: str, strict: bool, recorded_at,
+            staging: Path) -> list[DocumentIntake | StagedUsage]:
+    intakes = _take_in(connection, landing.files, day, policy, archive_root, staging)
     rejected = sum(len(intake.rejected) for intake in intakes)
     if strict and rejected:
         raise StrictModeRejectionError(_strict_message(intakes, rejected))
@@ -106,7 +132,9 @@ def ingest(connection: Connection, landing: LandingDay, day: BusinessDay, policy
         "started_at": recorded_at, "recorded_at": recorded_at, "entry_count": 0,
     }])
     for intake in intakes:
-        if intake.document in ("usage", "purchases", "refunds", "adjustments"):
+        if isinstance(intake, StagedUsage):
+            place_partition(intake.staged_archive, archive_root, "usage", day.business_date)
+        elif intake.document in ("usage", "purchases", "refunds", "adjustments"):
             write_partition(archive_root, intake.document, day.business_date, intake.accepted)
     insert_frame(connection, schema.BatchFile, _batch_files(intakes, batch_id))
     insert_frame(connection, schema.QuarantinedRow, _quarantine(intakes, day, batch_id))
@@ -120,9 +148,12 @@ def ingest(connection: Connection, landing: LandingDay, day: BusinessDay, policy
         insert_frame(connection, schema.CostLine, costs.drop(columns=ROW_NUMBER).assign(
             payload_hash=costs["payload_hash"].map(fingerprint_to_hex), batch_id=batch_id,
             business_date=day.business_date))
-    usage = _accepted(intakes, "usage")
+    usage = next((intake for intake in intakes if intake.document == "usage"), None)
     if usage is not None:
-        insert_frame(connection, schema.UsageDaily, _usage_daily(usage, day, batch_id))
+        totals = (usage.daily_totals if isinstance(usage, StagedUsage)
+                  else usage_totals(usage.accepted, day))
+        insert_frame(connection, schema.UsageDaily,
+                     totals.assign(business_date=day.business_date, batch_id=batch_id))
     record_stage(connection, batch_id, "ingest", recorded_at)
     return intakes
 
@@ -163,8 +194,9 @@ def _require_rates(connection: Connection, intakes: list[DocumentIntake], day: B
         raise FxRateMissingError(missing_rate_message(missing, functional))
 
 
-def _take_in(connection: Connection, files: dict[str, InputFile], day: BusinessDay,
-             policy: Policy, archive_root: Path) -> list[DocumentIntake]:
+def _take_in(connection: Connection, files: dict[str, InputFile | StreamedFile],
+             day: BusinessDay, policy: Policy, archive_root: Path,
+             staging: Path) -> list[DocumentIntake | StagedUsage]:
     intakes = []
     if "fx_rates" in files:
         validated = validate_fx_rates(files["fx_rates"].frame, day, policy.functional_currency)
@@ -172,7 +204,10 @@ def _take_in(connection: Connection, files: dict[str, InputFile], day: BusinessD
     if "purchases" in files:
         validated = validate_purchases(files["purchases"].frame, day)
         intakes.append(_with_source(_against_table(connection, files["purchases"], validated, "lots")))
-    if "usage" in files:
+    if "usage" in files and isinstance(files["usage"], StreamedFile):
+        intakes.append(take_in_streamed_usage(files["usage"], day, policy.late_window_days,
+                                              archive_root, staging))
+    elif "usage" in files:
         input_file = files["usage"]
         validated = validate_usage(input_file.frame, day, policy.late_window_days)
         fingerprints = payload_fingerprints(validated.accepted, PAYLOAD_COLUMNS["usage"])
@@ -252,19 +287,11 @@ def _with_source(intake: DocumentIntake) -> DocumentIntake:
     return replace(intake, accepted=accepted)
 
 
-def _usage_daily(events: pd.DataFrame, day: BusinessDay, batch_id: str) -> pd.DataFrame:
-    late = (events["occurred_at"] < day.starts_at_utc).astype("int64")
-    grouped = events.assign(late=late).groupby(["customer_id", "meter"], as_index=False).agg(
-        event_count=("event_id", "size"), late_event_count=("late", "sum"),
-        credits_micro=("credits_micro", "sum"))
-    return grouped.assign(business_date=day.business_date, batch_id=batch_id)
-
-
 def _batch_files(intakes: list[DocumentIntake], batch_id: str) -> pd.DataFrame:
     return pd.DataFrame([{
         "batch_id": batch_id, "document": intake.document, "file_name": intake.file_name,
         "sha256": intake.sha256, "rows_read": intake.rows_read,
-        "rows_accepted": len(intake.accepted), "rows_duplicate": intake.duplicate_count,
+        "rows_accepted": intake.accepted_count, "rows_duplicate": intake.duplicate_count,
         "rows_rejected": len(intake.rejected), **intake.control_totals(),
     } for intake in intakes])
 

@@ -52,6 +52,19 @@ class DocumentIntake:
         return {"credits_accepted_micro": credits,
                 "amounts_accepted_json": json.dumps(amounts, sort_keys=True)}
 
+    @property
+    def accepted_count(self) -> int:
+        return len(self.accepted)
+
+
+@dataclass(frozen=True)
+class ClassifiedRows:
+    """Valid rows sorted by id: the accepted, how many were duplicates, and the conflicts."""
+
+    accepted: pd.DataFrame
+    duplicate_count: int
+    conflicts: pd.DataFrame  # ROW_NUMBER, kind, column_name, reason
+
 
 def sort_valid_rows(
     input_file: InputFile, validated: ValidatedRows, fingerprints: pd.Series,
@@ -62,9 +75,31 @@ def sort_valid_rows(
     previously_accepted: id column, payload_hash, business_date of rows accepted by
     earlier batches that share an id with this file.
     """
-    document = input_file.document
-    id_column = ID_COLUMN[document]
-    valid = validated.accepted.assign(payload_hash=fingerprints.to_numpy())
+    classified = classify_valid_rows(
+        validated.accepted.assign(payload_hash=fingerprints.to_numpy()),
+        ID_COLUMN[input_file.document], previously_accepted)
+    rejected = pd.concat([validated.rejected.assign(kind="rejected"), classified.conflicts],
+                         ignore_index=True)
+    rejected = rejected.sort_values(ROW_NUMBER).reset_index(drop=True)
+    rejected["raw_row"] = raw_rows(input_file.frame, rejected[ROW_NUMBER])
+    return counted_intake(DocumentIntake(
+        document=input_file.document,
+        file_name=input_file.file_name,
+        sha256=input_file.sha256,
+        rows_read=len(input_file.frame),
+        accepted=classified.accepted,
+        duplicate_count=classified.duplicate_count,
+        rejected=rejected,
+    ))
+
+
+def classify_valid_rows(valid: pd.DataFrame, id_column: str,
+                        previously_accepted: pd.DataFrame) -> ClassifiedRows:
+    """The first row of an id is accepted; a later copy is a duplicate, a different one a conflict.
+
+    Every row of an id must be in `valid` (in row order), and every earlier row of it in
+    `previously_accepted`: then any subset of ids closed under that gives the same answer.
+    """
     ids = valid[id_column]
     # Only an id that repeats can conflict within the file, and only an id seen before can
     # conflict with an earlier batch: the costly comparisons run on those rows alone.
@@ -96,32 +131,27 @@ def sort_valid_rows(
     conflicts = conflict_reasons != ""
     repeated_in_file = later_copies & ~conflicts
     duplicates = (same_before & ~conflicts) | repeated_in_file
-    accepted = valid[~conflicts & ~duplicates].reset_index(drop=True)
     conflict_rows = pd.DataFrame({
         ROW_NUMBER: valid.loc[conflicts, ROW_NUMBER].to_numpy(),
         "kind": "conflict",
         "column_name": id_column,
         "reason": conflict_reasons[conflicts].to_numpy(),
     })
-    rejected = pd.concat([validated.rejected.assign(kind="rejected"), conflict_rows],
-                         ignore_index=True)
-    rejected = rejected.sort_values(ROW_NUMBER).reset_index(drop=True)
-    raw = input_file.frame.set_index(ROW_NUMBER)
-    rejected["raw_row"] = [
-        json.dumps({column: _bounded(value) for column, value in raw.loc[row].items()},
-                   ensure_ascii=False)
-        for row in rejected[ROW_NUMBER]
-    ]
-    intake = DocumentIntake(
-        document=document,
-        file_name=input_file.file_name,
-        sha256=input_file.sha256,
-        rows_read=len(input_file.frame),
-        accepted=accepted,
-        duplicate_count=int(duplicates.sum()),
-        rejected=rejected,
-    )
-    counted = len(intake.accepted) + intake.duplicate_count + len(intake.rejected)
+    return ClassifiedRows(valid[~conflicts & ~duplicates].reset_index(drop=True),
+                          int(duplicates.sum()), conflict_rows)
+
+
+def raw_rows(frame: pd.DataFrame, row_numbers: pd.Series) -> list[str]:
+    """The rows as read (JSON objects of their text, long values cut), in the given order."""
+    raw = frame.set_index(ROW_NUMBER)
+    return [json.dumps({column: _bounded(value) for column, value in raw.loc[row].items()},
+                       ensure_ascii=False)
+            for row in row_numbers]
+
+
+def counted_intake(intake):
+    """The intake, once every row read is accounted for as accepted, duplicate or rejected."""
+    counted = intake.accepted_count + intake.duplicate_count + len(intake.rejected)
     if counted != intake.rows_read:
         raise AssertionError(
             f"{intake.file_name}: rows read {intake.rows_read} != accepted + duplicates + "

@@ -12,6 +12,7 @@ files it is refused as a conflict, never overwritten.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -32,6 +33,7 @@ from rules.ingest import (
 )
 from rules.policy import Policy
 from rules.stages import (
+    MAX_SHARDS,
     Night,
     batch_id_for,
     burn_stage,
@@ -85,11 +87,17 @@ def open_night(policy: Policy, archive_root: Path, business_date: date,
 
 def run_night(store: Store, policy: Policy, landing_root: Path, archive_root: Path,
               business_date: date, strict: bool = False,
-              clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> NightOutcome:
-    """Every stage of one night in one transaction (the command line's way)."""
-    landing = read_landing_day(landing_root, business_date)
+              clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+              chunk_rows: int | None = None) -> NightOutcome:
+    """Every stage of one night in one transaction (the command line's way).
+
+    With `chunk_rows`, a usage file is taken in that many rows at a time and burned in
+    customer shards of about as many events: memory is bounded by the chunk, not the
+    day, and the books are the same (rules/usage_buckets.py).
+    """
+    landing = read_landing_day(landing_root, business_date, chunk_rows)
     night = open_night(policy, archive_root, business_date, clock)
-    shard_count = 1
+    shard_count = None
     with store.engine.connect() as connection:
         existing = batch_for_date(connection, business_date)
         if existing:
@@ -105,6 +113,7 @@ def run_night(store: Store, policy: Policy, landing_root: Path, archive_root: Pa
             share_posting_lock(connection)  # before ingest chooses the posting period
             ingest(connection, landing, night.day, policy, night.archive_root, night.batch_id,
                    strict, night.recorded_at)
+            shard_count = shard_count or _shards_for(connection, night.batch_id, chunk_rows)
             post_purchases_stage(connection, night)
             for shard in range(shard_count):
                 burn_stage(connection, night, shard, shard_count)
@@ -117,6 +126,16 @@ def run_night(store: Store, policy: Policy, landing_root: Path, archive_root: Pa
             f"or a source id is already posted ({error.orig.__class__.__name__})"
         ) from None
     return _outcome(store, night, status)
+
+
+def _shards_for(connection, batch_id: str, chunk_rows: int | None) -> int:
+    """One shard, or with `chunk_rows` enough for each to burn about that many events."""
+    if chunk_rows is None:
+        return 1
+    accepted = read_frame(connection, "SELECT COALESCE(SUM(rows_accepted), 0) AS n "
+                          "FROM batch_files WHERE batch_id = :batch_id AND document = 'usage'",
+                          batch_id=batch_id)["n"].iloc[0]
+    return min(MAX_SHARDS, max(1, math.ceil(int(accepted) / chunk_rows)))
 
 
 def _outcome(store: Store, night: Night, status: str) -> NightOutcome:

@@ -17,6 +17,7 @@ from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from sqlalchemy import Connection, text
 
 from ledger import schema
@@ -30,7 +31,7 @@ from ledger.store import (
     record_stage,
     replace_lot_balances,
 )
-from rules.archive import read_partition
+from rules.archive import read_partition, read_partition_where
 from rules.breakage import accrue_breakage, rate_notes
 from rules.burn import burn, burn_order_ranks
 from rules.costs import cost_journal
@@ -70,6 +71,15 @@ def shard_of(customer_ids: pd.Series, shard_count: int) -> np.ndarray:
     """A customer's shard: a stable hash of its id, the same in every process."""
     hashes = pd.util.hash_pandas_object(customer_ids.astype(str), index=False).to_numpy()
     return (hashes % np.uint64(shard_count)).astype(np.int64)
+
+
+def _in_shard(customer_ids: pa.ChunkedArray, shard: int, shard_count: int) -> pa.Array:
+    """Which rows are the shard's, hashing each distinct customer id once."""
+    if shard_count == 1:
+        return pa.array(np.ones(len(customer_ids), dtype=bool))
+    encoded = customer_ids.combine_chunks().dictionary_encode()
+    shards = shard_of(pd.Series(encoded.dictionary.to_pandas()), shard_count)
+    return pa.array(shards[encoded.indices.to_numpy(zero_copy_only=False)] == shard)
 
 
 def _done(connection: Connection, night: Night, stage: str, shard: int | None = None) -> bool:
@@ -120,9 +130,10 @@ def burn_stage(connection: Connection, night: Night, shard: int, shard_count: in
     if (earlier["shard"] == shard).any():
         return
     _require(connection, night, "purchases", "burn")
-    events = read_partition(night.archive_root, "usage", night.day.business_date,
-                            ["event_id", "customer_id", "occurred_at", "meter", "credits_micro"])
-    events = events[shard_of(events["customer_id"], shard_count) == shard]
+    events = read_partition_where(
+        night.archive_root, "usage", night.day.business_date,
+        ["event_id", "customer_id", "occurred_at", "meter", "credits_micro"],
+        lambda rows: _in_shard(rows["customer_id"], shard, shard_count))
     events = events.astype({"credits_micro": "int64"}).assign(
         occurred_at=pd.to_datetime(events["occurred_at"], utc=True).astype(INSTANT_DTYPE))
     owed = _owed_credits(connection, night, shard, shard_count)

@@ -5,12 +5,15 @@
 a share expiring inside the second day), the second the usage: E events drawn from a
 long-tailed distribution over customers, on three meters, a share of them late (dated
 the day before), a few re-sent, a few bad rows (no customer). Usage is written as
-Parquet (instants as timestamps, credits as decimal(18,6)) or CSV. Everything is numpy
-and pyarrow compute: no loop per event.
+Parquet (instants as timestamps, credits as decimal(18,6)) or CSV, ten million events
+at a time, so a day larger than memory can be written. Everything is numpy and pyarrow
+compute: no loop per event.
 """
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -31,6 +34,7 @@ BAD_SHARE = 0.00001
 EXPIRING_SHARE = 0.05
 PROMOTIONAL_SHARE = 0.2
 ROW_GROUP_ROWS = 1_000_000
+GENERATED_EVENTS_AT_ONCE = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -85,10 +89,10 @@ def _lots(rng: np.random.Generator, customers: int, day: date) -> pa.Table:
     })
 
 
-def _usage(rng: np.random.Generator, customers: int, events: int, day: date) -> pa.Table:
-    # Long tail: customer weights from a Pareto distribution.
-    weights = rng.pareto(1.2, size=customers) + 0.05
-    owner = rng.choice(customers, size=events, p=weights / weights.sum())
+def _usage(rng: np.random.Generator, weights: np.ndarray, events: int, day: date,
+           first_event: int) -> pa.Table:
+    """`events` events numbered from `first_event`, owners drawn by `weights`."""
+    owner = rng.choice(len(weights), size=events, p=weights / weights.sum())
     start = np.datetime64(day.isoformat(), "us")
     offsets = rng.integers(0, 86_400_000_000, size=events)
     late = rng.random(events) < LATE_SHARE
@@ -99,7 +103,7 @@ def _usage(rng: np.random.Generator, customers: int, events: int, day: date) -> 
         pa.array(micro_credits // 1_000_000).cast(pa.string()),
         pc.utf8_lpad(pa.array(micro_credits % 1_000_000).cast(pa.string()), 6, "0"), ".")
     event_ids = pc.binary_join_element_wise(
-        "E", pa.array(np.arange(events)).cast(pa.string()), "")
+        "E", pa.array(np.arange(first_event, first_event + events)).cast(pa.string()), "")
     resent = np.flatnonzero(rng.random(events) < RESENT_SHARE)
     order = np.arange(events)
     order[resent] = np.maximum(resent - 1, 0)  # a re-sent event repeats its neighbour's row
@@ -110,6 +114,17 @@ def _usage(rng: np.random.Generator, customers: int, events: int, day: date) -> 
         "meter": pa.array(np.array(METERS)[rng.integers(0, len(METERS), size=events)]),
         "credits": credits_text.cast(pa.decimal128(18, 6)),
     }).take(pa.array(order))
+
+
+def _usage_parts(rng: np.random.Generator, customers: int, events: int,
+                 day: date) -> Iterator[pa.Table]:
+    """The day's usage, at most GENERATED_EVENTS_AT_ONCE events at a time (each with its
+    few bad rows), so a day larger than memory can be written."""
+    # Long tail: customer weights from a Pareto distribution.
+    weights = rng.pareto(1.2, size=customers) + 0.05
+    for first_event in range(0, events, GENERATED_EVENTS_AT_ONCE):
+        count = min(GENERATED_EVENTS_AT_ONCE, events - first_event)
+        yield _with_bad_rows(rng, _usage(rng, weights, count, day, first_event))
 
 
 def _with_bad_rows(rng: np.random.Generator, table: pa.Table) -> pa.Table:
@@ -128,11 +143,15 @@ def write_bench_days(root: Path, customers: int, events: int, seed: int,
         (landing / day.isoformat()).mkdir(parents=True, exist_ok=True)
     pacsv.write_csv(_lots(rng, customers, purchases_day),
                     landing / purchases_day.isoformat() / "purchases.csv")
-    usage = _with_bad_rows(rng, _usage(rng, customers, events, usage_day))
     usage_file = landing / usage_day.isoformat() / f"usage.{file_format}"
+    parts = _usage_parts(rng, customers, events, usage_day)
     if file_format == "parquet":
-        pq.write_table(usage, usage_file, row_group_size=ROW_GROUP_ROWS)
+        first = next(parts)
+        with pq.ParquetWriter(usage_file, first.schema) as writer:
+            for part in itertools.chain([first], parts):
+                writer.write_table(part, row_group_size=ROW_GROUP_ROWS)
     else:
+        usage = pa.concat_tables(parts)
         as_text = usage.set_column(2, "occurred_at", pc.strftime(
             usage["occurred_at"], "%Y-%m-%dT%H:%M:%SZ"))
         pacsv.write_csv(as_text.set_column(4, "credits", usage["credits"].cast(pa.string())),

@@ -43,7 +43,7 @@ def floor_csv(usage_file: str) -> dict:
 
 
 def nightly(database_url: str, landing: str, archive: str, business_date: str,
-            check: bool = False) -> dict:
+            check: bool = False, chunk_rows: int | None = None) -> dict:
     from ledger.store import Store
     from reports.controls import run_controls
     from rules.nightly import run_night
@@ -51,7 +51,8 @@ def nightly(database_url: str, landing: str, archive: str, business_date: str,
 
     store, policy = Store(database_url), load_policy()
     seconds, outcome = _timed(lambda: run_night(store, policy, Path(landing), Path(archive),
-                                                date.fromisoformat(business_date)))
+                                                date.fromisoformat(business_date),
+                                                chunk_rows=chunk_rows))
     lines = int(store.read_frame(
         "SELECT COUNT(*) AS n FROM journal_lines l JOIN journal_entries e "
         "ON e.entry_id = l.entry_id WHERE e.batch_id = :batch_id",

@@ -43,11 +43,15 @@ def floor_csv(usage_file: str) -> dict:
 
 
 def nightly(database_url: str, landing: str, archive: str, business_date: str,
-            check: bool = False, chunk_rows: int | None = None) -> dict:
+            check: bool = False, chunk_rows: int | None | str = "default") -> dict:
+    """One night (`chunk_rows`: the nightly's own default, a number, or None: whole file)."""
     from ledger.store import Store
     from reports.controls import run_controls
     from rules.nightly import run_night
     from rules.policy import load_policy
+    from rules.usage_buckets import DEFAULT_CHUNK_ROWS
+
+    chunk_rows = DEFAULT_CHUNK_ROWS if chunk_rows == "default" else chunk_rows
 
     store, policy = Store(database_url), load_policy()
     seconds, outcome = _timed(lambda: run_night(store, policy, Path(landing), Path(archive),

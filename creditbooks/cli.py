@@ -34,6 +34,7 @@ from rules.nightly import BatchConflictError, StrictModeRejectionError, run_nigh
 from rules.overage import OverageRuleError
 from rules.policy import EXPORT_TARGETS, Policy, PolicyError, load_policy
 from rules.stages import DailyControlError, StageOrderError
+from rules.usage_buckets import DEFAULT_CHUNK_ROWS
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Double-entry books and revenue recognition for prepaid usage credits.")
@@ -102,9 +103,10 @@ def nightly(
     landing: Annotated[Path, typer.Option(envvar="CREDITBOOKS_LANDING")] = Path("landing"),
     archive: Annotated[Path, typer.Option(envvar="CREDITBOOKS_ARCHIVE")] = Path("archive"),
     strict: Annotated[bool, typer.Option("--strict", help="refuse the batch on any bad row")] = False,
-    chunk_rows: Annotated[int | None, typer.Option(
-        "--chunk-rows", min=1, help="read usage this many rows at a time and burn it in customer "
-        "shards of about as many events: memory bounded by the chunk, the same books")] = None,
+    chunk_rows: Annotated[int, typer.Option(
+        "--chunk-rows", min=1, help="read a larger usage file this many rows at a time and burn "
+        "it in customer shards of about as many events: memory bounded by the chunk, the same "
+        "books")] = DEFAULT_CHUNK_ROWS,
     output_format: FormatOption = OutputFormat.TABLE,
 ) -> None:
     """Post one business day, or each day of a range in order, from LANDING/YYYY-MM-DD/."""

@@ -37,6 +37,7 @@ from rules.stages import (
     post_purchases_stage,
     publish_stage,
 )
+from rules.usage_buckets import DEFAULT_CHUNK_ROWS
 
 
 class LandingNotReadyError(RuntimeError):
@@ -91,7 +92,7 @@ class Settings:
     policy_file: Path | None
     landing_marker: str
     export_formats: tuple[str, ...]
-    usage_chunk_rows: int | None = None  # read a usage file this many rows at a time
+    usage_chunk_rows: int = DEFAULT_CHUNK_ROWS  # a larger usage file is read in chunks
 
     @staticmethod
     def resolve() -> Settings:
@@ -105,8 +106,8 @@ class Settings:
             landing_marker=_setting("CREDITBOOKS_LANDING_MARKER", "_SUCCESS"),
             export_formats=tuple(name.strip() for name in _setting(
                 "CREDITBOOKS_EXPORT_FORMATS", "csv,beancount").split(",") if name.strip()),
-            usage_chunk_rows=int(chunk_rows) if (chunk_rows := _setting(
-                "CREDITBOOKS_USAGE_CHUNK_ROWS")) else None,
+            usage_chunk_rows=int(_setting("CREDITBOOKS_USAGE_CHUNK_ROWS",
+                                          str(DEFAULT_CHUNK_ROWS))),
         )
 
     def store(self) -> Store:

@@ -189,24 +189,47 @@ class StreamedFile:
 
 def read_document(document: str, path: Path) -> InputFile:
     """Read one landing file into strings, check its columns, and fingerprint it."""
-    digest = _fingerprint(path)
+    return _read_whole(document, path, _fingerprint(path)[0])
+
+
+def open_document(document: str, path: Path, chunk_rows: int) -> InputFile | StreamedFile:
+    """A file of at most `chunk_rows` rows read now; a larger one fingerprinted, to stream.
+
+    Rows are counted from a Parquet footer, or as the lines of a text file (counted while
+    fingerprinting, so at no extra read): an estimate that decides only how the file is
+    read, never what is accepted.
+    """
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be at least 1, not {chunk_rows}")
+    digest, lines = _fingerprint(path)
+    if path.suffix == ".parquet":
+        try:
+            rows = pq.ParquetFile(path).metadata.num_rows
+        except (pa.ArrowInvalid, OSError) as error:
+            raise InputFileError(f"{path.name}: not a readable Parquet file: {error}") from None
+    else:
+        rows = lines - (path.suffix == ".csv")
+    if rows <= chunk_rows:
+        return _read_whole(document, path, digest)
+    return StreamedFile(document, path, digest, chunk_rows)
+
+
+def _read_whole(document: str, path: Path, digest: str) -> InputFile:
     readers = {".csv": _read_csv, ".parquet": _read_parquet, ".jsonl": _read_jsonl}
     frame = _conformed(document, path.name, readers[path.suffix](path), 1)
     return InputFile(document, path, digest, frame)
 
 
-def stream_document(document: str, path: Path, chunk_rows: int) -> StreamedFile:
-    """Fingerprint one landing file now; its rows are read chunk by chunk when taken in."""
-    if chunk_rows < 1:
-        raise ValueError(f"chunk_rows must be at least 1, not {chunk_rows}")
-    return StreamedFile(document, path, _fingerprint(path), chunk_rows)
-
-
-def _fingerprint(path: Path) -> str:
-    digest = _sha256_of(path)
+def _fingerprint(path: Path) -> tuple[str, int]:
+    """The file's SHA-256 and its number of line ends; an empty file is refused."""
+    digest, lines = hashlib.sha256(), 0
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+            lines += block.count(b"\n")
     if path.stat().st_size == 0:
         raise InputFileError(f"{path.name}: the file is empty (expected at least a header row)")
-    return digest
+    return digest.hexdigest(), lines
 
 
 def _conformed(document: str, file_name: str, frame: pd.DataFrame, first_row: int) -> pd.DataFrame:
@@ -239,14 +262,6 @@ def _check_columns(document: str, file_name: str, columns: list[str]) -> None:
         raise InputFileError(
             f"{file_name} row 0 (header): required column {missing[0]!r} is missing"
         )
-
-
-def _sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _read_csv(path: Path) -> pd.DataFrame:

@@ -30,8 +30,8 @@ from rules.documents import (
     InputFile,
     StreamedFile,
     document_files,
+    open_document,
     read_document,
-    stream_document,
 )
 from rules.fx import FxRateMissingError, is_period_end, missing_rate_message
 from rules.intake import ID_COLUMN, PAYLOAD_COLUMNS, DocumentIntake, sort_valid_rows
@@ -78,14 +78,15 @@ class LandingDay:
 
 def read_landing_day(landing_root: Path, business_date: date,
                      chunk_rows: int | None = None) -> LandingDay:
-    """The day's files, read; with `chunk_rows`, the usage file is only fingerprinted now
-    and is read that many rows at a time when taken in (rules/usage_buckets.py)."""
+    """The day's files, read; a usage file of more than `chunk_rows` rows is only
+    fingerprinted now, and read that many rows at a time when taken in
+    (rules/usage_buckets.py). None reads every file whole, whatever its size."""
     directory = Path(landing_root) / business_date.isoformat()
     files = {}
     if directory.is_dir():
         for document, path in document_files(directory).items():
             if document == "usage" and chunk_rows is not None:
-                files[document] = stream_document(document, path, chunk_rows)
+                files[document] = open_document(document, path, chunk_rows)
             else:
                 files[document] = read_document(document, path)
     return LandingDay(business_date, files)

@@ -42,6 +42,7 @@ from rules.stages import (
     post_purchases_stage,
     publish_stage,
 )
+from rules.usage_buckets import DEFAULT_CHUNK_ROWS
 
 __all__ = ["BatchConflictError", "NightOutcome", "StrictModeRejectionError", "open_night",
            "run_night"]
@@ -88,12 +89,13 @@ def open_night(policy: Policy, archive_root: Path, business_date: date,
 def run_night(store: Store, policy: Policy, landing_root: Path, archive_root: Path,
               business_date: date, strict: bool = False,
               clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-              chunk_rows: int | None = None) -> NightOutcome:
+              chunk_rows: int | None = DEFAULT_CHUNK_ROWS) -> NightOutcome:
     """Every stage of one night in one transaction (the command line's way).
 
-    With `chunk_rows`, a usage file is taken in that many rows at a time and burned in
-    customer shards of about as many events: memory is bounded by the chunk, not the
-    day, and the books are the same (rules/usage_buckets.py).
+    A usage file of more than `chunk_rows` rows is taken in that many rows at a time and
+    burned in customer shards of about as many events: memory is bounded by the chunk,
+    not the day, and the books are the same (rules/usage_buckets.py). None holds every
+    file whole.
     """
     landing = read_landing_day(landing_root, business_date, chunk_rows)
     night = open_night(policy, archive_root, business_date, clock)

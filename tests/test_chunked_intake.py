@@ -16,7 +16,7 @@ import pytest
 from ledger.chain import chain_head
 from ledger.store import Store
 from rules.archive import read_partition
-from rules.documents import InputFileError
+from rules.documents import InputFile, InputFileError, StreamedFile, open_document
 from rules.nightly import run_night
 from tests.landing import write_document
 
@@ -140,3 +140,16 @@ def test_a_broken_row_in_a_later_chunk_stops_the_night_naming_the_file_and_line(
                                    "'2026-03-02'")["n"][0] == 0
     assert not (tmp_path / "archive" / "usage" / "business_date=2026-03-02").exists()
     assert not list((tmp_path / "archive").glob(".intake-*"))  # the spilled chunks are gone
+
+
+@pytest.mark.parametrize("file_format", ["parquet", "csv", "jsonl"])
+def test_only_a_file_of_more_rows_than_a_chunk_is_streamed(tmp_path, file_format):
+    write_days(tmp_path / "landing", file_format)
+    path = tmp_path / "landing" / SECOND.isoformat() / f"usage.{file_format}"
+    held = open_document("usage", path, 40)
+    streamed = open_document("usage", path, 39)
+    assert isinstance(held, InputFile) and len(held.frame) == 40
+    assert isinstance(streamed, StreamedFile) and streamed.sha256 == held.sha256
+    chunks = list(streamed.chunks())
+    assert [len(chunk) for chunk in chunks] == [39, 1]
+    assert pd.concat(chunks, ignore_index=True).equals(held.frame)

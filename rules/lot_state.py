@@ -18,6 +18,9 @@ INSTANT_DTYPE = "datetime64[us, UTC]"
 BALANCE_COLUMNS = ["credits_used_micro", "usage_value_minor", "credits_expired_micro",
                    "breakage_minor", "credits_refunded_micro", "refunded_value_minor",
                    "refunded_tax_minor", "escheat_minor", "credits_voided_micro"]
+LOT_COLUMNS = ["purchase_id", "customer_id", "purchased_at", "expires_at", "credits_micro",
+               "amount_minor", "tax_minor", "currency", "kind", "product", "priority", "country",
+               "rate_to_functional", "purchased_on", "is_open", *BALANCE_COLUMNS]
 _LOT_STATE = """
     SELECT l.purchase_id, l.customer_id, l.purchased_at, b.expires_at, l.credits_micro,
            l.amount_minor, l.tax_minor, l.currency, l.kind, l.product, l.priority, l.country,
@@ -33,6 +36,13 @@ def open_lots(connection: Connection) -> pd.DataFrame:
     """Every lot that still has credits to burn, refund or expire."""
     lots = read_frame(connection, _LOT_STATE + " WHERE b.is_open ORDER BY l.purchase_id")
     return typed_lots(lots)
+
+
+def open_lots_of(connection: Connection, customer_ids) -> pd.DataFrame:
+    """The open lots of the given customers (a burn shard's), ordered as `open_lots`."""
+    lots = read_in_chunks(connection, _LOT_STATE + " WHERE b.is_open AND l.customer_id IN :ids",
+                          customer_ids, LOT_COLUMNS)
+    return typed_lots(lots.sort_values("purchase_id", ignore_index=True))
 
 
 def lots_changing_today(connection: Connection, batch_id: str, expiring_before: date,
@@ -56,11 +66,8 @@ def lots_changing_today(connection: Connection, batch_id: str, expiring_before: 
 
 def lots_by_id(connection: Connection, purchase_ids: pd.Series) -> pd.DataFrame:
     """The named lots, open or not (absent ids are simply missing)."""
-    columns = ["purchase_id", "customer_id", "purchased_at", "expires_at", "credits_micro",
-               "amount_minor", "tax_minor", "currency", "kind", "product", "priority", "country",
-               "rate_to_functional", "purchased_on", "is_open", *BALANCE_COLUMNS]
     lots = read_in_chunks(connection, _LOT_STATE + " WHERE l.purchase_id IN :ids",
-                          purchase_ids.drop_duplicates(), columns)
+                          purchase_ids.drop_duplicates(), LOT_COLUMNS)
     return typed_lots(lots)
 
 

@@ -43,6 +43,7 @@ from rules.lot_state import (
     lots_changing_today,
     new_lot_balances,
     open_lots,
+    open_lots_of,
     typed_lots,
 )
 from rules.night import Night, all_rates, entry_attributes, post, rates_on
@@ -137,9 +138,10 @@ def burn_stage(connection: Connection, night: Night, shard: int, shard_count: in
     events = events.astype({"credits_micro": "int64"}).assign(
         occurred_at=pd.to_datetime(events["occurred_at"], utc=True).astype(INSTANT_DTYPE))
     owed = _owed_credits(connection, night, shard, shard_count)
-    lots = open_lots(connection)
     # Distinct ids first: a membership test against a million repeated ids costs more.
     burning = pd.concat([events["customer_id"], owed["customer_id"]]).unique()
+    # One shard of several reads its customers' lots by index, not every open lot.
+    lots = open_lots(connection) if shard_count == 1 else open_lots_of(connection, burning)
     lots = lots[lots["customer_id"].isin(burning)].copy()
     lots["credits_available_micro"] = credits_left_micro(lots)
     lots["burn_rank"] = burn_order_ranks(lots, night.policy.burn_order)

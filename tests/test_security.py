@@ -46,6 +46,8 @@ IDENTIFIERS_IN_SQL = {
     ("reports/controls.py", "_DEFERRED"),   # a constant column expression
     ("rules/lot_state.py", "_LOT_STATE + ' WHERE b.is_open ORDER BY l.purchase_id'"),
     ("rules/lot_state.py", "_LOT_STATE + ' WHERE l.purchase_id IN :ids'"),  # constant SQL
+    ("rules/lot_state.py",  # constant SQL; the ids are an expanding bound parameter
+     "_LOT_STATE + ' WHERE b.is_open AND l.customer_id IN :ids'"),
     ("rules/lot_state.py",  # constant SQL; the products are an expanding bound parameter
      "_LOT_STATE + '\\n        WHERE b.last_batch_id = :batch_id\\n           OR (b.is_open AND "
      "(b.expires_at < :expiring_before OR l.product IN :products))\\n        ORDER BY "

@@ -305,6 +305,8 @@ def main(argv: list[str] | None = None) -> dict:
                         help="events of the chunked day too large to hold (0: skip it)")
     parser.add_argument("--chunk-rows", type=int, default=DEFAULT_CHUNK_ROWS,
                         help="rows the chunked day reads at a time")
+    parser.add_argument("--skip-series", action="store_true",
+                        help="skip the nightly series (and the figures drawn from it)")
     parser.add_argument("--skip-postgresql", action="store_true")
     parser.add_argument("--skip-month", action="store_true")
     parser.add_argument("--work", type=Path, default=None, help="scratch directory (kept)")
@@ -326,14 +328,15 @@ def main(argv: list[str] | None = None) -> dict:
         (RESULTS / f"{options.name}.json").write_text(json.dumps(results, indent=2) + "\n")
         return results
 
-    timings = nightly_series(root, scales, options.customers, options.repeats, options.seed,
-                             figures)
-    scaling(timings, figures)
-    chunked_same_books(timings, figures)  # before anything else writes to that ledger
-    save()
-    if not options.skip_postgresql:
-        postgresql(timings, max(1, options.repeats - 1), figures)
+    if not options.skip_series:
+        timings = nightly_series(root, scales, options.customers, options.repeats, options.seed,
+                                 figures)
+        scaling(timings, figures)
+        chunked_same_books(timings, figures)  # before anything else writes to that ledger
         save()
+        if not options.skip_postgresql:
+            postgresql(timings, max(1, options.repeats - 1), figures)
+            save()
     if options.huge_events:
         huge_day(root, options.customers, options.huge_events, options.chunk_rows, options.seed,
                  figures)

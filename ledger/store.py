@@ -119,11 +119,17 @@ class Store:
 def read_frame(connection: Connection, sql: str | TextClause, **parameters) -> pd.DataFrame:
     """Rows as a frame; missing text stays None (pandas would otherwise make it NaN)."""
     result = connection.execute(text(sql) if isinstance(sql, str) else sql, parameters)
-    names = list(result.keys())
+    return _frame(list(result.keys()), _fetched(connection, result))
+
+
+def _fetched(connection: Connection, result) -> list[tuple]:
     # A text() query has no result processors, so on SQLite the driver's own tuples are the
     # values; skipping SQLAlchemy's rows is a third of a large read.
-    rows = (result.cursor.fetchall() if connection.dialect.name == "sqlite"
+    return (result.cursor.fetchall() if connection.dialect.name == "sqlite"
             else result.fetchall())
+
+
+def _frame(names: list[str], rows: list[tuple]) -> pd.DataFrame:
     values = list(zip(*rows, strict=True)) or [()] * len(names)
     return pd.DataFrame({name: _column(column) for name, column in zip(names, values, strict=True)},
                         columns=names)
@@ -148,14 +154,11 @@ def read_in_chunks(
     """Run `sql_with_ids` (which has an expanding `:ids` parameter) over ids in chunks."""
     statement = text(sql_with_ids).bindparams(bindparam("ids", expanding=True))
     unique_ids = sorted(set(ids))
-    parts = []
+    rows = []
     for start in range(0, len(unique_ids), _IN_CLAUSE_CHUNK):
         chunk = unique_ids[start : start + _IN_CLAUSE_CHUNK]
-        rows = connection.execute(statement, {"ids": chunk}).fetchall()
-        parts.append(pd.DataFrame(rows, columns=columns))
-    if not parts:
-        return pd.DataFrame(columns=columns)
-    return pd.concat(parts, ignore_index=True)
+        rows += _fetched(connection, connection.execute(statement, {"ids": chunk}))
+    return _frame(columns, rows)
 
 
 def insert_frame(connection: Connection, table, frame: pd.DataFrame) -> None:

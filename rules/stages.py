@@ -18,6 +18,7 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import Connection, text
 
 from ledger import schema
@@ -74,13 +75,12 @@ def shard_of(customer_ids: pd.Series, shard_count: int) -> np.ndarray:
     return (hashes % np.uint64(shard_count)).astype(np.int64)
 
 
-def _in_shard(customer_ids: pa.ChunkedArray, shard: int, shard_count: int) -> pa.Array:
-    """Which rows are the shard's, hashing each distinct customer id once."""
-    if shard_count == 1:
-        return pa.array(np.ones(len(customer_ids), dtype=bool))
-    encoded = customer_ids.combine_chunks().dictionary_encode()
-    shards = shard_of(pd.Series(encoded.dictionary.to_pandas()), shard_count)
-    return pa.array(shards[encoded.indices.to_numpy(zero_copy_only=False)] == shard)
+def _shard_customers(connection: Connection, night: Night, shard: int,
+                     shard_count: int) -> pa.Array:
+    """The customers with usage today that are the shard's (each id hashed once)."""
+    customers = read_frame(connection, "SELECT DISTINCT customer_id FROM usage_daily "
+                           "WHERE batch_id = :batch_id", batch_id=night.batch_id)["customer_id"]
+    return pa.array(customers[shard_of(customers, shard_count) == shard], type=pa.string())
 
 
 def _done(connection: Connection, night: Night, stage: str, shard: int | None = None) -> bool:
@@ -131,10 +131,14 @@ def burn_stage(connection: Connection, night: Night, shard: int, shard_count: in
     if (earlier["shard"] == shard).any():
         return
     _require(connection, night, "purchases", "burn")
-    events = read_partition_where(
-        night.archive_root, "usage", night.day.business_date,
-        ["event_id", "customer_id", "occurred_at", "meter", "credits_micro"],
-        lambda rows: _in_shard(rows["customer_id"], shard, shard_count))
+    columns = ["event_id", "customer_id", "occurred_at", "meter", "credits_micro"]
+    if shard_count == 1:
+        events = read_partition(night.archive_root, "usage", night.day.business_date, columns)
+    else:  # a row group at a time, keeping the shard's rows: a day may be too large to hold
+        customers = _shard_customers(connection, night, shard, shard_count)
+        events = read_partition_where(
+            night.archive_root, "usage", night.day.business_date, columns,
+            lambda rows: pc.is_in(rows["customer_id"], value_set=customers))
     events = events.astype({"credits_micro": "int64"}).assign(
         occurred_at=pd.to_datetime(events["occurred_at"], utc=True).astype(INSTANT_DTYPE))
     owed = _owed_credits(connection, night, shard, shard_count)

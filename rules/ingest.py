@@ -4,8 +4,9 @@ Reads every file (a file that cannot be read stops here: nothing is written), va
 and de-duplicates rows, refuses the day under --strict if any row was rejected, then in
 the caller's transaction: opens the batch, records each file's control totals, the
 quarantined rows, the day's usage aggregates and cost lines, and archives the accepted rows for
-the later stages. A day already ingested from the same files is left as it is; from
-different files it is a conflict.
+the later stages. A usage file too large to hold is taken in chunk by chunk
+(rules/usage_buckets.py), with the same outcome. A day already ingested from the same
+files is left as it is; from different files it is a conflict.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ import math
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -71,17 +72,8 @@ def take_in_streamed_usage(streamed: StreamedFile, day: BusinessDay, late_window
     """Validate, de-duplicate and stage a usage file chunk by chunk (see the module docstring)."""
     bucket_count = _bucket_count(streamed)
     today, earlier = staging / "today", staging / "earlier"
-    rows_read, invalid, raw_by_row, no_rows = 0, [], {}, None
-    for chunk_number, chunk in enumerate(streamed.chunks()):
-        rows_read += len(chunk)
-        validated = validate_usage(chunk, day, late_window_days)
-        invalid.append(validated.rejected.assign(kind="rejected"))
-        raw_by_row.update(zip(validated.rejected[ROW_NUMBER],
-                              raw_rows(chunk, validated.rejected[ROW_NUMBER]), strict=True))
-        valid = validated.accepted.assign(payload_hash=payload_fingerprints(
-            validated.accepted, PAYLOAD_COLUMNS["usage"]).to_numpy())
-        no_rows = valid.iloc[0:0] if no_rows is None else no_rows
-        _spill(valid, bucket_count, today, f"chunk-{chunk_number:06d}")
+    spilled = _validate_and_spill(streamed, day, late_window_days, bucket_count, today)
+    raw_by_row, no_rows = spilled.raw_by_row, spilled.no_rows
     _spill_archived_ids(archive_root, day.business_date, late_window_days, bucket_count, earlier)
 
     staged_archive = staging / "rows.parquet"
@@ -110,14 +102,38 @@ def take_in_streamed_usage(streamed: StreamedFile, day: BusinessDay, late_window
     conflicting = pd.concat(conflicts, ignore_index=True) if conflicts else pd.DataFrame()
     if len(conflicting):
         raw_by_row.update(_raw_rows_again(streamed, set(conflicting[ROW_NUMBER])))
-    rejected = pd.concat([*invalid, conflicting], ignore_index=True)
+    rejected = pd.concat([*spilled.invalid, conflicting], ignore_index=True)
     rejected = rejected.sort_values(ROW_NUMBER).reset_index(drop=True)
     rejected["raw_row"] = [raw_by_row[row] for row in rejected[ROW_NUMBER]]
     if totals.empty:
         totals = usage_totals(no_rows, day)
     return counted_intake(StagedUsage(
-        "usage", streamed.file_name, streamed.sha256, rows_read, accepted_count,
+        "usage", streamed.file_name, streamed.sha256, spilled.rows_read, accepted_count,
         duplicate_count, rejected, credits_micro, totals, staged_archive))
+
+
+class _Spilled(NamedTuple):
+    rows_read: int
+    invalid: list[pd.DataFrame]  # each chunk's rows refused by validation
+    raw_by_row: dict[int, str]  # their text as read, by row number
+    no_rows: pd.DataFrame  # the valid rows' columns and types, without rows
+
+
+def _validate_and_spill(streamed: StreamedFile, day: BusinessDay, late_window_days: int,
+                        bucket_count: int, directory: Path) -> _Spilled:
+    """Validate each chunk; keep what it refused, spill its valid rows to their buckets."""
+    rows_read, invalid, raw_by_row, no_rows = 0, [], {}, None
+    for chunk_number, chunk in enumerate(streamed.chunks()):
+        rows_read += len(chunk)
+        validated = validate_usage(chunk, day, late_window_days)
+        invalid.append(validated.rejected.assign(kind="rejected"))
+        raw_by_row.update(zip(validated.rejected[ROW_NUMBER],
+                              raw_rows(chunk, validated.rejected[ROW_NUMBER]), strict=True))
+        valid = validated.accepted.assign(payload_hash=payload_fingerprints(
+            validated.accepted, PAYLOAD_COLUMNS["usage"]).to_numpy())
+        no_rows = valid.iloc[0:0] if no_rows is None else no_rows
+        _spill(valid, bucket_count, directory, f"chunk-{chunk_number:06d}")
+    return _Spilled(rows_read, invalid, raw_by_row, no_rows)
 
 
 def _bucket_count(streamed: StreamedFile) -> int:

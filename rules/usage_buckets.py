@@ -97,8 +97,8 @@ def take_in_streamed_usage(streamed: StreamedFile, day: BusinessDay, late_window
             totals = _summed(totals, usage_totals(accepted, day))
             conflicts.append(classified.conflicts)
         if writer.is_empty:  # the whole-file intake archives an empty day too
-            writer.write(no_rows.assign(source_file=streamed.file_name,
-                                        source_row=no_rows[ROW_NUMBER]))
+            writer.write_no_rows(no_rows.assign(source_file=streamed.file_name,
+                                                source_row=no_rows[ROW_NUMBER]))
     conflicting = pd.concat(conflicts, ignore_index=True) if conflicts else pd.DataFrame()
     if len(conflicting):
         raw_by_row.update(_raw_rows_again(streamed, set(conflicting[ROW_NUMBER])))
@@ -223,10 +223,19 @@ class _ArchiveWriter:
         return self._writer is None
 
     def write(self, rows: pd.DataFrame) -> None:
+        """Append rows. A bucket with none is skipped: its text columns would have no type."""
+        if rows.empty:
+            return
         table = archived_table("usage", rows)
         if self._writer is None:
             self._writer = pq.ParquetWriter(self.path, table.schema)
         self._writer.write_table(table.cast(self._writer.schema))
+
+    def write_no_rows(self, rows: pd.DataFrame) -> None:
+        """A day with nothing accepted: its partition holds no rows, as a whole file's would."""
+        table = archived_table("usage", rows)
+        self._writer = pq.ParquetWriter(self.path, table.schema)
+        self._writer.write_table(table)
 
     def __enter__(self) -> _ArchiveWriter:
         return self

@@ -16,7 +16,9 @@ from beancount import loader
 from ledger.chain import chain_head
 from ledger.locks import locked_periods
 from ledger.store import Store
+from rules import ingest
 from rules.nightly import run_night
+from rules.usage_buckets import take_in_streamed_usage
 from tests.test_nightly_end_to_end import tb, write_scenario
 
 ENTRIES = """SELECT e.entry_id, e.kind, e.business_date, e.period, e.customer_id, e.source_ref,
@@ -105,8 +107,15 @@ def test_airflow_posts_exactly_what_the_command_line_posts(dags, monkeypatch, tm
         run_night(expected, policy, tmp_path / "landing", tmp_path / "cli-archive", night)
     store = use_ledger(monkeypatch, tmp_path / "airflow")
     (tmp_path / "airflow" / "landing").symlink_to(tmp_path / "landing")
+    streamed = []
+    if shards > 1:  # and the usage files taken in two rows at a time
+        monkeypatch.setenv("CREDITBOOKS_USAGE_CHUNK_ROWS", "2")
+        monkeypatch.setattr(ingest, "take_in_streamed_usage", lambda streamed_file, *rest: (
+            streamed.append(streamed_file.file_name) or take_in_streamed_usage(streamed_file, *rest)))
     for night in SCENARIO_NIGHTS:
         assert run_nightly(dags, night, shards).state == "success"
+    # The first night's two usage rows fit in a chunk; the next nights' three and five do not.
+    assert streamed == (["usage.csv"] * 2 if shards > 1 else [])
     assert store.read_frame(ENTRIES).equals(expected.read_frame(ENTRIES))
     assert tb(store, "2026-02") == tb(expected, "2026-02")
     with store.engine.connect() as airflow, expected.engine.connect() as command_line:

@@ -19,6 +19,7 @@ from rules.archive import read_partition
 from rules.documents import InputFile, InputFileError, StreamedFile, open_document
 from rules.nightly import run_night
 from tests.landing import write_document
+from tests.test_nightly_end_to_end import NIGHTS, write_scenario
 
 FIRST, SECOND = date(2026, 3, 1), date(2026, 3, 2)
 TABLES = {
@@ -70,12 +71,17 @@ def write_days(landing, file_format: str) -> None:
     write_document(landing, SECOND.isoformat(), "usage", events, file_format)
 
 
+def _archived_usage(archive, day: date) -> pd.DataFrame:
+    """The day's archived events in file order (a chunked night archives them by bucket)."""
+    return read_partition(archive, "usage", day).drop(columns="source_file").sort_values(
+        "source_row").reset_index(drop=True).astype(
+        {"event_id": object, "customer_id": object, "meter": object})
+
+
 def _books(store: Store, archive) -> dict:
     books = {name: store.read_frame(query) for name, query in TABLES.items()}
     for day in (FIRST, SECOND):
-        books[f"archive {day}"] = read_partition(archive, "usage", day).drop(
-            columns="source_file").sort_values("source_row").reset_index(drop=True).astype(
-            {"event_id": object, "customer_id": object, "meter": object})
+        books[f"archive {day}"] = _archived_usage(archive, day)
     with store.engine.connect() as connection:
         books["chain head"] = chain_head(connection)
     return books
@@ -153,3 +159,28 @@ def test_only_a_file_of_more_rows_than_a_chunk_is_streamed(tmp_path, file_format
     chunks = list(streamed.chunks())
     assert [len(chunk) for chunk in chunks] == [39, 1]
     assert pd.concat(chunks, ignore_index=True).equals(held.frame)
+
+
+def test_the_hand_worked_nights_in_chunks_of_two_rows_post_the_same_books(tmp_path, policy):
+    """Re-sent events, a conflict and a refused row in files of three and five rows: a chunk
+    can hold nothing accepted, and the archive must still take the ones after it."""
+    write_scenario(tmp_path / "landing")
+    books = {}
+    for chunk_rows in (None, 2):
+        root = tmp_path / f"chunks-{chunk_rows}"
+        store = Store(f"sqlite:///{root}.db")
+        store.initialise()
+        for night in NIGHTS:
+            run_night(store, policy, tmp_path / "landing", root / "archive", night,
+                      clock=lambda: datetime(2026, 2, 2, tzinfo=UTC), chunk_rows=chunk_rows)
+        books[chunk_rows] = {name: store.read_frame(query) for name, query in TABLES.items()}
+        with store.engine.connect() as connection:
+            books[chunk_rows]["chain head"] = chain_head(connection)
+        books[chunk_rows]["archive"] = _archived_usage(root / "archive", NIGHTS[-1])
+        store.dispose()
+    for name, whole in books[None].items():
+        if isinstance(whole, pd.DataFrame):
+            pd.testing.assert_frame_equal(books[2][name], whole, obj=name)
+        else:
+            assert books[2][name] == whole, name
+    assert books[2]["archive"]["event_id"].tolist() == ["U5", "U6"]

@@ -269,8 +269,8 @@ def _read_csv(path: Path) -> pd.DataFrame:
 
 
 def _csv_chunks(path: Path, chunk_rows: int | None) -> Iterator[pd.DataFrame]:
-    header = _csv_header(path) if chunk_rows else None
     try:
+        header = _csv_header(path) if chunk_rows else None
         read = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False,
                            encoding="utf-8-sig", chunksize=chunk_rows)
         read_any = False

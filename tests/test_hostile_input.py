@@ -10,6 +10,7 @@ import pytest
 from ledger.store import Store
 from rules.documents import InputFileError
 from rules.nightly import StrictModeRejectionError, run_night
+from rules.usage_buckets import DEFAULT_CHUNK_ROWS
 from tests.hostile_corpus import CASES, FORMULA_ID, SQL_ID, USAGE_HEADER, Case, event, usage
 from tests.landing import write_document
 
@@ -28,18 +29,21 @@ def _land(landing, case: Case) -> None:
         (day / name).write_bytes(content)
 
 
+# A usage file of more than one row is also taken in one row at a time: the same outcome.
+@pytest.mark.parametrize("chunk_rows", [DEFAULT_CHUNK_ROWS, 1], ids=["whole", "chunked"])
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
-def test_each_hostile_case_has_its_exact_outcome(case, sqlite_store, policy, tmp_path):
+def test_each_hostile_case_has_its_exact_outcome(case, chunk_rows, sqlite_store, policy, tmp_path):
     landing, archive = tmp_path / "landing", tmp_path / "archive"
     _land(landing, case)
     run_night(sqlite_store, policy, landing, archive, date(2026, 1, 30))
     if case.refused:
         with pytest.raises(InputFileError) as refusal:
-            run_night(sqlite_store, policy, landing, archive, DAY)
+            run_night(sqlite_store, policy, landing, archive, DAY, chunk_rows=chunk_rows)
         assert str(refusal.value).replace(str(landing / DAY.isoformat()), "DAY") == case.refused
         assert sqlite_store.read_frame("SELECT COUNT(*) AS n FROM batches")["n"][0] == 1
         return
-    assert run_night(sqlite_store, policy, landing, archive, DAY).status == "posted"
+    assert run_night(sqlite_store, policy, landing, archive, DAY,
+                     chunk_rows=chunk_rows).status == "posted"
     counts = sqlite_store.read_frame(
         "SELECT rows_read, rows_accepted, rows_duplicate, rows_rejected FROM batch_files "
         "WHERE batch_id = 'nightly-2026-01-31' AND document = :document", document=case.document)

@@ -8,10 +8,14 @@ credits, and more buckets than one.
 
 from __future__ import annotations
 
+import tempfile
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ledger.chain import chain_head
 from ledger.store import Store
@@ -184,3 +188,42 @@ def test_the_hand_worked_nights_in_chunks_of_two_rows_post_the_same_books(tmp_pa
         else:
             assert books[2][name] == whole, name
     assert books[2]["archive"]["event_id"].tolist() == ["U5", "U6"]
+
+
+_EVENT = st.builds(
+    lambda number, customer, hour, credits, late: _event(
+        f"E{number}", customer, hour, credits, day=FIRST if late else SECOND),
+    st.integers(0, 4), st.sampled_from(["alice", "bob", "dave"]), st.integers(0, 23),
+    st.sampled_from(["1", "2.5", "0.000001", "7", "0", "x"]), st.booleans())
+
+
+@settings(max_examples=20, deadline=None)
+@given(earlier=st.lists(_EVENT, min_size=1, max_size=5), today=st.lists(_EVENT, min_size=1, max_size=12),
+       chunk_rows=st.integers(1, 5))
+def test_any_usage_file_in_any_chunk_size_posts_the_books_of_the_whole_file(
+        policy, earlier, today, chunk_rows):
+    """Ids drawn from five, so repeats, conflicts with the day before and refused rows abound."""
+    with tempfile.TemporaryDirectory() as directory:
+        root = Path(directory)
+        write_document(root / "landing", FIRST.isoformat(), "purchases", [
+            {"purchase_id": "P1", "customer_id": "alice", "purchased_at": "2026-02-28T00:00:00Z",
+             "credits": "20", "amount": "2.00", "currency": "USD"}])
+        earlier = [{**row, "occurred_at": row["occurred_at"].replace("03-02", "03-01")}
+                   for row in earlier]
+        if earlier:
+            write_document(root / "landing", FIRST.isoformat(), "usage", earlier)
+        write_document(root / "landing", SECOND.isoformat(), "usage", today)
+        books = {}
+        for rows in (None, chunk_rows):
+            store = Store(f"sqlite:///{root / f'chunks-{rows}.db'}")
+            store.initialise()
+            for day in (FIRST, SECOND):
+                run_night(store, policy, root / "landing", root / f"archive-{rows}", day,
+                          clock=lambda: datetime(2026, 3, 3, tzinfo=UTC), chunk_rows=rows)
+            books[rows] = _books(store, root / f"archive-{rows}")
+            store.dispose()
+        for name, whole in books[None].items():
+            if isinstance(whole, pd.DataFrame):
+                pd.testing.assert_frame_equal(books[chunk_rows][name], whole, obj=name)
+            else:
+                assert books[chunk_rows][name] == whole, name

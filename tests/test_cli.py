@@ -128,3 +128,23 @@ def test_the_command_line_runs_the_same_books_on_postgresql(tmp_path, postgres_s
     assert (usd["opening"], usd["usage_revenue"], usd["breakage"], usd["closing"]) == (
         "20.33", "4.16", "0.17", "16.00")
     assert creditbooks("--db", url, "check", cwd=tmp_path).returncode == 0
+
+
+def test_nightly_in_chunks_of_two_rows_reports_and_posts_what_the_whole_files_do(books, tmp_path):
+    chunked = tmp_path / "chunked"
+    chunked.mkdir()
+    (chunked / "landing").symlink_to(books / "landing")
+    creditbooks("init", cwd=chunked)
+    lines = creditbooks("nightly", "--from", "2026-01-30", "--to", "2026-02-01", "--chunk-rows",
+                        "2", "--format", "json", cwd=chunked).stdout
+    assert [(night["business_date"], night["rows_read"], night["accepted"], night["duplicates"],
+             night["rejected"]) for night in json.loads(lines)] == [
+        ("2026-01-30", 8, 8, 0, 0), ("2026-01-31", 4, 4, 0, 0), ("2026-02-01", 5, 2, 1, 2)]
+    for directory in (books, chunked):
+        assert creditbooks("check", cwd=directory).returncode == 0
+    trial_balance = ["report", "trial-balance", "--period", "2026-02", "--format", "json"]
+    assert (creditbooks(*trial_balance, cwd=chunked).stdout
+            == creditbooks(*trial_balance, cwd=books).stdout)
+    refused = creditbooks("nightly", "--date", "2026-02-02", "--chunk-rows", "0", cwd=chunked,
+                          check=False)
+    assert refused.returncode != 0 and "--chunk-rows" in refused.stderr

@@ -120,7 +120,12 @@ def archived_fingerprints(archive_root: Path, document: str, before: date,
         if len(part):
             parts.append(part.assign(business_date=business_date))
     if not parts:
-        return pd.DataFrame({id_column: pd.Series(dtype=object),
-                             "payload_hash": pd.Series(dtype="int64"),
-                             "business_date": pd.Series(dtype=object)})
+        return no_fingerprints(document)
     return pd.concat(parts, ignore_index=True)
+
+
+def no_fingerprints(document: str) -> pd.DataFrame:
+    """`archived_fingerprints` when nothing was archived: its columns, typed, and no rows."""
+    return pd.DataFrame({ARCHIVED_COLUMNS[document][0]: pd.Series(dtype=object),
+                         "payload_hash": pd.Series(dtype="int64"),
+                         "business_date": pd.Series(dtype=object)})

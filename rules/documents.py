@@ -170,6 +170,7 @@ class StreamedFile:
     path: Path
     sha256: str
     chunk_rows: int
+    rows_estimate: int  # from the Parquet footer, or the lines of a text file
 
     @property
     def file_name(self) -> str:
@@ -211,7 +212,7 @@ def open_document(document: str, path: Path, chunk_rows: int) -> InputFile | Str
         rows = lines - (path.suffix == ".csv")
     if rows <= chunk_rows:
         return _read_whole(document, path, digest)
-    return StreamedFile(document, path, digest, chunk_rows)
+    return StreamedFile(document, path, digest, chunk_rows, rows)
 
 
 def _read_whole(document: str, path: Path, digest: str) -> InputFile:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from ledger.locks import share_posting_lock
@@ -130,7 +131,7 @@ def run_night(store: Store, policy: Policy, landing_root: Path, archive_root: Pa
     return _outcome(store, night, status)
 
 
-def _shards_for(connection, batch_id: str, chunk_rows: int | None) -> int:
+def _shards_for(connection: Connection, batch_id: str, chunk_rows: int | None) -> int:
     """One shard, or with `chunk_rows` enough for each to burn about that many events."""
     if chunk_rows is None:
         return 1

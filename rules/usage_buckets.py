@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ledger.periods import BusinessDay
-from rules.archive import archived_table, partition_path
+from rules.archive import archived_table, no_fingerprints, partition_path
 from rules.documents import ROW_NUMBER, StreamedFile
 from rules.intake import PAYLOAD_COLUMNS, classify_valid_rows, counted_intake, raw_rows
 from rules.validation import payload_fingerprints, validate_usage
@@ -87,7 +87,7 @@ def take_in_streamed_usage(streamed: StreamedFile, day: BusinessDay, late_window
                 continue
             before = _read_spill(earlier / _bucket_name(bucket))
             classified = classify_valid_rows(rows, "event_id",
-                                             _no_archived_ids() if before is None else before)
+                                             no_fingerprints("usage") if before is None else before)
             accepted = classified.accepted.assign(source_file=streamed.file_name,
                                                   source_row=classified.accepted[ROW_NUMBER])
             writer.write(accepted)
@@ -138,11 +138,7 @@ def _validate_and_spill(streamed: StreamedFile, day: BusinessDay, late_window_da
 
 def _bucket_count(streamed: StreamedFile) -> int:
     """About one chunk's rows per bucket; the answer does not depend on it, only memory."""
-    if streamed.path.suffix == ".parquet":
-        rows = pq.ParquetFile(streamed.path).metadata.num_rows
-    else:  # text: a usage row is some tens of bytes; over-counting only makes buckets smaller
-        rows = streamed.path.stat().st_size // 32
-    return min(MAX_BUCKETS, max(1, math.ceil(rows / streamed.chunk_rows)))
+    return min(MAX_BUCKETS, max(1, math.ceil(streamed.rows_estimate / streamed.chunk_rows)))
 
 
 def _bucket_name(bucket: int) -> str:
@@ -188,12 +184,6 @@ def _spill_archived_ids(archive_root: Path, business_date: date, days: int, buck
             ids = parquet.read_row_group(group, columns=["event_id", "payload_hash"]).to_pandas()
             _spill(ids.assign(business_date=earlier_date), bucket_count, directory,
                    f"day-{offset:03d}-group-{group:06d}")
-
-
-def _no_archived_ids() -> pd.DataFrame:
-    return pd.DataFrame({"event_id": pd.Series(dtype=object),
-                         "payload_hash": pd.Series(dtype="int64"),
-                         "business_date": pd.Series(dtype=object)})
 
 
 def _summed(running: pd.DataFrame, part: pd.DataFrame) -> pd.DataFrame:

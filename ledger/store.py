@@ -116,6 +116,27 @@ class Store:
         self.engine.dispose()
 
 
+class ReadOnceStore(Store):
+    """The same books, where a read asked for again is answered from the first answer.
+
+    For one read-only pass over books that are not changing under it: a close's reports
+    ask for the same lot states, costs and slices several times. Only `read_frame` is
+    remembered, keyed by its SQL and parameters; every caller gets its own copy, so a
+    report that adds a column cannot change what the next one reads. Writes go to the
+    books as ever, and nothing is remembered past the object's life."""
+
+    def __init__(self, store: Store) -> None:
+        self.url = store.url
+        self.engine = store.engine
+        self._frames: dict[tuple, pd.DataFrame] = {}
+
+    def read_frame(self, sql: str, **parameters) -> pd.DataFrame:
+        key = (sql, tuple(sorted(parameters.items())))
+        if key not in self._frames:
+            self._frames[key] = super().read_frame(sql, **parameters)
+        return self._frames[key].copy()
+
+
 def read_frame(connection: Connection, sql: str | TextClause, **parameters) -> pd.DataFrame:
     """Rows as a frame; missing text stays None (pandas would otherwise make it NaN)."""
     result = connection.execute(text(sql) if isinstance(sql, str) else sql, parameters)

@@ -16,6 +16,8 @@ from ledger.accounts import ChartOfAccounts
 from ledger.money import format_micro_credits, format_minor
 from ledger.periods import business_day, parse_period
 from ledger.store import Store
+from reports.kpis import usage_slices
+from reports.line_totals import line_totals, up_to
 from reports.statements import rollforward_frame
 from reports.subledger import lot_state_frame
 from rules.archive import read_partition
@@ -31,12 +33,11 @@ def _money(frame: pd.DataFrame, columns: list[str]) -> list[dict]:
 
 def income_statement(store: Store, period: str) -> list[dict]:
     """Income and expense accounts' activity in the period (revenue positive, costs negative)."""
-    frame = store.read_frame("""
-        SELECT l.account, l.currency, -SUM(l.amount_minor) AS amount FROM journal_lines l
-        JOIN journal_entries e ON e.entry_id = l.entry_id
-        WHERE e.period = :period AND (l.account LIKE 'Income:%' OR l.account LIKE 'Expenses:%')
-        GROUP BY l.account, l.currency ORDER BY l.currency, l.account
-    """, period=period)
+    lines = up_to(line_totals(store, period), period)
+    lines = lines[(lines["period"] == period)
+                  & lines["account"].str.startswith(("Income:", "Expenses:"))]
+    frame = (-lines["amount_minor"]).groupby([lines["account"], lines["currency"]]).sum().rename(
+        "amount").reset_index()
     totals = frame.groupby("currency", as_index=False)["amount"].sum().assign(account="Total net income")
     combined = pd.concat([frame, totals], ignore_index=True).sort_values(
         ["currency", "account"], key=lambda column: column.str.replace("Total", "~"))
@@ -45,11 +46,9 @@ def income_statement(store: Store, period: str) -> list[dict]:
 
 def balance_sheet(store: Store, period: str) -> list[dict]:
     """Balances at period end: assets and liabilities positive; earnings to date as equity."""
-    frame = store.read_frame("""
-        SELECT l.account, l.currency, SUM(l.amount_minor) AS balance FROM journal_lines l
-        JOIN journal_entries e ON e.entry_id = l.entry_id WHERE e.period <= :period
-        GROUP BY l.account, l.currency ORDER BY l.currency, l.account
-    """, period=period)
+    lines = up_to(line_totals(store, period), period)
+    frame = lines.groupby(["account", "currency"], as_index=False)["amount_minor"].sum().rename(
+        columns={"amount_minor": "balance"})
     root = frame["account"].str.split(":").str[0]
     income = frame[root.isin(["Income", "Expenses"])].groupby("currency")["balance"].sum()
     sheet = frame[root.isin(["Assets", "Liabilities"])].copy()
@@ -69,32 +68,33 @@ def rollforward_by(store: Store, period: str, dimension: str, accounts: ChartOfA
 
 
 def revenue_from_opening_balance(store: Store, period: str, accounts: ChartOfAccounts) -> list[dict]:
-    """Revenue recognised this period out of the deferred balance it opened with."""
-    frame = store.read_frame("""
-        SELECT l.currency,
-          SUM(CASE WHEN e.kind = 'usage' THEN l.amount_minor ELSE 0 END) AS usage_revenue,
-          SUM(CASE WHEN e.kind = 'breakage' THEN l.amount_minor ELSE 0 END) AS breakage
-        FROM journal_lines l JOIN journal_entries e ON e.entry_id = l.entry_id
-        JOIN journal_entries p ON p.entry_id = 'purchase/' || l.purchase_id
-        WHERE l.account = :account AND e.period = :period AND p.period < :period
-        GROUP BY l.currency ORDER BY l.currency
-    """, period=period, account=accounts.deferred_revenue)
+    """Revenue recognised this period out of the deferred balance it opened with: usage
+    and breakage of lots whose purchase was posted into an earlier period."""
+    lines = up_to(line_totals(store, period), period)
+    lines = lines[(lines["period"] == period) & (lines["account"] == accounts.deferred_revenue)]
+    earlier = store.read_frame("SELECT entry_id FROM journal_entries WHERE kind = 'purchase' "
+                               "AND period < :period", period=period)["entry_id"]
+    lines = lines[("purchase/" + lines["purchase_id"].fillna("")).isin(set(earlier))]
+    frame = pd.DataFrame({
+        "currency": lines["currency"],
+        "usage_revenue": lines["amount_minor"].where(lines["kind"] == "usage", 0),
+        "breakage": lines["amount_minor"].where(lines["kind"] == "breakage", 0),
+    }).groupby("currency", as_index=False, sort=True).sum()
     frame["total"] = frame["usage_revenue"] + frame["breakage"]
     return _money(frame, ["usage_revenue", "breakage", "total"])
 
 
-def revenue_by_customer_product_meter(store: Store, period: str) -> list[dict]:
-    frame = store.read_frame("""
-        SELECT s.customer_id, o.product, s.meter, s.currency,
-               SUM(s.credits_micro) AS credits, SUM(s.value_minor) AS revenue
-        FROM burn_slices s JOIN lots o ON o.purchase_id = s.purchase_id
-        JOIN batches b ON b.batch_id = s.batch_id
-        WHERE b.posting_period = :period
-        GROUP BY s.customer_id, o.product, s.meter, s.currency
-        ORDER BY s.customer_id, o.product, s.meter, s.currency
-    """, period=period)
+def revenue_by_customer_product_meter(store: Store, period: str,
+                                      usage: pd.DataFrame | None = None) -> list[dict]:
+    """Credits burned and usage revenue per customer, product, meter and currency.
+
+    usage: the period's `usage_slices`, when the caller has read them already."""
+    usage = usage_slices(store, period) if usage is None else usage
+    keys = ["customer_id", "product", "meter", "currency"]
+    frame = usage.groupby(keys, as_index=False, dropna=False, sort=True).agg(
+        credits=("credits_micro", "sum"), revenue=("value_minor", "sum"))
     frame["credits"] = frame["credits"].map(lambda value: format_micro_credits(int(value)))
-    return _money(frame, ["revenue"])
+    return _money(frame[[*keys, "credits", "revenue"]], ["revenue"])
 
 
 def breakage_by_lot(store: Store, period: str) -> list[dict]:

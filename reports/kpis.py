@@ -65,15 +65,27 @@ def _shift(period: str, months: int) -> str:
 
 
 def usage_slices(store: Store, period: str) -> pd.DataFrame:
-    """Burned credits and their value, with customer, meter, product, lot kind and price."""
-    frame = store.read_frame("""
-        SELECT s.customer_id, s.meter, o.product, o.kind, s.currency, s.credits_micro,
-               s.value_minor, o.amount_minor AS lot_amount, o.credits_micro AS lot_credits
-        FROM burn_slices s JOIN lots o ON o.purchase_id = s.purchase_id
-        JOIN batches b ON b.batch_id = s.batch_id WHERE b.posting_period = :period
+    """Credits burned in the period and their value, summed over its days per customer,
+    meter and lot, with the lot's product, kind and price (amount and credits)."""
+    # Joined on the business date too (here and below): a night's slices and usage totals
+    # carry its date, the first column of their key, so a period's rows are found by date
+    # instead of by a scan of every period's.
+    burned = store.read_frame("""
+        SELECT s.customer_id, s.meter, s.purchase_id, s.currency,
+               SUM(s.credits_micro) AS credits_micro, SUM(s.value_minor) AS value_minor
+        FROM burn_slices s JOIN batches b ON b.batch_id = s.batch_id
+          AND b.business_date = s.business_date
+        WHERE b.posting_period = :period
+        GROUP BY s.customer_id, s.meter, s.purchase_id, s.currency
     """, period=period)
-    return frame.astype({"credits_micro": "int64", "value_minor": "int64", "lot_amount": "int64",
-                         "lot_credits": "int64"})
+    lots = store.read_frame("SELECT purchase_id, product, kind, amount_minor AS lot_amount, "
+                            "credits_micro AS lot_credits FROM lots") if len(burned) else \
+        pd.DataFrame(columns=["purchase_id", "product", "kind", "lot_amount", "lot_credits"])
+    frame = burned.merge(lots, on="purchase_id", how="inner", validate="many_to_one")
+    return frame[["customer_id", "meter", "product", "kind", "currency", "credits_micro",
+                  "value_minor", "lot_amount", "lot_credits", "purchase_id"]].astype(
+        {"credits_micro": "int64", "value_minor": "int64", "lot_amount": "int64",
+         "lot_credits": "int64"})
 
 
 def allocated_costs(store: Store, period: str) -> pd.DataFrame:
@@ -109,7 +121,8 @@ def _figures(store: Store, period: str, policy: Policy) -> dict:
     costs = allocated_costs(store, period)
     events = store.read_frame("""
         SELECT u.customer_id, u.meter, SUM(u.event_count) AS events FROM usage_daily u
-        JOIN batches b ON b.batch_id = u.batch_id WHERE b.posting_period = :period
+        JOIN batches b ON b.batch_id = u.batch_id AND b.business_date = u.business_date
+        WHERE b.posting_period = :period
         GROUP BY u.customer_id, u.meter
     """, period=period)
     expired = store.read_frame("""
@@ -128,7 +141,7 @@ def _figures(store: Store, period: str, policy: Policy) -> dict:
     """, period=period)["credits"].iloc[0]
     earlier = store.read_frame("""
         SELECT DISTINCT s.customer_id FROM burn_slices s JOIN batches b ON b.batch_id = s.batch_id
-        WHERE b.posting_period < :period
+          AND b.business_date = s.business_date WHERE b.posting_period < :period
     """, period=period)["customer_id"]
     paid = usage[usage["kind"] == "paid"]
     above = paid[_below_base_price(paid, policy.base_tier_price_per_credit)]

@@ -12,10 +12,13 @@ import json
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+import pandas as pd
+
 from ledger.money import format_micro_credits, format_minor, parse_amount_minor
 from ledger.periods import parse_period
 from ledger.store import Store
 from reports.controls import usage_accounting_by_day
+from reports.line_totals import line_totals, up_to
 from reports.subledger import lot_state_frame
 
 _MAX_ITEMS = 50
@@ -84,11 +87,9 @@ def subledger_equals_ledger(store: Store, period: str, deferred_account: str) ->
     first, following = parse_period(period)
     lots = lot_state_frame(store, as_of=following - timedelta(days=1))
     lots["value_remaining"] = lots["value_remaining_minor"]
-    ledger = store.read_frame("""
-        SELECT l.purchase_id, -SUM(l.amount_minor) AS value FROM journal_lines l
-        JOIN journal_entries e ON e.entry_id = l.entry_id
-        WHERE l.account = :account AND e.period <= :period GROUP BY l.purchase_id
-    """, account=deferred_account, period=period).set_index("purchase_id")["value"]
+    lines = up_to(line_totals(store, period), period)
+    lines = lines[lines["account"] == deferred_account]
+    ledger = -lines.groupby("purchase_id")["amount_minor"].sum()
     lots["ledger_value"] = lots["purchase_id"].map(ledger).fillna(0).astype("int64")
     left = lots.groupby("currency")["value_remaining"].sum().to_dict()
     right = lots.groupby("currency")["ledger_value"].sum().to_dict()
@@ -157,11 +158,14 @@ def purchases_equal_postings(store: Store, period: str, deferred_account: str, c
 
 def ingestion_rows_accounted(store: Store, period: str) -> Reconciliation:
     first, following = parse_period(period)
+    # A night's usage totals carry its business date, the first column of their key: found
+    # by date, not by a scan of every night's totals per file.
     files = store.read_frame("""
         SELECT f.batch_id, f.document, f.rows_read, f.rows_accepted, f.rows_duplicate,
                f.rows_rejected,
                CASE WHEN f.document = 'usage' THEN (SELECT COALESCE(SUM(u.event_count), 0)
-                        FROM usage_daily u WHERE u.batch_id = f.batch_id)
+                        FROM usage_daily u WHERE u.business_date = b.business_date
+                        AND u.batch_id = f.batch_id)
                     WHEN f.document = 'purchases' THEN (SELECT COUNT(*) FROM lots o
                         WHERE o.batch_id = f.batch_id)
                     WHEN f.document = 'costs' THEN (SELECT COUNT(*) FROM costs c
@@ -193,16 +197,16 @@ def ingestion_rows_accounted(store: Store, period: str) -> Reconciliation:
 
 
 def journal_integrity(store: Store, period: str) -> Reconciliation:
-    totals = store.read_frame("""
-        SELECT l.currency,
-               SUM(CASE WHEN l.amount_minor > 0 THEN l.amount_minor ELSE 0 END) AS debits,
-               -SUM(CASE WHEN l.amount_minor < 0 THEN l.amount_minor ELSE 0 END) AS credits
-        FROM journal_lines l JOIN journal_entries e ON e.entry_id = l.entry_id
-        WHERE e.period = :period GROUP BY l.currency
-    """, period=period).set_index("currency")
+    lines = up_to(line_totals(store, period), period)
+    lines = lines[lines["period"] == period]
+    totals = pd.DataFrame({"debits": lines["debit_minor"].groupby(lines["currency"]).sum(),
+                           "credits": -lines["credit_minor"].groupby(lines["currency"]).sum()})
+    # CROSS JOIN: SQLite then walks the lines in key order, entry after entry, instead of
+    # looking each entry's lines up (three times slower); PostgreSQL plans it as the inner
+    # join it is.
     unbalanced = store.read_frame("""
-        SELECT l.entry_id, l.currency FROM journal_lines l
-        JOIN journal_entries e ON e.entry_id = l.entry_id WHERE e.period = :period
+        SELECT l.entry_id, l.currency FROM journal_lines l CROSS JOIN journal_entries e
+        WHERE e.entry_id = l.entry_id AND e.period = :period
         GROUP BY l.entry_id, l.currency HAVING SUM(l.amount_minor) <> 0 ORDER BY l.entry_id
     """, period=period)
     after_lock = store.read_frame("""

@@ -1,8 +1,8 @@
 """Period statements: the trial balance and the deferred revenue rollforward.
 
 Only published batches count: a night still running its stages is left out, so a
-statement never shows half a night. Amounts are computed in integer minor units in SQL
-and formatted as exact decimal strings at the end. The trial balance is signed like
+statement never shows half a night. Amounts are sums of `line_totals` in integer minor
+units, formatted as exact decimal strings at the end. The trial balance is signed like
 beancount (debit positive, credit negative); the rollforward shows deferred revenue as
 a positive liability and must tie: opening + purchases - usage revenue - breakage -
 refunds - escheat (expired value owed to a state) = closing, per currency.
@@ -17,6 +17,7 @@ import pandas as pd
 from ledger.money import format_minor
 from ledger.periods import parse_period
 from ledger.store import Store
+from reports.line_totals import line_totals, up_to
 
 
 @dataclass(frozen=True)
@@ -48,26 +49,23 @@ class RollforwardRow:
                 **{name: format_minor(value, self.currency) for name, value in money.items()}}
 
 
-def trial_balance(store: Store, period: str, functional_currency: str | None = None) -> list[dict]:
+def trial_balance(store: Store, period: str, functional_currency: str | None = None,
+                  totals: pd.DataFrame | None = None) -> list[dict]:
     """Per account and transaction currency; or, given the functional currency, per account
-    in it (every line's functional amount, remeasurements included)."""
+    in it (every line's functional amount, remeasurements included).
+
+    totals: `line_totals` up to this period or a later one, when the caller has them."""
     parse_period(period)
-    amount = "l.functional_minor" if functional_currency else "l.amount_minor"
-    currency = "CAST(:functional AS VARCHAR(3))" if functional_currency else "l.currency"
-    grouped = "l.account" if functional_currency else "l.account, l.currency"
-    parameters = {"functional": functional_currency} if functional_currency else {}
-    frame = store.read_frame(f"""
-        SELECT l.account, {currency} AS currency,
-          SUM(CASE WHEN e.period < :period THEN {amount} ELSE 0 END) AS opening,
-          SUM(CASE WHEN e.period = :period AND {amount} > 0 THEN {amount} ELSE 0 END) AS debit,
-          SUM(CASE WHEN e.period = :period AND {amount} < 0 THEN {amount} ELSE 0 END) AS credit,
-          SUM({amount}) AS closing
-        FROM journal_lines l JOIN journal_entries e ON e.entry_id = l.entry_id
-        JOIN batches b ON b.batch_id = e.batch_id AND b.status <> 'open'
-        WHERE e.period <= :period
-        GROUP BY {grouped}
-        ORDER BY {grouped}
-    """, period=period, **parameters)
+    lines = up_to(line_totals(store, period) if totals is None else totals, period,
+                  published_only=True)
+    prefix = "functional_" if functional_currency else ""
+    debit, credit = lines[f"{prefix}debit_minor"], lines[f"{prefix}credit_minor"]
+    current = lines["period"] == period
+    frame = pd.DataFrame({
+        "account": lines["account"], "currency": functional_currency or lines["currency"],
+        "opening": (debit + credit).where(~current, 0), "debit": debit.where(current, 0),
+        "credit": credit.where(current, 0), "closing": debit + credit,
+    }).groupby(["account", "currency"], as_index=False, sort=True).sum()
     return [
         {"account": row.account, "currency": row.currency,
          **{name: format_minor(int(getattr(row, name)), row.currency)
@@ -76,46 +74,55 @@ def trial_balance(store: Store, period: str, functional_currency: str | None = N
     ]
 
 
+_ROLLFORWARD_COLUMNS = ["opening", "purchases", "usage_revenue", "breakage", "refunds", "escheat",
+                        "closing"]
+
+
 def rollforward_frame(store: Store, period: str, deferred_account: str,
                       dimension: str | None = None,
-                      functional_currency: str | None = None) -> pd.DataFrame:
+                      functional_currency: str | None = None,
+                      totals: pd.DataFrame | None = None) -> pd.DataFrame:
     """Deferred revenue movements in minor units per currency (and customer or product);
-    given the functional currency, in it, over all transaction currencies."""
+    given the functional currency, in it, over all transaction currencies.
+
+    totals: `line_totals` up to this period or a later one, when the caller has them."""
     parse_period(period)
-    amount = "l.functional_minor" if functional_currency else "l.amount_minor"
-    currency = "CAST(:functional AS VARCHAR(3))" if functional_currency else "l.currency"
-    by_currency = "" if functional_currency else "l.currency"
-    column = {None: None, "customer": "o.customer_id", "product": "o.product"}[dimension]
-    selected = f", {column} AS {dimension}" if column else ""
-    joined = "JOIN lots o ON o.purchase_id = l.purchase_id" if column else ""
-    grouped = ", ".join(part for part in (by_currency, column) if part)
-    grouping = f"GROUP BY {grouped} ORDER BY {grouped}" if grouped else ""
-    parameters = {"functional": functional_currency} if functional_currency else {}
-    return store.read_frame(f"""
-        SELECT {currency} AS currency{selected},
-          -SUM(CASE WHEN e.period < :period THEN {amount} ELSE 0 END) AS opening,
-          -SUM(CASE WHEN e.period = :period AND e.kind = 'purchase' THEN {amount} ELSE 0 END)
-            AS purchases,
-          SUM(CASE WHEN e.period = :period AND e.kind = 'usage' THEN {amount} ELSE 0 END)
-            AS usage_revenue,
-          SUM(CASE WHEN e.period = :period AND e.kind = 'breakage' THEN {amount} ELSE 0 END)
-            AS breakage,
-          SUM(CASE WHEN e.period = :period AND e.kind = 'refund' THEN {amount} ELSE 0 END)
-            AS refunds,
-          SUM(CASE WHEN e.period = :period AND e.kind = 'escheat' THEN {amount} ELSE 0 END)
-            AS escheat,
-          -SUM({amount}) AS closing
-        FROM journal_lines l JOIN journal_entries e ON e.entry_id = l.entry_id
-        JOIN batches b ON b.batch_id = e.batch_id AND b.status <> 'open' {joined}
-        WHERE e.period <= :period AND l.account = :account
-        {grouping}
-    """, period=period, account=deferred_account, **parameters)
+    if dimension not in (None, "customer", "product"):
+        raise ValueError("a rollforward is by customer or by product")
+    lines = up_to(line_totals(store, period) if totals is None else totals, period,
+                  published_only=True)
+    lines = lines[lines["account"] == deferred_account]
+    amount = lines["functional_minor" if functional_currency else "amount_minor"]
+    current = lines["period"] == period
+
+    def moved(kind: str) -> pd.Series:
+        return amount.where(current & (lines["kind"] == kind), 0)
+
+    frame = pd.DataFrame({
+        "currency": functional_currency or lines["currency"], "opening": -amount.where(~current, 0),
+        "purchases": -moved("purchase"), "usage_revenue": moved("usage"),
+        "breakage": moved("breakage"), "refunds": moved("refund"), "escheat": moved("escheat"),
+        "closing": -amount,
+    }, columns=["currency", *_ROLLFORWARD_COLUMNS])
+    keys = ["currency"]
+    if dimension:
+        lots = store.read_frame("SELECT purchase_id, customer_id AS customer, product FROM lots")
+        frame[dimension] = lines["purchase_id"].map(lots.set_index("purchase_id")[dimension])
+        frame = frame[frame[dimension].notna()]  # lines of no lot belong to no customer
+        keys.append(dimension)
+    grouped = frame.groupby(keys, as_index=False, sort=True)[_ROLLFORWARD_COLUMNS].sum()
+    if functional_currency and not dimension and grouped.empty:  # one row, however quiet
+        grouped = pd.DataFrame([[functional_currency] + [0] * len(_ROLLFORWARD_COLUMNS)],
+                               columns=["currency", *_ROLLFORWARD_COLUMNS])
+    return grouped[[*keys, *_ROLLFORWARD_COLUMNS]].astype({column: "int64"
+                                                            for column in _ROLLFORWARD_COLUMNS})
 
 
 def rollforward(store: Store, period: str, deferred_account: str,
-                functional_currency: str | None = None) -> list[RollforwardRow]:
+                functional_currency: str | None = None,
+                totals: pd.DataFrame | None = None) -> list[RollforwardRow]:
     frame = rollforward_frame(store, period, deferred_account,
-                              functional_currency=functional_currency)
+                              functional_currency=functional_currency, totals=totals)
     return [
         RollforwardRow(row.currency, int(row.opening), int(row.purchases), int(row.usage_revenue),
                        int(row.breakage), int(row.refunds), int(row.escheat), int(row.closing))

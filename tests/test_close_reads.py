@@ -1,0 +1,68 @@
+"""A close reads the books once: remembered reads, and statements summed from one pass
+over the journal lines, on the hand-worked scenario (January complete, see test_close).
+
+January's deferred revenue closes at USD 20.33 and JPY 662.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import event
+
+from ledger.store import ReadOnceStore
+from reports.close_reports import balance_sheet, income_statement
+from reports.line_totals import line_totals
+from reports.statements import RollforwardRow, rollforward, trial_balance
+from tests.conftest import post_days
+from tests.landing import write_document
+from tests.test_nightly_end_to_end import usage
+
+
+def test_a_read_asked_for_again_is_answered_from_the_first_answer(january):
+    sql = "SELECT purchase_id, credits_micro FROM lots WHERE kind = :kind ORDER BY purchase_id"
+    fresh = january.read_frame(sql, kind="paid")
+    books = ReadOnceStore(january)
+    statements: list[str] = []
+    event.listen(january.engine, "before_cursor_execute",
+                 lambda connection, cursor, statement, *rest: statements.append(statement))
+    first = books.read_frame(sql, kind="paid")
+    first["credits_micro"] = 0  # a report changing its own copy
+    again = books.read_frame(sql, kind="paid")
+    promotional = books.read_frame(sql, kind="promotional")
+    assert len([s for s in statements if "FROM lots" in s]) == 2  # paid once, promotional once
+    assert again.equals(fresh) and again["credits_micro"].min() > 0
+    assert list(promotional["purchase_id"]) == ["P-G"]
+    assert "P-G" not in set(again["purchase_id"])
+
+
+def test_statements_from_a_later_periods_line_totals_are_the_periods_own(january, policy,
+                                                                        tmp_path):
+    deferred = policy.accounts.deferred_revenue
+    alone = {"trial balance": trial_balance(january, "2026-01"),
+             "rollforward": rollforward(january, "2026-01", deferred),
+             "functional": trial_balance(january, "2026-01", functional_currency="USD")}
+    assert [(row.currency, row.opening_minor, row.closing_minor) for row in alone["rollforward"]] \
+        == [("JPY", 0, 662), ("USD", 0, 2033)]
+    write_document(tmp_path / "landing", "2026-02-01", "usage",
+                   [usage("U5", "A", "2026-02-01T08:00:00Z", "api", "0.50")])
+    post_days(january, policy, tmp_path, date(2026, 2, 1), date(2026, 2, 28))
+    totals = line_totals(january, "2026-02")
+    assert set(totals["period"]) == {"2026-01", "2026-02"}
+    assert trial_balance(january, "2026-01", totals=totals) == alone["trial balance"]
+    assert rollforward(january, "2026-01", deferred, totals=totals) == alone["rollforward"]
+    assert trial_balance(january, "2026-01", "USD", totals=totals) == alone["functional"]
+    february = {row.currency: row for row in rollforward(january, "2026-02", deferred,
+                                                         totals=totals)}
+    # A's half credit comes out of P-A (3 credits for 1.00, 2 used = 0.67): cumulatively
+    # round(100 x 2.5 / 3) = 83, so 0.16; its last half credit expires at noon: 0.17.
+    assert february["USD"] == RollforwardRow("USD", 2033, 0, 16, 17, 0, 0, 2000)
+
+
+def test_a_quiet_period_has_empty_statements_and_a_zero_functional_rollforward(january, policy):
+    assert trial_balance(january, "2025-12") == []
+    assert income_statement(january, "2025-12") == []
+    assert balance_sheet(january, "2025-12") == []
+    assert rollforward(january, "2025-12", policy.accounts.deferred_revenue) == []
+    assert rollforward(january, "2025-12", policy.accounts.deferred_revenue,
+                       functional_currency="USD") == [RollforwardRow("USD", 0, 0, 0, 0, 0, 0, 0)]

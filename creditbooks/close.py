@@ -20,11 +20,11 @@ from functools import cache
 from pathlib import Path
 
 from ledger.chain import chain_head
-from ledger.digest import journal_digest
+from ledger.digest import entry_count, journal_digest
 from ledger.locks import locked_periods, period_states, record_period_event, take_posting_lock
 from ledger.money import minor_unit_exponent
 from ledger.periods import days_between, parse_period, period_of
-from ledger.store import Store
+from ledger.store import ReadOnceStore, Store
 from reports import close_reports
 from reports.breakage_review import breakage_estimates
 from reports.kpis import (
@@ -72,7 +72,12 @@ def close_period(store: Store, policy: Policy, period: str, out: Path, archive_r
         raise CloseRefusedError("--accept-exceptions needs --reason saying why")
     _require_previous_closed(store, period, states)
     empty_days = require_complete(store, period)
-    reconciliations = reconcile_period(store, period, policy.accounts.deferred_revenue,
+    with store.engine.connect() as connection:
+        # Counted before anything is read and again under the lock: the same count means
+        # nothing was posted into the period while it was being reconciled and reported.
+        entries = entry_count(connection, period)
+    books = ReadOnceStore(store)  # the reports ask for the same lots and slices many times
+    reconciliations = reconcile_period(books, period, policy.accounts.deferred_revenue,
                                        policy.accounts.cash_clearing, policy.accounts.sales_tax)
     failed = tuple(r.name for r in reconciliations if not r.passed)
     if failed and not accept_exceptions:
@@ -85,16 +90,15 @@ def close_period(store: Store, policy: Policy, period: str, out: Path, archive_r
         "SELECT COUNT(*) AS n FROM period_events WHERE period = :period AND action = 'close'",
         period=period)["n"].iloc[0])
     with store.engine.connect() as connection:
-        # Read before the reports, checked again under the lock: nothing posted in between.
         digest, lines = journal_digest(connection, period)
         head = chain_head(connection)
-    figures_of = period_figures(store, policy)
+    figures_of = period_figures(books, policy)
     reports = {name: build() for name, build in report_builders(
-        store, policy, period, archive_root, reconciliations, figures_of).items()}
+        books, policy, period, archive_root, reconciliations, figures_of).items()}
     recorded_at = datetime.now(UTC).replace(tzinfo=None)
     who = actor or current_actor()
     package = write_package(Path(out) / period / f"v{version}", period, reports,
-                            _charts(store, policy, period, reports, figures_of), {
+                            _charts(books, policy, period, reports, figures_of), {
         "version": version, "closed_by": who, "closed_at": recorded_at.isoformat(),
         "policy_version": policy.version, "journal_digest": digest, "journal_lines": lines,
         "chain_head": {"sequence": head.sequence, "hash": head.chain_hash},
@@ -105,7 +109,7 @@ def close_period(store: Store, policy: Policy, period: str, out: Path, archive_r
         take_posting_lock(connection)
         if period in locked_periods(connection):
             return CloseOutcome(period, "already closed", version, None, empty_days, failed)
-        if journal_digest(connection, period) != (digest, lines):
+        if entry_count(connection, period) != entries:
             raise CloseRefusedError(f"period {period} not locked: entries were posted into it "
                                     "while it was closing; run the close again")
         record_period_event(connection, period, "close", version, who, reason, bool(failed),
@@ -193,7 +197,8 @@ def report_builders(store: Store, policy: Policy, period: str, archive_root: Pat
         "revenue_from_opening": lambda: close_reports.revenue_from_opening_balance(
             store, period, accounts),
         "waterfall": lambda: waterfall(store, period, policy),
-        "revenue_by_customer": lambda: close_reports.revenue_by_customer_product_meter(store, period),
+        "revenue_by_customer": lambda: close_reports.revenue_by_customer_product_meter(
+            store, period, figures_of(period)["usage"]),
         "breakage_by_lot": lambda: close_reports.breakage_by_lot(store, period),
         "breakage_estimates": lambda: breakage_estimates(store, period, policy),
         "lot_aging": lambda: close_reports.lot_aging(store, period, policy.reporting_timezone),

@@ -31,3 +31,13 @@ def journal_digest(connection: Connection, up_to_period: str) -> tuple[str, int]
         digest.update(content[offsets[0]:offsets[-1]])
         count += len(rows)
     return digest.hexdigest(), count
+
+
+def entry_count(connection: Connection, up_to_period: str) -> int:
+    """How many entries are posted into periods <= the one given.
+
+    The cheap witness that nothing was posted since a digest was taken: entries are
+    append-only and every posting adds entries, so the same count means the same journal
+    (an index count, where the digest reads every line)."""
+    return int(connection.execute(text("SELECT COUNT(*) FROM journal_entries WHERE period <= :period"),
+                                  {"period": up_to_period}).scalar_one())

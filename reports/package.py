@@ -16,12 +16,10 @@ import os
 import re
 import shutil
 from decimal import Decimal
+from functools import cache
 from pathlib import Path
 
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font
-from openpyxl.utils import get_column_letter
+import xlsxwriter
 
 from ledger.money import minor_unit_exponent
 from reports.summary_html import summary_html
@@ -49,71 +47,86 @@ def write_csv(path: Path, rows: list[dict]) -> None:
 
 def _number_format(currency: str | None, text: str) -> str:
     if currency:
-        try:
-            places = minor_unit_exponent(currency)
-        except ValueError:
-            places = 2
-    else:
-        places = len(text.split(".")[1]) if "." in text else 0
+        return _currency_format(currency)
+    places = len(text.split(".")[1]) if "." in text else 0
+    return "#,##0" + ("." + "0" * places if places else "")
+
+
+@cache
+def _currency_format(currency: str) -> str:
+    try:
+        places = minor_unit_exponent(currency)
+    except ValueError:
+        places = 2
     return "#,##0" + ("." + "0" * places if places else "")
 
 
 def write_workbook(path: Path, reports: dict[str, list[dict]]) -> None:
-    """One sheet per report, streamed (openpyxl's write-only mode): header in bold and
-    frozen, numbers as exact decimals in their currency's format, totals per currency."""
-    workbook = Workbook(write_only=True)
-    bold = Font(bold=True)
+    """One sheet per report, streamed row by row (xlsxwriter's constant-memory mode): header
+    in bold and frozen, numbers in their currency's format, totals per currency.
+
+    Text is written as text, never read as a formula, number or link. A number cell holds
+    what a spreadsheet can hold, a double: exact for amounts of up to 15 digits."""
+    workbook = xlsxwriter.Workbook(str(path), {
+        "constant_memory": True, "strings_to_numbers": False, "strings_to_formulas": False,
+        "strings_to_urls": False})
+    formats = _Formats(workbook)
     for name, rows in reports.items():
-        sheet = workbook.create_sheet(title=name[:31])
+        sheet = workbook.add_worksheet(name[:31])
         columns = list(rows[0]) if rows else ["(no rows)"]
         numeric = {column for column in columns
                    if rows and all(_NUMBER.match(str(row[column])) or row[column] == ""
                                    for row in rows) and any(row[column] != "" for row in rows)
                    and column not in ("version",)}
         # A streamed sheet takes its layout before its first row.
-        for column_index, column in enumerate(columns, start=1):
+        for column_index, column in enumerate(columns):
             width = max([len(str(column))] + [len(str(row.get(column, ""))) for row in rows[:500]])
-            sheet.column_dimensions[get_column_letter(column_index)].width = min(60, width + 2)
-        sheet.freeze_panes = "A2"
-        sheet.append([_cell(sheet, column, font=bold) for column in columns])
+            sheet.set_column(column_index, column_index, min(60, width + 2))
+        sheet.freeze_panes(1, 0)
+        sheet.write_row(0, 0, columns, formats.of(bold=True))
         totals: dict[tuple[str, str], Decimal] = {}
-        for row in rows:
+        for row_index, row in enumerate(rows, start=1):
             currency = row.get("currency")
-            cells = []
-            for column in columns:
+            for column_index, column in enumerate(columns):
                 value = row[column]
-                if column not in numeric:
-                    cells.append(_cell(sheet, neutralise(value), text=True))
+                if column not in numeric or value == "":
+                    if text := neutralise(value):  # an empty cell is left unwritten
+                        sheet.write_string(row_index, column_index, text)
                     continue
-                if value != "":
-                    amount = Decimal(str(value))
-                    totals[(currency or "", column)] = totals.get((currency or "", column),
-                                                                  Decimal(0)) + amount
-                cells.append(_cell(sheet, amount if value != "" else neutralise(value),
-                                   number_format=_number_format(currency, str(value))))
-            sheet.append(cells)
+                amount = Decimal(str(value))
+                totals[(currency or "", column)] = totals.get((currency or "", column),
+                                                              Decimal(0)) + amount
+                sheet.write_number(row_index, column_index, amount,
+                                   formats.of(_number_format(currency, str(value))))
         if rows and numeric and "currency" in columns:
+            row_index = len(rows)
             for currency in sorted({currency for currency, _ in totals}):
-                sheet.append([
-                    _cell(sheet, f"Total {currency}", font=bold) if column == columns[0] else
-                    _cell(sheet, totals[(currency, column)], font=bold,
-                          number_format=_number_format(currency, str(totals[(currency, column)])))
-                    if column in numeric and (currency, column) in totals else
-                    _cell(sheet, "", font=bold)
-                    for column in columns])
-    workbook.save(path)
+                row_index += 1
+                sheet.write_string(row_index, 0, f"Total {currency}", formats.of(bold=True))
+                for column_index, column in enumerate(columns[1:], start=1):
+                    if column in numeric and (currency, column) in totals:
+                        total = totals[(currency, column)]
+                        sheet.write_number(row_index, column_index, total, formats.of(
+                            _number_format(currency, str(total)), bold=True))
+    workbook.close()
 
 
-def _cell(sheet, value, *, font: Font | None = None, number_format: str | None = None,
-          text: bool = False) -> WriteOnlyCell:
-    cell = WriteOnlyCell(sheet, value=value)
-    if font is not None:
-        cell.font = font
-    if number_format is not None:
-        cell.number_format = number_format
-    if text:
-        cell.data_type = "s"
-    return cell
+class _Formats:
+    """A workbook's cell formats, one per (number format, bold): xlsxwriter keeps every
+    format object it is given, so they are made once and shared."""
+
+    def __init__(self, workbook: xlsxwriter.Workbook) -> None:
+        self._workbook = workbook
+        self._made: dict[tuple[str | None, bool], object] = {}
+
+    def of(self, number_format: str | None = None, bold: bool = False):
+        key = (number_format, bold)
+        if key not in self._made:
+            properties = {"bold": True} if bold else {}
+            if number_format:
+                properties["num_format"] = number_format
+            self._made[key] = self._workbook.add_format(properties)
+        return self._made[key]
 
 
 def sha256_of(path: Path) -> str:

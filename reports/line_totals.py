@@ -24,6 +24,9 @@ def line_totals(store: Store, up_to_period: str) -> pd.DataFrame:
     """Lines of entries posted into periods <= the one given, summed per period, kind,
     account, currency, lot (`purchase_id`, None for lines of no lot) and `published`."""
     parse_period(up_to_period)
+    # CROSS JOIN: SQLite then walks the lines in key order and looks up each one's entry
+    # (28 s -> 17 s for 7.4M lines), instead of walking entries by period and looking up
+    # their lines; PostgreSQL plans it as the inner join it is.
     frame = store.read_frame("""
         SELECT e.period, e.kind, l.account, l.currency, l.purchase_id,
                CASE WHEN b.status <> 'open' THEN 1 ELSE 0 END AS published,
@@ -33,9 +36,8 @@ def line_totals(store: Store, up_to_period: str) -> pd.DataFrame:
                  AS functional_debit_minor,
                SUM(CASE WHEN l.functional_minor < 0 THEN l.functional_minor ELSE 0 END)
                  AS functional_credit_minor
-        FROM journal_lines l JOIN journal_entries e ON e.entry_id = l.entry_id
-        JOIN batches b ON b.batch_id = e.batch_id
-        WHERE e.period <= :period
+        FROM journal_lines l CROSS JOIN journal_entries e CROSS JOIN batches b
+        WHERE e.entry_id = l.entry_id AND b.batch_id = e.batch_id AND e.period <= :period
         GROUP BY e.period, e.kind, l.account, l.currency, l.purchase_id,
                  CASE WHEN b.status <> 'open' THEN 1 ELSE 0 END
     """, period=up_to_period)

@@ -1,9 +1,10 @@
 """Rows as delimited text, built a column at a time in Arrow.
 
-The chain (`ledger.chain`) and the period digest (`ledger.digest`) hash rows written as
-their fields' text joined by \\x1f and ended by a newline, a missing value being empty
-text: exactly `"\\x1f".join("" if v is None else str(v) for v in row) + "\\n"`; the
-PostgreSQL bulk path (`ledger.store`) writes COPY text the same way with tabs. Building
+The chain (`ledger.chain`) and the period digest (`ledger.digest`, where the database
+writes the same text) hash rows written as their fields' text joined by \\x1f and ended
+by a newline, a missing value being empty text: exactly
+`"\\x1f".join("" if v is None else str(v) for v in row) + "\\n"`; the PostgreSQL bulk
+path (`ledger.store`) writes COPY text the same way with tabs. Building
 that text per row in Python costs more than reading or writing the rows; here it is one
 Arrow kernel per column, and the text of many rows is one contiguous buffer.
 """

@@ -6,11 +6,15 @@ January's deferred revenue closes at USD 20.33 and JPY 662.
 
 from __future__ import annotations
 
-from datetime import date
+import hashlib
+from datetime import date, datetime
 
-from sqlalchemy import event
+import pandas as pd
+from sqlalchemy import event, text
 
-from ledger.store import ReadOnceStore
+from ledger.digest import journal_digest
+from ledger.journal import JournalBatch
+from ledger.store import ReadOnceStore, post_journal
 from reports.close_reports import balance_sheet, income_statement
 from reports.line_totals import line_totals
 from reports.statements import RollforwardRow, rollforward, trial_balance
@@ -66,3 +70,35 @@ def test_a_quiet_period_has_empty_statements_and_a_zero_functional_rollforward(j
     assert rollforward(january, "2025-12", policy.accounts.deferred_revenue) == []
     assert rollforward(january, "2025-12", policy.accounts.deferred_revenue,
                        functional_currency="USD") == [RollforwardRow("USD", 0, 0, 0, 0, 0, 0, 0)]
+
+
+def test_the_digest_hashes_each_lines_documented_text(january):
+    """The database builds each line's text; it must be exactly ledger.row_text's: fields
+    joined by \\x1f, a missing value as empty text, a newline at the end."""
+    awkward = "tab\there, line\nbreak, back\\slash, \\N, ünïcode"
+    entries = pd.DataFrame([{"entry_id": "manual/awkward", "kind": "usage",
+                             "business_date": date(2026, 1, 31), "period": "2026-01",
+                             "customer_id": awkward, "source_ref": "manual"}])
+    lines = pd.DataFrame([
+        {"entry_id": "manual/awkward", "line_number": 1, "account": "Liabilities:DeferredRevenue:Credits",
+         "currency": "USD", "amount_minor": 1234567890123, "functional_minor": 1234567890123,
+         "meter": "\\N", "purchase_id": None},
+        {"entry_id": "manual/awkward", "line_number": 2, "account": "Income:Usage", "currency": "USD",
+         "amount_minor": -1234567890123, "functional_minor": -1234567890123, "meter": None,
+         "purchase_id": "P-A"}])
+    with january.transaction() as connection:
+        post_journal(connection, JournalBatch(entries, lines), {
+            "batch_id": "nightly-2026-01-31", "policy_version": "t",
+            "recorded_at": datetime(2026, 2, 1), "period": "2026-01"})
+    with january.engine.connect() as connection:
+        rows = connection.execute(text("""
+            SELECT e.entry_id, e.kind, e.business_date, e.period, e.customer_id, e.source_ref,
+                   l.line_number, l.account, l.currency, l.amount_minor, l.meter, l.purchase_id
+            FROM journal_entries e JOIN journal_lines l ON l.entry_id = e.entry_id
+            WHERE e.period <= '2026-01' ORDER BY e.entry_id, l.line_number""")).all()
+        digest, count = journal_digest(connection, "2026-01")
+    expected = "".join("\x1f".join("" if value is None else str(value) for value in row) + "\n"
+                       for row in rows)
+    assert f"manual/awkward\x1fusage\x1f2026-01-31\x1f2026-01\x1f{awkward}\x1fmanual\x1f2\x1f" \
+           "Income:Usage\x1fUSD\x1f-1234567890123\x1f\x1fP-A\n" in expected
+    assert (digest, count) == (hashlib.sha256(expected.encode()).hexdigest(), len(rows))

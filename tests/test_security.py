@@ -30,17 +30,11 @@ IDENTIFIERS_IN_SQL = {
     ("ledger/store.py", "', '.join(frame.columns)"),  # the frame's columns, named in code
     ("ledger/store.py", "placeholders"),  # "?, ?, ..."
     ("ledger/store.py", "assignments"),  # "column = ?, ..." over the frame's columns
-    ("ledger/store.py", "', '.join(converted.columns)"),  # the frame's columns, named in code
     ("ledger/guards.py", "role"),      # checked against ^[a-z_][a-z0-9_]{0,62}$
     ("ledger/guards.py", "table"),     # from APPEND_ONLY_TABLES / MUTABLE_TABLES
     ("rules/ingest.py", "id_column"),  # ID_COLUMN[document], a fixed mapping
     ("rules/ingest.py", "table"),  # "lots", "costs", "refunds" or "lot_adjustments": fixed names
-    ("reports/statements.py", "selected"),  # built from a fixed dimension -> column map
-    ("reports/statements.py", "grouped"),   # the same column
-    ("reports/statements.py", "joined"),    # a constant JOIN, or nothing
-    ("reports/statements.py", "amount"),    # amount_minor or functional_minor
-    ("reports/statements.py", "currency"),  # l.currency or a bound parameter
-    ("reports/statements.py", "grouping"),  # GROUP BY/ORDER BY those columns, or nothing
+    ("ledger/digest.py", "_line_text_sql(connection.dialect.name)"),  # fixed column names
     ("reports/beancount_export.py", "condition"),  # "<" or "<=" from the caller
     ("reports/controls.py", "window"),      # a constant WHERE with bound parameters, or nothing
     ("reports/controls.py", "_DEFERRED"),   # a constant column expression

@@ -13,13 +13,14 @@ from __future__ import annotations
 import getpass
 import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
 
-from ledger.chain import chain_head
+from ledger.chain import ChainHead, chain_head
 from ledger.digest import entry_count, journal_digest
 from ledger.locks import locked_periods, period_states, record_period_event, take_posting_lock
 from ledger.money import minor_unit_exponent
@@ -89,16 +90,18 @@ def close_period(store: Store, policy: Policy, period: str, out: Path, archive_r
     version = 1 + int(store.read_frame(
         "SELECT COUNT(*) AS n FROM period_events WHERE period = :period AND action = 'close'",
         period=period)["n"].iloc[0])
-    with store.engine.connect() as connection:
-        digest, lines = journal_digest(connection, period)
-        head = chain_head(connection)
-    figures_of = period_figures(books, policy)
-    reports = {name: build() for name, build in report_builders(
-        books, policy, period, archive_root, reconciliations, figures_of).items()}
+    with ThreadPoolExecutor(max_workers=1) as background:
+        # The digest reads every line of the journal: it runs on another core (the database
+        # driver and the hashing let go of the interpreter) while the reports are built.
+        digested = background.submit(_digest_and_head, store, period)
+        figures_of = period_figures(books, policy)
+        reports = {name: build() for name, build in report_builders(
+            books, policy, period, archive_root, reconciliations, figures_of).items()}
+        charts = _charts(books, policy, period, reports, figures_of)
+        digest, lines, head = digested.result()
     recorded_at = datetime.now(UTC).replace(tzinfo=None)
     who = actor or current_actor()
-    package = write_package(Path(out) / period / f"v{version}", period, reports,
-                            _charts(books, policy, period, reports, figures_of), {
+    package = write_package(Path(out) / period / f"v{version}", period, reports, charts, {
         "version": version, "closed_by": who, "closed_at": recorded_at.isoformat(),
         "policy_version": policy.version, "journal_digest": digest, "journal_lines": lines,
         "chain_head": {"sequence": head.sequence, "hash": head.chain_hash},
@@ -115,6 +118,12 @@ def close_period(store: Store, policy: Policy, period: str, out: Path, archive_r
         record_period_event(connection, period, "close", version, who, reason, bool(failed),
                             digest, recorded_at)
     return CloseOutcome(period, "closed", version, package.parent, empty_days, failed)
+
+
+def _digest_and_head(store: Store, period: str) -> tuple[str, int, ChainHead]:
+    with store.engine.connect() as connection:
+        digest, lines = journal_digest(connection, period)
+        return digest, lines, chain_head(connection)
 
 
 def reopen_period(store: Store, period: str, reason: str, actor: str | None = None) -> int:

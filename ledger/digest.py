@@ -53,8 +53,9 @@ def journal_digest(connection: Connection, up_to_period: str) -> tuple[str, int]
 def entry_count(connection: Connection, up_to_period: str) -> int:
     """How many entries are posted into periods <= the one given.
 
-    The cheap witness that nothing was posted since a digest was taken: entries are
-    append-only and every posting adds entries, so the same count means the same journal
-    (an index count, where the digest reads every line)."""
+    The cheap witness that nothing was posted between two moments (a close counts before
+    it reads anything and again under its lock): entries are append-only and every
+    posting adds entries, so the same count means the same journal. An index count, where
+    the digest reads every line."""
     return int(connection.execute(text("SELECT COUNT(*) FROM journal_entries WHERE period <= :period"),
                                   {"period": up_to_period}).scalar_one())

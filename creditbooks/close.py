@@ -36,6 +36,7 @@ from reports.kpis import (
     kpis_by,
     period_figures,
 )
+from reports.line_totals import line_totals
 from reports.package import write_package
 from reports.reconciliations import reconcile_period
 from reports.statements import rollforward, trial_balance
@@ -257,10 +258,9 @@ def _charts(store: Store, policy: Policy, period: str, reports: dict,
                                 ("closing", Decimal(row["closing"]))]
               for row in reports["rollforward"]}
     history: dict[str, list] = {}
-    months = store.read_frame("SELECT DISTINCT period FROM journal_entries WHERE period <= :period "
-                              "ORDER BY period", period=period)["period"].tolist()
-    for month in months[-12:]:
-        for row in rollforward(store, month, policy.accounts.deferred_revenue):
+    totals = line_totals(store, period)  # the close's own: each month is a sum over them
+    for month in sorted(set(totals["period"]))[-12:]:
+        for row in rollforward(store, month, policy.accounts.deferred_revenue, totals=totals):
             exponent = minor_unit_exponent(row.currency)
             history.setdefault(row.currency, []).append((
                 month, Decimal(row.closing_minor).scaleb(-exponent),

@@ -18,7 +18,7 @@ from ledger.periods import business_day, parse_period
 from ledger.store import Store
 from reports.kpis import usage_slices
 from reports.line_totals import line_totals, up_to
-from reports.statements import rollforward_frame
+from reports.statements import ROLLFORWARD_COLUMNS, rollforward_frame
 from reports.subledger import lot_state_frame
 from rules.archive import read_partition
 
@@ -61,10 +61,9 @@ def balance_sheet(store: Store, period: str) -> list[dict]:
 
 def rollforward_by(store: Store, period: str, dimension: str, accounts: ChartOfAccounts) -> list[dict]:
     """The deferred revenue rollforward per currency and customer, or per currency and product."""
-    money = ["opening", "purchases", "usage_revenue", "breakage", "refunds", "escheat", "closing"]
     frame = rollforward_frame(store, period, accounts.deferred_revenue, dimension)
-    frame = frame[["currency", dimension, *money]]
-    return _money(frame[frame[money].any(axis=1)], money)
+    frame = frame[["currency", dimension, *ROLLFORWARD_COLUMNS]]
+    return _money(frame[frame[ROLLFORWARD_COLUMNS].any(axis=1)], ROLLFORWARD_COLUMNS)
 
 
 def revenue_from_opening_balance(store: Store, period: str, accounts: ChartOfAccounts) -> list[dict]:

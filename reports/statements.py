@@ -74,7 +74,7 @@ def trial_balance(store: Store, period: str, functional_currency: str | None = N
     ]
 
 
-_ROLLFORWARD_COLUMNS = ["opening", "purchases", "usage_revenue", "breakage", "refunds", "escheat",
+ROLLFORWARD_COLUMNS = ["opening", "purchases", "usage_revenue", "breakage", "refunds", "escheat",
                         "closing"]
 
 
@@ -103,19 +103,19 @@ def rollforward_frame(store: Store, period: str, deferred_account: str,
         "purchases": -moved("purchase"), "usage_revenue": moved("usage"),
         "breakage": moved("breakage"), "refunds": moved("refund"), "escheat": moved("escheat"),
         "closing": -amount,
-    }, columns=["currency", *_ROLLFORWARD_COLUMNS])
+    }, columns=["currency", *ROLLFORWARD_COLUMNS])
     keys = ["currency"]
     if dimension:
         lots = store.read_frame("SELECT purchase_id, customer_id AS customer, product FROM lots")
         frame[dimension] = lines["purchase_id"].map(lots.set_index("purchase_id")[dimension])
         frame = frame[frame[dimension].notna()]  # lines of no lot belong to no customer
         keys.append(dimension)
-    grouped = frame.groupby(keys, as_index=False, sort=True)[_ROLLFORWARD_COLUMNS].sum()
+    grouped = frame.groupby(keys, as_index=False, sort=True)[ROLLFORWARD_COLUMNS].sum()
     if functional_currency and not dimension and grouped.empty:  # one row, however quiet
-        grouped = pd.DataFrame([[functional_currency] + [0] * len(_ROLLFORWARD_COLUMNS)],
-                               columns=["currency", *_ROLLFORWARD_COLUMNS])
-    return grouped[[*keys, *_ROLLFORWARD_COLUMNS]].astype({column: "int64"
-                                                            for column in _ROLLFORWARD_COLUMNS})
+        grouped = pd.DataFrame([[functional_currency] + [0] * len(ROLLFORWARD_COLUMNS)],
+                               columns=["currency", *ROLLFORWARD_COLUMNS])
+    return grouped[[*keys, *ROLLFORWARD_COLUMNS]].astype({column: "int64"
+                                                            for column in ROLLFORWARD_COLUMNS})
 
 
 def rollforward(store: Store, period: str, deferred_account: str,

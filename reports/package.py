@@ -3,7 +3,8 @@ and a manifest.
 
 Cells that a spreadsheet would run as a formula (text starting with = + - @, tab or
 carriage return) are neutralised in both the CSV files and the workbook. Numbers go into
-the workbook as exact decimals with the currency's number format; the manifest holds the
+the workbook as numbers with the currency's number format (a spreadsheet holds doubles:
+exact to 15 digits; the CSV and JSON files keep the exact text); the manifest holds the
 SHA-256 of every file so the package can be checked later.
 """
 

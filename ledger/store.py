@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Executor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -37,6 +38,7 @@ from ledger import schema
 from ledger.guards import install_guards
 from ledger.journal import JournalBatch, require_valid
 from ledger.locks import require_open, share_posting_lock
+from ledger.once import Once
 from ledger.row_text import line_text, text_buffer
 
 DEFAULT_SQLITE_FILE = "creditbooks.db"
@@ -123,18 +125,34 @@ class ReadOnceStore(Store):
     ask for the same lot states, costs and slices several times. Only `read_frame` is
     remembered, keyed by its SQL and parameters; every caller gets its own copy, so a
     report that adds a column cannot change what the next one reads. Writes go to the
-    books as ever, and nothing is remembered past the object's life."""
+    books as ever, and nothing is remembered past the object's life. Threads may share it:
+    a read asked for by two at once runs once (`ledger.once`)."""
 
     def __init__(self, store: Store) -> None:
         self.url = store.url
         self.engine = store.engine
-        self._frames: dict[tuple, pd.DataFrame] = {}
+        self._frames = Once()
 
     def read_frame(self, sql: str, **parameters) -> pd.DataFrame:
         key = (sql, tuple(sorted(parameters.items())))
-        if key not in self._frames:
-            self._frames[key] = super().read_frame(sql, **parameters)
-        return self._frames[key].copy()
+        return self._frames.get(key, lambda: super(ReadOnceStore, self).read_frame(
+            sql, **parameters)).copy()
+
+    def read_elsewhere(self, executor: Executor, sql: str, **parameters) -> None:
+        """Start a read on `executor` (another process, say); whoever asks for it later
+        waits for its answer."""
+        self._frames.adopt((sql, tuple(sorted(parameters.items()))),
+                           executor.submit(read_frame_at, self.url, sql, parameters))
+
+
+def read_frame_at(url: str, sql: str, parameters: dict) -> pd.DataFrame:
+    """`read_frame` on the books at `url`, over a connection of its own (for a read run in
+    another process or thread)."""
+    store = Store(url)
+    try:
+        return store.read_frame(sql, **parameters)
+    finally:
+        store.dispose()
 
 
 def read_frame(connection: Connection, sql: str | TextClause, **parameters) -> pd.DataFrame:

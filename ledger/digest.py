@@ -24,12 +24,17 @@ _FIELDS = ("e.entry_id", "e.kind", "e.business_date", "e.period", "e.customer_id
 def _line_text_sql(dialect: str) -> str:
     """The SQL that writes a line's text: the database builds it, so each line is fetched
     as one string, not twelve values (the digest runs beside the close's reports, and
-    every Python object made holds up the other thread)."""
-    def field(name: str) -> str:
-        if name == "e.business_date" and dialect == "postgresql":
-            return "to_char(e.business_date, 'YYYY-MM-DD')"  # whatever the server's DateStyle
-        return f"COALESCE(CAST({name} AS VARCHAR), '')"
-    return f" || '{FIELD_SEPARATOR}' || ".join(field(name) for name in _FIELDS) + " || '\n'"
+    every Python object made holds up the other thread). One formatting call a line, not
+    twelve concatenations: SQLite's printf and PostgreSQL's format both write a missing
+    value as empty text, and take half the time."""
+    if dialect == "postgresql":  # the date written the same whatever the server's DateStyle
+        fields = [("to_char(e.business_date, 'YYYY-MM-DD')" if name == "e.business_date"
+                   else name) for name in _FIELDS]
+        function = "format"
+    else:
+        fields, function = list(_FIELDS), "printf"
+    template = FIELD_SEPARATOR.join(["%s"] * len(fields)) + "\n"
+    return f"{function}('{template}', {', '.join(fields)})"
 
 
 def journal_digest(connection: Connection, up_to_period: str) -> tuple[str, int]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
+from functools import cache
 
 import numpy as np
 from iso4217 import Currency
@@ -26,6 +27,7 @@ class UnknownCurrencyError(ValueError):
     """The code is not an ISO 4217 currency with a minor unit."""
 
 
+@cache  # every amount a report formats asks; the ISO 4217 table does not change
 def minor_unit_exponent(currency: str) -> int:
     """Decimal places of the currency's minor unit per ISO 4217 (USD 2, JPY 0, KWD 3)."""
     try:
@@ -68,6 +70,31 @@ def format_minor(amount_minor: int, currency: str) -> str:
     """40000 USD -> '400.00'; -5 JPY -> '-5'. Exact, via Decimal."""
     exponent = minor_unit_exponent(currency)
     return f"{Decimal(amount_minor).scaleb(-exponent):.{exponent}f}"
+
+
+def format_minor_column(amounts_minor: Sequence[int], currencies: Sequence[str]) -> list[str]:
+    """`format_minor` over a whole column, as exact, a few times faster: integer division
+    by the currency's scale, no Decimal."""
+    texts = []
+    for amount, currency in zip(amounts_minor, currencies, strict=True):
+        exponent = minor_unit_exponent(currency)
+        if exponent:
+            whole, fraction = divmod(abs(int(amount)), 10 ** exponent)
+            texts.append(f"{'-' if amount < 0 else ''}{whole}.{fraction:0{exponent}d}")
+        else:
+            texts.append(str(int(amount)))
+    return texts
+
+
+def format_micro_credits_column(credits_micro: Sequence[int]) -> list[str]:
+    """`format_micro_credits` over a whole column, as exact: integer division, no Decimal."""
+    texts = []
+    for credits in credits_micro:
+        whole, fraction = divmod(abs(int(credits)), 10 ** CREDIT_DECIMAL_PLACES)
+        sign = "-" if credits < 0 else ""
+        texts.append(f"{sign}{whole}.{fraction:0{CREDIT_DECIMAL_PLACES}d}".rstrip("0")
+                     if fraction else f"{sign}{whole}")
+    return texts
 
 
 def format_micro_credits(credits_micro: int) -> str:

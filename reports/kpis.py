@@ -20,11 +20,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
-from functools import cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from ledger.money import (
     allocate_largest_remainder,
@@ -32,10 +33,11 @@ from ledger.money import (
     format_minor,
     minor_unit_exponent,
 )
+from ledger.once import computed_once
 from ledger.periods import business_day, parse_period
 from ledger.store import Store
 from reports.subledger import lot_state_frame
-from rules.archive import read_partition
+from rules.archive import partition_path
 from rules.policy import Policy
 
 RUNWAY_ALERT_DAYS = 14
@@ -94,9 +96,11 @@ def allocated_costs(store: Store, period: str) -> pd.DataFrame:
     costs = store.read_frame("SELECT cost_id, cost_date, meter, amount_minor, currency, cost_type "
                              "FROM costs WHERE cost_date >= :first AND cost_date < :following "
                              "ORDER BY cost_id", first=first, following=following)
+    # Only the days with a shared cost line need the day's credits by meter.
     burned = store.read_frame("""
         SELECT business_date, meter, SUM(credits_micro) AS credits FROM burn_slices
-        WHERE business_date >= :first AND business_date < :following
+        WHERE business_date IN (SELECT cost_date FROM costs WHERE meter = '*'
+                                AND cost_date >= :first AND cost_date < :following)
         GROUP BY business_date, meter ORDER BY business_date, meter
     """, first=first, following=following)
     by_day = {str(day)[:10]: group for day, group in burned.groupby("business_date")}
@@ -181,8 +185,9 @@ def _below_base_price(paid: pd.DataFrame, base_price: dict[str, Decimal]) -> np.
 
 
 def period_figures(store: Store, policy: Policy) -> Callable[[str], dict]:
-    """The figures of a period, computed once however many reports ask (one close)."""
-    return cache(lambda period: _figures(store, period, policy))
+    """The figures of a period, computed once however many reports ask (one close, on
+    however many threads)."""
+    return computed_once(lambda period: _figures(store, period, policy))
 
 
 def _metrics(figures: dict, previous: dict | None) -> dict[tuple[str, str], str]:
@@ -304,16 +309,25 @@ def burstiness(store: Store, period: str, archive_root: Path, timezone: str) -> 
     first, following = parse_period(period)
     days = store.read_frame("SELECT business_date FROM batches WHERE posting_period = :period "
                             "ORDER BY business_date", period=period)["business_date"]
-    parts = [read_partition(archive_root, "usage", pd.Timestamp(day).date(),
-                            ["occurred_at", "meter", "credits_micro"]) for day in days]
-    events = pd.concat([part for part in parts if len(part)], ignore_index=True) if any(
-        len(part) for part in parts) else pd.DataFrame(columns=["occurred_at", "meter", "credits_micro"])
+    hourly_parts = []
+    for day in days:
+        # Summed by meter and hour in Arrow, whose kernels let go of the interpreter (the
+        # other reports run meanwhile); a day's events never become Python objects.
+        path = partition_path(archive_root, "usage", pd.Timestamp(day).date())
+        if not path.exists():
+            continue
+        events = pq.read_table(path, columns=["occurred_at", "meter", "credits_micro"])
+        if events.num_rows:
+            hourly_parts.append(events.append_column(
+                "hour", pc.floor_temporal(events["occurred_at"], unit="hour")).group_by(
+                ["meter", "hour"]).aggregate([("credits_micro", "sum")]).to_pandas())
+    if not hourly_parts:
+        return []
     hours = (business_day(following - timedelta(days=1), timezone).ends_at_utc
              - business_day(first, timezone).starts_at_utc) / pd.Timedelta(hours=1)
-    if events.empty:
-        return []
-    events["hour"] = pd.to_datetime(events["occurred_at"], utc=True).dt.floor("h")
-    hourly = events.groupby(["meter", "hour"])["credits_micro"].sum()
+    # An hour can straddle two business days (a reporting zone offset by half an hour).
+    hourly = pd.concat(hourly_parts, ignore_index=True).groupby(["meter", "hour"])[
+        "credits_micro_sum"].sum()
     rows = []
     for meter, series in hourly.groupby(level=0):
         total, peak = int(series.sum()), int(series.max())

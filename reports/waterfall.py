@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import calendar
 from datetime import timedelta
-from fractions import Fraction
 from itertools import groupby
 from operator import itemgetter
 
@@ -85,8 +84,8 @@ def _burn_forecast(store: Store, period: str, policy: Policy, lots: pd.DataFrame
         SELECT customer_id, SUM(credits_micro) AS credits FROM burn_slices
         WHERE business_date > :start AND business_date <= :end GROUP BY customer_id
     """, start=last_day - timedelta(days=TRAILING_DAYS), end=last_day)
-    rate_of = {row.customer_id: Fraction(int(row.credits), TRAILING_DAYS)
-               for row in rates.itertuples(index=False)}
+    trailing_credits = dict(zip(rates["customer_id"].tolist(),
+                                rates["credits"].astype("int64").tolist(), strict=True))
     month_days = [_days_in(month) for month in months]
     spread: dict[tuple[str, str], int] = {}
     if lots.empty:
@@ -104,14 +103,15 @@ def _burn_forecast(store: Store, period: str, policy: Policy, lots: pd.DataFrame
                   ordered["credits_remaining"].astype("int64").tolist(),
                   ordered["breakage_minor"].astype("int64").tolist(), strict=True)
     for customer_id, customer_lots in groupby(records, key=itemgetter(0)):
-        _forecast_customer(list(customer_lots), rate_of.get(customer_id, Fraction(0)), months,
+        _forecast_customer(list(customer_lots), trailing_credits.get(customer_id, 0), months,
                            month_days, spread)
     return spread
 
 
-def _forecast_customer(customer_lots: list[tuple], rate: Fraction, months: list[str],
+def _forecast_customer(customer_lots: list[tuple], trailing_credits: int, months: list[str],
                        month_days: list[int], spread: dict[tuple[str, str], int]) -> None:
-    """Burn one customer's forecast demand through its lots in burn order, month by month.
+    """Burn one customer's forecast demand through its lots in burn order, month by month:
+    `trailing_credits` (its last 30 days' burn) / 30 a day.
 
     `used` counts refunded credits too: the value of what has left a lot is cumulative
     over both (rules/refunds.py), so the forecast continues from that figure.
@@ -119,7 +119,7 @@ def _forecast_customer(customer_lots: list[tuple], rate: Fraction, months: list[
     used = [lot[6] for lot in customer_lots]
     remaining = [lot[7] for lot in customer_lots]
     for month, days in zip(months, month_days, strict=True):
-        demand = int(rate * days)  # rounded down to whole micro-credits
+        demand = trailing_credits * days // TRAILING_DAYS  # rounded down to whole micro-credits
         for index, (_, _, currency, expiry_period, amount, credits, *_) in enumerate(
                 customer_lots):
             if demand == 0:

@@ -9,7 +9,9 @@ from ledger.money import (
     allocate_largest_remainder,
     divide_round_half_even,
     format_micro_credits,
+    format_micro_credits_column,
     format_minor,
+    format_minor_column,
     parse_amount_minor,
     value_to_date_minor,
     values_to_date_minor,
@@ -102,3 +104,20 @@ def test_vectorised_allocation_matches_the_scalar_largest_remainder(rows, totals
     for lot, group in frame.groupby("lot"):
         expected = allocate_largest_remainder(totals[lot], group["credits"].tolist())
         assert allocated[group.index].tolist() == expected
+
+
+@given(st.lists(st.tuples(st.integers(min_value=-10**15, max_value=10**15),
+                          st.sampled_from(["USD", "JPY", "KWD", "EUR", "CLF"])), max_size=50))
+def test_column_formatters_write_what_the_one_value_formatters_write(amounts):
+    values = [amount for amount, _ in amounts]
+    currencies = [currency for _, currency in amounts]
+    assert format_minor_column(values, currencies) == [
+        format_minor(amount, currency) for amount, currency in amounts]
+    assert format_micro_credits_column(values) == [format_micro_credits(value) for value in values]
+
+
+def test_column_formatters_by_hand():
+    assert format_minor_column([-5, 40000, 0, -150000], ["USD", "USD", "KWD", "JPY"]) == [
+        "-0.05", "400.00", "0.000", "-150000"]
+    assert format_micro_credits_column([1_500_000, -1, 0, 2_000_000]) == [
+        "1.5", "-0.000001", "0", "2"]

@@ -16,6 +16,7 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Callable
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
@@ -46,6 +47,15 @@ def write_csv(path: Path, rows: list[dict]) -> None:
             writer.writerow([neutralise(row[column]) for column in columns])
 
 
+def report_json(period: str, name: str, rows: list[dict]) -> str:
+    """A report as JSON, one row a line: each row goes through the json module's C encoder
+    (an indented dump would run the pure-Python one over every row)."""
+    rows_text = ",\n".join(f"    {json.dumps(row, default=str)}" for row in rows)
+    rows_text = f"\n{rows_text}\n  " if rows else ""
+    return (f'{{\n  "period": {json.dumps(period)},\n  "report": {json.dumps(name)},\n'
+            f'  "rows": [{rows_text}]\n}}\n')
+
+
 def _number_format(currency: str | None, text: str) -> str:
     if currency:
         return _currency_format(currency)
@@ -63,53 +73,64 @@ def _currency_format(currency: str) -> str:
 
 
 def write_workbook(path: Path, reports: dict[str, list[dict]]) -> None:
-    """One sheet per report, streamed row by row (xlsxwriter's constant-memory mode): header
-    in bold and frozen, numbers in their currency's format, totals per currency.
+    """One sheet per report (see `_write_sheet`), in the order given."""
+    workbook = _new_workbook(path)
+    formats = _Formats(workbook)
+    for name, rows in reports.items():
+        _write_sheet(workbook.add_worksheet(name[:31]), rows, formats)
+    workbook.close()
+
+
+def _new_workbook(path: Path) -> xlsxwriter.Workbook:
+    # Constant memory: each sheet is streamed to its own file, row by row, so sheets can
+    # be filled in any order; strings are written inline, so a sheet's bytes do not
+    # depend on the order either.
+    return xlsxwriter.Workbook(str(path), {
+        "constant_memory": True, "strings_to_numbers": False, "strings_to_formulas": False,
+        "strings_to_urls": False})
+
+
+def _write_sheet(sheet, rows: list[dict], formats: _Formats) -> None:
+    """A report's rows: header in bold and frozen, numbers in their currency's format,
+    totals per currency.
 
     Text is written as text, never read as a formula, number or link. A number cell holds
     what a spreadsheet can hold, a double: exact for amounts of up to 15 digits."""
-    workbook = xlsxwriter.Workbook(str(path), {
-        "constant_memory": True, "strings_to_numbers": False, "strings_to_formulas": False,
-        "strings_to_urls": False})
-    formats = _Formats(workbook)
-    for name, rows in reports.items():
-        sheet = workbook.add_worksheet(name[:31])
-        columns = list(rows[0]) if rows else ["(no rows)"]
-        numeric = {column for column in columns
-                   if rows and all(_NUMBER.match(str(row[column])) or row[column] == ""
-                                   for row in rows) and any(row[column] != "" for row in rows)
-                   and column not in ("version",)}
-        # A streamed sheet takes its layout before its first row.
+    columns = list(rows[0]) if rows else ["(no rows)"]
+    numeric = {column for column in columns
+               if rows and all(_NUMBER.match(str(row[column])) or row[column] == ""
+                               for row in rows) and any(row[column] != "" for row in rows)
+               and column not in ("version",)}
+    # A streamed sheet takes its layout before its first row.
+    for column_index, column in enumerate(columns):
+        width = max([len(str(column))] + [len(str(row.get(column, ""))) for row in rows[:500]])
+        sheet.set_column(column_index, column_index, min(60, width + 2))
+    sheet.freeze_panes(1, 0)
+    sheet.write_row(0, 0, columns, formats.of(bold=True))
+    totals: dict[tuple[str, str], Decimal] = {}
+    for row_index, row in enumerate(rows, start=1):
+        currency = row.get("currency")
         for column_index, column in enumerate(columns):
-            width = max([len(str(column))] + [len(str(row.get(column, ""))) for row in rows[:500]])
-            sheet.set_column(column_index, column_index, min(60, width + 2))
-        sheet.freeze_panes(1, 0)
-        sheet.write_row(0, 0, columns, formats.of(bold=True))
-        totals: dict[tuple[str, str], Decimal] = {}
-        for row_index, row in enumerate(rows, start=1):
-            currency = row.get("currency")
-            for column_index, column in enumerate(columns):
-                value = row[column]
-                if column not in numeric or value == "":
-                    if text := neutralise(value):  # an empty cell is left unwritten
-                        sheet.write_string(row_index, column_index, text)
-                    continue
-                amount = Decimal(str(value))
-                totals[(currency or "", column)] = totals.get((currency or "", column),
-                                                              Decimal(0)) + amount
-                sheet.write_number(row_index, column_index, amount,
-                                   formats.of(_number_format(currency, str(value))))
-        if rows and numeric and "currency" in columns:
-            row_index = len(rows)
-            for currency in sorted({currency for currency, _ in totals}):
-                row_index += 1
-                sheet.write_string(row_index, 0, f"Total {currency}", formats.of(bold=True))
-                for column_index, column in enumerate(columns[1:], start=1):
-                    if column in numeric and (currency, column) in totals:
-                        total = totals[(currency, column)]
-                        sheet.write_number(row_index, column_index, total, formats.of(
-                            _number_format(currency, str(total)), bold=True))
-    workbook.close()
+            value = row[column]
+            if column not in numeric or value == "":
+                if text := neutralise(value):  # an empty cell is left unwritten
+                    sheet.write_string(row_index, column_index, text)
+                continue
+            amount = Decimal(str(value))
+            totals[(currency or "", column)] = totals.get((currency or "", column),
+                                                          Decimal(0)) + amount
+            sheet.write_number(row_index, column_index, amount,
+                               formats.of(_number_format(currency, str(value))))
+    if rows and numeric and "currency" in columns:
+        row_index = len(rows)
+        for currency in sorted({currency for currency, _ in totals}):
+            row_index += 1
+            sheet.write_string(row_index, 0, f"Total {currency}", formats.of(bold=True))
+            for column_index, column in enumerate(columns[1:], start=1):
+                if column in numeric and (currency, column) in totals:
+                    total = totals[(currency, column)]
+                    sheet.write_number(row_index, column_index, total, formats.of(
+                        _number_format(currency, str(total)), bold=True))
 
 
 class _Formats:
@@ -134,30 +155,46 @@ def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def write_package(directory: Path, period: str, reports: dict[str, list[dict]],
-                  charts: dict, manifest_facts: dict) -> Path:
-    """Write the package into `directory`; return the manifest's path.
+class PackageWriter:
+    """A close package being written into `directory`: each report's files as soon as
+    the report is ready, in any order; the summary and the manifest last.
 
-    The files are written into a `.partial-PID` sibling and renamed into place whole, so
-    a crash never leaves half a package under the real name. The caller writes a version
-    only before recording that version's lock, so a `directory` (or a partial one)
-    already there is what a crashed or refused close left behind, and is replaced.
-    """
-    final_directory = directory
-    for leftover in final_directory.parent.glob(f"{final_directory.name}.partial-*"):
-        shutil.rmtree(leftover, ignore_errors=True)
-    directory = final_directory.with_name(f"{final_directory.name}.partial-{os.getpid()}")
-    directory.mkdir(parents=True)
-    for name, rows in reports.items():
-        write_csv(directory / f"{name}.csv", rows)
-        (directory / f"{name}.json").write_text(json.dumps(
-            {"period": period, "report": name, "rows": rows}, indent=2, default=str) + "\n")
-    write_workbook(directory / f"close-{period}.xlsx", reports)
-    (directory / "summary.html").write_text(summary_html(period, reports, charts), encoding="utf-8")
-    files = {path.name: sha256_of(path) for path in sorted(directory.iterdir())}
-    manifest = {"period": period, **manifest_facts, "files": files}
-    (directory / "manifest.json").write_text(
-        json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
-    shutil.rmtree(final_directory, ignore_errors=True)
-    os.replace(directory, final_directory)
-    return final_directory / "manifest.json"
+    The files are written into a `.partial-PID` sibling and renamed into place whole by
+    `finish`, so a crash never leaves half a package under the real name. The caller
+    writes a version only before recording that version's lock, so a `directory` (or a
+    partial one) already there is what a crashed or refused close left behind, and is
+    replaced."""
+
+    def __init__(self, directory: Path, period: str, report_names: list[str]) -> None:
+        for leftover in directory.parent.glob(f"{directory.name}.partial-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+        self.final_directory, self.period = directory, period
+        self.directory = directory.with_name(f"{directory.name}.partial-{os.getpid()}")
+        self.directory.mkdir(parents=True)
+        self._workbook = _new_workbook(self.directory / f"close-{period}.xlsx")
+        self._formats = _Formats(self._workbook)
+        self._sheets = {name: self._workbook.add_worksheet(name[:31]) for name in report_names}
+
+    def add(self, name: str, rows: list[dict]) -> None:
+        """A report's CSV and JSON files and its workbook sheet."""
+        write_csv(self.directory / f"{name}.csv", rows)
+        (self.directory / f"{name}.json").write_text(report_json(self.period, name, rows))
+        _write_sheet(self._sheets.pop(name), rows, self._formats)
+
+    def finish(self, reports: dict[str, list[dict]], charts: dict,
+               manifest_facts: Callable[[], dict]) -> Path:
+        """The summary, then the manifest (manifest_facts is asked for last: a close works
+        out the journal digest meanwhile); the package moved into place. Returns the
+        manifest's path."""
+        if self._sheets:
+            raise ValueError(f"reports never added to the package: {', '.join(self._sheets)}")
+        self._workbook.close()
+        (self.directory / "summary.html").write_text(summary_html(self.period, reports, charts),
+                                                     encoding="utf-8")
+        files = {path.name: sha256_of(path) for path in sorted(self.directory.iterdir())}
+        manifest = {"period": self.period, **manifest_facts(), "files": files}
+        (self.directory / "manifest.json").write_text(
+            json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
+        shutil.rmtree(self.final_directory, ignore_errors=True)
+        os.replace(self.directory, self.final_directory)
+        return self.final_directory / "manifest.json"

@@ -7,7 +7,14 @@ January's deferred revenue closes at USD 20.33 and JPY 662.
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
 from datetime import date, datetime
+from pathlib import Path
 
 import pandas as pd
 from sqlalchemy import event, text
@@ -102,3 +109,60 @@ def test_the_digest_hashes_each_lines_documented_text(january):
     assert f"manual/awkward\x1fusage\x1f2026-01-31\x1f2026-01\x1f{awkward}\x1fmanual\x1f2\x1f" \
            "Income:Usage\x1fUSD\x1f-1234567890123\x1f\x1fP-A\n" in expected
     assert (digest, count) == (hashlib.sha256(expected.encode()).hexdigest(), len(rows))
+
+
+def test_a_large_period_is_closed_with_the_journal_read_in_a_process_of_its_own(
+        january, policy, tmp_path, monkeypatch):
+    """The same package whichever way the close runs: reports worked out one after the
+    other, here, equal the ones the close built side by side with the journal's two
+    whole reads (line totals, digest) in a spawned process."""
+    import creditbooks.close as close
+    from reports.package import write_csv
+
+    archive = tmp_path / "archive"
+    one_by_one = {name: build() for name, build in
+                  close.report_builders(january, policy, "2026-01", archive).items()}
+    with january.engine.connect() as connection:
+        digest, lines = journal_digest(connection, "2026-01")
+    monkeypatch.setattr(close, "OWN_PROCESS_FROM_ENTRIES", 1)
+    with close._elsewhere(1) as elsewhere:
+        assert isinstance(elsewhere, ProcessPoolExecutor)
+        assert elsewhere.submit(os.getppid).result() == os.getpid()
+    outcome = close.close_period(january, policy, "2026-01", tmp_path / "close", archive)
+    package = tmp_path / "close" / "2026-01" / "v1"
+    assert outcome.package == package
+    for name, rows in one_by_one.items():
+        write_csv(tmp_path / "expected.csv", rows)
+        assert (package / f"{name}.csv").read_bytes() == (tmp_path / "expected.csv").read_bytes()
+    manifest = json.loads((package / "manifest.json").read_text())
+    assert (manifest["journal_digest"], manifest["journal_lines"]) == (digest, lines)
+    assert one_by_one["trial_balance"] and one_by_one["rollforward"]  # January is not empty
+
+
+def test_the_closes_own_process_ends_when_the_close_is_killed(tmp_path):
+    script = tmp_path / "killed_close.py"
+    script.write_text(
+        "import os, time\n"
+        "import creditbooks.close as close\n"
+        "if __name__ == '__main__':\n"
+        "    elsewhere = close._elsewhere(close.OWN_PROCESS_FROM_ENTRIES)\n"
+        "    print(elsewhere.submit(os.getpid).result(), flush=True)\n"
+        "    elsewhere.submit(time.sleep, 600)\n"
+        "    time.sleep(0.5)\n"
+        "    os._exit(9)  # as a kill would: no clean-up runs\n")
+    killed = subprocess.run([sys.executable, str(script)], cwd=Path(__file__).parents[1],
+                            capture_output=True, text=True, timeout=120)
+    assert killed.returncode == 9, killed.stderr
+    child = int(killed.stdout.split()[0])
+    deadline = time.monotonic() + 10
+    while _running(child) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _running(child)
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"

@@ -41,7 +41,11 @@ from reports.kpis import (
 )
 from reports.line_totals import line_totals, line_totals_query
 from reports.package import PackageWriter
-from reports.reconciliations import reconcile_period, reconciliations_of
+from reports.reconciliations import (
+    reconcile_period,
+    reconciliations_of,
+    unbalanced_entries_query,
+)
 from reports.statements import rollforward, trial_balance
 from reports.waterfall import waterfall
 from rules.policy import Policy
@@ -84,10 +88,10 @@ def close_period(store: Store, policy: Policy, period: str, out: Path, archive_r
     books = ReadOnceStore(store)  # the reports ask for the same lots and slices many times
     accounts = policy.accounts
     with ThreadPoolExecutor(max_workers=REPORT_THREADS) as pool, _elsewhere(entries) as elsewhere:
-        # The two reads of every journal line: the totals most statements are sums of,
-        # then the digest.
-        sql, parameters = line_totals_query(period)
-        books.read_elsewhere(elsewhere, sql, **parameters)
+        # The reads of every journal line: the totals most statements are sums of, the
+        # entries that do not balance, then the digest (needed last).
+        for sql, parameters in (line_totals_query(period), unbalanced_entries_query(period)):
+            books.read_elsewhere(elsewhere, sql, **parameters)
         digested = elsewhere.submit(_digest_and_head, store.url, period)
         # The reads run in the database driver, which lets go of the interpreter: on
         # several threads they use every core. A task waits only on tasks submitted before
@@ -160,7 +164,7 @@ def _next_version(store: Store, period: str) -> int:
 
 
 def _elsewhere(entries: int) -> Executor:
-    """Where the close reads every journal line (the line totals and the digest).
+    """Where the close reads every journal line (line totals, unbalanced entries, digest).
 
     For a large period, a process of its own: the digest fetches each line as a row, and
     in a thread every row waits for the interpreter the reports are using (the bench

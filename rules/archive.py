@@ -83,11 +83,19 @@ def archived_table(document: str, rows: pd.DataFrame) -> pa.Table:
 def read_partition(archive_root: Path, document: str, business_date: date,
                    columns: list[str] | None = None) -> pd.DataFrame:
     """The accepted rows of one day; an empty frame with the right columns if none."""
-    path = partition_path(archive_root, document, business_date)
     columns = columns or ARCHIVED_COLUMNS[document]
-    if not path.exists():
+    table = read_partition_table(archive_root, document, business_date, columns)
+    if table is None:
         return pd.DataFrame({column: pd.Series(dtype=object) for column in columns})
-    return pq.read_table(path, columns=columns).to_pandas()
+    return table.to_pandas()
+
+
+def read_partition_table(archive_root: Path, document: str, business_date: date,
+                         columns: list[str]) -> pa.Table | None:
+    """The accepted rows of one day as an Arrow table (for work done in Arrow, without a
+    Python object per value); None if the day archived none."""
+    path = partition_path(archive_root, document, business_date)
+    return pq.read_table(path, columns=columns) if path.exists() else None
 
 
 def read_partition_where(archive_root: Path, document: str, business_date: date,

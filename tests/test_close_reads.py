@@ -17,6 +17,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from sqlalchemy import event, text
 
 from ledger.digest import journal_digest
@@ -166,3 +167,33 @@ def _running(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return state != "Z"
+
+
+@pytest.mark.parametrize("own_process_from_entries", [10**9, 1], ids=["thread", "process"])
+def test_an_entry_that_does_not_balance_refuses_the_close_whichever_way_it_is_read(
+        january, policy, tmp_path, monkeypatch, own_process_from_entries):
+    """The journal check reads every line elsewhere (a thread, or the close's own process
+    for a large period); either way its finding reaches the refusal, and no package is
+    written. PostgreSQL refuses such an entry at commit (tests/test_database_guards.py)."""
+    import creditbooks.close as close
+
+    if january.is_postgresql:
+        pytest.skip("PostgreSQL refuses an unbalanced entry at commit")
+    monkeypatch.setattr(close, "OWN_PROCESS_FROM_ENTRIES", own_process_from_entries)
+    with january.transaction() as connection:
+        connection.execute(text("""
+            INSERT INTO journal_entries (entry_id, kind, business_date, period, customer_id,
+                                         source_ref, batch_id, policy_version, recorded_at)
+            SELECT 'manual/1', 'usage', business_date, '2026-01', 'A', 'manual', batch_id,
+                   'manual', :recorded_at FROM batches WHERE business_date = '2026-01-31'
+        """), {"recorded_at": datetime(2026, 2, 1)})
+        connection.execute(text("""
+            INSERT INTO journal_lines (entry_id, line_number, account, currency,
+                                       amount_minor, functional_minor)
+            VALUES ('manual/1', 1, 'Income:Usage', 'USD', -99, -99),
+                   ('manual/1', 2, 'Assets:Cash', 'USD', 100, 100)
+        """))
+    with pytest.raises(close.CloseRefusedError,
+                       match=r"entry manual/1 does not balance in USD"):
+        close.close_period(january, policy, "2026-01", tmp_path / "close", tmp_path / "archive")
+    assert not (tmp_path / "close").exists()

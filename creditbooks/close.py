@@ -72,7 +72,7 @@ def current_actor() -> str:
 def close_period(store: Store, policy: Policy, period: str, out: Path, archive_root: Path,
                  accept_exceptions: bool = False, reason: str = "",
                  actor: str | None = None) -> CloseOutcome:
-    first, following = parse_period(period)
+    parse_period(period)  # a malformed period is refused before anything is read
     with store.engine.connect() as connection:
         states = period_states(connection)
     if states.get(period, {}).get("action") == "close":

@@ -6,10 +6,14 @@ that can reach the database (a script, a console, a bug):
 
 - the journal is append-only: UPDATE, DELETE and TRUNCATE of journal entries, lines,
   seals and period events raise, for every role, owner included;
-- every statement that writes journal lines leaves each entry it touched balanced in
-  each currency and in the functional currency, and every line's entry exists (one
-  set-based check per statement over its transition table; this replaces the row-level
-  foreign key from lines to entries, which cost more than all the other checks together);
+- the lines each statement writes balance, entry by entry, in each currency and in the
+  functional currency, and every line's entry exists (one set-based check per statement
+  over its transition table; this replaces the row-level foreign key from lines to
+  entries, which cost more than all the other checks together). Lines are never changed
+  or removed, so an entry all of whose statements balanced is balanced;
+- every entry's batch exists, checked the same way once per statement (replacing the
+  row-level foreign key from entries to batches), and a batch with entries can be
+  neither deleted nor renamed;
 - at commit, every entry written in the transaction has lines (a deferred constraint
   trigger, since an entry is written before its lines);
 - at commit, no entry sits in a period whose last event is a close.
@@ -41,50 +45,108 @@ BEGIN
         USING ERRCODE = 'restrict_violation';
 END $$;
 
+-- Memory enough to sum a night's lines by entry without spilling to disk (bounded: a
+-- larger statement spills, and is checked all the same).
 CREATE OR REPLACE FUNCTION creditbooks_require_balanced_lines() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET work_mem = '64MB' AS $$
 DECLARE
-    unbalanced record;
-    orphan text;
+    -- Prefixed so that no variable shares a column's name.
+    found_orphan text;
+    found_entry text;
+    found_currency text;
+    found_total numeric;
+    found_functional_entry text;
+    found_functional_total numeric;
 BEGIN
-    SELECT w.entry_id INTO orphan FROM written_lines w
-    WHERE NOT EXISTS (SELECT 1 FROM journal_entries e WHERE e.entry_id = w.entry_id) LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'creditbooks: a line refers to entry %, which does not exist', orphan
+    -- The lines this statement wrote, summed by entry in one pass. Lines are never changed
+    -- or removed, so when every statement's lines balance each entry's lines balance, and
+    -- the entries' earlier lines need not be read. Each entry is looked up once.
+    WITH by_currency AS MATERIALIZED (
+        SELECT entry_id, currency, SUM(amount_minor) AS amount_total,
+               SUM(functional_minor) AS functional_total
+        FROM written_lines GROUP BY entry_id, currency
+    ), by_entry AS MATERIALIZED (
+        SELECT entry_id, SUM(functional_total) AS functional_total
+        FROM by_currency GROUP BY entry_id
+    )
+    SELECT missing.entry_id, currency_check.entry_id, currency_check.currency,
+           currency_check.amount_total, functional_check.entry_id,
+           functional_check.functional_total
+    INTO found_orphan, found_entry, found_currency, found_total, found_functional_entry,
+         found_functional_total
+    FROM (SELECT 1) AS one
+    LEFT JOIN LATERAL (
+        SELECT b.entry_id FROM by_entry b
+        WHERE NOT EXISTS (SELECT 1 FROM journal_entries e WHERE e.entry_id = b.entry_id)
+        ORDER BY b.entry_id LIMIT 1) AS missing ON true
+    LEFT JOIN LATERAL (
+        SELECT c.entry_id, c.currency, c.amount_total FROM by_currency c
+        WHERE c.amount_total <> 0 ORDER BY c.entry_id, c.currency LIMIT 1) AS currency_check ON true
+    LEFT JOIN LATERAL (
+        SELECT b.entry_id, b.functional_total FROM by_entry b
+        WHERE b.functional_total <> 0 ORDER BY b.entry_id LIMIT 1) AS functional_check ON true;
+    IF found_orphan IS NOT NULL THEN
+        RAISE EXCEPTION 'creditbooks: a line refers to entry %, which does not exist', found_orphan
             USING ERRCODE = 'foreign_key_violation';
     END IF;
-    -- Every entry the statement wrote lines for, with all its lines (earlier ones too).
-    SELECT l.entry_id, l.currency, SUM(l.amount_minor) AS total INTO unbalanced
-    FROM journal_lines l WHERE l.entry_id IN (SELECT DISTINCT entry_id FROM written_lines)
-    GROUP BY l.entry_id, l.currency HAVING SUM(l.amount_minor) <> 0
-    ORDER BY l.entry_id, l.currency LIMIT 1;
-    IF FOUND THEN
+    IF found_entry IS NOT NULL THEN
         RAISE EXCEPTION 'creditbooks: entry % does not balance in % (off by % minor units)',
-                        unbalanced.entry_id, unbalanced.currency, unbalanced.total
+                        found_entry, found_currency, found_total
             USING ERRCODE = 'check_violation';
     END IF;
-    SELECT l.entry_id, SUM(l.functional_minor) AS total INTO unbalanced
-    FROM journal_lines l WHERE l.entry_id IN (SELECT DISTINCT entry_id FROM written_lines)
-    GROUP BY l.entry_id HAVING SUM(l.functional_minor) <> 0 ORDER BY l.entry_id LIMIT 1;
-    IF FOUND THEN
+    IF found_functional_entry IS NOT NULL THEN
         RAISE EXCEPTION 'creditbooks: entry % does not balance in the functional currency '
-                        '(off by % minor units)', unbalanced.entry_id, unbalanced.total
+                        '(off by % minor units)', found_functional_entry,
+                        found_functional_total
             USING ERRCODE = 'check_violation';
     END IF;
     RETURN NULL;
 END $$;
 
+CREATE OR REPLACE FUNCTION creditbooks_require_known_batches() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    found_batch text;
+BEGIN
+    SELECT w.batch_id INTO found_batch FROM (SELECT DISTINCT batch_id FROM written_entries) w
+    WHERE NOT EXISTS (SELECT 1 FROM batches b WHERE b.batch_id = w.batch_id)
+    ORDER BY w.batch_id LIMIT 1;
+    IF found_batch IS NOT NULL THEN
+        RAISE EXCEPTION 'creditbooks: an entry refers to batch %, which does not exist',
+                        found_batch
+            USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE FUNCTION creditbooks_keep_posted_batch() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND NEW.batch_id = OLD.batch_id THEN
+        RETURN NEW;
+    END IF;
+    IF EXISTS (SELECT 1 FROM journal_entries WHERE batch_id = OLD.batch_id) THEN
+        RAISE EXCEPTION 'creditbooks: batch % has journal entries; it cannot be removed or '
+                        'renamed', OLD.batch_id
+            USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+END $$;
+
 CREATE OR REPLACE FUNCTION creditbooks_require_open_period() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
+    has_lines boolean;
     last_action text;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM journal_lines WHERE entry_id = NEW.entry_id) THEN
+    -- One query a row: this runs once for every entry a transaction writes.
+    SELECT EXISTS (SELECT 1 FROM journal_lines WHERE entry_id = NEW.entry_id),
+           (SELECT action FROM period_events WHERE period = NEW.period ORDER BY id DESC LIMIT 1)
+    INTO has_lines, last_action;
+    IF NOT has_lines THEN
         RAISE EXCEPTION 'creditbooks: entry % has no lines', NEW.entry_id
             USING ERRCODE = 'check_violation';
     END IF;
-    SELECT action INTO last_action FROM period_events
-    WHERE period = NEW.period ORDER BY id DESC LIMIT 1;
     IF last_action = 'close' THEN
         RAISE EXCEPTION 'creditbooks: period % is locked; entry % cannot be posted into it',
                         NEW.period, NEW.entry_id
@@ -107,9 +169,17 @@ def _triggers(table: str) -> str:
 
 
 _CONSTRAINT_TRIGGERS = """
--- The statement check below also finds a line's entry, once per statement: a row-level
--- foreign key would look each line's entry up on its own.
+-- The statement checks below also find a line's entry and an entry's batch, once per
+-- statement: a row-level foreign key would look each row's up on its own.
 ALTER TABLE journal_lines DROP CONSTRAINT IF EXISTS journal_lines_entry_id_fkey;
+ALTER TABLE journal_entries DROP CONSTRAINT IF EXISTS journal_entries_batch_id_fkey;
+DROP TRIGGER IF EXISTS journal_entries_known_batches ON journal_entries;
+CREATE TRIGGER journal_entries_known_batches AFTER INSERT ON journal_entries
+    REFERENCING NEW TABLE AS written_entries FOR EACH STATEMENT
+    EXECUTE FUNCTION creditbooks_require_known_batches();
+DROP TRIGGER IF EXISTS batches_keep_posted ON batches;
+CREATE TRIGGER batches_keep_posted BEFORE DELETE OR UPDATE OF batch_id ON batches
+    FOR EACH ROW EXECUTE FUNCTION creditbooks_keep_posted_batch();
 DROP TRIGGER IF EXISTS journal_lines_balanced ON journal_lines;
 CREATE TRIGGER journal_lines_balanced AFTER INSERT ON journal_lines
     REFERENCING NEW TABLE AS written_lines FOR EACH STATEMENT

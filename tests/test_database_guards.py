@@ -96,6 +96,25 @@ def test_lines_without_their_entry_or_unbalancing_a_posted_entry_are_refused(boo
     assert f"entry {entry_id} does not balance in USD (off by 7 minor units)" in added
 
 
+def test_an_entry_needs_its_batch_and_a_batch_with_entries_stays(books):
+    ghost = _insert_entry("2026-02", [("Liabilities:DeferredRevenue:Credits", 100),
+                                      ("Income:Usage", -100)]).replace("nightly-2026-01-31",
+                                                                       "nightly-1999-01-01")
+    assert "an entry refers to batch nightly-1999-01-01, which does not exist" in _refused(
+        books, ghost)
+    posted = "nightly-2026-01-31"
+    for statement in (f"DELETE FROM batches WHERE batch_id = '{posted}'",
+                      f"UPDATE batches SET batch_id = 'renamed' WHERE batch_id = '{posted}'"):
+        assert (f"batch {posted} has journal entries; it cannot be removed or renamed"
+                in _refused(books, statement))
+    # Its other columns are the nightly's to update, as before.
+    with books.transaction() as connection:
+        connection.execute(text("UPDATE batches SET status = status, batch_id = batch_id "
+                                f"WHERE batch_id = '{posted}'"))
+    assert books.read_frame("SELECT COUNT(*) AS n FROM journal_entries "
+                            f"WHERE batch_id = '{posted}'")["n"][0] > 0
+
+
 def test_an_entry_in_a_locked_period_is_refused_at_commit(books):
     with books.transaction() as connection:
         record_period_event(connection, "2026-01", "close", 1, "test", "", False, "x" * 64,
@@ -227,12 +246,16 @@ def _late_entry_frames():
     return entries, lines
 
 
-def test_the_copy_bulk_path_round_trips_awkward_text_nulls_and_instants(postgres_server):
+@pytest.mark.parametrize("block_rows", [50_000, 3])
+def test_the_copy_bulk_path_round_trips_awkward_text_nulls_and_instants(postgres_server,
+                                                                         monkeypatch, block_rows):
     """COPY text escapes backslash, tab, newline and carriage return, and only a real
-    missing value becomes NULL (the text \\N stays text)."""
+    missing value becomes NULL (the text \\N stays text); in one block or in several."""
     import pandas as pd
 
     from ledger.store import _copy_frame
+
+    monkeypatch.setattr("ledger.store.COPY_BLOCK_ROWS", block_rows)
 
     store = Store(postgres_server.create_database())
     awkward = ["tab\there", "line\nbreak", "back\\slash", "\\N", "carriage\rreturn", "", None]

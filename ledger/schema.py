@@ -27,6 +27,13 @@ def _utc_instant(*, nullable: bool = False) -> Column:
     return Column(DateTime(timezone=False), nullable=nullable)
 
 
+def _identifier(length: int) -> String:
+    """Text that PostgreSQL compares byte by byte, as SQLite does, whatever the server's
+    locale: ids sort (and so seal and digest) the same on every server, and the journal's
+    indexes are kept without the locale's collation rules, which cost a fifth of a COPY."""
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
+
+
 def _currency_check(column: str = "currency") -> CheckConstraint:
     return CheckConstraint(
         f"length({column}) = 3 AND upper({column}) = {column}", name=f"ck_%(table_name)s_{column}"
@@ -425,14 +432,14 @@ class JournalEntryRecord(SQLModel, table=True):
                         "'overage', 'fx')", name="ck_entries_kind"),
         Index("ix_journal_entries_period_kind", "period", "kind"),
     )
-    entry_id: str = Field(primary_key=True, max_length=255)
-    kind: str = Field(max_length=16)
+    entry_id: str = Field(primary_key=True, sa_type=_identifier(255))
+    kind: str = Field(sa_type=_identifier(16))
     business_date: date = Field(index=True)
-    period: str = Field(max_length=7)
-    customer_id: str = Field(index=True, max_length=200)
-    source_ref: str = Field(max_length=255)
-    batch_id: str = Field(foreign_key="batches.batch_id", index=True, max_length=64)
-    policy_version: str = Field(max_length=64)
+    period: str = Field(sa_type=_identifier(7))
+    customer_id: str = Field(index=True, sa_type=_identifier(200))
+    source_ref: str = Field(sa_type=_identifier(255))
+    batch_id: str = Field(foreign_key="batches.batch_id", index=True, sa_type=_identifier(64))
+    policy_version: str = Field(sa_type=_identifier(64))
     recorded_at: datetime = Field(sa_column=_utc_instant())
 
 
@@ -449,15 +456,16 @@ class JournalLineRecord(SQLModel, table=True):
         Index("ix_journal_lines_account_currency", "account", "currency"),
     )
     entry_id: str = Field(
-        primary_key=True, foreign_key="journal_entries.entry_id", max_length=255
+        primary_key=True, foreign_key="journal_entries.entry_id", sa_type=_identifier(255)
     )
     line_number: int = Field(sa_column=Column(Integer, primary_key=True))
-    account: str = Field(max_length=255)
-    currency: str = Field(max_length=3)
+    account: str = Field(sa_type=_identifier(255))
+    currency: str = Field(sa_type=_identifier(3))
     amount_minor: int = Field(sa_column=_bigint())
     functional_minor: int = Field(sa_column=_bigint())
-    meter: str | None = Field(default=None, sa_column=Column(String(200), nullable=True))
-    purchase_id: str | None = Field(default=None, sa_column=Column(String(200), nullable=True))
+    meter: str | None = Field(default=None, sa_column=Column(_identifier(200), nullable=True))
+    purchase_id: str | None = Field(default=None,
+                                    sa_column=Column(_identifier(200), nullable=True))
 
 
 class JournalSeal(SQLModel, table=True):

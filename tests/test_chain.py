@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from datetime import date, datetime
 
-from ledger.chain import GENESIS, chain_head, verify_chain
+import pandas as pd
+import psycopg
+import pytest
+from sqlalchemy import insert
+
+from ledger import schema
+from ledger.chain import GENESIS, ChainHead, chain_head, seal_batch, verify_chain
+from ledger.digest import journal_digest
+from ledger.journal import JournalBatch
+from ledger.store import Store, post_journal
 from tests.test_cli import creditbooks
 from tests.test_nightly_end_to_end import run_nights, write_scenario
 
@@ -84,3 +94,57 @@ def test_content_hashes_are_the_documented_text_and_do_not_depend_on_read_blocks
         expected[row[0]].update(("\x1f".join(fields[8:]) + "\n").encode())
     assert len(whole) > 10
     assert whole == in_pairs == {entry: digest.hexdigest() for entry, digest in expected.items()}
+
+
+# Byte order, and the order an English-language server would choose (case and punctuation
+# weighed differently): the ids below sort differently under the two.
+_AWKWARD_IDS = ["manual/B", "manual/a", "manual/_z", "manual/a-1", "manual/a1", "manual/Ä"]
+
+
+def _seal_awkward_ids(store: Store) -> tuple[list[str], ChainHead, str]:
+    batch = {"batch_id": "manual-2026-01-31", "business_date": date(2026, 1, 31),
+             "posting_period": "2026-01", "status": "open", "policy_version": "t",
+             "input_fingerprint": "t", "started_at": datetime(2026, 2, 1),
+             "recorded_at": datetime(2026, 2, 1), "entry_count": len(_AWKWARD_IDS)}
+    entries = pd.DataFrame({"entry_id": _AWKWARD_IDS, "kind": "usage",
+                            "business_date": date(2026, 1, 31), "period": "2026-01",
+                            "customer_id": "A", "source_ref": "manual"})
+    lines = pd.DataFrame({"entry_id": [i for i in _AWKWARD_IDS for _ in (1, 2)],
+                          "line_number": [1, 2] * len(_AWKWARD_IDS),
+                          "account": ["Liabilities:DeferredRevenue:Credits", "Income:Usage"]
+                          * len(_AWKWARD_IDS),
+                          "currency": "USD", "amount_minor": [5, -5] * len(_AWKWARD_IDS),
+                          "functional_minor": [5, -5] * len(_AWKWARD_IDS), "meter": None,
+                          "purchase_id": None})
+    with store.transaction() as connection:
+        connection.execute(insert(schema.Batch.__table__), [batch])
+        post_journal(connection, JournalBatch(entries, lines), {
+            "batch_id": batch["batch_id"], "policy_version": "t",
+            "recorded_at": datetime(2026, 2, 1), "period": "2026-01"})
+        head = seal_batch(connection, batch["batch_id"])
+    with store.engine.connect() as connection:
+        digest, _ = journal_digest(connection, "2026-01")
+    order = store.read_frame("SELECT entry_id FROM journal_seals ORDER BY sequence")
+    return list(order["entry_id"]), head, digest
+
+
+@pytest.mark.postgres
+def test_a_server_with_another_locale_seals_and_digests_in_byte_order(postgres_server,
+                                                                       sqlite_store):
+    with psycopg.connect(f"host=127.0.0.1 port={postgres_server.port} user=postgres "
+                         "dbname=postgres", autocommit=True) as admin:
+        admin.execute('CREATE DATABASE "english_locale" TEMPLATE template0 '
+                      "LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'")
+        english_order = [row[0] for row in admin.execute(
+            "SELECT id COLLATE \"en-US-x-icu\" FROM unnest(%s::text[]) AS id ORDER BY 1",
+            [_AWKWARD_IDS])]
+    assert english_order != sorted(_AWKWARD_IDS)  # the locale really does differ
+    english = Store(postgres_server.url("english_locale"))
+    english.initialise()
+    try:
+        on_postgresql = _seal_awkward_ids(english)
+    finally:
+        english.dispose()
+    on_sqlite = _seal_awkward_ids(sqlite_store)
+    assert on_postgresql[0] == on_sqlite[0] == sorted(_AWKWARD_IDS)
+    assert on_postgresql[1:] == on_sqlite[1:]

@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy import (
     Boolean,
     Connection,
@@ -43,6 +44,7 @@ from ledger.row_text import line_text, text_buffer
 
 DEFAULT_SQLITE_FILE = "creditbooks.db"
 _IN_CLAUSE_CHUNK = 500
+COPY_BLOCK_ROWS = 50_000
 
 
 def default_database_url() -> str:
@@ -243,11 +245,18 @@ def _sqlite_rows(sql_table, frame: pd.DataFrame) -> list[tuple]:
 
 
 def _copy_frame(connection: Connection, table_name: str, frame: pd.DataFrame) -> None:
-    """PostgreSQL's COPY, fed one block of COPY text built column by column in Arrow."""
+    """PostgreSQL's COPY, fed blocks of COPY text built column by column in Arrow.
+
+    A writer thread sends each block while the next is built, so the server works
+    through one block while this process writes the next; the blocks also bound the
+    text held at once.
+    """
     # Names only (the table's and the frame's columns, both from code); values go as data.
     with connection.connection.dbapi_connection.cursor() as cursor:
-        with cursor.copy(f"COPY {table_name} ({', '.join(frame.columns)}) FROM STDIN") as copy:
-            copy.write(copy_text(frame))
+        statement = f"COPY {table_name} ({', '.join(frame.columns)}) FROM STDIN"
+        with cursor.copy(statement, writer=QueuedLibpqWriter(cursor)) as copy:
+            for start in range(0, len(frame), COPY_BLOCK_ROWS):
+                copy.write(copy_text(frame.iloc[start:start + COPY_BLOCK_ROWS]))
 
 
 # COPY's text format: these characters inside a value are written backslash-escaped.

@@ -1,9 +1,9 @@
 """The benchmark suite: `python -m bench [--name NAME] [options]` (or `make bench`).
 
-Every figure is the median of several runs, each in its own process (so its peak memory,
-read from the kernel, is its own), and sits next to a floor measured in the same run on
-the same file: the time pandas (with pyarrow) takes to read that file and sum credits by
-customer and meter. Results go to bench/results/NAME.json and print as a table. The run
+Every figure is the median of several runs, each in its own process (which reports its
+own peak memory, `bench.tasks.peak_memory_bytes`), and sits next to a floor measured in
+the same run on the same file: the time pandas (with pyarrow) takes to read that file and
+sum credits by customer and meter. Results go to bench/results/NAME.json and print as a table. The run
 also checks the books after a nightly (`check`): speed is never bought with correctness.
 """
 
@@ -38,15 +38,12 @@ CREDITBOOKS = str(Path(sys.executable).with_name("creditbooks"))
 
 
 def run_task(task: str, **arguments) -> dict:
-    """One task in a fresh process; its result with the process's peak memory."""
-    process = subprocess.Popen([sys.executable, "-m", "bench.tasks", task, json.dumps(arguments)],
-                               cwd=REPOSITORY, stdout=subprocess.PIPE, text=True)
-    output = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        raise RuntimeError(f"bench task {task} failed (exit {process.returncode})")
-    return {**json.loads(output), "peak_memory_bytes": usage.ru_maxrss * 1024}
+    """One task in a fresh process; its result, with the peak memory the process reports."""
+    finished = subprocess.run([sys.executable, "-m", "bench.tasks", task, json.dumps(arguments)],
+                              cwd=REPOSITORY, stdout=subprocess.PIPE, text=True)
+    if finished.returncode != 0:
+        raise RuntimeError(f"bench task {task} failed (exit {finished.returncode})")
+    return json.loads(finished.stdout)
 
 
 def measure(task: str, repeats: int, prepare=None, **arguments) -> dict:

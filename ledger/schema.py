@@ -30,7 +30,7 @@ def _utc_instant(*, nullable: bool = False) -> Column:
 def _identifier(length: int) -> String:
     """Text that PostgreSQL compares byte by byte, as SQLite does, whatever the server's
     locale: ids sort (and so seal and digest) the same on every server, and the journal's
-    indexes are kept without the locale's collation rules, which cost a fifth of a COPY."""
+    indexes are kept without the locale's collation rules (a fifth of their upkeep)."""
     return String(length).with_variant(String(length, collation="C"), "postgresql")
 
 

@@ -247,8 +247,8 @@ def _sqlite_rows(sql_table, frame: pd.DataFrame) -> list[tuple]:
 def _copy_frame(connection: Connection, table_name: str, frame: pd.DataFrame) -> None:
     """PostgreSQL's COPY, fed blocks of COPY text built column by column in Arrow.
 
-    A writer thread sends each block while the next is built, so the server works
-    through one block while this process writes the next; the blocks also bound the
+    A writer thread sends each block while this thread builds the next, so the server
+    works through one block while the next is being written; the blocks also bound the
     text held at once.
     """
     # Names only (the table's and the frame's columns, both from code); values go as data.

@@ -28,7 +28,7 @@ from ledger.locks import locked_periods, period_states, record_period_event, tak
 from ledger.money import minor_unit_exponent
 from ledger.once import computed_once
 from ledger.periods import days_between, parse_period, period_of
-from ledger.store import ReadOnceStore, Store
+from ledger.store import ReadOnceStore, Store, store_at
 from reports import close_reports
 from reports.breakage_review import breakage_estimates
 from reports.kpis import (
@@ -188,13 +188,9 @@ def _end_with(parent: int) -> None:
 
 
 def _digest_and_head(database_url: str, period: str) -> tuple[str, int, ChainHead]:
-    store = Store(database_url)
-    try:
-        with store.engine.connect() as connection:
-            digest, lines = journal_digest(connection, period)
-            return digest, lines, chain_head(connection)
-    finally:
-        store.dispose()
+    with store_at(database_url) as store, store.engine.connect() as connection:
+        digest, lines = journal_digest(connection, period)
+        return digest, lines, chain_head(connection)
 
 
 def reopen_period(store: Store, period: str, reason: str, actor: str | None = None) -> int:

@@ -17,7 +17,6 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy import (
     Boolean,
     Connection,
@@ -136,25 +135,35 @@ class ReadOnceStore(Store):
         self._frames = Once()
 
     def read_frame(self, sql: str, **parameters) -> pd.DataFrame:
-        key = (sql, tuple(sorted(parameters.items())))
-        return self._frames.get(key, lambda: super(ReadOnceStore, self).read_frame(
-            sql, **parameters)).copy()
+        return self._frames.get(_read_key(sql, parameters), lambda: super(
+            ReadOnceStore, self).read_frame(sql, **parameters)).copy()
 
     def read_elsewhere(self, executor: Executor, sql: str, **parameters) -> None:
         """Start a read on `executor` (another process, say); whoever asks for it later
         waits for its answer."""
-        self._frames.adopt((sql, tuple(sorted(parameters.items()))),
+        self._frames.adopt(_read_key(sql, parameters),
                            executor.submit(read_frame_at, self.url, sql, parameters))
 
 
-def read_frame_at(url: str, sql: str, parameters: dict) -> pd.DataFrame:
-    """`read_frame` on the books at `url`, over a connection of its own (for a read run in
+def _read_key(sql: str, parameters: dict) -> tuple:
+    return sql, tuple(sorted(parameters.items()))
+
+
+@contextmanager
+def store_at(url: str) -> Iterator[Store]:
+    """The books at `url` over an engine of its own, disposed after (for work run in
     another process or thread)."""
     store = Store(url)
     try:
-        return store.read_frame(sql, **parameters)
+        yield store
     finally:
         store.dispose()
+
+
+def read_frame_at(url: str, sql: str, parameters: dict) -> pd.DataFrame:
+    """`read_frame` on the books at `url`, over a connection of its own."""
+    with store_at(url) as store:
+        return store.read_frame(sql, **parameters)
 
 
 def read_frame(connection: Connection, sql: str | TextClause, **parameters) -> pd.DataFrame:
@@ -251,6 +260,8 @@ def _copy_frame(connection: Connection, table_name: str, frame: pd.DataFrame) ->
     works through one block while the next is being written; the blocks also bound the
     text held at once.
     """
+    from psycopg.copy import QueuedLibpqWriter  # only PostgreSQL needs its driver loaded
+
     # Names only (the table's and the frame's columns, both from code); values go as data.
     with connection.connection.dbapi_connection.cursor() as cursor:
         statement = f"COPY {table_name} ({', '.join(frame.columns)}) FROM STDIN"

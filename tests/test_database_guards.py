@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import date
+from datetime import date, datetime
 
 import psycopg
 import pytest
@@ -113,6 +113,31 @@ def test_an_entry_needs_its_batch_and_a_batch_with_entries_stays(books):
                                 f"WHERE batch_id = '{posted}'"))
     assert books.read_frame("SELECT COUNT(*) AS n FROM journal_entries "
                             f"WHERE batch_id = '{posted}'")["n"][0] > 0
+
+
+def test_a_copy_refused_in_a_later_block_posts_nothing(books, monkeypatch):
+    """The lines go in blocks from a writer thread; the server refusing the third block
+    (a lower-case currency) still refuses the whole posting."""
+    import pandas as pd
+
+    monkeypatch.setattr("ledger.store.COPY_BLOCK_ROWS", 2)
+    ids = [f"manual/{number}" for number in range(3)]
+    entries = pd.DataFrame({"entry_id": ids, "kind": "usage", "business_date": date(2026, 2, 2),
+                            "period": "2026-02", "customer_id": "A", "source_ref": "manual"})
+    lines = pd.DataFrame({"entry_id": [i for i in ids for _ in (1, 2)],
+                          "line_number": [1, 2] * 3,
+                          "account": ["Liabilities:DeferredRevenue:Credits", "Income:Usage"] * 3,
+                          "currency": ["USD"] * 4 + ["usd"] * 2, "amount_minor": [5, -5] * 3,
+                          "functional_minor": [5, -5] * 3, "meter": None, "purchase_id": None})
+    before = books.read_frame("SELECT COUNT(*) AS n FROM journal_lines")["n"][0]
+    with pytest.raises(psycopg.errors.CheckViolation, match="currency"), \
+            books.transaction() as connection:
+        post_journal(connection, JournalBatch(entries, lines), {
+            "batch_id": "nightly-2026-01-31", "policy_version": "t",
+            "recorded_at": datetime(2026, 2, 3), "period": "2026-02"})
+    assert books.read_frame("SELECT COUNT(*) AS n FROM journal_lines")["n"][0] == before
+    assert books.read_frame("SELECT COUNT(*) AS n FROM journal_entries "
+                            "WHERE entry_id LIKE 'manual/%'")["n"][0] == 0
 
 
 def test_an_entry_in_a_locked_period_is_refused_at_commit(books):

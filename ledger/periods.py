@@ -28,6 +28,16 @@ class BusinessDay:
     def period(self) -> str:
         return period_of(self.business_date)
 
+    def late_window_starts_at(self, late_window_days: int) -> pd.Timestamp:
+        """The earliest instant whose usage this night still accepts.
+
+        The late window and the duplicate look-back are this one rule, in instants
+        (`late_window_days` x 24 hours before the day starts), so a day of 23 or 25 hours
+        at a DST change moves neither: an event old enough to be accepted again is always
+        old enough to be looked for.
+        """
+        return self.starts_at_utc - pd.Timedelta(hours=24 * late_window_days)
+
 
 def business_day(business_date: date, timezone: str) -> BusinessDay:
     zone = ZoneInfo(timezone)
@@ -38,6 +48,11 @@ def business_day(business_date: date, timezone: str) -> BusinessDay:
         pd.Timestamp(start).tz_convert("UTC"),
         pd.Timestamp(end).tz_convert("UTC"),
     )
+
+
+def business_date_of(instant: pd.Timestamp, timezone: str) -> date:
+    """The business day (in the reporting timezone) an instant falls in."""
+    return instant.tz_convert(ZoneInfo(timezone)).date()
 
 
 def period_of(business_date: date) -> str:

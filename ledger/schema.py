@@ -5,17 +5,28 @@ always be true (non-zero journal lines, three-letter currencies, rows read = acc
 duplicates + rejected, one nightly batch per business date) so the database refuses what
 the code should never send. Instants are stored as naive UTC timestamps.
 
-Append-only tables: batches, batch_files, quarantine, lots, burn_slices, lot_expiries,
-usage_daily, uncovered_usage, journal_entries, journal_lines. `lot_balances` is the one
-projection that changes: each lot's running totals, rewritten inside the batch that
-changes them and re-derived from the append-only tables by `check`.
+Append-only tables: batches, batch_files, archive_partitions, quarantine, lots, burn_slices,
+lot_expiries, usage_daily, uncovered_usage, journal_entries, journal_lines. `lot_balances`
+is the one projection that changes: each lot's running totals, rewritten inside the batch
+that changes them and re-derived from the append-only tables by `check`. `seen_usage_ids`
+is a window, not a record: parts older than the late window are removed.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, Column, DateTime, Index, Integer, String, Text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+)
 from sqlmodel import Field, SQLModel
 
 
@@ -111,6 +122,42 @@ class BatchFile(SQLModel, table=True):
     rows_rejected: int = Field(sa_column=_bigint())
     credits_accepted_micro: int = Field(sa_column=_bigint())
     amounts_accepted_json: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class ArchivedPartition(SQLModel, table=True):
+    """An archive partition a batch wrote: where it is and the SHA-256 of its bytes.
+
+    The archive is evidence the ledger points to, never state it trusts: a reader takes a
+    partition only through its row here and refuses one whose bytes differ (altered, or
+    written by another ledger) or that is missing. A file in the archive that no row here
+    names was left by a run that did not commit, and is ignored.
+    """
+
+    __tablename__ = "archive_partitions"
+    batch_id: str = Field(primary_key=True, foreign_key="batches.batch_id", max_length=64)
+    document: str = Field(primary_key=True, max_length=32)
+    business_date: date = Field(index=True)
+    relative_path: str = Field(max_length=255)
+    sha256: str = Field(max_length=64)
+    row_count: int = Field(sa_column=_bigint())
+
+
+class SeenUsageIds(SQLModel, table=True):
+    """The usage event ids a batch accepted, kept for the late window's duplicate look-back.
+
+    Written in the transaction of the batch that accepted them, so what the ledger has seen
+    is decided from the ledger alone. Each row holds up to a million ids as Parquet bytes
+    (event_id, payload_hash, occurred_at): a night's ids cost a few blob writes, not a
+    B-tree insert each. Parts older than any late window still open are removed by later
+    nights (`ledger/seen_ids.py`).
+    """
+
+    __tablename__ = "seen_usage_ids"
+    batch_id: str = Field(primary_key=True, max_length=64)
+    part: int = Field(sa_column=Column(Integer, primary_key=True))
+    business_date: date = Field(index=True)
+    id_count: int = Field(sa_column=_bigint())
+    ids_parquet: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
 class QuarantinedRow(SQLModel, table=True):
@@ -509,6 +556,8 @@ ALL_TABLES = [
     Batch,
     BatchStage,
     BatchFile,
+    ArchivedPartition,
+    SeenUsageIds,
     QuarantinedRow,
     Lot,
     LotBalance,

@@ -22,7 +22,7 @@ from reports.kpis import usage_slices
 from reports.line_totals import line_totals, up_to
 from reports.statements import ROLLFORWARD_COLUMNS, rollforward_frame
 from reports.subledger import lot_state_frame
-from rules.archive import read_partition_where
+from rules.archive import archived_path_in, read_partition_where
 
 
 def _money(frame: pd.DataFrame, columns: list[str]) -> list[dict]:
@@ -178,8 +178,8 @@ def late_usage(store: Store, period: str, archive_root: Path, timezone: str) -> 
         # Only the late rows leave Arrow: a day's events are compared there, a row group
         # at a time (Arrow's kernels let go of the interpreter, for the other reports).
         events = read_partition_where(
-            archive_root, "usage", pd.Timestamp(business_date).date(),
-            ["event_id", "customer_id", "occurred_at", "meter", "credits_micro"],
+            archived_path_in(store, archive_root, "usage", pd.Timestamp(business_date).date()),
+            "usage", ["event_id", "customer_id", "occurred_at", "meter", "credits_micro"],
             lambda table: pc.less(table["occurred_at"], before_period))
         occurred = pd.to_datetime(events["occurred_at"], utc=True)
         late = events.assign(business_date=str(business_date))

@@ -36,7 +36,7 @@ from ledger.once import computed_once
 from ledger.periods import business_day, parse_period
 from ledger.store import Store
 from reports.subledger import lot_state_frame
-from rules.archive import read_partition_table
+from rules.archive import archived_path_in, read_partition_table
 from rules.policy import Policy
 
 RUNWAY_ALERT_DAYS = 14
@@ -312,8 +312,9 @@ def burstiness(store: Store, period: str, archive_root: Path, timezone: str) -> 
     for day in days:
         # Summed by meter and hour in Arrow, whose kernels let go of the interpreter (the
         # other reports run meanwhile); a day's events never become Python objects.
-        events = read_partition_table(archive_root, "usage", pd.Timestamp(day).date(),
-                                      ["occurred_at", "meter", "credits_micro"])
+        events = read_partition_table(
+            archived_path_in(store, archive_root, "usage", pd.Timestamp(day).date()),
+            ["occurred_at", "meter", "credits_micro"])
         if events is not None and events.num_rows:
             hourly_parts.append(events.append_column(
                 "hour", pc.floor_temporal(events["occurred_at"], unit="hour")).group_by(

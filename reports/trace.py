@@ -20,11 +20,12 @@ import numpy as np
 import pandas as pd
 import pyarrow.dataset as ds
 
+from ledger.archive_index import recorded_partitions
 from ledger.money import divide_round_half_even, format_micro_credits, format_minor
 from ledger.periods import parse_period
 from ledger.store import Store
 from reports.subledger import lot_balances, lot_state_frame
-from rules.archive import partition_path
+from rules.archive import archived_path_in, verified_path
 
 MAX_EVENTS_INLINE = 20
 
@@ -33,11 +34,17 @@ class TraceNotFoundError(ValueError):
     """The id to trace does not exist."""
 
 
-def _usage_dataset(archive_root: Path):
-    root = Path(archive_root) / "usage"
-    if not root.exists():
+def _usage_dataset(store: Store, archive_root: Path):
+    """The usage partitions the ledger recorded, each checked against its SHA-256; files
+    in the archive that no batch recorded are not part of it."""
+    with store.engine.connect() as connection:
+        partitions = [partition for partition in recorded_partitions(connection)
+                      if partition.document == "usage"]
+    if not partitions:
         return None
-    return ds.dataset(root, format="parquet", partitioning="hive")
+    paths = [str(verified_path(archive_root, partition)) for partition in partitions]
+    return ds.dataset(paths, format="parquet", partitioning="hive",
+                      partition_base_dir=str(Path(archive_root) / "usage"))
 
 
 def _entry(store: Store, entry_id: str) -> tuple[dict, list[dict]]:
@@ -72,7 +79,7 @@ def _slice_rows(slices: pd.DataFrame) -> list[dict]:
 
 
 def trace_usage(store: Store, archive_root: Path, event_id: str) -> dict:
-    dataset = _usage_dataset(archive_root)
+    dataset = _usage_dataset(store, archive_root)
     found = dataset.to_table(filter=ds.field("event_id") == event_id).to_pandas() if dataset else \
         pd.DataFrame()
     if found.empty:
@@ -107,7 +114,7 @@ def trace_usage(store: Store, archive_root: Path, event_id: str) -> dict:
                   "credits": format_micro_credits(int(event["credits_micro"])),
                   "source_file": event["source_file"], "source_row": int(event["source_row"]),
                   "input_sha256": source["sha256"], "batch_id": batch_id,
-                  "archive": str(partition_path(archive_root, "usage", business_date))},
+                  "archive": str(archived_path_in(store, archive_root, "usage", business_date))},
         "customer_day_bucket": [{"meter": row.meter, "events": int(row.event_count),
                                  "credits": format_micro_credits(int(row.credits_micro))}
                                 for row in bucket.itertuples(index=False)],
@@ -171,11 +178,11 @@ def trace_entry(store: Store, archive_root: Path, entry_id: str,
     else:
         business_date = date.fromisoformat(facts["business_date"][:10])
         document["lots_burned"] = _slice_rows(_slices(store, business_date, facts["customer_id"]))
-        path = partition_path(archive_root, "usage", business_date)
+        path = archived_path_in(store, archive_root, "usage", business_date)
         events = ds.dataset(path, format="parquet").to_table(
             filter=ds.field("customer_id") == facts["customer_id"],
             columns=["event_id", "occurred_at", "meter", "credits_micro", "source_file",
-                     "source_row"]).to_pandas() if path.exists() else pd.DataFrame()
+                     "source_row"]).to_pandas() if path is not None else pd.DataFrame()
         document["usage_event_count"] = {"events": len(events)}
         rows = [{"event_id": row.event_id, "occurred_at": str(row.occurred_at), "meter": row.meter,
                  "credits": format_micro_credits(int(row.credits_micro)),
@@ -244,7 +251,7 @@ def trace_sample(store: Store, archive_root: Path, period: str, count: int, seed
         raise ValueError("--n must be between 1 and 1000")
     days = store.read_frame("SELECT business_date FROM batches WHERE posting_period = :period "
                             "ORDER BY business_date", period=period)["business_date"]
-    dataset = _usage_dataset(archive_root)
+    dataset = _usage_dataset(store, archive_root)
     event_ids: list[str] = []
     if dataset is not None and len(days):
         wanted = [str(day)[:10] for day in days]

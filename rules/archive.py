@@ -1,25 +1,32 @@
 """The archive: accepted source rows as immutable Parquet partitions per business date.
 
-`ARCHIVE/<document>/business_date=YYYY-MM-DD/rows.parquet` holds every row a night
-accepted (usage events with their original `occurred_at`, purchases), with its payload
-fingerprint and where it came from (file, row). The SQL store keeps aggregates; the
-later stages of a night read their input here, auditors read the events here, and later
-nights read it for duplicate ids. A partition is written to a temporary name and renamed
-into place, so a reader never sees half a file; a re-run after a crash rewrites the same
-content.
+`ARCHIVE/<document>/business_date=YYYY-MM-DD/<batch_id>-<sha256 prefix>.parquet` holds
+every row a night accepted (usage events with their original `occurred_at`, purchases,
+refunds, adjustments), with its payload fingerprint and where it came from (file, row).
+The archive is evidence the ledger points to, never state it trusts: each partition is
+named by the batch that wrote it and recorded, with the SHA-256 of its bytes, in that
+batch's transaction (`ledger/archive_index.py`). Readers find a partition only through
+that record and refuse one that is missing or whose bytes differ; duplicate ids are
+decided from the ledger (`ledger/seen_ids.py`), not from here. A partition is written to a
+temporary name and renamed into place, so a reader never sees half a file; files left by
+a run that did not commit are ignored, and removed when the day is taken in again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from sqlalchemy import Connection
+
+from ledger.archive_index import RecordedPartition, recorded_partition
 
 ARCHIVED_COLUMNS = {
     "usage": ["event_id", "customer_id", "occurred_at", "meter", "credits_micro",
@@ -35,39 +42,102 @@ ARCHIVED_COLUMNS = {
 }
 
 
-def partition_path(archive_root: Path, document: str, business_date: date) -> Path:
-    return (Path(archive_root) / document / f"business_date={business_date.isoformat()}"
-            / "rows.parquet")
+class ArchiveError(RuntimeError):
+    """An archive partition is missing, altered or foreign, or the archive cannot be written."""
 
 
-def write_partition(archive_root: Path, document: str, business_date: date,
-                    rows: pd.DataFrame) -> Path:
-    path = _clear_leftovers(archive_root, document, business_date)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix="rows.", suffix=".tmp")
+def day_directory(archive_root: Path, document: str, business_date: date) -> Path:
+    return Path(archive_root) / document / f"business_date={business_date.isoformat()}"
+
+
+def write_partition(archive_root: Path, document: str, batch_id: str, business_date: date,
+                    rows: pd.DataFrame) -> RecordedPartition:
+    """Write the day's accepted rows and name the file by its batch and its bytes."""
+    directory = _prepared_directory(archive_root, document, business_date, batch_id)
+    descriptor, temporary = tempfile.mkstemp(dir=directory, prefix="rows.", suffix=".tmp")
     os.close(descriptor)
     try:
         pq.write_table(archived_table(document, rows), temporary)
-        os.replace(temporary, path)
+        return _placed(Path(temporary), archive_root, document, batch_id, business_date,
+                       len(rows))
     finally:
         Path(temporary).unlink(missing_ok=True)
-    return path
 
 
-def place_partition(staged: Path, archive_root: Path, document: str, business_date: date) -> Path:
+def place_partition(staged: Path, archive_root: Path, document: str, batch_id: str,
+                    business_date: date, row_count: int) -> RecordedPartition:
     """Move a partition written elsewhere on the archive's file system into place, whole."""
-    path = _clear_leftovers(archive_root, document, business_date)
-    os.replace(staged, path)
-    return path
+    _prepared_directory(archive_root, document, business_date, batch_id)
+    return _placed(staged, archive_root, document, batch_id, business_date, row_count)
 
 
-def _clear_leftovers(archive_root: Path, document: str, business_date: date) -> Path:
-    path = partition_path(archive_root, document, business_date)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # A run killed mid-write leaves its temporary file; only one run writes a date at a
-    # time (its batch row holds the date), so any found here is such a leftover.
-    for leftover in path.parent.glob("rows.*.tmp"):
+def _placed(written: Path, archive_root: Path, document: str, batch_id: str,
+            business_date: date, row_count: int) -> RecordedPartition:
+    sha256 = file_sha256(written)
+    directory = day_directory(archive_root, document, business_date)
+    path = directory / f"{batch_id}-{sha256[:16]}.parquet"
+    os.replace(written, path)
+    return RecordedPartition(batch_id, document, business_date,
+                             path.relative_to(archive_root).as_posix(), sha256, row_count)
+
+
+def _prepared_directory(archive_root: Path, document: str, business_date: date,
+                        batch_id: str) -> Path:
+    """The day's directory, without what earlier uncommitted runs of this batch left there.
+
+    Only one run takes a date in at a time (its batch row holds the date), and a batch
+    that committed never takes its day in again: so every file of this batch found here,
+    finished or temporary, was left by a run that failed or was killed.
+    """
+    directory = day_directory(archive_root, document, business_date)
+    directory.mkdir(parents=True, exist_ok=True)
+    for leftover in [*directory.glob("rows.*.tmp"), *directory.glob(f"{batch_id}-*.parquet")]:
         leftover.unlink(missing_ok=True)
+    return directory
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# (path, size, modification time) -> SHA-256 already checked by this process: the shards
+# and reports of one run read a partition many times, and hash it once.
+_VERIFIED: dict[tuple[str, int, int], str] = {}
+
+
+def verified_path(archive_root: Path, partition: RecordedPartition) -> Path:
+    """The partition's file, once its bytes are the ones its batch recorded."""
+    path = Path(archive_root) / partition.relative_path
+    where = f"archive partition {path} (batch {partition.batch_id}, {partition.document})"
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        raise ArchiveError(f"{where} is missing: restore the archive the ledger was posted "
+                           "with (--archive)") from None
+    key = (str(path), status.st_size, status.st_mtime_ns)
+    if _VERIFIED.get(key) != partition.sha256:
+        if file_sha256(path) != partition.sha256:
+            raise ArchiveError(f"{where} is not the file its batch wrote (SHA-256 differs): "
+                               "it was altered or written by another ledger")
+        _VERIFIED[key] = partition.sha256
     return path
+
+
+def archived_path(connection: Connection, archive_root: Path, document: str,
+                  business_date: date) -> Path | None:
+    """The verified partition of the day's batch, or None if the batch archived none."""
+    partition = recorded_partition(connection, document, business_date)
+    return None if partition is None else verified_path(archive_root, partition)
+
+
+def archived_path_in(books, archive_root: Path, document: str, business_date: date) -> Path | None:
+    """`archived_path` over a connection of its own to `books` (a store, for reports)."""
+    with books.engine.connect() as connection:
+        return archived_path(connection, archive_root, document, business_date)
 
 
 def archived_table(document: str, rows: pd.DataFrame) -> pa.Table:
@@ -80,34 +150,32 @@ def archived_table(document: str, rows: pd.DataFrame) -> pa.Table:
         for field in table.schema], metadata=table.schema.metadata))
 
 
-def read_partition(archive_root: Path, document: str, business_date: date,
+def read_partition(path: Path | None, document: str,
                    columns: list[str] | None = None) -> pd.DataFrame:
-    """The accepted rows of one day; an empty frame with the right columns if none."""
+    """The accepted rows of a partition (from `archived_path`); an empty frame with the
+    right columns if the day archived none."""
     columns = columns or ARCHIVED_COLUMNS[document]
-    table = read_partition_table(archive_root, document, business_date, columns)
+    table = read_partition_table(path, columns)
     if table is None:
         return pd.DataFrame({column: pd.Series(dtype=object) for column in columns})
     return table.to_pandas()
 
 
-def read_partition_table(archive_root: Path, document: str, business_date: date,
-                         columns: list[str]) -> pa.Table | None:
-    """The accepted rows of one day as an Arrow table (for work done in Arrow, without a
+def read_partition_table(path: Path | None, columns: list[str]) -> pa.Table | None:
+    """The accepted rows of a partition as an Arrow table (for work done in Arrow, without a
     Python object per value); None if the day archived none."""
-    path = partition_path(archive_root, document, business_date)
-    return pq.read_table(path, columns=columns) if path.exists() else None
+    return None if path is None else pq.read_table(path, columns=columns)
 
 
-def read_partition_where(archive_root: Path, document: str, business_date: date,
-                         columns: list[str], keep: Callable[[pa.Table], pa.Array]) -> pd.DataFrame:
-    """The rows of one day that `keep` selects, read a row group at a time.
+def read_partition_where(path: Path | None, document: str, columns: list[str],
+                         keep: Callable[[pa.Table], pa.Array]) -> pd.DataFrame:
+    """The rows of a partition that `keep` selects, read a row group at a time.
 
     Only the selected rows are ever held whole: this is how a customer shard reads a day
     too large to hold.
     """
-    path = partition_path(archive_root, document, business_date)
-    if not path.exists():
-        return read_partition(archive_root, document, business_date, columns)
+    if path is None:
+        return read_partition(None, document, columns)
     parquet = pq.ParquetFile(path)
     kept = [group.filter(keep(group)) for group in (
         parquet.read_row_group(number, columns=columns)
@@ -117,23 +185,8 @@ def read_partition_where(archive_root: Path, document: str, business_date: date,
     return pa.concat_tables(kept).to_pandas()
 
 
-def archived_fingerprints(archive_root: Path, document: str, before: date,
-                          days: int) -> pd.DataFrame:
-    """Id, payload_hash and business_date of rows archived in the `days` before `before`."""
-    id_column = ARCHIVED_COLUMNS[document][0]
-    parts = []
-    for offset in range(1, days + 1):
-        business_date = before - timedelta(days=offset)
-        part = read_partition(archive_root, document, business_date, [id_column, "payload_hash"])
-        if len(part):
-            parts.append(part.assign(business_date=business_date))
-    if not parts:
-        return no_fingerprints(document)
-    return pd.concat(parts, ignore_index=True)
-
-
 def no_fingerprints(document: str) -> pd.DataFrame:
-    """`archived_fingerprints` when nothing was archived: its columns, typed, and no rows."""
+    """A look-back with nothing in it: its columns, typed, and no rows."""
     return pd.DataFrame({ARCHIVED_COLUMNS[document][0]: pd.Series(dtype=object),
                          "payload_hash": pd.Series(dtype="int64"),
                          "business_date": pd.Series(dtype=object)})

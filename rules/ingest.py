@@ -7,25 +7,43 @@ quarantined rows, the day's usage aggregates and cost lines, and archives the ac
 the later stages. A usage file too large to hold is taken in chunk by chunk
 (rules/usage_buckets.py), with the same outcome. A day already ingested from the same
 files is left as it is; from different files it is a conflict.
+
+What was seen before is decided from the ledger alone, in the batch's own transaction:
+purchases, refunds, adjustments, costs and rates against their tables, usage against the
+ids accepted inside the late window (`ledger/seen_ids.py`). The archive partitions a batch
+writes are recorded with their SHA-256 (`ledger/archive_index.py`) and are evidence,
+never state. Nights post in order: a day whose previous day has no published batch is
+refused, so no night can take in events against a look-back that is not yet final.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
+import socket
 import tempfile
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 from sqlalchemy import Connection, insert
 
 from ledger import schema
+from ledger.archive_index import record_partition
 from ledger.locks import posting_period
 from ledger.periods import BusinessDay
+from ledger.seen_ids import forget_before_window, record_seen_usage, seen_usage_parts
 from ledger.store import batch_for_date, insert_frame, read_frame, read_in_chunks, record_stage
 from rules.adjustments import judge_adjustments
-from rules.archive import archived_fingerprints, place_partition, write_partition
+from rules.archive import (
+    ArchiveError,
+    no_fingerprints,
+    place_partition,
+    write_partition,
+)
 from rules.documents import (
     ROW_NUMBER,
     InputFile,
@@ -61,6 +79,15 @@ class BatchConflictError(RuntimeError):
 
 class StrictModeRejectionError(RuntimeError):
     """--strict and at least one row was rejected: the whole batch is refused."""
+
+
+class NightOrderError(RuntimeError):
+    """The previous business day has no published batch: nights post in order."""
+
+
+ARCHIVED_DOCUMENTS = ("usage", "purchases", "refunds", "adjustments")
+# Seen-id columns read back from a usage partition, a row group at a time.
+_SEEN_COLUMNS = ["event_id", "payload_hash", "occurred_at"]
 
 
 @dataclass(frozen=True)
@@ -110,11 +137,64 @@ def ingest(connection: Connection, landing: LandingDay, day: BusinessDay, policy
     if existing:
         require_same_files(existing, landing)
         return []
-    Path(archive_root).mkdir(parents=True, exist_ok=True)
+    require_previous_night_published(connection, day.business_date)
+    archive_root = writable_archive(Path(archive_root))
     # Chunked intake spills here, on the archive's file system so its partition moves in whole.
-    with tempfile.TemporaryDirectory(dir=archive_root, prefix=".intake-") as staging:
-        return _ingest(connection, landing, day, policy, Path(archive_root), batch_id, strict,
+    with tempfile.TemporaryDirectory(dir=archive_root, prefix=_staging_prefix()) as staging:
+        return _ingest(connection, landing, day, policy, archive_root, batch_id, strict,
                        recorded_at, Path(staging))
+
+
+def require_previous_night_published(connection: Connection, business_date: date) -> None:
+    """Refuse a night whose previous day has no published batch (the first may be any day)."""
+    if read_frame(connection, "SELECT COUNT(*) AS n FROM batches")["n"].iloc[0] == 0:
+        return
+    previous = business_date - timedelta(days=1)
+    batch = batch_for_date(connection, previous)
+    if batch is None:
+        raise NightOrderError(
+            f"business date {business_date} cannot post before {previous}: that day has no "
+            f"nightly batch; run the night of {previous} first (nights post in order)")
+    if batch["status"] == "open":
+        raise NightOrderError(
+            f"business date {business_date} cannot post before {previous} is published: its "
+            f"batch {batch['batch_id']} is still open; finish that night first")
+
+
+def writable_archive(archive_root: Path) -> Path:
+    """The archive root, created if need be, once a night can write there."""
+    try:
+        archive_root.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=archive_root, prefix=".probe-")
+        probe.close()
+    except OSError as error:
+        raise ArchiveError(f"archive {archive_root} cannot be written ({error.strerror}): "
+                           "give the nightly run write access or another --archive") from None
+    _remove_abandoned_staging(archive_root)
+    return archive_root
+
+
+def _staging_prefix() -> str:
+    return f".intake-{socket.gethostname()}-{os.getpid()}-"
+
+
+def _remove_abandoned_staging(archive_root: Path) -> None:
+    """Staging directories of runs on this host whose process is gone (a killed night)."""
+    host = socket.gethostname()
+    for directory in archive_root.glob(f".intake-{host}-*-*"):
+        process = directory.name.removeprefix(f".intake-{host}-").split("-", 1)[0]
+        if process.isdigit() and not _process_alive(int(process)):
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def _process_alive(process_id: int) -> bool:
+    try:
+        os.kill(process_id, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
 
 
 def _ingest(connection: Connection, landing: LandingDay, day: BusinessDay, policy: Policy,
@@ -133,11 +213,7 @@ def _ingest(connection: Connection, landing: LandingDay, day: BusinessDay, polic
         "policy_version": policy.version, "input_fingerprint": landing.fingerprint,
         "started_at": recorded_at, "recorded_at": recorded_at, "entry_count": 0,
     }])
-    for intake in intakes:
-        if isinstance(intake, StagedUsage):
-            place_partition(intake.staged_archive, archive_root, "usage", day.business_date)
-        elif intake.document in ("usage", "purchases", "refunds", "adjustments"):
-            write_partition(archive_root, intake.document, day.business_date, intake.accepted)
+    _archive(connection, intakes, day, policy, archive_root, batch_id)
     insert_frame(connection, schema.BatchFile, _batch_files(intakes, batch_id))
     insert_frame(connection, schema.QuarantinedRow, _quarantine(intakes, day, batch_id))
     rates = _accepted(intakes, "fx_rates")
@@ -158,6 +234,27 @@ def _ingest(connection: Connection, landing: LandingDay, day: BusinessDay, polic
                      totals.assign(business_date=day.business_date, batch_id=batch_id))
     record_stage(connection, batch_id, "ingest", recorded_at)
     return intakes
+
+
+def _archive(connection: Connection, intakes: list[DocumentIntake | StagedUsage],
+             day: BusinessDay, policy: Policy, archive_root: Path, batch_id: str) -> None:
+    """Write and record the day's partitions, and the usage ids the ledger has now seen."""
+    forget_before_window(connection, day, policy.late_window_days, policy.reporting_timezone)
+    for intake in intakes:
+        if isinstance(intake, StagedUsage):
+            partition = place_partition(intake.staged_archive, archive_root, "usage", batch_id,
+                                        day.business_date, intake.accepted_count)
+        elif intake.document in ARCHIVED_DOCUMENTS:
+            partition = write_partition(archive_root, intake.document, batch_id,
+                                        day.business_date, intake.accepted)
+        else:
+            continue
+        record_partition(connection, partition)
+        if intake.document == "usage":
+            parquet = pq.ParquetFile(archive_root / partition.relative_path)
+            record_seen_usage(connection, batch_id, day.business_date, (
+                parquet.read_row_group(group, columns=_SEEN_COLUMNS)
+                for group in range(parquet.num_row_groups)))
 
 
 def _accepted(intakes: list[DocumentIntake], document: str) -> pd.DataFrame | None:
@@ -206,16 +303,18 @@ def _take_in(connection: Connection, files: dict[str, InputFile | StreamedFile],
     if "purchases" in files:
         validated = validate_purchases(files["purchases"].frame, day)
         intakes.append(_with_source(_against_table(connection, files["purchases"], validated, "lots")))
+    look_back = seen_usage_parts(connection, day, policy.late_window_days,
+                                 policy.reporting_timezone)
     if "usage" in files and isinstance(files["usage"], StreamedFile):
         intakes.append(take_in_streamed_usage(files["usage"], day, policy.late_window_days,
-                                              archive_root, staging))
+                                              look_back, staging))
     elif "usage" in files:
         input_file = files["usage"]
         validated = validate_usage(input_file.frame, day, policy.late_window_days)
         fingerprints = payload_fingerprints(validated.accepted, PAYLOAD_COLUMNS["usage"])
-        earlier = archived_fingerprints(archive_root, "usage", day.business_date,
-                                        policy.late_window_days)
-        earlier = earlier[earlier["event_id"].isin(validated.accepted["event_id"])]
+        ids = validated.accepted["event_id"]
+        earlier = [part[part["event_id"].isin(ids)] for part in look_back]
+        earlier = pd.concat(earlier, ignore_index=True) if earlier else no_fingerprints("usage")
         intakes.append(_with_source(sort_valid_rows(input_file, validated, fingerprints, earlier)))
     if "costs" in files:
         validated = validate_costs(files["costs"].frame, day)

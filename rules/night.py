@@ -17,6 +17,7 @@ from sqlalchemy import Connection
 from ledger.journal import JournalBatch
 from ledger.periods import BusinessDay
 from ledger.store import post_journal, read_frame
+from rules.archive import archived_path, read_partition
 from rules.fx import no_positions, translate
 from rules.policy import Policy
 
@@ -34,6 +35,13 @@ class Night:
     @property
     def on_day(self) -> dict:
         return {"business_date": self.day.business_date, "batch_id": self.batch_id}
+
+
+def archived_rows(connection: Connection, night: Night, document: str,
+                  columns: list[str] | None = None) -> pd.DataFrame:
+    """The rows of `document` this night's batch archived, read through the ledger's record."""
+    return read_partition(archived_path(connection, night.archive_root, document,
+                                        night.day.business_date), document, columns)
 
 
 def entry_attributes(connection: Connection, night: Night) -> dict:

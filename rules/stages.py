@@ -32,7 +32,7 @@ from ledger.store import (
     record_stage,
     replace_lot_balances,
 )
-from rules.archive import read_partition, read_partition_where
+from rules.archive import archived_path, read_partition_where
 from rules.breakage import accrue_breakage, rate_notes
 from rules.burn import burn, burn_order_ranks
 from rules.costs import cost_journal
@@ -47,7 +47,7 @@ from rules.lot_state import (
     open_lots_of,
     typed_lots,
 )
-from rules.night import Night, all_rates, entry_attributes, post, rates_on
+from rules.night import Night, all_rates, archived_rows, entry_attributes, post, rates_on
 from rules.overage import charge_arrears, settle_owed
 from rules.purchases import post_purchases
 from rules.recognition import recognise_usage
@@ -98,7 +98,7 @@ def post_purchases_stage(connection: Connection, night: Night) -> None:
     if _done(connection, night, "purchases"):
         return
     _require(connection, night, "ingest", "purchases")
-    accepted = read_partition(night.archive_root, "purchases", night.day.business_date)
+    accepted = archived_rows(connection, night, "purchases")
     accepted = typed_lots(accepted).assign(
         payload_hash=accepted["payload_hash"].map(fingerprint_to_hex))
     functional = night.policy.functional_currency
@@ -133,12 +133,12 @@ def burn_stage(connection: Connection, night: Night, shard: int, shard_count: in
     _require(connection, night, "purchases", "burn")
     columns = ["event_id", "customer_id", "occurred_at", "meter", "credits_micro"]
     if shard_count == 1:
-        events = read_partition(night.archive_root, "usage", night.day.business_date, columns)
+        events = archived_rows(connection, night, "usage", columns)
     else:  # a row group at a time, keeping the shard's rows: a day may be too large to hold
         customers = _shard_customers(connection, night, shard, shard_count)
         events = read_partition_where(
-            night.archive_root, "usage", night.day.business_date, columns,
-            lambda rows: pc.is_in(rows["customer_id"], value_set=customers))
+            archived_path(connection, night.archive_root, "usage", night.day.business_date),
+            "usage", columns, lambda rows: pc.is_in(rows["customer_id"], value_set=customers))
     events = events.astype({"credits_micro": "int64"}).assign(
         occurred_at=pd.to_datetime(events["occurred_at"], utc=True).astype(INSTANT_DTYPE))
     owed = _owed_credits(connection, night, shard, shard_count)

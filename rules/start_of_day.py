@@ -11,17 +11,16 @@ from sqlalchemy import Connection
 
 from ledger import schema
 from ledger.store import insert_frame, replace_lot_balances
-from rules.archive import read_partition
 from rules.fx import positions
 from rules.lot_state import credits_left_micro, lots_by_id
-from rules.night import Night, post
+from rules.night import Night, archived_rows, post
 from rules.refunds import refund_journal, refunded_totals
 from rules.validation import fingerprint_to_hex
 
 
 def apply_refunds(connection: Connection, night: Night) -> None:
     """The day's accepted refunds leave their lots before the day's usage burns."""
-    refunds = read_partition(night.archive_root, "refunds", night.day.business_date)
+    refunds = archived_rows(connection, night, "refunds")
     if refunds.empty:
         return
     refunds = refunds.astype({"credits_micro": "int64", "value_minor": "int64",
@@ -45,7 +44,7 @@ def apply_refunds(connection: Connection, night: Night) -> None:
 
 def apply_adjustments(connection: Connection, night: Night) -> None:
     """Rollovers move a lot's expiry; voids withdraw what is left of a promotional grant."""
-    adjustments = read_partition(night.archive_root, "adjustments", night.day.business_date)
+    adjustments = archived_rows(connection, night, "adjustments")
     if adjustments.empty:
         return
     adjustments = adjustments.astype({"credits_voided_micro": "int64"}).assign(

@@ -3,8 +3,9 @@
 The whole-file intake (rules/intake.py) holds a file at once; a day of a hundred million
 events does not fit. Here the file is read `chunk_rows` at a time: each chunk is
 validated, and its valid rows are spilled to one file per event-id bucket (a stable hash
-of the id); the ids archived on the days a late event may repeat are spilled the same
-way. Every row of an id, today's and earlier ones, then sits in one bucket, so sorting
+of the id); the ids the ledger accepted inside the late window (its look-back, read from
+the ledger by the caller: `ledger/seen_ids.py`) are spilled the same way. Every row of an
+id, today's and earlier ones, then sits in one bucket, so sorting
 each bucket with `classify_valid_rows` gives exactly the whole-file answer while holding
 one bucket at a time. Accepted rows go to the day's archive partition bucket by bucket,
 as row groups of one Parquet file staged beside the archive; the day's usage totals are
@@ -16,8 +17,8 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, timedelta
 from pathlib import Path
 from typing import NamedTuple
 
@@ -27,7 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ledger.periods import BusinessDay
-from rules.archive import archived_table, no_fingerprints, partition_path
+from rules.archive import archived_table, no_fingerprints
 from rules.documents import ROW_NUMBER, StreamedFile
 from rules.intake import PAYLOAD_COLUMNS, classify_valid_rows, counted_intake, raw_rows
 from rules.validation import payload_fingerprints, validate_usage
@@ -68,13 +69,18 @@ def usage_totals(events: pd.DataFrame, day: BusinessDay) -> pd.DataFrame:
 
 
 def take_in_streamed_usage(streamed: StreamedFile, day: BusinessDay, late_window_days: int,
-                           archive_root: Path, staging: Path) -> StagedUsage:
-    """Validate, de-duplicate and stage a usage file chunk by chunk (see the module docstring)."""
+                           look_back: Iterable[pd.DataFrame], staging: Path) -> StagedUsage:
+    """Validate, de-duplicate and stage a usage file chunk by chunk (see the module docstring).
+
+    look_back: the ids accepted earlier inside the late window, part by part (event_id,
+    payload_hash, business_date).
+    """
     bucket_count = _bucket_count(streamed)
     today, earlier = staging / "today", staging / "earlier"
     spilled = _validate_and_spill(streamed, day, late_window_days, bucket_count, today)
     raw_by_row, no_rows = spilled.raw_by_row, spilled.no_rows
-    _spill_archived_ids(archive_root, day.business_date, late_window_days, bucket_count, earlier)
+    for number, part in enumerate(look_back):
+        _spill(part, bucket_count, earlier, f"seen-{number:06d}")
 
     staged_archive = staging / "rows.parquet"
     accepted_count, duplicate_count, credits_micro = 0, 0, 0
@@ -169,21 +175,6 @@ def _read_spill(directory: Path) -> pd.DataFrame | None:
     frame = pa.concat_tables(pq.read_table(path) for path in files).to_pandas()
     text = [column for column in frame.columns if pd.api.types.is_string_dtype(frame[column])]
     return frame.astype(dict.fromkeys(text, object))
-
-
-def _spill_archived_ids(archive_root: Path, business_date: date, days: int, bucket_count: int,
-                        directory: Path) -> None:
-    """The ids (and payload fingerprints) archived in the `days` before, bucketed like today's."""
-    for offset in range(1, days + 1):
-        earlier_date = business_date - timedelta(days=offset)
-        path = partition_path(archive_root, "usage", earlier_date)
-        if not path.exists():
-            continue
-        parquet = pq.ParquetFile(path)
-        for group in range(parquet.num_row_groups):
-            ids = parquet.read_row_group(group, columns=["event_id", "payload_hash"]).to_pandas()
-            _spill(ids.assign(business_date=earlier_date), bucket_count, directory,
-                   f"day-{offset:03d}-group-{group:06d}")
 
 
 def _summed(running: pd.DataFrame, part: pd.DataFrame) -> pd.DataFrame:

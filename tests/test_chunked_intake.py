@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from ledger.chain import chain_head
 from ledger.store import Store
-from rules.archive import read_partition
+from rules.archive import archived_path_in, read_partition
 from rules.documents import InputFile, InputFileError, StreamedFile, open_document
 from rules.nightly import run_night
 from tests.landing import write_document
@@ -75,9 +75,10 @@ def write_days(landing, file_format: str) -> None:
     write_document(landing, SECOND.isoformat(), "usage", events, file_format)
 
 
-def _archived_usage(archive, day: date) -> pd.DataFrame:
+def _archived_usage(store: Store, archive, day: date) -> pd.DataFrame:
     """The day's archived events in file order (a chunked night archives them by bucket)."""
-    return read_partition(archive, "usage", day).drop(columns="source_file").sort_values(
+    return read_partition(archived_path_in(store, archive, "usage", day), "usage").drop(
+        columns="source_file").sort_values(
         "source_row").reset_index(drop=True).astype(
         {"event_id": object, "customer_id": object, "meter": object})
 
@@ -85,7 +86,7 @@ def _archived_usage(archive, day: date) -> pd.DataFrame:
 def _books(store: Store, archive) -> dict:
     books = {name: store.read_frame(query) for name, query in TABLES.items()}
     for day in (FIRST, SECOND):
-        books[f"archive {day}"] = _archived_usage(archive, day)
+        books[f"archive {day}"] = _archived_usage(store, archive, day)
     with store.engine.connect() as connection:
         books["chain head"] = chain_head(connection)
     return books
@@ -180,7 +181,7 @@ def test_the_hand_worked_nights_in_chunks_of_two_rows_post_the_same_books(tmp_pa
         books[chunk_rows] = {name: store.read_frame(query) for name, query in TABLES.items()}
         with store.engine.connect() as connection:
             books[chunk_rows]["chain head"] = chain_head(connection)
-        books[chunk_rows]["archive"] = _archived_usage(root / "archive", NIGHTS[-1])
+        books[chunk_rows]["archive"] = _archived_usage(store, root / "archive", NIGHTS[-1])
         store.dispose()
     for name, whole in books[None].items():
         if isinstance(whole, pd.DataFrame):

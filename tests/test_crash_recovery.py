@@ -21,18 +21,18 @@ import pandas as pd
 import pytest
 
 from creditbooks.close import close_period
+from ledger.archive_index import recorded_partitions
+from ledger.schema import ALL_TABLES
 from ledger.store import Store
 from reports.statements import trial_balance
-from rules.archive import partition_path
+from rules.archive import verified_path
 from rules.nightly import run_night
 from tests.conftest import post_days
 from tests.test_nightly_end_to_end import NIGHTS, write_scenario
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 VOLATILE_COLUMNS = {"id", "recorded_at", "started_at"}
-TABLES = ["batches", "batch_stages", "batch_files", "quarantine", "lots", "lot_balances",
-          "burn_slices", "lot_expiries", "usage_daily", "uncovered_usage", "journal_entries",
-          "journal_lines", "journal_seals", "period_events"]
+TABLES = [table.__tablename__ for table in ALL_TABLES]
 CLOSE_REPORTS = ["trial_balance.csv", "rollforward.json", "reconciliations.csv",
                  "balance_sheet.json", "income_statement.csv", "completeness.csv"]
 
@@ -95,10 +95,14 @@ def test_a_night_killed_at_any_stage_reruns_to_the_clean_books(point, landing, c
     for night in NIGHTS[1:]:
         assert run_night(store, policy, landing, archive, night).status == "posted"
     assert snapshot(store) == clean
-    for night in NIGHTS:
-        rerun = pd.read_parquet(partition_path(archive, "usage", night))
-        assert rerun.equals(pd.read_parquet(partition_path(clean_archive, "usage", night)))
-        assert not list(partition_path(archive, "usage", night).parent.glob("*.tmp"))
+    # The snapshot holds each partition's name and SHA-256: the re-run archived the clean
+    # run's bytes, and nothing the killed run left beside them remains.
+    with store.engine.connect() as connection:
+        partitions = recorded_partitions(connection)
+    for partition in partitions:
+        path = verified_path(archive, partition)
+        assert pd.read_parquet(path).equals(pd.read_parquet(clean_archive / partition.relative_path))
+        assert [file.name for file in path.parent.iterdir()] == [path.name]
     store.dispose()
 
 

@@ -1,0 +1,63 @@
+"""Which archive partition each batch wrote, and the SHA-256 of its bytes.
+
+The archive on disk is evidence, and this index is how the ledger points to it: a night
+records each partition it wrote in its own transaction, and every reader finds a
+partition only through its row here. A file no row names (left by a run that failed or
+was killed before it committed) is never read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import Connection, insert, text
+
+from ledger import schema
+
+
+@dataclass(frozen=True)
+class RecordedPartition:
+    """A partition as the ledger recorded it: relative to the archive root."""
+
+    batch_id: str
+    document: str
+    business_date: date
+    relative_path: str
+    sha256: str
+    row_count: int
+
+
+def record_partition(connection: Connection, partition: RecordedPartition) -> None:
+    connection.execute(insert(schema.ArchivedPartition.__table__), [{
+        "batch_id": partition.batch_id, "document": partition.document,
+        "business_date": partition.business_date, "relative_path": partition.relative_path,
+        "sha256": partition.sha256, "row_count": partition.row_count}])
+
+
+def recorded_partition(connection: Connection, document: str,
+                       business_date: date) -> RecordedPartition | None:
+    """The partition of `document` the batch of `business_date` wrote, if it wrote one."""
+    row = connection.execute(text(
+        "SELECT batch_id, document, business_date, relative_path, sha256, row_count "
+        "FROM archive_partitions WHERE document = :document AND business_date = :day"),
+        {"document": document, "day": business_date}).first()
+    return None if row is None else _partition(row)
+
+
+def recorded_partitions(connection: Connection,
+                        batch_id: str | None = None) -> list[RecordedPartition]:
+    """Every recorded partition (of one batch, if named), in date and document order."""
+    rows = connection.execute(text(
+        "SELECT batch_id, document, business_date, relative_path, sha256, row_count "
+        "FROM archive_partitions WHERE :batch_id IS NULL OR batch_id = :batch_id "
+        "ORDER BY business_date, document"), {"batch_id": batch_id}).all()
+    return [_partition(row) for row in rows]
+
+
+def _partition(row) -> RecordedPartition:
+    business_date = row.business_date
+    if isinstance(business_date, str):  # SQLite hands a DATE back as text through text()
+        business_date = date.fromisoformat(business_date[:10])
+    return RecordedPartition(row.batch_id, row.document, business_date, row.relative_path,
+                             row.sha256, int(row.row_count))

@@ -8,8 +8,9 @@ was killed before it committed) is never read.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 
 from sqlalchemy import Connection, insert, text
 
@@ -26,6 +27,17 @@ class RecordedPartition:
     relative_path: str
     sha256: str
     row_count: int
+
+
+def ledger_id(connection: Connection) -> str:
+    """The ledger's identity, made by the first call on a ledger that has none yet."""
+    known = connection.execute(text("SELECT ledger_id FROM ledger_identity")).scalar()
+    if known is not None:
+        return known
+    made = uuid.uuid4().hex[:12]
+    connection.execute(insert(schema.LedgerIdentity.__table__), [{
+        "ledger_id": made, "created_at": datetime.now(UTC).replace(tzinfo=None)}])
+    return made
 
 
 def record_partition(connection: Connection, partition: RecordedPartition) -> None:

@@ -124,6 +124,18 @@ class BatchFile(SQLModel, table=True):
     amounts_accepted_json: str = Field(sa_column=Column(Text, nullable=False))
 
 
+class LedgerIdentity(SQLModel, table=True):
+    """The ledger's own name, made once: what it writes outside the database carries it.
+
+    Archive partitions are named with it, so a ledger never mistakes another ledger's file
+    in a shared archive for a leftover of its own, nor removes one.
+    """
+
+    __tablename__ = "ledger_identity"
+    ledger_id: str = Field(primary_key=True, max_length=32)
+    created_at: datetime = Field(sa_column=_utc_instant())
+
+
 class ArchivedPartition(SQLModel, table=True):
     """An archive partition a batch wrote: where it is and the SHA-256 of its bytes.
 
@@ -556,6 +568,7 @@ ALL_TABLES = [
     Batch,
     BatchStage,
     BatchFile,
+    LedgerIdentity,
     ArchivedPartition,
     SeenUsageIds,
     QuarantinedRow,

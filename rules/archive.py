@@ -1,15 +1,16 @@
 """The archive: accepted source rows as immutable Parquet partitions per business date.
 
-`ARCHIVE/<document>/business_date=YYYY-MM-DD/<batch_id>-<sha256 prefix>.parquet` holds
+`ARCHIVE/<document>/business_date=YYYY-MM-DD/<batch>-<ledger>-<sha256 prefix>.parquet` holds
 every row a night accepted (usage events with their original `occurred_at`, purchases,
 refunds, adjustments), with its payload fingerprint and where it came from (file, row).
 The archive is evidence the ledger points to, never state it trusts: each partition is
-named by the batch that wrote it and recorded, with the SHA-256 of its bytes, in that
-batch's transaction (`ledger/archive_index.py`). Readers find a partition only through
+named by the batch and the ledger that wrote it and recorded, with the SHA-256 of its
+bytes, in that batch's transaction (`ledger/archive_index.py`). Readers find a partition only through
 that record and refuse one that is missing or whose bytes differ; duplicate ids are
 decided from the ledger (`ledger/seen_ids.py`), not from here. A partition is written to a
 temporary name and renamed into place, so a reader never sees half a file; files left by
-a run that did not commit are ignored, and removed when the day is taken in again.
+a run of this ledger that did not commit are ignored, and removed when the day is taken
+in again; another ledger's files in a shared archive are never touched.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import hashlib
 import os
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -50,50 +52,56 @@ def day_directory(archive_root: Path, document: str, business_date: date) -> Pat
     return Path(archive_root) / document / f"business_date={business_date.isoformat()}"
 
 
-def write_partition(archive_root: Path, document: str, batch_id: str, business_date: date,
-                    rows: pd.DataFrame) -> RecordedPartition:
-    """Write the day's accepted rows and name the file by its batch and its bytes."""
-    directory = _prepared_directory(archive_root, document, business_date, batch_id)
-    descriptor, temporary = tempfile.mkstemp(dir=directory, prefix="rows.", suffix=".tmp")
-    os.close(descriptor)
-    try:
-        pq.write_table(archived_table(document, rows), temporary)
-        return _placed(Path(temporary), archive_root, document, batch_id, business_date,
-                       len(rows))
-    finally:
-        Path(temporary).unlink(missing_ok=True)
+@dataclass(frozen=True)
+class PartitionWriter:
+    """Who writes a day's partitions: the batch, and the ledger it belongs to."""
 
+    archive_root: Path
+    batch_id: str
+    ledger_id: str
+    business_date: date
 
-def place_partition(staged: Path, archive_root: Path, document: str, batch_id: str,
-                    business_date: date, row_count: int) -> RecordedPartition:
-    """Move a partition written elsewhere on the archive's file system into place, whole."""
-    _prepared_directory(archive_root, document, business_date, batch_id)
-    return _placed(staged, archive_root, document, batch_id, business_date, row_count)
+    @property
+    def file_prefix(self) -> str:
+        return f"{self.batch_id}-{self.ledger_id}-"
 
+    def remove_leftovers(self, documents: tuple[str, ...]) -> None:
+        """Remove what earlier, uncommitted runs of this batch of this ledger left.
 
-def _placed(written: Path, archive_root: Path, document: str, batch_id: str,
-            business_date: date, row_count: int) -> RecordedPartition:
-    sha256 = file_sha256(written)
-    directory = day_directory(archive_root, document, business_date)
-    path = directory / f"{batch_id}-{sha256[:16]}.parquet"
-    os.replace(written, path)
-    return RecordedPartition(batch_id, document, business_date,
-                             path.relative_to(archive_root).as_posix(), sha256, row_count)
+        Only one run takes a date in at a time (its batch row holds the date), and a
+        batch that committed never takes its day in again: so every file of this batch
+        and ledger found here, finished or temporary, was left by a run that failed or
+        was killed. Files of other ledgers sharing the archive are left alone.
+        """
+        for document in documents:
+            directory = day_directory(self.archive_root, document, self.business_date)
+            for leftover in [*directory.glob(f"{self.file_prefix}*.tmp"),
+                             *directory.glob(f"{self.file_prefix}*.parquet")]:
+                leftover.unlink(missing_ok=True)
 
+    def write(self, document: str, rows: pd.DataFrame) -> RecordedPartition:
+        """Write the day's accepted rows and name the file by its writer and its bytes."""
+        directory = day_directory(self.archive_root, document, self.business_date)
+        directory.mkdir(parents=True, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=self.file_prefix,
+                                                 suffix=".tmp")
+        os.close(descriptor)
+        try:
+            pq.write_table(archived_table(document, rows), temporary)
+            return self.place(Path(temporary), document, len(rows))
+        finally:
+            Path(temporary).unlink(missing_ok=True)
 
-def _prepared_directory(archive_root: Path, document: str, business_date: date,
-                        batch_id: str) -> Path:
-    """The day's directory, without what earlier uncommitted runs of this batch left there.
-
-    Only one run takes a date in at a time (its batch row holds the date), and a batch
-    that committed never takes its day in again: so every file of this batch found here,
-    finished or temporary, was left by a run that failed or was killed.
-    """
-    directory = day_directory(archive_root, document, business_date)
-    directory.mkdir(parents=True, exist_ok=True)
-    for leftover in [*directory.glob("rows.*.tmp"), *directory.glob(f"{batch_id}-*.parquet")]:
-        leftover.unlink(missing_ok=True)
-    return directory
+    def place(self, written: Path, document: str, row_count: int) -> RecordedPartition:
+        """Move a partition written on the archive's file system into place, whole."""
+        sha256 = file_sha256(written)
+        directory = day_directory(self.archive_root, document, self.business_date)
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"{self.file_prefix}{sha256[:16]}.parquet"
+        os.replace(written, path)
+        return RecordedPartition(self.batch_id, document, self.business_date,
+                                 path.relative_to(self.archive_root).as_posix(), sha256,
+                                 row_count)
 
 
 def file_sha256(path: Path) -> str:

@@ -19,6 +19,7 @@ refused, so no night can take in events against a look-back that is not yet fina
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import socket
@@ -32,18 +33,13 @@ import pyarrow.parquet as pq
 from sqlalchemy import Connection, insert
 
 from ledger import schema
-from ledger.archive_index import record_partition
+from ledger.archive_index import ledger_id, record_partition
 from ledger.locks import posting_period
 from ledger.periods import BusinessDay
 from ledger.seen_ids import forget_before_window, record_seen_usage, seen_usage_parts
 from ledger.store import batch_for_date, insert_frame, read_frame, read_in_chunks, record_stage
 from rules.adjustments import judge_adjustments
-from rules.archive import (
-    ArchiveError,
-    no_fingerprints,
-    place_partition,
-    write_partition,
-)
+from rules.archive import ArchiveError, PartitionWriter, no_fingerprints
 from rules.documents import (
     ROW_NUMBER,
     InputFile,
@@ -240,13 +236,13 @@ def _archive(connection: Connection, intakes: list[DocumentIntake | StagedUsage]
              day: BusinessDay, policy: Policy, archive_root: Path, batch_id: str) -> None:
     """Write and record the day's partitions, and the usage ids the ledger has now seen."""
     forget_before_window(connection, day, policy.late_window_days, policy.reporting_timezone)
+    writer = PartitionWriter(archive_root, batch_id, ledger_id(connection), day.business_date)
+    writer.remove_leftovers(ARCHIVED_DOCUMENTS)
     for intake in intakes:
         if isinstance(intake, StagedUsage):
-            partition = place_partition(intake.staged_archive, archive_root, "usage", batch_id,
-                                        day.business_date, intake.accepted_count)
+            partition = writer.place(intake.staged_archive, "usage", intake.accepted_count)
         elif intake.document in ARCHIVED_DOCUMENTS:
-            partition = write_partition(archive_root, intake.document, batch_id,
-                                        day.business_date, intake.accepted)
+            partition = writer.write(intake.document, intake.accepted)
         else:
             continue
         record_partition(connection, partition)
@@ -290,7 +286,23 @@ def _require_rates(connection: Connection, intakes: list[DocumentIntake], day: B
         needed |= {(day.business_date, currency) for currency in set(held) | today}
     missing = sorted(key for key in needed if key[1] != functional and key not in have)
     if missing:
-        raise FxRateMissingError(missing_rate_message(missing, functional))
+        raise FxRateMissingError(missing_rate_message(missing, functional)
+                                 + _rejected_rate_note(intakes, set(missing)))
+
+
+def _rejected_rate_note(intakes: list[DocumentIntake], missing: set[tuple[date, str]]) -> str:
+    """Where today's file gave a missing rate that was rejected (a rate of 0), and why."""
+    rates = next((intake for intake in intakes if intake.document == "fx_rates"), None)
+    for row in ([] if rates is None else rates.rejected.to_dict("records")):
+        written = json.loads(row["raw_row"])
+        try:
+            key = (date.fromisoformat(written.get("date", "")), written.get("currency", ""))
+        except ValueError:
+            continue
+        if key in missing:
+            return (f"; {rates.file_name} row {row[ROW_NUMBER]} gave {key[1]} on {key[0]} but "
+                    f"was rejected ({row['reason']})")
+    return ""
 
 
 def _take_in(connection: Connection, files: dict[str, InputFile | StreamedFile],

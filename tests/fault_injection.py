@@ -50,8 +50,8 @@ def _half_written_parquet(table, where, *arguments, **keywords) -> None:
 
 POINTS = {
     # mid-ingest: the usage partition is archived, the database rows are not yet written
-    "mid-ingest": lambda: _after(rules.ingest, "write_partition",
-                                 lambda _root, document, *_: document == "usage"),
+    "mid-ingest": lambda: _after(rules.archive.PartitionWriter, "write",
+                                 lambda _writer, document, *_: document == "usage"),
     # mid-archive-write: the process dies with a partition half on disk
     "mid-archive-write": lambda: setattr(rules.archive.pq, "write_table", _half_written_parquet),
     # mid-burn: lot balances moved, the burn's journal not yet posted

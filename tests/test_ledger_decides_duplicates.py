@@ -1,0 +1,275 @@
+"""What the ledger has seen is decided from the ledger: never from files beside it.
+
+Each case is one a hostile tester found leaving wrong books while `check` passed: a
+re-sent event across a DST change, a later night given an empty archive, two ledgers
+sharing one archive, a failed night whose partition later nights trusted, and a night
+posted out of order. Each asserts the books a clean run gives.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from ledger.archive_index import recorded_partitions
+from ledger.store import Store
+from reports.controls import run_controls
+from reports.trace import trace_usage
+from rules.archive import ArchiveError
+from rules.ingest import NightOrderError
+from rules.nightly import run_night
+from rules.policy import DEFAULT_POLICY_FILE, load_policy
+from rules.stages import DailyControlError
+from tests.landing import write_document
+
+DAY = date(2026, 3, 2)
+
+
+def _purchase(purchase_id: str, customer: str, purchased_at: str, credits: str = "100",
+              amount: str = "100.00") -> dict:
+    return {"purchase_id": purchase_id, "customer_id": customer, "purchased_at": purchased_at,
+            "credits": credits, "amount": amount, "currency": "USD"}
+
+
+def _event(event_id: str, occurred_at: str, credits: str = "1", customer: str = "C1") -> dict:
+    return {"event_id": event_id, "customer_id": customer, "occurred_at": occurred_at,
+            "meter": "api", "credits": credits}
+
+
+def _post(store: Store, policy, root: Path, first: date, last: date, archive: Path | None = None):
+    day = first
+    while day <= last:
+        run_night(store, policy, root / "landing", archive or root / "archive", day)
+        day += timedelta(days=1)
+
+
+def _usage_counts(store: Store) -> dict[str, tuple[int, int, int]]:
+    """Per business date: usage rows accepted, duplicates, rejected."""
+    counts = store.read_frame("""
+        SELECT b.business_date, f.rows_accepted, f.rows_duplicate, f.rows_rejected
+        FROM batch_files f JOIN batches b ON b.batch_id = f.batch_id
+        WHERE f.document = 'usage' ORDER BY b.business_date""")
+    return {str(row.business_date)[:10]: (int(row.rows_accepted), int(row.rows_duplicate),
+                                           int(row.rows_rejected))
+            for row in counts.itertuples(index=False)}
+
+
+def _credits_burned_micro(store: Store) -> int:
+    return int(store.read_frame("SELECT COALESCE(SUM(credits_micro), 0) AS n FROM burn_slices")
+               ["n"][0])
+
+
+def _assert_controls_pass(store: Store, policy) -> None:
+    failures = [result for result in run_controls(store, policy.accounts.deferred_revenue,
+                                                  policy.functional_currency)
+                if not result.passed]
+    assert failures == []
+
+
+@pytest.fixture
+def new_york_policy(tmp_path):
+    text = DEFAULT_POLICY_FILE.read_text()
+    assert 'reporting_timezone = "UTC"' in text
+    path = tmp_path / "policy-new-york.toml"
+    path.write_text(text.replace('reporting_timezone = "UTC"',
+                                 'reporting_timezone = "America/New_York"'))
+    return load_policy(path)
+
+
+def test_an_event_resent_32_days_later_across_spring_forward_is_a_duplicate(
+        sqlite_store, new_york_policy, tmp_path):
+    # Saturday 2026-03-07, 23:30 in New York (04:30Z on the 8th); clocks spring forward at
+    # 02:00 on Sunday the 8th, so that day has 23 hours. On 2026-04-08 the late window
+    # starts 31 x 24 hours before 00:00 EDT (04:00Z): 2026-03-08T04:00Z, before the event,
+    # which is still inside it. A look-back of 31 calendar days (03-08 .. 04-07) misses
+    # the night of 03-07 that accepted it.
+    landing = tmp_path / "landing"
+    write_document(landing, "2026-03-07", "purchases", [
+        _purchase("P-1", "C1", "2026-03-07T12:00:00-05:00")])
+    resent = _event("E-1", "2026-03-07T23:30:00-05:00", credits="2")
+    write_document(landing, "2026-03-07", "usage", [resent])
+    write_document(landing, "2026-04-08", "usage", [resent, _event("E-2", "2026-04-08T10:00:00-04:00")])
+    _post(sqlite_store, new_york_policy, tmp_path, date(2026, 3, 7), date(2026, 4, 8))
+
+    counts = _usage_counts(sqlite_store)
+    assert counts["2026-03-07"] == (1, 0, 0)
+    assert counts["2026-04-08"] == (1, 1, 0)  # E-1 again is a duplicate; E-2 is new
+    assert _credits_burned_micro(sqlite_store) == 3_000_000  # 2 + 1, E-1 burned once
+    _assert_controls_pass(sqlite_store, new_york_policy)
+
+
+def test_an_event_resent_after_its_window_closed_is_too_late_not_new(
+        sqlite_store, new_york_policy, tmp_path):
+    landing = tmp_path / "landing"
+    write_document(landing, "2026-03-07", "purchases", [
+        _purchase("P-1", "C1", "2026-03-07T12:00:00-05:00")])
+    resent = _event("E-1", "2026-03-07T20:00:00-05:00", credits="2")  # 01:00Z on the 8th
+    write_document(landing, "2026-03-07", "usage", [resent])
+    write_document(landing, "2026-04-08", "usage", [resent])
+    _post(sqlite_store, new_york_policy, tmp_path, date(2026, 3, 7), date(2026, 4, 8))
+    quarantine = sqlite_store.read_frame(
+        "SELECT business_date, column_name, reason FROM quarantine")
+    assert [(str(row.business_date)[:10], row.column_name) for row in quarantine.itertuples()] == [
+        ("2026-04-08", "occurred_at")]
+    assert "more than 31 days before business date 2026-04-08" in quarantine["reason"][0]
+    assert _credits_burned_micro(sqlite_store) == 2_000_000
+
+
+def _resend_scenario(landing: Path) -> None:
+    write_document(landing, "2026-03-01", "purchases", [_purchase("P-1", "C1", "2026-03-01T00:00:00Z")])
+    write_document(landing, "2026-03-01", "usage", [
+        _event("E-1", "2026-03-01T10:00:00Z"), _event("E-2", "2026-03-01T11:00:00Z", "2")])
+    write_document(landing, "2026-03-02", "usage", [
+        _event("E-1", "2026-03-01T10:00:00Z"), _event("E-2", "2026-03-01T11:00:00Z", "5"),
+        _event("E-3", "2026-03-02T10:00:00Z")])
+
+
+def test_a_later_night_given_a_new_empty_archive_finds_the_same_duplicates(
+        sqlite_store, policy, tmp_path):
+    _resend_scenario(tmp_path / "landing")
+    _post(sqlite_store, policy, tmp_path, date(2026, 3, 1), date(2026, 3, 1))
+    _post(sqlite_store, policy, tmp_path, DAY, DAY, archive=tmp_path / "a-new-empty-archive")
+
+    assert _usage_counts(sqlite_store) == {"2026-03-01": (2, 0, 0), "2026-03-02": (1, 1, 1)}
+    conflict = sqlite_store.read_frame("SELECT kind, column_name, reason FROM quarantine")
+    assert conflict.to_dict("records") == [{
+        "kind": "conflict", "column_name": "event_id",
+        "reason": "conflict: event_id was accepted on 2026-03-01 with different contents; "
+                  "not overwritten"}]
+    assert _credits_burned_micro(sqlite_store) == 4_000_000  # 1 + 2 + 1
+
+
+def test_two_ledgers_sharing_one_archive_keep_their_own_partitions_and_duplicates(
+        policy, tmp_path):
+    shared_archive = tmp_path / "shared-archive"
+    books = {}
+    for name, e2_credits in (("a", "2"), ("b", "7")):
+        root = tmp_path / name
+        landing = root / "landing"
+        _resend_scenario(landing)
+        write_document(landing, "2026-03-01", "usage", [
+            _event("E-1", "2026-03-01T10:00:00Z"), _event("E-2", "2026-03-01T11:00:00Z", e2_credits)])
+        store = Store(f"sqlite:///{root / 'ledger.db'}")
+        store.initialise()
+        books[name] = (store, root)
+    # Interleaved: each ledger's first night, then each one's second.
+    for day in (date(2026, 3, 1), DAY):
+        for store, root in books.values():
+            _post(store, policy, root, day, day, archive=shared_archive)
+    store_a, _ = books["a"]
+    # Ledger A: E-1 is a duplicate, E-2 with 5 credits conflicts with A's own 2 credits.
+    assert _usage_counts(store_a) == {"2026-03-01": (2, 0, 0), "2026-03-02": (1, 1, 1)}
+    assert _credits_burned_micro(store_a) == 4_000_000
+    store_b, _ = books["b"]
+    assert _credits_burned_micro(store_b) == 9_000_000  # 1 + 7 + 1
+    # A's partition of the first day is still the file A wrote, and trace reads it.
+    assert trace_usage(store_a, shared_archive, "E-2")["event"]["credits"] == "2"
+    assert trace_usage(store_b, shared_archive, "E-2")["event"]["credits"] == "7"
+    for store, _ in books.values():
+        _assert_controls_pass(store, policy)
+        store.dispose()
+
+
+def test_a_failed_night_is_in_no_look_back_and_the_next_night_waits_for_it(
+        sqlite_store, policy, tmp_path, monkeypatch):
+    import rules.nightly
+
+    landing, archive = tmp_path / "landing", tmp_path / "archive"
+    write_document(landing, "2026-03-01", "purchases", [_purchase("P-1", "C1", "2026-03-01T00:00:00Z")])
+    write_document(landing, "2026-03-02", "usage", [_event("E-1", "2026-03-02T10:00:00Z", "3")])
+    write_document(landing, "2026-03-03", "usage", [
+        _event("E-1", "2026-03-02T10:00:00Z", "3"), _event("E-2", "2026-03-03T10:00:00Z")])
+    _post(sqlite_store, policy, tmp_path, date(2026, 3, 1), date(2026, 3, 1))
+
+    def failing_controls(connection, night):
+        raise DailyControlError(f"{night.batch_id} daily controls failed: simulated")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(rules.nightly, "controls_stage", failing_controls)
+        with pytest.raises(DailyControlError):
+            run_night(sqlite_store, policy, landing, archive, DAY)
+    assert list((archive / "usage").rglob("*.parquet"))  # the failed night left its partition
+    with pytest.raises(NightOrderError, match="run the night of 2026-03-02 first"):
+        run_night(sqlite_store, policy, landing, archive, date(2026, 3, 3))
+
+    # The corrected file of 03-02 no longer has E-1; 03-03 re-sends it: it is new there.
+    (landing / "2026-03-02" / "usage.csv").unlink()
+    assert run_night(sqlite_store, policy, landing, archive, DAY).status == "empty"
+    assert run_night(sqlite_store, policy, landing, archive, date(2026, 3, 3)).status == "posted"
+    assert _usage_counts(sqlite_store) == {"2026-03-03": (2, 0, 0)}
+    assert _credits_burned_micro(sqlite_store) == 4_000_000
+    # The failed run's file was removed when the day was taken in again.
+    assert not list((archive / "usage" / "business_date=2026-03-02").glob("*"))
+    _assert_controls_pass(sqlite_store, policy)
+
+
+def test_a_night_after_a_missing_day_is_refused_naming_the_day(sqlite_store, policy, tmp_path):
+    landing, archive = tmp_path / "landing", tmp_path / "archive"
+    write_document(landing, "2026-03-01", "purchases", [_purchase("P-1", "C1", "2026-03-01T00:00:00Z")])
+    run_night(sqlite_store, policy, landing, archive, date(2026, 3, 1))
+    with pytest.raises(NightOrderError) as refusal:
+        run_night(sqlite_store, policy, landing, archive, date(2026, 3, 3))
+    assert str(refusal.value) == (
+        "business date 2026-03-03 cannot post before 2026-03-02: that day has no nightly "
+        "batch; run the night of 2026-03-02 first (nights post in order)")
+    with pytest.raises(NightOrderError):  # nor before the first night
+        run_night(sqlite_store, policy, landing, archive, date(2026, 2, 27))
+    assert sqlite_store.read_frame("SELECT COUNT(*) AS n FROM batches")["n"][0] == 1
+
+
+def test_a_missing_or_altered_partition_stops_its_readers_naming_it(sqlite_store, policy, tmp_path):
+    _resend_scenario(tmp_path / "landing")
+    _post(sqlite_store, policy, tmp_path, date(2026, 3, 1), DAY)
+    archive = tmp_path / "archive"
+    with sqlite_store.engine.connect() as connection:
+        first = next(partition for partition in recorded_partitions(connection)
+                     if partition.document == "usage")
+    path = archive / first.relative_path
+    original = path.read_bytes()
+    path.write_bytes(original[:-1] + bytes([original[-1] ^ 1]))
+    with pytest.raises(ArchiveError, match="is not the file its batch wrote"):
+        trace_usage(sqlite_store, archive, "E-1")
+    path.unlink()
+    with pytest.raises(ArchiveError, match=f"archive partition {path} .* is missing"):
+        trace_usage(sqlite_store, archive, "E-1")
+    path.write_bytes(original)
+    assert trace_usage(sqlite_store, archive, "E-1")["event"]["credits"] == "1"
+
+
+def test_staging_left_by_a_killed_night_is_removed(sqlite_store, policy, tmp_path):
+    import socket
+
+    archive = tmp_path / "archive"
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True, check=True)
+    dead_process = int(finished.stdout)
+    leftover = archive / f".intake-{socket.gethostname()}-{dead_process}-abc123"
+    (leftover / "today").mkdir(parents=True)
+    alive = archive / f".intake-{socket.gethostname()}-{os.getpid()}-def456"
+    alive.mkdir()
+    write_document(tmp_path / "landing", "2026-03-01", "purchases",
+                   [_purchase("P-1", "C1", "2026-03-01T00:00:00Z")])
+    run_night(sqlite_store, policy, tmp_path / "landing", archive, date(2026, 3, 1))
+    assert not leftover.exists()
+    assert alive.exists()  # a running process's staging is never touched
+
+
+def test_an_archive_that_cannot_be_written_is_one_line(sqlite_store, policy, tmp_path):
+    in_the_way = tmp_path / "a-file"
+    in_the_way.write_text("not a directory")
+    write_document(tmp_path / "landing", "2026-03-01", "purchases",
+                   [_purchase("P-1", "C1", "2026-03-01T00:00:00Z")])
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "creditbooks"), "--db", sqlite_store.url, "nightly", "--date",
+         "2026-03-01", "--landing", str(tmp_path / "landing"), "--archive", str(in_the_way / "archive")],
+        capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"creditbooks: error: archive {in_the_way / 'archive'} cannot be written (Not a directory): "
+        "give the nightly run write access or another --archive"]
+    assert sqlite_store.read_frame("SELECT COUNT(*) AS n FROM batches")["n"][0] == 0

@@ -22,14 +22,16 @@ from ledger.journal import UnbalancedJournalError
 from ledger.locks import PeriodLockedError, locked_periods
 from ledger.periods import days_between, parse_business_date, parse_period
 from ledger.store import Store, StoreNotInitialisedError, redacted
-from reports.controls import run_controls
+from reports.controls import archive_matches_ledger, run_controls
 from reports.render import OutputFormat, render_document, render_rows
 from reports.statements import rollforward, trial_balance
 from reports.subledger import exceptions as list_exceptions
 from reports.subledger import lot_balances
 from reports.trace import TraceNotFoundError
+from rules.archive import ArchiveError
 from rules.documents import InputFileError
 from rules.fx import FxRateMissingError
+from rules.ingest import NightOrderError
 from rules.nightly import BatchConflictError, StrictModeRejectionError, run_night
 from rules.overage import OverageRuleError
 from rules.policy import EXPORT_TARGETS, Policy, PolicyError, load_policy
@@ -71,6 +73,8 @@ def options(
     debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
 ) -> None:
     context.obj = Context(db, policy)
+    if policy is not None:  # a policy named but not valid stops any command before it starts
+        context.obj.policy()
 
 
 def _context(context: typer.Context) -> Context:
@@ -324,7 +328,11 @@ def kpis(
 
 
 @app.command()
-def verify(context: typer.Context, output_format: FormatOption = OutputFormat.TABLE) -> None:
+def verify(context: typer.Context, output_format: FormatOption = OutputFormat.TABLE,
+           archive: Annotated[Path | None, typer.Option(
+               "--archive", envvar="CREDITBOOKS_ARCHIVE",
+               help="also check every archive partition against the SHA-256 its batch "
+                    "recorded")] = None) -> None:
     """Recompute the journal's hash chain and every invariant; name the first thing that is off."""
     ctx = _context(context)
     store = ctx.store()
@@ -335,6 +343,8 @@ def verify(context: typer.Context, output_format: FormatOption = OutputFormat.TA
                                                f"{chain.head.sequence} {chain.head.chain_hash}"}]
     rows += [result.as_dict() for result in run_controls(
         store, ctx.policy().accounts.deferred_revenue, ctx.policy().functional_currency)]
+    if archive is not None:
+        rows.append(archive_matches_ledger(store, archive).as_dict())
     typer.echo(render_rows(rows, output_format, "Verification"))
     failed = [row["control"] for row in rows if not row["passed"]]
     if failed:
@@ -450,7 +460,7 @@ PERSON_FACING_ERRORS = (
     BatchConflictError, CloseRefusedError, CreditbooksFailure, DailyControlError, InputFileError,
     PeriodLockedError, PolicyError, StageOrderError, StoreNotInitialisedError, TraceNotFoundError,
     StrictModeRejectionError, UnbalancedJournalError, ValueError, FxRateMissingError,
-    OverageRuleError,
+    OverageRuleError, ArchiveError, NightOrderError,
 )
 
 

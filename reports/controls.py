@@ -13,9 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ledger.archive_index import recorded_partitions
 from ledger.money import values_to_date_minor
 from ledger.store import Store
 from reports.subledger import lot_state_frame
+from rules.archive import ArchiveError, verified_path
 from rules.fx import functional_owed_minor, rates_in_minor
 
 _MAX_ITEMS = 10
@@ -48,6 +50,21 @@ def run_controls(store: Store, deferred_account: str,
         lots_tie_out(store),
         usage_is_accounted_for(store),
     ]
+
+
+def archive_matches_ledger(store: Store, archive_root) -> ControlResult:
+    """Every archive partition a batch recorded is there, with the bytes it recorded."""
+    with store.engine.connect() as connection:
+        partitions = recorded_partitions(connection)
+    problems = []
+    for partition in partitions:
+        try:
+            verified_path(archive_root, partition)
+        except ArchiveError as error:
+            problems.append(str(error))
+    detail = (f"{len(partitions)} partitions, each as its batch recorded it" if not problems else
+              f"{len(problems)} of {len(partitions)} partitions differ; first: {problems[0]}")
+    return ControlResult("archive partitions = ledger's record", not problems, detail)
 
 
 def entries_balance(store: Store) -> ControlResult:

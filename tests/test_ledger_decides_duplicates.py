@@ -273,3 +273,26 @@ def test_an_archive_that_cannot_be_written_is_one_line(sqlite_store, policy, tmp
         f"creditbooks: error: archive {in_the_way / 'archive'} cannot be written (Not a directory): "
         "give the nightly run write access or another --archive"]
     assert sqlite_store.read_frame("SELECT COUNT(*) AS n FROM batches")["n"][0] == 0
+
+
+def test_verify_with_the_archive_names_a_swapped_partition(sqlite_store, policy, tmp_path):
+    _resend_scenario(tmp_path / "landing")
+    _post(sqlite_store, policy, tmp_path, date(2026, 3, 1), DAY)
+    archive = tmp_path / "archive"
+    command = [str(Path(sys.executable).parent / "creditbooks"), "--db", sqlite_store.url,
+               "verify", "--archive", str(archive), "--format", "json"]
+    passed = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
+    assert passed.returncode == 0, passed.stderr
+    assert '"detail": "3 partitions, each as its batch recorded it"' in passed.stdout
+    with sqlite_store.engine.connect() as connection:
+        second = next(partition for partition in recorded_partitions(connection)
+                      if partition.document == "usage" and partition.business_date == DAY)
+    first_day = archive / "usage" / "business_date=2026-03-01"
+    swapped = next(first_day.glob("*.parquet")).read_bytes()  # another day's partition
+    (archive / second.relative_path).write_bytes(swapped)
+    failed = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
+    assert failed.returncode == 1
+    assert "1 of 3 partitions differ; first: archive partition" in failed.stdout
+    assert f"{second.relative_path} (batch nightly-2026-03-02, usage) is not the file" in failed.stdout
+    assert failed.stderr.strip() == (
+        "creditbooks: error: verification failed: archive partitions = ledger's record")

@@ -23,6 +23,7 @@ from datetime import date
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from sqlalchemy import Connection, insert, text
 
@@ -32,7 +33,7 @@ from ledger.periods import BusinessDay, business_date_of
 IDS_PER_PART = 1_000_000
 SEEN_COLUMNS = ["event_id", "payload_hash", "occurred_at"]
 _SEEN_SCHEMA = pa.schema([("event_id", pa.string()), ("payload_hash", pa.int64()),
-                          ("occurred_at", pa.timestamp("us", tz="UTC"))])
+                          ("occurred_at", pa.timestamp("ns", tz="UTC"))])
 
 
 def record_seen_usage(connection: Connection, batch_id: str, business_date: date,
@@ -51,11 +52,12 @@ def record_seen_usage(connection: Connection, batch_id: str, business_date: date
 
 
 def seen_usage_parts(connection: Connection, day: BusinessDay, late_window_days: int,
-                     timezone: str) -> Iterator[pd.DataFrame]:
+                     timezone: str, among: pa.Array | None = None) -> Iterator[pd.DataFrame]:
     """The look-back of a night, one part at a time: event_id, payload_hash, business_date.
 
     Only ids whose `occurred_at` is inside the night's late window: an older one can never
     be accepted again (it is too late), so it is neither a duplicate nor a conflict.
+    `among`: only these ids (filtered in Arrow, before any becomes a Python object).
     """
     window_starts_at = day.late_window_starts_at(late_window_days)
     first_date = business_date_of(window_starts_at, timezone)
@@ -68,8 +70,11 @@ def seen_usage_parts(connection: Connection, day: BusinessDay, late_window_days:
             "SELECT ids_parquet FROM seen_usage_ids WHERE batch_id = :batch_id AND part = :part"),
             {"batch_id": batch_id, "part": part}).scalar_one()
         table = pq.read_table(io.BytesIO(bytes(blob)))
-        ids = table.to_pandas()
-        ids = ids[ids["occurred_at"] >= window_starts_at]
+        keep = pc.greater_equal(table["occurred_at"], pa.scalar(
+            window_starts_at.value, type=_SEEN_SCHEMA.field("occurred_at").type))
+        if among is not None:
+            keep = pc.and_(keep, pc.is_in(table["event_id"], value_set=among))
+        ids = table.filter(keep).to_pandas()
         if len(ids):
             yield pd.DataFrame({"event_id": ids["event_id"].astype(object),
                                 "payload_hash": ids["payload_hash"].astype("int64"),

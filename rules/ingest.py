@@ -29,6 +29,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import Connection, insert
 
@@ -315,17 +316,18 @@ def _take_in(connection: Connection, files: dict[str, InputFile | StreamedFile],
     if "purchases" in files:
         validated = validate_purchases(files["purchases"].frame, day)
         intakes.append(_with_source(_against_table(connection, files["purchases"], validated, "lots")))
-    look_back = seen_usage_parts(connection, day, policy.late_window_days,
-                                 policy.reporting_timezone)
     if "usage" in files and isinstance(files["usage"], StreamedFile):
+        look_back = seen_usage_parts(connection, day, policy.late_window_days,
+                                     policy.reporting_timezone)
         intakes.append(take_in_streamed_usage(files["usage"], day, policy.late_window_days,
                                               look_back, staging))
     elif "usage" in files:
         input_file = files["usage"]
         validated = validate_usage(input_file.frame, day, policy.late_window_days)
         fingerprints = payload_fingerprints(validated.accepted, PAYLOAD_COLUMNS["usage"])
-        ids = validated.accepted["event_id"]
-        earlier = [part[part["event_id"].isin(ids)] for part in look_back]
+        ids = pa.array(validated.accepted["event_id"].astype(str), type=pa.string())
+        earlier = list(seen_usage_parts(connection, day, policy.late_window_days,
+                                        policy.reporting_timezone, among=ids))
         earlier = pd.concat(earlier, ignore_index=True) if earlier else no_fingerprints("usage")
         intakes.append(_with_source(sort_valid_rows(input_file, validated, fingerprints, earlier)))
     if "costs" in files:

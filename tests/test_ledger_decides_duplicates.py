@@ -296,3 +296,27 @@ def test_verify_with_the_archive_names_a_swapped_partition(sqlite_store, policy,
     assert f"{second.relative_path} (batch nightly-2026-03-02, usage) is not the file" in failed.stdout
     assert failed.stderr.strip() == (
         "creditbooks: error: verification failed: archive partitions = ledger's record")
+
+
+def test_the_window_edge_is_one_instant_for_lateness_and_duplicates(sqlite_store, tmp_path):
+    text = DEFAULT_POLICY_FILE.read_text()
+    assert "late_window_days = 31" in text
+    (tmp_path / "policy.toml").write_text(text.replace("late_window_days = 31",
+                                                       "late_window_days = 2"))
+    policy = load_policy(tmp_path / "policy.toml")
+    landing = tmp_path / "landing"
+    at_edge = _event("E-EDGE", "2026-03-01T00:00:00Z")        # the window of 03-03 starts here
+    before_edge = _event("E-OLD", "2026-02-28T23:59:59.999999Z")
+    also_at_edge = _event("E-EDGE-2", "2026-03-01T00:00:00Z")
+    write_document(landing, "2026-02-28", "purchases", [_purchase("P-1", "C1", "2026-02-28T00:00:00Z")])
+    write_document(landing, "2026-03-01", "usage", [at_edge, before_edge, also_at_edge])
+    write_document(landing, "2026-03-03", "usage", [
+        at_edge, before_edge, {**also_at_edge, "credits": "4"}])
+    _post(sqlite_store, policy, tmp_path, date(2026, 2, 28), date(2026, 3, 3))
+    assert _usage_counts(sqlite_store) == {"2026-03-01": (3, 0, 0), "2026-03-03": (0, 1, 2)}
+    quarantine = sqlite_store.read_frame(
+        "SELECT row_number, kind, column_name, reason FROM quarantine ORDER BY row_number")
+    assert quarantine[["row_number", "kind", "column_name"]].values.tolist() == [
+        [2, "rejected", "occurred_at"], [3, "conflict", "event_id"]]
+    assert quarantine["reason"][0].endswith("is more than 2 days before business date 2026-03-03")
+    assert _credits_burned_micro(sqlite_store) == 3_000_000

@@ -2,6 +2,11 @@
 
 The policy version is the SHA-256 of the parsed content in canonical JSON form, so
 comments and layout do not change it but any rule does; every batch and entry records it.
+
+The file is read against a schema (`SCHEMA`): every section and key is declared once, with
+the parser that checks its type and range and its default. An unknown section or key, a
+wrong type or a value out of range is refused before anything runs, with one line naming
+the file, the section and the key: a misspelt section must not silently mean its default.
 """
 
 from __future__ import annotations
@@ -10,13 +15,15 @@ import hashlib
 import json
 import re
 import tomllib
-from dataclasses import dataclass, field
-from datetime import date
-from decimal import Decimal, InvalidOperation
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
+from types import MappingProxyType
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ledger.accounts import ChartOfAccounts
+from ledger.accounts import ChartOfAccounts, is_valid_account_name
 from ledger.money import is_known_currency
 
 DEFAULT_POLICY_FILE = Path(__file__).with_name("policy.toml")
@@ -27,17 +34,21 @@ MAX_LATE_WINDOW_DAYS = 366
 
 
 class PolicyError(ValueError):
-    """The policy file is not valid; the message names the setting."""
+    """The policy file is not valid; the message names the file, section and key."""
 
 
 EXPORT_TARGETS = ("netsuite", "quickbooks", "xero", "sap", "csv", "beancount")
+
+
+def _read_only(mapping: Mapping | None = None) -> Mapping:
+    return MappingProxyType(dict(mapping or {}))
 
 
 @dataclass(frozen=True)
 class ExportSettings:
     """ERP export settings: per-target account codes and each target's fixed fields."""
 
-    account_codes: dict[str, dict[str, str]]
+    account_codes: Mapping[str, Mapping[str, str]]
     netsuite_subsidiary: str = "1"
     sap_company_code: str = "1000"
     sap_document_type: str = "SA"
@@ -78,12 +89,13 @@ class Policy:
     source: str
     exports: ExportSettings
     post_costs: bool = False
-    base_tier_price_per_credit: dict[str, Decimal] = field(default_factory=dict)
-    breakage_products: dict[str, BreakageRule] = field(default_factory=dict)
+    # The mappings are read-only (MappingProxyType): a frozen policy cannot change under a night.
+    base_tier_price_per_credit: Mapping[str, Decimal] = field(default_factory=_read_only)
+    breakage_products: Mapping[str, BreakageRule] = field(default_factory=_read_only)
     # Countries (ISO 3166-1 alpha-2) whose expired value is remitted as unclaimed property.
     escheat_countries: frozenset[str] = frozenset()
-    overage_customers: dict[str, str] = field(default_factory=dict)
-    overage_price_per_credit: dict[str, Decimal] = field(default_factory=dict)
+    overage_customers: Mapping[str, str] = field(default_factory=_read_only)
+    overage_price_per_credit: Mapping[str, Decimal] = field(default_factory=_read_only)
     # The currency overage is billed in for a customer who never bought credits.
     overage_currency: str = "USD"
     # The books' functional currency: every line also carries its amount in it.
@@ -99,136 +111,387 @@ class Policy:
 def load_policy(path: str | Path | None = None) -> Policy:
     policy_path = Path(path) if path else DEFAULT_POLICY_FILE
     try:
-        raw_text = policy_path.read_text(encoding="utf-8")
-        document = tomllib.loads(raw_text)
+        raw_bytes = policy_path.read_bytes()
     except FileNotFoundError:
         raise PolicyError(f"policy file {policy_path} does not exist") from None
+    except OSError as error:
+        raise PolicyError(f"policy file {policy_path} cannot be read: {error.strerror}") from None
+    try:
+        document = tomllib.loads(raw_bytes.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        line = raw_bytes[:error.start].count(b"\n") + 1
+        raise PolicyError(f"policy file {policy_path} is not UTF-8 text: line {line} has the "
+                          f"byte 0x{raw_bytes[error.start]:02x}; save it as UTF-8") from None
     except tomllib.TOMLDecodeError as error:
         raise PolicyError(f"policy file {policy_path} is not valid TOML: {error}") from None
     return policy_from_document(document, source=str(policy_path))
 
 
 def policy_from_document(document: dict, source: str = "<memory>") -> Policy:
+    """The policy a parsed TOML document describes, checked against `SCHEMA`."""
+    # The version hashes the document as parsed, not the checked values, so a file keeps
+    # the version ledgers already recorded for it.
     canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), default=str)
     version = hashlib.sha256(canonical.encode()).hexdigest()[:16]
-    section = document.get("policy", {})
-    timezone = section.get("reporting_timezone", "UTC")
-    try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise PolicyError(f"policy.reporting_timezone {timezone!r} is not a known timezone") from None
-    try:
-        accounts = ChartOfAccounts(**document.get("accounts", {}))
-    except TypeError as error:
-        raise PolicyError(f"[accounts]: {error}") from None
-    except ValueError as error:
-        raise PolicyError(f"[accounts]: {error}") from None
-    burn_order = tuple(document.get("burn", {}).get("order", BURN_ORDER_KEYS))
-    unknown = [key for key in burn_order if key not in BURN_ORDER_KEYS]
-    if unknown or len(set(burn_order)) != len(burn_order) or burn_order[-1:] != ("purchase_id",):
-        raise PolicyError(
-            f"burn.order {list(burn_order)} must use distinct keys from {list(BURN_ORDER_KEYS)} "
-            "and end with purchase_id so the order is total"
-        )
-    usage = document.get("usage", {})
-    late_window_days = usage.get("late_window_days", 31)
-    if not isinstance(late_window_days, int) or not 0 <= late_window_days <= MAX_LATE_WINDOW_DAYS:
-        raise PolicyError(f"usage.late_window_days must be an integer 0..{MAX_LATE_WINDOW_DAYS}")
-    overage = usage.get("overage", "exception")
-    if overage not in SUPPORTED_OVERAGE:
-        raise PolicyError(f"usage.overage {overage!r} is not supported; use one of {SUPPORTED_OVERAGE}")
-    breakage = document.get("breakage", {})
-    breakage_method = breakage.get("method", "remote")
-    if breakage_method != "remote":
-        raise PolicyError("breakage.method (the default) must be remote: the proportional "
-                          "method needs a product's expected rate, set under [breakage.products]")
-    breakage_products = {product: _breakage_rule(product, rule)
-                         for product, rule in breakage.get("products", {}).items()}
-    escheat_countries = frozenset(document.get("unclaimed_property", {}).get("countries", []))
-    if any(not isinstance(code, str) or not re.fullmatch("[A-Z]{2}", code)
-           for code in escheat_countries):
-        raise PolicyError("unclaimed_property.countries must be ISO 3166-1 alpha-2 codes")
-    overage_customers = dict(usage.get("overage_customers", {}))
-    for customer, rule in overage_customers.items():
-        if rule not in SUPPORTED_OVERAGE:
-            raise PolicyError(f"usage.overage_customers.{customer} {rule!r} is not supported; "
-                              f"use one of {SUPPORTED_OVERAGE}")
-    overage_price = _decimal_table(usage.get("overage_price_per_credit", {}),
-                                   "usage.overage_price_per_credit")
-    export = dict(document.get("export", {}))
-    account_codes = export.pop("account_codes", {})
-    unknown_targets = sorted(set(account_codes) - set(EXPORT_TARGETS))
-    if unknown_targets:
-        raise PolicyError(f"export.account_codes: unknown target {unknown_targets[0]!r}; "
-                          f"targets are {', '.join(EXPORT_TARGETS)}")
-    try:
-        exports = ExportSettings(account_codes=account_codes, **export)
-    except TypeError as error:
-        raise PolicyError(f"[export]: {error}") from None
-    post_costs = document.get("costs", {}).get("post", False)
-    if not isinstance(post_costs, bool):
-        raise PolicyError("costs.post must be true or false")
-    base_tier = _decimal_table(document.get("kpis", {}).get("base_tier_price_per_credit", {}),
-                               "kpis.base_tier_price_per_credit")
+    settings = _read_sections(document, source)
+    accounts = _chart_of_accounts(settings["accounts"], document.get("accounts", {}),
+                                  _Where(source, ("accounts",)))
+    usage, breakage = settings["usage"], settings["breakage"]
     return Policy(
-        name=section.get("name", "default"),
+        name=settings["policy"]["name"],
         version=version,
-        reporting_timezone=timezone,
+        reporting_timezone=settings["policy"]["reporting_timezone"],
         accounts=accounts,
-        burn_order=burn_order,
-        late_window_days=late_window_days,
-        overage=overage,
-        breakage_method=breakage_method,
+        burn_order=settings["burn"]["order"],
+        late_window_days=usage["late_window_days"],
+        overage=usage["overage"],
+        breakage_method=breakage["method"],
         source=source,
-        exports=exports,
-        post_costs=post_costs,
-        base_tier_price_per_credit=base_tier,
-        breakage_products=breakage_products,
-        escheat_countries=escheat_countries,
-        overage_customers=overage_customers,
-        overage_price_per_credit=overage_price,
-        overage_currency=usage.get("overage_currency", "USD"),
-        functional_currency=_currency(document.get("fx", {}).get("functional_currency", "USD"),
-                                      "fx.functional_currency"),
+        exports=_export_settings(settings["export"], accounts, _Where(source, ("export",))),
+        post_costs=settings["costs"]["post"],
+        base_tier_price_per_credit=settings["kpis"]["base_tier_price_per_credit"],
+        breakage_products=breakage["products"],
+        escheat_countries=settings["unclaimed_property"]["countries"],
+        overage_customers=usage["overage_customers"],
+        overage_price_per_credit=usage["overage_price_per_credit"],
+        overage_currency=usage["overage_currency"],
+        functional_currency=settings["fx"]["functional_currency"],
     )
 
 
-def _currency(code, name: str) -> str:
-    if not isinstance(code, str) or not is_known_currency(code):
-        raise PolicyError(f"{name} {code!r} is not an ISO 4217 currency with a minor unit")
-    return code
+# --- where a value is, for messages ---------------------------------------------------------
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
-def _breakage_rule(product: str, rule: dict) -> BreakageRule:
-    name = f"breakage.products.{product}"
-    method = rule.get("method", "remote")
-    if method not in SUPPORTED_BREAKAGE:
-        raise PolicyError(f"{name}.method {method!r} is not supported; use one of "
-                          f"{SUPPORTED_BREAKAGE}")
+def _key(name: str) -> str:
+    """A key as TOML writes it: bare when it can be, else quoted (so it stays on one line)."""
+    return name if _BARE_KEY.fullmatch(name) else json.dumps(name, ensure_ascii=False)
+
+
+def _shown(value: object) -> str:
+    """A value as the policy file writes it, short and on one line."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list) and any(isinstance(item, (dict, list)) for item in value):
+        return "a list"
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    if isinstance(value, str) and len(value) > 60:
+        value = value[:57] + "..."
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+@dataclass(frozen=True)
+class _Where:
+    """A place in the policy file: its table (section path) and, when known, the key."""
+
+    source: str
+    section: tuple[str, ...]
+    key: str | None = None
+
+    def at(self, key: str) -> _Where:
+        return _Where(self.source, self.section, key)
+
+    def below(self) -> _Where:
+        """The table this key holds, as a section of its own: [usage.overage_customers]."""
+        return _Where(self.source, (*self.section, self.key))
+
+    def refuse(self, problem: str) -> PolicyError:
+        table = ".".join(_key(part) for part in self.section)
+        key = f" {_key(self.key)}" if self.key is not None else ""
+        return PolicyError(f"{self.source}: [{table}]{key} {problem}")
+
+
+# --- one parser per kind of value: the value as read, or PolicyError -------------------------
+
+Parser = Callable[[object, _Where], object]
+_DECIMAL_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+_DATE_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_COUNTRY_CODE = re.compile(r"[A-Z]{2}")
+
+
+def _one_line_text(value: object) -> bool:
+    return isinstance(value, str) and value.strip() != "" and value.isprintable()
+
+
+def _name(value: object, where: _Where) -> str:
+    if not _one_line_text(value):
+        raise where.refuse(f"must be a name on one line, not {_shown(value)}")
+    return value
+
+
+def _text(value: object, where: _Where) -> str:
+    if not _one_line_text(value):
+        raise where.refuse(f"must be text on one line, not {_shown(value)}")
+    return value
+
+
+def _timezone(value: object, where: _Where) -> str:
+    # "localtime" is whatever the machine says: not a rule the books can repeat elsewhere.
+    problem = f'must be an IANA timezone name such as "America/New_York", not {_shown(value)}'
+    if not isinstance(value, str) or value == "localtime":
+        raise where.refuse(problem)
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "America" is a directory
+        raise where.refuse(problem) from None
+    return value
+
+
+def _currency(value: object, where: _Where) -> str:
+    if not isinstance(value, str) or not is_known_currency(value):
+        raise where.refuse(f'must be an ISO 4217 currency code with a minor unit, such as "USD", '
+                           f"not {_shown(value)}")
+    return value
+
+
+def _account_name(value: object, where: _Where) -> str:
+    if not isinstance(value, str) or not is_valid_account_name(value):
+        raise where.refuse(f'must be an account name such as "Income:Revenue:Usage", '
+                           f"not {_shown(value)}")
+    return value
+
+
+def _true_or_false(value: object, where: _Where) -> bool:
+    if not isinstance(value, bool):
+        raise where.refuse(f"must be true or false, not {_shown(value)}")
+    return value
+
+
+def _one_of(choices: tuple[str, ...]) -> Parser:
+    def parse(value: object, where: _Where) -> str:
+        if not isinstance(value, str) or value not in choices:
+            listed = ", ".join(f'"{choice}"' for choice in choices)
+            raise where.refuse(f"must be one of {listed}, not {_shown(value)}")
+        return value
+    return parse
+
+
+def _late_window_days(value: object, where: _Where) -> int:
+    # bool is an int in Python: `true` must not read as a window of 1 day.
+    if isinstance(value, bool) or not isinstance(value, int) or not (
+            1 <= value <= MAX_LATE_WINDOW_DAYS):
+        raise where.refuse(f"must be a whole number of days from 1 to {MAX_LATE_WINDOW_DAYS}, "
+                           f"not {_shown(value)}")
+    return value
+
+
+def _burn_order(value: object, where: _Where) -> tuple[str, ...]:
+    order = tuple(value) if isinstance(value, list) else ()
+    if (not order or any(key not in BURN_ORDER_KEYS for key in order)
+            or len(set(order)) != len(order) or order[-1] != "purchase_id"):
+        raise where.refuse(f"must list distinct keys from {', '.join(BURN_ORDER_KEYS)} and end "
+                           f"with purchase_id so the order is total, not {_shown(value)}")
+    return order
+
+
+def _country_codes(value: object, where: _Where) -> frozenset[str]:
+    if not isinstance(value, list):
+        raise where.refuse('must be a list of ISO 3166-1 alpha-2 codes such as ["DE"], '
+                           f"not {_shown(value)}")
+    for code in value:
+        if not isinstance(code, str) or not _COUNTRY_CODE.fullmatch(code):
+            raise where.refuse(f'must be ISO 3166-1 alpha-2 codes such as "DE", not {_shown(code)}')
+    return frozenset(value)
+
+
+def _table(value: object, where: _Where, holds: str) -> dict:
+    if not isinstance(value, dict):
+        raise where.refuse(f"must be a table of {holds}, not {_shown(value)}")
+    return value
+
+
+def _decimal_text(value: object, where: _Where, problem: str) -> Decimal:
+    """A decimal written as a string ("0.05"): never a TOML float, which is binary."""
+    if not isinstance(value, str) or not _DECIMAL_TEXT.fullmatch(value):
+        raise where.refuse(f"{problem}, not {_shown(value)}")
+    return Decimal(value)
+
+
+def _price_table(value: object, where: _Where) -> Mapping[str, Decimal]:
+    prices = {}
+    for currency, price in _table(value, where, "currency = price per credit").items():
+        at = where.below().at(currency)
+        _currency(currency, at)
+        prices[currency] = _decimal_text(
+            price, at, 'must be a price per credit written as a decimal string such as "0.01"')
+        if prices[currency] < 0:
+            raise at.refuse(f"must not be negative, not {_shown(price)}")
+    return _read_only(prices)
+
+
+def _overage_customers(value: object, where: _Where) -> Mapping[str, str]:
+    rule = _one_of(SUPPORTED_OVERAGE)
+    table = _table(value, where, "customer id = overage rule")
+    return _read_only({customer: rule(mode, where.below().at(customer))
+                       for customer, mode in table.items()})
+
+
+def _default_breakage_method(value: object, where: _Where) -> str:
+    if value != "remote":
+        raise where.refuse('must be "remote" (the default for every product; the proportional '
+                           "method needs a product's expected rate, set under "
+                           f"[breakage.products.NAME]), not {_shown(value)}")
+    return value
+
+
+def _breakage_products(value: object, where: _Where) -> Mapping[str, BreakageRule]:
+    products = {}
+    for product, rule in _table(value, where, "[breakage.products.NAME] tables").items():
+        listed = where.below().at(product)
+        if not isinstance(rule, dict):
+            raise listed.refuse(f"must be a table with method and rates, not {_shown(rule)}")
+        product_where = listed.below()
+        settings = _read_table(rule, PRODUCT_SCHEMA, product_where)
+        if settings["method"] == "proportional" and not settings["rates"]:
+            raise product_where.at("rates").refuse(
+                "must not be empty: the proportional method needs at least one expected rate")
+        products[product] = BreakageRule(settings["method"], settings["rates"])
+    return _read_only(products)
+
+
+def _breakage_rates(value: object, where: _Where) -> tuple[tuple[date, Decimal], ...]:
+    shape = '{ from = DATE, rate = "0.05" }'
+    if not isinstance(value, list):
+        raise where.refuse(f"must be a list of {shape} entries, not {_shown(value)}")
     rates = []
-    for entry in rule.get("rates", []):
-        try:
-            starts = entry["from"] if isinstance(entry["from"], date) else date.fromisoformat(
-                entry["from"])
-            rate = Decimal(str(entry["rate"]))
-        except (KeyError, TypeError, ValueError, InvalidOperation):
-            raise PolicyError(f"{name}.rates: each rate needs from = a date and rate = a decimal "
-                              "string such as \"0.05\"") from None
+    for number, entry in enumerate(value, start=1):
+        if not isinstance(entry, dict) or set(entry) != {"from", "rate"}:
+            found = f"a table with {', '.join(entry)}" if isinstance(entry, dict) else _shown(entry)
+            raise where.refuse(f"entry {number} must be {shape}, not {found}")
+        starts = _rate_start(entry["from"], where, number)
+        rate = _decimal_text(entry["rate"], where, f'entry {number}: rate must be a decimal '
+                             'string such as "0.05"')
         if not Decimal(0) <= rate < Decimal(1):
-            raise PolicyError(f"{name}.rates: rate {rate} must be at least 0 and below 1")
+            raise where.refuse(f"entry {number}: rate must be at least 0 and below 1, "
+                               f"not {_shown(entry['rate'])}")
         rates.append((starts, rate))
     if [starts for starts, _ in rates] != sorted({starts for starts, _ in rates}):
-        raise PolicyError(f"{name}.rates must be in date order, one per date")
-    if method == "proportional" and not rates:
-        raise PolicyError(f"{name}: the proportional method needs at least one expected rate")
-    return BreakageRule(method, tuple(rates))
+        raise where.refuse("must be in date order, one per date")
+    return tuple(rates)
 
 
-def _decimal_table(table: dict, name: str) -> dict[str, Decimal]:
-    try:
-        values = {key: Decimal(str(value)) for key, value in table.items()}
-    except InvalidOperation:
-        raise PolicyError(f"{name} values must be decimal strings") from None
-    if any(value < 0 for value in values.values()):
-        raise PolicyError(f"{name} values must not be negative")
-    return values
+def _rate_start(value: object, where: _Where, number: int) -> date:
+    # A TOML date, or its ISO text; a datetime is a date in Python but not a day.
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _DATE_TEXT.fullmatch(value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise where.refuse(f"entry {number}: from must be a date such as 2026-01-01, "
+                       f"not {_shown(value)}")
+
+
+def _account_codes(value: object, where: _Where) -> dict[str, dict[str, str]]:
+    """target -> ledger account -> ERP code; which accounts exist is checked with the chart."""
+    codes = {}
+    for target, table in _table(value, where, "[export.account_codes.TARGET] tables").items():
+        target_where = where.below().at(target)
+        if target not in EXPORT_TARGETS:
+            raise target_where.refuse(
+                f"is not a known target (known: {', '.join(EXPORT_TARGETS)})")
+        codes[target] = {}
+        for account, code in _table(table, target_where, "account = code").items():
+            if not _one_line_text(code):
+                raise target_where.below().at(account).refuse(
+                    f"must be a code on one line, not {_shown(code)}")
+            codes[target][account] = code
+    return codes
+
+
+# --- the schema: every section, its keys, their parsers and defaults -------------------------
+
+Setting = tuple[Parser, object]  # (parser, default when the key is absent)
+
+SCHEMA: dict[str, dict[str, Setting]] = {
+    "policy": {"name": (_name, "default"), "reporting_timezone": (_timezone, "UTC")},
+    "fx": {"functional_currency": (_currency, "USD")},
+    "accounts": {role.name: (_account_name, role.default) for role in fields(ChartOfAccounts)},
+    "burn": {"order": (_burn_order, BURN_ORDER_KEYS)},
+    "usage": {
+        "late_window_days": (_late_window_days, 31),
+        "overage": (_one_of(SUPPORTED_OVERAGE), "exception"),
+        "overage_customers": (_overage_customers, _read_only()),
+        "overage_price_per_credit": (_price_table, _read_only()),
+        "overage_currency": (_currency, "USD"),
+    },
+    "breakage": {"method": (_default_breakage_method, "remote"),
+                 "products": (_breakage_products, _read_only())},
+    "unclaimed_property": {"countries": (_country_codes, frozenset())},
+    "costs": {"post": (_true_or_false, False)},
+    "kpis": {"base_tier_price_per_credit": (_price_table, _read_only())},
+    "export": {
+        "netsuite_subsidiary": (_text, "1"),
+        "sap_company_code": (_text, "1000"),
+        "sap_document_type": (_text, "SA"),
+        "xero_tax_rate": (_text, "Tax Exempt"),
+        "account_codes": (_account_codes, {}),
+    },
+}
+# [breakage.products.NAME]
+PRODUCT_SCHEMA: dict[str, Setting] = {
+    "method": (_one_of(SUPPORTED_BREAKAGE), "remote"),
+    "rates": (_breakage_rates, ()),
+}
+
+
+def _read_sections(document: dict, source: str) -> dict[str, dict[str, object]]:
+    """Every section of SCHEMA, read (absent ones take their defaults); no unknown one."""
+    known = ", ".join(SCHEMA)
+    for name, value in document.items():
+        if name not in SCHEMA:
+            if isinstance(value, dict):
+                raise PolicyError(f"{source}: [{_key(name)}] is not a known section "
+                                  f"(known: {known})")
+            raise PolicyError(f"{source}: {_key(name)} is not a known section (known: {known}); "
+                              "a setting belongs under its section's [header]")
+    return {name: _read_table(document.get(name, {}), schema, _Where(source, (name,)))
+            for name, schema in SCHEMA.items()}
+
+
+def _read_table(table: object, schema: dict[str, Setting], where: _Where) -> dict[str, object]:
+    """One table's settings, each parsed or defaulted; an unknown key is refused."""
+    if not isinstance(table, dict):
+        raise where.refuse(f"must be a table of settings, not {_shown(table)}")
+    for key in table:
+        if key not in schema:
+            raise where.at(key).refuse(f"is not a known key (known: {', '.join(schema)})")
+    return {key: parse(table[key], where.at(key)) if key in table else default
+            for key, (parse, default) in schema.items()}
+
+
+# --- the sections whose keys are checked together ---------------------------------------------
+
+def _chart_of_accounts(roles: dict[str, str], written: dict, where: _Where) -> ChartOfAccounts:
+    """The chart, each role with its own account (two roles on one account would net out).
+
+    Roles the file sets are checked after the defaults, so a clash names the one written."""
+    role_of: dict[str, str] = {}
+    for role in sorted(roles, key=lambda role: role in written):
+        account = roles[role]
+        if account in role_of:
+            raise where.at(role).refuse(f"is {_shown(account)}, the account of "
+                                        f"{role_of[account]} too; each role needs its own account")
+        role_of[account] = role
+    return ChartOfAccounts(**roles)
+
+
+def _export_settings(settings: dict[str, object], accounts: ChartOfAccounts,
+                     where: _Where) -> ExportSettings:
+    """Export settings whose account codes name only accounts of the chart: a misspelt
+    account would otherwise export under its ledger name, silently."""
+    chart = set(accounts.all_accounts())
+    for target, codes in settings["account_codes"].items():
+        for account in codes:
+            if account not in chart:
+                raise where.at("account_codes").below().at(target).below().at(account).refuse(
+                    "is not an account of the chart ([accounts])")
+    account_codes = _read_only({target: _read_only(codes)
+                                for target, codes in settings["account_codes"].items()})
+    return ExportSettings(account_codes=account_codes, **{
+        key: value for key, value in settings.items() if key != "account_codes"})

@@ -21,6 +21,7 @@ from ledger.guards import grant_application_role
 from ledger.journal import UnbalancedJournalError
 from ledger.locks import PeriodLockedError, locked_periods
 from ledger.periods import days_between, parse_business_date, parse_period
+from ledger.schema_version import LedgerSchemaError
 from ledger.store import Store, StoreNotInitialisedError, redacted
 from reports.controls import archive_matches_ledger, run_controls
 from reports.render import OutputFormat, render_document, render_rows
@@ -87,7 +88,8 @@ def init(
     application_role: Annotated[str | None, typer.Option(
         "--application-role", help="PostgreSQL: let this role post (insert-only journal)")] = None,
 ) -> None:
-    """Create the ledger's tables and, on PostgreSQL, its guards (safe to run again)."""
+    """Create the ledger's tables and, on PostgreSQL, its guards (safe to run again; an
+    existing ledger is never changed: one made by an older version needs `upgrade`)."""
     store = _context(context).store(must_exist=False)
     store.initialise()
     if application_role:
@@ -96,6 +98,23 @@ def init(
         with store.transaction() as connection:
             grant_application_role(connection, application_role)
     typer.echo(f"ledger ready at {redacted(store.url)}")
+
+
+@app.command()
+def upgrade(context: typer.Context) -> None:
+    """Bring the ledger to this version's schema, in one transaction (SQLite: backup first)."""
+    from ledger.upgrade import upgrade_ledger
+
+    url = _context(context).store(must_exist=False).url
+    outcome = upgrade_ledger(url)
+    if not outcome.changed:
+        typer.echo(f"ledger at {redacted(url)} is at {outcome.to_revision}; nothing to upgrade")
+        return
+    if outcome.backup:
+        typer.echo(f"backup of the ledger before the upgrade: {outcome.backup}")
+    ran = ", ".join(outcome.migrations_run) or "none (its revision is now recorded)"
+    typer.echo(f"ledger at {redacted(url)} upgraded from schema {outcome.from_schema} to "
+               f"{outcome.to_revision}; migrations run: {ran}")
 
 
 @app.command()
@@ -459,6 +478,7 @@ class CreditbooksFailure(RuntimeError):
 PERSON_FACING_ERRORS = (
     BatchConflictError, CloseRefusedError, CreditbooksFailure, DailyControlError, InputFileError,
     PeriodLockedError, PolicyError, StageOrderError, StoreNotInitialisedError, TraceNotFoundError,
+    LedgerSchemaError,
     StrictModeRejectionError, UnbalancedJournalError, ValueError, FxRateMissingError,
     OverageRuleError, ArchiveError, NightOrderError,
 )

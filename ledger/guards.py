@@ -29,6 +29,8 @@ import re
 
 from sqlalchemy import Connection
 
+from ledger.schema_version import VERSION_TABLE
+
 APPEND_ONLY_TABLES = ("journal_entries", "journal_lines", "journal_seals", "period_events")
 MUTABLE_TABLES = ("batches", "batch_stages", "batch_files", "quarantine", "lots", "lot_balances",
                   "burn_slices", "lot_expiries", "costs", "usage_daily", "uncovered_usage",
@@ -215,4 +217,7 @@ def grant_application_role(connection: Connection, role: str) -> None:
     for table in MUTABLE_TABLES:
         connection.exec_driver_sql(f"REVOKE ALL ON {table} FROM {role}")
         connection.exec_driver_sql(f"GRANT SELECT, INSERT, UPDATE ON {table} TO {role}")
+    # Every command reads the schema revision; only `upgrade`, run by the owner, writes it.
+    connection.exec_driver_sql(f"REVOKE ALL ON {VERSION_TABLE} FROM {role}")
+    connection.exec_driver_sql(f"GRANT SELECT ON {VERSION_TABLE} TO {role}")
     connection.exec_driver_sql(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role}")

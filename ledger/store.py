@@ -1,6 +1,7 @@
 """The store: where the books live (SQLite by default, PostgreSQL in production).
 
-`Store` opens any SQLAlchemy URL, creates the schema, hands out transactions, and
+`Store` opens any SQLAlchemy URL, creates the schema (or refuses a ledger whose schema is
+not this version's: ledger/schema_version.py), hands out transactions, and
 writes a whole batch with bulk inserts in one transaction (`write_batch`): a batch is
 visible completely or not at all. Reads come back as pandas frames. Everything is
 parameterised SQL; nothing here knows the recognition rules.
@@ -32,14 +33,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.sql.elements import TextClause
-from sqlmodel import SQLModel
 
 from ledger import schema
-from ledger.guards import install_guards
 from ledger.journal import JournalBatch, require_valid
 from ledger.locks import require_open, share_posting_lock
 from ledger.once import Once
 from ledger.row_text import line_text, text_buffer
+from ledger.schema_version import read_ledger_schema, require_current
+from ledger.upgrade import create_ledger, install_store_guards
 
 DEFAULT_SQLITE_FILE = "creditbooks.db"
 _IN_CLAUSE_CHUNK = 500
@@ -93,18 +94,27 @@ class Store:
         return self.engine.dialect.name == "postgresql"
 
     def initialise(self) -> None:
-        SQLModel.metadata.create_all(self.engine, tables=[t.__table__ for t in schema.ALL_TABLES])
-        if self.is_postgresql:
-            with self.transaction() as connection:
-                install_guards(connection)
+        """A fresh database gets the tables at this version's schema revision; an existing
+        ledger is never changed silently: it must be at that revision (else the error says
+        to run `creditbooks upgrade`), and only its guards are installed again."""
+        with self.engine.connect() as connection:
+            found = read_ledger_schema(connection)
+        if found.is_empty:
+            create_ledger(self.url)
+            return
+        require_current(found)
+        with self.transaction() as connection:
+            install_store_guards(connection)
 
     def require_initialised(self) -> None:
+        """The ledger exists and is at the schema revision this version needs."""
         with self.engine.connect() as connection:
-            tables = set(self.engine.dialect.get_table_names(connection))
-        if schema.JournalEntryRecord.__tablename__ not in tables:
+            found = read_ledger_schema(connection)
+        if found.is_empty:
             raise StoreNotInitialisedError(
                 f"no creditbooks ledger at {redacted(self.url)}; run `creditbooks init` first"
             )
+        require_current(found)
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:

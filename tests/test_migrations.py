@@ -239,8 +239,10 @@ def test_an_upgrade_that_does_not_reach_the_models_changes_nothing(store_kind, r
 
 
 def test_a_later_migration_runs_in_the_upgrade_and_names_the_revisions(tmp_path):
-    """What the next schema change goes through: one more file in versions/. On SQLite its
-    batch operation rebuilds `lots`, which other tables refer to, inside the transaction."""
+    """What the next schema change goes through: one more file in versions/, after the
+    newest. On SQLite its batch operation rebuilds `lots`, which other tables refer to,
+    inside the transaction."""
+    newest = alembic_head()
     migrations = tmp_path / "migrations"
     shutil.copytree(MIGRATIONS_DIRECTORY, migrations,
                     ignore=shutil.ignore_patterns("__pycache__"))
@@ -250,7 +252,7 @@ from alembic import op
 import sqlalchemy as sa
 
 revision = "0002test"
-down_revision = "{BASELINE_REVISION}"
+down_revision = "{newest}"
 
 
 def upgrade():
@@ -261,17 +263,16 @@ def upgrade():
 ''', encoding="utf-8")
     shutil.copyfile(FIXTURES / "ledger.sqlite", tmp_path / "ledger.sqlite")
     url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
-    assert upgrade_ledger(url).to_revision == BASELINE_REVISION
+    assert upgrade_ledger(url).to_revision == newest
     with create_engine(url).connect() as connection:
         with pytest.raises(LedgerNeedsUpgradeError) as refused:
             require_current(read_ledger_schema(connection), migrations)
-    assert str(refused.value) == (f"ledger schema {BASELINE_REVISION}, this version needs "
+    assert str(refused.value) == (f"ledger schema {newest}, this version needs "
                                   "0002test: run creditbooks upgrade")
     outcome = upgrade_ledger(url, migrations, now=datetime(2026, 5, 1, 12, 0, tzinfo=UTC))
     assert (outcome.from_schema, outcome.to_revision, outcome.migrations_run) == (
-        BASELINE_REVISION, "0002test", ["0002test"])
-    assert outcome.backup == tmp_path / (
-        f"ledger.sqlite.backup-{BASELINE_REVISION}-20260501T120000Z")
+        newest, "0002test", ["0002test"])
+    assert outcome.backup == tmp_path / f"ledger.sqlite.backup-{newest}-20260501T120000Z"
     assert outcome.backup.exists()
     recorded = {key: value for key, value in RECORDED_BOOKS.items() if key != "recorded_by"}
     assert books_now(url) == recorded

@@ -101,18 +101,22 @@ def init(
 
 
 @app.command()
-def upgrade(context: typer.Context) -> None:
+def upgrade(context: typer.Context, archive: Annotated[Path | None, typer.Option(
+        "--archive", envvar="CREDITBOOKS_ARCHIVE",
+        help="the archive the ledger's nights wrote, adopted into its record")] = None) -> None:
     """Bring the ledger to this version's schema, in one transaction (SQLite: backup first)."""
     from ledger.upgrade import upgrade_ledger
 
     url = _context(context).store(must_exist=False).url
-    outcome = upgrade_ledger(url)
+    outcome = upgrade_ledger(url, archive_root=archive)
     if not outcome.changed:
         typer.echo(f"ledger at {redacted(url)} is at {outcome.to_revision}; nothing to upgrade")
         return
     if outcome.backup:
         typer.echo(f"backup of the ledger before the upgrade: {outcome.backup}")
     ran = ", ".join(outcome.migrations_run) or "none (its revision is now recorded)"
+    if outcome.partitions_adopted:
+        typer.echo(f"archive partitions adopted from {archive}: {outcome.partitions_adopted}")
     typer.echo(f"ledger at {redacted(url)} upgraded from schema {outcome.from_schema} to "
                f"{outcome.to_revision}; migrations run: {ran}")
 

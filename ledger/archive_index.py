@@ -8,9 +8,11 @@ was killed before it committed) is never read.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 from sqlalchemy import Connection, insert, text
 
@@ -27,6 +29,14 @@ class RecordedPartition:
     relative_path: str
     sha256: str
     row_count: int
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def ledger_id(connection: Connection) -> str:
@@ -60,10 +70,11 @@ def recorded_partition(connection: Connection, document: str,
 def recorded_partitions(connection: Connection,
                         batch_id: str | None = None) -> list[RecordedPartition]:
     """Every recorded partition (of one batch, if named), in date and document order."""
+    one_batch = "" if batch_id is None else "WHERE batch_id = :batch_id "
     rows = connection.execute(text(
         "SELECT batch_id, document, business_date, relative_path, sha256, row_count "
-        "FROM archive_partitions WHERE :batch_id IS NULL OR batch_id = :batch_id "
-        "ORDER BY business_date, document"), {"batch_id": batch_id}).all()
+        f"FROM archive_partitions {one_batch}ORDER BY business_date, document"),
+        {"batch_id": batch_id}).all()
     return [_partition(row) for row in rows]
 
 

@@ -33,6 +33,7 @@ from sqlalchemy.pool import NullPool
 from sqlmodel import SQLModel
 
 from ledger import schema
+from ledger.archive_adoption import adopt_archive
 from ledger.guards import install_guards
 from ledger.locks import take_posting_lock
 from ledger.schema_version import (
@@ -61,6 +62,7 @@ class UpgradeOutcome:
     to_revision: str
     migrations_run: list[str]
     backup: Path | None
+    partitions_adopted: int = 0
 
     @property
     def changed(self) -> bool:
@@ -153,8 +155,11 @@ def create_ledger(url: str) -> None:
 
 
 def upgrade_ledger(url: str, directory: Path = MIGRATIONS_DIRECTORY,
-                   now: datetime | None = None) -> UpgradeOutcome:
-    """Bring the ledger at `url` to the newest revision in `directory` (see the module)."""
+                   now: datetime | None = None, archive_root: Path | None = None) -> UpgradeOutcome:
+    """Bring the ledger at `url` to the newest revision in `directory` (see the module).
+
+    archive_root: the archive the ledger's nights wrote, adopted when the ledger does not
+    yet record its partitions (ledger/archive_adoption.py)."""
     from alembic import command
 
     revisions = migration_revisions(directory)
@@ -177,8 +182,16 @@ def upgrade_ledger(url: str, directory: Path = MIGRATIONS_DIRECTORY,
         command.upgrade(config, "head")
         install_store_guards(connection)
         _require_upgraded(connection, revisions.head, directory)
+        adopted = adopt_archive(connection, archive_root) if _records_partitions(
+            connection) else 0
     return UpgradeOutcome(found.shown, revisions.head,
-                          revisions.after(found.effective_revision), backup)
+                          revisions.after(found.effective_revision), backup, adopted)
+
+
+def _records_partitions(connection: Connection) -> bool:
+    """Whether the schema now has the record of archive partitions (a test may upgrade
+    with migrations of its own that stop before it)."""
+    return schema.ArchivedPartition.__tablename__ in inspect(connection).get_table_names()
 
 
 def _require_upgraded(connection: Connection, head: str, directory: Path) -> None:

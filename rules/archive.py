@@ -15,7 +15,6 @@ in again; another ledger's files in a shared archive are never touched.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 from collections.abc import Callable
@@ -28,7 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import Connection
 
-from ledger.archive_index import RecordedPartition, recorded_partition
+from ledger.archive_index import RecordedPartition, file_sha256, recorded_partition
 
 ARCHIVED_COLUMNS = {
     "usage": ["event_id", "customer_id", "occurred_at", "meter", "credits_micro",
@@ -102,14 +101,6 @@ class PartitionWriter:
         return RecordedPartition(self.batch_id, document, self.business_date,
                                  path.relative_to(self.archive_root).as_posix(), sha256,
                                  row_count)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # (path, size, modification time) -> SHA-256 already checked by this process: the shards

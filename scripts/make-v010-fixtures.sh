@@ -78,4 +78,9 @@ cp "$work/ledger.sqlite" "$out/ledger.sqlite"
 "$pg_bin/pg_dump" -h 127.0.0.1 -p "$port" -U postgres --no-owner --no-privileges ledger \
     > "$out/ledger.postgresql.sql"
 cp "$work/books-sqlite.json" "$out/books.json"
+# The archive both ledgers wrote (the same bytes: checked), which `upgrade --archive` adopts.
+diff -r "$work/archive-sqlite" "$work/archive-postgresql" >&2 \
+    || { echo "v0.1.0 archived different partitions on SQLite and PostgreSQL" >&2; exit 1; }
+rm -rf "$out/archive"
+cp -r "$work/archive-sqlite" "$out/archive"
 echo "made by v0.1.0 ($(git -C "$worktree" rev-parse --short HEAD)): $(ls "$out")"

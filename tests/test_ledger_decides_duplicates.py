@@ -130,18 +130,18 @@ def _resend_scenario(landing: Path) -> None:
 
 
 def test_a_later_night_given_a_new_empty_archive_finds_the_same_duplicates(
-        sqlite_store, policy, tmp_path):
+        store, policy, tmp_path):
     _resend_scenario(tmp_path / "landing")
-    _post(sqlite_store, policy, tmp_path, date(2026, 3, 1), date(2026, 3, 1))
-    _post(sqlite_store, policy, tmp_path, DAY, DAY, archive=tmp_path / "a-new-empty-archive")
+    _post(store, policy, tmp_path, date(2026, 3, 1), date(2026, 3, 1))
+    _post(store, policy, tmp_path, DAY, DAY, archive=tmp_path / "a-new-empty-archive")
 
-    assert _usage_counts(sqlite_store) == {"2026-03-01": (2, 0, 0), "2026-03-02": (1, 1, 1)}
-    conflict = sqlite_store.read_frame("SELECT kind, column_name, reason FROM quarantine")
+    assert _usage_counts(store) == {"2026-03-01": (2, 0, 0), "2026-03-02": (1, 1, 1)}
+    conflict = store.read_frame("SELECT kind, column_name, reason FROM quarantine")
     assert conflict.to_dict("records") == [{
         "kind": "conflict", "column_name": "event_id",
         "reason": "conflict: event_id was accepted on 2026-03-01 with different contents; "
                   "not overwritten"}]
-    assert _credits_burned_micro(sqlite_store) == 4_000_000  # 1 + 2 + 1
+    assert _credits_burned_micro(store) == 4_000_000  # 1 + 2 + 1
 
 
 def test_two_ledgers_sharing_one_archive_keep_their_own_partitions_and_duplicates(
@@ -176,7 +176,7 @@ def test_two_ledgers_sharing_one_archive_keep_their_own_partitions_and_duplicate
 
 
 def test_a_failed_night_is_in_no_look_back_and_the_next_night_waits_for_it(
-        sqlite_store, policy, tmp_path, monkeypatch):
+        store, policy, tmp_path, monkeypatch):
     import rules.nightly
 
     landing, archive = tmp_path / "landing", tmp_path / "archive"
@@ -184,7 +184,7 @@ def test_a_failed_night_is_in_no_look_back_and_the_next_night_waits_for_it(
     write_document(landing, "2026-03-02", "usage", [_event("E-1", "2026-03-02T10:00:00Z", "3")])
     write_document(landing, "2026-03-03", "usage", [
         _event("E-1", "2026-03-02T10:00:00Z", "3"), _event("E-2", "2026-03-03T10:00:00Z")])
-    _post(sqlite_store, policy, tmp_path, date(2026, 3, 1), date(2026, 3, 1))
+    _post(store, policy, tmp_path, date(2026, 3, 1), date(2026, 3, 1))
 
     def failing_controls(connection, night):
         raise DailyControlError(f"{night.batch_id} daily controls failed: simulated")
@@ -192,20 +192,20 @@ def test_a_failed_night_is_in_no_look_back_and_the_next_night_waits_for_it(
     with monkeypatch.context() as patched:
         patched.setattr(rules.nightly, "controls_stage", failing_controls)
         with pytest.raises(DailyControlError):
-            run_night(sqlite_store, policy, landing, archive, DAY)
+            run_night(store, policy, landing, archive, DAY)
     assert list((archive / "usage").rglob("*.parquet"))  # the failed night left its partition
     with pytest.raises(NightOrderError, match="run the night of 2026-03-02 first"):
-        run_night(sqlite_store, policy, landing, archive, date(2026, 3, 3))
+        run_night(store, policy, landing, archive, date(2026, 3, 3))
 
     # The corrected file of 03-02 no longer has E-1; 03-03 re-sends it: it is new there.
     (landing / "2026-03-02" / "usage.csv").unlink()
-    assert run_night(sqlite_store, policy, landing, archive, DAY).status == "empty"
-    assert run_night(sqlite_store, policy, landing, archive, date(2026, 3, 3)).status == "posted"
-    assert _usage_counts(sqlite_store) == {"2026-03-03": (2, 0, 0)}
-    assert _credits_burned_micro(sqlite_store) == 4_000_000
+    assert run_night(store, policy, landing, archive, DAY).status == "empty"
+    assert run_night(store, policy, landing, archive, date(2026, 3, 3)).status == "posted"
+    assert _usage_counts(store) == {"2026-03-03": (2, 0, 0)}
+    assert _credits_burned_micro(store) == 4_000_000
     # The failed run's file was removed when the day was taken in again.
     assert not list((archive / "usage" / "business_date=2026-03-02").glob("*"))
-    _assert_controls_pass(sqlite_store, policy)
+    _assert_controls_pass(store, policy)
 
 
 def test_a_night_after_a_missing_day_is_refused_naming_the_day(sqlite_store, policy, tmp_path):

@@ -18,6 +18,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -163,7 +164,18 @@ def test_init_never_alters_a_v010_ledger(v010_ledger, tmp_path):
 
 def test_upgrade_keeps_the_books_v010_recorded_and_verify_passes(v010_ledger, tmp_path):
     rows_before = ledger_state(v010_ledger)["rows"]
-    upgraded = creditbooks("--db", v010_ledger, "upgrade", cwd=tmp_path)
+    without_archive = creditbooks("--db", v010_ledger, "upgrade", cwd=tmp_path)
+    assert without_archive.returncode == 1
+    assert without_archive.stderr.splitlines()[-1] == (
+        "creditbooks: error: the ledger's nights archived 9 partitions that it does not "
+        "record yet: run creditbooks upgrade --archive DIR with the archive they were posted "
+        "with; nothing was changed")
+    assert ledger_state(v010_ledger)["rows"] == rows_before
+    for backup in tmp_path.glob("ledger.sqlite.backup-*"):
+        backup.unlink()  # the refused upgrade's copy, taken before it found no archive
+    archive = tmp_path / "archive"
+    shutil.copytree(FIXTURES / "archive", archive)
+    upgraded = creditbooks("--db", v010_ledger, "upgrade", "--archive", str(archive), cwd=tmp_path)
     assert upgraded.returncode == 0, upgraded.stderr
     lines = upgraded.stdout.splitlines()
     if v010_ledger.startswith("sqlite"):
@@ -178,6 +190,8 @@ def test_upgrade_keeps_the_books_v010_recorded_and_verify_passes(v010_ledger, tm
         assert VERSION_TABLE not in ledger_state(f"sqlite:///{backups[0]}")["tables"]
         lines = lines[1:]
     after_baseline = migration_revisions().after(BASELINE_REVISION)
+    assert lines[0] == f"archive partitions adopted from {archive}: 9"
+    lines = lines[1:]
     assert lines == [f"ledger at {v010_ledger} upgraded from schema v0.1.0 to {alembic_head()}; "
                      "migrations run: "
                      f"{', '.join(after_baseline) or 'none (its revision is now recorded)'}"]
@@ -186,10 +200,12 @@ def test_upgrade_keeps_the_books_v010_recorded_and_verify_passes(v010_ledger, tm
     rows_after = ledger_state(v010_ledger)["rows"]
     assert rows_after[VERSION_TABLE] == 1
     assert {table: rows_after[table] for table in rows_before} == rows_before
-    verified = creditbooks("--db", v010_ledger, "verify", "--format", "json", cwd=tmp_path)
+    verified = creditbooks("--db", v010_ledger, "verify", "--format", "json",
+                           "--archive", str(archive), cwd=tmp_path)
     assert verified.returncode == 0, verified.stderr
     checks = json.loads(verified.stdout)
     assert all(check["passed"] for check in checks)
+    assert checks[-1]["detail"] == "9 partitions, each as its batch recorded it"
     head = RECORDED_BOOKS["chain_head"]["chain_hash"]
     assert checks[0]["detail"] == f"30 entries; head 30 {head}"
     again = creditbooks("--db", v010_ledger, "upgrade", cwd=tmp_path)
@@ -200,7 +216,7 @@ def test_upgrade_keeps_the_books_v010_recorded_and_verify_passes(v010_ledger, tm
 @pytest.mark.postgres
 def test_postgresql_guards_stand_after_the_upgrade(postgres_server, tmp_path):
     url = restore_postgresql_dump(postgres_server, FIXTURES / "ledger.postgresql.sql")
-    upgrade_ledger(url)
+    upgrade_ledger(url, archive_root=FIXTURES / "archive")
     engine = create_engine(url)
     try:
         with engine.connect() as connection:
@@ -263,7 +279,7 @@ def upgrade():
 ''', encoding="utf-8")
     shutil.copyfile(FIXTURES / "ledger.sqlite", tmp_path / "ledger.sqlite")
     url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
-    assert upgrade_ledger(url).to_revision == newest
+    assert upgrade_ledger(url, archive_root=FIXTURES / "archive").to_revision == newest
     with create_engine(url).connect() as connection:
         with pytest.raises(LedgerNeedsUpgradeError) as refused:
             require_current(read_ledger_schema(connection), migrations)
@@ -376,3 +392,32 @@ def test_the_application_role_reads_the_revision_and_cannot_change_it(postgres_s
     with psycopg.connect(application_url.replace("postgresql+psycopg", "postgresql")) as role:
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             role.execute(f"UPDATE {VERSION_TABLE} SET version_num = 'x'")
+
+
+def test_after_the_upgrade_a_resent_event_of_a_v010_night_is_a_duplicate(tmp_path):
+    shutil.copyfile(FIXTURES / "ledger.sqlite", tmp_path / "ledger.sqlite")
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    archive = tmp_path / "archive"
+    shutil.copytree(FIXTURES / "archive", archive)
+    upgraded = creditbooks("--db", url, "upgrade", "--archive", str(archive), cwd=tmp_path)
+    assert upgraded.returncode == 0, upgraded.stderr
+    # Two events v0.1.0 accepted on 2026-01-05, re-sent on 01-06: one as it was, one changed.
+    accepted = pd.read_parquet(archive / "usage" / "business_date=2026-01-05" / "rows.parquet")
+    sent = accepted.iloc[:2].assign(
+        occurred_at=accepted["occurred_at"].iloc[:2].dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        credits=(accepted["credits_micro"].iloc[:2] / 1_000_000).map("{:.6f}".format),
+        quantity=(accepted["quantity_micro"].iloc[:2] / 1_000_000).map("{:.6f}".format))
+    sent.loc[sent.index[1], "credits"] = "1.000000"
+    day = tmp_path / "landing" / "2026-01-06"
+    day.mkdir(parents=True)
+    sent[["event_id", "customer_id", "occurred_at", "meter", "credits", "quantity"]].to_csv(
+        day / "usage.csv", index=False)
+    night = creditbooks("--db", url, "nightly", "--date", "2026-01-06", "--landing",
+                        str(tmp_path / "landing"), "--archive", str(archive), "--format", "json",
+                        cwd=tmp_path)
+    assert night.returncode == 0, night.stderr
+    outcome = json.loads(night.stdout)[0]
+    assert (outcome["rows_read"], outcome["accepted"], outcome["duplicates"],
+            outcome["rejected"]) == (2, 0, 1, 1)
+    conflicts = creditbooks("--db", url, "exceptions", "--format", "json", cwd=tmp_path)
+    assert "event_id was accepted on 2026-01-05 with different contents" in conflicts.stdout

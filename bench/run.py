@@ -29,7 +29,7 @@ from rich.table import Table
 
 from bench.generate import write_bench_days
 from bench.month import write_month
-from rules.usage_buckets import DEFAULT_CHUNK_ROWS
+from intake.usage_buckets import DEFAULT_CHUNK_ROWS
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 RESULTS = REPOSITORY / "bench" / "results"

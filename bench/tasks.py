@@ -46,11 +46,11 @@ def floor_csv(usage_file: str) -> dict:
 def nightly(database_url: str, landing: str, archive: str, business_date: str,
             check: bool = False, chunk_rows: int | None | str = "default") -> dict:
     """One night (`chunk_rows`: the nightly's own default, a number, or None: whole file)."""
+    from creditbooks.night.run import run_night
+    from intake.usage_buckets import DEFAULT_CHUNK_ROWS
     from ledger.store import Store
     from reports.controls import run_controls
-    from rules.nightly import run_night
     from rules.policy import load_policy
-    from rules.usage_buckets import DEFAULT_CHUNK_ROWS
 
     chunk_rows = DEFAULT_CHUNK_ROWS if chunk_rows == "default" else chunk_rows
 

@@ -16,6 +16,12 @@ import typer
 from sqlalchemy.exc import OperationalError
 
 from creditbooks.close import REPORT_NAMES, CloseRefusedError
+from creditbooks.night.ingest import NightOrderError
+from creditbooks.night.run import BatchConflictError, StrictModeRejectionError, run_night
+from creditbooks.night.stages import DailyControlError, StageOrderError
+from intake.archive import ArchiveError
+from intake.documents import InputFileError
+from intake.usage_buckets import DEFAULT_CHUNK_ROWS
 from ledger.chain import verify_chain
 from ledger.guards import grant_application_role
 from ledger.journal import UnbalancedJournalError
@@ -29,15 +35,9 @@ from reports.statements import rollforward, trial_balance
 from reports.subledger import exceptions as list_exceptions
 from reports.subledger import lot_balances
 from reports.trace import TraceNotFoundError
-from rules.archive import ArchiveError
-from rules.documents import InputFileError
 from rules.fx import FxRateMissingError
-from rules.ingest import NightOrderError
-from rules.nightly import BatchConflictError, StrictModeRejectionError, run_night
 from rules.overage import OverageRuleError
 from rules.policy import EXPORT_TARGETS, Policy, PolicyError, load_policy
-from rules.stages import DailyControlError, StageOrderError
-from rules.usage_buckets import DEFAULT_CHUNK_ROWS
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Double-entry books and revenue recognition for prepaid usage credits.")

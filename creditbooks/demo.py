@@ -19,13 +19,13 @@ import numpy as np
 import pandas as pd
 
 from creditbooks.close import close_period
+from creditbooks.night.run import run_night
 from ledger.money import minor_unit_exponent
 from ledger.periods import days_between, period_of
 from ledger.store import Store
 from reports.controls import run_controls
 from reports.render import OutputFormat, render_rows
 from reports.statements import rollforward, trial_balance
-from rules.nightly import run_night
 from rules.policy import Policy
 
 QUARTER_START = date(2026, 1, 1)

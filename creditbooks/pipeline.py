@@ -21,23 +21,18 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from creditbooks.close import close_period, require_complete
+from creditbooks.night.ingest import ingest, read_landing_day
+from creditbooks.night.run import open_night
+from creditbooks.night.stages import run_stage
+from intake.usage_buckets import DEFAULT_CHUNK_ROWS
+from ledger.domain import Stage
 from ledger.locks import locked_periods
 from ledger.periods import parse_business_date
 from ledger.store import Store, read_frame
 from reports.beancount_export import write_beancount
 from reports.exports import export_period
 from reports.reconciliations import reconcile_period
-from rules.ingest import ingest, read_landing_day
-from rules.nightly import open_night
 from rules.policy import Policy, load_policy
-from rules.stages import (
-    burn_stage,
-    controls_stage,
-    expire_stage,
-    post_purchases_stage,
-    publish_stage,
-)
-from rules.usage_buckets import DEFAULT_CHUNK_ROWS
 
 
 class LandingNotReadyError(RuntimeError):
@@ -162,34 +157,19 @@ def ingest_day(business_date: str, strict: bool = False) -> dict:
             for row in files.itertuples(index=False)}
 
 
-def _run_stage(business_date: str, stage, *arguments) -> None:
+def run_stage_day(business_date: str, stage: str, shard: int = 0, shard_count: int = 1) -> None:
+    """One stage after ingest (ledger.domain.Stage), for one shard if it is sharded."""
     settings = Settings.resolve()
     store, night = settings.store(), _night(settings, business_date)
     with store.transaction() as connection:
-        stage(connection, night, *arguments)
-
-
-def post_purchases_day(business_date: str) -> None:
-    _run_stage(business_date, post_purchases_stage)
-
-
-def burn_shard(business_date: str, shard: int, shard_count: int) -> None:
-    _run_stage(business_date, burn_stage, shard, shard_count)
-
-
-def expire_day(business_date: str) -> None:
-    _run_stage(business_date, expire_stage)
-
-
-def daily_controls(business_date: str) -> None:
-    _run_stage(business_date, controls_stage)
+        run_stage(connection, night, Stage(stage), shard, shard_count)
 
 
 def publish_day(business_date: str) -> str:
     settings = Settings.resolve()
     store, night = settings.store(), _night(settings, business_date)
     with store.transaction() as connection:
-        return publish_stage(connection, night)
+        return run_stage(connection, night, Stage.PUBLISH)
 
 
 def periods_ending_on(business_dates: list[str]) -> list[str]:

@@ -1,7 +1,8 @@
 """Nightly posting: one run per business day of the reporting timezone, backfilled in order.
 
-wait for landing -> ingest -> post purchases -> burn (mapped over customer shards) ->
-expire -> daily controls -> publish (an Asset the month-end DAG follows). Each task is a
+wait for landing, then one task per stage of `ledger.domain.Stage`, in its order: ingest ->
+purchases -> burn (mapped over customer shards) -> expire -> controls -> publish (an Asset
+the month-end DAG follows). Each task is a
 thin, idempotent call into creditbooks.pipeline; the business date comes from the run's
 data interval (a real one-day interval in the reporting timezone), never from "now".
 """
@@ -13,6 +14,8 @@ import os
 import pendulum
 from airflow.sdk import Asset, Metadata, Param, dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
+
+from ledger.domain import Stage
 
 REPORTING_TIMEZONE = os.environ.get("CREDITBOOKS_REPORTING_TIMEZONE", "UTC")
 START_DATE = os.environ.get("CREDITBOOKS_START_DATE", "2026-01-01")
@@ -51,55 +54,55 @@ def credit_ledger_nightly():
         wait_for_landing(business_date, LANDING_TIMEOUT_SECONDS)
         return business_date
 
-    @task(multiple_outputs=False)
+    @task(task_id=Stage.INGEST.value, multiple_outputs=False)
     def ingest(business_date: str, params=None) -> dict:
         from creditbooks.pipeline import ingest_day
 
         return ingest_day(business_date, strict=bool(params["strict"]))
 
     @task
-    def post_purchases(business_date: str) -> str:
-        from creditbooks.pipeline import post_purchases_day
+    def run_stage(business_date: str, stage: str) -> None:
+        from creditbooks.pipeline import run_stage_day
 
-        post_purchases_day(business_date)
-        return business_date
+        run_stage_day(business_date, stage)
 
     @task
-    def plan_shards(business_date: str, params=None) -> list[dict]:
+    def plan_shards(business_date: str, stage: str, params=None) -> list[dict]:
         shard_count = int(params["shards"])
-        return [{"business_date": business_date, "shard": shard, "shard_count": shard_count}
-                for shard in range(shard_count)]
+        return [{"business_date": business_date, "stage": stage, "shard": shard,
+                 "shard_count": shard_count} for shard in range(shard_count)]
 
     @task
-    def burn(work: dict) -> None:
-        from creditbooks.pipeline import burn_shard
+    def run_shard(work: dict) -> None:
+        from creditbooks.pipeline import run_stage_day
 
-        burn_shard(work["business_date"], work["shard"], work["shard_count"])
+        run_stage_day(work["business_date"], work["stage"], work["shard"], work["shard_count"])
 
-    @task
-    def expire(business_date: str) -> None:
-        from creditbooks.pipeline import expire_day
-
-        expire_day(business_date)
-
-    @task
-    def daily_controls(business_date: str) -> None:
-        from creditbooks.pipeline import daily_controls
-
-        daily_controls(business_date)
-
-    @task(outlets=[NIGHTLY_PUBLISHED])
+    @task(task_id=Stage.PUBLISH.value, outlets=[NIGHTLY_PUBLISHED])
     def publish(business_date: str):
         from creditbooks.pipeline import publish_day
 
         status = publish_day(business_date)
         yield Metadata(NIGHTLY_PUBLISHED, {"business_date": business_date, "status": status})
 
+    # The task chain is the night's stage order (ledger/domain.py), written nowhere else.
     business_date = wait_for_landing()
-    purchases_posted = post_purchases(business_date)
-    ingest(business_date) >> purchases_posted
-    burned = burn.expand(work=plan_shards(purchases_posted))
-    burned >> expire(business_date) >> daily_controls(business_date) >> publish(business_date)
+    previous = None
+    for stage in Stage:
+        if stage is Stage.INGEST:
+            done = ingest(business_date)
+        elif stage is Stage.PUBLISH:
+            done = publish(business_date)
+        elif stage.is_sharded:
+            planned = plan_shards.override(task_id=f"plan_{stage}_shards")(business_date,
+                                                                           stage.value)
+            previous >> planned
+            done = run_shard.override(task_id=stage.value).expand(work=planned)
+        else:
+            done = run_stage.override(task_id=stage.value)(business_date, stage.value)
+        if previous is not None:
+            previous >> done
+        previous = done
 
 
 credit_ledger_nightly()

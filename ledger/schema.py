@@ -29,6 +29,8 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
+from ledger.domain import BatchStatus, Stage, sql_values
+
 
 def _bigint(*, nullable: bool = False, primary_key: bool = False) -> Column:
     return Column(BigInteger, nullable=nullable, primary_key=primary_key)
@@ -61,7 +63,7 @@ class Batch(SQLModel, table=True):
 
     __tablename__ = "batches"
     __table_args__ = (
-        CheckConstraint("status IN ('open', 'posted', 'empty')", name="ck_batches_status"),
+        CheckConstraint(f"status IN {sql_values(BatchStatus)}", name="ck_batches_status"),
     )
     batch_id: str = Field(primary_key=True, max_length=64)
     business_date: date = Field(unique=True, index=True)
@@ -86,7 +88,7 @@ class BatchStage(SQLModel, table=True):
     __tablename__ = "batch_stages"
     __table_args__ = (
         CheckConstraint(
-            "stage IN ('ingest', 'purchases', 'burn', 'expire', 'controls', 'publish')",
+            f"stage IN {sql_values(Stage)}",
             name="ck_batch_stages_stage",
         ),
         CheckConstraint("shard >= 0 AND shard < shard_count", name="ck_batch_stages_shard"),

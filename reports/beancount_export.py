@@ -15,6 +15,7 @@ from datetime import timedelta
 from itertools import groupby
 from pathlib import Path
 
+from ledger.domain import batch_id_for
 from ledger.money import format_minor
 from ledger.periods import parse_period
 from ledger.store import Store
@@ -80,7 +81,7 @@ def write_beancount(store: Store, period: str, out: Path, summary: str = "daily"
                                            key=lambda line: line.journal_id):
             lines = list(grouped)
             head = lines[0]
-            link = f" ^{head.journal_id}" + (f" ^batch-nightly-{head.date.isoformat()}"
+            link = f" ^{head.journal_id}" + (f" ^batch-{batch_id_for(head.date)}"
                                              if summary == "daily" else "")
             write(f"{head.date.isoformat()} * \"creditbooks\" "
                   f"{_quoted(f'{head.kind} {head.date.isoformat()} {head.currency}')}{link}\n")

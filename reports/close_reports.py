@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from intake.archive import archived_path_in, read_partition_where
 from ledger.accounts import ChartOfAccounts
 from ledger.money import format_micro_credits, format_micro_credits_column, format_minor_column
 from ledger.periods import business_day, parse_period
@@ -22,7 +23,6 @@ from reports.kpis import usage_slices
 from reports.line_totals import line_totals, up_to
 from reports.statements import ROLLFORWARD_COLUMNS, rollforward_frame
 from reports.subledger import lot_state_frame
-from rules.archive import archived_path_in, read_partition_where
 
 
 def _money(frame: pd.DataFrame, columns: list[str]) -> list[dict]:

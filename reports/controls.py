@@ -13,11 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from intake.archive import ArchiveError, verified_path
 from ledger.archive_index import recorded_partitions
 from ledger.money import values_to_date_minor
 from ledger.store import Store
 from reports.subledger import lot_state_frame
-from rules.archive import ArchiveError, verified_path
 from rules.fx import functional_owed_minor, rates_in_minor
 
 _MAX_ITEMS = 10

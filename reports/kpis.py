@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 
+from intake.archive import archived_path_in, read_partition_table
 from ledger.money import (
     allocate_largest_remainder,
     format_micro_credits,
@@ -36,7 +37,6 @@ from ledger.once import computed_once
 from ledger.periods import business_day, parse_period
 from ledger.store import Store
 from reports.subledger import lot_state_frame
-from rules.archive import archived_path_in, read_partition_table
 from rules.policy import Policy
 
 RUNWAY_ALERT_DAYS = 14

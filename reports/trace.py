@@ -20,12 +20,13 @@ import numpy as np
 import pandas as pd
 import pyarrow.dataset as ds
 
+from intake.archive import archived_path_in, verified_path
 from ledger.archive_index import recorded_partitions
+from ledger.domain import batch_id_for
 from ledger.money import divide_round_half_even, format_micro_credits, format_minor
 from ledger.periods import parse_period
 from ledger.store import Store
 from reports.subledger import lot_balances, lot_state_frame
-from rules.archive import archived_path_in, verified_path
 
 MAX_EVENTS_INLINE = 20
 
@@ -87,7 +88,7 @@ def trace_usage(store: Store, archive_root: Path, event_id: str) -> dict:
     event = found.iloc[0]
     business_date = date.fromisoformat(str(event["business_date"])[:10])
     customer = event["customer_id"]
-    batch_id = f"nightly-{business_date.isoformat()}"
+    batch_id = batch_id_for(business_date)
     source = store.read_frame("SELECT file_name, sha256 FROM batch_files WHERE batch_id = :batch "
                               "AND document = 'usage'", batch=batch_id).iloc[0]
     bucket = store.read_frame("SELECT meter, event_count, credits_micro FROM usage_daily WHERE "

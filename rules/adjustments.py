@@ -17,8 +17,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from intake.validation import first_problems
 from rules.lot_state import credits_left_micro
-from rules.validation import first_problems
 
 
 def judge_adjustments(adjustments: pd.DataFrame,

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from intake.validation import AMOUNT_SCALE_PLACES, first_problems
 from ledger.accounts import ChartOfAccounts
 from ledger.journal import EntryKind, JournalBatch
 from ledger.money import (
@@ -31,7 +32,6 @@ from ledger.money import (
 from ledger.periods import BusinessDay
 from rules.lot_state import credits_left_micro
 from rules.postings import journal_from_lines, line_frame
-from rules.validation import AMOUNT_SCALE_PLACES, first_problems
 
 AMOUNT_NOT_GIVEN = -1
 VALUED_COLUMNS = ["refund_id", "purchase_id", "customer_id", "refunded_at", "credits_micro",

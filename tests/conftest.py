@@ -16,7 +16,8 @@ import pytest  # noqa: E402
 
 from ledger.store import Store  # noqa: E402
 from rules.policy import load_policy  # noqa: E402
-from tests.postgres_server import PostgresServer  # noqa: E402
+from tests.support.nights import post_days  # noqa: E402
+from tests.support.postgres_server import PostgresServer  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -51,24 +52,12 @@ def policy():
     return load_policy()
 
 
-def post_days(store, policy, root, first, last):
-    """Run every night from first to last (dates) from root/landing."""
-    from datetime import timedelta
-
-    from rules.nightly import run_night
-
-    day = first
-    while day <= last:
-        run_night(store, policy, root / "landing", root / "archive", day)
-        day += timedelta(days=1)
-
-
 @pytest.fixture
 def january(store, policy, tmp_path):
     """The hand-worked scenario with every night of January 2026 posted."""
     from datetime import date
 
-    from tests.test_nightly_end_to_end import write_scenario
+    from tests.support.scenario import write_scenario
 
     write_scenario(tmp_path / "landing")
     post_days(store, policy, tmp_path, date(2026, 1, 1), date(2026, 1, 31))

@@ -24,9 +24,9 @@ import pandas as pd
 
 from reports.controls import run_controls
 from reports.subledger import exceptions, lot_state_frame
-from tests.conftest import post_days
-from tests.landing import write_document
-from tests.test_nightly_end_to_end import purchase, tb, usage
+from tests.support.landing import write_document
+from tests.support.nights import post_days
+from tests.support.scenario import purchase, tb, usage
 
 
 def adjustment(adjustment_id, purchase_id, action, new_expires_at="", at="2026-03-02T09:00:00Z"):

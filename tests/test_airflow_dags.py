@@ -13,13 +13,13 @@ import pendulum
 import pytest
 from beancount import loader
 
+from creditbooks.night.run import run_night
+from intake.usage_buckets import take_in_streamed_usage
 from ledger.chain import chain_head
 from ledger.locks import locked_periods
 from ledger.store import Store
 from rules import ingest
-from rules.nightly import run_night
-from rules.usage_buckets import take_in_streamed_usage
-from tests.test_nightly_end_to_end import tb, write_scenario
+from tests.support.scenario import tb, write_scenario
 
 ENTRIES = """SELECT e.entry_id, e.kind, e.business_date, e.period, e.customer_id, e.source_ref,
                     e.batch_id, e.policy_version, l.line_number, l.account, l.currency,
@@ -76,13 +76,14 @@ def run_nightly(bag, business_date: date, shards: int):
 def test_dags_have_the_designed_tasks_and_dependencies(dags):
     nightly = dags.get_dag("credit_ledger_nightly")
     assert {task.task_id: sorted(task.downstream_task_ids) for task in nightly.tasks} == {
-        "wait_for_landing": ["daily_controls", "expire", "ingest", "post_purchases", "publish"],
-        "ingest": ["post_purchases"],
-        "post_purchases": ["plan_shards"],
-        "plan_shards": ["burn"],
+        "wait_for_landing": ["controls", "expire", "ingest", "plan_burn_shards", "publish",
+                             "purchases"],
+        "ingest": ["purchases"],
+        "purchases": ["burn", "plan_burn_shards"],
+        "plan_burn_shards": ["burn"],
         "burn": ["expire"],
-        "expire": ["daily_controls"],
-        "daily_controls": ["publish"],
+        "expire": ["controls"],
+        "controls": ["publish"],
         "publish": [],
     }
     assert nightly.catchup is True and nightly.max_active_runs == 1

@@ -7,11 +7,12 @@ from datetime import date
 import pandas as pd
 import pytest
 
-import rules.nightly
+from creditbooks.night.run import run_night
+from creditbooks.night.stages import publish_stage
+from ledger.domain import Stage
 from ledger.periods import business_day
-from rules.nightly import run_night
-from rules.stages import publish_stage
-from tests.test_nightly_end_to_end import NIGHTS, tb, write_scenario
+from tests.support.nights import replace_stage
+from tests.support.scenario import NIGHTS, tb, write_scenario
 
 TABLES = ["batches", "batch_stages", "batch_files", "quarantine", "lots", "lot_balances", "burn_slices",
           "lot_expiries", "usage_daily", "uncovered_usage", "journal_entries", "journal_lines"]
@@ -33,7 +34,7 @@ def test_a_crash_after_rows_are_written_rolls_the_whole_batch_back(store, policy
         publish_stage(connection, night)  # every stage has written its rows...
         raise RuntimeError("simulated crash before commit")  # ...and the process dies
 
-    monkeypatch.setattr(rules.nightly, "publish_stage", publish_then_crash)
+    replace_stage(monkeypatch, Stage.PUBLISH, publish_then_crash)
     with pytest.raises(RuntimeError, match="simulated crash"):
         run_night(store, policy, landing, archive, NIGHTS[1])
     assert row_counts(store) == before

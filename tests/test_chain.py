@@ -16,8 +16,8 @@ from ledger.chain import GENESIS, ChainHead, chain_head, seal_batch, verify_chai
 from ledger.digest import journal_digest
 from ledger.journal import JournalBatch
 from ledger.store import Store, post_journal
-from tests.test_cli import creditbooks
-from tests.test_nightly_end_to_end import run_nights, write_scenario
+from tests.support.cli import creditbooks
+from tests.support.scenario import run_nights, write_scenario
 
 
 def test_the_chain_holds_and_grows_with_each_published_night(store, policy, tmp_path):

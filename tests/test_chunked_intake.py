@@ -17,13 +17,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from creditbooks.night.run import run_night
+from intake.archive import archived_path_in, read_partition
+from intake.documents import InputFile, InputFileError, StreamedFile, open_document
 from ledger.chain import chain_head
 from ledger.store import Store
-from rules.archive import archived_path_in, read_partition
-from rules.documents import InputFile, InputFileError, StreamedFile, open_document
-from rules.nightly import run_night
-from tests.landing import write_document
-from tests.test_nightly_end_to_end import NIGHTS, write_scenario
+from tests.support.landing import write_document
+from tests.support.scenario import NIGHTS, write_scenario
 
 FIRST, SECOND = date(2026, 3, 1), date(2026, 3, 2)
 TABLES = {

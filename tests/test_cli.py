@@ -3,23 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from tests.test_nightly_end_to_end import write_scenario
-
-CREDITBOOKS = str(Path(sys.executable).with_name("creditbooks"))
-
-
-def creditbooks(*arguments, cwd, check=True):
-    completed = subprocess.run([CREDITBOOKS, *arguments], cwd=cwd, capture_output=True, text=True,
-                               env={"PATH": "/usr/bin:/bin", "HOME": str(cwd)})
-    if check and completed.returncode != 0:
-        raise AssertionError(f"exit {completed.returncode}: {completed.stderr}")
-    return completed
+from tests.support.cli import creditbooks
+from tests.support.scenario import write_scenario
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Month-end close on the hand-worked scenario of test_nightly_end_to_end, January complete.
+"""Month-end close on the hand-worked scenario (tests/support/scenario.py), January complete.
 
 Open lots at the end of January: P-A (USD, 1 credit = 0.33, expires 2026-02-01 12:00),
 P-B (USD, 10 credits = 20.00, never), P-G (promotional, 2 credits, never), P-J (JPY,
@@ -32,20 +32,16 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from creditbooks.close import CloseRefusedError, close_period, reopen_period
+from creditbooks.close import CloseRefusedError, reopen_period
+from creditbooks.night.run import run_night
 from ledger.journal import JournalBatch
 from ledger.locks import PeriodLockedError, locked_periods, record_period_event
 from ledger.store import post_journal
 from reports.package import neutralise, sha256_of
-from rules.nightly import run_night
-from tests.conftest import post_days
-from tests.landing import write_document
-from tests.test_nightly_end_to_end import purchase, usage, write_scenario
-
-
-def close(store, policy, root, period, **options):
-    return close_period(store, policy, period, root / "close", root / "archive", actor="tester",
-                        **options)
+from tests.support.close import close
+from tests.support.landing import write_document
+from tests.support.nights import post_days
+from tests.support.scenario import purchase, usage, write_scenario
 
 
 def rows_of(package: Path, name: str) -> list[dict]:

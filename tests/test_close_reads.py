@@ -26,9 +26,9 @@ from ledger.store import ReadOnceStore, post_journal
 from reports.close_reports import balance_sheet, income_statement
 from reports.line_totals import line_totals
 from reports.statements import RollforwardRow, rollforward, trial_balance
-from tests.conftest import post_days
-from tests.landing import write_document
-from tests.test_nightly_end_to_end import usage
+from tests.support.landing import write_document
+from tests.support.nights import post_days
+from tests.support.scenario import usage
 
 
 def test_a_read_asked_for_again_is_answered_from_the_first_answer(january):

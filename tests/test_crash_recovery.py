@@ -1,6 +1,6 @@
 """Kill the run with SIGKILL at each stage, run it again: the books are those of a clean run.
 
-The killed process gets no chance to clean up (see tests/fault_injection.py). After it,
+The killed process gets no chance to clean up (see tests/support/fault_injection.py). After it,
 no part of the killed night or close is visible; running the same command again gives
 the same entries, hash chain head, row counts, archive and reports as a run that was
 never interrupted.
@@ -20,14 +20,14 @@ from pathlib import Path
 import pytest
 
 from creditbooks.close import close_period
+from creditbooks.night.run import run_night
+from intake.archive import verified_path
 from ledger.archive_index import recorded_partitions
 from ledger.schema import ALL_TABLES
 from ledger.store import Store
 from reports.statements import trial_balance
-from rules.archive import verified_path
-from rules.nightly import run_night
-from tests.conftest import post_days
-from tests.test_nightly_end_to_end import NIGHTS, write_scenario
+from tests.support.nights import post_days
+from tests.support.scenario import NIGHTS, write_scenario
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 # Times of writing, and names that carry the ledger's own identity (each ledger has its
@@ -51,7 +51,7 @@ def snapshot(store: Store) -> dict:
 
 
 def run_with_fault(point: str, *arguments: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tests.fault_injection", point, *arguments],
+    return subprocess.run([sys.executable, "-m", "tests.support.fault_injection", point, *arguments],
                           cwd=cwd, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "PYTHONPATH": str(REPOSITORY)})
 

@@ -11,16 +11,16 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError, ProgrammingError
 
-import rules.nightly
+import creditbooks.night.run
 from creditbooks.close import CloseRefusedError, close_period
+from creditbooks.night.run import BatchConflictError, run_night
 from ledger.chain import verify_chain
 from ledger.journal import JournalBatch
 from ledger.locks import record_period_event
 from ledger.store import Store, post_journal
-from rules.nightly import BatchConflictError, run_night
-from tests.conftest import post_days
-from tests.test_cli import creditbooks
-from tests.test_nightly_end_to_end import NIGHTS, run_nights, write_scenario
+from tests.support.cli import creditbooks
+from tests.support.nights import post_days
+from tests.support.scenario import NIGHTS, run_nights, write_scenario
 
 pytestmark = pytest.mark.postgres
 
@@ -179,13 +179,13 @@ def test_two_runs_of_the_same_night_at_once_post_it_exactly_once(postgres_server
     Store(url).initialise()
     write_scenario(tmp_path / "landing")
     both_started = threading.Barrier(2, timeout=30)
-    real_lock = rules.nightly.share_posting_lock
+    real_lock = creditbooks.night.run.share_posting_lock
 
     def start_together(connection):
         both_started.wait()  # both runs are inside their transactions before either writes
         real_lock(connection)
 
-    monkeypatch.setattr(rules.nightly, "share_posting_lock", start_together)
+    monkeypatch.setattr(creditbooks.night.run, "share_posting_lock", start_together)
     outcomes: list = []
 
     def night():

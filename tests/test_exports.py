@@ -21,8 +21,8 @@ from beancount.core import data
 from reports.beancount_export import write_beancount
 from reports.exports import XERO_MAX_LINES, export_period
 from reports.statements import trial_balance
-from tests.test_cli import creditbooks
-from tests.test_close import close
+from tests.support.cli import creditbooks
+from tests.support.close import close
 
 GROUPING = {  # the column that makes rows one journal, and how each row's amount is signed
     "netsuite": ("External ID", lambda row: Decimal(row["Debit"] or 0) - Decimal(row["Credit"] or 0)),
@@ -87,7 +87,7 @@ def test_xero_files_split_at_300_lines_without_splitting_a_journal(january, poli
 
 
 def test_exporting_an_open_period_needs_draft_and_says_so(tmp_path):
-    from tests.test_nightly_end_to_end import write_scenario
+    from tests.support.scenario import write_scenario
 
     write_scenario(tmp_path / "landing")
     creditbooks("init", cwd=tmp_path)

@@ -20,13 +20,13 @@ from datetime import date
 
 import pytest
 
+from creditbooks.night.run import run_night
 from reports.controls import run_controls
 from reports.statements import trial_balance
 from rules.fx import FxRateMissingError
-from rules.nightly import run_night
-from tests.conftest import post_days
-from tests.landing import write_document
-from tests.test_nightly_end_to_end import purchase, usage
+from tests.support.landing import write_document
+from tests.support.nights import post_days
+from tests.support.scenario import purchase, usage
 
 
 def rate(day, value, currency="EUR"):
@@ -124,7 +124,7 @@ def test_functional_reports_and_a_functional_ledger_that_beancount_accepts(sqlit
 
 
 def test_the_command_line_names_a_missing_rate_and_shows_functional_figures(tmp_path):
-    from tests.test_cli import creditbooks
+    from tests.support.cli import creditbooks
 
     write_euro_scenario(tmp_path / "landing")
     (tmp_path / "landing" / "2026-03-31" / "fx_rates.csv").unlink()

@@ -1,4 +1,4 @@
-"""Hostile and malformed input: each case of tests/hostile_corpus.py has its exact outcome."""
+"""Hostile and malformed input: each case of tests/support/hostile_corpus.py has its exact outcome."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from datetime import date
 
 import pytest
 
+from creditbooks.night.run import StrictModeRejectionError, run_night
+from intake.documents import InputFileError
+from intake.usage_buckets import DEFAULT_CHUNK_ROWS
 from ledger.store import Store
-from rules.documents import InputFileError
-from rules.nightly import StrictModeRejectionError, run_night
-from rules.usage_buckets import DEFAULT_CHUNK_ROWS
-from tests.hostile_corpus import CASES, FORMULA_ID, SQL_ID, USAGE_HEADER, Case, event, usage
-from tests.landing import write_document
+from tests.support.hostile_corpus import CASES, FORMULA_ID, SQL_ID, USAGE_HEADER, Case, event, usage
+from tests.support.landing import write_document
 
 DAY = date(2026, 1, 31)
 

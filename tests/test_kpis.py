@@ -25,14 +25,14 @@ from decimal import Decimal
 
 import pytest
 
+from creditbooks.night.run import run_night
 from reports.kpis import allocated_costs, burstiness, credit_runway, kpi_summary, kpis_by
 from reports.statements import trial_balance
-from rules.nightly import run_night
 from rules.policy import load_policy, policy_from_document
-from tests.conftest import post_days
-from tests.landing import write_document
-from tests.test_close import close
-from tests.test_nightly_end_to_end import NIGHTS, run_nights, write_scenario
+from tests.support.close import close
+from tests.support.landing import write_document
+from tests.support.nights import post_days
+from tests.support.scenario import NIGHTS, run_nights, write_scenario
 
 
 def cost(cost_id, on, meter, amount, cost_type="variable", currency="USD"):

@@ -16,16 +16,18 @@ from pathlib import Path
 
 import pytest
 
+from creditbooks.night.ingest import NightOrderError
+from creditbooks.night.run import run_night
+from creditbooks.night.stages import DailyControlError
+from intake.archive import ArchiveError
 from ledger.archive_index import recorded_partitions
+from ledger.domain import Stage
 from ledger.store import Store
 from reports.controls import run_controls
 from reports.trace import trace_usage
-from rules.archive import ArchiveError
-from rules.ingest import NightOrderError
-from rules.nightly import run_night
 from rules.policy import DEFAULT_POLICY_FILE, load_policy
-from rules.stages import DailyControlError
-from tests.landing import write_document
+from tests.support.landing import write_document
+from tests.support.nights import replace_stage
 
 DAY = date(2026, 3, 2)
 
@@ -177,8 +179,6 @@ def test_two_ledgers_sharing_one_archive_keep_their_own_partitions_and_duplicate
 
 def test_a_failed_night_is_in_no_look_back_and_the_next_night_waits_for_it(
         store, policy, tmp_path, monkeypatch):
-    import rules.nightly
-
     landing, archive = tmp_path / "landing", tmp_path / "archive"
     write_document(landing, "2026-03-01", "purchases", [_purchase("P-1", "C1", "2026-03-01T00:00:00Z")])
     write_document(landing, "2026-03-02", "usage", [_event("E-1", "2026-03-02T10:00:00Z", "3")])
@@ -190,7 +190,7 @@ def test_a_failed_night_is_in_no_look_back_and_the_next_night_waits_for_it(
         raise DailyControlError(f"{night.batch_id} daily controls failed: simulated")
 
     with monkeypatch.context() as patched:
-        patched.setattr(rules.nightly, "controls_stage", failing_controls)
+        replace_stage(patched, Stage.CONTROLS, failing_controls)
         with pytest.raises(DailyControlError):
             run_night(store, policy, landing, archive, DAY)
     assert list((archive / "usage").rglob("*.parquet"))  # the failed night left its partition

@@ -30,70 +30,13 @@ from datetime import date
 
 import pytest
 
+from creditbooks.night.run import BatchConflictError, StrictModeRejectionError
+from intake.documents import InputFileError
 from reports.controls import run_controls
-from reports.statements import rollforward, trial_balance
+from reports.statements import rollforward
 from reports.subledger import exceptions, lot_balances
-from rules.documents import InputFileError
-from rules.nightly import BatchConflictError, StrictModeRejectionError, run_night
-from tests.landing import write_document
-
-PURCHASE = {"tax_amount": "", "expires_at": "", "kind": "paid", "product": "pack", "priority": "0"}
-
-
-def purchase(purchase_id, customer, credits, amount, currency="USD", **extra):
-    return {**PURCHASE, "purchase_id": purchase_id, "customer_id": customer,
-            "purchased_at": "2026-01-30T09:00:00Z", "credits": credits, "amount": amount,
-            "currency": currency, **extra}
-
-
-def usage(event_id, customer, occurred_at, meter, credits):
-    return {"event_id": event_id, "customer_id": customer, "occurred_at": occurred_at,
-            "meter": meter, "credits": credits}
-
-
-def write_scenario(landing, file_format="csv"):
-    write_document(landing, "2026-01-30", "purchases", [
-        purchase("P-A", "A", "3", "1.00", tax_amount="0.08", expires_at="2026-02-01T12:00:00Z"),
-        purchase("P-B", "A", "10", "20.00"),
-        purchase("P-G", "A", "2", "0", kind="promotional", product="promo"),
-        purchase("P-M", "C", "5", "5.00", purchased_at="2026-01-30T00:00:00Z",
-                 expires_at="2026-02-01T00:00:00Z"),
-        purchase("P-J", "B", "100", "1000", currency="JPY"),
-    ], file_format)
-    # The JPY lot's rate, and the same at month ends: its cash is remeasured to no change.
-    for day in ("2026-01-30", "2026-01-31", "2026-02-28", "2026-03-31"):
-        write_document(landing, day, "fx_rates", [
-            {"date": day, "currency": "JPY", "rate_to_functional": "0.0067"}], file_format)
-    write_document(landing, "2026-01-30", "usage", [
-        usage("U1", "A", "2026-01-30T10:00:00Z", "api", "1"),
-        usage("U2", "B", "2026-01-30T10:00:00Z", "api", "33.333333"),
-    ], file_format)
-    write_document(landing, "2026-01-31", "usage", [
-        usage("U3", "A", "2026-01-31T12:00:00Z", "gpu", "1"),
-        usage("U4", "B", "2026-01-29T23:00:00Z", "api", "0.5"),
-        usage("U7", "D", "2026-01-31T08:00:00+02:00", "api", "7"),
-    ], file_format)
-    write_document(landing, "2026-02-01", "usage", [
-        usage("U5", "A", "2026-02-01T08:00:00Z", "api", "0.50"),
-        usage("U6", "A", "2026-02-01T13:00:00Z", "gpu", "4"),
-        usage("U3", "A", "2026-01-31T12:00:00Z", "gpu", "1.0"),
-        usage("U2", "B", "2026-01-30T10:00:00Z", "api", "3"),
-        usage("U8", "B", "2026-02-01T10:00:00Z", "api", "-1"),
-    ], file_format)
-
-
-NIGHTS = [date(2026, 1, 30), date(2026, 1, 31), date(2026, 2, 1)]
-
-
-def run_nights(store, policy, tmp_path, nights=NIGHTS, **options):
-    return [run_night(store, policy, tmp_path / "landing", tmp_path / "archive", night, **options)
-            for night in nights]
-
-
-def tb(store, period):
-    return {(row["account"], row["currency"]): (row["opening"], row["debit"], row["credit"],
-                                                row["closing"])
-            for row in trial_balance(store, period)}
+from tests.support.landing import write_document
+from tests.support.scenario import NIGHTS, purchase, run_nights, tb, usage, write_scenario
 
 
 def test_several_nights_produce_the_hand_worked_books(store, policy, tmp_path):

@@ -21,14 +21,14 @@ from datetime import date
 
 import pytest
 
+from creditbooks.night.run import run_night
 from reports.controls import run_controls
 from reports.subledger import exceptions
-from rules.nightly import run_night
 from rules.overage import OverageRuleError
 from rules.policy import DEFAULT_POLICY_FILE, policy_from_document
-from tests.conftest import post_days
-from tests.landing import write_document
-from tests.test_nightly_end_to_end import purchase, tb, usage
+from tests.support.landing import write_document
+from tests.support.nights import post_days
+from tests.support.scenario import purchase, tb, usage
 
 
 def overage_policy(prices):

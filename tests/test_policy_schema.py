@@ -373,7 +373,7 @@ def creditbooks(*arguments, cwd):
 
 
 def test_a_bad_policy_stops_every_command_with_one_line_before_any_night_runs(tmp_path):
-    from tests.test_nightly_end_to_end import write_scenario  # the nightly modules, only here
+    from tests.support.scenario import write_scenario  # the nightly modules, only here
     write_scenario(tmp_path / "landing")
     assert creditbooks("init", cwd=tmp_path).returncode == 0
     (tmp_path / "bad.toml").write_text("[usage]\nlate_window_days = true\n")

@@ -9,14 +9,14 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from creditbooks.night.run import run_night
 from ledger.periods import business_day
 from ledger.store import Store
 from reports.controls import run_controls
 from reports.statements import rollforward
 from rules.burn import burn, burn_order_ranks
-from rules.nightly import run_night
 from rules.policy import BURN_ORDER_KEYS
-from tests.landing import write_document
+from tests.support.landing import write_document
 
 DAY = business_day(date(2026, 3, 10), "UTC")
 HOUR = pd.Timedelta(hours=1)

@@ -34,9 +34,9 @@ from reports.breakage_review import breakage_estimates
 from reports.controls import run_controls
 from reports.statements import rollforward
 from rules.policy import DEFAULT_POLICY_FILE, PolicyError, policy_from_document
-from tests.conftest import post_days
-from tests.landing import write_document
-from tests.test_nightly_end_to_end import purchase, tb, usage
+from tests.support.landing import write_document
+from tests.support.nights import post_days
+from tests.support.scenario import purchase, tb, usage
 
 
 def gift_policy(*rates: tuple[str, str], method: str = "proportional"):

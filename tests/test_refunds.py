@@ -27,9 +27,9 @@ from datetime import date
 from reports.controls import run_controls
 from reports.statements import rollforward
 from reports.subledger import exceptions
-from tests.conftest import post_days
-from tests.landing import write_document
-from tests.test_nightly_end_to_end import purchase, tb, usage
+from tests.support.landing import write_document
+from tests.support.nights import post_days
+from tests.support.scenario import purchase, tb, usage
 
 
 def refund(refund_id, purchase_id, refunded_at, credits, amount=""):

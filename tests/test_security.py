@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from creditbooks.night.run import run_night
 from creditbooks.pipeline import Settings
 from reports.exports import export_period
-from rules.nightly import run_night
 from rules.policy import load_policy
-from tests.hostile_corpus import FORMULA_ID
-from tests.landing import write_document
-from tests.test_cli import creditbooks
+from tests.support.cli import creditbooks
+from tests.support.hostile_corpus import FORMULA_ID
+from tests.support.landing import write_document
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 PRODUCTION = ["ledger", "rules", "reports", "creditbooks", "dags"]
@@ -32,17 +32,17 @@ IDENTIFIERS_IN_SQL = {
     ("ledger/store.py", "assignments"),  # "column = ?, ..." over the frame's columns
     ("ledger/guards.py", "role"),      # checked against ^[a-z_][a-z0-9_]{0,62}$
     ("ledger/guards.py", "table"),     # from APPEND_ONLY_TABLES / MUTABLE_TABLES
-    ("rules/ingest.py", "id_column"),  # ID_COLUMN[document], a fixed mapping
-    ("rules/ingest.py", "table"),  # "lots", "costs", "refunds" or "lot_adjustments": fixed names
+    ("creditbooks/night/ingest.py", "id_column"),  # ID_COLUMN[document], a fixed mapping
+    ("creditbooks/night/ingest.py", "table"),  # "lots", "costs", "refunds" or "lot_adjustments": fixed names
     ("ledger/digest.py", "_line_text_sql(connection.dialect.name)"),  # fixed column names
     ("reports/beancount_export.py", "condition"),  # "<" or "<=" from the caller
     ("reports/controls.py", "window"),      # a constant WHERE with bound parameters, or nothing
     ("reports/controls.py", "_DEFERRED"),   # a constant column expression
-    ("rules/lot_state.py", "_LOT_STATE + ' WHERE b.is_open ORDER BY l.purchase_id'"),
-    ("rules/lot_state.py", "_LOT_STATE + ' WHERE l.purchase_id IN :ids'"),  # constant SQL
-    ("rules/lot_state.py",  # constant SQL; the ids are an expanding bound parameter
+    ("creditbooks/night/lots.py", "_LOT_STATE + ' WHERE b.is_open ORDER BY l.purchase_id'"),
+    ("creditbooks/night/lots.py", "_LOT_STATE + ' WHERE l.purchase_id IN :ids'"),  # constant SQL
+    ("creditbooks/night/lots.py",  # constant SQL; the ids are an expanding bound parameter
      "_LOT_STATE + ' WHERE b.is_open AND l.customer_id IN :ids'"),
-    ("rules/lot_state.py",  # constant SQL; the products are an expanding bound parameter
+    ("creditbooks/night/lots.py",  # constant SQL; the products are an expanding bound parameter
      "_LOT_STATE + '\\n        WHERE b.last_batch_id = :batch_id\\n           OR (b.is_open AND "
      "(b.expires_at < :expiring_before OR l.product IN :products))\\n        ORDER BY "
      "l.purchase_id'"),

@@ -6,19 +6,13 @@ from datetime import date
 
 import pytest
 
+from creditbooks.night.ingest import ingest, read_landing_day
+from creditbooks.night.run import open_night
+from creditbooks.night.stages import StageOrderError, burn_stage, post_purchases_stage, run_stage
 from ledger.chain import chain_head
+from ledger.domain import Stage
 from reports.statements import trial_balance
-from rules.ingest import ingest, read_landing_day
-from rules.nightly import open_night
-from rules.stages import (
-    StageOrderError,
-    burn_stage,
-    controls_stage,
-    expire_stage,
-    post_purchases_stage,
-    publish_stage,
-)
-from tests.test_nightly_end_to_end import NIGHTS, tb, write_scenario
+from tests.support.scenario import NIGHTS, tb, write_scenario
 
 ENTRY_QUERY = """SELECT e.entry_id, e.kind, e.business_date, e.customer_id, l.line_number, l.account,
                         l.currency, l.amount_minor, l.meter, l.purchase_id
@@ -26,24 +20,31 @@ ENTRY_QUERY = """SELECT e.entry_id, e.kind, e.business_date, e.customer_id, l.li
                  ORDER BY e.entry_id, l.line_number"""
 
 
-def run_stages(store, policy, tmp_path, business_date: date, shard_count: int, until="publish"):
+def run_stages(store, policy, tmp_path, business_date: date, shard_count: int,
+               until: Stage = Stage.PUBLISH):
+    """Each stage of the night's order in a transaction of its own, as Airflow's tasks do."""
     landing = read_landing_day(tmp_path / "landing", business_date)
     night = open_night(policy, tmp_path / "archive", business_date)
-    steps = [
-        ("ingest", lambda c: ingest(c, landing, night.day, policy, night.archive_root,
-                                    night.batch_id, False, night.recorded_at)),
-        ("purchases", lambda c: post_purchases_stage(c, night)),
-        *[("burn", lambda c, shard=shard: burn_stage(c, night, shard, shard_count))
-          for shard in reversed(range(shard_count))],  # shards finish in any order
-        ("expire", lambda c: expire_stage(c, night)),
-        ("controls", lambda c: controls_stage(c, night)),
-        ("publish", lambda c: publish_stage(c, night)),
-    ]
-    for name, step in steps:
-        with store.transaction() as connection:  # one task, one transaction
-            step(connection)
-        if name == until:
+    for stage in Stage:
+        if stage is Stage.INGEST:
+            with store.transaction() as connection:
+                ingest(connection, landing, night.day, policy, night.archive_root,
+                       night.batch_id, False, night.recorded_at)
+        for shard in reversed(range(shard_count)) if stage.is_sharded else ():
+            with store.transaction() as connection:  # shards finish in any order
+                run_stage(connection, night, stage, shard, shard_count)
+        if stage is not Stage.INGEST and not stage.is_sharded:
+            with store.transaction() as connection:  # one task, one transaction
+                run_stage(connection, night, stage)
+        if stage is until:
             return
+
+
+def test_the_stage_order_is_the_one_the_night_and_the_database_know():
+    assert [stage.value for stage in Stage] == [
+        "ingest", "purchases", "burn", "expire", "controls", "publish"]
+    assert [stage.previous() for stage in Stage] == [None, *list(Stage)[:-1]]
+    assert [stage for stage in Stage if stage.is_sharded] == [Stage.BURN]
 
 
 @pytest.mark.parametrize("shard_count", [2, 5])
@@ -75,7 +76,7 @@ def test_a_night_is_invisible_in_statements_until_published_and_stages_repeat_ha
     write_scenario(tmp_path / "landing")
     run_stages(sqlite_store, policy, tmp_path, NIGHTS[0], 1)
     published = trial_balance(sqlite_store, "2026-01")
-    run_stages(sqlite_store, policy, tmp_path, NIGHTS[1], 2, until="expire")
+    run_stages(sqlite_store, policy, tmp_path, NIGHTS[1], 2, until=Stage.EXPIRE)
     assert sqlite_store.read_frame("SELECT COUNT(*) AS n FROM journal_entries "
                                    "WHERE batch_id = 'nightly-2026-01-31'")["n"][0] > 0
     assert trial_balance(sqlite_store, "2026-01") == published

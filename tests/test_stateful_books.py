@@ -1,7 +1,7 @@
 """Random sequences of nights, re-runs, late and re-sent events, refunds and a close.
 
 Hypothesis drives the real engine (files landed, `run_night`, `close_period`) and the
-reference model of tests/reference_books.py with the same inputs. After every step:
+reference model of tests/support/reference_books.py with the same inputs. After every step:
 entries balance per currency, the subledger equals the GL (every control passes),
 every lot ties out, the GL and every lot equal the model's to the minor unit, and a
 closed period is unchanged. Re-running a posted night changes nothing.
@@ -19,14 +19,14 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from creditbooks.close import close_period
+from creditbooks.night.run import run_night
 from ledger.digest import journal_digest
 from ledger.store import Store
 from reports.controls import run_controls
-from rules.nightly import run_night
 from rules.policy import load_policy
-from tests.conftest import post_days
-from tests.landing import write_document
-from tests.reference_books import EXPONENT, ModelEvent, ModelLot, ModelRefund, ReferenceBooks
+from tests.support.landing import write_document
+from tests.support.nights import post_days
+from tests.support.reference_books import EXPONENT, ModelEvent, ModelLot, ModelRefund, ReferenceBooks
 
 FIRST_NIGHT = date(2026, 1, 29)
 # One currency per customer: a burn order comparing per-credit values across currencies

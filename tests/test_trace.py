@@ -8,8 +8,8 @@ import json
 import pytest
 
 from reports.trace import TraceNotFoundError, trace_customer, trace_entry, trace_purchase, trace_usage
-from tests.test_cli import creditbooks
-from tests.test_nightly_end_to_end import run_nights, write_scenario
+from tests.support.cli import creditbooks
+from tests.support.scenario import run_nights, write_scenario
 
 
 @pytest.fixture

@@ -17,9 +17,9 @@ from creditbooks.close import report_builders
 from reports.controls import run_controls
 from reports.statements import rollforward
 from rules.policy import DEFAULT_POLICY_FILE, policy_from_document
-from tests.conftest import post_days
-from tests.landing import write_document
-from tests.test_nightly_end_to_end import purchase, tb, usage
+from tests.support.landing import write_document
+from tests.support.nights import post_days
+from tests.support.scenario import purchase, tb, usage
 
 
 def test_expired_value_in_an_escheat_country_goes_to_the_liability(store, tmp_path):

@@ -1,6 +1,6 @@
 """A usage file too large to hold: taken in chunk by chunk, de-duplicated by event-id bucket.
 
-The whole-file intake (rules/intake.py) holds a file at once; a day of a hundred million
+The whole-file intake (intake/classification.py) holds a file at once; a day of a hundred million
 events does not fit. Here the file is read `chunk_rows` at a time: each chunk is
 validated, and its valid rows are spilled to one file per event-id bucket (a stable hash
 of the id); the ids the ledger accepted inside the late window (its look-back, read from
@@ -27,11 +27,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from intake.archive import archived_table, no_fingerprints
+from intake.classification import PAYLOAD_COLUMNS, classify_valid_rows, counted_intake, raw_rows
+from intake.documents import ROW_NUMBER, StreamedFile
+from intake.validation import payload_fingerprints, validate_usage
 from ledger.periods import BusinessDay
-from rules.archive import archived_table, no_fingerprints
-from rules.documents import ROW_NUMBER, StreamedFile
-from rules.intake import PAYLOAD_COLUMNS, classify_valid_rows, counted_intake, raw_rows
-from rules.validation import payload_fingerprints, validate_usage
 
 # Above this many rows a usage file is read in chunks: about 3 GiB at peak for a night,
 # and no slower than holding the file (10M events: 104 s chunked, 98 s whole, 7.4 GiB).

@@ -1,11 +1,10 @@
 """The nightly run: one business day's landing files in, one published batch out.
 
-Stages, in order: ingest (read, validate, de-duplicate, quarantine, archive) ->
-purchases (lots and their entries) -> burn (usage against lots, per customer shard) ->
-expire (breakage) -> controls (the day's checks over all shards) -> publish. The
-command line runs them all in one transaction, so a night is posted completely or not
-at all; Airflow runs each as its own task and transaction (see rules/stages.py), and
-publishing last keeps a half-run night out of every statement. A day is posted once:
+The stages run in the order of `ledger.domain.Stage`, the burn once per customer shard.
+The command line runs them all in one transaction, so
+a night is posted completely or not at all; Airflow runs each as its own task and
+transaction (creditbooks/pipeline.py, dags/credit_ledger_nightly.py), and publishing last
+keeps a half-run night out of every statement. A day is posted once:
 running it again with the same files changes nothing ("unchanged"); with different
 files it is refused as a conflict, never overwritten.
 """
@@ -21,29 +20,22 @@ from pathlib import Path
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
-from ledger.locks import share_posting_lock
-from ledger.money import format_micro_credits
-from ledger.periods import business_day
-from ledger.store import Store, batch_for_date, completed_stages, read_frame
-from rules.ingest import (
+from creditbooks.night.ingest import (
     BatchConflictError,
+    LandingDay,
     StrictModeRejectionError,
     ingest,
     read_landing_day,
     require_same_files,
 )
+from creditbooks.night.stages import MAX_SHARDS, Night, run_stage, shard_stages
+from intake.usage_buckets import DEFAULT_CHUNK_ROWS
+from ledger.domain import BatchStatus, Stage, batch_id_for
+from ledger.locks import share_posting_lock
+from ledger.money import format_micro_credits
+from ledger.periods import business_day
+from ledger.store import Store, batch_for_date, read_frame
 from rules.policy import Policy
-from rules.stages import (
-    MAX_SHARDS,
-    Night,
-    batch_id_for,
-    burn_stage,
-    controls_stage,
-    expire_stage,
-    post_purchases_stage,
-    publish_stage,
-)
-from rules.usage_buckets import DEFAULT_CHUNK_ROWS
 
 __all__ = ["BatchConflictError", "NightOutcome", "StrictModeRejectionError", "open_night",
            "run_night"]
@@ -95,7 +87,7 @@ def run_night(store: Store, policy: Policy, landing_root: Path, archive_root: Pa
 
     A usage file of more than `chunk_rows` rows is taken in that many rows at a time and
     burned in customer shards of about as many events: memory is bounded by the chunk,
-    not the day, and the books are the same (rules/usage_buckets.py). None holds every
+    not the day, and the books are the same (intake/usage_buckets.py). None holds every
     file whole.
     """
     landing = read_landing_day(landing_root, business_date, chunk_rows)
@@ -105,30 +97,39 @@ def run_night(store: Store, policy: Policy, landing_root: Path, archive_root: Pa
         existing = batch_for_date(connection, business_date)
         if existing:
             require_same_files(existing, landing)
-            if existing["status"] != "open":
+            if BatchStatus(existing["status"]).is_published:
                 return NightOutcome(business_date, "unchanged", night.batch_id, 0, (), 0)
             # A night left open by Airflow finishes with the shard count it started with.
-            burns = completed_stages(connection, night.batch_id).query("stage == 'burn'")
-            if len(burns):
-                shard_count = int(burns["shard_count"].iloc[0])
+            shards = shard_stages(connection, night.batch_id)
+            if len(shards):
+                shard_count = int(shards["shard_count"].iloc[0])
     try:
         with store.transaction() as connection:
             share_posting_lock(connection)  # before ingest chooses the posting period
-            ingest(connection, landing, night.day, policy, night.archive_root, night.batch_id,
-                   strict, night.recorded_at)
-            shard_count = shard_count or _shards_for(connection, night.batch_id, chunk_rows)
-            post_purchases_stage(connection, night)
-            for shard in range(shard_count):
-                burn_stage(connection, night, shard, shard_count)
-            expire_stage(connection, night)
-            controls_stage(connection, night)
-            status = publish_stage(connection, night)
+            status = _run_stages(connection, night, landing, strict, shard_count, chunk_rows)
     except IntegrityError as error:
         raise BatchConflictError(
             f"business date {business_date} could not be posted: another run wrote it first "
             f"or a source id is already posted ({error.orig.__class__.__name__})"
         ) from None
     return _outcome(store, night, status)
+
+
+def _run_stages(connection: Connection, night: Night, landing: LandingDay, strict: bool,
+                shard_count: int | None, chunk_rows: int | None) -> str:
+    """Every stage of `Stage`, in its order; returns the batch's status once published."""
+    status = None
+    for stage in Stage:
+        if stage is Stage.INGEST:
+            ingest(connection, landing, night.day, night.policy, night.archive_root,
+                   night.batch_id, strict, night.recorded_at)
+            shard_count = shard_count or _shards_for(connection, night.batch_id, chunk_rows)
+        elif stage.is_sharded:
+            for shard in range(shard_count):
+                run_stage(connection, night, stage, shard, shard_count)
+        else:
+            status = run_stage(connection, night, stage)
+    return status
 
 
 def _shards_for(connection: Connection, batch_id: str, chunk_rows: int | None) -> int:

@@ -1,7 +1,7 @@
 """The posting stages of a night, each idempotent and each in its caller's transaction.
 
 purchases (with costs when the policy posts them, then the day's refunds and adjustments,
-rules/start_of_day.py) -> burn (once per customer shard: usage, overage, owed credits the
+creditbooks/night/start_of_day.py) -> burn (once per customer shard: usage, overage, owed credits the
 day's purchases pay) -> expire (proportional breakage, expiries to breakage or unclaimed
 property, and on a month's last night the remeasurement of foreign cash) -> controls ->
 publish. Every stage first looks for its row in `batch_stages` and
@@ -13,7 +13,8 @@ for any shard count.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
+from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
@@ -21,8 +22,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import Connection, text
 
+from creditbooks.night.lots import lots_changing_today, open_lots, open_lots_of
+from creditbooks.night.posting import Night, all_rates, archived_rows, entry_attributes, post, rates_on
+from creditbooks.night.start_of_day import apply_adjustments, apply_refunds
+from intake.archive import archived_path, read_partition_where
+from intake.validation import fingerprint_to_hex
 from ledger import schema
 from ledger.chain import seal_batch
+from ledger.domain import BatchStatus, Stage
 from ledger.store import (
     completed_stages,
     insert_frame,
@@ -32,27 +39,15 @@ from ledger.store import (
     record_stage,
     replace_lot_balances,
 )
-from rules.archive import archived_path, read_partition_where
 from rules.breakage import accrue_breakage, rate_notes
 from rules.burn import burn, burn_order_ranks
 from rules.costs import cost_journal
 from rules.expiry import expire_lots
 from rules.fx import is_period_end, lot_rates, positions, remeasure_cash
-from rules.lot_state import (
-    INSTANT_DTYPE,
-    credits_left_micro,
-    lots_changing_today,
-    new_lot_balances,
-    open_lots,
-    open_lots_of,
-    typed_lots,
-)
-from rules.night import Night, all_rates, archived_rows, entry_attributes, post, rates_on
+from rules.lot_state import INSTANT_DTYPE, credits_left_micro, new_lot_balances, typed_lots
 from rules.overage import charge_arrears, settle_owed
 from rules.purchases import post_purchases
 from rules.recognition import recognise_usage
-from rules.start_of_day import apply_adjustments, apply_refunds
-from rules.validation import fingerprint_to_hex
 
 MAX_SHARDS = 256
 
@@ -63,10 +58,6 @@ class StageOrderError(RuntimeError):
 
 class DailyControlError(RuntimeError):
     """The day's controls failed; the batch stays open and unpublished."""
-
-
-def batch_id_for(business_date: date) -> str:
-    return f"nightly-{business_date.isoformat()}"
 
 
 def shard_of(customer_ids: pd.Series, shard_count: int) -> np.ndarray:
@@ -83,21 +74,23 @@ def _shard_customers(connection: Connection, night: Night, shard: int,
     return pa.array(customers[shard_of(customers, shard_count) == shard], type=pa.string())
 
 
-def _done(connection: Connection, night: Night, stage: str, shard: int | None = None) -> bool:
+def _done(connection: Connection, night: Night, stage: Stage, shard: int | None = None) -> bool:
     stages = completed_stages(connection, night.batch_id)
     rows = stages[stages["stage"] == stage]
     return bool(len(rows) if shard is None else (rows["shard"] == shard).any())
 
 
-def _require(connection: Connection, night: Night, stage: str, before: str) -> None:
-    if not _done(connection, night, stage):
-        raise StageOrderError(f"{night.batch_id}: {before} needs the {stage} stage to have run")
+def _require_previous(connection: Connection, night: Night, stage: Stage) -> None:
+    """Refuse to run `stage` before the stage it follows has run for this night."""
+    previous = stage.previous()
+    if previous is not None and not _done(connection, night, previous):
+        raise StageOrderError(f"{night.batch_id}: {stage} needs the {previous} stage to have run")
 
 
 def post_purchases_stage(connection: Connection, night: Night) -> None:
-    if _done(connection, night, "purchases"):
+    if _done(connection, night, Stage.PURCHASES):
         return
-    _require(connection, night, "ingest", "purchases")
+    _require_previous(connection, night, Stage.PURCHASES)
     accepted = archived_rows(connection, night, "purchases")
     accepted = typed_lots(accepted).assign(
         payload_hash=accepted["payload_hash"].map(fingerprint_to_hex))
@@ -117,20 +110,20 @@ def post_purchases_stage(connection: Connection, night: Night) -> None:
                            "FROM costs WHERE batch_id = :batch_id", batch_id=night.batch_id)
         post(connection, night, cost_journal(costs.astype({"amount_minor": "int64"}), night.day,
                                               night.policy.accounts))
-    record_stage(connection, night.batch_id, "purchases", night.recorded_at)
+    record_stage(connection, night.batch_id, Stage.PURCHASES, night.recorded_at)
 
 
 def burn_stage(connection: Connection, night: Night, shard: int, shard_count: int) -> None:
     if not 1 <= shard_count <= MAX_SHARDS or not 0 <= shard < shard_count:
         raise ValueError(f"shard {shard} of {shard_count} is out of range (1..{MAX_SHARDS} shards)")
     stages = completed_stages(connection, night.batch_id)
-    earlier = stages[stages["stage"] == "burn"]
+    earlier = stages[stages["stage"] == Stage.BURN]
     if len(earlier) and (earlier["shard_count"] != shard_count).any():
         raise StageOrderError(f"{night.batch_id} was burned with {earlier['shard_count'].iloc[0]} "
                               f"shards; run it again with the same shard count")
     if (earlier["shard"] == shard).any():
         return
-    _require(connection, night, "purchases", "burn")
+    _require_previous(connection, night, Stage.BURN)
     columns = ["event_id", "customer_id", "occurred_at", "meter", "credits_micro"]
     if shard_count == 1:
         events = archived_rows(connection, night, "usage", columns)
@@ -173,7 +166,7 @@ def burn_stage(connection: Connection, night: Night, shard: int, shard_count: in
         "customer_id", "meter", "credits_micro", "price_per_credit", "amount_minor", "currency",
     ]].assign(**night.on_day))
     post(connection, night, arrears_journal)
-    record_stage(connection, night.batch_id, "burn", night.recorded_at, shard, shard_count)
+    record_stage(connection, night.batch_id, Stage.BURN, night.recorded_at, shard, shard_count)
 
 
 def _owed_credits(connection: Connection, night: Night, shard: int,
@@ -221,9 +214,9 @@ def _latest_currency(connection: Connection, customer_ids: pd.Series) -> pd.Seri
 
 def expire_stage(connection: Connection, night: Night) -> None:
     """Proportional breakage for the day's usage, then the lots that expire today."""
-    if _done(connection, night, "expire"):
+    if _done(connection, night, Stage.EXPIRE):
         return
-    _require(connection, night, "burn", "expire")
+    _require_previous(connection, night, Stage.EXPIRE)
     changing = lots_changing_today(
         connection, night.batch_id, night.day.business_date + timedelta(days=2),
         [product for product, rule in night.policy.breakage_products.items()
@@ -267,16 +260,16 @@ def expire_stage(connection: Connection, night: Night) -> None:
                                                 night.policy.functional_currency, night.day,
                                                 night.policy.accounts),
                      entry_attributes(connection, night))
-    record_stage(connection, night.batch_id, "expire", night.recorded_at)
+    record_stage(connection, night.batch_id, Stage.EXPIRE, night.recorded_at)
 
 
 def controls_stage(connection: Connection, night: Night) -> None:
     """The day's controls, over all shards together; raise (and stay open) on any failure."""
-    if _done(connection, night, "controls"):
+    if _done(connection, night, Stage.CONTROLS):
         return
-    _require(connection, night, "expire", "controls")
+    _require_previous(connection, night, Stage.CONTROLS)
     failures = []
-    burns = completed_stages(connection, night.batch_id).query("stage == 'burn'")
+    burns = shard_stages(connection, night.batch_id)
     if len(burns) != int(burns["shard_count"].iloc[0]):
         failures.append(f"{len(burns)} of {burns['shard_count'].iloc[0]} burn shards ran")
     totals = read_frame(connection, """
@@ -299,23 +292,24 @@ def controls_stage(connection: Connection, night: Night) -> None:
                  for row in unbalanced.itertuples(index=False)]
     if failures:
         raise DailyControlError(f"{night.batch_id} daily controls failed: " + "; ".join(failures))
-    record_stage(connection, night.batch_id, "controls", night.recorded_at)
+    record_stage(connection, night.batch_id, Stage.CONTROLS, night.recorded_at)
 
 
 def publish_stage(connection: Connection, night: Night) -> str:
     """Seal the night's entries onto the hash chain and mark the batch posted (or empty)."""
-    if not _done(connection, night, "publish"):
-        _require(connection, night, "controls", "publish")
+    if not _done(connection, night, Stage.PUBLISH):
+        _require_previous(connection, night, Stage.PUBLISH)
         files = read_frame(connection, "SELECT COUNT(*) AS n FROM batch_files "
                            "WHERE batch_id = :batch_id", batch_id=night.batch_id)["n"].iloc[0]
         seal_batch(connection, night.batch_id)
         connection.execute(text("""
             UPDATE batches SET status = :status, recorded_at = :recorded_at,
                    entry_count = (SELECT COUNT(*) FROM journal_entries WHERE batch_id = :batch_id)
-            WHERE batch_id = :batch_id AND status = 'open'
-        """), {"status": "posted" if int(files) else "empty", "recorded_at": night.recorded_at,
-               "batch_id": night.batch_id})
-        record_stage(connection, night.batch_id, "publish", night.recorded_at)
+            WHERE batch_id = :batch_id AND status = :open
+        """), {"status": BatchStatus.POSTED if int(files) else BatchStatus.EMPTY,
+               "recorded_at": night.recorded_at,
+               "batch_id": night.batch_id, "open": BatchStatus.OPEN})
+        record_stage(connection, night.batch_id, Stage.PUBLISH, night.recorded_at)
     return read_frame(connection, "SELECT status FROM batches WHERE batch_id = :batch_id",
                       batch_id=night.batch_id)["status"].iloc[0]
 
@@ -324,3 +318,28 @@ def _balances(lots: pd.DataFrame, batch_id: str) -> pd.DataFrame:
     balances = lots.assign(last_batch_id=batch_id, is_open=credits_left_micro(lots) > 0)
     return balances[["purchase_id", "credits_used_micro", "usage_value_minor", "is_open",
                      "last_batch_id"]]
+
+
+def shard_stages(connection: Connection, batch_id: str) -> pd.DataFrame:
+    """The shards of the night's sharded stage that have run (shard, shard_count)."""
+    stages = completed_stages(connection, batch_id)
+    return stages[stages["stage"] == Stage.BURN]
+
+
+# What runs each stage after ingest (creditbooks/night/ingest.py opens the batch), in the
+# order of `Stage`: the command line, the Airflow tasks and the tests all run them here.
+STAGE_RUNNERS = MappingProxyType({
+    Stage.PURCHASES: post_purchases_stage,
+    Stage.BURN: burn_stage,
+    Stage.EXPIRE: expire_stage,
+    Stage.CONTROLS: controls_stage,
+    Stage.PUBLISH: publish_stage,
+})
+
+
+def run_stage(connection: Connection, night: Night, stage: Stage, shard: int = 0,
+              shard_count: int = 1):
+    """Run one stage after ingest for the night (a sharded one for one shard)."""
+    runner = STAGE_RUNNERS[stage]
+    return runner(connection, night, shard, shard_count) if stage.is_sharded else runner(
+        connection, night)

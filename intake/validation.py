@@ -22,9 +22,9 @@ import pandera.pandas as pa
 import pyarrow as pa_arrow
 import pyarrow.compute as pc
 
+from intake.documents import DOCUMENT_COLUMNS, ROW_NUMBER
 from ledger.money import CREDIT_DECIMAL_PLACES, is_known_currency, minor_unit_exponent
 from ledger.periods import BusinessDay
-from rules.documents import DOCUMENT_COLUMNS, ROW_NUMBER
 
 AMOUNT_SCALE_PLACES = 4  # the largest ISO 4217 minor unit exponent (CLF, UYW)
 _MAX_WHOLE_DIGITS = 12

@@ -1,6 +1,6 @@
 """Run the `creditbooks` command line and SIGKILL it at a chosen point (tests only).
 
-    python -m tests.fault_injection POINT [creditbooks arguments...]
+    python -m tests.support.fault_injection POINT [creditbooks arguments...]
 
 Each point wraps one function on the run's path; the wrapper does that function's work
 (or half of it) and then kills its own process with SIGKILL, so nothing after it runs:
@@ -15,11 +15,11 @@ import sys
 from collections.abc import Callable
 
 import creditbooks.close
+import creditbooks.night.ingest
+import creditbooks.night.stages
+import intake.archive
 import ledger.store
 import reports.package
-import rules.archive
-import rules.ingest
-import rules.stages
 from creditbooks.cli import main
 from ledger import schema
 
@@ -50,18 +50,18 @@ def _half_written_parquet(table, where, *arguments, **keywords) -> None:
 
 POINTS = {
     # mid-ingest: the usage partition is archived, the database rows are not yet written
-    "mid-ingest": lambda: _after(rules.archive.PartitionWriter, "write",
+    "mid-ingest": lambda: _after(intake.archive.PartitionWriter, "write",
                                  lambda _writer, document, *_: document == "usage"),
     # mid-archive-write: the process dies with a partition half on disk
-    "mid-archive-write": lambda: setattr(rules.archive.pq, "write_table", _half_written_parquet),
+    "mid-archive-write": lambda: setattr(intake.archive.pq, "write_table", _half_written_parquet),
     # mid-burn: lot balances moved, the burn's journal not yet posted
-    "mid-burn": lambda: _after(rules.stages, "replace_lot_balances"),
+    "mid-burn": lambda: _after(creditbooks.night.stages, "replace_lot_balances"),
     # mid-posting: a journal's entries are written, its lines are not
     "mid-posting": lambda: _after(
         ledger.store, "insert_frame",
         lambda _connection, table, frame: table is schema.JournalEntryRecord and len(frame) > 0),
     # mid-publish: the night's entries are sealed onto the chain, the batch not yet marked
-    "mid-publish": lambda: _after(rules.stages, "seal_batch"),
+    "mid-publish": lambda: _after(creditbooks.night.stages, "seal_batch"),
     # mid-close-package: some package files are written, the workbook is not
     "mid-close-package": lambda: _after(reports.package, "write_csv",
                                         lambda path, *_: path.name == "trial_balance.csv"),

@@ -5,7 +5,7 @@ and de-duplicates rows, refuses the day under --strict if any row was rejected, 
 the caller's transaction: opens the batch, records each file's control totals, the
 quarantined rows, the day's usage aggregates and cost lines, and archives the accepted rows for
 the later stages. A usage file too large to hold is taken in chunk by chunk
-(rules/usage_buckets.py), with the same outcome. A day already ingested from the same
+(intake/usage_buckets.py), with the same outcome. A day already ingested from the same
 files is left as it is; from different files it is a conflict.
 
 What was seen before is decided from the ledger alone, in the batch's own transaction:
@@ -33,15 +33,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import Connection, insert
 
-from ledger import schema
-from ledger.archive_index import ledger_id, record_partition
-from ledger.locks import posting_period
-from ledger.periods import BusinessDay
-from ledger.seen_ids import forget_before_window, record_seen_usage, seen_usage_parts
-from ledger.store import batch_for_date, insert_frame, read_frame, read_in_chunks, record_stage
-from rules.adjustments import judge_adjustments
-from rules.archive import ArchiveError, PartitionWriter, no_fingerprints
-from rules.documents import (
+from creditbooks.night.lots import lots_by_id
+from creditbooks.night.posting import all_rates
+from intake.archive import ArchiveError, PartitionWriter, no_fingerprints
+from intake.classification import ID_COLUMN, PAYLOAD_COLUMNS, DocumentIntake, sort_valid_rows
+from intake.documents import (
     ROW_NUMBER,
     InputFile,
     StreamedFile,
@@ -49,14 +45,8 @@ from rules.documents import (
     open_document,
     read_document,
 )
-from rules.fx import FxRateMissingError, is_period_end, missing_rate_message
-from rules.intake import ID_COLUMN, PAYLOAD_COLUMNS, DocumentIntake, sort_valid_rows
-from rules.lot_state import BALANCE_COLUMNS, lots_by_id, typed_lots
-from rules.night import all_rates
-from rules.policy import Policy
-from rules.refunds import judge_refunds
-from rules.usage_buckets import StagedUsage, take_in_streamed_usage, usage_totals
-from rules.validation import (
+from intake.usage_buckets import StagedUsage, take_in_streamed_usage, usage_totals
+from intake.validation import (
     ValidatedRows,
     fingerprint_from_hex,
     fingerprint_to_hex,
@@ -68,6 +58,18 @@ from rules.validation import (
     validate_refunds,
     validate_usage,
 )
+from ledger import schema
+from ledger.archive_index import ledger_id, record_partition
+from ledger.domain import BatchStatus, Stage
+from ledger.locks import posting_period
+from ledger.periods import BusinessDay
+from ledger.seen_ids import forget_before_window, record_seen_usage, seen_usage_parts
+from ledger.store import batch_for_date, insert_frame, read_frame, read_in_chunks, record_stage
+from rules.adjustments import judge_adjustments
+from rules.fx import FxRateMissingError, is_period_end, missing_rate_message
+from rules.lot_state import BALANCE_COLUMNS, typed_lots
+from rules.policy import Policy
+from rules.refunds import judge_refunds
 
 
 class BatchConflictError(RuntimeError):
@@ -105,7 +107,7 @@ def read_landing_day(landing_root: Path, business_date: date,
                      chunk_rows: int | None = None) -> LandingDay:
     """The day's files, read; a usage file of more than `chunk_rows` rows is only
     fingerprinted now, and read that many rows at a time when taken in
-    (rules/usage_buckets.py). None reads every file whole, whatever its size."""
+    (intake/usage_buckets.py). None reads every file whole, whatever its size."""
     directory = Path(landing_root) / business_date.isoformat()
     files = {}
     if directory.is_dir():
@@ -152,7 +154,7 @@ def require_previous_night_published(connection: Connection, business_date: date
         raise NightOrderError(
             f"business date {business_date} cannot post before {previous}: that day has no "
             f"nightly batch; run the night of {previous} first (nights post in order)")
-    if batch["status"] == "open":
+    if batch["status"] == BatchStatus.OPEN:
         raise NightOrderError(
             f"business date {business_date} cannot post before {previous} is published: its "
             f"batch {batch['batch_id']} is still open; finish that night first")
@@ -205,7 +207,7 @@ def _ingest(connection: Connection, landing: LandingDay, day: BusinessDay, polic
     # The batch row claims the date first: a concurrent run of the same date waits on its
     # unique key here and fails, before it can write the day's archive partitions.
     connection.execute(insert(schema.Batch.__table__), [{
-        "batch_id": batch_id, "business_date": day.business_date, "status": "open",
+        "batch_id": batch_id, "business_date": day.business_date, "status": BatchStatus.OPEN,
         "posting_period": posting_period(connection, day.period),
         "policy_version": policy.version, "input_fingerprint": landing.fingerprint,
         "started_at": recorded_at, "recorded_at": recorded_at, "entry_count": 0,
@@ -229,7 +231,7 @@ def _ingest(connection: Connection, landing: LandingDay, day: BusinessDay, polic
                   else usage_totals(usage.accepted, day))
         insert_frame(connection, schema.UsageDaily,
                      totals.assign(business_date=day.business_date, batch_id=batch_id))
-    record_stage(connection, batch_id, "ingest", recorded_at)
+    record_stage(connection, batch_id, Stage.INGEST, recorded_at)
     return intakes
 
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from intake.documents import ROW_NUMBER, InputFile
+from intake.validation import ValidatedRows
 from ledger.money import format_minor
-from rules.documents import ROW_NUMBER, InputFile
-from rules.validation import ValidatedRows
 
 PAYLOAD_COLUMNS = {
     "purchases": ["customer_id", "purchased_at", "expires_at", "credits_micro", "amount_minor",

@@ -14,10 +14,10 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import Connection
 
+from intake.archive import archived_path, read_partition
 from ledger.journal import JournalBatch
 from ledger.periods import BusinessDay
 from ledger.store import post_journal, read_frame
-from rules.archive import archived_path, read_partition
 from rules.fx import no_positions, translate
 from rules.policy import Policy
 

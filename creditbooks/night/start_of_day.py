@@ -9,13 +9,14 @@ from __future__ import annotations
 import pandas as pd
 from sqlalchemy import Connection
 
+from creditbooks.night.lots import lots_by_id
+from creditbooks.night.posting import Night, archived_rows, post
+from intake.validation import fingerprint_to_hex
 from ledger import schema
 from ledger.store import insert_frame, replace_lot_balances
 from rules.fx import positions
-from rules.lot_state import credits_left_micro, lots_by_id
-from rules.night import Night, archived_rows, post
+from rules.lot_state import credits_left_micro
 from rules.refunds import refund_journal, refunded_totals
-from rules.validation import fingerprint_to_hex
 
 
 def apply_refunds(connection: Connection, night: Night) -> None:

@@ -1,0 +1,58 @@
+"""The ledger's domain values, each named once: a night's stages, a batch's status, a batch's id.
+
+The stage order here is the order of a night everywhere: the command line runs the stages
+in it, the Airflow DAG builds its task chain from it, the tests walk it, and the database's
+CHECK constraints list its values. Nothing else spells a stage, a status or a batch id.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+
+
+class Stage(StrEnum):
+    """The stages of a night, in the order they run (a stage needs the one before it)."""
+
+    INGEST = "ingest"  # read, validate, de-duplicate, quarantine, archive; opens the batch
+    PURCHASES = "purchases"  # lots and their entries, costs, refunds and adjustments
+    BURN = "burn"  # usage against lots, once per customer shard
+    EXPIRE = "expire"  # breakage, expiries, and on a month's last night FX remeasurement
+    CONTROLS = "controls"  # the day's checks over all shards together
+    PUBLISH = "publish"  # seal the entries onto the chain; the batch becomes visible
+
+    @property
+    def is_sharded(self) -> bool:
+        """Whether the stage runs once per customer shard (shards never share a customer)."""
+        return self is Stage.BURN
+
+    def previous(self) -> Stage | None:
+        """The stage that must have run before this one (None for the first)."""
+        order = list(Stage)
+        position = order.index(self)
+        return order[position - 1] if position else None
+
+
+class BatchStatus(StrEnum):
+    """Open from ingestion until published; then posted, or empty when it had no files."""
+
+    OPEN = "open"
+    POSTED = "posted"
+    EMPTY = "empty"
+
+    @property
+    def is_published(self) -> bool:
+        return self is not BatchStatus.OPEN
+
+
+def sql_values(enumeration: type[StrEnum]) -> str:
+    """An enumeration's values as a SQL list for a CHECK constraint: `('a', 'b')`."""
+    return "(" + ", ".join(f"'{member.value}'" for member in enumeration) + ")"
+
+
+NIGHTLY_BATCH_PREFIX = "nightly-"
+
+
+def batch_id_for(business_date: date) -> str:
+    """The id of a business day's nightly batch (an idempotency key: one batch a day)."""
+    return f"{NIGHTLY_BATCH_PREFIX}{business_date.isoformat()}"

@@ -1,0 +1,17 @@
+"""The command line as other programs call it: a real process of this checkout's program."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+CREDITBOOKS = str(Path(sys.executable).with_name("creditbooks"))
+
+
+def creditbooks(*arguments, cwd, check=True):
+    completed = subprocess.run([CREDITBOOKS, *arguments], cwd=cwd, capture_output=True, text=True,
+                               env={"PATH": "/usr/bin:/bin", "HOME": str(cwd)})
+    if check and completed.returncode != 0:
+        raise AssertionError(f"exit {completed.returncode}: {completed.stderr}")
+    return completed

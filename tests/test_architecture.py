@@ -1,0 +1,104 @@
+"""The house rules, checked: dependencies point one way, rules/ is pure, facts are written once.
+
+ledger/ is the bottom and imports nothing above it; intake/ reads files on top of it;
+rules/ holds pure functions (no database, no SQL); reports/ reads the books; creditbooks/
+(the command line, the night, the close, the Airflow calls) and dags/ sit on top. A test
+file imports helpers from tests/support/, never another test file.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+# Each package and the packages it may import (itself included).
+ALLOWED_IMPORTS = {
+    "ledger": {"ledger"},
+    "intake": {"ledger", "intake"},
+    "rules": {"ledger", "intake", "rules"},
+    "reports": {"ledger", "intake", "rules", "reports"},
+    "creditbooks": {"ledger", "intake", "rules", "reports", "creditbooks"},
+    "dags": {"ledger", "creditbooks"},
+}
+PROJECT_PACKAGES = set(ALLOWED_IMPORTS)
+# What betrays a database in rules/: a driver or SQLAlchemy, the store, or SQL text.
+DATABASE_SIGNS = re.compile(
+    r"\bsqlalchemy\b|\bsqlite3\b|\bpsycopg\b|\bledger\.store\b|\bConnection\b|\bread_frame\b"
+    r"|\b(SELECT|INSERT INTO|UPDATE|DELETE FROM)\s", re.IGNORECASE)
+
+
+def _sources(package: str) -> list[Path]:
+    return sorted(path for path in (REPOSITORY / package).rglob("*.py")
+                  if "__pycache__" not in path.parts)
+
+
+def _imported_packages(path: Path) -> set[str]:
+    """The top-level project packages a module imports, anywhere in it."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module.split(".")[0])
+    return found & PROJECT_PACKAGES
+
+
+@pytest.mark.parametrize("package", sorted(ALLOWED_IMPORTS))
+def test_dependencies_point_one_way(package):
+    wrong = {str(path.relative_to(REPOSITORY)): sorted(imported - ALLOWED_IMPORTS[package])
+             for path in _sources(package)
+             if (imported := _imported_packages(path)) - ALLOWED_IMPORTS[package]}
+    assert wrong == {}
+
+
+def test_rules_holds_no_database_connection_and_no_sql():
+    found = [f"{path.relative_to(REPOSITORY)}:{number}: {line.strip()}"
+             for path in _sources("rules")
+             for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+             if DATABASE_SIGNS.search(line)]
+    assert found == []
+
+
+def test_the_database_sign_detector_finds_what_it_looks_for():
+    # So that the test above can fail: each of these lines would be refused in rules/.
+    for line in ('from sqlalchemy import text', 'rows = read_frame(connection, "x")',
+                 'statement = "SELECT purchase_id FROM lots"', 'import sqlite3',
+                 'def burn(connection: Connection):'):
+        assert DATABASE_SIGNS.search(line), line
+    assert not DATABASE_SIGNS.search("credits are selected by burn order")
+
+
+def test_no_test_file_imports_another():
+    test_files = {path.stem for path in (REPOSITORY / "tests").glob("test_*.py")}
+    importing = {}
+    for path in sorted((REPOSITORY / "tests").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        modules = {node.module for node in ast.walk(tree)
+                   if isinstance(node, ast.ImportFrom) and node.module}
+        modules |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                    for alias in node.names}
+        named = sorted(module for module in modules
+                       if module.split(".")[-1] in test_files or module == "tests.conftest")
+        if named:
+            importing[str(path.relative_to(REPOSITORY))] = named
+    assert importing == {}
+
+
+def test_the_stage_order_is_written_once():
+    """Only ledger/domain.py lists the stages in order; everything else walks `Stage`."""
+    order = re.compile(r"ingest\W+(post_)?purchases\W+.*burn\W+.*expire\W+.*controls\W+.*publish",
+                       re.DOTALL)
+    places = []
+    for package in [*sorted(PROJECT_PACKAGES), "tests"]:
+        for path in _sources(package):
+            text = path.read_text(encoding="utf-8")
+            for match in re.finditer(r"\[[^\[\]]*\]|\([^()]*\)", text):  # lists and tuples
+                if order.search(match.group()) and len(match.group()) < 400:
+                    places.append(str(path.relative_to(REPOSITORY)))
+    allowed = {"ledger/migrations/versions/d236b04c9f12_v0_1_0_baseline.py",  # frozen history
+               "tests/test_stages.py"}  # the test that pins the order
+    assert sorted(set(places) - allowed) == []

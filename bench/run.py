@@ -163,7 +163,7 @@ def scaling(timings: dict, figures: list[dict]) -> None:
 
 def postgresql(timings: dict, repeats: int, figures: list[dict]) -> None:
     sys.path.insert(0, str(REPOSITORY))
-    from tests.postgres_server import PostgresServer
+    from tests.support.postgres_server import PostgresServer
 
     case, days = timings["largest_case"]
     server = PostgresServer.start()

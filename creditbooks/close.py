@@ -110,7 +110,8 @@ def close_period(store: Store, policy: Policy, period: str, out: Path, archive_r
             elsewhere.shutdown(cancel_futures=True)
             raise _refusal(period, reconciliations)
         version = _next_version(store, period)
-        package = PackageWriter(Path(out) / period / f"v{version}", period, list(builders))
+        package = PackageWriter(Path(out) / period / f"v{version}", period, list(builders),
+                                TOTALLED_COLUMNS, EMPTY_REPORT_COLUMNS)
         # Each report's files are written as it comes, while the others are worked out.
         name_of = {future: name for name, future in building.items()}
         for built in as_completed(name_of):
@@ -122,7 +123,8 @@ def close_period(store: Store, policy: Policy, period: str, out: Path, archive_r
 
         def manifest_facts() -> dict:
             digest, lines, head = digested.result()
-            return {"version": version, "closed_by": who, "closed_at": recorded_at.isoformat(),
+            return {"version": version, "closed_by": who,
+                    "closed_at": recorded_at.replace(tzinfo=UTC).isoformat(),
                     "policy_version": policy.version, "journal_digest": digest,
                     "journal_lines": lines,
                     "chain_head": {"sequence": head.sequence, "hash": head.chain_hash},
@@ -297,6 +299,44 @@ REPORT_NAMES = ("completeness", "reconciliations", "reconciliation_items", "tria
                 "breakage_by_lot", "breakage_estimates", "lot_aging", "kpis", "kpis_by_meter",
                 "kpis_by_product", "burstiness", "credit_runway", "top_up_list", "late_entries",
                 "late_usage")
+
+
+# The columns of each report that add up over its rows, per currency: the workbook's
+# "Total CURRENCY" rows sum these and nothing else. Statements (trial balance, income
+# statement, balance sheet), the waterfall (two methods of the same balance) and the KPIs
+# carry their own totals or have none; rates, ratios and days are never summed.
+_ROLLFORWARD_MOVEMENTS = ("opening", "purchases", "usage_revenue", "breakage", "refunds",
+                          "escheat", "closing")
+TOTALLED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "rollforward_by_customer": _ROLLFORWARD_MOVEMENTS,
+    "rollforward_by_product": _ROLLFORWARD_MOVEMENTS,
+    "revenue_by_customer": ("credits", "revenue"),
+    "breakage_by_lot": ("credits_expired", "breakage", "escheat"),
+    "breakage_estimates": ("lots_expired", "value", "estimated_breakage", "actual_breakage",
+                           "difference"),
+    "lot_aging": ("lots", "credits_remaining", "value_remaining"),
+    "kpis_by_meter": ("credits_burned", "usage_revenue", "costs"),
+    "kpis_by_product": ("credits_burned", "usage_revenue"),
+    "late_entries": ("amount",),
+}
+
+# The header a report's CSV keeps when the period has no rows for it.
+EMPTY_REPORT_COLUMNS: dict[str, tuple[str, ...]] = {
+    "completeness": ("business_date", "status"),
+    "reconciliation_items": ("reconciliation", "item"),
+    "late_entries": ("business_date", "entry_id", "kind", "customer_id", "currency", "amount"),
+    "late_usage": ("business_date", "customer_id", "meter", "occurred_period", "events",
+                   "credits"),
+    "breakage_by_lot": ("purchase_id", "customer_id", "product", "currency", "expires_at",
+                        "expired_on", "credits_expired", "breakage", "escheat"),
+    "breakage_estimates": ("product", "currency", "method", "lots_expired", "value",
+                           "estimated_breakage", "actual_breakage", "difference",
+                           "estimated_rate", "actual_rate"),
+    "top_up_list": ("customer_id", "credits_remaining", "daily_burn", "days_left",
+                    "top_up_soon"),
+    "credit_runway": ("customer_id", "credits_remaining", "daily_burn", "days_left",
+                      "top_up_soon"),
+}
 
 
 def completeness_rows(store: Store, period: str) -> list[dict]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from intake.documents import ROW_NUMBER, InputFile
-from intake.validation import ValidatedRows
+from intake.validation import ValidatedRows, exact_sums_by, require_summable_credits
 from ledger.money import format_minor
 
 PAYLOAD_COLUMNS = {
@@ -30,6 +30,8 @@ PAYLOAD_COLUMNS = {
 RAW_VALUE_MAX_CHARACTERS = 1000
 ID_COLUMN = {"purchases": "purchase_id", "usage": "event_id", "costs": "cost_id",
              "refunds": "refund_id", "adjustments": "adjustment_id", "fx_rates": "rate_id"}
+# An id made of columns of the file: what a conflict names instead of the made-up column.
+ID_WRITTEN_AS = {"fx_rates": "date, currency"}
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,8 @@ class DocumentIntake:
     def control_totals(self) -> dict:
         amounts: dict[str, str] = {}
         if "amount_minor" in self.accepted:
-            by_currency = self.accepted.groupby("currency")["amount_minor"].sum()
+            # Python integers: an int64 sum could wrap without a word.
+            by_currency = exact_sums_by(self.accepted["amount_minor"], self.accepted["currency"])
             amounts = {currency: format_minor(int(total), currency)
                        for currency, total in sorted(by_currency.items())}
         credits = int(self.accepted["credits_micro"].sum()) if "credits_micro" in self.accepted else 0
@@ -75,10 +78,19 @@ def sort_valid_rows(
     previously_accepted: id column, payload_hash, business_date of rows accepted by
     earlier batches that share an id with this file.
     """
+    id_column = ID_COLUMN[input_file.document]
     classified = classify_valid_rows(
         validated.accepted.assign(payload_hash=fingerprints.to_numpy()),
-        ID_COLUMN[input_file.document], previously_accepted)
-    rejected = pd.concat([validated.rejected.assign(kind="rejected"), classified.conflicts],
+        id_column, previously_accepted)
+    conflicts = classified.conflicts
+    if input_file.document in ID_WRITTEN_AS:
+        written = ID_WRITTEN_AS[input_file.document]
+        conflicts = conflicts.assign(column_name=written, reason=conflicts["reason"].str.replace(
+            id_column, written, regex=False))
+    if {"customer_id", "credits_micro"} <= set(classified.accepted.columns):
+        require_summable_credits(input_file.file_name, classified.accepted["customer_id"],
+                                 classified.accepted["credits_micro"])
+    rejected = pd.concat([validated.rejected.assign(kind="rejected"), conflicts],
                          ignore_index=True)
     rejected = rejected.sort_values(ROW_NUMBER).reset_index(drop=True)
     rejected["raw_row"] = raw_rows(input_file.frame, rejected[ROW_NUMBER])

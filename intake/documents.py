@@ -8,6 +8,11 @@ file is read into a frame of strings (missing values as ''), so validation sees 
 what was written and no number ever passes through a float. A file that cannot be read
 as a whole raises `InputFileError` naming the file, row and column; row-level problems
 are left to validation.
+
+Read to the byte: a CSV row with more or fewer fields than the header, a JSON object
+with a key twice, a nested object or list where a value belongs, `NaN` in JSON, a lone
+surrogate, and text that is not UTF-8 (in any format) refuse the file. Nothing is
+dropped, shifted or repaired on the way in.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import csv
 import difflib
 import hashlib
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,27 +29,34 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 EXTENSIONS = (".csv", ".parquet", ".jsonl")
 ROW_NUMBER = "_row_number"
 MARKER_PREFIX = "_"
 
-_IDENTIFIER = r"[^\x00-\x1f\x7f]{1,200}"
+IDENTIFIER_MAX_CHARACTERS = 200
+_PRINTABLE_TEXT = r"[^\x00-\x1f\x7f]{1,200}"
 _DECIMAL = r"[0-9]+(?:\.[0-9]+)?"
 
 
 @dataclass(frozen=True)
 class ColumnSpec:
+    """A column: required or not, and the whole value's format (a regular expression that
+    must match all of it), or the identifier rule (`identifier`, see intake/validation.py)."""
+
     name: str
     required: bool
     pattern: str
     message: str
     default: str = ""
+    identifier: bool = False
 
 
-def _identifier(name: str) -> ColumnSpec:
-    return ColumnSpec(name, True, _IDENTIFIER, "must be 1 to 200 printable characters")
+def _identifier(name: str, required: bool = True, default: str = "") -> ColumnSpec:
+    """An id or key: printable, no surrounding whitespace, NFC, at most 200 characters."""
+    return ColumnSpec(name, required, "", "", default, identifier=True)
 
 
 def _timestamp(name: str, required: bool = True) -> ColumnSpec:
@@ -67,7 +80,7 @@ DOCUMENT_COLUMNS: dict[str, tuple[ColumnSpec, ...]] = {
         _decimal("tax_amount", required=False, what="a non-negative decimal amount"),
         _timestamp("expires_at", required=False),
         ColumnSpec("kind", False, r"(?:paid|promotional)?", "must be paid or promotional", "paid"),
-        ColumnSpec("product", False, f"(?:{_IDENTIFIER})?", "must be printable", "default"),
+        _identifier("product", required=False, default="default"),
         ColumnSpec("priority", False, r"(?:-?[0-9]{1,9})?", "must be an integer", "0"),
         ColumnSpec("country", False, r"(?:[A-Z]{2})?",
                    "must be a two-letter ISO 3166-1 country code"),
@@ -83,12 +96,12 @@ DOCUMENT_COLUMNS: dict[str, tuple[ColumnSpec, ...]] = {
     "costs": (
         _identifier("cost_id"),
         ColumnSpec("date", True, r"[0-9]{4}-[0-9]{2}-[0-9]{2}", "must be a date YYYY-MM-DD"),
-        ColumnSpec("meter", True, _IDENTIFIER, "must be a meter, or * for all meters"),
+        _identifier("meter"),  # or * for all meters
         _decimal("amount", what="a non-negative decimal amount in major units"),
         ColumnSpec("currency", True, r"[A-Z]{3}", "must be a three-letter ISO 4217 code"),
         ColumnSpec("cost_type", True, r"variable|fixed", "must be variable or fixed"),
         _identifier("vendor"),
-        ColumnSpec("memo", False, f"(?:{_IDENTIFIER})?", "must be printable"),
+        ColumnSpec("memo", False, f"(?:{_PRINTABLE_TEXT})?", "must be printable"),
     ),
     "refunds": (
         _identifier("refund_id"),
@@ -111,7 +124,7 @@ DOCUMENT_COLUMNS: dict[str, tuple[ColumnSpec, ...]] = {
         _timestamp("adjusted_at"),
         ColumnSpec("action", True, r"rollover|void", "must be rollover or void"),
         _timestamp("new_expires_at", required=False),
-        ColumnSpec("reason", False, f"(?:{_IDENTIFIER})?", "must be printable"),
+        ColumnSpec("reason", False, f"(?:{_PRINTABLE_TEXT})?", "must be printable"),
     ),
 }
 DOCUMENTS = tuple(DOCUMENT_COLUMNS)
@@ -265,32 +278,92 @@ def _check_columns(document: str, file_name: str, columns: list[str]) -> None:
         )
 
 
+# A CSV row may be at most this long: far more than any landing row needs (the corpus
+# holds one of 20 MB), and a quote never closed stops the read instead of eating the file.
+CSV_ROW_MAX_BYTES = 1 << 26
+
+
 def _read_csv(path: Path) -> pd.DataFrame:
     return next(_csv_chunks(path, None))
 
 
 def _csv_chunks(path: Path, chunk_rows: int | None) -> Iterator[pd.DataFrame]:
+    """The rows as text, `chunk_rows` at a time (None: all at once), columns named by the header.
+
+    Arrow's reader is strict where pandas' is loose: a row with more or fewer fields than
+    the header stops the read (pandas would take a first column as the index, drop an
+    extra field, or pad a short row), and every column is read as text, nothing inferred.
+    """
     try:
-        header = _csv_header(path) if chunk_rows else None
-        read = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False,
-                           encoding="utf-8-sig", chunksize=chunk_rows)
-        read_any = False
-        for frame in ([read] if chunk_rows is None else read):
-            read_any = True
-            frame.columns = header or _csv_header(path)
-            yield frame
-        if not read_any:  # a header and no rows
-            yield pd.DataFrame({column: pd.Series(dtype=str) for column in header})
+        header = _csv_header(path)
     except UnicodeDecodeError:
         raise InputFileError(_not_utf8(path)) from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
-        raise InputFileError(f"{path.name}: not a readable CSV file: {error}".strip()) from None
+    if not header:
+        yield pd.DataFrame()
+        return
+    wrong_length: list[pa_csv.InvalidRow] = []
+
+    def refuse(row: pa_csv.InvalidRow) -> str:  # called by Arrow for a row of the wrong length
+        wrong_length.append(row)
+        return "error"
+
+    field_names = [f"field {number}" for number in range(len(header))]
+    options = {
+        "read_options": pa_csv.ReadOptions(use_threads=False, block_size=CSV_ROW_MAX_BYTES,
+                                           skip_rows=1, column_names=field_names),
+        "parse_options": pa_csv.ParseOptions(newlines_in_values=True, invalid_row_handler=refuse),
+        "convert_options": pa_csv.ConvertOptions(
+            column_types=dict.fromkeys(field_names, pa.string()), null_values=[],
+            strings_can_be_null=False, quoted_strings_can_be_null=False),
+    }
+    try:
+        for table in _csv_tables(path, chunk_rows, options):
+            yield table.rename_columns(header).to_pandas()
+    except pa.ArrowInvalid as error:
+        raise InputFileError(_csv_problem(path, error, wrong_length)) from None
+
+
+def _csv_tables(path: Path, chunk_rows: int | None, options: dict) -> Iterator[pa.Table]:
+    """Tables of `chunk_rows` rows (the last may have fewer; a file with no rows gives one
+    empty table), or the whole file as one table."""
+    if chunk_rows is None:
+        yield pa_csv.read_csv(path, **options)
+        return
+    reader = pa_csv.open_csv(path, **options)
+    pending, pending_rows, yielded = [], 0, False
+    for batch in reader:
+        pending.append(batch)
+        pending_rows += batch.num_rows
+        while pending_rows >= chunk_rows:
+            table = pa.Table.from_batches(pending, schema=reader.schema)
+            yield table.slice(0, chunk_rows)
+            yielded = True
+            rest = table.slice(chunk_rows)
+            pending, pending_rows = rest.to_batches(), rest.num_rows
+    if pending_rows or not yielded:
+        yield pa.Table.from_batches(pending, schema=reader.schema)
+
+
+def _csv_problem(path: Path, error: pa.ArrowInvalid, wrong_length: list) -> str:
+    """What is wrong with a CSV file Arrow could not read, as one line naming the row."""
+    if wrong_length:
+        row = wrong_length[0]
+        where = f" row {row.number - 1}" if row.number and row.number > 0 else ""
+        return (f"{path.name}{where}: {row.actual_columns} field(s) but the header has "
+                f"{row.expected_columns}; every row needs exactly one field per column "
+                "(a stray or missing comma, or an unquoted comma in a value?)")
+    if "invalid UTF8" in str(error):
+        return _not_utf8(path)
+    if "straddl" in str(error):
+        return (f"{path.name}: a row is longer than {CSV_ROW_MAX_BYTES >> 20} MiB, or a quoted "
+                "field is never closed")
+    return f"{path.name}: not a readable CSV file: {error}".strip()
 
 
 def _csv_header(path: Path) -> list[str]:
     """The header as written (pandas would rename a repeated column to `name.1`)."""
     with path.open(encoding="utf-8-sig", newline="") as handle:
-        return [column.strip() for column in next(csv.reader(handle))]
+        return [column.strip() for column in next(csv.reader(handle), [])]
 
 
 def _not_utf8(path: Path) -> str:
@@ -306,6 +379,30 @@ def _not_utf8(path: Path) -> str:
             f"{offset}); save the file as UTF-8")
 
 
+class _JsonProblem(ValueError):
+    """Raised from json.loads' hooks; the reader adds the file and row."""
+
+
+def _object_with_unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    """A JSON object, refused if a key appears twice (json.loads would keep the last)."""
+    record = dict(pairs)
+    if len(record) < len(pairs):
+        keys = [key for key, _ in pairs]
+        repeated = next(key for key in keys if keys.count(key) > 1)
+        raise _JsonProblem(f"key {repeated!r} appears more than once in the object; keep one")
+    return record
+
+
+def _no_constant(name: str) -> None:
+    raise _JsonProblem(f"{name} is not a JSON number; write the value as a decimal or a string")
+
+
+# A lone surrogate can only arrive as a \uD800-\uDFFF escape (UTF-8 cannot carry one), so
+# only a line with such an escape has its values searched.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _read_jsonl(path: Path) -> pd.DataFrame:
     records = []
     with path.open("r", encoding="utf-8-sig", errors="strict") as handle:
@@ -314,13 +411,19 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
                 if not line.strip():
                     continue
                 try:
-                    record = json.loads(line, parse_float=str, parse_int=str)
+                    record = json.loads(line, parse_float=str, parse_int=str,
+                                        parse_constant=_no_constant,
+                                        object_pairs_hook=_object_with_unique_keys)
                 except json.JSONDecodeError as error:
                     raise InputFileError(
                         f"{path.name} row {line_number}: not valid JSON ({error.msg})"
                     ) from None
+                except _JsonProblem as problem:
+                    raise InputFileError(f"{path.name} row {line_number}: {problem}") from None
                 if not isinstance(record, dict):
                     raise InputFileError(f"{path.name} row {line_number}: not a JSON object")
+                if _SURROGATE_ESCAPE.search(line):
+                    _refuse_surrogates(path.name, line_number, record)
                 records.append({key: _json_text(path.name, line_number, key, value)
                                 for key, value in record.items()})
         except UnicodeDecodeError:
@@ -330,12 +433,25 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
     return frame.fillna("").astype(str) if len(columns) else frame
 
 
+def _refuse_surrogates(file_name: str, line_number: int, record: dict) -> None:
+    for key, value in record.items():
+        for text in (key, value):
+            found = _SURROGATE.search(text) if isinstance(text, str) else None
+            if found:
+                shown = ascii(key) if _SURROGATE.search(key) else key
+                raise InputFileError(
+                    f"{file_name} row {line_number} column {shown}: a lone surrogate "
+                    f"(U+{ord(found.group()):04X}) is not a character; write the text as UTF-8")
+
+
 def _json_text(file_name: str, line_number: int, key: str, value) -> str:
     if value is None:
         return ""
     if isinstance(value, (dict, list, bool)):
+        kind = {dict: "an object", list: "a list", bool: "true or false"}[type(value)]
         raise InputFileError(
-            f"{file_name} row {line_number} column {key}: expected a string or number"
+            f"{file_name} row {line_number} column {key}: expected a string or a number, "
+            f"not {kind}"
         )
     return str(value)
 
@@ -345,7 +461,7 @@ def _read_parquet(path: Path) -> pd.DataFrame:
         table = pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as error:
         raise InputFileError(f"{path.name}: not a readable Parquet file: {error}") from None
-    return _parquet_text(path, table)
+    return _parquet_text(path, table, 1)
 
 
 def _parquet_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
@@ -353,12 +469,12 @@ def _parquet_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
         parquet = pq.ParquetFile(path)
         schema = parquet.schema_arrow
         batches = parquet.iter_batches(batch_size=chunk_rows)
-        read_any = False
+        first_row = 1
         for batch in batches:
-            read_any = True
-            yield _parquet_text(path, pa.Table.from_batches([batch]))
-        if not read_any:
-            yield _parquet_text(path, schema.empty_table())
+            yield _parquet_text(path, pa.Table.from_batches([batch]), first_row)
+            first_row += batch.num_rows
+        if first_row == 1:
+            yield _parquet_text(path, schema.empty_table(), 1)
     except (pa.ArrowInvalid, OSError) as error:
         raise InputFileError(f"{path.name}: not a readable Parquet file: {error}") from None
 
@@ -370,26 +486,60 @@ def _jsonl_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
         yield frame.iloc[start:start + chunk_rows]
 
 
-def _parquet_text(path: Path, table: pa.Table) -> pd.DataFrame:
-    columns = {}
-    for name, column in zip(table.column_names, table.columns, strict=True):
-        if pa.types.is_floating(column.type):
-            raise InputFileError(
-                f"{path.name} column {name}: floating-point numbers are not exact; "
-                "write decimals or strings"
-            )
-        if pa.types.is_timestamp(column.type) and column.type.tz is not None:
-            # An instant as ISO 8601 in UTC; a timestamp without a zone stays as written
-            # (no offset), and validation refuses it like any time without an offset.
-            # Arrow's zone-aware formatting is several times slower than this, which gives
-            # the same text: the UTC wall time, "T", and "Z".
-            wall_time = column.cast(pa.timestamp(column.type.unit, "UTC")).cast(
-                pa.timestamp(column.type.unit)).cast(pa.string())
-            column = pc.binary_join_element_wise(
-                pc.replace_substring(wall_time, " ", "T", max_replacements=1), "Z", "")
-        text = column.cast(pa.string()).fill_null("")
-        columns[name] = text.to_pandas()
-    return pd.DataFrame(columns)
+def _parquet_text(path: Path, table: pa.Table, first_row: int) -> pd.DataFrame:
+    """Each column as text; rows are numbered from `first_row` in what it names."""
+    return pd.DataFrame({
+        name: _parquet_column_text(path.name, name, column, first_row).to_pandas()
+        for name, column in zip(table.column_names, table.columns, strict=True)})
+
+
+def _parquet_column_text(file_name: str, name: str, column: pa.ChunkedArray,
+                         first_row: int) -> pa.ChunkedArray:
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
+    if pa.types.is_nested(column.type):
+        raise InputFileError(
+            f"{file_name} column {name}: holds {column.type} values (lists or records) where "
+            "one value per row belongs; write a string, decimal or timestamp column")
+    if pa.types.is_floating(column.type):
+        raise InputFileError(
+            f"{file_name} column {name}: floating-point numbers are not exact; "
+            "write decimals or strings"
+        )
+    if pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type):
+        text_type = pa.string() if pa.types.is_binary(column.type) else pa.large_string()
+        column = pa.chunked_array([chunk.view(text_type) for chunk in column.chunks], text_type)
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        _require_utf8(file_name, name, column, first_row)
+    if pa.types.is_timestamp(column.type) and column.type.tz is not None:
+        # An instant as ISO 8601 in UTC; a timestamp without a zone stays as written
+        # (no offset), and validation refuses it like any time without an offset.
+        # Arrow's zone-aware formatting is several times slower than this, which gives
+        # the same text: the UTC wall time, "T", and "Z".
+        wall_time = column.cast(pa.timestamp(column.type.unit, "UTC")).cast(
+            pa.timestamp(column.type.unit)).cast(pa.string())
+        column = pc.binary_join_element_wise(
+            pc.replace_substring(wall_time, " ", "T", max_replacements=1), "Z", "")
+    try:
+        return column.cast(pa.string()).fill_null("")
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
+        raise InputFileError(
+            f"{file_name} column {name}: {column.type} values cannot be read as text; "
+            "write strings, decimals or timestamps") from None
+
+
+def _require_utf8(file_name: str, name: str, column: pa.ChunkedArray, first_row: int) -> None:
+    """Parquet readers do not check that text is UTF-8; Arrow's full validation does."""
+    row = first_row
+    for chunk in column.chunks:
+        try:
+            chunk.validate(full=True)
+        except pa.ArrowInvalid as error:
+            index = re.search(r"string index ([0-9]+)", str(error))
+            where = f" row {row + int(index.group(1))}" if index else ""
+            raise InputFileError(f"{file_name}{where} column {name}: not UTF-8 text; write "
+                                 "text columns as UTF-8") from None
+        row += len(chunk)
 
 
 _chunk_readers = {".csv": _csv_chunks, ".parquet": _parquet_chunks, ".jsonl": _jsonl_chunks}

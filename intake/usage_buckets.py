@@ -30,7 +30,13 @@ import pyarrow.parquet as pq
 from intake.archive import archived_table, no_fingerprints
 from intake.classification import PAYLOAD_COLUMNS, classify_valid_rows, counted_intake, raw_rows
 from intake.documents import ROW_NUMBER, StreamedFile
-from intake.validation import payload_fingerprints, validate_usage
+from intake.validation import (
+    INT64_MAX,
+    exact_sum,
+    payload_fingerprints,
+    require_summable_credits,
+    validate_usage,
+)
 from ledger.periods import BusinessDay
 
 # Above this many rows a usage file is read in chunks: about 3 GiB at peak for a night,
@@ -61,7 +67,11 @@ class StagedUsage:
 
 
 def usage_totals(events: pd.DataFrame, day: BusinessDay) -> pd.DataFrame:
-    """Events, late events and credits per customer and meter, in key order."""
+    """Events, late events and credits per customer and meter, in key order.
+
+    The int64 sums cannot wrap: the intake has refused a file whose accepted credits pass
+    int64 (`require_summable_credits`), and no group's sum is larger than the file's.
+    """
     late = (events["occurred_at"] < day.starts_at_utc).astype("int64")
     return events.assign(late=late).groupby(TOTALS_KEYS, as_index=False).agg(
         event_count=("event_id", "size"), late_event_count=("late", "sum"),
@@ -99,12 +109,16 @@ def take_in_streamed_usage(streamed: StreamedFile, day: BusinessDay, late_window
             writer.write(accepted)
             accepted_count += len(accepted)
             duplicate_count += classified.duplicate_count
-            credits_micro += int(accepted["credits_micro"].sum())
+            credits_micro += exact_sum(accepted["credits_micro"])
             totals = _summed(totals, usage_totals(accepted, day))
             conflicts.append(classified.conflicts)
         if writer.is_empty:  # the whole-file intake archives an empty day too
             writer.write_no_rows(no_rows.assign(source_file=streamed.file_name,
                                                 source_row=no_rows[ROW_NUMBER]))
+    if credits_micro > INT64_MAX:  # the running totals may have wrapped: refuse, naming who
+        staged = pq.read_table(staged_archive, columns=["customer_id", "credits_micro"])
+        require_summable_credits(streamed.file_name, staged["customer_id"].to_pandas(),
+                                 staged["credits_micro"].to_pandas())
     conflicting = pd.concat(conflicts, ignore_index=True) if conflicts else pd.DataFrame()
     if len(conflicting):
         raw_by_row.update(_raw_rows_again(streamed, set(conflicting[ROW_NUMBER])))

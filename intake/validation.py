@@ -8,11 +8,19 @@ nothing dated after the business day, ...). Every failed check becomes a
 so the quarantine says everything that is wrong with it at once.
 
 Decimal strings are parsed to scaled integers exactly (`parse_scaled_decimals`); no
-value passes through a float.
+value passes through a float. A row carries at most MAX_CREDITS_MICRO credits and
+MAX_AMOUNT_MINOR minor units: bounds that keep every sum of a realistic day inside int64
+(the sums that could still pass it are checked: `exact_sum`).
+
+Ids are checked to the byte (`identifier_problems`): printable, no leading or trailing
+whitespace, no control or format character, Unicode NFC, at most 200 characters. They
+are compared exactly, so `E-1` and `E-1 ` would be two events; such an id is refused
+instead.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -22,12 +30,30 @@ import pandera.pandas as pa
 import pyarrow as pa_arrow
 import pyarrow.compute as pc
 
-from intake.documents import DOCUMENT_COLUMNS, ROW_NUMBER
-from ledger.money import CREDIT_DECIMAL_PLACES, is_known_currency, minor_unit_exponent
+from intake.documents import (
+    DOCUMENT_COLUMNS,
+    IDENTIFIER_MAX_CHARACTERS,
+    ROW_NUMBER,
+    InputFileError,
+)
+from ledger.money import (
+    CREDIT_DECIMAL_PLACES,
+    MICRO_CREDITS_PER_CREDIT,
+    is_known_currency,
+    minor_unit_exponent,
+)
 from ledger.periods import BusinessDay
 
 AMOUNT_SCALE_PLACES = 4  # the largest ISO 4217 minor unit exponent (CLF, UYW)
-_MAX_WHOLE_DIGITS = 12
+# A scaled value below 10**18 is exact in int64 (whose largest is about 9.22 * 10**18).
+_SCALED_DIGITS = 18
+# The most one row may carry. 10**15 micro-credits: the int64 sums of a day (per customer,
+# per meter, per file) pass their limit only past 9,223 rows at the bound, and those sums
+# are checked. 10**13 minor units (100 billion USD): amounts are summed in Python integers.
+MAX_CREDITS = 1_000_000_000
+MAX_CREDITS_MICRO = MAX_CREDITS * MICRO_CREDITS_PER_CREDIT
+MAX_AMOUNT_MINOR = 10**13
+INT64_MAX = int(np.iinfo(np.int64).max)
 _DECIMAL_PARTS = r"^(?P<whole>[0-9]+)(?:\.(?P<fraction>[0-9]+))?$"
 
 
@@ -55,6 +81,12 @@ class _Problems:
             pd.DataFrame({"index": self.index[mask.to_numpy()], "column_name": column,
                           "reason": reasons})
         )
+
+    def add_reasons(self, reasons: pd.Series, column: str) -> None:
+        """Reasons indexed by the failing rows alone."""
+        if len(reasons):
+            self.parts.append(pd.DataFrame({"index": reasons.index, "column_name": column,
+                                            "reason": reasons.to_numpy()}))
 
     def add_pandera_failures(self, failure_cases: pd.DataFrame) -> None:
         rows = failure_cases.dropna(subset=["index"])
@@ -100,11 +132,17 @@ def first_problems(index: pd.Index,
     return refused, pd.concat(parts, ignore_index=True)
 
 
+def _whole_value_matches(pattern: str, message: str) -> pa.Check:
+    """The pattern must match the whole value: `fullmatch`, never `^...$` (in Python's
+    regular expressions `$` also matches before a final newline, so "USD\n" passed)."""
+    return pa.Check(lambda text: text.str.fullmatch(pattern), error=message)
+
+
 def format_schema(document: str) -> pa.DataFrameSchema:
     columns = {
         spec.name: pa.Column(
             str,
-            pa.Check.str_matches(f"^(?:{spec.pattern})$", error=spec.message),
+            [] if spec.identifier else _whole_value_matches(spec.pattern, spec.message),
             nullable=False,
             required=True,
         )
@@ -114,18 +152,86 @@ def format_schema(document: str) -> pa.DataFrameSchema:
 
 
 def check_formats(document: str, frame: pd.DataFrame, problems: _Problems) -> None:
+    """Every column's format, and the identifier rule for ids (`identifier_problems`)."""
     try:
         format_schema(document).validate(frame, lazy=True)
     except pa.errors.SchemaErrors as errors:
         problems.add_pandera_failures(errors.failure_cases)
+    for spec in DOCUMENT_COLUMNS[document]:
+        if spec.identifier:
+            problems.add_reasons(identifier_problems(frame[spec.name], spec.required),
+                                 spec.name)
 
 
-def parse_scaled_decimals(text: pd.Series, places: int) -> tuple[pd.Series, pd.Series]:
+def identifier_problems(text: pd.Series, required: bool) -> pd.Series:
+    """The ids that break the identifier rule, each with the first rule it breaks.
+
+    The rule, in the order reasons are given: present if required; at most
+    IDENTIFIER_MAX_CHARACTERS characters; no control (Cc) or format (Cf) character; no
+    whitespace at either end; every character printable; Unicode NFC. A cheap pass over
+    the whole column in Arrow finds the ids that could break it (not plain printable
+    ASCII, a space at an end, too many bytes); only those are looked at again, and only
+    the distinct non-ASCII ones by Python (printable and NFC have no Arrow kernel).
+    Returns reasons indexed by the failing rows (none for a clean column).
+    """
+    strings = _arrow_strings(text)
+    size_bytes = pc.binary_length(strings).to_numpy(zero_copy_only=False)
+    plain = (pc.ascii_is_printable(strings).to_numpy(zero_copy_only=False)
+             & ~pc.starts_with(strings, " ").to_numpy(zero_copy_only=False)
+             & ~pc.ends_with(strings, " ").to_numpy(zero_copy_only=False))
+    empty = (size_bytes == 0) & required
+    suspects = np.flatnonzero((~plain | (size_bytes > IDENTIFIER_MAX_CHARACTERS)) & ~empty)
+    reasons = pd.Series(_identifier_reasons(strings.take(suspects)), index=text.index[suspects],
+                        dtype=object)
+    missing = pd.Series("is required", index=text.index[np.flatnonzero(empty)], dtype=object)
+    return pd.concat([missing, reasons[reasons != ""]]).sort_index()
+
+
+def _identifier_reasons(strings: pa_arrow.Array) -> np.ndarray:
+    """The reasons for the suspect ids of `identifier_problems` ('' for those that are
+    fine): judged once per distinct value, then given to every row that holds it."""
+    encoded = pc.dictionary_encode(strings)
+    reason_of = np.array([_identifier_reason(value) for value in encoded.dictionary.to_pylist()]
+                         + [""], dtype=object)
+    return reason_of[encoded.indices.to_numpy(zero_copy_only=False)]
+
+
+def _identifier_reason(value: str) -> str:
+    """The first rule of the identifier rule (`identifier_problems`) that `value` breaks."""
+    if len(value) > IDENTIFIER_MAX_CHARACTERS:
+        return f"is longer than {IDENTIFIER_MAX_CHARACTERS} characters"
+    for category, what in (("Cc", "a control character"), ("Cf", "a format character")):
+        found = next((character for character in value
+                      if unicodedata.category(character) == category), None)
+        if found is not None:
+            return f"contains {what} (U+{ord(found):04X})"
+    if value[:1].isspace() or value[-1:].isspace():
+        return "has leading or trailing whitespace"
+    found = next((character for character in value if not character.isprintable()), None)
+    if found is not None:
+        return f"contains a character that is not printable (U+{ord(found):04X})"
+    if not unicodedata.is_normalized("NFC", value):
+        return "is not in Unicode NFC form"
+    return ""
+
+
+def _arrow_strings(text: pd.Series) -> pa_arrow.Array:
+    """A column of text as one Arrow string array (pandas' strings are Arrow already)."""
+    strings = pa_arrow.array(text.astype(str))
+    if isinstance(strings, pa_arrow.ChunkedArray):
+        strings = strings.combine_chunks()
+    return strings
+
+
+def parse_scaled_decimals(text: pd.Series, places: int,
+                          too_large_reason: str = "is too large",
+                          ) -> tuple[pd.Series, pd.Series]:
     """Non-negative decimal strings -> int64 of value * 10**places, and a reason per row.
 
     The reason is '' where parsing succeeded; otherwise the value is 0. Values with
-    more significant decimal places than `places`, or too many digits, are refused
-    rather than rounded. Runs in Arrow's string kernels: no Python call per value.
+    more significant decimal places than `places`, or too many digits for int64 (more
+    than 18 - places whole digits: `too_large_reason`), are refused rather than
+    rounded or wrapped. Runs in Arrow's string kernels: no Python call per value.
     """
     # From pandas' Arrow-backed strings without a copy of the characters.
     strings = pa_arrow.array(text.astype(str)).cast(pa_arrow.string())
@@ -135,13 +241,13 @@ def parse_scaled_decimals(text: pd.Series, places: int) -> tuple[pd.Series, pd.S
     fraction = pc.utf8_rtrim(pc.fill_null(pc.struct_field(parts, "fraction"), ""), "0")
     too_precise = matched & (pc.utf8_length(fraction).to_numpy(zero_copy_only=False) > places)
     too_large = matched & (pc.utf8_length(whole).to_numpy(zero_copy_only=False)
-                           > _MAX_WHOLE_DIGITS)
+                           > _SCALED_DIGITS - places)
     good = matched & ~too_precise & ~too_large
     # A small code per row, then one lookup: fixed-width text arrays of a million rows
     # would cost more than the parsing.
     reason_code = np.select([~matched, too_precise, too_large], [1, 2, 3], default=0)
     reasons = np.array(["", "is not a decimal number", f"has more than {places} decimal places",
-                        "is too large"], dtype=object)[reason_code]
+                        too_large_reason], dtype=object)[reason_code]
     usable = pa_arrow.array(good)
     whole_digits = pc.if_else(usable, pc.binary_join_element_wise(whole, "0", ""), "0")
     fraction_digits = pc.if_else(usable, pc.utf8_rpad(fraction, places, "0"), "0")
@@ -201,24 +307,90 @@ def _date_column(frame, column, problems, day: BusinessDay) -> pd.Series:
     return dates
 
 
+_CREDITS_PAST_BOUND = f"is more than {MAX_CREDITS:,} credits, the most one row may carry"
+
+
 def _credits_column(frame, problems, column="credits") -> pd.Series:
-    credits, reasons = parse_scaled_decimals(frame[column], CREDIT_DECIMAL_PLACES)
+    credits, reasons = parse_scaled_decimals(frame[column], CREDIT_DECIMAL_PLACES,
+                                             too_large_reason=_CREDITS_PAST_BOUND)
     problems.add(reasons != "", column, reasons)
     problems.add((reasons == "") & (credits <= 0), column, "must be greater than zero")
+    problems.add((reasons == "") & (credits > MAX_CREDITS_MICRO), column, _CREDITS_PAST_BOUND)
     return credits
 
 
 def _amount_column(frame, column, currency_exponent, problems) -> pd.Series:
-    """Amounts in minor units of each row's currency; refuses fractions of a minor unit."""
-    scaled, reasons = parse_scaled_decimals(frame[column], AMOUNT_SCALE_PLACES)
-    problems.add(reasons != "", column, reasons)
+    """Amounts in minor units of each row's currency; refuses fractions of a minor unit,
+    and more than MAX_AMOUNT_MINOR (too many digits to parse is past it too)."""
+    scaled, reasons = parse_scaled_decimals(frame[column], AMOUNT_SCALE_PLACES,
+                                            too_large_reason="past the bound")
+    too_large = reasons == "past the bound"
+    problems.add((reasons != "") & ~too_large, column, reasons)
     divisor = (10 ** (AMOUNT_SCALE_PLACES - currency_exponent)).astype("int64")
     fractional = (reasons == "") & (scaled % divisor != 0)
     problems.add(
         fractional, column,
         "has more decimal places than its currency allows (" + currency_exponent.astype(str) + ")",
     )
-    return scaled // divisor
+    amount = scaled // divisor
+    past_bound = too_large | ((reasons == "") & (amount > MAX_AMOUNT_MINOR))
+    if past_bound.any():
+        currencies = frame["currency"]
+        problems.add(past_bound, column, currencies.map({
+            currency: _amount_past_bound(currency) for currency in pd.unique(currencies)}))
+    return amount
+
+
+def _amount_past_bound(currency: str) -> str:
+    """The reason for an amount past MAX_AMOUNT_MINOR, in the row's currency if it is one."""
+    if not is_known_currency(currency):  # never echo a malformed code into a reason
+        return "is more than 10^13 minor units of its currency, the most one row may carry"
+    exponent = minor_unit_exponent(currency)
+    largest = f"{Decimal(MAX_AMOUNT_MINOR).scaleb(-exponent):,.{exponent}f}"
+    return f"is more than {largest} {currency} (10^13 minor units), the most one row may carry"
+
+
+def exact_sum(values) -> int:
+    """The exact sum of int64 values, as a Python integer, at numpy's speed.
+
+    numpy's sum wraps past int64 without a word. Each value is split into its high and
+    low 32 bits; neither part's sum can wrap for fewer than 2**31 values.
+    """
+    values = np.asarray(values, dtype=np.int64)
+    return (int((values >> 32).sum()) << 32) + int((values & 0xFFFFFFFF).sum())
+
+
+def exact_sums_by(values: pd.Series, keys: pd.Series) -> pd.Series:
+    """`exact_sum` per key: Python integers (object dtype), indexed by key in key order."""
+    numbers = values.to_numpy(dtype=np.int64)
+    parts = pd.DataFrame({"key": keys.to_numpy(), "high": numbers >> 32,
+                          "low": numbers & 0xFFFFFFFF})
+    sums = parts.groupby("key", sort=True)[["high", "low"]].sum()
+    return sums["high"].astype(object) * (1 << 32) + sums["low"].astype(object)
+
+
+def require_summable_credits(file_name: str, customer_ids: pd.Series,
+                             credits_micro: pd.Series) -> None:
+    """Refuse, naming the file and the customer, accepted credits whose sum passes int64.
+
+    The day's totals (per customer and meter, per file) and the burn's running sums are
+    int64; within this limit none of them can wrap. Past it (over 9,223 rows at the bound
+    of one row) the night stops with this one line, never a silently wrapped total.
+    """
+    total = exact_sum(credits_micro)
+    if total <= INT64_MAX:
+        return
+    by_customer = exact_sums_by(credits_micro, customer_ids)
+    customer = by_customer.idxmax()
+    raise InputFileError(
+        f"{file_name}: the accepted credits add up to {_credits_text(total)}, more than the "
+        f"{_credits_text(INT64_MAX)} a day's totals can hold; customer {customer} accounts for "
+        f"{_credits_text(by_customer[customer])} (a row may carry at most "
+        f"{MAX_CREDITS:,} credits)")
+
+
+def _credits_text(credits_micro: int) -> str:
+    return f"{Decimal(credits_micro).scaleb(-CREDIT_DECIMAL_PLACES).normalize():,f} credits"
 
 
 def validate_purchases(frame: pd.DataFrame, day: BusinessDay) -> ValidatedRows:

@@ -110,9 +110,15 @@ def breakage_by_lot(store: Store, period: str) -> list[dict]:
         WHERE b.posting_period = :period ORDER BY x.purchase_id
     """, period=period)
     frame["credits_expired"] = frame["credits_expired"].map(lambda v: format_micro_credits(int(v)))
-    frame["expires_at"] = frame["expires_at"].astype(str)
+    frame["expires_at"] = iso_instants(frame["expires_at"])
     frame["expired_on"] = frame["expired_on"].astype(str)
     return _money(frame, ["breakage", "escheat"])
+
+
+def iso_instants(stored: pd.Series) -> list[str]:
+    """Instants stored as UTC without an offset, as ISO 8601 with theirs; none: blank."""
+    instants = pd.to_datetime(stored).dt.tz_localize("UTC")
+    return ["" if pd.isna(instant) else instant.isoformat() for instant in instants]
 
 
 def period_end(period: str, timezone: str) -> pd.Timestamp:

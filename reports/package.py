@@ -38,8 +38,9 @@ def neutralise(value) -> str:
     return text
 
 
-def write_csv(path: Path, rows: list[dict]) -> None:
-    columns = list(rows[0]) if rows else []
+def write_csv(path: Path, rows: list[dict], empty_columns: tuple[str, ...] = ()) -> None:
+    """The rows under their header; with no rows, the header `empty_columns` alone."""
+    columns = list(rows[0]) if rows else list(empty_columns)
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(columns)
@@ -72,12 +73,17 @@ def _currency_format(currency: str) -> str:
     return "#,##0" + ("." + "0" * places if places else "")
 
 
-def write_workbook(path: Path, reports: dict[str, list[dict]]) -> None:
-    """One sheet per report (see `_write_sheet`), in the order given."""
+def write_workbook(path: Path, reports: dict[str, list[dict]],
+                   totalled_columns: dict[str, tuple[str, ...]] | None = None,
+                 empty_columns: dict[str, tuple[str, ...]] | None = None) -> None:
+    """One sheet per report (see `_write_sheet`), in the order given.
+
+    totalled_columns: per report, the columns its "Total" rows add up (none: no totals)."""
     workbook = _new_workbook(path)
     formats = _Formats(workbook)
     for name, rows in reports.items():
-        _write_sheet(workbook.add_worksheet(name[:31]), rows, formats)
+        _write_sheet(workbook.add_worksheet(name[:31]), rows, formats,
+                     (totalled_columns or {}).get(name, ()))
     workbook.close()
 
 
@@ -90,26 +96,34 @@ def _new_workbook(path: Path) -> xlsxwriter.Workbook:
         "strings_to_urls": False})
 
 
-def _write_sheet(sheet, rows: list[dict], formats: _Formats) -> None:
-    """A report's rows: header in bold and frozen, numbers in their currency's format,
-    totals per currency.
+def _numeric_columns(columns: list[str], rows: list[dict]) -> set[str]:
+    return {column for column in columns
+            if rows and all(_NUMBER.match(str(row[column])) or row[column] == "" for row in rows)
+            and any(row[column] != "" for row in rows) and column not in ("version",)}
 
-    Text is written as text, never read as a formula, number or link. A number cell holds
-    what a spreadsheet can hold, a double: exact for amounts of up to 15 digits."""
+
+def _write_sheet(sheet, rows: list[dict], formats: _Formats,
+                 totalled_columns: tuple[str, ...] = ()) -> None:
+    """A report's rows: header in bold and frozen, numbers in their currency's format,
+    then one "Total CURRENCY" row per currency over `totalled_columns` only.
+
+    Only columns whose figures add up are totalled (amounts, credits, counts): never a
+    rate, a ratio, a balance carried over, or a report that has totals of its own (the
+    statements), and never across currencies. Text is written as text, never read as a
+    formula, number or link. A number cell holds what a spreadsheet can hold, a double:
+    exact for amounts of up to 15 digits."""
     columns = list(rows[0]) if rows else ["(no rows)"]
-    numeric = {column for column in columns
-               if rows and all(_NUMBER.match(str(row[column])) or row[column] == ""
-                               for row in rows) and any(row[column] != "" for row in rows)
-               and column not in ("version",)}
+    numeric = _numeric_columns(columns, rows)
     # A streamed sheet takes its layout before its first row.
     for column_index, column in enumerate(columns):
         width = max([len(str(column))] + [len(str(row.get(column, ""))) for row in rows[:500]])
         sheet.set_column(column_index, column_index, min(60, width + 2))
     sheet.freeze_panes(1, 0)
     sheet.write_row(0, 0, columns, formats.of(bold=True))
+    totalled = [column for column in columns if column in totalled_columns and column in numeric]
     totals: dict[tuple[str, str], Decimal] = {}
     for row_index, row in enumerate(rows, start=1):
-        currency = row.get("currency")
+        currency = row.get("currency") or ""
         for column_index, column in enumerate(columns):
             value = row[column]
             if column not in numeric or value == "":
@@ -117,20 +131,21 @@ def _write_sheet(sheet, rows: list[dict], formats: _Formats) -> None:
                     sheet.write_string(row_index, column_index, text)
                 continue
             amount = Decimal(str(value))
-            totals[(currency or "", column)] = totals.get((currency or "", column),
-                                                          Decimal(0)) + amount
+            if column in totalled:
+                totals[(currency, column)] = totals.get((currency, column), Decimal(0)) + amount
             sheet.write_number(row_index, column_index, amount,
                                formats.of(_number_format(currency, str(value))))
-    if rows and numeric and "currency" in columns:
-        row_index = len(rows)
-        for currency in sorted({currency for currency, _ in totals}):
-            row_index += 1
-            sheet.write_string(row_index, 0, f"Total {currency}", formats.of(bold=True))
-            for column_index, column in enumerate(columns[1:], start=1):
-                if column in numeric and (currency, column) in totals:
-                    total = totals[(currency, column)]
-                    sheet.write_number(row_index, column_index, total, formats.of(
-                        _number_format(currency, str(total)), bold=True))
+    if not (rows and totalled and "currency" in columns):
+        return
+    row_index = len(rows)
+    for currency in sorted({currency for currency, _ in totals}):
+        row_index += 1
+        sheet.write_string(row_index, 0, f"Total {currency}", formats.of(bold=True))
+        for column_index, column in enumerate(columns):
+            if column in totalled and (currency, column) in totals and column_index:
+                total = totals[(currency, column)]
+                sheet.write_number(row_index, column_index, total, formats.of(
+                    _number_format(currency, str(total)), bold=True))
 
 
 class _Formats:
@@ -165,7 +180,9 @@ class PackageWriter:
     partial one) already there is what a crashed or refused close left behind, and is
     replaced."""
 
-    def __init__(self, directory: Path, period: str, report_names: list[str]) -> None:
+    def __init__(self, directory: Path, period: str, report_names: list[str],
+                 totalled_columns: dict[str, tuple[str, ...]] | None = None,
+                 empty_columns: dict[str, tuple[str, ...]] | None = None) -> None:
         for leftover in directory.parent.glob(f"{directory.name}.partial-*"):
             shutil.rmtree(leftover, ignore_errors=True)
         self.final_directory, self.period = directory, period
@@ -174,12 +191,15 @@ class PackageWriter:
         self._workbook = _new_workbook(self.directory / f"close-{period}.xlsx")
         self._formats = _Formats(self._workbook)
         self._sheets = {name: self._workbook.add_worksheet(name[:31]) for name in report_names}
+        self._totalled_columns = totalled_columns or {}
+        self._empty_columns = empty_columns or {}
 
     def add(self, name: str, rows: list[dict]) -> None:
         """A report's CSV and JSON files and its workbook sheet."""
-        write_csv(self.directory / f"{name}.csv", rows)
+        write_csv(self.directory / f"{name}.csv", rows, self._empty_columns.get(name, ()))
         (self.directory / f"{name}.json").write_text(report_json(self.period, name, rows))
-        _write_sheet(self._sheets.pop(name), rows, self._formats)
+        _write_sheet(self._sheets.pop(name), rows, self._formats,
+                     self._totalled_columns.get(name, ()))
 
     def finish(self, reports: dict[str, list[dict]], charts: dict,
                manifest_facts: Callable[[], dict]) -> Path:

@@ -54,7 +54,14 @@ def render_document(document: dict, output_format: OutputFormat, title: str = ""
     if output_format == OutputFormat.CSV:
         raise ValueError("this report has several sections: use --format table or json")
     parts = [f"== {title} ==" if title else ""]
+    # Plain values at this level (an id, a line number) go together in one two-column table.
+    fields = {key: value for key, value in document.items() if not isinstance(value, (dict, list))}
+    if fields:
+        parts.append(render_rows([{"field": key, "value": value} for key, value in fields.items()],
+                                 OutputFormat.TABLE, title))
     for section, content in document.items():
+        if section in fields:
+            continue
         if isinstance(content, dict):
             rows = [{"field": key, "value": value} for key, value in content.items()]
             parts.append(render_rows(rows, OutputFormat.TABLE, section))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import pandas as pd
@@ -116,12 +117,30 @@ _UNCOVERED_REASON = {
 }
 
 
+_ID_COLUMN = {"purchases": "purchase_id", "usage": "event_id", "refunds": "refund_id",
+              "adjustments": "adjustment_id"}
+
+
+def _row_id(document: str, raw_row: str) -> str:
+    """The quarantined row's own id, read from the row as it came in (blank if it had none)."""
+    try:
+        values = json.loads(raw_row)
+    except ValueError:
+        return ""
+    if not isinstance(values, dict):
+        return ""
+    column = _ID_COLUMN.get(document) or next(
+        (name for name in values if str(name).endswith("_id")), "")
+    return str(values.get(column) or "")
+
+
 def exceptions(store: Store, business_date: date | None = None) -> list[dict]:
-    """Quarantined rows, conflicts and uncovered usage, oldest first."""
+    """Quarantined rows (with the row's id and its raw values), conflicts and uncovered
+    usage, oldest first."""
     day_filter = "WHERE business_date = :day" if business_date else ""
     parameters = {"day": business_date} if business_date else {}
     quarantined = store.read_frame(f"""
-        SELECT business_date, document, file_name, row_number, kind, column_name, reason
+        SELECT business_date, document, file_name, row_number, kind, column_name, reason, raw_row
         FROM quarantine {day_filter} ORDER BY business_date, document, row_number
     """, **parameters)
     uncovered = store.read_frame(f"""
@@ -131,13 +150,15 @@ def exceptions(store: Store, business_date: date | None = None) -> list[dict]:
     rows = [{
         "business_date": str(row.business_date),
         "kind": row.kind,
-        "source": f"{row.file_name} row {row.row_number}", "column": row.column_name,
-        "customer_id": "", "meter": "", "credits": "", "reason": row.reason,
+        "source": f"{row.file_name} row {row.row_number}", "id": _row_id(row.document, row.raw_row),
+        "column": row.column_name, "customer_id": "", "meter": "", "credits": "",
+        "reason": row.reason, "raw_values": row.raw_row,
     } for row in quarantined.itertuples(index=False)]
     rows += [{
         "business_date": str(row.business_date), "kind": "uncovered",
-        "source": f"{row.event_count} event(s)", "column": "", "customer_id": row.customer_id,
-        "meter": row.meter, "credits": format_micro_credits(int(row.credits_micro)),
-        "reason": _UNCOVERED_REASON[row.treatment],
+        "source": f"{row.event_count} event(s)", "id": "", "column": "",
+        "customer_id": row.customer_id, "meter": row.meter,
+        "credits": format_micro_credits(int(row.credits_micro)),
+        "reason": _UNCOVERED_REASON[row.treatment], "raw_values": "",
     } for row in uncovered.itertuples(index=False)]
     return sorted(rows, key=lambda row: (row["business_date"], row["kind"], row["source"]))

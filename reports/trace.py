@@ -26,7 +26,7 @@ from ledger.domain import batch_id_for
 from ledger.money import divide_round_half_even, format_micro_credits, format_minor
 from ledger.periods import parse_period
 from ledger.store import Store
-from reports.subledger import lot_balances, lot_state_frame
+from reports.subledger import lot_state_frame
 
 MAX_EVENTS_INLINE = 20
 
@@ -79,6 +79,29 @@ def _slice_rows(slices: pd.DataFrame) -> list[dict]:
             for row in slices.itertuples(index=False)]
 
 
+def _coverage(store: Store, business_date: date, customer: str, meter: str,
+              meter_slices: pd.DataFrame, meter_credits: int) -> dict:
+    """Whether the event's meter that day burned credits of a lot or found none: the
+    uncovered credits are read from their own record, not inferred from missing slices."""
+    uncovered = store.read_frame("SELECT credits_micro, treatment FROM uncovered_usage WHERE "
+                                 "business_date = :day AND customer_id = :customer AND meter = "
+                                 ":meter", day=business_date, customer=customer, meter=meter)
+    uncovered_credits = int(uncovered["credits_micro"].sum())
+    covered_credits = int(meter_slices["credits_micro"].sum())
+    if not uncovered_credits:
+        status = "covered: burned credits of the lots below"
+    elif not covered_credits:
+        status = ("uncovered: the customer had no active credits for this meter's usage that "
+                  f"day ({', '.join(sorted(set(uncovered['treatment'])))}); not revenue")
+    else:
+        status = ("partly uncovered: the lots ran out during the day "
+                  f"({', '.join(sorted(set(uncovered['treatment'])))})")
+    return {"status": status,
+            "meter_credits_that_day": format_micro_credits(meter_credits),
+            "credits_covered_by_lots": format_micro_credits(covered_credits),
+            "credits_uncovered": format_micro_credits(uncovered_credits)}
+
+
 def trace_usage(store: Store, archive_root: Path, event_id: str) -> dict:
     dataset = _usage_dataset(store, archive_root)
     found = dataset.to_table(filter=ds.field("event_id") == event_id).to_pandas() if dataset else \
@@ -104,6 +127,8 @@ def trace_usage(store: Store, archive_root: Path, event_id: str) -> dict:
                        "event_share": format_minor(divide_round_half_even(
                            exact.numerator, exact.denominator), currency),
                        "fraction_of_meter_credits": f"{int(event['credits_micro'])}/{meter_credits}"})
+    coverage = _coverage(store, business_date, customer, event["meter"], meter_slices,
+                         meter_credits)
     entry_id = f"usage/{customer}/{business_date.isoformat()}"
     try:
         entry, lines = _entry(store, entry_id)
@@ -120,11 +145,110 @@ def trace_usage(store: Store, archive_root: Path, event_id: str) -> dict:
                                  "credits": format_micro_credits(int(row.credits_micro))}
                                 for row in bucket.itertuples(index=False)],
         "burn_slices": _slice_rows(slices),
+        "coverage": coverage,
         "entry": entry, "entry_lines": lines, "event_share": shares,
     }
 
 
-def trace_purchase(store: Store, purchase_id: str) -> dict:
+_SUM_OF = {
+    "usage": "SELECT COALESCE(SUM(credits_micro), 0) AS credits, COALESCE(SUM(value_minor), 0) "
+             "AS value FROM (SELECT credits_micro, value_minor FROM burn_slices WHERE purchase_id "
+             "= :id UNION ALL SELECT credits_micro, value_minor FROM overage_settlements WHERE "
+             "purchase_id = :id) used",
+    "refunds": "SELECT COALESCE(SUM(credits_micro), 0) AS credits, COALESCE(SUM(value_minor), 0) "
+               "AS value FROM refunds WHERE purchase_id = :id",
+    "accrued": "SELECT 0 AS credits, COALESCE(SUM(change_minor), 0) AS value FROM "
+               "breakage_accruals WHERE purchase_id = :id",
+    "voided": "SELECT COALESCE(SUM(credits_voided_micro), 0) AS credits, 0 AS value FROM "
+              "lot_adjustments WHERE purchase_id = :id",
+}
+
+
+def _recorded_movements(store: Store, purchase_id: str) -> dict[str, tuple[int, int]]:
+    """(credits, value) of each kind of movement of a lot, each read from its own record:
+    burn slices (and overage settlements), refunds, breakage accruals, adjustments, and
+    the expiry split by where its value went."""
+    sums = {name: store.read_frame(sql, id=purchase_id).iloc[0] for name, sql in _SUM_OF.items()}
+    movements = {name: (int(row["credits"]), int(row["value"])) for name, row in sums.items()}
+    expiry = store.read_frame("SELECT credits_micro, value_minor, destination FROM lot_expiries "
+                              "WHERE purchase_id = :id", id=purchase_id)
+    for destination in ("breakage", "escheat"):
+        expired = expiry[expiry["destination"] == destination]
+        movements[f"expiry to {destination}"] = (int(expired["credits_micro"].sum()),
+                                                 int(expired["value_minor"].sum()))
+    return movements
+
+
+def _journal_movements(store: Store, purchase_id: str, deferred_account: str) -> dict[str, int]:
+    """The lot's deferred revenue lines per entry kind, as the liability moved (a purchase
+    positive, every release negative)."""
+    lines = store.read_frame("SELECT e.kind, SUM(l.amount_minor) AS amount FROM journal_lines l "
+                             "JOIN journal_entries e ON e.entry_id = l.entry_id WHERE "
+                             "l.purchase_id = :id AND l.account = :account GROUP BY e.kind",
+                             id=purchase_id, account=deferred_account)
+    return {row.kind: -int(row.amount) for row in lines.itertuples(index=False)}
+
+
+def _purchase_proof(store: Store, facts: pd.Series, deferred_account: str) -> dict:
+    """The lot ties out three ways, each side from a different source: what the lot was
+    bought for, against the movements recorded (slices, refunds, accruals, expiry) and
+    what the lot's running balance says is left; the same against the journal's lines
+    of the lot; and credits granted against credits used, refunded, expired, voided and
+    left. Nothing is a plug: any disagreement is shown and the proof fails."""
+    purchase_id, currency = facts["purchase_id"], facts["currency"]
+    amount, credits = int(facts["amount_minor"]), int(facts["credits_micro"])
+    moved = _recorded_movements(store, purchase_id)
+    balance = store.read_frame("SELECT * FROM lot_balances WHERE purchase_id = :id",
+                               id=purchase_id)
+    if balance.empty:
+        raise TraceNotFoundError(f"purchase {purchase_id!r} has no running balance (lot_balances)")
+    state = balance.iloc[0]
+    value_left = int(amount - state["usage_value_minor"] - state["refunded_value_minor"]
+                     - state["breakage_minor"] - state["escheat_minor"])
+    credits_left = int(credits - state["credits_used_micro"] - state["credits_refunded_micro"]
+                       - state["credits_expired_micro"] - state["credits_voided_micro"])
+    journal = _journal_movements(store, purchase_id, deferred_account)
+    journal_left = sum(journal.values())
+    usage, refunds = moved["usage"][1], moved["refunds"][1]
+    breakage = moved["accrued"][1] + moved["expiry to breakage"][1]
+    escheat = moved["expiry to escheat"][1]
+    recorded = usage + refunds + breakage + escheat + value_left
+
+    def money(value: int) -> str:
+        return format_minor(value, currency)
+
+    credits_out = sum(credits_moved for credits_moved, _ in moved.values()) + credits_left
+    journal_released = {"usage": usage, "refund": refunds, "breakage": breakage,
+                        "escheat": escheat}
+    checks = {
+        "recorded movements + lot balance = amount": (
+            f"{money(usage)} usage + {money(refunds)} refunds + {money(breakage)} breakage + "
+            f"{money(escheat)} escheat + {money(value_left)} left = {money(recorded)} "
+            f"against {money(amount)}", recorded == amount),
+        "journal: deferred left for the lot = lot balance": (
+            f"{money(journal_left)} against {money(value_left)}", journal_left == value_left),
+        "journal: purchase line = amount": (
+            f"{money(journal.get('purchase', 0))} against {money(amount)}",
+            journal.get("purchase", 0) == amount),
+        **{f"journal: {kind} lines = recorded {kind}": (
+            f"{money(-journal.get(kind, 0))} against {money(value)}",
+            -journal.get(kind, 0) == value) for kind, value in journal_released.items()},
+        "credits used + refunded + expired + voided + left = granted": (
+            f"{format_micro_credits(credits_out)} against {format_micro_credits(credits)}",
+            credits_out == credits),
+    }
+    return {"amount": money(amount), "usage_revenue": money(usage), "refunded": money(refunds),
+            "breakage": money(breakage), "escheat": money(escheat),
+            "value_remaining": money(value_left),
+            "credits_remaining": format_micro_credits(credits_left),
+            "checks": [{"check": name, "figures": figures, "holds": holds}
+                       for name, (figures, holds) in checks.items()],
+            "proof": checks["recorded movements + lot balance = amount"][0],
+            "holds": all(holds for _, holds in checks.values()) and value_left >= 0}
+
+
+def trace_purchase(store: Store, purchase_id: str,
+                   deferred_account: str = "Liabilities:DeferredRevenue:Credits") -> dict:
     lot = store.read_frame("SELECT * FROM lots WHERE purchase_id = :id", id=purchase_id)
     if lot.empty:
         raise TraceNotFoundError(f"no purchase {purchase_id!r}")
@@ -133,39 +257,47 @@ def trace_purchase(store: Store, purchase_id: str) -> dict:
     slices = store.read_frame("SELECT business_date, meter, credits_micro, value_minor FROM "
                               "burn_slices WHERE purchase_id = :id ORDER BY business_date, meter",
                               id=purchase_id)
-    expiry = store.read_frame("SELECT business_date, credits_micro, value_minor FROM lot_expiries "
-                              "WHERE purchase_id = :id", id=purchase_id)
-    usage_value = int(slices["value_minor"].sum()) if len(slices) else 0
-    breakage = int(expiry["value_minor"].sum()) if len(expiry) else 0
-    amount = int(facts["amount_minor"])
-    remaining = amount - usage_value - breakage
-    state = next(row for row in lot_balances(store, facts["customer_id"])
-                 if row["purchase_id"] == purchase_id)
+    expiry = store.read_frame("SELECT business_date, credits_micro, value_minor, destination "
+                              "FROM lot_expiries WHERE purchase_id = :id", id=purchase_id)
+    refunds = store.read_frame("SELECT refund_id, business_date, credits_micro, value_minor, "
+                               "tax_minor FROM refunds WHERE purchase_id = :id ORDER BY "
+                               "business_date, refund_id", id=purchase_id)
     purchase_entry = []
-    if amount or int(facts["tax_minor"]):
+    if int(facts["amount_minor"]) or int(facts["tax_minor"]):
         purchase_entry = _entry(store, f"purchase/{purchase_id}")[1]
+    ties_out = _purchase_proof(store, facts, deferred_account)
     return {
-        "lot": {key: str(value) for key, value in facts.to_dict().items()
+        "lot": {key: _instant_text(key, value) for key, value in facts.to_dict().items()
                 if key not in ("payload_hash",)},
         "purchase_entry_lines": purchase_entry,
         "burn_slices_by_day": [{"business_date": str(row.business_date), "meter": row.meter,
                                 "credits": format_micro_credits(int(row.credits_micro)),
                                 "value": format_minor(int(row.value_minor), currency)}
                                for row in slices.itertuples(index=False)],
+        "refunds": [{"refund_id": row.refund_id, "business_date": str(row.business_date),
+                     "credits": format_micro_credits(int(row.credits_micro)),
+                     "value": format_minor(int(row.value_minor), currency),
+                     "tax": format_minor(int(row.tax_minor), currency)}
+                    for row in refunds.itertuples(index=False)],
         "expiry": [{"business_date": str(row.business_date),
                     "credits": format_micro_credits(int(row.credits_micro)),
-                    "breakage": format_minor(int(row.value_minor), currency)}
+                    row.destination: format_minor(int(row.value_minor), currency)}
                    for row in expiry.itertuples(index=False)],
-        "ties_out": {"amount": format_minor(amount, currency),
-                     "usage_revenue": format_minor(usage_value, currency),
-                     "breakage": format_minor(breakage, currency),
-                     "value_remaining": format_minor(remaining, currency),
-                     "credits_remaining": state["credits_remaining"],
-                     "proof": f"{format_minor(usage_value, currency)} + "
-                              f"{format_minor(breakage, currency)} + "
-                              f"{format_minor(remaining, currency)} = {format_minor(amount, currency)}",
-                     "holds": usage_value + breakage + remaining == amount and remaining >= 0},
+        "proof_checks": ties_out.pop("checks"),
+        "ties_out": ties_out,
     }
+
+
+_INSTANT_FIELDS = ("purchased_at", "expires_at")
+
+
+def _instant_text(key: str, value) -> str:
+    """A lot's fact as text; its instants (stored in UTC) in ISO 8601 with the offset."""
+    if key in _INSTANT_FIELDS:
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            return ""
+        return pd.Timestamp(value).tz_localize("UTC").isoformat()
+    return str(value)
 
 
 def trace_entry(store: Store, archive_root: Path, entry_id: str,

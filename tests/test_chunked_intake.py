@@ -145,8 +145,9 @@ def test_a_broken_row_in_a_later_chunk_stops_the_night_naming_the_file_and_line(
                       chunk_rows=chunk_rows)
         messages.append(str(raised.value))
     assert messages[0] == messages[1]
-    assert messages[1].startswith("usage.csv: not a readable CSV file")
-    assert "line 32" in messages[1]
+    assert messages[1] == ("usage.csv row 31: 6 field(s) but the header has 5; every row needs "
+                           "exactly one field per column (a stray or missing comma, or an "
+                           "unquoted comma in a value?)")
     assert sqlite_store.read_frame("SELECT COUNT(*) AS n FROM batches WHERE business_date = "
                                    "'2026-03-02'")["n"][0] == 0
     assert not (tmp_path / "archive" / "usage" / "business_date=2026-03-02").exists()

@@ -63,7 +63,8 @@ def test_a_purchase_shows_its_whole_life_and_ties_out(books):
         ("2026-01-30", "api", "1", "0.33"), ("2026-01-31", "gpu", "1", "0.34"),
         ("2026-02-01", "api", "0.5", "0.16")]
     assert life["expiry"] == [{"business_date": "2026-02-01", "credits": "0.5", "breakage": "0.17"}]
-    assert life["ties_out"]["proof"] == "0.83 + 0.17 + 0.00 = 1.00"
+    assert life["ties_out"]["proof"] == ("0.83 usage + 0.00 refunds + 0.17 breakage + 0.00 escheat"
+                                         " + 0.00 left = 1.00 against 1.00")
     assert life["ties_out"]["holds"] is True
     assert [line["amount"] for line in life["purchase_entry_lines"]] == ["1.08", "-1.00", "-0.08"]
 

@@ -1,0 +1,91 @@
+"""Issue 19: traces that prove, on the refund scenario of test_refunds.py (worked there):
+P-R 10.00 = usage 6.66 + refund RF1 3.34, nothing left; P-Q 1.00 refunded whole (RF7);
+U4 (customer Q, 2026-03-03, api, 1 credit) found no credits left: uncovered."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pytest
+from sqlalchemy import text
+
+from reports.subledger import exceptions
+from reports.trace import trace_purchase, trace_usage
+from tests.support.cli import creditbooks
+from tests.support.nights import post_days
+from tests.test_refunds import write_refund_scenario
+
+
+@pytest.fixture
+def refunded(sqlite_store, policy, tmp_path):
+    write_refund_scenario(tmp_path / "landing")
+    post_days(sqlite_store, policy, tmp_path, date(2026, 3, 1), date(2026, 3, 3))
+    return sqlite_store
+
+
+def failed_checks(life: dict) -> list[str]:
+    return [check["check"] for check in life["proof_checks"] if not check["holds"]]
+
+
+def test_a_refunded_lot_ties_out_with_its_refund_from_its_own_record(refunded):
+    life = trace_purchase(refunded, "P-R")
+    ties_out = life["ties_out"]
+    assert (ties_out["usage_revenue"], ties_out["refunded"], ties_out["value_remaining"]) == (
+        "6.66", "3.34", "0.00")
+    assert ties_out["proof"] == ("6.66 usage + 3.34 refunds + 0.00 breakage + 0.00 escheat + "
+                                 "0.00 left = 10.00 against 10.00")
+    assert ties_out["holds"] is True and failed_checks(life) == []
+    assert life["refunds"] == [{"refund_id": "RF1", "business_date": "2026-03-02", "credits": "1",
+                                "value": "3.34", "tax": "0.27"}]
+    assert trace_purchase(refunded, "P-Q")["ties_out"]["refunded"] == "1.00"
+
+
+def test_a_disagreement_between_sources_fails_the_proof_instead_of_being_plugged(refunded):
+    with refunded.engine.begin() as connection:  # the refund record says 1 cent less
+        connection.execute(text("UPDATE refunds SET value_minor = 333 WHERE refund_id = 'RF1'"))
+    life = trace_purchase(refunded, "P-R")
+    assert life["ties_out"]["holds"] is False
+    assert failed_checks(life) == ["recorded movements + lot balance = amount",
+                                   "journal: refund lines = recorded refund"]
+    with refunded.engine.begin() as connection:  # the lot's running balance disagrees
+        connection.execute(text("UPDATE refunds SET value_minor = 334 WHERE refund_id = 'RF1'"))
+        connection.execute(text("UPDATE lot_balances SET usage_value_minor = 665 "
+                                "WHERE purchase_id = 'P-R'"))
+    life = trace_purchase(refunded, "P-R")
+    assert life["ties_out"]["value_remaining"] == "0.01"
+    assert failed_checks(life) == ["recorded movements + lot balance = amount",
+                                   "journal: deferred left for the lot = lot balance"]
+
+
+def test_exceptions_show_the_rows_id_and_raw_values(refunded):
+    rejected = {(row["source"], row["id"]): row for row in exceptions(refunded, date(2026, 3, 2))
+                if row["kind"] == "rejected"}
+    assert set(rejected) == {("refunds.csv row 2", "RF2"), ("refunds.csv row 3", "RF3"),
+                             ("refunds.csv row 4", "RF4"), ("refunds.csv row 5", "RF5")}
+    raw = json.loads(rejected[("refunds.csv row 5", "RF5")]["raw_values"])
+    assert (raw["purchase_id"], raw["credits"], raw["amount"]) == ("P-Q", "1", "0.30")
+
+
+def test_tracing_an_uncovered_event_says_it_was_uncovered(refunded, tmp_path):
+    document = trace_usage(refunded, tmp_path / "archive", "U4")
+    coverage = document["coverage"]
+    assert coverage["status"].startswith("uncovered: the customer had no active credits")
+    assert (coverage["credits_covered_by_lots"], coverage["credits_uncovered"]) == ("0", "1")
+    covered = trace_usage(refunded, tmp_path / "archive", "U1")["coverage"]
+    assert covered["status"].startswith("covered") and covered["credits_uncovered"] == "0"
+
+
+def test_trace_sample_prints_as_tables(tmp_path):
+    write_refund_scenario(tmp_path / "landing")
+    creditbooks("init", cwd=tmp_path)
+    creditbooks("nightly", "--from", "2026-03-01", "--to", "2026-03-03", cwd=tmp_path)
+    shown = creditbooks("trace", "sample", "--period", "2026-03", "--n", "3", cwd=tmp_path,
+                        check=False)
+    assert shown.returncode == 0, shown.stderr
+    assert "Traceback" not in shown.stderr
+    # Each sampled revenue line opens with its entry id and line number as fields.
+    assert "== revenue_lines 1 ==" in shown.stdout
+    assert "│ entry_id │ usage/R/2026-03-0" in shown.stdout
+    uncovered = creditbooks("trace", "usage", "U4", cwd=tmp_path).stdout
+    assert "uncovered: the customer had no active credits" in uncovered

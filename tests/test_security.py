@@ -20,7 +20,7 @@ from tests.support.hostile_corpus import FORMULA_ID
 from tests.support.landing import write_document
 
 REPOSITORY = Path(__file__).resolve().parents[1]
-PRODUCTION = ["ledger", "rules", "reports", "creditbooks", "dags"]
+PRODUCTION = ["ledger", "intake", "rules", "reports", "creditbooks", "dags"]
 SQL_CALLS = {"text", "execute", "exec_driver_sql", "read_frame", "read_in_chunks", "copy"}
 # The only values spliced into SQL text: names chosen by the code from fixed sets, never
 # input. Each is checked where it is made (see the file named).
@@ -32,6 +32,9 @@ IDENTIFIERS_IN_SQL = {
     ("ledger/store.py", "assignments"),  # "column = ?, ..." over the frame's columns
     ("ledger/guards.py", "role"),      # checked against ^[a-z_][a-z0-9_]{0,62}$
     ("ledger/guards.py", "table"),     # from APPEND_ONLY_TABLES / MUTABLE_TABLES
+    ("ledger/guards.py", "VERSION_TABLE"),  # the constant name of the schema version table
+    ("ledger/schema_version.py", "VERSION_TABLE"),  # the same
+    ("ledger/archive_index.py", "one_batch"),  # a constant WHERE with a bound parameter, or nothing
     ("creditbooks/night/ingest.py", "id_column"),  # ID_COLUMN[document], a fixed mapping
     ("creditbooks/night/ingest.py", "table"),  # "lots", "costs", "refunds" or "lot_adjustments": fixed names
     ("ledger/digest.py", "_line_text_sql(connection.dialect.name)"),  # fixed column names

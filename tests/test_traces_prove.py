@@ -14,7 +14,7 @@ from reports.subledger import exceptions
 from reports.trace import trace_purchase, trace_usage
 from tests.support.cli import creditbooks
 from tests.support.nights import post_days
-from tests.test_refunds import write_refund_scenario
+from tests.support.refunds import write_refund_scenario
 
 
 @pytest.fixture

@@ -1,13 +1,14 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   the main job: a synthetic quarter on embedded SQLite
 #   make test   the whole test suite (SQLite and a real PostgreSQL the harness starts)
+#   make test-fast   the quick subset for every change (no slow or PostgreSQL tests)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install demo test lint airflow bench clean
+.PHONY: install demo test test-fast lint airflow bench clean
 
 install: $(INSTALLED)
 
@@ -25,6 +26,10 @@ test: install lint
 	bash scripts/ensure-test-tools.sh
 	$(BIN)/pytest
 
+# Every package, without whole months, real processes, hypothesis or PostgreSQL.
+test-fast: install lint
+	$(BIN)/pytest -m "not slow and not postgres" -q
+
 airflow: install
 	bash scripts/airflow-demo.sh
 
@@ -34,7 +39,7 @@ bench: install
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 lint: install
-	$(BIN)/ruff check ledger rules reports creditbooks dags tests bench
+	$(BIN)/ruff check ledger intake rules reports creditbooks dags tests bench
 	$(BIN)/ruff check --preview --select AIR dags
 
 clean:

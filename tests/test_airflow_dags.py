@@ -98,6 +98,7 @@ def test_dags_have_the_designed_tasks_and_dependencies(dags):
         "close_and_lock": ["exports"], "exports": []}
 
 
+@pytest.mark.slow  # real Airflow runs the DAG
 @pytest.mark.parametrize("shards", [1, 3])
 def test_airflow_posts_exactly_what_the_command_line_posts(dags, monkeypatch, tmp_path, policy,
                                                            shards):
@@ -127,6 +128,7 @@ def test_airflow_posts_exactly_what_the_command_line_posts(dags, monkeypatch, tm
     assert store.read_frame(ENTRIES).equals(before)
 
 
+@pytest.mark.slow  # real Airflow runs the DAG
 def test_a_missing_landing_day_fails_clearly_and_posts_nothing(dags, monkeypatch, tmp_path, capfd):
     store = use_ledger(monkeypatch, tmp_path)
     (tmp_path / "landing" / "2026-01-05").mkdir(parents=True)  # no _SUCCESS marker yet
@@ -140,6 +142,7 @@ def test_a_missing_landing_day_fails_clearly_and_posts_nothing(dags, monkeypatch
     assert store.read_frame("SELECT COUNT(*) AS n FROM batches")["n"][0] == 0
 
 
+@pytest.mark.slow  # real Airflow runs the DAG
 def test_month_end_closes_a_complete_month_and_refuses_an_incomplete_one(dags, monkeypatch,
                                                                          tmp_path, policy):
     store = use_ledger(monkeypatch, tmp_path)
@@ -164,6 +167,7 @@ def test_month_end_closes_a_complete_month_and_refuses_an_incomplete_one(dags, m
     assert not (tmp_path / "close" / "2026-02").exists()
 
 
+@pytest.mark.slow  # real Airflow runs the DAG
 def test_month_end_without_a_month_ending_night_skips_everything(dags, monkeypatch, tmp_path):
     use_ledger(monkeypatch, tmp_path)
     run = dags.get_dag("credit_ledger_month_end").test()

@@ -43,6 +43,8 @@ from tests.support.landing import write_document
 from tests.support.nights import post_days
 from tests.support.scenario import purchase, usage, write_scenario
 
+pytestmark = pytest.mark.slow  # posts and closes whole months
+
 
 def rows_of(package: Path, name: str) -> list[dict]:
     with (package / f"{name}.csv").open() as handle:

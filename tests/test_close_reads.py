@@ -30,6 +30,8 @@ from tests.support.landing import write_document
 from tests.support.nights import post_days
 from tests.support.scenario import usage
 
+pytestmark = pytest.mark.slow  # closes whole months
+
 
 def test_a_read_asked_for_again_is_answered_from_the_first_answer(january):
     sql = "SELECT purchase_id, credits_micro FROM lots WHERE kind = :kind ORDER BY purchase_id"

@@ -29,6 +29,8 @@ from reports.statements import trial_balance
 from tests.support.nights import post_days
 from tests.support.scenario import NIGHTS, write_scenario
 
+pytestmark = pytest.mark.slow  # kills real processes at every stage
+
 REPOSITORY = Path(__file__).resolve().parents[1]
 # Times of writing, and names that carry the ledger's own identity (each ledger has its
 # own; the bytes of a partition are still compared, by their SHA-256).

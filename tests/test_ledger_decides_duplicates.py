@@ -83,6 +83,7 @@ def new_york_policy(tmp_path):
     return load_policy(path)
 
 
+@pytest.mark.slow  # 33 nights
 def test_an_event_resent_32_days_later_across_spring_forward_is_a_duplicate(
         sqlite_store, new_york_policy, tmp_path):
     # Saturday 2026-03-07, 23:30 in New York (04:30Z on the 8th); clocks spring forward at
@@ -105,6 +106,7 @@ def test_an_event_resent_32_days_later_across_spring_forward_is_a_duplicate(
     _assert_controls_pass(sqlite_store, new_york_policy)
 
 
+@pytest.mark.slow  # 33 nights
 def test_an_event_resent_after_its_window_closed_is_too_late_not_new(
         sqlite_store, new_york_policy, tmp_path):
     landing = tmp_path / "landing"

@@ -45,6 +45,8 @@ from ledger.upgrade import (
     upgrade_ledger,
 )
 
+pytestmark = pytest.mark.slow  # upgrades real ledgers in processes of their own
+
 REPOSITORY = Path(__file__).resolve().parents[1]
 FIXTURES = REPOSITORY / "tests" / "fixtures" / "v0.1.0"
 RECORDED_BOOKS = json.loads((FIXTURES / "books.json").read_text(encoding="utf-8"))

@@ -14,6 +14,8 @@ import pytest
 
 from creditbooks.close import EMPTY_REPORT_COLUMNS, close_period
 
+pytestmark = pytest.mark.slow  # posts and closes whole months
+
 
 @pytest.fixture
 def package(january, policy, tmp_path) -> Path:

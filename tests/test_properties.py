@@ -6,6 +6,7 @@ from collections import defaultdict
 from datetime import date, timedelta
 
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -17,6 +18,8 @@ from reports.statements import rollforward
 from rules.burn import burn, burn_order_ranks
 from rules.policy import BURN_ORDER_KEYS
 from tests.support.landing import write_document
+
+pytestmark = pytest.mark.slow  # hypothesis drives many nights
 
 DAY = business_day(date(2026, 3, 10), "UTC")
 HOUR = pd.Timedelta(hours=1)

@@ -28,6 +28,8 @@ from tests.support.landing import write_document
 from tests.support.nights import post_days
 from tests.support.reference_books import EXPONENT, ModelEvent, ModelLot, ModelRefund, ReferenceBooks
 
+pytestmark = pytest.mark.slow  # hypothesis drives many nights
+
 FIRST_NIGHT = date(2026, 1, 29)
 # One currency per customer: a burn order comparing per-credit values across currencies
 # would need an exchange rate, which is not what this model is about.

@@ -13,12 +13,12 @@ import pendulum
 import pytest
 from beancount import loader
 
+from creditbooks.night import ingest
 from creditbooks.night.run import run_night
 from intake.usage_buckets import take_in_streamed_usage
 from ledger.chain import chain_head
 from ledger.locks import locked_periods
 from ledger.store import Store
-from rules import ingest
 from tests.support.scenario import tb, write_scenario
 
 ENTRIES = """SELECT e.entry_id, e.kind, e.business_date, e.period, e.customer_id, e.source_ref,

@@ -83,6 +83,18 @@ def new_york_policy(tmp_path):
     return load_policy(path)
 
 
+def _resend_across_spring_forward(store: Store, policy, tmp_path, occurred_at: str,
+                                  also_on_resend: list[dict]) -> None:
+    """A 2-credit event accepted on Saturday 2026-03-07 in New York, re-sent on 04-08."""
+    landing = tmp_path / "landing"
+    write_document(landing, "2026-03-07", "purchases", [
+        _purchase("P-1", "C1", "2026-03-07T12:00:00-05:00")])
+    resent = _event("E-1", occurred_at, credits="2")
+    write_document(landing, "2026-03-07", "usage", [resent])
+    write_document(landing, "2026-04-08", "usage", [resent, *also_on_resend])
+    _post(store, policy, tmp_path, date(2026, 3, 7), date(2026, 4, 8))
+
+
 @pytest.mark.slow  # 33 nights
 def test_an_event_resent_32_days_later_across_spring_forward_is_a_duplicate(
         sqlite_store, new_york_policy, tmp_path):
@@ -91,14 +103,9 @@ def test_an_event_resent_32_days_later_across_spring_forward_is_a_duplicate(
     # starts 31 x 24 hours before 00:00 EDT (04:00Z): 2026-03-08T04:00Z, before the event,
     # which is still inside it. A look-back of 31 calendar days (03-08 .. 04-07) misses
     # the night of 03-07 that accepted it.
-    landing = tmp_path / "landing"
-    write_document(landing, "2026-03-07", "purchases", [
-        _purchase("P-1", "C1", "2026-03-07T12:00:00-05:00")])
-    resent = _event("E-1", "2026-03-07T23:30:00-05:00", credits="2")
-    write_document(landing, "2026-03-07", "usage", [resent])
-    write_document(landing, "2026-04-08", "usage", [resent, _event("E-2", "2026-04-08T10:00:00-04:00")])
-    _post(sqlite_store, new_york_policy, tmp_path, date(2026, 3, 7), date(2026, 4, 8))
-
+    _resend_across_spring_forward(sqlite_store, new_york_policy, tmp_path,
+                                  "2026-03-07T23:30:00-05:00",
+                                  [_event("E-2", "2026-04-08T10:00:00-04:00")])
     counts = _usage_counts(sqlite_store)
     assert counts["2026-03-07"] == (1, 0, 0)
     assert counts["2026-04-08"] == (1, 1, 0)  # E-1 again is a duplicate; E-2 is new
@@ -109,13 +116,9 @@ def test_an_event_resent_32_days_later_across_spring_forward_is_a_duplicate(
 @pytest.mark.slow  # 33 nights
 def test_an_event_resent_after_its_window_closed_is_too_late_not_new(
         sqlite_store, new_york_policy, tmp_path):
-    landing = tmp_path / "landing"
-    write_document(landing, "2026-03-07", "purchases", [
-        _purchase("P-1", "C1", "2026-03-07T12:00:00-05:00")])
-    resent = _event("E-1", "2026-03-07T20:00:00-05:00", credits="2")  # 01:00Z on the 8th
-    write_document(landing, "2026-03-07", "usage", [resent])
-    write_document(landing, "2026-04-08", "usage", [resent])
-    _post(sqlite_store, new_york_policy, tmp_path, date(2026, 3, 7), date(2026, 4, 8))
+    # 20:00 EST is 01:00Z on the 8th, three hours before the 04-08 window starts.
+    _resend_across_spring_forward(sqlite_store, new_york_policy, tmp_path,
+                                  "2026-03-07T20:00:00-05:00", [])
     quarantine = sqlite_store.read_frame(
         "SELECT business_date, column_name, reason FROM quarantine")
     assert [(str(row.business_date)[:10], row.column_name) for row in quarantine.itertuples()] == [

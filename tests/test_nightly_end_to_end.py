@@ -1,28 +1,5 @@
-"""Several nights from files to books, with every figure worked out by hand below.
-
-Purchases on 2026-01-30 (USD unless said):
-  P-A  cust A  3 credits   1.00 + tax 0.08  expires 2026-02-01 12:00 (mid-day)
-  P-B  cust A  10 credits  20.00            never expires
-  P-G  cust A  2 credits   promotional      never expires
-  P-M  cust C  5 credits   5.00             expires 2026-02-01 00:00 (midnight: day Jan 31)
-  P-J  cust B  100 credits 1000 JPY         never expires
-A's burn order: P-A (expires soonest), P-G (never, cheapest), P-B.
-
-Jan 30  U1 A 1 api         P-A used 1   value round(100*1/3)=33    -> 0.33
-        U2 B 33.333333 api P-J used 33.333333 value round(333.33333)=333 JPY
-Jan 31  U3 A 1 gpu         P-A used 2   value round(66.67)=67      -> +0.34
-        U4 B 0.5 api, late (occurred Jan 29)  P-J used 33.833333 -> 338 JPY (+5)
-        U7 D 7 api         no lots: uncovered 7 credits
-        expiry: P-M (midnight ending Jan 31): breakage 5.00
-Feb 1   U5 A 0.5 api 08:00 P-A used 2.5 value round(83.33)=83     -> +0.16
-        U6 A 4 gpu 13:00   P-A expired at 12:00; P-G gives 2 (no value), P-B 2 -> 4.00
-        expiry: P-A, 0.5 credits left, breakage 1.00 - 0.83 = 0.17
-        plus a resent U3 (duplicate), U2 with other credits (conflict), a bad row.
-
-January (USD): purchases 26.00, usage 0.67, breakage 5.00, closing deferred 20.33.
-February (USD): opening 20.33, usage 4.16, breakage 0.17, closing 16.00 (= P-B 8 credits).
-JPY January: purchases 1000, usage 338, closing 662.
-"""
+"""Several nights from files to books: the hand-worked scenario of tests/support/scenario.py,
+every figure of which is worked out by hand in that module's docstring."""
 
 from __future__ import annotations
 

@@ -390,7 +390,7 @@ def export(
 ) -> None:
     """Export a period's journal entries for an ERP, or as a beancount ledger."""
     from reports.beancount_export import write_beancount
-    from reports.exports import export_period
+    from reports.exports import export_period, mapping_path
 
     parse_period(period)
     if by not in ("", "customer"):
@@ -412,7 +412,9 @@ def export(
                                  in_functional)]
     else:
         files = export_period(store, period, output_format, out, policy.exports, summary,
-                              by == "customer", draft, in_functional)
+                              by == "customer", draft, in_functional,
+                              ledger_currency=policy.functional_currency)
+        files.append(mapping_path(out))
     for path in files:
         typer.echo(f"wrote {path}")
 

@@ -409,7 +409,7 @@ def export(
     in_functional = policy.functional_currency if functional else None
     if output_format == "beancount":
         files = [write_beancount(store, period, out, summary, by == "customer", draft,
-                                 in_functional)]
+                                 in_functional, ledger_currency=policy.functional_currency)]
     else:
         files = export_period(store, period, output_format, out, policy.exports, summary,
                               by == "customer", draft, in_functional,

@@ -250,3 +250,22 @@ def test_a_rate_exists_only_when_every_line_rounds_to_its_functional_amount():
     # JPY has no minor unit: 1000 JPY at 0.0067 is 6.70 USD.
     assert fit_exchange_rate([ExportLine("a", "", 1000, 670), ExportLine("b", "", -1000, -670)],
                              "JPY", "USD") == Decimal("0.0067")
+
+
+def test_a_transaction_currency_beancount_ledger_names_what_it_leaves_out(march, tmp_path):
+    from beancount import loader
+
+    from reports.beancount_export import write_beancount
+
+    ledger = write_beancount(march, "2026-03", tmp_path / "books.beancount", draft=True,
+                             ledger_currency="USD")
+    left_out = [line for line in ledger.read_text().splitlines() if line.startswith("; left out")]
+    assert len(left_out) == 4  # EUR and JPY cash remeasured: cash and FX lines of each
+    assert left_out[0].startswith("; left out: fx/2026-03/EUR moves only USD (functional) amounts: "
+                                  "Assets:Cash:Clearing ")
+    assert all(line.endswith("export with --functional to carry it") for line in left_out)
+    assert loader.load_file(str(ledger))[1] == []
+    functional = write_beancount(march, "2026-03", tmp_path / "usd.beancount", draft=True,
+                                 functional_currency="USD")
+    assert "; left out" not in functional.read_text()
+    assert "Income:ForeignExchange:Unrealised" in functional.read_text()

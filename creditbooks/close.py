@@ -31,6 +31,7 @@ from ledger.periods import days_between, parse_period, period_of
 from ledger.store import ReadOnceStore, Store, store_at
 from reports import close_reports
 from reports.breakage_review import breakage_estimates
+from reports.disclosures import breakage_judgements, disclosure_index, revenue_disaggregation
 from reports.kpis import (
     burstiness,
     credit_runway,
@@ -52,6 +53,7 @@ from reports.statements import (
     rollforward,
     trial_balance_statement,
 )
+from reports.subledger import UNCOVERED_COLUMNS, period_exceptions, uncovered_usage_summary
 from reports.verify_package import verify_package
 from reports.waterfall import waterfall
 from rules.policy import Policy
@@ -272,6 +274,7 @@ def report_builders(store: Store, policy: Policy, period: str, archive_root: Pat
     figures_of = figures_of or period_figures(store, policy)
     runway = computed_once(lambda: credit_runway(store, period))
     functional = policy.functional_currency
+    estimates = computed_once(lambda: breakage_estimates(store, period, policy))
     return {
         "completeness": lambda: completeness_rows(store, period),
         "reconciliations": lambda: [row for r in reconciliations() for row in r.rows()],
@@ -299,7 +302,7 @@ def report_builders(store: Store, policy: Policy, period: str, archive_root: Pat
         "revenue_by_customer": lambda: close_reports.revenue_by_customer_product_meter(
             store, period, figures_of(period)["usage"]),
         "breakage_by_lot": lambda: close_reports.breakage_by_lot(store, period),
-        "breakage_estimates": lambda: breakage_estimates(store, period, policy),
+        "breakage_estimates": estimates,
         "lot_aging": lambda: close_reports.lot_aging(store, period, policy.reporting_timezone),
         "kpis": lambda: kpi_summary(store, period, policy, figures_of),
         "kpis_by_meter": lambda: kpis_by(store, period, "meter", figures_of(period)["usage"]),
@@ -310,6 +313,13 @@ def report_builders(store: Store, policy: Policy, period: str, archive_root: Pat
         "late_entries": lambda: close_reports.late_items(store, period),
         "late_usage": lambda: close_reports.late_usage(store, period, Path(archive_root),
                                                        policy.reporting_timezone),
+        "exceptions": lambda: period_exceptions(store, period),
+        "uncovered_usage": lambda: uncovered_usage_summary(store, period),
+        "disclosures": disclosure_index,
+        "disclosure_revenue_disaggregation": lambda: revenue_disaggregation(
+            store, period, accounts),
+        "disclosure_breakage_judgements": lambda: breakage_judgements(
+            store, period, policy, estimates()),
     }
 
 
@@ -321,7 +331,8 @@ REPORT_NAMES = ("completeness", "reconciliations", "reconciliation_items", "tria
                 "revenue_by_customer",
                 "breakage_by_lot", "breakage_estimates", "lot_aging", "kpis", "kpis_by_meter",
                 "kpis_by_product", "burstiness", "credit_runway", "top_up_list", "late_entries",
-                "late_usage")
+                "late_usage", "exceptions", "uncovered_usage", "disclosures",
+                "disclosure_revenue_disaggregation", "disclosure_breakage_judgements")
 
 
 # The columns of each report that add up over its rows, per currency: the workbook's
@@ -345,6 +356,11 @@ TOTALLED_COLUMNS: dict[str, tuple[str, ...]] = {
 
 # The header a report's CSV keeps when the period has no rows for it.
 EMPTY_REPORT_COLUMNS: dict[str, tuple[str, ...]] = {
+    "exceptions": ("business_date", "kind", "document", "file", "row", "id", "column", "reason",
+                   "raw_values"),
+    "uncovered_usage": UNCOVERED_COLUMNS,
+    "disclosure_revenue_disaggregation": ("dimension", "key", "currency", "usage_revenue",
+                                          "breakage", "total"),
     "completeness": ("business_date", "status"),
     "reconciliation_items": ("reconciliation", "item"),
     "late_entries": ("business_date", "entry_id", "kind", "customer_id", "currency", "amount"),

@@ -326,6 +326,47 @@ def check_other_reports(package: Package) -> None:
                                  f"{closing.get(currency, ZERO)}")
 
 
+def check_disaggregation(package: Package, income: dict) -> None:
+    """Each dimension of the revenue disaggregation adds up, per currency, to the income
+    statement's usage and breakage revenue; each row's total is usage + breakage."""
+    name = "disclosure_revenue_disaggregation"
+    sums: dict[tuple[str, str], dict[str, Decimal]] = defaultdict(
+        lambda: defaultdict(Decimal))
+    for index, row in enumerate(package.rows(name)):
+        package.expect(name, index, "total", package.figure(name, index, "usage_revenue")
+                       + package.figure(name, index, "breakage"), "usage_revenue + breakage")
+        for column in ("usage_revenue", "breakage"):
+            sums[(row["dimension"], row["currency"])][column] += package.figure(name, index,
+                                                                                column)
+    for (dimension, currency), figures in sorted(sums.items()):
+        for column, account in (("usage_revenue", "Income:Revenue:Usage"),
+                                ("breakage", "Income:Revenue:Breakage")):
+            expected = income.get((currency, account), ZERO)
+            if figures[column] != expected:
+                package.problems.add(f"{name}.csv dimension {dimension} currency {currency} "
+                                     f"column {column}", f"sums to {figures[column]} but the "
+                                     f"income statement's {account} is {expected}")
+
+
+def check_uncovered_usage(package: Package) -> None:
+    """The "all meters" row adds up the meters; each share is credits / accepted."""
+    name = "uncovered_usage"
+    rows = list(enumerate(package.rows(name)))
+    every = [(index, row) for index, row in rows if row["meter"] == "all meters"]
+    for index, _row in rows:
+        accepted = package.figure(name, index, "accepted_credits")
+        if accepted:
+            share = (package.figure(name, index, "credits") * 100 / accepted).quantize(
+                Decimal("0.01"))
+            package.expect(name, index, "share_of_accepted_credits_percent", share,
+                           "credits / accepted_credits, in percent")
+    for index, _ in every:
+        for column in ("events", "credits", "accepted_credits"):
+            package.expect(name, index, column,
+                           sum((package.figure(name, i, column) for i, row in rows
+                                if row["meter"] != "all meters"), ZERO), "the meters' sum")
+
+
 def check_reports(package: Package) -> None:
     def statements(suffix: str) -> None:
         trial_balance = check_trial_balance(package, f"trial_balance{suffix}")
@@ -333,11 +374,14 @@ def check_reports(package: Package) -> None:
         sheet = check_balance_sheet(package, f"balance_sheet{suffix}", trial_balance)
         check_rollforwards(package, income, sheet, suffix)
         check_waterfall(package, suffix)
+        if not suffix:
+            check_disaggregation(package, income)
 
     checks = [(f"statements{suffix or ''}", lambda suffix=suffix: statements(suffix))
               for suffix in ("", "_functional") if f"trial_balance{suffix}" in package.reports]
     checks += [("revenue and KPIs", lambda: check_revenue_and_kpis(package)),
-               ("other reports", lambda: check_other_reports(package))]
+               ("other reports", lambda: check_other_reports(package)),
+               ("uncovered usage", lambda: check_uncovered_usage(package))]
     for what, check in checks:
         try:
             check()

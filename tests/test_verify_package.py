@@ -136,3 +136,39 @@ def test_the_bridge_foots_when_read_back_from_the_page_chromium_rendered(march_p
     assert shown.returncode == 1
     assert "summary.html bridge USD closing: 0.00 but opening and the movements come to 0.01" \
         in shown.stdout
+
+
+def csv_rows(package: Path, name: str) -> list[dict]:
+    import csv
+
+    with (package / f"{name}.csv").open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_exceptions_and_uncovered_usage_are_in_the_package_with_ids_and_raw_values(
+        march_package):
+    rejected = {row["id"]: row for row in csv_rows(march_package, "exceptions")}
+    assert set(rejected) == {"RF2", "RF3", "RF4", "RF5", "RF6"}
+    amount = rejected["RF5"]
+    assert (amount["business_date"], amount["file"], amount["row"], amount["column"]) == (
+        "2026-03-02", "refunds.csv", "5", "amount")
+    assert '"amount": "0.30"' in amount["raw_values"]
+    # U4: customer Q's 1 credit found no credits left, of 4 credits accepted in March.
+    assert csv_rows(march_package, "uncovered_usage") == [
+        {"meter": "api", "customers": "1", "days": "1", "events": "1", "credits": "1",
+         "accepted_credits": "4", "share_of_accepted_credits_percent": "25.00"},
+        {"meter": "all meters", "customers": "1", "days": "1", "events": "1", "credits": "1",
+         "accepted_credits": "4", "share_of_accepted_credits_percent": "25.00"}]
+
+
+def test_disclosures_are_labelled_and_the_disaggregation_adds_up_to_revenue(march_package):
+    index = {row["reference"]: row["files"] for row in csv_rows(march_package, "disclosures")}
+    assert index["ASC 606-10-50-5; IFRS 15.114-115"] == "disclosure_revenue_disaggregation.csv"
+    assert index["ASC 606-10-50-13; IFRS 15.120"] == "waterfall_functional.csv; waterfall.csv"
+    disaggregated = {(row["dimension"], row["key"]): row["usage_revenue"]
+                     for row in csv_rows(march_package, "disclosure_revenue_disaggregation")}
+    assert disaggregated[("meter", "api")] == "6.66"
+    assert disaggregated[("customer country", "(not given)")] == "6.66"
+    judgements = csv_rows(march_package, "disclosure_breakage_judgements")
+    assert judgements and all(row["in_force_on"] == "2026-03-31" for row in judgements)
+    assert verify_package(march_package) == []  # the disaggregation ties to the statement

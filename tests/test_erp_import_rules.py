@@ -269,3 +269,26 @@ def test_a_transaction_currency_beancount_ledger_names_what_it_leaves_out(march,
                                  functional_currency="USD")
     assert "; left out" not in functional.read_text()
     assert "Income:ForeignExchange:Unrealised" in functional.read_text()
+
+
+def test_netsuite_and_xero_dates_follow_the_policy_date_preference(march, tmp_path):
+    from rules.policy import PolicyError, load_policy, policy_from_document
+
+    document = {"export": {"netsuite_date_format": "YYYY-MM-DD",
+                           "xero_date_format": "DD MMM YYYY"}}
+    settings = policy_from_document(document).exports
+    settings = type(settings)(**{**settings.__dict__,
+                                 "account_codes": load_policy().exports.account_codes})
+    [netsuite] = export_period(march, "2026-03", "netsuite", tmp_path / "ns.csv", settings,
+                               functional_currency="USD")
+    [xero] = export_period(march, "2026-03", "xero", tmp_path / "xero.csv", settings,
+                           functional_currency="USD")
+    assert read_files([netsuite])[0][0]["Date"] == "2026-03-28"
+    assert read_files([xero])[0][0]["Date"] == "28 Mar 2026"
+    # The validator reads dates with the same preference: the default one refuses them.
+    assert validate_rows("xero", read_files([xero]), "USD")[0] == (
+        f"journal {read_files([xero])[0][0]['Narration']} line 1 Date: '28 Mar 2026' is not a "
+        "date in %d/%m/%Y")
+    with pytest.raises(PolicyError, match=r"\[export\] xero_date_format must be one of "
+                                          r'"DD/MM/YYYY", "DD MMM YYYY", not "MM/DD/YYYY"'):
+        policy_from_document({"export": {"xero_date_format": "MM/DD/YYYY"}})

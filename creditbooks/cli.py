@@ -234,12 +234,18 @@ def _register_close_report(name: str) -> None:
         period: Annotated[str, typer.Option(help="YYYY-MM")],
         archive: ArchiveOption = Path("archive"),
         output_format: FormatOption = OutputFormat.TABLE,
+        functional: FunctionalOption = False,
     ) -> None:
         from creditbooks.close import report_builders
 
         parse_period(period)
         ctx = _context(context.parent)
-        rows = report_builders(ctx.store(), ctx.policy(), period, archive)[name]()
+        builders = report_builders(ctx.store(), ctx.policy(), period, archive)
+        shown = f"{name}_functional" if functional else name
+        if shown not in builders:
+            raise typer.BadParameter(f"report {name.replace('_', '-')} has no functional-currency "
+                                     "form: leave out --functional")
+        rows = builders[shown]()
         typer.echo(render_rows(rows, output_format, f"{name} {period}", {"period": period}))
 
     show.__doc__ = f"The close report {name.replace('_', ' ')} (as in the close package)."
@@ -247,7 +253,8 @@ def _register_close_report(name: str) -> None:
 
 
 for _report_name in REPORT_NAMES:
-    if _report_name not in ("trial_balance", "rollforward"):
+    if _report_name not in ("trial_balance", "rollforward") and not _report_name.endswith(
+            "_functional"):
         _register_close_report(_report_name)
 
 
@@ -390,7 +397,7 @@ def export(
 ) -> None:
     """Export a period's journal entries for an ERP, or as a beancount ledger."""
     from reports.beancount_export import write_beancount
-    from reports.exports import export_period
+    from reports.exports import export_period, mapping_path
 
     parse_period(period)
     if by not in ("", "customer"):
@@ -409,10 +416,12 @@ def export(
     in_functional = policy.functional_currency if functional else None
     if output_format == "beancount":
         files = [write_beancount(store, period, out, summary, by == "customer", draft,
-                                 in_functional)]
+                                 in_functional, ledger_currency=policy.functional_currency)]
     else:
         files = export_period(store, period, output_format, out, policy.exports, summary,
-                              by == "customer", draft, in_functional)
+                              by == "customer", draft, in_functional,
+                              ledger_currency=policy.functional_currency)
+        files.append(mapping_path(out))
     for path in files:
         typer.echo(f"wrote {path}")
 
@@ -455,6 +464,27 @@ def reopen(
 
     version = reopen_period(_context(context).store(), period, reason)
     typer.echo(f"{period} reopened (was version {version}); postings into it are allowed again")
+
+
+@app.command("verify-package")
+def verify_package_command(
+    directory: Annotated[Path, typer.Argument(help="a close package: OUT/YYYY-MM/vN")],
+    rendered_html: Annotated[Path | None, typer.Option(
+        "--rendered-html", help="summary.html as a browser rendered it (chromium --dump-dom), "
+                                "checked instead of the file's text")] = None,
+) -> None:
+    """Read a close package independently: every total, every tie between reports, the
+    workbook, the HTML summary and manifest.json's SHA-256 of each file."""
+    from reports.verify_package import verify_package
+
+    problems = verify_package(directory, rendered_html.read_text(encoding="utf-8")
+                              if rendered_html else None)
+    for problem in problems:
+        typer.echo(problem)
+    if problems:
+        raise CreditbooksFailure(f"package {directory} does not tie out: {len(problems)} "
+                                 f"problem(s), the first: {problems[0]}")
+    typer.echo(f"package {directory} ties out")
 
 
 @app.command()

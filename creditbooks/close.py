@@ -31,6 +31,7 @@ from ledger.periods import days_between, parse_period, period_of
 from ledger.store import ReadOnceStore, Store, store_at
 from reports import close_reports
 from reports.breakage_review import breakage_estimates
+from reports.disclosures import breakage_judgements, disclosure_index, revenue_disaggregation
 from reports.kpis import (
     burstiness,
     credit_runway,
@@ -46,7 +47,14 @@ from reports.reconciliations import (
     reconciliations_of,
     unbalanced_entries_query,
 )
-from reports.statements import rollforward, trial_balance
+from reports.statements import (
+    balance_sheet,
+    income_statement,
+    rollforward,
+    trial_balance_statement,
+)
+from reports.subledger import UNCOVERED_COLUMNS, period_exceptions, uncovered_usage_summary
+from reports.verify_package import verify_package
 from reports.waterfall import waterfall
 from rules.policy import Policy
 
@@ -133,6 +141,11 @@ def close_period(store: Store, policy: Policy, period: str, out: Path, archive_r
 
         manifest = package.finish(reports, charts, manifest_facts)
         digest = digested.result()[0]
+    # Read back by the independent reader before the lock: a package that does not tie
+    # out is never the locked one (the next close replaces it).
+    if problems := verify_package(manifest.parent):
+        raise CloseRefusedError(f"period {period} not locked: the package does not tie out "
+                                f"({len(problems)} problem(s)), the first: {problems[0]}")
     with store.transaction() as connection:
         take_posting_lock(connection)
         if period in locked_periods(connection):
@@ -147,7 +160,8 @@ def close_period(store: Store, policy: Policy, period: str, out: Path, archive_r
 
 REPORT_THREADS = 4
 # Started first: each reads a large part of the period on its own.
-_LONGEST_REPORTS = frozenset({"kpis", "waterfall", "credit_runway", "lot_aging", "burstiness"})
+_LONGEST_REPORTS = frozenset({"kpis", "waterfall", "waterfall_functional", "credit_runway",
+                              "lot_aging", "burstiness"})
 OWN_PROCESS_FROM_ENTRIES = 200_000
 
 
@@ -259,16 +273,24 @@ def report_builders(store: Store, policy: Policy, period: str, archive_root: Pat
         store, period, accounts.deferred_revenue, accounts.cash_clearing, accounts.sales_tax)))
     figures_of = figures_of or period_figures(store, policy)
     runway = computed_once(lambda: credit_runway(store, period))
+    functional = policy.functional_currency
+    estimates = computed_once(lambda: breakage_estimates(store, period, policy))
     return {
         "completeness": lambda: completeness_rows(store, period),
         "reconciliations": lambda: [row for r in reconciliations() for row in r.rows()],
         "reconciliation_items": lambda: [{"reconciliation": r.name, "item": item}
                                          for r in reconciliations() for item in r.items],
-        "trial_balance": lambda: trial_balance(store, period),
-        "income_statement": lambda: close_reports.income_statement(store, period),
-        "balance_sheet": lambda: close_reports.balance_sheet(store, period),
+        "trial_balance": lambda: trial_balance_statement(store, period),
+        "income_statement": lambda: income_statement(store, period),
+        "balance_sheet": lambda: balance_sheet(store, period),
         "rollforward": lambda: [row.as_strings() for row in rollforward(
             store, period, accounts.deferred_revenue)],
+        # The same statements in the functional currency, over every transaction currency.
+        "trial_balance_functional": lambda: trial_balance_statement(store, period, functional),
+        "income_statement_functional": lambda: income_statement(store, period, functional),
+        "balance_sheet_functional": lambda: balance_sheet(store, period, functional),
+        "rollforward_functional": lambda: [row.as_strings() for row in rollforward(
+            store, period, accounts.deferred_revenue, functional)],
         "rollforward_by_customer": lambda: close_reports.rollforward_by(
             store, period, "customer", accounts),
         "rollforward_by_product": lambda: close_reports.rollforward_by(
@@ -276,10 +298,11 @@ def report_builders(store: Store, policy: Policy, period: str, archive_root: Pat
         "revenue_from_opening": lambda: close_reports.revenue_from_opening_balance(
             store, period, accounts),
         "waterfall": lambda: waterfall(store, period, policy),
+        "waterfall_functional": lambda: waterfall(store, period, policy, functional=True),
         "revenue_by_customer": lambda: close_reports.revenue_by_customer_product_meter(
             store, period, figures_of(period)["usage"]),
         "breakage_by_lot": lambda: close_reports.breakage_by_lot(store, period),
-        "breakage_estimates": lambda: breakage_estimates(store, period, policy),
+        "breakage_estimates": estimates,
         "lot_aging": lambda: close_reports.lot_aging(store, period, policy.reporting_timezone),
         "kpis": lambda: kpi_summary(store, period, policy, figures_of),
         "kpis_by_meter": lambda: kpis_by(store, period, "meter", figures_of(period)["usage"]),
@@ -290,15 +313,26 @@ def report_builders(store: Store, policy: Policy, period: str, archive_root: Pat
         "late_entries": lambda: close_reports.late_items(store, period),
         "late_usage": lambda: close_reports.late_usage(store, period, Path(archive_root),
                                                        policy.reporting_timezone),
+        "exceptions": lambda: period_exceptions(store, period),
+        "uncovered_usage": lambda: uncovered_usage_summary(store, period),
+        "disclosures": disclosure_index,
+        "disclosure_revenue_disaggregation": lambda: revenue_disaggregation(
+            store, period, accounts),
+        "disclosure_breakage_judgements": lambda: breakage_judgements(
+            store, period, policy, estimates()),
     }
 
 
 REPORT_NAMES = ("completeness", "reconciliations", "reconciliation_items", "trial_balance",
-                "income_statement", "balance_sheet", "rollforward", "rollforward_by_customer",
-                "rollforward_by_product", "revenue_from_opening", "waterfall", "revenue_by_customer",
+                "income_statement", "balance_sheet", "rollforward", "trial_balance_functional",
+                "income_statement_functional", "balance_sheet_functional",
+                "rollforward_functional", "rollforward_by_customer",
+                "rollforward_by_product", "revenue_from_opening", "waterfall", "waterfall_functional",
+                "revenue_by_customer",
                 "breakage_by_lot", "breakage_estimates", "lot_aging", "kpis", "kpis_by_meter",
                 "kpis_by_product", "burstiness", "credit_runway", "top_up_list", "late_entries",
-                "late_usage")
+                "late_usage", "exceptions", "uncovered_usage", "disclosures",
+                "disclosure_revenue_disaggregation", "disclosure_breakage_judgements")
 
 
 # The columns of each report that add up over its rows, per currency: the workbook's
@@ -322,6 +356,11 @@ TOTALLED_COLUMNS: dict[str, tuple[str, ...]] = {
 
 # The header a report's CSV keeps when the period has no rows for it.
 EMPTY_REPORT_COLUMNS: dict[str, tuple[str, ...]] = {
+    "exceptions": ("business_date", "kind", "document", "file", "row", "id", "column", "reason",
+                   "raw_values"),
+    "uncovered_usage": UNCOVERED_COLUMNS,
+    "disclosure_revenue_disaggregation": ("dimension", "key", "currency", "usage_revenue",
+                                          "breakage", "total"),
     "completeness": ("business_date", "status"),
     "reconciliation_items": ("reconciliation", "item"),
     "late_entries": ("business_date", "entry_id", "kind", "customer_id", "currency", "amount"),
@@ -329,8 +368,8 @@ EMPTY_REPORT_COLUMNS: dict[str, tuple[str, ...]] = {
                    "credits"),
     "breakage_by_lot": ("purchase_id", "customer_id", "product", "currency", "expires_at",
                         "expired_on", "credits_expired", "breakage", "escheat"),
-    "breakage_estimates": ("product", "currency", "method", "lots_expired", "value",
-                           "estimated_breakage", "actual_breakage", "difference",
+    "breakage_estimates": ("cumulative_to", "product", "currency", "method", "lots_expired",
+                           "value", "estimated_breakage", "actual_breakage", "difference",
                            "estimated_rate", "actual_rate"),
     "top_up_list": ("customer_id", "credits_remaining", "daily_burn", "days_left",
                     "top_up_soon"),
@@ -362,6 +401,8 @@ def _charts(store: Store, policy: Policy, period: str, reports: dict,
                                 ("purchases", Decimal(row["purchases"])),
                                 ("usage", -Decimal(row["usage_revenue"])),
                                 ("breakage", -Decimal(row["breakage"])),
+                                ("refunds", -Decimal(row["refunds"])),
+                                ("escheat", -Decimal(row["escheat"])),
                                 ("closing", Decimal(row["closing"]))]
               for row in reports["rollforward"]}
     history: dict[str, list] = {}
@@ -381,12 +422,14 @@ def _charts(store: Store, policy: Policy, period: str, reports: dict,
             "trends": _trend_charts(kpi_trends(store, period, policy, figures_of=figures_of))}
 
 
-def _trend_charts(trends: list[dict]) -> list[tuple[str, list[str], list[tuple[str, list[Decimal]]]]]:
+def _trend_charts(trends: list[dict]
+                  ) -> list[tuple[str, list[str], list[tuple[str, list[Decimal | None]]]]]:
     """12-month trends: price vs cost per credit and margin per currency, volume, concentration."""
     labels = [row["period"] for row in trends]
 
-    def series(key: str) -> list[Decimal]:
-        return [Decimal(row.get(key) or 0) for row in trends]
+    def series(key: str) -> list[Decimal | None]:
+        # A blank figure (no costs in that currency, say) is shown as none, never as 0.
+        return [Decimal(row[key]) if row.get(key) else None for row in trends]
 
     charts = []
     currencies = sorted({key.rsplit(" ", 1)[1] for row in trends for key in row

@@ -218,6 +218,9 @@ def month_end_exports(period: str) -> list[str]:
         if target == "beancount":
             written.append(write_beancount(store, period, directory / f"{period}.beancount"))
         else:
+            # Xero manual journals carry no currency: its export is in the functional one.
             written += export_period(store, period, target, directory / f"{period}-{target}.csv",
-                                     policy.exports)
+                                     policy.exports, functional_currency=(
+                                         policy.functional_currency if target == "xero" else None),
+                                     ledger_currency=policy.functional_currency)
     return [str(path) for path in written]

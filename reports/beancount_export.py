@@ -7,6 +7,11 @@ then one transaction per exported journal, with explicit amounts on every postin
 exactly. A `balance` assertion for every account and currency stands at both period
 boundaries (a balance directive asserts the balance at the start of its date). Links and
 metadata carry the source: the journal id, entry kind, period and batch.
+
+In transaction currencies, an entry that moves only functional amounts (the month-end FX
+remeasurement of foreign cash: zero in its own currency) has nothing to post; the file
+says so in a comment naming each such entry, its accounts and amounts, and that
+`--functional` carries it.
 """
 
 from __future__ import annotations
@@ -43,9 +48,31 @@ def _balances(store: Store, condition: str, period: str,
     return balances
 
 
+def _functional_only(store: Store, period: str) -> list[tuple[str, str, int]]:
+    """(entry, account, functional minor units) of the period's entries that move only
+    functional amounts."""
+    frame = store.read_frame("""
+        SELECT l.entry_id, l.account, SUM(l.functional_minor) AS functional FROM journal_lines l
+        JOIN journal_entries e ON e.entry_id = l.entry_id WHERE e.period = :period
+          AND NOT EXISTS (SELECT 1 FROM journal_lines other WHERE other.entry_id = l.entry_id
+                          AND other.amount_minor <> 0)
+        GROUP BY l.entry_id, l.account ORDER BY l.entry_id, l.account
+    """, period=period)
+    return [(row.entry_id, row.account, int(row.functional))
+            for row in frame.itertuples(index=False) if int(row.functional)]
+
+
+def _left_out(write, store: Store, period: str, ledger_currency: str) -> None:
+    for entry_id, account, functional in _functional_only(store, period):
+        write(f"; left out: {entry_id} moves only {ledger_currency} (functional) amounts: "
+              f"{account} {format_minor(functional, ledger_currency)} {ledger_currency}; "
+              "export with --functional to carry it\n")
+
+
 def write_beancount(store: Store, period: str, out: Path, summary: str = "daily",
                     by_customer: bool = False, draft: bool = False,
-                    functional_currency: str | None = None) -> Path:
+                    functional_currency: str | None = None, *,
+                    ledger_currency: str = "USD") -> Path:
     """The period as a beancount ledger, in transaction currencies or all in the functional
     one (its foreign-cash remeasurements included)."""
     first, following = parse_period(period)
@@ -62,6 +89,8 @@ def write_beancount(store: Store, period: str, out: Path, summary: str = "daily"
         for currency in currencies:
             write(f'option "operating_currency" "{currency}"\n')
         write('option "tolerance_multiplier" "0"\n\n')
+        if not functional_currency:
+            _left_out(write, store, period, ledger_currency)
         for account in [*accounts, OPENING_ACCOUNT]:
             write(f"{opening_date.isoformat()} open {account}\n")
         write("\n")

@@ -23,7 +23,8 @@ _RATE_PLACES = Decimal("0.0001")
 
 
 def breakage_estimates(store: Store, period: str, policy: Policy) -> list[dict]:
-    """Per product and currency, for lots expired by the end of the period."""
+    """Per product and currency, for every lot expired from the ledger's start to the end of
+    the period: cumulative, not the period's alone (`cumulative_to` says to when)."""
     _, following = parse_period(period)
     lots = lot_state_frame(store, as_of=following - timedelta(days=1))
     expired = lots[lots["expired_on"].notna() & (lots["escheat_minor"] == 0)
@@ -45,6 +46,7 @@ def breakage_estimates(store: Store, period: str, policy: Policy) -> list[dict]:
         estimated = int(group["estimated"].sum())
         actual = int(group["breakage_minor"].sum())
         rows.append({
+            "cumulative_to": str(following - timedelta(days=1)),
             "product": product, "currency": currency,
             "method": policy.breakage_rule(product).method, "lots_expired": len(group),
             "value": format_minor(value, currency),

@@ -21,7 +21,12 @@ from ledger.periods import business_day, parse_period
 from ledger.store import Store
 from reports.kpis import usage_slices
 from reports.line_totals import line_totals, up_to
-from reports.statements import ROLLFORWARD_COLUMNS, rollforward_frame
+from reports.statements import (  # noqa: F401 - the statements are close reports too
+    ROLLFORWARD_COLUMNS,
+    balance_sheet,
+    income_statement,
+    rollforward_frame,
+)
 from reports.subledger import lot_state_frame
 
 
@@ -31,34 +36,6 @@ def _money(frame: pd.DataFrame, columns: list[str]) -> list[dict]:
     for column in columns:
         frame[column] = format_minor_column(frame[column].tolist(), frame["currency"].tolist())
     return frame.to_dict("records")
-
-
-def income_statement(store: Store, period: str) -> list[dict]:
-    """Income and expense accounts' activity in the period (revenue positive, costs negative)."""
-    lines = up_to(line_totals(store, period), period)
-    lines = lines[(lines["period"] == period)
-                  & lines["account"].str.startswith(("Income:", "Expenses:"))]
-    frame = (-lines["amount_minor"]).groupby([lines["account"], lines["currency"]]).sum().rename(
-        "amount").reset_index()
-    totals = frame.groupby("currency", as_index=False)["amount"].sum().assign(account="Total net income")
-    combined = pd.concat([frame, totals], ignore_index=True).sort_values(
-        ["currency", "account"], key=lambda column: column.str.replace("Total", "~"))
-    return _money(combined[["currency", "account", "amount"]], ["amount"])
-
-
-def balance_sheet(store: Store, period: str) -> list[dict]:
-    """Balances at period end: assets and liabilities positive; earnings to date as equity."""
-    lines = up_to(line_totals(store, period), period)
-    frame = lines.groupby(["account", "currency"], as_index=False)["amount_minor"].sum().rename(
-        columns={"amount_minor": "balance"})
-    root = frame["account"].str.split(":").str[0]
-    income = frame[root.isin(["Income", "Expenses"])].groupby("currency")["balance"].sum()
-    sheet = frame[root.isin(["Assets", "Liabilities"])].copy()
-    sheet["amount"] = sheet["balance"].where(root[sheet.index] == "Assets", -sheet["balance"])
-    equity = pd.DataFrame({"currency": income.index, "account": "Equity:Earnings:ToDate",
-                           "amount": -income.to_numpy()})
-    combined = pd.concat([sheet[["currency", "account", "amount"]], equity], ignore_index=True)
-    return _money(combined.sort_values(["currency", "account"]), ["amount"])
 
 
 def rollforward_by(store: Store, period: str, dimension: str, accounts: ChartOfAccounts) -> list[dict]:

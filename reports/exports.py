@@ -1,12 +1,22 @@
-"""Journal exports for ERPs: NetSuite, QuickBooks Online, Xero, SAP and a generic CSV.
+"""Journal exports for ERPs (NetSuite, QuickBooks Online, Xero, SAP) and a generic CSV.
 
-The ledger's entries for a period are summarised into journals in SQL: by default one
-journal per business day, entry kind and currency (ERP journals carry one currency),
-with one line per account; `summary="monthly"` makes one per kind and currency for the
-period, and `by_customer` adds the customer to every line. Each journal balances because
-each entry does. Rows stream from the database to the file. Column names, dates, signs
-and grouping follow each ERP's journal import (see ACCOUNTING.md); text cells are
-neutralised against spreadsheet formula injection; Xero files hold at most 300 lines.
+The ledger's entries for a period are summarised into journals: by default one journal
+per business day, entry kind and currency, with one line per account (`summary="monthly"`:
+one per kind and currency; `by_customer` adds the customer to every line). Each target's
+import rules live in `reports.erp_rules`, and every export passes its target's validator
+before anything is written.
+
+Foreign currency is exported so the ERP posts the ledger's functional amounts exactly:
+NetSuite and QuickBooks get one exchange rate per journal, chosen so that every line's
+amount x rate rounds to its functional amount (a journal no rate can serve is split by the
+purchase-date rates of its entries, then by entry; what still cannot be served is
+refused, naming --functional); Xero takes the functional currency only; SAP gets the
+document and the local (functional) currency amount on every line. Lines that move only
+functional amounts (the month-end FX remeasurement) go out as functional-currency lines.
+
+Each journal gets a short external id that is the same on every re-export of the period
+(`CB2602DT-000001`; drafts `DR...`), and a mapping file beside the export ties each id to
+its journal key, entries and batches. Every account needs a code for the target.
 """
 
 from __future__ import annotations
@@ -15,14 +25,24 @@ import csv
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
-from itertools import groupby
+from decimal import Decimal
+from fractions import Fraction
+from math import floor
 from pathlib import Path
 
+import pandas as pd
 from sqlalchemy import text
 
 from ledger.money import format_minor, minor_unit_exponent
 from ledger.periods import parse_period
 from ledger.store import Store
+from reports.erp_rules import (
+    MAX_RATE_DECIMAL_PLACES,
+    TARGET_RULES,
+    ExportRefused,
+    refuse_if_broken,
+    validate_rows,
+)
 from reports.package import neutralise
 from rules.policy import ExportSettings
 
@@ -91,104 +111,419 @@ def journal_lines(store: Store, period: str, summary: str = "daily", by_customer
                     amount_minor=int(row.amount))
 
 
-def _memo(line: JournalLine, draft: bool) -> str:
-    return f"creditbooks {line.kind} {line.period}" + (" DRAFT" if draft else "")
 
 
-def _rows_netsuite(lines, settings: ExportSettings, draft: bool):
-    yield ["External ID", "Date", "Posting Period", "Subsidiary", "Currency", "Exchange Rate",
-           "Memo", "Account", "Debit", "Credit", "Line Memo", "Name", "Department", "Class",
-           "Location"]
+ERP_TARGETS = ("netsuite", "quickbooks", "xero", "sap")
+MAX_JOURNALS_PER_EXPORT = 999_999  # the id's six digits
+DATE_FORMATS = {"MM/DD/YYYY": "%m/%d/%Y", "DD/MM/YYYY": "%d/%m/%Y", "YYYY-MM-DD": "%Y-%m-%d",
+                "DD MMM YYYY": "%d %b %Y"}
+MAPPING_COLUMNS = ["external_id", "journal_key", "date", "kind", "currency", "exchange_rate",
+                   "lines", "entries", "batches"]
+
+
+@dataclass(frozen=True)
+class ExportLine:
+    account: str
+    customer_id: str
+    amount_minor: int  # in the journal's currency, debit positive
+    functional_minor: int
+
+
+@dataclass
+class Journal:
+    """One journal as an ERP imports it: one date, currency and exchange rate."""
+
+    key: str  # what the ledger groups: date/kind/currency, and the split if any
+    date: date
+    period: str
+    kind: str
+    currency: str
+    lines: list[ExportLine]
+    entries: int
+    batches: str
+    exchange_rate: Decimal = Decimal(1)
+    external_id: str = ""
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """What to export: the period, how journals are summarised, and in which currency."""
+
+    period: str
+    summary: str = "daily"
+    by_customer: bool = False
+    draft: bool = False
+    in_functional: bool = False
+    functional_currency: str = "USD"
+
+
+def _journal_frame(store: Store, request: ExportRequest) -> pd.DataFrame:
+    """The period's lines summed per journal (day or month, kind, currency) and account."""
+    day = "e.business_date" if request.summary == "daily" else "NULL"
+    customer = "e.customer_id" if request.by_customer else "NULL"
+    grouped = ", ".join(column for column in (day, "e.kind", "l.currency", customer, "l.account")
+                        if column != "NULL")
+    lines = store.read_frame(f"""
+        SELECT {day} AS day, e.kind, l.currency, l.account, {customer} AS customer_id,
+               SUM(l.amount_minor) AS amount_minor, SUM(l.functional_minor) AS functional_minor
+        FROM journal_lines l JOIN journal_entries e ON e.entry_id = l.entry_id
+        WHERE e.period = :period
+        GROUP BY {grouped}
+        HAVING SUM(l.amount_minor) <> 0 OR SUM(l.functional_minor) <> 0
+        ORDER BY {grouped}
+    """, period=request.period)
+    return _typed(lines, request)
+
+
+def _typed(frame: pd.DataFrame, request: ExportRequest) -> pd.DataFrame:
+    last_day = parse_period(request.period)[1] - timedelta(days=1)
+    frame = frame.astype({"amount_minor": "int64", "functional_minor": "int64"})
+    frame["day"] = [date.fromisoformat(str(day)[:10]) if day is not None and str(day) != "None"
+                    and day == day else last_day for day in frame["day"]]
+    frame["customer_id"] = frame["customer_id"].fillna("").astype(str)
+    if request.in_functional:
+        frame = frame.assign(currency=request.functional_currency,
+                             amount_minor=frame["functional_minor"])
+    return frame[frame["amount_minor"].ne(0) | frame["functional_minor"].ne(0)]
+
+
+def _journal_statistics(store: Store, request: ExportRequest) -> dict[tuple, tuple[int, str]]:
+    """(day, kind, currency) -> (entries, batches) of the period."""
+    day = "e.business_date" if request.summary == "daily" else "NULL"
+    frame = store.read_frame(f"""
+        SELECT {day} AS day, e.kind, l.currency, e.batch_id, COUNT(DISTINCT e.entry_id) AS entries
+        FROM journal_lines l JOIN journal_entries e ON e.entry_id = l.entry_id
+        WHERE e.period = :period
+        GROUP BY {", ".join(c for c in (day, "e.kind", "l.currency", "e.batch_id") if c != "NULL")}
+    """, period=request.period)
+    frame = _typed(frame.assign(customer_id="", amount_minor=1, functional_minor=1), request)
+    statistics: dict[tuple, tuple[int, str]] = {}
+    for (day_value, kind, currency), part in frame.groupby(["day", "kind", "currency"]):
+        statistics[(day_value, kind, currency)] = (
+            int(part["entries"].sum()), " ".join(sorted(set(part["batch_id"]))))
+    return statistics
+
+
+def _lines_of(frame: pd.DataFrame) -> list[ExportLine]:
+    summed = frame.groupby(["account", "customer_id"], sort=True)[
+        ["amount_minor", "functional_minor"]].sum().reset_index()
+    summed = summed[summed["amount_minor"].ne(0) | summed["functional_minor"].ne(0)]
+    return [ExportLine(account, customer, int(amount), int(functional)) for account, customer,
+            amount, functional in summed.itertuples(index=False)]
+
+
+def fit_exchange_rate(lines: list[ExportLine], currency: str, functional: str) -> Decimal | None:
+    """The shortest rate (at most MAX_RATE_DECIMAL_PLACES decimals) at which every line's
+    amount x rate rounds to its functional amount, never on a half; None if there is none."""
+    scale = Fraction(10 ** minor_unit_exponent(functional), 10 ** minor_unit_exponent(currency))
+    low, high = Fraction(0), None
     for line in lines:
-        if minor_unit_exponent(line.currency) > 2:
-            raise ValueError(f"NetSuite journal import takes at most 2 decimals; {line.currency} "
-                             "has 3: export it with --format csv")
-        posting_period = date.fromisoformat(line.period + "-01").strftime("%b %Y")
-        yield [line.journal_id, line.date.strftime("%m/%d/%Y"), posting_period,
-               settings.netsuite_subsidiary, line.currency, "1", _memo(line, draft),
-               settings.code("netsuite", line.account), line.debit, line.credit, line.kind,
-               line.customer_id, "", "", ""]
+        if line.amount_minor == 0:
+            return None
+        bounds = sorted(Fraction(2 * line.functional_minor + side, 2) / (line.amount_minor * scale)
+                         for side in (-1, 1))
+        low = max(low, bounds[0])
+        high = bounds[1] if high is None else min(high, bounds[1])
+    if high is None or low >= high:
+        return None
+    middle = (low + high) / 2
+    for places in range(MAX_RATE_DECIMAL_PLACES + 1):
+        unit = 10 ** places
+        for numerator in (round(middle * unit), floor(low * unit) + 1):
+            if numerator > 0 and low < Fraction(numerator, unit) < high:
+                return Decimal(numerator).scaleb(-places).normalize()
+    return None
 
 
-def _rows_quickbooks(lines, settings: ExportSettings, draft: bool):
-    yield ["Journal No", "Journal Date", "Currency Code", "Account Name", "Description", "Debits",
-           "Credits", "Name", "Location", "Class"]
-    for line in lines:
-        yield [line.journal_id, line.date.strftime("%m/%d/%Y"), line.currency,
-               settings.code("quickbooks", line.account), _memo(line, draft), line.debit,
-               line.credit, line.customer_id, "", ""]
+def _entry_frame(store: Store, request: ExportRequest, day: date, kind: str,
+                 currency: str) -> pd.DataFrame:
+    """One journal's lines per entry, with the purchase-date rate of each line's lot."""
+    customer = "e.customer_id" if request.by_customer else "''"
+    on_day = "AND e.business_date = :day" if request.summary == "daily" else ""
+    return store.read_frame(f"""
+        SELECT e.entry_id, e.batch_id, l.account, {customer} AS customer_id,
+               COALESCE(lots.rate_to_functional, '') AS lot_rate,
+               SUM(l.amount_minor) AS amount_minor, SUM(l.functional_minor) AS functional_minor
+        FROM journal_lines l JOIN journal_entries e ON e.entry_id = l.entry_id
+        LEFT JOIN lots ON lots.purchase_id = l.purchase_id
+        WHERE e.period = :period AND e.kind = :kind AND l.currency = :currency {on_day}
+        GROUP BY e.entry_id, e.batch_id, l.account, {customer}, lots.rate_to_functional
+    """, period=request.period, kind=kind, currency=currency, day=day).astype(
+        {"amount_minor": "int64", "functional_minor": "int64"})
 
 
-def _rows_sap(lines, settings: ExportSettings, draft: bool):
-    yield ["REF_DOC_NO", "COMP_CODE", "DOC_DATE", "PSTNG_DATE", "DOC_TYPE", "HEADER_TXT",
-           "ITEMNO_ACC", "GL_ACCOUNT", "CURRENCY", "AMT_DOCCUR", "ITEM_TEXT"]
-    for _, journal in groupby(lines, key=lambda line: line.journal_id):
-        for item, line in enumerate(journal, start=1):
-            yield [line.journal_id, settings.sap_company_code, line.date.strftime("%Y%m%d"),
-                   line.date.strftime("%Y%m%d"), settings.sap_document_type, _memo(line, draft)[:25],
-                   f"{item:010d}", settings.code("sap", line.account), line.currency,
-                   format_minor(line.amount_minor, line.currency), line.customer_id]
+def _split_by_rate(store: Store, request: ExportRequest, journal: Journal) -> list[Journal]:
+    """A journal no single rate serves, split by its entries' purchase-date rates, then by
+    entry; refused if an entry alone has no rate."""
+    entries = _entry_frame(store, request, journal.date, journal.kind, journal.currency)
+    rate_sets = entries.groupby("entry_id")["lot_rate"].agg(
+        lambda rates: "+".join(sorted({rate for rate in rates if rate})) or "day")
+    entries["rate_set"] = entries["entry_id"].map(rate_sets)
+    parts: list[Journal] = []
+    for rate_set, by_rate in entries.groupby("rate_set", sort=True):
+        candidate = _part(journal, f"rate {rate_set}", by_rate, request.functional_currency)
+        if candidate.exchange_rate:
+            parts.append(candidate)
+            continue
+        for entry_id, alone in by_rate.groupby("entry_id", sort=True):
+            single = _part(journal, f"entry {entry_id}", alone, request.functional_currency)
+            if not single.exchange_rate:
+                raise ExportRefused(
+                    f"entry {entry_id} ({journal.currency}) has lines at different rates, so no "
+                    f"one exchange rate posts its functional amounts exactly: export with "
+                    f"--functional")
+            parts.append(single)
+    return parts
 
 
-def _rows_csv(lines, settings: ExportSettings, draft: bool):
-    yield ["journal_id", "date", "period", "kind", "currency", "account", "customer_id", "debit",
-           "credit", "amount", "draft"]
-    for line in lines:
-        yield [line.journal_id, line.date.isoformat(), line.period, line.kind, line.currency,
-               line.account, line.customer_id, line.debit, line.credit,
-               format_minor(line.amount_minor, line.currency), "yes" if draft else "no"]
+def _part(journal: Journal, split: str, frame: pd.DataFrame, functional: str) -> Journal:
+    lines = _lines_of(frame)
+    rate = fit_exchange_rate(lines, journal.currency, functional)
+    return Journal(f"{journal.key}/{split}", journal.date, journal.period, journal.kind,
+                   journal.currency, lines, int(frame["entry_id"].nunique()),
+                   " ".join(sorted(set(frame["batch_id"]))), rate or Decimal(0))
+
+
+def build_journals(store: Store, request: ExportRequest, currency_handling: str) -> list[Journal]:
+    """The period's journals for a target's currency handling, each with its external id.
+
+    A journal whose lines move only functional amounts (the FX remeasurement) goes out in
+    the functional currency; with "rate" handling every foreign journal gets the rate that
+    posts its functional amounts exactly, split when one rate cannot."""
+    if request.summary not in ("daily", "monthly"):
+        raise ValueError(f"summary {request.summary!r} must be daily or monthly")
+    functional = request.functional_currency
+    statistics = _journal_statistics(store, request)
+    journals: list[Journal] = []
+    frame = _journal_frame(store, request)
+    for (day, kind, currency), part in frame.groupby(["day", "kind", "currency"], sort=True):
+        entries, batches = statistics.get((day, kind, currency), (0, ""))
+        lines = _lines_of(part)
+        key = f"{day.isoformat() if request.summary == 'daily' else request.period}/{kind}/{currency}"
+        journal = Journal(key, day, request.period, kind, currency, lines, entries, batches)
+        if currency != functional and all(line.amount_minor == 0 for line in lines):
+            journal.currency = functional  # functional amounts alone: a functional journal
+            journal.lines = [ExportLine(line.account, line.customer_id, line.functional_minor,
+                                        line.functional_minor) for line in lines]
+        if journal.currency == functional or currency_handling != "rate":
+            journals.append(journal)
+            continue
+        rate = fit_exchange_rate(lines, currency, functional)
+        if rate:
+            journal.exchange_rate = rate
+            journals.append(journal)
+        else:
+            journals += _split_by_rate(store, request, journal)
+    return _numbered(journals, request)
+
+
+def external_id_prefix(request: ExportRequest) -> str:
+    """CB (final) or DR (draft), YYMM, D/M (daily/monthly), T/F (transaction/functional
+    currency), C when lines are by customer: a journal keeps its id on every re-export."""
+    first = parse_period(request.period)[0]
+    return (("DR" if request.draft else "CB") + first.strftime("%y%m")
+            + ("D" if request.summary == "daily" else "M")
+            + ("F" if request.in_functional else "T") + ("C" if request.by_customer else ""))
+
+
+def _numbered(journals: list[Journal], request: ExportRequest) -> list[Journal]:
+    if len(journals) > MAX_JOURNALS_PER_EXPORT:
+        raise ExportRefused(f"{len(journals)} journals in {request.period}: ids hold at most "
+                            f"{MAX_JOURNALS_PER_EXPORT}; export with --summary monthly")
+    journals.sort(key=lambda journal: (journal.date, journal.key))
+    prefix = external_id_prefix(request)
+    for number, journal in enumerate(journals, start=1):
+        journal.external_id = f"{prefix}-{number:06d}"
+    return journals
+
+
+def _account_codes(journals: list[Journal], settings: ExportSettings, target: str) -> dict:
+    """Every account's code for the target; refused naming every account without one."""
+    codes = settings.account_codes.get(target, {})
+    used = {line.account for journal in journals for line in journal.lines}
+    missing = sorted(used - set(codes))
+    if missing:
+        raise ExportRefused(f"{target} export refused: no account code for {', '.join(missing)}; "
+                            f"add each under [export.account_codes.{target}] in the policy file")
+    return {account: codes[account] for account in used}
+
+
+def _header_text(journal: Journal, draft: bool) -> str:
+    """The journal's header text: DRAFT first, so no length limit can cut the marker off."""
+    return ("DRAFT " if draft else "") + f"CB {journal.kind} {journal.period}"
+
+
+def _debit(line: ExportLine, currency: str) -> str:
+    return format_minor(line.amount_minor, currency) if line.amount_minor > 0 else ""
+
+
+def _credit(line: ExportLine, currency: str) -> str:
+    return format_minor(-line.amount_minor, currency) if line.amount_minor < 0 else ""
+
+
+def _rate_text(journal: Journal) -> str:
+    return format(journal.exchange_rate, "f")
+
+
+def _rows_netsuite(journals, codes, settings: ExportSettings, request: ExportRequest):
+    date_format = DATE_FORMATS[settings.netsuite_date_format]
+    for journal in journals:
+        posting_period = journal.date.replace(day=1).strftime("%b %Y")
+        for line in journal.lines:
+            yield [journal.external_id, journal.date.strftime(date_format), posting_period,
+                   settings.netsuite_subsidiary, journal.currency, _rate_text(journal),
+                   _header_text(journal, request.draft), codes[line.account],
+                   _debit(line, journal.currency), _credit(line, journal.currency), journal.kind,
+                   line.customer_id, "", "", ""]
+
+
+def _rows_quickbooks(journals, codes, settings: ExportSettings, request: ExportRequest):
+    for journal in journals:
+        for line in journal.lines:
+            yield [journal.external_id, journal.date.strftime("%m/%d/%Y"), journal.currency,
+                   _rate_text(journal), codes[line.account], _header_text(journal, request.draft),
+                   _debit(line, journal.currency), _credit(line, journal.currency),
+                   line.customer_id, "", ""]
+
+
+def sap_account(code: str) -> str:
+    """SAP's ALPHA conversion: a numeric account right-aligned with leading zeros to 10."""
+    return code.zfill(10) if code.isdigit() else code
+
+
+def _rows_sap(journals, codes, settings: ExportSettings, request: ExportRequest):
+    functional = request.functional_currency
+    for journal in journals:
+        day = journal.date.strftime("%Y%m%d")
+        for item, line in enumerate(journal.lines, start=1):
+            yield [journal.external_id, settings.sap_company_code, day, day,
+                   settings.sap_document_type, _header_text(journal, request.draft),
+                   f"{item:010d}", sap_account(codes[line.account]), line.customer_id,
+                   journal.currency, format_minor(line.amount_minor, journal.currency),
+                   functional, format_minor(line.functional_minor, functional)]
+
+
+def _rows_xero(journals, codes, settings: ExportSettings, request: ExportRequest):
+    date_format = DATE_FORMATS[settings.xero_date_format]
+    for journal in journals:
+        narration = f"{journal.external_id} {_header_text(journal, request.draft)}"
+        for line in journal.lines:
+            yield [narration, journal.date.strftime(date_format), journal.kind,
+                   codes[line.account], settings.xero_tax_rate,
+                   format_minor(line.functional_minor, request.functional_currency),
+                   "Customer" if line.customer_id else "", line.customer_id]
+
+
+CSV_COLUMNS = ["journal_id", "journal_key", "date", "period", "kind", "currency", "account",
+               "customer_id", "debit", "credit", "amount", "functional_currency",
+               "functional_amount", "draft"]
+
+
+def _rows_csv(journals, codes, settings: ExportSettings, request: ExportRequest):
+    functional = request.functional_currency
+    for journal in journals:
+        for line in journal.lines:
+            yield [journal.external_id, journal.key, journal.date.isoformat(), journal.period,
+                   journal.kind, journal.currency, line.account, line.customer_id,
+                   _debit(line, journal.currency), _credit(line, journal.currency),
+                   format_minor(line.amount_minor, journal.currency), functional,
+                   format_minor(line.functional_minor, functional),
+                   "yes" if request.draft else "no"]
+
+
+WRITERS = {"netsuite": _rows_netsuite, "quickbooks": _rows_quickbooks, "sap": _rows_sap,
+           "xero": _rows_xero, "csv": _rows_csv}
+CURRENCY_HANDLING = {"netsuite": "rate", "quickbooks": "rate", "xero": "functional_only",
+                     "sap": "document_and_local", "csv": "both"}
+
+
+def _xero_files(journals: list[Journal], rows: list[list[str]]) -> list[list[list[str]]]:
+    """Xero: at most 300 lines a file, never splitting a journal."""
+    files: list[list[list[str]]] = [[]]
+    position = 0
+    for journal in journals:
+        lines = rows[position:position + len(journal.lines)]
+        position += len(journal.lines)
+        if len(lines) > XERO_MAX_LINES:
+            raise ExportRefused(f"journal {journal.external_id} has {len(lines)} lines; Xero takes "
+                                f"at most {XERO_MAX_LINES}: export with --summary daily or "
+                                "without --by customer")
+        if len(files[-1]) + len(lines) > XERO_MAX_LINES:
+            files.append([])
+        files[-1].extend(lines)
+    return files
+
+
+def mapping_path(out: Path) -> Path:
+    """The mapping file beside an export: external id <-> journal key, entries, batches."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}.journals.csv")
+
+
+def export_period(store: Store, period: str, target: str, out: Path, settings: ExportSettings,
+                  summary: str = "daily", by_customer: bool = False, draft: bool = False,
+                  functional_currency: str | None = None, *,
+                  ledger_currency: str | None = None) -> list[Path]:
+    """Write the period's journals for one target, after its validator passed; returns the
+    files written (the mapping file, `mapping_path(out)`, is written beside them).
+
+    functional_currency: export in it (--functional); ledger_currency: the books'
+    functional currency (the policy's), for a transaction-currency export."""
+    if target not in WRITERS:
+        raise ValueError(f"unknown export format {target!r}")
+    request = ExportRequest(period, summary, by_customer, draft, functional_currency is not None,
+                            functional_currency or ledger_currency or "USD")
+    journals = build_journals(store, request, CURRENCY_HANDLING[target])
+    if target == "xero":
+        _refuse_foreign_for_xero(journals, request.functional_currency)
+    codes = (_account_codes(journals, settings, target) if target in ERP_TARGETS
+             else {line.account: line.account for journal in journals for line in journal.lines})
+    rows = [[neutralise(cell) for cell in row]
+            for row in WRITERS[target](journals, codes, settings, request)]
+    out = Path(out)
+    if target == "xero":
+        files = [(out.with_name(f"{out.stem}-{request.functional_currency}-{number}"
+                                f"{out.suffix or '.csv'}"), part)
+                 for number, part in enumerate(_xero_files(journals, rows), start=1)]
+    else:
+        files = [(out, rows)]
+    header = list(TARGET_RULES[target].columns) if target in TARGET_RULES else CSV_COLUMNS
+    if target in TARGET_RULES:
+        _validate(target, header, files, journals, settings, request)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for path, part in files:
+        _write(path, [header, *part])
+    _write(mapping_path(out), [MAPPING_COLUMNS, *(
+        [journal.external_id, journal.key, journal.date.isoformat(), journal.kind,
+         journal.currency, _rate_text(journal), len(journal.lines), journal.entries,
+         journal.batches] for journal in journals)])
+    return [path for path, _ in files]
+
+
+def _refuse_foreign_for_xero(journals: list[Journal], functional: str) -> None:
+    foreign = sorted({journal.currency for journal in journals if journal.currency != functional})
+    if foreign:
+        raise ExportRefused(f"xero export refused: Xero manual journals carry no currency and "
+                            f"post in the base currency, and this period has {', '.join(foreign)} "
+                            f"journals: export with --functional ({functional})")
+
+
+def _validate(target: str, header: list[str], files, journals: list[Journal],
+              settings: ExportSettings, request: ExportRequest) -> None:
+    expected = {(journal.external_id if target != "xero" else
+                 f"{journal.external_id} {_header_text(journal, request.draft)}", number):
+                line.functional_minor
+                for journal in journals for number, line in enumerate(journal.lines, start=1)}
+    date_format = {"netsuite": settings.netsuite_date_format,
+                   "xero": settings.xero_date_format}.get(target)
+    problems = validate_rows(target, [[dict(zip(header, row, strict=True)) for row in part]
+                                      for _, part in files], request.functional_currency,
+                             expected, DATE_FORMATS[date_format] if date_format else None)
+    refuse_if_broken(target, problems)
 
 
 def _write(path: Path, rows) -> None:
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         for row in rows:
-            writer.writerow([neutralise(cell) for cell in row])
-
-
-def _write_xero(out: Path, lines, settings: ExportSettings, draft: bool) -> list[Path]:
-    """Xero: one file per currency (manual journals have none), at most 300 lines each."""
-    header = ["Narration", "Date", "Description", "AccountCode", "TaxRate", "Amount",
-              "TrackingName1", "TrackingOption1"]
-    files: list[Path] = []
-    by_currency: dict[str, list[list[list[str]]]] = {}
-    for _, grouped in groupby(lines, key=lambda line: line.journal_id):
-        journal = list(grouped)
-        rows = [[line.journal_id + (" DRAFT" if draft else ""), line.date.strftime("%d/%m/%Y"),
-                 _memo(line, draft), settings.code("xero", line.account), settings.xero_tax_rate,
-                 format_minor(line.amount_minor, line.currency),
-                 "Customer" if line.customer_id else "", line.customer_id] for line in journal]
-        if len(rows) > XERO_MAX_LINES:
-            raise ValueError(f"journal {rows[0][0]} has {len(rows)} lines; Xero takes at most "
-                             f"{XERO_MAX_LINES}: export with --summary daily or without --by customer")
-        by_currency.setdefault(journal[0].currency, []).append(rows)
-    for currency, journals in sorted(by_currency.items()):
-        parts: list[list[list[str]]] = [[]]
-        for rows in journals:
-            if len(parts[-1]) + len(rows) > XERO_MAX_LINES:
-                parts.append([])
-            parts[-1].extend(rows)
-        for number, rows in enumerate(parts, start=1):
-            path = out.with_name(f"{out.stem}-{currency}-{number}{out.suffix or '.csv'}")
-            _write(path, [header, *rows])
-            files.append(path)
-    return files
-
-
-WRITERS = {"netsuite": _rows_netsuite, "quickbooks": _rows_quickbooks, "sap": _rows_sap,
-           "csv": _rows_csv}
-
-
-def export_period(store: Store, period: str, target: str, out: Path, settings: ExportSettings,
-                  summary: str = "daily", by_customer: bool = False, draft: bool = False,
-                  functional_currency: str | None = None) -> list[Path]:
-    """Write the period's journals for one ERP; returns the files written."""
-    lines = journal_lines(store, period, summary, by_customer, functional_currency)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if target == "xero":
-        return _write_xero(out, lines, settings, draft)
-    if target not in WRITERS:
-        raise ValueError(f"unknown export format {target!r}")
-    _write(out, WRITERS[target](lines, settings, draft))
-    return [out]
+            writer.writerow(row)

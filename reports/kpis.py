@@ -261,10 +261,19 @@ def kpi_summary(store: Store, period: str, policy: Policy,
               "year_ago": figures_of(_shift(period, -13))}
     metrics = {name: _metrics(figures[name], before[name]) for name in periods}
     keys = list(dict.fromkeys(key for name in periods for key in metrics[name]))
+    # A period before the ledger's first has no figures to compare with: "n/a", never 0.
+    began = first_period(store)
     return [{"metric": metric, "currency": currency,
-             **{f"{name} ({value})": metrics[name].get((metric, currency), "")
+             **{f"{name} ({value})": "n/a" if began is None or value < began
+                else metrics[name].get((metric, currency), "")
                 for name, value in periods.items()}}
             for metric, currency in keys]
+
+
+def first_period(store: Store) -> str | None:
+    """The period of the ledger's first nightly batch (None before any)."""
+    first = store.read_frame("SELECT MIN(business_date) AS first FROM batches")["first"].iloc[0]
+    return None if first is None else str(first)[:7]
 
 
 def kpis_by(store: Store, period: str, dimension: str,
@@ -361,11 +370,14 @@ def credit_runway(store: Store, period: str) -> list[dict]:
 
 def kpi_trends(store: Store, period: str, policy: Policy, months: int = 12,
                figures_of: Callable[[str], dict] | None = None) -> list[dict]:
-    """The last 12 periods of the figures the charts show."""
+    """The figures the charts show for the last 12 periods, from the ledger's first on."""
     figures_of = figures_of or period_figures(store, policy)
     rows = []
+    began = first_period(store) or period
     for offset in range(months - 1, -1, -1):
         month = _shift(period, -offset)
+        if month < began:  # the ledger had not begun: no figures, not zeros
+            continue
         metrics = _metrics(figures_of(month), None)
         rows.append({"period": month, **{f"{metric}{' ' + currency if currency else ''}": value
                                          for (metric, currency), value in metrics.items()}})

@@ -128,3 +128,153 @@ def rollforward(store: Store, period: str, deferred_account: str,
                        int(row.breakage), int(row.refunds), int(row.escheat), int(row.closing))
         for row in frame.itertuples(index=False)
     ]
+
+
+# The statements as accountants read them. Each row is one line of a statement:
+# `row_type` says whether it is an account's line, a subtotal of the lines above it in
+# its section, or a total; a reader adds the "account" rows and compares the sums with
+# the subtotal and total rows (verify-package does). Per transaction currency, or in the
+# functional currency over all of them (every line's functional amount, FX included).
+STATEMENT_COLUMNS = ("currency", "section", "line", "row_type", "amount")
+
+
+def _balances(store: Store, period: str, functional_currency: str | None,
+              totals: pd.DataFrame | None, this_period_only: bool) -> pd.DataFrame:
+    """Per account and currency: the signed balance (debit positive) in minor units, at the
+    end of the period or moved within it."""
+    lines = up_to(line_totals(store, period) if totals is None else totals, period,
+                  published_only=True)
+    if this_period_only:
+        lines = lines[lines["period"] == period]
+    amount = lines["functional_minor" if functional_currency else "amount_minor"]
+    frame = pd.DataFrame({"account": lines["account"],
+                          "currency": functional_currency or lines["currency"],
+                          "amount": amount})
+    return frame.groupby(["currency", "account"], as_index=False, sort=True)["amount"].sum()
+
+
+def trial_balance_statement(store: Store, period: str, functional_currency: str | None = None,
+                            totals: pd.DataFrame | None = None) -> list[dict]:
+    """The trial balance with debit and credit columns, every figure positive: each
+    account's opening and closing balance on its side, and the period's debits and
+    credits; a "Total" row per currency whose debit and credit columns are equal."""
+    parse_period(period)
+    lines = up_to(line_totals(store, period) if totals is None else totals, period,
+                  published_only=True)
+    prefix = "functional_" if functional_currency else ""
+    current = lines["period"] == period
+    balance = lines[f"{prefix}debit_minor"] + lines[f"{prefix}credit_minor"]
+    frame = pd.DataFrame({
+        "account": lines["account"], "currency": functional_currency or lines["currency"],
+        "opening": balance.where(~current, 0),
+        "period_debit": lines[f"{prefix}debit_minor"].where(current, 0),
+        "period_credit": -lines[f"{prefix}credit_minor"].where(current, 0),
+        "closing": balance,
+    }).groupby(["currency", "account"], as_index=False, sort=True).sum()
+    frame["opening_debit"] = frame["opening"].clip(lower=0)
+    frame["opening_credit"] = (-frame["opening"]).clip(lower=0)
+    frame["closing_debit"] = frame["closing"].clip(lower=0)
+    frame["closing_credit"] = (-frame["closing"]).clip(lower=0)
+    figures = ["opening_debit", "opening_credit", "period_debit", "period_credit",
+               "closing_debit", "closing_credit"]
+    rows = []
+    for currency, accounts in frame.groupby("currency", sort=True):
+        for row in accounts.itertuples(index=False):
+            rows.append({"currency": currency, "account": row.account, "row_type": "account",
+                         **{name: format_minor(int(getattr(row, name)), currency)
+                            for name in figures}})
+        rows.append({"currency": currency, "account": "Total", "row_type": "total",
+                     **{name: format_minor(int(accounts[name].sum()), currency)
+                        for name in figures}})
+    return rows
+
+
+def _statement_rows(currency: str, sections: list[tuple[str, pd.DataFrame, str | None]]
+                    ) -> tuple[list[dict], dict[str, int]]:
+    """The account lines of each section (skipped when it has none) and its subtotal;
+    returns the rows and each section's total in minor units."""
+    rows, section_totals = [], {}
+    for section, accounts, subtotal_label in sections:
+        section_totals[section] = int(accounts["amount"].sum()) if len(accounts) else 0
+        if accounts.empty:
+            continue
+        for row in accounts.itertuples(index=False):
+            rows.append({"currency": currency, "section": section, "line": row.account,
+                         "row_type": "account", "amount": format_minor(int(row.amount), currency)})
+        if subtotal_label:
+            rows.append({"currency": currency, "section": section, "line": subtotal_label,
+                         "row_type": "subtotal",
+                         "amount": format_minor(section_totals[section], currency)})
+    return rows, section_totals
+
+
+def income_statement(store: Store, period: str, functional_currency: str | None = None,
+                     totals: pd.DataFrame | None = None) -> list[dict]:
+    """The period's income statement per currency: each revenue line and total revenue;
+    cost of revenue (Expenses) and gross profit when costs are posted; other income;
+    foreign exchange; net income. Income positive, costs negative."""
+    parse_period(period)
+    moved = _balances(store, period, functional_currency, totals, this_period_only=True)
+    moved = moved[moved["account"].str.startswith(("Income:", "Expenses:"))].assign(
+        amount=lambda frame: -frame["amount"])
+    rows = []
+    for currency, accounts in moved.groupby("currency", sort=True):
+        account = accounts["account"]
+        revenue = accounts[account.str.startswith("Income:Revenue:")]
+        costs = accounts[account.str.startswith("Expenses:")]
+        fx = accounts[account.str.startswith("Income:ForeignExchange:")]
+        other = accounts[account.str.startswith("Income:")
+                         & ~account.str.startswith(("Income:Revenue:", "Income:ForeignExchange:"))]
+        section_rows, section_totals = _statement_rows(currency, [
+            ("Revenue", revenue, "Total revenue"),
+            ("Cost of revenue", costs, "Total cost of revenue")])
+        rows += section_rows
+        if len(costs):
+            rows.append({"currency": currency, "section": "Gross profit", "line": "Gross profit",
+                         "row_type": "subtotal", "amount": format_minor(
+                             section_totals["Revenue"] + section_totals["Cost of revenue"],
+                             currency)})
+        more_rows, _ = _statement_rows(currency, [
+            ("Other income", other, "Total other income"),
+            ("Foreign exchange", fx, "Total foreign exchange")])
+        rows += more_rows
+        rows.append({"currency": currency, "section": "Net income", "line": "Net income",
+                     "row_type": "total", "amount": format_minor(int(accounts["amount"].sum()),
+                                                                 currency)})
+    return rows
+
+
+RETAINED_EARNINGS = "Equity:RetainedEarnings"
+
+
+def balance_sheet(store: Store, period: str, functional_currency: str | None = None,
+                  totals: pd.DataFrame | None = None) -> list[dict]:
+    """Balances at the end of the period per currency: assets; liabilities; equity, its
+    retained earnings being the cumulative net income; their totals; and the check that
+    assets = liabilities + equity (a row of type "check": the difference, zero when it
+    holds)."""
+    parse_period(period)
+    balances = _balances(store, period, functional_currency, totals, this_period_only=False)
+    rows = []
+    for currency, accounts in balances.groupby("currency", sort=True):
+        root = accounts["account"].str.split(":").str[0]
+        assets = accounts[root == "Assets"]
+        liabilities = accounts[root == "Liabilities"].assign(amount=lambda f: -f["amount"])
+        earnings = -int(accounts.loc[root.isin(["Income", "Expenses"]), "amount"].sum())
+        equity = pd.concat([
+            accounts[root == "Equity"].assign(amount=lambda f: -f["amount"]),
+            pd.DataFrame({"currency": [currency], "account": [RETAINED_EARNINGS],
+                          "amount": [earnings]})], ignore_index=True)
+        equity = equity.groupby(["currency", "account"], as_index=False, sort=True)["amount"].sum()
+        section_rows, section_totals = _statement_rows(currency, [
+            ("Assets", assets, "Total assets"), ("Liabilities", liabilities, "Total liabilities"),
+            ("Equity", equity, "Total equity")])
+        rows += section_rows
+        claims = section_totals["Liabilities"] + section_totals["Equity"]
+        rows.append({"currency": currency, "section": "Liabilities and equity",
+                     "line": "Total liabilities and equity", "row_type": "total",
+                     "amount": format_minor(claims, currency)})
+        rows.append({"currency": currency, "section": "Check",
+                     "line": "assets - (liabilities + equity)", "row_type": "check",
+                     "amount": format_minor(section_totals["Assets"] - claims, currency)})
+    return rows

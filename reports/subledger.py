@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from decimal import ROUND_HALF_EVEN, Decimal
 
 import pandas as pd
 
@@ -162,3 +163,57 @@ def exceptions(store: Store, business_date: date | None = None) -> list[dict]:
         "reason": _UNCOVERED_REASON[row.treatment], "raw_values": "",
     } for row in uncovered.itertuples(index=False)]
     return sorted(rows, key=lambda row: (row["business_date"], row["kind"], row["source"]))
+
+
+def period_exceptions(store: Store, period: str) -> list[dict]:
+    """Rows the nights posted into the period set aside (rejected, or a conflict with a
+    row already seen): each with its id, file, row, column, reason and raw values."""
+    quarantined = store.read_frame("""
+        SELECT q.business_date, q.kind, q.document, q.file_name, q.row_number, q.column_name,
+               q.reason, q.raw_row
+        FROM quarantine q JOIN batches b ON b.batch_id = q.batch_id
+        WHERE b.posting_period = :period ORDER BY q.business_date, q.document, q.row_number
+    """, period=period)
+    return [{"business_date": str(row.business_date), "kind": row.kind,
+             "document": row.document, "file": row.file_name, "row": int(row.row_number),
+             "id": _row_id(row.document, row.raw_row), "column": row.column_name,
+             "reason": row.reason, "raw_values": row.raw_row}
+            for row in quarantined.itertuples(index=False)]
+
+
+UNCOVERED_COLUMNS = ("meter", "customers", "days", "events", "credits", "accepted_credits",
+                     "share_of_accepted_credits_percent")
+
+
+def uncovered_usage_summary(store: Store, period: str) -> list[dict]:
+    """Usage of the period that found no active credits (not revenue), per meter and for
+    all meters: customers, days, events and credits, and its share of accepted usage."""
+    uncovered = store.read_frame("""
+        SELECT x.business_date, x.customer_id, x.meter, x.credits_micro, x.event_count
+        FROM uncovered_usage x JOIN batches b ON b.batch_id = x.batch_id
+        WHERE b.posting_period = :period
+    """, period=period)
+    accepted = store.read_frame("""
+        SELECT u.meter, SUM(u.credits_micro) AS credits FROM usage_daily u
+        JOIN batches b ON b.batch_id = u.batch_id WHERE b.posting_period = :period
+        GROUP BY u.meter
+    """, period=period)
+    accepted_of = dict(zip(accepted["meter"], accepted["credits"].astype("int64"), strict=True))
+    rows = []
+    groups = [(meter, part) for meter, part in uncovered.groupby("meter", sort=True)]
+    if len(uncovered):
+        groups.append(("all meters", uncovered))
+    for meter, part in groups:
+        credits = int(part["credits_micro"].sum())
+        accepted_credits = int(sum(accepted_of.values()) if meter == "all meters"
+                               else accepted_of.get(meter, 0))
+        share = "" if not accepted_credits else str(
+            (Decimal(credits * 100) / Decimal(accepted_credits)).quantize(Decimal("0.01"),
+                                                                          ROUND_HALF_EVEN))
+        rows.append({"meter": meter, "customers": int(part["customer_id"].nunique()),
+                     "days": int(part["business_date"].astype(str).nunique()),
+                     "events": int(part["event_count"].sum()),
+                     "credits": format_micro_credits(credits),
+                     "accepted_credits": format_micro_credits(accepted_credits),
+                     "share_of_accepted_credits_percent": share})
+    return rows

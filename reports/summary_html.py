@@ -16,9 +16,11 @@ WIDTH, HEIGHT, MARGIN = 720, 260, 48
 COLOURS = ("#2b6cb0", "#c05621", "#2f855a", "#6b46c1", "#b7791f")
 
 
-def _bar_chart(title: str, labels: list[str], series: list[tuple[str, list[Decimal]]],
+def _bar_chart(title: str, labels: list[str], series: list[tuple[str, list[Decimal | None]]],
                chart_class: str) -> str:
-    values = [value for _, points in series for value in points] or [Decimal(0)]
+    """Bars per label and series; a None point (no figure that month) draws no bar."""
+    values = [value for _, points in series for value in points if value is not None] or [
+        Decimal(0)]
     top, bottom = max(max(values), Decimal(0)), min(min(values), Decimal(0))
     span = (top - bottom) or Decimal(1)
     plot_height = HEIGHT - 2 * MARGIN
@@ -38,6 +40,8 @@ def _bar_chart(title: str, labels: list[str], series: list[tuple[str, list[Decim
         x0 = MARGIN + index * slot + slot * 0.1
         for number, (name, points) in enumerate(series):
             value = points[index]
+            if value is None:
+                continue
             top_y, base_y = sorted((y(value), y(Decimal(0))))
             parts.append(f'<rect class="bar" x="{x0 + number * bar:.1f}" y="{top_y:.1f}" '
                          f'width="{bar:.1f}" height="{max(base_y - top_y, 0.5):.1f}" '

@@ -20,9 +20,10 @@ from operator import itemgetter
 
 import pandas as pd
 
-from ledger.money import format_minor, value_to_date_minor
+from ledger.money import allocate_largest_remainder, format_minor, value_to_date_minor
 from ledger.periods import parse_period, period_of
 from ledger.store import Store
+from reports.line_totals import line_totals, up_to
 from reports.subledger import lot_state_frame
 from rules.burn import burn_order_ranks
 from rules.policy import Policy
@@ -54,9 +55,52 @@ def _open_lots(store: Store, period: str, policy: Policy) -> pd.DataFrame:
     return lots
 
 
-def waterfall(store: Store, period: str, policy: Policy) -> list[dict]:
+def waterfall(store: Store, period: str, policy: Policy, functional: bool = False) -> list[dict]:
+    """The closing deferred balance by when it is expected to become revenue, per method
+    and currency; or, with `functional`, in the policy's functional currency (see
+    `_in_functional`)."""
     months = _future_months(period)
     lots = _open_lots(store, period, policy)
+    columns = [*months, "thereafter"]
+    spreads = _spreads(store, period, policy, lots, months)
+    if functional:
+        spreads = _in_functional(store, period, policy, spreads)
+    rows = []
+    for (method, currency), spread in spreads.items():
+        total = sum(spread.values())
+        rows.append({"method": method, "currency": currency,
+                     **{column: format_minor(spread[column], currency) for column in columns},
+                     "total": format_minor(total, currency)})
+    return rows
+
+
+def _in_functional(store: Store, period: str, policy: Policy,
+                   spreads: dict[tuple[str, str], dict[str, int]]
+                   ) -> dict[tuple[str, str], dict[str, int]]:
+    """Each currency's spread in the functional currency: the deferred balance is carried
+    at the rates of the days its prepayments were received (never remeasured), so the
+    functional balance of each currency's deferred lines is spread over the months in
+    proportion to that currency's own spread (largest remainder: the months sum to the
+    functional balance exactly), and the currencies are added up."""
+    functional_currency = policy.functional_currency
+    lines = up_to(line_totals(store, period), period, published_only=True)
+    lines = lines[lines["account"] == policy.accounts.deferred_revenue]
+    balance_of = (-lines.groupby("currency")["functional_minor"].sum()).to_dict()
+    converted: dict[tuple[str, str], dict[str, int]] = {}
+    for (method, currency), spread in spreads.items():
+        columns = list(spread)
+        target = converted.setdefault((method, functional_currency), dict.fromkeys(columns, 0))
+        weights = [spread[column] for column in columns]
+        if not any(weights):
+            continue
+        parts = allocate_largest_remainder(int(balance_of.get(currency, 0)), weights)
+        for column, part in zip(columns, parts, strict=True):
+            target[column] += part
+    return converted
+
+
+def _spreads(store: Store, period: str, policy: Policy, lots: pd.DataFrame,
+             months: list[str]) -> dict[tuple[str, str], dict[str, int]]:
     columns = [*months, "thereafter"]
     spreads = {("contractual expiry", currency): dict.fromkeys(columns, 0)
                for currency in sorted(set(lots["currency"]))}
@@ -67,13 +111,7 @@ def waterfall(store: Store, period: str, policy: Policy) -> list[dict]:
         spreads[("contractual expiry", lot.currency)][column] += int(lot.value_remaining)
     for (currency, month), value in _burn_forecast(store, period, policy, lots, months).items():
         spreads[("burn forecast", currency)][month] += value
-    rows = []
-    for (method, currency), spread in spreads.items():
-        total = sum(spread.values())
-        rows.append({"method": method, "currency": currency,
-                     **{column: format_minor(spread[column], currency) for column in columns},
-                     "total": format_minor(total, currency)})
-    return rows
+    return spreads
 
 
 def _burn_forecast(store: Store, period: str, policy: Policy, lots: pd.DataFrame,

@@ -38,6 +38,8 @@ class PolicyError(ValueError):
 
 
 EXPORT_TARGETS = ("netsuite", "quickbooks", "xero", "sap", "csv", "beancount")
+NETSUITE_DATE_FORMATS = ("MM/DD/YYYY", "DD/MM/YYYY", "YYYY-MM-DD")
+XERO_DATE_FORMATS = ("DD/MM/YYYY", "DD MMM YYYY")
 
 
 def _read_only(mapping: Mapping | None = None) -> Mapping:
@@ -53,6 +55,10 @@ class ExportSettings:
     sap_company_code: str = "1000"
     sap_document_type: str = "SA"
     xero_tax_rate: str = "Tax Exempt"
+    # Dates as the ERP user's date preference writes them (NetSuite's and Xero's imports
+    # follow it); see EXPORT_DATE_FORMATS.
+    netsuite_date_format: str = "MM/DD/YYYY"
+    xero_date_format: str = "DD/MM/YYYY"
 
     def code(self, target: str, account: str) -> str:
         return self.account_codes.get(target, {}).get(account, account)
@@ -431,6 +437,8 @@ SCHEMA: dict[str, dict[str, Setting]] = {
         "sap_document_type": (_text, "SA"),
         "xero_tax_rate": (_text, "Tax Exempt"),
         "account_codes": (_account_codes, {}),
+        "netsuite_date_format": (_one_of(NETSUITE_DATE_FORMATS), "MM/DD/YYYY"),
+        "xero_date_format": (_one_of(XERO_DATE_FORMATS), "DD/MM/YYYY"),
     },
 }
 # [breakage.products.NAME]

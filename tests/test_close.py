@@ -93,16 +93,20 @@ def test_close_writes_a_package_with_the_hand_worked_figures(january, policy, tm
         "5.00", "0.00")
     assert all(row["passed"] == "True" for row in rows_of(package, "reconciliations"))
 
-    assert [(row["currency"], row["account"], row["amount"])
+    assert [(row["currency"], row["line"], row["amount"])
             for row in rows_of(package, "income_statement")] == [
-        ("JPY", "Income:Revenue:Usage", "338"), ("JPY", "Total net income", "338"),
+        ("JPY", "Income:Revenue:Usage", "338"), ("JPY", "Total revenue", "338"),
+        ("JPY", "Net income", "338"),
         ("USD", "Income:Revenue:Breakage", "5.00"), ("USD", "Income:Revenue:Usage", "0.67"),
-        ("USD", "Total net income", "5.67")]
-    usd_sheet = {row["account"]: row["amount"] for row in rows_of(package, "balance_sheet")
+        ("USD", "Total revenue", "5.67"), ("USD", "Net income", "5.67")]
+    usd_sheet = {row["line"]: row["amount"] for row in rows_of(package, "balance_sheet")
                  if row["currency"] == "USD"}
-    assert usd_sheet == {"Assets:Cash:Clearing": "26.08", "Equity:Earnings:ToDate": "5.67",
+    assert usd_sheet == {"Assets:Cash:Clearing": "26.08", "Total assets": "26.08",
                          "Liabilities:DeferredRevenue:Credits": "20.33",
-                         "Liabilities:Tax:Sales": "0.08"}  # 26.08 = 5.67 + 20.33 + 0.08
+                         "Liabilities:Tax:Sales": "0.08", "Total liabilities": "20.41",
+                         "Equity:RetainedEarnings": "5.67", "Total equity": "5.67",
+                         "Total liabilities and equity": "26.08",
+                         "assets - (liabilities + equity)": "0.00"}
     assert [(row["customer_id"], row["meter"], row["currency"], row["credits"], row["revenue"])
             for row in rows_of(package, "revenue_by_customer")] == [
         ("A", "api", "USD", "1", "0.33"), ("A", "gpu", "USD", "1", "0.34"),

@@ -19,7 +19,7 @@ from beancount import loader
 from beancount.core import data
 
 from reports.beancount_export import write_beancount
-from reports.exports import XERO_MAX_LINES, export_period
+from reports.exports import XERO_MAX_LINES, export_period, mapping_path
 from reports.statements import trial_balance
 from tests.support.cli import creditbooks
 from tests.support.close import close
@@ -47,31 +47,39 @@ def read_rows(paths: list[Path]) -> list[dict]:
 def test_every_exported_journal_balances_and_the_totals_equal_the_ledger(january, policy, tmp_path,
                                                                           target):
     close(january, policy, tmp_path, "2026-01")
-    paths = export_period(january, "2026-01", target, tmp_path / f"{target}.csv", policy.exports)
+    # Xero takes the base currency only: its export is in the functional currency.
+    functional = "USD" if target == "xero" else None
+    paths = export_period(january, "2026-01", target, tmp_path / f"{target}.csv", policy.exports,
+                          functional_currency=functional, ledger_currency="USD")
     rows = read_rows(paths)
     key, signed = GROUPING[target]
     journals: dict[str, Decimal] = defaultdict(Decimal)
     for row in rows:
         journals[row[key]] += signed(row)
     assert journals and all(total == 0 for total in journals.values())
+    mapping = read_rows([mapping_path(tmp_path / f"{target}.csv")])
     # One journal per business day, kind and currency: Jan 30 purchases in USD and JPY,
     # usage on Jan 30 and 31 in both, breakage on Jan 31 in USD.
-    assert sorted(journals) == sorted([
-        "CB-2026-01-30-purchase-JPY", "CB-2026-01-30-purchase-USD", "CB-2026-01-30-usage-JPY",
-        "CB-2026-01-30-usage-USD", "CB-2026-01-31-breakage-USD", "CB-2026-01-31-usage-JPY",
-        "CB-2026-01-31-usage-USD"])
-    code_of = {account: policy.exports.code(target, account)
-               for account in policy.accounts.all_accounts()}
-    exported: dict[str, Decimal] = defaultdict(Decimal)
-    for row in rows:
-        exported[row[ACCOUNT_COLUMN[target]]] += signed(row)
+    if functional is None:
+        assert [row["journal_key"] for row in mapping] == [
+            "2026-01-30/purchase/JPY", "2026-01-30/purchase/USD", "2026-01-30/usage/JPY",
+            "2026-01-30/usage/USD", "2026-01-31/breakage/USD", "2026-01-31/usage/JPY",
+            "2026-01-31/usage/USD"]
+    assert [row["external_id"] for row in mapping] == [
+        f"CB2601D{'F' if functional else 'T'}-{number:06d}" for number in range(1, len(mapping) + 1)]
+    codes = policy.exports.account_codes.get(target, {})
+    code_of = {account: codes.get(account, account) for account in policy.accounts.all_accounts()}
+    if target == "sap":
+        code_of = {account: code.zfill(10) for account, code in code_of.items()}
     ledger: dict[str, Decimal] = defaultdict(Decimal)
-    for row in trial_balance(january, "2026-01"):
+    for row in trial_balance(january, "2026-01", functional):
         if row["currency"] == "USD":
             ledger[code_of[row["account"]]] += Decimal(row["debit"]) + Decimal(row["credit"])
+    usd_journals = {row["external_id"] for row in mapping
+                    if functional or row["journal_key"].endswith("/USD")}
     usd_exported = defaultdict(Decimal)
     for row in rows:
-        if "USD" in row[key]:
+        if row[key].split(" ")[0] in usd_journals:
             usd_exported[row[ACCOUNT_COLUMN[target]]] += signed(row)
     assert dict(usd_exported) == {account: amount for account, amount in ledger.items() if amount}
 
@@ -79,8 +87,8 @@ def test_every_exported_journal_balances_and_the_totals_equal_the_ledger(january
 def test_xero_files_split_at_300_lines_without_splitting_a_journal(january, policy, tmp_path):
     close(january, policy, tmp_path, "2026-01")
     paths = export_period(january, "2026-01", "xero", tmp_path / "xero.csv", policy.exports,
-                          by_customer=True)
-    assert [path.name for path in paths] == ["xero-JPY-1.csv", "xero-USD-1.csv"]
+                          by_customer=True, functional_currency="USD")
+    assert [path.name for path in paths] == ["xero-USD-1.csv"]
     assert all(len(read_rows([path])) <= XERO_MAX_LINES for path in paths)
     customers = {row["TrackingOption1"] for row in read_rows(paths)}
     assert customers == {"A", "B", "C"}
@@ -185,28 +193,28 @@ def test_monthly_summary_makes_one_journal_per_kind_and_currency(january, policy
     [path] = export_period(january, "2026-01", "csv", tmp_path / "monthly.csv", policy.exports,
                            summary="monthly")
     rows = read_rows([path])
-    assert sorted({row["journal_id"] for row in rows}) == [
-        "CB-2026-01-breakage-USD", "CB-2026-01-purchase-JPY", "CB-2026-01-purchase-USD",
-        "CB-2026-01-usage-JPY", "CB-2026-01-usage-USD"]
+    assert sorted({(row["journal_id"], row["journal_key"]) for row in rows}) == [
+        ("CB2601MT-000001", "2026-01/breakage/USD"), ("CB2601MT-000002", "2026-01/purchase/JPY"),
+        ("CB2601MT-000003", "2026-01/purchase/USD"), ("CB2601MT-000004", "2026-01/usage/JPY"),
+        ("CB2601MT-000005", "2026-01/usage/USD")]
     assert {row["date"] for row in rows} == {"2026-01-31"}
-    usage = {row["account"]: row["amount"] for row in rows if row["journal_id"] == "CB-2026-01-usage-USD"}
+    usage = {row["account"]: row["amount"] for row in rows if row["journal_id"] == "CB2601MT-000005"}
     assert usage == {"Income:Revenue:Usage": "-0.67", "Liabilities:DeferredRevenue:Credits": "0.67"}
 
 
-def test_xero_splits_files_at_300_lines_and_never_splits_a_journal(tmp_path, policy):
+def test_xero_splits_files_at_300_lines_and_never_splits_a_journal():
     from datetime import date as calendar_date
 
-    from reports.exports import JournalLine, _write_xero
+    from reports.exports import ExportLine, Journal, _xero_files
 
-    def journal(number: int, lines: int):
-        for line in range(lines):  # balanced pairs: +1 / -1
-            yield JournalLine(f"CB-J{number}-usage-USD", calendar_date(2026, 1, 31), "2026-01",
-                              "usage", "USD", f"Income:Revenue:Usage{line // 2}", "",
-                              1 if line % 2 == 0 else -1)
-
-    lines = [line for number in range(5) for line in journal(number, 100)]
-    paths = _write_xero(tmp_path / "xero.csv", iter(lines), policy.exports, draft=False)
-    assert [path.name for path in paths] == ["xero-USD-1.csv", "xero-USD-2.csv"]
-    first, second = (read_rows([path]) for path in paths)
+    journals = [Journal(f"2026-01-31/usage/USD/{number}", calendar_date(2026, 1, 31), "2026-01",
+                        "usage", "USD", [ExportLine(f"Income:Revenue:Usage{line // 2}", "",
+                                                    1 if line % 2 == 0 else -1,
+                                                    1 if line % 2 == 0 else -1)
+                                         for line in range(100)], 1, "", external_id=f"J{number}")
+                for number in range(5)]
+    rows = [[journal.external_id, str(number)] for journal in journals
+            for number in range(len(journal.lines))]
+    first, second = _xero_files(journals, rows)
     assert (len(first), len(second)) == (300, 200)
-    assert {row["Narration"] for row in first}.isdisjoint({row["Narration"] for row in second})
+    assert {row[0] for row in first}.isdisjoint({row[0] for row in second})

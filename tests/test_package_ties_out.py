@@ -77,3 +77,105 @@ def test_timestamps_carry_their_offset(package):
         expiring = next(csv.DictReader(handle))
     assert expiring["purchase_id"] == "P-M"
     assert datetime.fromisoformat(expiring["expires_at"]).utcoffset() is not None
+
+
+def test_comparisons_without_data_say_n_a_and_charts_start_when_the_ledger_did(package):
+    with (package / "kpis.csv").open() as handle:
+        kpis = list(csv.DictReader(handle))
+    burned = next(row for row in kpis if row["metric"] == "credits burned")
+    assert burned["this_period (2026-01)"] == "35.833333"
+    assert burned["previous_period (2025-12)"] == "n/a"  # the ledger began in January 2026
+    assert burned["year_ago (2025-01)"] == "n/a"
+    html = (package / "summary.html").read_text()
+    trend = html[html.index('aria-label="Usage volume (credits burned)"'):]
+    trend = trend[:trend.index("</svg>")]
+    assert "2026-01" in trend and "2025-" not in trend  # no months before the ledger began
+    usd_price = html[html.index('aria-label="Price vs cost per credit (USD)"'):]
+    usd_price = usd_price[:usd_price.index("</svg>")]
+    # January has no cost lines: cost per credit is blank in the CSV, so no bar (not a 0 bar).
+    assert "<title>price per credit 2026-01: 0.335000</title>" in usd_price
+    assert "<title>cost per credit" not in usd_price
+
+
+def test_breakage_estimates_say_they_are_cumulative(package):
+    with (package / "breakage_estimates.csv").open() as handle:
+        [usd] = list(csv.DictReader(handle))
+    assert (usd["cumulative_to"], usd["product"], usd["actual_breakage"]) == (
+        "2026-01-31", usd["product"], "5.00")
+
+
+def csv_rows(package: Path, name: str) -> list[dict]:
+    with (package / f"{name}.csv").open() as handle:
+        return list(csv.DictReader(handle))
+
+
+FIGURES = ("opening_debit", "opening_credit", "period_debit", "period_credit", "closing_debit",
+           "closing_credit")
+
+
+@pytest.mark.parametrize("name", ["trial_balance", "trial_balance_functional"])
+def test_the_trial_balance_has_positive_debits_and_credits_that_total_equal(package, name):
+    from decimal import Decimal
+
+    rows = csv_rows(package, name)
+    assert all(not row[figure].startswith("-") for row in rows for figure in FIGURES)
+    totals = {row["currency"]: row for row in rows if row["row_type"] == "total"}
+    assert set(totals) == ({"USD"} if name.endswith("functional") else {"JPY", "USD"})
+    for currency, total in totals.items():
+        accounts = [row for row in rows if row["currency"] == currency
+                    and row["row_type"] == "account"]
+        for figure in FIGURES:
+            assert Decimal(total[figure]) == sum(Decimal(row[figure]) for row in accounts)
+        assert total["period_debit"] == total["period_credit"]
+        assert total["closing_debit"] == total["closing_credit"]
+    usd_cash = next(row for row in rows if row["currency"] == "USD"
+                    and row["account"] == "Assets:Cash:Clearing")
+    if name == "trial_balance":
+        assert (usd_cash["closing_debit"], usd_cash["closing_credit"]) == ("26.08", "0.00")
+
+
+def test_income_statement_and_balance_sheet_as_accountants_read_them(package):
+    usd = [(row["section"], row["line"], row["row_type"], row["amount"])
+           for row in csv_rows(package, "income_statement") if row["currency"] == "USD"]
+    assert usd == [("Revenue", "Income:Revenue:Breakage", "account", "5.00"),
+                   ("Revenue", "Income:Revenue:Usage", "account", "0.67"),
+                   ("Revenue", "Total revenue", "subtotal", "5.67"),
+                   ("Net income", "Net income", "total", "5.67")]
+    sheet = {(row["currency"], row["line"]): row["amount"]
+             for row in csv_rows(package, "balance_sheet")}
+    assert sheet[("JPY", "Total assets")] == sheet[("JPY", "Total liabilities and equity")]
+    assert sheet[("JPY", "Equity:RetainedEarnings")] == "338"  # cumulative net income
+    assert sheet[("JPY", "assets - (liabilities + equity)")] == "0"
+
+
+def test_the_statements_are_in_the_functional_currency_too(package):
+    income = csv_rows(package, "income_statement_functional")
+    sheet = csv_rows(package, "balance_sheet_functional")
+    rollforward = csv_rows(package, "rollforward_functional")
+    assert {row["currency"] for row in income + sheet + rollforward} == {"USD"}
+    lines = {row["line"]: row["amount"] for row in income}
+    # JPY usage 338 at the JPY purchase's own rate joins the USD 0.67: 2.93 in USD.
+    assert (lines["Income:Revenue:Usage"], lines["Total revenue"], lines["Net income"]) == (
+        "2.93", "7.93", "7.93")
+    balance = {row["line"]: row["amount"] for row in sheet}
+    assert balance["assets - (liabilities + equity)"] == "0.00"
+    assert balance["Liabilities:DeferredRevenue:Credits"] == rollforward[0]["closing"] == "24.77"
+    assert balance["Equity:RetainedEarnings"] == "7.93"
+    waterfall = {row["method"]: row for row in csv_rows(package, "waterfall_functional")}
+    assert {row["currency"] for row in waterfall.values()} == {"USD"}
+    assert waterfall["contractual expiry"]["total"] == waterfall["burn forecast"]["total"] == "24.77"
+
+
+def test_balance_sheet_and_waterfall_take_functional_on_the_command_line(january, package, tmp_path):
+    import subprocess
+    import sys
+
+    command = [str(Path(sys.executable).with_name("creditbooks")), "--db", january.url, "report"]
+    for report in ("balance-sheet", "waterfall"):
+        shown = subprocess.run([*command, report, "--period", "2026-01", "--archive",
+                                str(tmp_path / "archive"), "--functional", "--format", "json"],
+                               capture_output=True, text=True)
+        assert shown.returncode == 0, shown.stderr
+        rows = json.loads(shown.stdout)["rows"]
+        assert rows == json.loads((package / f"{report.replace('-', '_')}_functional.json")
+                                  .read_text())["rows"]

@@ -176,7 +176,8 @@ BAD_POLICIES = [
      "[kpis] base_tier_price is not a known key (known: base_tier_price_per_credit)"),
     ('[export]\nsap_company = "1000"\n',
      "[export] sap_company is not a known key (known: netsuite_subsidiary, sap_company_code, "
-     "sap_document_type, xero_tax_rate, account_codes)"),
+     "sap_document_type, xero_tax_rate, account_codes, netsuite_date_format, "
+     "xero_date_format)"),
     ('[export.account_codes.sage]\n"Income:Revenue:Usage" = "4000"\n',
      "[export.account_codes] sage is not a known target "
      "(known: netsuite, quickbooks, xero, sap, csv, beancount)"),

@@ -1,0 +1,294 @@
+"""ERP exports that import as-is: each file re-read and posted as its ERP would post it.
+
+The scenario (March 2026, USD functional books): EUR lots bought on three days at three
+rates, a JPY lot, usage on days that burn several EUR lots at once (so one day's usage
+journal mixes purchase-date rates), a refund, and the month-end remeasurement of EUR and
+JPY cash, whose lines move only USD. The reader below groups rows by the target's journal
+column, converts each line at its journal's exchange rate (rounded to the cent, half up,
+as an ERP does), and must arrive at the functional trial balance's movement per account.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+import pytest
+
+from reports.erp_rules import ExportRefused, validate_rows
+from reports.exports import ExportLine, export_period, fit_exchange_rate, mapping_path
+from reports.statements import trial_balance
+from tests.conftest import post_days
+from tests.landing import write_document
+from tests.test_nightly_end_to_end import purchase, usage
+
+RATES = {"EUR": ("1.10", "1.1537", "1.0912", "1.20"), "JPY": ("0.0067", "0.00671", "0.0068", "0.0070")}
+DAYS = ("2026-03-28", "2026-03-29", "2026-03-30", "2026-03-31")
+
+
+def write_march(landing: Path) -> None:
+    for number, day in enumerate(DAYS):
+        write_document(landing, day, "fx_rates", [
+            {"date": day, "currency": currency, "rate_to_functional": rates[number]}
+            for currency, rates in RATES.items()])
+    write_document(landing, "2026-03-28", "purchases", [
+        purchase("P-E1", "E", "3", "1000.00", currency="EUR", tax_amount="200.00",
+                 purchased_at="2026-03-28T09:00:00Z"),
+        purchase("P-J", "J", "7", "100000", currency="JPY", purchased_at="2026-03-28T09:00:00Z")])
+    write_document(landing, "2026-03-29", "purchases", [
+        purchase("P-E2", "E", "7", "1333.33", currency="EUR", purchased_at="2026-03-29T09:00:00Z"),
+        purchase("P-F", "F", "9", "777.77", currency="EUR", tax_amount="111.11",
+                 purchased_at="2026-03-29T10:00:00Z")])
+    write_document(landing, "2026-03-30", "purchases", [
+        purchase("P-G", "G", "11", "1999.99", currency="EUR", purchased_at="2026-03-30T09:00:00Z")])
+    for day, credits in (("2026-03-29", "2"), ("2026-03-30", "3"), ("2026-03-31", "4")):
+        write_document(landing, day, "usage", [
+            usage(f"U-{customer}-{day}", customer, f"{day}T11:00:00Z", "api", credits)
+            for customer in ("E", "F", "G", "J")])
+    write_document(landing, "2026-03-31", "refunds", [
+        {"refund_id": "RF-F", "purchase_id": "P-F", "refunded_at": "2026-03-31T09:00:00Z",
+         "credits": "1", "amount": "98.77"}])
+
+
+@pytest.fixture
+def march(sqlite_store, policy, tmp_path):
+    write_march(tmp_path / "landing")
+    post_days(sqlite_store, policy, tmp_path, date(2026, 3, 28), date(2026, 3, 31))
+    return sqlite_store
+
+
+def read_files(paths: list[Path]) -> list[list[dict]]:
+    files = []
+    for path in paths:
+        with path.open(newline="", encoding="utf-8") as handle:
+            files.append(list(csv.DictReader(handle)))
+    return files
+
+
+def _cents(value: Decimal) -> int:
+    return int((value * 100).to_integral_value(ROUND_HALF_UP))
+
+
+def posted_by_erp(target: str, rows: list[dict]) -> dict[str, int]:
+    """Per account code, the USD cents the ERP posts: its own grouping, rate and sign rules."""
+    posted: dict[str, int] = defaultdict(int)
+    journals: dict[str, list[dict]] = defaultdict(list)
+    key = {"netsuite": "External ID", "quickbooks": "Journal No", "xero": "Narration",
+           "sap": "REF_DOC_NO"}[target]
+    for row in rows:
+        journals[row[key]].append(row)
+    for journal, lines in journals.items():
+        usd = []
+        for row in lines:
+            if target in ("netsuite", "quickbooks"):
+                debit, credit = (("Debit", "Credit") if target == "netsuite" else ("Debits", "Credits"))
+                amount = Decimal(row[debit] or 0) - Decimal(row[credit] or 0)
+                rate = Decimal(row["Exchange Rate"])  # base currency per unit of the journal's
+                account = row["Account" if target == "netsuite" else "Account Name"]
+                usd.append((account, _cents(amount * rate)))
+            elif target == "xero":  # a manual journal has no currency: the base currency
+                usd.append((row["AccountCode"], _cents(Decimal(row["Amount"]))))
+            else:  # SAP: CURR_TYPE 10, the company code currency, is the local amount
+                assert row["LOCAL_CURRENCY"] == "USD"
+                usd.append((row["GL_ACCOUNT"], _cents(Decimal(row["AMT_LOCAL"]))))
+        assert sum(cents for _, cents in usd) == 0, f"journal {journal} does not balance in USD"
+        for account, cents in usd:
+            posted[account] += cents
+    return {account: cents for account, cents in posted.items() if cents}
+
+
+def functional_movements(store, policy, target: str) -> dict[str, int]:
+    codes = policy.exports.account_codes[target]
+    moved: dict[str, int] = defaultdict(int)
+    for row in trial_balance(store, "2026-03", "USD"):
+        code = codes[row["account"]]
+        code = code.zfill(10) if target == "sap" and code.isdigit() else code
+        moved[code] += _cents(Decimal(row["debit"]) + Decimal(row["credit"]))
+    return {account: cents for account, cents in moved.items() if cents}
+
+
+@pytest.mark.parametrize(("target", "functional"), [
+    ("netsuite", None), ("netsuite", "USD"), ("quickbooks", None), ("quickbooks", "USD"),
+    ("xero", "USD"), ("sap", None), ("sap", "USD")])
+def test_the_erp_posts_the_functional_trial_balance_to_the_cent(march, policy, tmp_path, target,
+                                                               functional):
+    paths = export_period(march, "2026-03", target, tmp_path / f"{target}.csv", policy.exports,
+                          functional_currency=functional, ledger_currency="USD")
+    files = read_files(paths)
+    assert validate_rows(target, files, "USD") == []
+    rows = [row for rows in files for row in rows]
+    expected = functional_movements(march, policy, target)
+    assert posted_by_erp(target, rows) == expected
+    fx_code = policy.exports.account_codes[target]["Income:ForeignExchange:Unrealised"]
+    assert any(fx_code in code for code in expected)  # the remeasurement is in the file
+    if target in ("netsuite", "quickbooks") and functional is None:
+        rate_of = {row["Currency" if target == "netsuite" else "Currency Code"]:
+                   row["Exchange Rate"] for row in rows}
+        assert rate_of["USD"] == "1" and rate_of["EUR"] != "1" and rate_of["JPY"] != "1"
+
+
+def test_a_day_whose_usage_mixes_purchase_rates_is_split_by_rate(march, policy, tmp_path):
+    # By customer, a day's EUR usage has a revenue line per customer, each carried at its
+    # own lots' rates: no one rate serves them all, so the journal is split by rate.
+    paths = export_period(march, "2026-03", "netsuite", tmp_path / "ns.csv", policy.exports,
+                          by_customer=True, ledger_currency="USD")
+    files = read_files(paths)
+    assert validate_rows("netsuite", files, "USD") == []
+    assert posted_by_erp("netsuite", files[0]) == functional_movements(march, policy, "netsuite")
+    mapping = read_files([mapping_path(tmp_path / "ns.csv")])[0]
+    usage_31 = [row for row in mapping if row["journal_key"].startswith("2026-03-31/usage/EUR")]
+    assert [row["journal_key"] for row in usage_31] == [
+        "2026-03-31/usage/EUR/rate 1.0912", "2026-03-31/usage/EUR/rate 1.1+1.1537",
+        "2026-03-31/usage/EUR/rate 1.1537"]
+    assert len({row["exchange_rate"] for row in usage_31}) == 3
+
+
+def test_xero_refuses_foreign_journals_naming_functional(march, policy, tmp_path):
+    with pytest.raises(ExportRefused, match=r"Xero manual journals carry no currency.*EUR, JPY "
+                                            r"journals: export with --functional \(USD\)"):
+        export_period(march, "2026-03", "xero", tmp_path / "xero.csv", policy.exports,
+                      ledger_currency="USD")
+    assert list(tmp_path.glob("xero*")) == []
+
+
+@pytest.mark.parametrize("target", ["netsuite", "quickbooks", "sap", "xero"])
+def test_short_stable_ids_a_mapping_file_and_drafts_of_their_own(march, policy, tmp_path, target):
+    limit = {"netsuite": 40, "quickbooks": 21, "sap": 16, "xero": 40}[target]
+    key = {"netsuite": "External ID", "quickbooks": "Journal No", "sap": "REF_DOC_NO",
+           "xero": "Narration"}[target]
+    header = {"netsuite": "Memo", "quickbooks": "Description", "sap": "HEADER_TXT",
+              "xero": "Narration"}[target]
+    exported = []
+    for attempt, draft in (("first", False), ("again", False), ("draft", True)):
+        paths = export_period(march, "2026-03", target, tmp_path / attempt / "out.csv",
+                              policy.exports, draft=draft, functional_currency="USD")
+        exported.append([row for rows in read_files(paths) for row in rows])
+    first, again, draft = exported
+    assert [row[key] for row in first] == [row[key] for row in again]
+    ids = {row[key].split(" ")[0] for row in first}
+    assert all(len(external_id) <= limit and external_id.startswith("CB2603DF-")
+               for external_id in ids)
+    mapping = read_files([mapping_path(tmp_path / "first" / "out.csv")])[0]
+    assert {row["external_id"] for row in mapping} == ids
+    [fx] = [row for row in mapping if row["kind"] == "fx"]  # EUR and JPY cash remeasured
+    assert (fx["journal_key"], fx["entries"], fx["batches"]) == (
+        "2026-03-31/fx/USD", "2", "nightly-2026-03-31")
+    assert all(row[key].startswith("DR2603DF-") for row in draft)
+    assert all("DRAFT" in row[header] for row in draft)
+    assert not any("DRAFT" in row[header] for row in first)
+
+
+def test_an_account_without_a_code_is_refused_naming_each_and_the_section(march, policy,
+                                                                         tmp_path):
+    from dataclasses import replace
+    from types import MappingProxyType
+
+    codes = {target: dict(table) for target, table in policy.exports.account_codes.items()}
+    del codes["sap"]["Income:ForeignExchange:Unrealised"], codes["sap"]["Liabilities:Tax:Sales"]
+    settings = replace(policy.exports, account_codes=MappingProxyType(codes))
+    with pytest.raises(ExportRefused, match=r"^sap export refused: no account code for "
+                                            r"Income:ForeignExchange:Unrealised, "
+                                            r"Liabilities:Tax:Sales; add each under "
+                                            r"\[export.account_codes.sap\]"):
+        export_period(march, "2026-03", "sap", tmp_path / "sap.csv", settings,
+                      functional_currency="USD")
+
+
+def _edited(path: Path, column: str, change) -> list[list[dict]]:
+    [rows] = read_files([path])
+    rows[0][column] = change(rows[0][column], rows[0])
+    for row in rows[1:]:
+        if row[list(row)[0]] == rows[0][list(rows[0])[0]] and column in (
+                "Exchange Rate", "Journal No"):
+            row[column] = rows[0][column]
+    return [rows]
+
+
+def test_a_file_edited_to_break_one_rule_fails_its_validator(march, policy, tmp_path):
+    paths = {target: export_period(march, "2026-03", target, tmp_path / f"{target}.csv",
+                                   policy.exports, ledger_currency="USD")[0]
+             for target in ("netsuite", "quickbooks", "sap")}
+    # NetSuite: a rate of 1 on a EUR journal.
+    [netsuite] = read_files([paths["netsuite"]])
+    eur = next(row["External ID"] for row in netsuite if row["Currency"] == "EUR")
+    for row in netsuite:
+        if row["External ID"] == eur:
+            row["Exchange Rate"] = "1"
+    problems = validate_rows("netsuite", [netsuite], "USD")
+    assert problems and problems[0] == (f"journal {eur} line 1 Exchange Rate: 1 on a EUR journal "
+                                        "would post EUR amounts as USD")
+    # QuickBooks: a journal number of 22 characters.
+    [quickbooks] = read_files([paths["quickbooks"]])
+    first = quickbooks[0]["Journal No"]
+    for row in quickbooks:
+        if row["Journal No"] == first:
+            row["Journal No"] = "CB-2026-03-28-purchase"
+    problems = validate_rows("quickbooks", [quickbooks], "USD")
+    assert problems[0] == ("journal CB-2026-03-28-purchase line 1 Journal No: "
+                           "'CB-2026-03-28-purchase' is 22 characters; quickbooks takes at most 21")
+    # SAP: an account without ALPHA's leading zeros, and a local amount one cent off.
+    [sap] = read_files([paths["sap"]])
+    sap[0]["GL_ACCOUNT"] = sap[0]["GL_ACCOUNT"].lstrip("0")
+    problems = validate_rows("sap", [sap], "USD")
+    assert problems[0].endswith("GL_ACCOUNT: '113100' must have its leading zeros (10 digits, "
+                                "SAP's ALPHA conversion)")
+    [sap] = read_files([paths["sap"]])
+    sap[0]["AMT_LOCAL"] = str(Decimal(sap[0]["AMT_LOCAL"]) + Decimal("0.01"))
+    assert "local currency amounts do not balance" in " ".join(validate_rows("sap", [sap], "USD"))
+
+
+def test_a_rate_exists_only_when_every_line_rounds_to_its_functional_amount():
+    # 3.34 EUR carried at 3.68 USD: 1.1 would post 3.67, so the rate moves inside the cent.
+    assert fit_exchange_rate([ExportLine("a", "", 334, 368), ExportLine("b", "", -334, -368)],
+                             "EUR", "USD") == Decimal("1.102")
+    # 1.00 EUR at 1.10 and 1.00 EUR at 1.20 in one journal: no single rate posts both.
+    assert fit_exchange_rate([ExportLine("a", "", 100, 110), ExportLine("b", "", 100, 120),
+                              ExportLine("c", "", -200, -230)], "EUR", "USD") is None
+    # JPY has no minor unit: 1000 JPY at 0.0067 is 6.70 USD.
+    assert fit_exchange_rate([ExportLine("a", "", 1000, 670), ExportLine("b", "", -1000, -670)],
+                             "JPY", "USD") == Decimal("0.0067")
+
+
+def test_a_transaction_currency_beancount_ledger_names_what_it_leaves_out(march, tmp_path):
+    from beancount import loader
+
+    from reports.beancount_export import write_beancount
+
+    ledger = write_beancount(march, "2026-03", tmp_path / "books.beancount", draft=True,
+                             ledger_currency="USD")
+    left_out = [line for line in ledger.read_text().splitlines() if line.startswith("; left out")]
+    assert len(left_out) == 4  # EUR and JPY cash remeasured: cash and FX lines of each
+    assert left_out[0].startswith("; left out: fx/2026-03/EUR moves only USD (functional) amounts: "
+                                  "Assets:Cash:Clearing ")
+    assert all(line.endswith("export with --functional to carry it") for line in left_out)
+    assert loader.load_file(str(ledger))[1] == []
+    functional = write_beancount(march, "2026-03", tmp_path / "usd.beancount", draft=True,
+                                 functional_currency="USD")
+    assert "; left out" not in functional.read_text()
+    assert "Income:ForeignExchange:Unrealised" in functional.read_text()
+
+
+def test_netsuite_and_xero_dates_follow_the_policy_date_preference(march, tmp_path):
+    from rules.policy import PolicyError, load_policy, policy_from_document
+
+    document = {"export": {"netsuite_date_format": "YYYY-MM-DD",
+                           "xero_date_format": "DD MMM YYYY"}}
+    settings = policy_from_document(document).exports
+    settings = type(settings)(**{**settings.__dict__,
+                                 "account_codes": load_policy().exports.account_codes})
+    [netsuite] = export_period(march, "2026-03", "netsuite", tmp_path / "ns.csv", settings,
+                               functional_currency="USD")
+    [xero] = export_period(march, "2026-03", "xero", tmp_path / "xero.csv", settings,
+                           functional_currency="USD")
+    assert read_files([netsuite])[0][0]["Date"] == "2026-03-28"
+    assert read_files([xero])[0][0]["Date"] == "28 Mar 2026"
+    # The validator reads dates with the same preference: the default one refuses them.
+    assert validate_rows("xero", read_files([xero]), "USD")[0] == (
+        f"journal {read_files([xero])[0][0]['Narration']} line 1 Date: '28 Mar 2026' is not a "
+        "date in %d/%m/%Y")
+    with pytest.raises(PolicyError, match=r"\[export\] xero_date_format must be one of "
+                                          r'"DD/MM/YYYY", "DD MMM YYYY", not "MM/DD/YYYY"'):
+        policy_from_document({"export": {"xero_date_format": "MM/DD/YYYY"}})

@@ -21,9 +21,9 @@ import pytest
 from reports.erp_rules import ExportRefused, validate_rows
 from reports.exports import ExportLine, export_period, fit_exchange_rate, mapping_path
 from reports.statements import trial_balance
-from tests.conftest import post_days
-from tests.landing import write_document
-from tests.test_nightly_end_to_end import purchase, usage
+from tests.support.landing import write_document
+from tests.support.nights import post_days
+from tests.support.scenario import purchase, usage
 
 RATES = {"EUR": ("1.10", "1.1537", "1.0912", "1.20"), "JPY": ("0.0067", "0.00671", "0.0068", "0.0070")}
 DAYS = ("2026-03-28", "2026-03-29", "2026-03-30", "2026-03-31")

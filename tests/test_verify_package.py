@@ -19,8 +19,8 @@ import pytest
 
 from creditbooks.close import close_period
 from reports.verify_package import _SummaryReader, verify_package
-from tests.conftest import post_days
-from tests.test_refunds import write_refund_scenario
+from tests.support.nights import post_days
+from tests.support.refunds import write_refund_scenario
 
 CREDITBOOKS = str(Path(sys.executable).with_name("creditbooks"))
 

@@ -121,7 +121,8 @@ def test_a_change_of_estimate_is_a_cumulative_catch_up_and_lots_tie_out(store, t
 
     # The estimate under review: P-B expired when 2% was expected, and half of it lapsed.
     assert breakage_estimates(store, "2026-03", revised) == [{
-        "cumulative_to": "2026-03-31", "product": "gift", "currency": "USD", "method": "proportional", "lots_expired": 1,
+        "cumulative_to": "2026-03-31", "product": "gift", "currency": "USD",
+        "method": "proportional", "lots_expired": 1,
         "value": "10.00", "estimated_breakage": "0.20", "actual_breakage": "5.00",
         "difference": "4.80", "estimated_rate": "0.0200", "actual_rate": "0.5000"}]
 

@@ -214,7 +214,11 @@ def _lines_of(frame: pd.DataFrame) -> list[ExportLine]:
 
 def fit_exchange_rate(lines: list[ExportLine], currency: str, functional: str) -> Decimal | None:
     """The shortest rate (at most MAX_RATE_DECIMAL_PLACES decimals) at which every line's
-    amount x rate rounds to its functional amount, never on a half; None if there is none."""
+    amount x rate rounds to its functional amount, never on a half; None if there is none.
+
+    A foreign journal never gets the rate 1, even where it would be exact (a few cents):
+    a rate of 1 on a foreign journal is what an export that forgot the rate looks like,
+    and the validators refuse it."""
     scale = Fraction(10 ** minor_unit_exponent(functional), 10 ** minor_unit_exponent(currency))
     low, high = Fraction(0), None
     for line in lines:
@@ -229,8 +233,10 @@ def fit_exchange_rate(lines: list[ExportLine], currency: str, functional: str) -
     middle = (low + high) / 2
     for places in range(MAX_RATE_DECIMAL_PLACES + 1):
         unit = 10 ** places
-        for numerator in (round(middle * unit), floor(low * unit) + 1):
-            if numerator > 0 and low < Fraction(numerator, unit) < high:
+        nearest = round(middle * unit)
+        for numerator in (nearest, nearest + 1, nearest - 1, floor(low * unit) + 1):
+            if (numerator > 0 and low < Fraction(numerator, unit) < high
+                    and (currency == functional or numerator != unit)):
                 return Decimal(numerator).scaleb(-places).normalize()
     return None
 
@@ -437,7 +443,8 @@ CURRENCY_HANDLING = {"netsuite": "rate", "quickbooks": "rate", "xero": "function
                      "sap": "document_and_local", "csv": "both"}
 
 
-def _xero_files(journals: list[Journal], rows: list[list[str]]) -> list[list[list[str]]]:
+def _xero_files(journals: list[Journal], rows: list[list[str]],
+                remedy: str = "export with --summary daily") -> list[list[list[str]]]:
     """Xero: at most 300 lines a file, never splitting a journal."""
     files: list[list[list[str]]] = [[]]
     position = 0
@@ -446,8 +453,7 @@ def _xero_files(journals: list[Journal], rows: list[list[str]]) -> list[list[lis
         position += len(journal.lines)
         if len(lines) > XERO_MAX_LINES:
             raise ExportRefused(f"journal {journal.external_id} has {len(lines)} lines; Xero takes "
-                                f"at most {XERO_MAX_LINES}: export with --summary daily or "
-                                "without --by customer")
+                                f"at most {XERO_MAX_LINES} a file: {remedy}")
         if len(files[-1]) + len(lines) > XERO_MAX_LINES:
             files.append([])
         files[-1].extend(lines)
@@ -484,7 +490,8 @@ def export_period(store: Store, period: str, target: str, out: Path, settings: E
     if target == "xero":
         files = [(out.with_name(f"{out.stem}-{request.functional_currency}-{number}"
                                 f"{out.suffix or '.csv'}"), part)
-                 for number, part in enumerate(_xero_files(journals, rows), start=1)]
+                 for number, part in enumerate(_xero_files(journals, rows, _xero_remedy(request)),
+                                               start=1)]
     else:
         files = [(out, rows)]
     header = list(TARGET_RULES[target].columns) if target in TARGET_RULES else CSV_COLUMNS
@@ -498,6 +505,12 @@ def export_period(store: Store, period: str, target: str, out: Path, settings: E
          journal.currency, _rate_text(journal), len(journal.lines), journal.entries,
          journal.batches] for journal in journals)])
     return [path for path, _ in files]
+
+
+def _xero_remedy(request: ExportRequest) -> str:
+    if request.by_customer:
+        return "export without --by customer"
+    return "export with --summary daily" if request.summary == "monthly" else "summarise in fewer lines"
 
 
 def _refuse_foreign_for_xero(journals: list[Journal], functional: str) -> None:

@@ -292,3 +292,12 @@ def test_netsuite_and_xero_dates_follow_the_policy_date_preference(march, tmp_pa
     with pytest.raises(PolicyError, match=r"\[export\] xero_date_format must be one of "
                                           r'"DD/MM/YYYY", "DD MMM YYYY", not "MM/DD/YYYY"'):
         policy_from_document({"export": {"xero_date_format": "MM/DD/YYYY"}})
+
+
+def test_a_foreign_journal_never_gets_the_rate_1_even_where_it_would_round_right():
+    # 0.01 EUR carried at 0.01 USD: 1 would post it exactly, but a foreign journal at 1 is
+    # what a forgotten rate looks like; the next shortest exact rate is chosen instead.
+    rate = fit_exchange_rate([ExportLine("a", "", 1, 1), ExportLine("b", "", -1, -1)], "EUR", "USD")
+    assert rate == Decimal("1.1")
+    assert fit_exchange_rate([ExportLine("a", "", 1, 1), ExportLine("b", "", -1, -1)],
+                             "USD", "USD") == Decimal("1")

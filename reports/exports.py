@@ -540,3 +540,40 @@ def _write(path: Path, rows) -> None:
         writer = csv.writer(handle, lineterminator="\n")
         for row in rows:
             writer.writerow(row)
+
+
+def trace_journal(store: Store, external_id: str, mapping_file: Path) -> dict:
+    """An exported journal found by its external id: its row of the mapping file written
+    beside the export, and the ledger entries it summarises (with their batches)."""
+    try:
+        with Path(mapping_file).open(newline="", encoding="utf-8") as handle:
+            rows = [row for row in csv.DictReader(handle) if row["external_id"] == external_id]
+    except OSError as error:
+        raise ValueError(f"mapping file {mapping_file} cannot be read: {error.strerror}") from None
+    if not rows:
+        raise ValueError(f"{mapping_file} has no journal {external_id!r}")
+    [journal] = rows
+    period = f"20{external_id[2:4]}-{external_id[4:6]}"
+    daily, in_functional = external_id[6] == "D", external_id[7] == "F"
+    day, kind, currency, *split = journal["journal_key"].split("/", 3)
+    conditions = ["e.period = :period", "e.kind = :kind"]
+    if daily:
+        conditions.append("e.business_date = :day")
+    if not in_functional:
+        conditions.append("l.currency = :currency")
+    entries = store.read_frame(f"""
+        SELECT e.entry_id, e.batch_id, COALESCE(lots.rate_to_functional, '') AS lot_rate
+        FROM journal_entries e JOIN journal_lines l ON l.entry_id = e.entry_id
+        LEFT JOIN lots ON lots.purchase_id = l.purchase_id
+        WHERE {" AND ".join(conditions)}
+    """, period=period, kind=kind, day=day, currency=currency)
+    if split and split[0].startswith("entry "):
+        entries = entries[entries["entry_id"] == split[0].removeprefix("entry ")]
+    elif split and split[0].startswith("rate "):
+        rate_sets = entries.groupby("entry_id")["lot_rate"].agg(
+            lambda rates: "+".join(sorted({rate for rate in rates if rate})) or "day")
+        entries = entries[entries["entry_id"].map(rate_sets) == split[0].removeprefix("rate ")]
+    listed = entries.drop_duplicates("entry_id").sort_values("entry_id")
+    return {**journal, "period": period,
+            "ledger_entries": [{"entry_id": entry_id, "batch_id": batch_id} for entry_id, batch_id
+                               in zip(listed["entry_id"], listed["batch_id"], strict=True)]}

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
+from itertools import groupby
 from math import floor
 from pathlib import Path
 
@@ -271,14 +272,27 @@ def _split_by_rate(store: Store, request: ExportRequest, journal: Journal) -> li
         if candidate.exchange_rate:
             parts.append(candidate)
             continue
-        for entry_id, alone in by_rate.groupby("entry_id", sort=True):
-            single = _part(journal, f"entry {entry_id}", alone, request.functional_currency)
-            if not single.exchange_rate:
-                raise ExportRefused(
-                    f"entry {entry_id} ({journal.currency}) has lines at different rates, so no "
-                    f"one exchange rate posts its functional amounts exactly: export with "
-                    f"--functional")
-            parts.append(single)
+        parts += _split_by_entry(journal, by_rate, request.functional_currency)
+    return parts
+
+
+def _split_by_entry(journal: Journal, frame: pd.DataFrame, functional: str) -> list[Journal]:
+    """One journal per entry; the entries' lines summed in one pass, not per entry."""
+    summed = frame.groupby(["entry_id", "batch_id", "account", "customer_id"], sort=True)[
+        ["amount_minor", "functional_minor"]].sum().reset_index()
+    summed = summed[summed["amount_minor"].ne(0) | summed["functional_minor"].ne(0)]
+    parts = []
+    for (entry_id, batch_id), rows in groupby(
+            summed.itertuples(index=False), key=lambda row: (row.entry_id, row.batch_id)):
+        lines = [ExportLine(row.account, row.customer_id, int(row.amount_minor),
+                            int(row.functional_minor)) for row in rows]
+        rate = fit_exchange_rate(lines, journal.currency, functional)
+        if not rate:
+            raise ExportRefused(
+                f"entry {entry_id} ({journal.currency}) has lines at different rates, so no "
+                "one exchange rate posts its functional amounts exactly: export with --functional")
+        parts.append(Journal(f"{journal.key}/entry {entry_id}", journal.date, journal.period,
+                             journal.kind, journal.currency, lines, 1, batch_id, rate))
     return parts
 
 

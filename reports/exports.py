@@ -176,11 +176,16 @@ def _journal_frame(store: Store, request: ExportRequest) -> pd.DataFrame:
     return _typed(lines, request)
 
 
+def _journal_days(days: pd.Series, request: ExportRequest) -> list[date]:
+    """Each row's journal date: its business day, or the period's last day when monthly."""
+    if request.summary == "monthly":
+        return [parse_period(request.period)[1] - timedelta(days=1)] * len(days)
+    return [date.fromisoformat(str(day)[:10]) for day in days]
+
+
 def _typed(frame: pd.DataFrame, request: ExportRequest) -> pd.DataFrame:
-    last_day = parse_period(request.period)[1] - timedelta(days=1)
     frame = frame.astype({"amount_minor": "int64", "functional_minor": "int64"})
-    frame["day"] = [date.fromisoformat(str(day)[:10]) if day is not None and str(day) != "None"
-                    and day == day else last_day for day in frame["day"]]
+    frame["day"] = _journal_days(frame["day"], request)
     frame["customer_id"] = frame["customer_id"].fillna("").astype(str)
     if request.in_functional:
         frame = frame.assign(currency=request.functional_currency,
@@ -197,7 +202,9 @@ def _journal_statistics(store: Store, request: ExportRequest) -> dict[tuple, tup
         WHERE e.period = :period
         GROUP BY {", ".join(c for c in (day, "e.kind", "l.currency", "e.batch_id") if c != "NULL")}
     """, period=request.period)
-    frame = _typed(frame.assign(customer_id="", amount_minor=1, functional_minor=1), request)
+    frame["day"] = _journal_days(frame["day"], request)
+    if request.in_functional:
+        frame["currency"] = request.functional_currency
     statistics: dict[tuple, tuple[int, str]] = {}
     for (day_value, kind, currency), part in frame.groupby(["day", "kind", "currency"]):
         statistics[(day_value, kind, currency)] = (

@@ -252,18 +252,24 @@ def fit_exchange_rate(lines: list[ExportLine], currency: str, functional: str) -
 def _entry_frame(store: Store, request: ExportRequest, day: date, kind: str,
                  currency: str) -> pd.DataFrame:
     """One journal's lines per entry, with the purchase-date rate of each line's lot."""
-    customer = "e.customer_id" if request.by_customer else "''"
-    on_day = "AND e.business_date = :day" if request.summary == "daily" else ""
-    return store.read_frame(f"""
-        SELECT e.entry_id, e.batch_id, l.account, {customer} AS customer_id,
+    # PostgreSQL refuses a constant in GROUP BY: the customer is grouped only when asked for.
+    customer = ", e.customer_id" if request.by_customer else ""
+    parameters = {"period": request.period, "kind": kind, "currency": currency}
+    on_day = ""
+    if request.summary == "daily":
+        on_day, parameters["day"] = "AND e.business_date = :day", day
+    frame = store.read_frame(f"""
+        SELECT e.entry_id, e.batch_id, l.account{customer},
                COALESCE(lots.rate_to_functional, '') AS lot_rate,
                SUM(l.amount_minor) AS amount_minor, SUM(l.functional_minor) AS functional_minor
         FROM journal_lines l JOIN journal_entries e ON e.entry_id = l.entry_id
         LEFT JOIN lots ON lots.purchase_id = l.purchase_id
         WHERE e.period = :period AND e.kind = :kind AND l.currency = :currency {on_day}
-        GROUP BY e.entry_id, e.batch_id, l.account, {customer}, lots.rate_to_functional
-    """, period=request.period, kind=kind, currency=currency, day=day).astype(
-        {"amount_minor": "int64", "functional_minor": "int64"})
+        GROUP BY e.entry_id, e.batch_id, l.account{customer}, lots.rate_to_functional
+    """, **parameters)
+    if not request.by_customer:
+        frame["customer_id"] = ""
+    return frame.astype({"amount_minor": "int64", "functional_minor": "int64"})
 
 
 def _split_by_rate(store: Store, request: ExportRequest, journal: Journal) -> list[Journal]:
@@ -577,17 +583,20 @@ def trace_journal(store: Store, external_id: str, mapping_file: Path) -> dict:
     period = f"20{external_id[2:4]}-{external_id[4:6]}"
     daily, in_functional = external_id[6] == "D", external_id[7] == "F"
     day, kind, currency, *split = journal["journal_key"].split("/", 3)
-    conditions = ["e.period = :period", "e.kind = :kind"]
+    conditions, parameters = ["e.period = :period", "e.kind = :kind"], {"period": period,
+                                                                        "kind": kind}
     if daily:
         conditions.append("e.business_date = :day")
+        parameters["day"] = day
     if not in_functional:
         conditions.append("l.currency = :currency")
+        parameters["currency"] = currency
     entries = store.read_frame(f"""
         SELECT e.entry_id, e.batch_id, COALESCE(lots.rate_to_functional, '') AS lot_rate
         FROM journal_entries e JOIN journal_lines l ON l.entry_id = e.entry_id
         LEFT JOIN lots ON lots.purchase_id = l.purchase_id
         WHERE {" AND ".join(conditions)}
-    """, period=period, kind=kind, day=day, currency=currency)
+    """, **parameters)
     if split and split[0].startswith("entry "):
         entries = entries[entries["entry_id"] == split[0].removeprefix("entry ")]
     elif split and split[0].startswith("rate "):

@@ -54,10 +54,10 @@ def write_march(landing: Path) -> None:
 
 
 @pytest.fixture
-def march(sqlite_store, policy, tmp_path):
+def march(store, policy, tmp_path):
     write_march(tmp_path / "landing")
-    post_days(sqlite_store, policy, tmp_path, date(2026, 3, 28), date(2026, 3, 31))
-    return sqlite_store
+    post_days(store, policy, tmp_path, date(2026, 3, 28), date(2026, 3, 31))
+    return store
 
 
 def read_files(paths: list[Path]) -> list[list[dict]]:

@@ -294,6 +294,19 @@ def trace_entry_command(
     typer.echo(render_document(document, output_format, f"entry {entry_id}"))
 
 
+@trace_app.command("journal")
+def trace_journal_command(
+    context: typer.Context, external_id: str,
+    mapping: Annotated[Path, typer.Option(help="the FILE.journals.csv written beside the export")],
+    output_format: FormatOption = OutputFormat.TABLE,
+) -> None:
+    """An exported ERP journal by its external id: its journal key and the entries it sums."""
+    from reports.exports import trace_journal
+
+    document = trace_journal(_context(context.parent).store(), external_id, mapping)
+    typer.echo(render_document(document, output_format, f"journal {external_id}"))
+
+
 @trace_app.command("purchase")
 def trace_purchase_command(context: typer.Context, purchase_id: str,
                            output_format: FormatOption = OutputFormat.TABLE) -> None:

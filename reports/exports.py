@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
+from itertools import groupby
 from math import floor
 from pathlib import Path
 
@@ -175,11 +176,16 @@ def _journal_frame(store: Store, request: ExportRequest) -> pd.DataFrame:
     return _typed(lines, request)
 
 
+def _journal_days(days: pd.Series, request: ExportRequest) -> list[date]:
+    """Each row's journal date: its business day, or the period's last day when monthly."""
+    if request.summary == "monthly":
+        return [parse_period(request.period)[1] - timedelta(days=1)] * len(days)
+    return [date.fromisoformat(str(day)[:10]) for day in days]
+
+
 def _typed(frame: pd.DataFrame, request: ExportRequest) -> pd.DataFrame:
-    last_day = parse_period(request.period)[1] - timedelta(days=1)
     frame = frame.astype({"amount_minor": "int64", "functional_minor": "int64"})
-    frame["day"] = [date.fromisoformat(str(day)[:10]) if day is not None and str(day) != "None"
-                    and day == day else last_day for day in frame["day"]]
+    frame["day"] = _journal_days(frame["day"], request)
     frame["customer_id"] = frame["customer_id"].fillna("").astype(str)
     if request.in_functional:
         frame = frame.assign(currency=request.functional_currency,
@@ -196,7 +202,9 @@ def _journal_statistics(store: Store, request: ExportRequest) -> dict[tuple, tup
         WHERE e.period = :period
         GROUP BY {", ".join(c for c in (day, "e.kind", "l.currency", "e.batch_id") if c != "NULL")}
     """, period=request.period)
-    frame = _typed(frame.assign(customer_id="", amount_minor=1, functional_minor=1), request)
+    frame["day"] = _journal_days(frame["day"], request)
+    if request.in_functional:
+        frame["currency"] = request.functional_currency
     statistics: dict[tuple, tuple[int, str]] = {}
     for (day_value, kind, currency), part in frame.groupby(["day", "kind", "currency"]):
         statistics[(day_value, kind, currency)] = (
@@ -214,7 +222,11 @@ def _lines_of(frame: pd.DataFrame) -> list[ExportLine]:
 
 def fit_exchange_rate(lines: list[ExportLine], currency: str, functional: str) -> Decimal | None:
     """The shortest rate (at most MAX_RATE_DECIMAL_PLACES decimals) at which every line's
-    amount x rate rounds to its functional amount, never on a half; None if there is none."""
+    amount x rate rounds to its functional amount, never on a half; None if there is none.
+
+    A foreign journal never gets the rate 1, even where it would be exact (a few cents):
+    a rate of 1 on a foreign journal is what an export that forgot the rate looks like,
+    and the validators refuse it."""
     scale = Fraction(10 ** minor_unit_exponent(functional), 10 ** minor_unit_exponent(currency))
     low, high = Fraction(0), None
     for line in lines:
@@ -229,8 +241,10 @@ def fit_exchange_rate(lines: list[ExportLine], currency: str, functional: str) -
     middle = (low + high) / 2
     for places in range(MAX_RATE_DECIMAL_PLACES + 1):
         unit = 10 ** places
-        for numerator in (round(middle * unit), floor(low * unit) + 1):
-            if numerator > 0 and low < Fraction(numerator, unit) < high:
+        nearest = round(middle * unit)
+        for numerator in (nearest, nearest + 1, nearest - 1, floor(low * unit) + 1):
+            if (numerator > 0 and low < Fraction(numerator, unit) < high
+                    and (currency == functional or numerator != unit)):
                 return Decimal(numerator).scaleb(-places).normalize()
     return None
 
@@ -238,18 +252,24 @@ def fit_exchange_rate(lines: list[ExportLine], currency: str, functional: str) -
 def _entry_frame(store: Store, request: ExportRequest, day: date, kind: str,
                  currency: str) -> pd.DataFrame:
     """One journal's lines per entry, with the purchase-date rate of each line's lot."""
-    customer = "e.customer_id" if request.by_customer else "''"
-    on_day = "AND e.business_date = :day" if request.summary == "daily" else ""
-    return store.read_frame(f"""
-        SELECT e.entry_id, e.batch_id, l.account, {customer} AS customer_id,
+    # PostgreSQL refuses a constant in GROUP BY: the customer is grouped only when asked for.
+    customer = ", e.customer_id" if request.by_customer else ""
+    parameters = {"period": request.period, "kind": kind, "currency": currency}
+    on_day = ""
+    if request.summary == "daily":
+        on_day, parameters["day"] = "AND e.business_date = :day", day
+    frame = store.read_frame(f"""
+        SELECT e.entry_id, e.batch_id, l.account{customer},
                COALESCE(lots.rate_to_functional, '') AS lot_rate,
                SUM(l.amount_minor) AS amount_minor, SUM(l.functional_minor) AS functional_minor
         FROM journal_lines l JOIN journal_entries e ON e.entry_id = l.entry_id
         LEFT JOIN lots ON lots.purchase_id = l.purchase_id
         WHERE e.period = :period AND e.kind = :kind AND l.currency = :currency {on_day}
-        GROUP BY e.entry_id, e.batch_id, l.account, {customer}, lots.rate_to_functional
-    """, period=request.period, kind=kind, currency=currency, day=day).astype(
-        {"amount_minor": "int64", "functional_minor": "int64"})
+        GROUP BY e.entry_id, e.batch_id, l.account{customer}, lots.rate_to_functional
+    """, **parameters)
+    if not request.by_customer:
+        frame["customer_id"] = ""
+    return frame.astype({"amount_minor": "int64", "functional_minor": "int64"})
 
 
 def _split_by_rate(store: Store, request: ExportRequest, journal: Journal) -> list[Journal]:
@@ -265,14 +285,27 @@ def _split_by_rate(store: Store, request: ExportRequest, journal: Journal) -> li
         if candidate.exchange_rate:
             parts.append(candidate)
             continue
-        for entry_id, alone in by_rate.groupby("entry_id", sort=True):
-            single = _part(journal, f"entry {entry_id}", alone, request.functional_currency)
-            if not single.exchange_rate:
-                raise ExportRefused(
-                    f"entry {entry_id} ({journal.currency}) has lines at different rates, so no "
-                    f"one exchange rate posts its functional amounts exactly: export with "
-                    f"--functional")
-            parts.append(single)
+        parts += _split_by_entry(journal, by_rate, request.functional_currency)
+    return parts
+
+
+def _split_by_entry(journal: Journal, frame: pd.DataFrame, functional: str) -> list[Journal]:
+    """One journal per entry; the entries' lines summed in one pass, not per entry."""
+    summed = frame.groupby(["entry_id", "batch_id", "account", "customer_id"], sort=True)[
+        ["amount_minor", "functional_minor"]].sum().reset_index()
+    summed = summed[summed["amount_minor"].ne(0) | summed["functional_minor"].ne(0)]
+    parts = []
+    for (entry_id, batch_id), rows in groupby(
+            summed.itertuples(index=False), key=lambda row: (row.entry_id, row.batch_id)):
+        lines = [ExportLine(row.account, row.customer_id, int(row.amount_minor),
+                            int(row.functional_minor)) for row in rows]
+        rate = fit_exchange_rate(lines, journal.currency, functional)
+        if not rate:
+            raise ExportRefused(
+                f"entry {entry_id} ({journal.currency}) has lines at different rates, so no "
+                "one exchange rate posts its functional amounts exactly: export with --functional")
+        parts.append(Journal(f"{journal.key}/entry {entry_id}", journal.date, journal.period,
+                             journal.kind, journal.currency, lines, 1, batch_id, rate))
     return parts
 
 
@@ -437,7 +470,8 @@ CURRENCY_HANDLING = {"netsuite": "rate", "quickbooks": "rate", "xero": "function
                      "sap": "document_and_local", "csv": "both"}
 
 
-def _xero_files(journals: list[Journal], rows: list[list[str]]) -> list[list[list[str]]]:
+def _xero_files(journals: list[Journal], rows: list[list[str]],
+                remedy: str = "export with --summary daily") -> list[list[list[str]]]:
     """Xero: at most 300 lines a file, never splitting a journal."""
     files: list[list[list[str]]] = [[]]
     position = 0
@@ -446,8 +480,7 @@ def _xero_files(journals: list[Journal], rows: list[list[str]]) -> list[list[lis
         position += len(journal.lines)
         if len(lines) > XERO_MAX_LINES:
             raise ExportRefused(f"journal {journal.external_id} has {len(lines)} lines; Xero takes "
-                                f"at most {XERO_MAX_LINES}: export with --summary daily or "
-                                "without --by customer")
+                                f"at most {XERO_MAX_LINES} a file: {remedy}")
         if len(files[-1]) + len(lines) > XERO_MAX_LINES:
             files.append([])
         files[-1].extend(lines)
@@ -484,7 +517,8 @@ def export_period(store: Store, period: str, target: str, out: Path, settings: E
     if target == "xero":
         files = [(out.with_name(f"{out.stem}-{request.functional_currency}-{number}"
                                 f"{out.suffix or '.csv'}"), part)
-                 for number, part in enumerate(_xero_files(journals, rows), start=1)]
+                 for number, part in enumerate(_xero_files(journals, rows, _xero_remedy(request)),
+                                               start=1)]
     else:
         files = [(out, rows)]
     header = list(TARGET_RULES[target].columns) if target in TARGET_RULES else CSV_COLUMNS
@@ -498,6 +532,12 @@ def export_period(store: Store, period: str, target: str, out: Path, settings: E
          journal.currency, _rate_text(journal), len(journal.lines), journal.entries,
          journal.batches] for journal in journals)])
     return [path for path, _ in files]
+
+
+def _xero_remedy(request: ExportRequest) -> str:
+    if request.by_customer:
+        return "export without --by customer"
+    return "export with --summary daily" if request.summary == "monthly" else "summarise in fewer lines"
 
 
 def _refuse_foreign_for_xero(journals: list[Journal], functional: str) -> None:
@@ -527,3 +567,43 @@ def _write(path: Path, rows) -> None:
         writer = csv.writer(handle, lineterminator="\n")
         for row in rows:
             writer.writerow(row)
+
+
+def trace_journal(store: Store, external_id: str, mapping_file: Path) -> dict:
+    """An exported journal found by its external id: its row of the mapping file written
+    beside the export, and the ledger entries it summarises (with their batches)."""
+    try:
+        with Path(mapping_file).open(newline="", encoding="utf-8") as handle:
+            rows = [row for row in csv.DictReader(handle) if row["external_id"] == external_id]
+    except OSError as error:
+        raise ValueError(f"mapping file {mapping_file} cannot be read: {error.strerror}") from None
+    if not rows:
+        raise ValueError(f"{mapping_file} has no journal {external_id!r}")
+    [journal] = rows
+    period = f"20{external_id[2:4]}-{external_id[4:6]}"
+    daily, in_functional = external_id[6] == "D", external_id[7] == "F"
+    day, kind, currency, *split = journal["journal_key"].split("/", 3)
+    conditions, parameters = ["e.period = :period", "e.kind = :kind"], {"period": period,
+                                                                        "kind": kind}
+    if daily:
+        conditions.append("e.business_date = :day")
+        parameters["day"] = day
+    if not in_functional:
+        conditions.append("l.currency = :currency")
+        parameters["currency"] = currency
+    entries = store.read_frame(f"""
+        SELECT e.entry_id, e.batch_id, COALESCE(lots.rate_to_functional, '') AS lot_rate
+        FROM journal_entries e JOIN journal_lines l ON l.entry_id = e.entry_id
+        LEFT JOIN lots ON lots.purchase_id = l.purchase_id
+        WHERE {" AND ".join(conditions)}
+    """, **parameters)
+    if split and split[0].startswith("entry "):
+        entries = entries[entries["entry_id"] == split[0].removeprefix("entry ")]
+    elif split and split[0].startswith("rate "):
+        rate_sets = entries.groupby("entry_id")["lot_rate"].agg(
+            lambda rates: "+".join(sorted({rate for rate in rates if rate})) or "day")
+        entries = entries[entries["entry_id"].map(rate_sets) == split[0].removeprefix("rate ")]
+    listed = entries.drop_duplicates("entry_id").sort_values("entry_id")
+    return {**journal, "period": period,
+            "ledger_entries": [{"entry_id": entry_id, "batch_id": batch_id} for entry_id, batch_id
+                               in zip(listed["entry_id"], listed["batch_id"], strict=True)]}

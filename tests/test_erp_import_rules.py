@@ -54,10 +54,10 @@ def write_march(landing: Path) -> None:
 
 
 @pytest.fixture
-def march(sqlite_store, policy, tmp_path):
+def march(store, policy, tmp_path):
     write_march(tmp_path / "landing")
-    post_days(sqlite_store, policy, tmp_path, date(2026, 3, 28), date(2026, 3, 31))
-    return sqlite_store
+    post_days(store, policy, tmp_path, date(2026, 3, 28), date(2026, 3, 31))
+    return store
 
 
 def read_files(paths: list[Path]) -> list[list[dict]]:
@@ -292,3 +292,29 @@ def test_netsuite_and_xero_dates_follow_the_policy_date_preference(march, tmp_pa
     with pytest.raises(PolicyError, match=r"\[export\] xero_date_format must be one of "
                                           r'"DD/MM/YYYY", "DD MMM YYYY", not "MM/DD/YYYY"'):
         policy_from_document({"export": {"xero_date_format": "MM/DD/YYYY"}})
+
+
+def test_a_foreign_journal_never_gets_the_rate_1_even_where_it_would_round_right():
+    # 0.01 EUR carried at 0.01 USD: 1 would post it exactly, but a foreign journal at 1 is
+    # what a forgotten rate looks like; the next shortest exact rate is chosen instead.
+    rate = fit_exchange_rate([ExportLine("a", "", 1, 1), ExportLine("b", "", -1, -1)], "EUR", "USD")
+    assert rate == Decimal("1.1")
+    assert fit_exchange_rate([ExportLine("a", "", 1, 1), ExportLine("b", "", -1, -1)],
+                             "USD", "USD") == Decimal("1")
+
+
+def test_trace_finds_each_exported_journal_by_its_external_id(march, policy, tmp_path):
+    from reports.exports import trace_journal
+
+    export_period(march, "2026-03", "netsuite", tmp_path / "ns.csv", policy.exports,
+                  by_customer=True, ledger_currency="USD")
+    mapping = read_files([mapping_path(tmp_path / "ns.csv")])[0]
+    usage_31 = [row for row in mapping if row["journal_key"].startswith("2026-03-31/usage/EUR")]
+    traced = [trace_journal(march, row["external_id"], mapping_path(tmp_path / "ns.csv"))
+              for row in usage_31]
+    assert [journal["ledger_entries"] for journal in traced] == [
+        [{"entry_id": f"usage/{customer}/2026-03-31", "batch_id": "nightly-2026-03-31"}]
+        for customer in "GEF"]
+    assert all(int(journal["entries"]) == len(journal["ledger_entries"]) for journal in traced)
+    with pytest.raises(ValueError, match="has no journal 'CB2603DTC-999999'"):
+        trace_journal(march, "CB2603DTC-999999", mapping_path(tmp_path / "ns.csv"))

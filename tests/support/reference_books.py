@@ -1,11 +1,21 @@
 """A small, obviously correct model of the books, for differential testing.
 
 Event by event, in Decimal, with no pandas and nothing shared with the engine but the
-written rules (ACCOUNTING.md and the policy's burn order):
+written rules (ACCOUNTING.md, the README and the policy's burn order, late window and
+reporting timezone):
+- a business day is [local midnight, next local midnight) in the reporting timezone, so it
+  lasts 23 or 25 hours across a DST change; a purchase, refund or usage event dated at or
+  after its end is rejected;
+- the late window starts `late_window_days` x 24 hours (elapsed time, not calendar days)
+  before the day starts: usage that occurred before it is rejected as too late; an id
+  accepted on an earlier night whose `occurred_at` is at or after it is a duplicate (same
+  contents) or a conflict (other contents, rejected); older ids are forgotten; within one
+  file, the first copy of an id is accepted and the later ones are duplicates, unless the
+  copies differ, when every copy is a conflict;
 - a paid purchase: Dr cash clearing amount + tax, Cr deferred amount, Cr tax;
-- each night, the day's new usage events (duplicates dropped, ids seen before with other
-  contents refused) burn in time order; a late event burns at the start of the day; each
-  event takes credits from the customer's lots active at that instant, in burn order;
+- each night, the day's new usage events burn in time order; a late event burns at the
+  start of the day; each event takes credits from the customer's lots active at that
+  instant, in burn order;
 - refunds take effect at the start of their night, before its usage, in refunded_at
   order; one is refused when its lot is unknown or promotional, it is dated before the
   purchase or at/after the lot's expiry, or it asks for more credits than are left;
@@ -19,9 +29,10 @@ written rules (ACCOUNTING.md and the policy's burn order):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
+from zoneinfo import ZoneInfo
 
 ACCOUNTS = {"cash": "Assets:Cash:Clearing", "deferred": "Liabilities:DeferredRevenue:Credits",
             "tax": "Liabilities:Tax:Sales", "usage": "Income:Revenue:Usage",
@@ -86,39 +97,107 @@ class ModelEvent:
     meter: str
     credits: Decimal
 
+    def contents(self) -> tuple:
+        """What a re-sent copy must repeat to be a duplicate (instants compared as instants)."""
+        return (self.customer, self.occurred_at.astimezone(UTC), self.meter, self.credits)
+
+
+@dataclass(frozen=True)
+class UsageCounts:
+    """What became of a night's usage rows: rows read = accepted + duplicates + rejected."""
+
+    rows_read: int
+    accepted: int
+    duplicates: int
+    rejected: int  # invalid (after the day, too late) and conflicts
+    too_late: int
+    conflicts: int
+
+
+@dataclass(frozen=True)
+class NightCounts:
+    purchases_accepted: int
+    refunds_accepted: int
+    usage: UsageCounts
+
 
 class ReferenceBooks:
-    def __init__(self, burn_order: tuple[str, ...], late_window_days: int) -> None:
+    def __init__(self, burn_order: tuple[str, ...], late_window_days: int,
+                 reporting_timezone: str = "UTC") -> None:
         self.burn_order = burn_order
         self.late_window_days = late_window_days
+        self.zone = ZoneInfo(reporting_timezone)
         self.lots: dict[str, ModelLot] = {}
-        self.seen_events: dict[str, ModelEvent] = {}
+        self.accepted_events: dict[str, ModelEvent] = {}
         self.balances: dict[tuple[str, str], Decimal] = {}
         self.uncovered = Decimal(0)
+
+    def day_bounds(self, business_date: date) -> tuple[datetime, datetime]:
+        """[start, end) of a business day as UTC instants: local midnight to local midnight."""
+        def midnight(day: date) -> datetime:
+            return datetime.combine(day, time(0), tzinfo=self.zone).astimezone(UTC)
+
+        return midnight(business_date), midnight(business_date + timedelta(days=1))
+
+    def late_window_starts_at(self, business_date: date) -> datetime:
+        """The first instant whose usage the night of `business_date` still accepts.
+
+        Subtracted in UTC: Python's arithmetic on an aware local datetime is wall-clock
+        arithmetic, which would give calendar days (47 or 49 hours across a DST change).
+        """
+        day_start, _ = self.day_bounds(business_date)
+        return day_start - timedelta(hours=24 * self.late_window_days)
+
+    def sort_usage(self, business_date: date,
+                   events: list[ModelEvent]) -> tuple[list[ModelEvent], UsageCounts]:
+        """The night's new events (first copy of each id, in file order) and the counts."""
+        window_start = self.late_window_starts_at(business_date)
+        _, day_end = self.day_bounds(business_date)
+        too_late = sum(event.occurred_at < window_start for event in events)
+        copies_of: dict[str, list[ModelEvent]] = {}
+        for event in events:
+            if window_start <= event.occurred_at < day_end:
+                copies_of.setdefault(event.event_id, []).append(event)
+        valid = sum(len(copies) for copies in copies_of.values())
+        fresh: list[ModelEvent] = []
+        duplicates = conflicts = 0
+        for event_id, copies in copies_of.items():
+            contents = {copy.contents() for copy in copies}
+            earlier = self.accepted_events.get(event_id)
+            if earlier is not None and earlier.occurred_at < window_start:
+                earlier = None  # outside the look-back: too old to be accepted again anyway
+            if len(contents) > 1 or (earlier is not None and earlier.contents() not in contents):
+                conflicts += len(copies)
+            elif earlier is not None:
+                duplicates += len(copies)
+            else:
+                fresh.append(copies[0])
+                duplicates += len(copies) - 1
+        rejected = len(events) - valid + conflicts
+        return fresh, UsageCounts(len(events), len(fresh), duplicates, rejected, too_late,
+                                  conflicts)
 
     def _post(self, currency: str, *lines: tuple[str, Decimal]) -> None:
         for account, amount in lines:
             key = (ACCOUNTS[account], currency)
             self.balances[key] = self.balances.get(key, Decimal(0)) + amount
 
-    def night(self, day_start: datetime, purchases: list[ModelLot],
-              events: list[ModelEvent], refunds: list[ModelRefund] = ()) -> int:
-        """Post one night; returns how many refunds were accepted."""
-        day_end = day_start + timedelta(days=1)
-        for lot in purchases:
+    def night(self, business_date: date, purchases: list[ModelLot],
+              events: list[ModelEvent], refunds: list[ModelRefund] = ()) -> NightCounts:
+        """Post one night (only call it for a night the engine posted)."""
+        day_start, day_end = self.day_bounds(business_date)
+        bought = [lot for lot in purchases if lot.purchased_at < day_end]
+        for lot in bought:
             self.lots[lot.purchase_id] = lot
             if lot.amount or lot.tax:
                 self._post(lot.currency, ("cash", lot.amount + lot.tax), ("deferred", -lot.amount),
                            ("tax", -lot.tax))
-        accepted = 0
+        refunded = 0
         for refund in sorted(refunds, key=lambda r: (r.purchase_id, r.refunded_at, r.refund_id)):
-            accepted += self._refund(refund)
-        fresh = []
-        for event in events:
-            earlier = self.seen_events.get(event.event_id)
-            if earlier is None:
-                self.seen_events[event.event_id] = event
-                fresh.append(event)
+            if refund.refunded_at < day_end:  # one dated after the day is rejected
+                refunded += self._refund(refund)
+        fresh, usage = self.sort_usage(business_date, events)
+        self.accepted_events.update((event.event_id, event) for event in fresh)
         used_before = {purchase_id: lot.used for purchase_id, lot in self.lots.items()}
         for event in sorted(fresh, key=lambda e: (max(e.occurred_at, day_start), e.occurred_at,
                                                   e.event_id)):
@@ -133,7 +212,7 @@ class ReferenceBooks:
                 lot.expired = True
                 lot.breakage = lot.amount - lot.usage_value - lot.refunded_value
                 self._post(lot.currency, ("deferred", lot.breakage), ("breakage", -lot.breakage))
-        return accepted
+        return NightCounts(len(bought), refunded, usage)
 
     def _refund(self, refund: ModelRefund) -> int:
         lot = self.lots.get(refund.purchase_id)

@@ -310,6 +310,12 @@ def check_other_reports(package: Package) -> None:
                        - package.figure("breakage_estimates", index, "estimated_breakage"),
                        "actual_breakage - estimated_breakage")
     for index, row in enumerate(package.rows("reconciliations")):
+        if row["scope"] == "":  # nothing to compare in the period (no money moved): no amounts
+            for column in ("left_amount", "right_amount", "difference"):
+                if row[column] != "":
+                    package.problems.add(package.where("reconciliations", index, column),
+                                         f"{row[column]} in a reconciliation with no scope")
+            continue
         difference = package.figure("reconciliations", index, "left_amount") - package.figure(
             "reconciliations", index, "right_amount")
         package.expect("reconciliations", index, "difference", difference,

@@ -9,8 +9,9 @@ bytes, in that batch's transaction (`ledger/archive_index.py`). Readers find a p
 that record and refuse one that is missing or whose bytes differ; duplicate ids are
 decided from the ledger (`ledger/seen_ids.py`), not from here. A partition is written to a
 temporary name and renamed into place, so a reader never sees half a file; files left by
-a run of this ledger that did not commit are ignored, and removed when the day is taken
-in again; another ledger's files in a shared archive are never touched.
+a run that did not commit are ignored (their half-written temporary files are removed when
+the day is taken in again), and no finished file is ever removed or replaced by one of
+other bytes, whichever ledger wrote it.
 """
 
 from __future__ import annotations
@@ -65,17 +66,17 @@ class PartitionWriter:
         return f"{self.batch_id}-{self.ledger_id}-"
 
     def remove_leftovers(self, documents: tuple[str, ...]) -> None:
-        """Remove what earlier, uncommitted runs of this batch of this ledger left.
+        """Remove the half-written files earlier runs of this batch of this ledger left.
 
-        Only one run takes a date in at a time (its batch row holds the date), and a
-        batch that committed never takes its day in again: so every file of this batch
-        and ledger found here, finished or temporary, was left by a run that failed or
-        was killed. Files of other ledgers sharing the archive are left alone.
+        A finished partition that no batch recorded is never removed: it may be a copy of
+        this ledger's (a restored backup shares its identity) that recorded it, and it is
+        harmless where it is, since every reader finds partitions only through the ledger's
+        record, and a file's name carries its SHA-256, so a new one never replaces it with
+        other bytes.
         """
         for document in documents:
             directory = day_directory(self.archive_root, document, self.business_date)
-            for leftover in [*directory.glob(f"{self.file_prefix}*.tmp"),
-                             *directory.glob(f"{self.file_prefix}*.parquet")]:
+            for leftover in directory.glob(f"{self.file_prefix}*.tmp"):
                 leftover.unlink(missing_ok=True)
 
     def write(self, document: str, rows: pd.DataFrame) -> RecordedPartition:

@@ -20,10 +20,11 @@ from creditbooks.night.ingest import NightOrderError
 from creditbooks.night.run import run_night
 from creditbooks.night.stages import DailyControlError
 from intake.archive import ArchiveError
+from intake.documents import InputFileError
 from ledger.archive_index import recorded_partitions
 from ledger.domain import Stage
 from ledger.store import Store
-from reports.controls import run_controls
+from reports.controls import archive_matches_ledger, run_controls
 from reports.trace import trace_usage
 from rules.policy import DEFAULT_POLICY_FILE, load_policy
 from tests.support.landing import write_document
@@ -208,8 +209,12 @@ def test_a_failed_night_is_in_no_look_back_and_the_next_night_waits_for_it(
     assert run_night(store, policy, landing, archive, date(2026, 3, 3)).status == "posted"
     assert _usage_counts(store) == {"2026-03-03": (2, 0, 0)}
     assert _credits_burned_micro(store) == 4_000_000
-    # The failed run's file was removed when the day was taken in again.
-    assert not list((archive / "usage" / "business_date=2026-03-02").glob("*"))
+    # The failed run's file is still there, recorded by no batch, read by nothing.
+    assert len(list((archive / "usage" / "business_date=2026-03-02").glob("*.parquet"))) == 1
+    with store.engine.connect() as connection:
+        assert [partition.business_date for partition in recorded_partitions(connection)
+                if partition.document == "usage"] == [date(2026, 3, 3)]
+    assert archive_matches_ledger(store, archive).passed
     _assert_controls_pass(store, policy)
 
 
@@ -325,3 +330,30 @@ def test_the_window_edge_is_one_instant_for_lateness_and_duplicates(sqlite_store
         [2, "rejected", "occurred_at"], [3, "conflict", "event_id"]]
     assert quarantine["reason"][0].endswith("is more than 2 days before business date 2026-03-03")
     assert _credits_burned_micro(sqlite_store) == 3_000_000
+
+
+def test_a_copy_of_a_ledger_sharing_the_archive_keeps_its_evidence(policy, tmp_path):
+    import shutil
+
+    archive = tmp_path / "archive"
+    original = Store(f"sqlite:///{tmp_path / 'a.db'}")
+    original.initialise()
+    _resend_scenario(tmp_path / "landing")
+    _post(original, policy, tmp_path, date(2026, 3, 1), date(2026, 3, 1), archive=archive)
+    original.dispose()
+    shutil.copyfile(tmp_path / "a.db", tmp_path / "b.db")  # a restored backup: the same id
+    copy = Store(f"sqlite:///{tmp_path / 'b.db'}")
+    original = Store(f"sqlite:///{tmp_path / 'a.db'}")
+    write_document(tmp_path / "other", "2026-03-02", "usage", [_event("E-9", "2026-03-02T09:00:00Z")])
+    run_night(copy, policy, tmp_path / "other", archive, DAY)
+    run_night(original, policy, tmp_path / "landing", archive, DAY)
+    for store in (copy, original):
+        assert archive_matches_ledger(store, archive).passed
+        store.dispose()
+
+
+def test_a_landing_root_that_does_not_exist_is_an_error_not_an_empty_day(
+        sqlite_store, policy, tmp_path):
+    with pytest.raises(InputFileError, match="is not a directory: check --landing"):
+        run_night(sqlite_store, policy, tmp_path / "lnading", tmp_path / "archive", DAY)
+    assert sqlite_store.read_frame("SELECT COUNT(*) AS n FROM batches")["n"][0] == 0

@@ -40,6 +40,7 @@ from intake.classification import ID_COLUMN, PAYLOAD_COLUMNS, DocumentIntake, so
 from intake.documents import (
     ROW_NUMBER,
     InputFile,
+    InputFileError,
     StreamedFile,
     document_files,
     open_document,
@@ -108,6 +109,10 @@ def read_landing_day(landing_root: Path, business_date: date,
     """The day's files, read; a usage file of more than `chunk_rows` rows is only
     fingerprinted now, and read that many rows at a time when taken in
     (intake/usage_buckets.py). None reads every file whole, whatever its size."""
+    if not Path(landing_root).is_dir():
+        raise InputFileError(f"landing {landing_root} is not a directory: check --landing "
+                             "(a night with no day directory is empty; one with no landing is "
+                             "a mistake)")
     directory = Path(landing_root) / business_date.isoformat()
     files = {}
     if directory.is_dir():

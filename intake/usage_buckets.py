@@ -37,7 +37,7 @@ from intake.validation import (
     require_summable_credits,
     validate_usage,
 )
-from ledger.periods import BusinessDay
+from ledger.periods import BusinessDay, LateWindow
 
 # Above this many rows a usage file is read in chunks: about 3 GiB at peak for a night,
 # and no slower than holding the file (10M events: 104 s chunked, 98 s whole, 7.4 GiB).
@@ -78,7 +78,7 @@ def usage_totals(events: pd.DataFrame, day: BusinessDay) -> pd.DataFrame:
         credits_micro=("credits_micro", "sum"))
 
 
-def take_in_streamed_usage(streamed: StreamedFile, day: BusinessDay, late_window_days: int,
+def take_in_streamed_usage(streamed: StreamedFile, day: BusinessDay, window: LateWindow,
                            look_back: Iterable[pd.DataFrame], staging: Path) -> StagedUsage:
     """Validate, de-duplicate and stage a usage file chunk by chunk (see the module docstring).
 
@@ -87,7 +87,7 @@ def take_in_streamed_usage(streamed: StreamedFile, day: BusinessDay, late_window
     """
     bucket_count = _bucket_count(streamed)
     today, earlier = staging / "today", staging / "earlier"
-    spilled = _validate_and_spill(streamed, day, late_window_days, bucket_count, today)
+    spilled = _validate_and_spill(streamed, day, window, bucket_count, today)
     raw_by_row, no_rows = spilled.raw_by_row, spilled.no_rows
     for number, part in enumerate(look_back):
         _spill(part, bucket_count, earlier, f"seen-{number:06d}")
@@ -139,13 +139,13 @@ class _Spilled(NamedTuple):
     no_rows: pd.DataFrame  # the valid rows' columns and types, without rows
 
 
-def _validate_and_spill(streamed: StreamedFile, day: BusinessDay, late_window_days: int,
+def _validate_and_spill(streamed: StreamedFile, day: BusinessDay, window: LateWindow,
                         bucket_count: int, directory: Path) -> _Spilled:
     """Validate each chunk; keep what it refused, spill its valid rows to their buckets."""
     rows_read, invalid, raw_by_row, no_rows = 0, [], {}, None
     for chunk_number, chunk in enumerate(streamed.chunks()):
         rows_read += len(chunk)
-        validated = validate_usage(chunk, day, late_window_days)
+        validated = validate_usage(chunk, day, window)
         invalid.append(validated.rejected.assign(kind="rejected"))
         raw_by_row.update(zip(validated.rejected[ROW_NUMBER],
                               raw_rows(chunk, validated.rejected[ROW_NUMBER]), strict=True))

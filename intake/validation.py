@@ -42,7 +42,7 @@ from ledger.money import (
     is_known_currency,
     minor_unit_exponent,
 )
-from ledger.periods import BusinessDay
+from ledger.periods import BusinessDay, LateWindow
 
 AMOUNT_SCALE_PLACES = 4  # the largest ISO 4217 minor unit exponent (CLF, UYW)
 # A scaled value below 10**18 is exact in int64 (whose largest is about 9.22 * 10**18).
@@ -427,7 +427,7 @@ def validate_purchases(frame: pd.DataFrame, day: BusinessDay) -> ValidatedRows:
     return _split(typed, problems, rows)
 
 
-def validate_usage(frame: pd.DataFrame, day: BusinessDay, late_window_days: int) -> ValidatedRows:
+def validate_usage(frame: pd.DataFrame, day: BusinessDay, window: LateWindow) -> ValidatedRows:
     problems = _Problems(frame.index)
     check_formats("usage", frame, problems)
     rows = _apply_defaults("usage", frame)
@@ -436,9 +436,13 @@ def validate_usage(frame: pd.DataFrame, day: BusinessDay, late_window_days: int)
     quantity, quantity_reasons = parse_scaled_decimals(rows["quantity"], CREDIT_DECIMAL_PLACES)
     problems.add(quantity_reasons != "", "quantity", quantity_reasons)
     _not_after(problems, occurred_at, "occurred_at", day)
-    oldest = day.starts_at_utc - pd.Timedelta(days=late_window_days)
-    problems.add(occurred_at < oldest, "occurred_at",
-                 f"is more than {late_window_days} days before business date {day.business_date}")
+    problems.add(occurred_at < window.starts_at_utc, "occurred_at",
+                 f"is more than {window.days} days before business date {day.business_date}")
+    forgotten = (occurred_at >= window.starts_at_utc) & (occurred_at < window.accepts_from_utc)
+    problems.add(forgotten, "occurred_at",
+                 f"is before {window.accepts_from_utc.isoformat()}, the oldest instant whose "
+                 "event ids the ledger still holds (a shorter late window on an earlier night "
+                 "let it forget them): it cannot be told apart from a re-sent event")
     typed = pd.DataFrame({
         ROW_NUMBER: rows[ROW_NUMBER],
         "event_id": rows["event_id"].astype(object),

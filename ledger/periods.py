@@ -50,6 +50,26 @@ def business_day(business_date: date, timezone: str) -> BusinessDay:
     )
 
 
+@dataclass(frozen=True)
+class LateWindow:
+    """The instants from which a night accepts usage.
+
+    The policy's rule (`BusinessDay.late_window_starts_at`), unless the ledger no longer
+    holds the ids of some of them (`ledger/seen_ids.py`): an event older than what the
+    ledger remembers cannot be told apart from a re-sent one, so it is refused too.
+    """
+
+    days: int
+    starts_at_utc: pd.Timestamp
+    remembered_from_utc: pd.Timestamp | None = None
+
+    @property
+    def accepts_from_utc(self) -> pd.Timestamp:
+        if self.remembered_from_utc is None:
+            return self.starts_at_utc
+        return max(self.starts_at_utc, self.remembered_from_utc)
+
+
 def business_date_of(instant: pd.Timestamp, timezone: str) -> date:
     """The business day (in the reporting timezone) an instant falls in."""
     return instant.tz_convert(ZoneInfo(timezone)).date()

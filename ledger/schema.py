@@ -170,8 +170,25 @@ class SeenUsageIds(SQLModel, table=True):
     batch_id: str = Field(primary_key=True, max_length=64)
     part: int = Field(sa_column=Column(Integer, primary_key=True))
     business_date: date = Field(index=True)
+    # The latest `occurred_at` in the part: a look-back reads, and a night forgets, whole
+    # parts by this instant, whatever the reporting timezone was when they were written.
+    latest_occurred_at: datetime = Field(sa_column=Column(DateTime(timezone=False),
+                                                          nullable=False, index=True))
     id_count: int = Field(sa_column=_bigint())
     ids_parquet: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class UsageIdMemory(SQLModel, table=True):
+    """Since when the ledger holds every usage id it accepted (one row, once it forgot any).
+
+    A night forgets the parts older than its own late window; if a later night's window
+    reaches further back (the policy's window grew, or its timezone moved), events older
+    than this instant are refused: the ledger cannot tell them from re-sent ones.
+    """
+
+    __tablename__ = "usage_id_memory"
+    memory_id: int = Field(sa_column=Column(Integer, primary_key=True))
+    remembered_from: datetime = Field(sa_column=_utc_instant())
 
 
 class QuarantinedRow(SQLModel, table=True):
@@ -573,6 +590,7 @@ ALL_TABLES = [
     LedgerIdentity,
     ArchivedPartition,
     SeenUsageIds,
+    UsageIdMemory,
     QuarantinedRow,
     Lot,
     LotBalance,

@@ -11,15 +11,18 @@ entries, and a look-back reads the window's parts a part at a time.
 The look-back of a night is every id accepted by an earlier batch whose `occurred_at` is
 at or after the night's late window start (`BusinessDay.late_window_starts_at`): the
 same instant that decides whether an event is too late, so the two can never disagree.
-Parts from business days that ended before the window start can hold nothing in it and
-are removed by the night that no longer needs them.
+Parts are chosen and forgotten by their latest `occurred_at`, an instant, so a change of
+reporting timezone cannot hide one. A part whose every id is older than a night's window
+is removed by that night, and the ledger then remembers since when it holds every id
+(`usage_id_memory`): should a later night's window reach further back (a longer window in
+a new policy), events older than that are refused, never taken for new.
 """
 
 from __future__ import annotations
 
 import io
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, datetime
 
 import pandas as pd
 import pyarrow as pa
@@ -28,7 +31,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import Connection, insert, text
 
 from ledger import schema
-from ledger.periods import BusinessDay, business_date_of
+from ledger.periods import BusinessDay, LateWindow
 
 IDS_PER_PART = 1_000_000
 SEEN_COLUMNS = ["event_id", "payload_hash", "occurred_at"]
@@ -42,36 +45,48 @@ def record_seen_usage(connection: Connection, batch_id: str, business_date: date
     first_part = _next_part_number(connection, batch_id)
     count = 0
     for number, table in enumerate(_bounded_parts(parts), start=first_part):
+        if not table.num_rows:
+            continue
+        table = table.select(SEEN_COLUMNS).cast(_SEEN_SCHEMA)
         buffer = io.BytesIO()
-        pq.write_table(table.select(SEEN_COLUMNS).cast(_SEEN_SCHEMA), buffer)
+        pq.write_table(table, buffer)
+        latest = pd.Timestamp(pc.max(table["occurred_at"]).as_py())
         connection.execute(insert(schema.SeenUsageIds.__table__), [{
             "batch_id": batch_id, "part": number, "business_date": business_date,
+            "latest_occurred_at": latest.tz_convert("UTC").tz_localize(None).to_pydatetime(),
             "id_count": table.num_rows, "ids_parquet": buffer.getvalue()}])
         count += table.num_rows
     return count
 
 
-def seen_usage_parts(connection: Connection, day: BusinessDay, late_window_days: int,
-                     timezone: str, among: pa.Array | None = None) -> Iterator[pd.DataFrame]:
+def late_window(connection: Connection, day: BusinessDay, late_window_days: int) -> LateWindow:
+    """The night's late window: the policy's rule, and since when the ledger holds every id."""
+    remembered_from = connection.execute(text(
+        "SELECT remembered_from FROM usage_id_memory")).scalar()
+    return LateWindow(late_window_days, day.late_window_starts_at(late_window_days),
+                      None if remembered_from is None else _utc(remembered_from))
+
+
+def seen_usage_parts(connection: Connection, window: LateWindow,
+                     among: pa.Array | None = None) -> Iterator[pd.DataFrame]:
     """The look-back of a night, one part at a time: event_id, payload_hash, business_date.
 
     Only ids whose `occurred_at` is inside the night's late window: an older one can never
     be accepted again (it is too late), so it is neither a duplicate nor a conflict.
     `among`: only these ids (filtered in Arrow, before any becomes a Python object).
     """
-    window_starts_at = day.late_window_starts_at(late_window_days)
-    first_date = business_date_of(window_starts_at, timezone)
+    starts_at = window.accepts_from_utc
     keys = connection.execute(text(
         "SELECT batch_id, part, business_date FROM seen_usage_ids "
-        "WHERE business_date >= :first AND business_date < :day ORDER BY business_date, part"),
-        {"first": first_date, "day": day.business_date}).all()
+        "WHERE latest_occurred_at >= :starts_at ORDER BY business_date, part"),
+        {"starts_at": _naive(starts_at)}).all()
     for batch_id, part, business_date in keys:
         blob = connection.execute(text(
             "SELECT ids_parquet FROM seen_usage_ids WHERE batch_id = :batch_id AND part = :part"),
             {"batch_id": batch_id, "part": part}).scalar_one()
         table = pq.read_table(io.BytesIO(bytes(blob)))
         keep = pc.greater_equal(table["occurred_at"], pa.scalar(
-            window_starts_at.value, type=_SEEN_SCHEMA.field("occurred_at").type))
+            starts_at.value, type=_SEEN_SCHEMA.field("occurred_at").type))
         if among is not None:
             keep = pc.and_(keep, pc.is_in(table["event_id"], value_set=among))
         ids = table.filter(keep).to_pandas()
@@ -81,12 +96,31 @@ def seen_usage_parts(connection: Connection, day: BusinessDay, late_window_days:
                                 "business_date": pd.Timestamp(business_date).date()})
 
 
-def forget_before_window(connection: Connection, day: BusinessDay, late_window_days: int,
-                         timezone: str) -> None:
-    """Remove the parts of business days that ended before this night's window started."""
-    first_date = business_date_of(day.late_window_starts_at(late_window_days), timezone)
-    connection.execute(text("DELETE FROM seen_usage_ids WHERE business_date < :first"),
-                       {"first": first_date})
+def forget_before_window(connection: Connection, window: LateWindow) -> None:
+    """Remove the parts whose every id is older than the night's window, and remember that
+    the ledger no longer holds every id from before it."""
+    starts_at = _naive(window.starts_at_utc)
+    forgotten = connection.execute(text(
+        "DELETE FROM seen_usage_ids WHERE latest_occurred_at < :starts_at"),
+        {"starts_at": starts_at}).rowcount
+    if not forgotten:
+        return
+    known = connection.execute(text("SELECT remembered_from FROM usage_id_memory")).scalar()
+    if known is None:
+        connection.execute(insert(schema.UsageIdMemory.__table__),
+                           [{"memory_id": 1, "remembered_from": starts_at}])
+    elif _utc(known) < window.starts_at_utc:
+        connection.execute(text("UPDATE usage_id_memory SET remembered_from = :starts_at"),
+                           {"starts_at": starts_at})
+
+
+def _naive(instant: pd.Timestamp) -> datetime:
+    """An instant as the ledger stores it: naive UTC."""
+    return instant.tz_convert("UTC").tz_localize(None).to_pydatetime()
+
+
+def _utc(stored) -> pd.Timestamp:
+    return pd.Timestamp(stored).tz_localize("UTC")
 
 
 def _next_part_number(connection: Connection, batch_id: str) -> int:

@@ -357,3 +357,49 @@ def test_a_landing_root_that_does_not_exist_is_an_error_not_an_empty_day(
     with pytest.raises(InputFileError, match="is not a directory: check --landing"):
         run_night(sqlite_store, policy, tmp_path / "lnading", tmp_path / "archive", DAY)
     assert sqlite_store.read_frame("SELECT COUNT(*) AS n FROM batches")["n"][0] == 0
+
+
+def _policy_with(tmp_path, name: str, **settings) -> object:
+    text = DEFAULT_POLICY_FILE.read_text()
+    for key, value in settings.items():
+        line = next(line for line in text.splitlines() if line.startswith(f"{key} = "))
+        text = text.replace(line, f"{key} = {value}")
+    (tmp_path / name).write_text(text)
+    return load_policy(tmp_path / name)
+
+
+def test_a_night_with_a_shorter_window_never_lets_a_later_one_take_a_resend_for_new(
+        sqlite_store, policy, tmp_path):
+    short = _policy_with(tmp_path, "short.toml", late_window_days=1)
+    landing, archive = tmp_path / "landing", tmp_path / "archive"
+    write_document(landing, "2026-03-01", "purchases", [_purchase("P-1", "C1", "2026-03-01T00:00:00Z")])
+    write_document(landing, "2026-03-01", "usage", [_event("E-1", "2026-03-01T10:00:00Z", "10")])
+    write_document(landing, "2026-03-04", "usage", [_event("E-1", "2026-03-01T10:00:00Z", "10")])
+    run_night(sqlite_store, policy, landing, archive, date(2026, 3, 1))
+    run_night(sqlite_store, policy, landing, archive, date(2026, 3, 2))
+    run_night(sqlite_store, short, landing, archive, date(2026, 3, 3))  # forgets 03-01's ids
+    run_night(sqlite_store, policy, landing, archive, date(2026, 3, 4))  # 31 days again
+    assert _usage_counts(sqlite_store) == {"2026-03-01": (1, 0, 0), "2026-03-04": (0, 0, 1)}
+    reason = sqlite_store.read_frame("SELECT reason FROM quarantine")["reason"][0]
+    assert reason == ("occurred_at: is before 2026-03-02T00:00:00+00:00, the oldest instant "
+                      "whose event ids the ledger still holds (a shorter late window on an "
+                      "earlier night let it forget them): it cannot be told apart from a "
+                      "re-sent event")
+    assert _credits_burned_micro(sqlite_store) == 10_000_000
+
+
+def test_a_resend_is_found_after_the_reporting_timezone_moves_east(sqlite_store, tmp_path):
+    los_angeles = _policy_with(tmp_path, "la.toml", late_window_days=1,
+                               reporting_timezone='"America/Los_Angeles"')
+    tokyo = _policy_with(tmp_path, "tokyo.toml", late_window_days=1,
+                         reporting_timezone='"Asia/Tokyo"')
+    landing, archive = tmp_path / "landing", tmp_path / "archive"
+    event = _event("E", "2026-03-01T20:00:00-08:00", "10")  # 04:00Z on 03-02
+    write_document(landing, "2026-03-01", "purchases", [_purchase("P-1", "C1", "2026-03-01T00:00:00Z")])
+    write_document(landing, "2026-03-01", "usage", [event])
+    write_document(landing, "2026-03-03", "usage", [event])
+    run_night(sqlite_store, los_angeles, landing, archive, date(2026, 3, 1))
+    run_night(sqlite_store, tokyo, landing, archive, date(2026, 3, 2))
+    run_night(sqlite_store, tokyo, landing, archive, date(2026, 3, 3))
+    assert _usage_counts(sqlite_store) == {"2026-03-01": (1, 0, 0), "2026-03-03": (0, 1, 0)}
+    assert _credits_burned_micro(sqlite_store) == 10_000_000

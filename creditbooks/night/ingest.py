@@ -64,7 +64,12 @@ from ledger.archive_index import ledger_id, record_partition
 from ledger.domain import BatchStatus, Stage
 from ledger.locks import posting_period
 from ledger.periods import BusinessDay
-from ledger.seen_ids import forget_before_window, record_seen_usage, seen_usage_parts
+from ledger.seen_ids import (
+    forget_before_window,
+    late_window,
+    record_seen_usage,
+    seen_usage_parts,
+)
 from ledger.store import batch_for_date, insert_frame, read_frame, read_in_chunks, record_stage
 from rules.adjustments import judge_adjustments
 from rules.fx import FxRateMissingError, is_period_end, missing_rate_message
@@ -243,7 +248,7 @@ def _ingest(connection: Connection, landing: LandingDay, day: BusinessDay, polic
 def _archive(connection: Connection, intakes: list[DocumentIntake | StagedUsage],
              day: BusinessDay, policy: Policy, archive_root: Path, batch_id: str) -> None:
     """Write and record the day's partitions, and the usage ids the ledger has now seen."""
-    forget_before_window(connection, day, policy.late_window_days, policy.reporting_timezone)
+    forget_before_window(connection, late_window(connection, day, policy.late_window_days))
     writer = PartitionWriter(archive_root, batch_id, ledger_id(connection), day.business_date)
     writer.remove_leftovers(ARCHIVED_DOCUMENTS)
     for intake in intakes:
@@ -323,18 +328,16 @@ def _take_in(connection: Connection, files: dict[str, InputFile | StreamedFile],
     if "purchases" in files:
         validated = validate_purchases(files["purchases"].frame, day)
         intakes.append(_with_source(_against_table(connection, files["purchases"], validated, "lots")))
+    window = late_window(connection, day, policy.late_window_days)
     if "usage" in files and isinstance(files["usage"], StreamedFile):
-        look_back = seen_usage_parts(connection, day, policy.late_window_days,
-                                     policy.reporting_timezone)
-        intakes.append(take_in_streamed_usage(files["usage"], day, policy.late_window_days,
-                                              look_back, staging))
+        intakes.append(take_in_streamed_usage(files["usage"], day, window,
+                                              seen_usage_parts(connection, window), staging))
     elif "usage" in files:
         input_file = files["usage"]
-        validated = validate_usage(input_file.frame, day, policy.late_window_days)
+        validated = validate_usage(input_file.frame, day, window)
         fingerprints = payload_fingerprints(validated.accepted, PAYLOAD_COLUMNS["usage"])
         ids = pa.array(validated.accepted["event_id"].astype(str), type=pa.string())
-        earlier = list(seen_usage_parts(connection, day, policy.late_window_days,
-                                        policy.reporting_timezone, among=ids))
+        earlier = list(seen_usage_parts(connection, window, among=ids))
         earlier = pd.concat(earlier, ignore_index=True) if earlier else no_fingerprints("usage")
         intakes.append(_with_source(sort_valid_rows(input_file, validated, fingerprints, earlier)))
     if "costs" in files:

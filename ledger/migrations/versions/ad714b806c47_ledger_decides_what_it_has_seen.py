@@ -7,8 +7,9 @@ Create Date: 2026-11-29 10:21:06.429876
 What changed in ledger/schema.py, and why: duplicates were decided from the archive
 directory, outside the ledger's transaction, so an empty, shared or stale archive gave
 wrong books. Now each batch records the partitions it wrote, with their SHA-256
-(`archive_partitions`), and the usage ids it accepted (`seen_usage_ids`); partitions are
-named with the ledger's own id (`ledger_identity`, made on first use).
+(`archive_partitions`), and the usage ids it accepted (`seen_usage_ids`, with since when
+it holds them all in `usage_id_memory`); partitions are named with the ledger's own id
+(`ledger_identity`, made on first use).
 
 What the upgrade does to existing rows: the three tables start empty, and
 `creditbooks upgrade --archive DIR` then adopts the archive the earlier nights wrote
@@ -40,12 +41,20 @@ def upgrade() -> None:
     sa.Column('batch_id', sa.String(length=64), nullable=False),
     sa.Column('part', sa.Integer(), nullable=False),
     sa.Column('business_date', sa.Date(), nullable=False),
+    sa.Column('latest_occurred_at', sa.DateTime(), nullable=False),
     sa.Column('id_count', sa.BigInteger(), nullable=False),
     sa.Column('ids_parquet', sa.LargeBinary(), nullable=False),
     sa.PrimaryKeyConstraint('batch_id', 'part')
     )
     with op.batch_alter_table('seen_usage_ids', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_seen_usage_ids_business_date'), ['business_date'], unique=False)
+        batch_op.create_index(batch_op.f('ix_seen_usage_ids_latest_occurred_at'),
+                              ['latest_occurred_at'], unique=False)
+    op.create_table('usage_id_memory',
+    sa.Column('memory_id', sa.Integer(), nullable=False),
+    sa.Column('remembered_from', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('memory_id')
+    )
 
     op.create_table('archive_partitions',
     sa.Column('batch_id', sa.String(length=64), nullable=False),
@@ -73,6 +82,9 @@ def downgrade() -> None:
     with op.batch_alter_table('seen_usage_ids', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_seen_usage_ids_business_date'))
 
+    op.drop_table('usage_id_memory')
+    with op.batch_alter_table('seen_usage_ids', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_seen_usage_ids_latest_occurred_at'))
     op.drop_table('seen_usage_ids')
     op.drop_table('ledger_identity')
     # ### end Alembic commands ###

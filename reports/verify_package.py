@@ -355,7 +355,8 @@ def check_disaggregation(package: Package, income: dict) -> None:
 
 
 def check_uncovered_usage(package: Package) -> None:
-    """The "all meters" row adds up the meters; each share is credits / accepted."""
+    """The "all meters" row adds up the meters' uncovered usage; each share is credits /
+    accepted."""
     name = "uncovered_usage"
     rows = list(enumerate(package.rows(name)))
     every = [(index, row) for index, row in rows if row["meter"] == "all meters"]
@@ -366,11 +367,18 @@ def check_uncovered_usage(package: Package) -> None:
                 Decimal("0.01"))
             package.expect(name, index, "share_of_accepted_credits_percent", share,
                            "credits / accepted_credits, in percent")
+    meters = [i for i, row in rows if row["meter"] != "all meters"]
     for index, _ in every:
-        for column in ("events", "credits", "accepted_credits"):
+        for column in ("events", "credits"):
             package.expect(name, index, column,
-                           sum((package.figure(name, i, column) for i, row in rows
-                                if row["meter"] != "all meters"), ZERO), "the meters' sum")
+                           sum((package.figure(name, i, column) for i in meters), ZERO),
+                           "the meters' sum")
+        # Accepted usage of every meter, also of meters with nothing uncovered (not listed):
+        # at least what the listed meters accepted.
+        listed = sum((package.figure(name, i, "accepted_credits") for i in meters), ZERO)
+        if package.figure(name, index, "accepted_credits") < listed:
+            package.problems.add(package.where(name, index, "accepted_credits"),
+                                 f"less than the {listed} the listed meters accepted")
 
 
 def check_reports(package: Package) -> None:

@@ -42,7 +42,7 @@ class TargetRules:
     # How a line's amount is written: "debit_credit" (two unsigned columns) or a signed column.
     amount_columns: tuple[str, ...]
     max_amount_decimal_places: int
-    max_lines_per_journal: int
+    max_lines_per_journal: int | None
     max_lines_per_file: int | None
     # "rate": one exchange rate per journal; "functional_only": base currency only;
     # "document_and_local": document and local currency amounts on every line.
@@ -63,7 +63,7 @@ NETSUITE = TargetRules(
              "Memo", "Account", "Debit", "Credit", "Line Memo", "Name", "Department", "Class",
              "Location"),
     required=("External ID", "Date", "Subsidiary", "Currency", "Exchange Rate", "Account"),
-    max_lengths={"Memo": 4000, "Line Memo": 4000},
+    max_lengths={},
     id_column="External ID", date_columns=("Date",), date_format="%m/%d/%Y",
     amount_columns=("Debit", "Credit"), max_amount_decimal_places=2,
     max_lines_per_journal=10_000, max_lines_per_file=None,
@@ -79,7 +79,7 @@ QUICKBOOKS = TargetRules(
     max_lengths={"Journal No": 21, "Description": 4000, "Currency Code": 3},
     id_column="Journal No", date_columns=("Journal Date",), date_format="%m/%d/%Y",
     amount_columns=("Debits", "Credits"), max_amount_decimal_places=2,
-    max_lines_per_journal=10_000, max_lines_per_file=None,
+    max_lines_per_journal=None, max_lines_per_file=None,  # no published limit found
     currency_handling="rate", currency_column="Currency Code", rate_column="Exchange Rate",
     header_text_column="Description",
     header_columns=("Journal Date", "Currency Code", "Exchange Rate", "Description"),
@@ -230,7 +230,7 @@ def _journal_problems(rules: TargetRules, journal: str, rows: list[tuple[int, di
     problems = []
     if len(rows) < 2:
         problems.append(f"journal {journal} line {first_line}: a journal needs at least 2 lines")
-    if len(rows) > rules.max_lines_per_journal:
+    if rules.max_lines_per_journal is not None and len(rows) > rules.max_lines_per_journal:
         problems.append(f"journal {journal}: {len(rows)} lines; {rules.name} takes at most "
                         f"{rules.max_lines_per_journal} per journal")
     for column in rules.header_columns:

@@ -55,6 +55,7 @@ class TargetRules:
     # Columns that must hold the same value on every row of one journal.
     header_columns: tuple[str, ...] = ()
     zero_padded_numeric: dict[str, int] = field(default_factory=dict)  # SAP ALPHA conversion
+    max_integer_digits: int | None = None  # digits before the decimal point of an amount
 
 
 NETSUITE = TargetRules(
@@ -70,6 +71,7 @@ NETSUITE = TargetRules(
     currency_handling="rate", currency_column="Currency", rate_column="Exchange Rate",
     header_text_column="Memo",
     header_columns=("Date", "Posting Period", "Subsidiary", "Currency", "Exchange Rate", "Memo"),
+    max_integer_digits=10,
 )
 QUICKBOOKS = TargetRules(
     name="quickbooks",
@@ -115,6 +117,7 @@ SAP = TargetRules(
     header_columns=("COMP_CODE", "DOC_DATE", "PSTNG_DATE", "DOC_TYPE", "HEADER_TXT", "CURRENCY",
                     "LOCAL_CURRENCY"),
     zero_padded_numeric={"GL_ACCOUNT": 10, "ITEMNO_ACC": 10},
+    max_integer_digits=19,  # DEC 23 with 4 decimals
 )
 TARGET_RULES = {rules.name: rules for rules in (NETSUITE, QUICKBOOKS, XERO, SAP)}
 
@@ -176,6 +179,10 @@ def _field_problems(rules: TargetRules, row: dict, where: str, functional: str) 
         amount_currency = (row.get(rules.local_currency_column) if column ==
                            rules.local_amount_column else currency) or functional
         allowed = min(rules.max_amount_decimal_places, _exponent(amount_currency))
+        digits = len(value.lstrip("-").split(".", 1)[0])
+        if value and rules.max_integer_digits is not None and digits > rules.max_integer_digits:
+            problems.append(f"{where} {column}: {value} has {digits} digits before the decimal "
+                            f"point; {rules.name} takes at most {rules.max_integer_digits}")
         if value and decimal_places(value) > allowed:
             problems.append(f"{where} {column}: {value} has {decimal_places(value)} decimals; "
                             f"{amount_currency} in {rules.name} takes at most {allowed}")

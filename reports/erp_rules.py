@@ -42,7 +42,7 @@ class TargetRules:
     # How a line's amount is written: "debit_credit" (two unsigned columns) or a signed column.
     amount_columns: tuple[str, ...]
     max_amount_decimal_places: int
-    max_lines_per_journal: int
+    max_lines_per_journal: int | None
     max_lines_per_file: int | None
     # "rate": one exchange rate per journal; "functional_only": base currency only;
     # "document_and_local": document and local currency amounts on every line.
@@ -55,6 +55,7 @@ class TargetRules:
     # Columns that must hold the same value on every row of one journal.
     header_columns: tuple[str, ...] = ()
     zero_padded_numeric: dict[str, int] = field(default_factory=dict)  # SAP ALPHA conversion
+    max_integer_digits: int | None = None  # digits before the decimal point of an amount
 
 
 NETSUITE = TargetRules(
@@ -63,13 +64,14 @@ NETSUITE = TargetRules(
              "Memo", "Account", "Debit", "Credit", "Line Memo", "Name", "Department", "Class",
              "Location"),
     required=("External ID", "Date", "Subsidiary", "Currency", "Exchange Rate", "Account"),
-    max_lengths={"Memo": 4000, "Line Memo": 4000},
+    max_lengths={},
     id_column="External ID", date_columns=("Date",), date_format="%m/%d/%Y",
     amount_columns=("Debit", "Credit"), max_amount_decimal_places=2,
     max_lines_per_journal=10_000, max_lines_per_file=None,
     currency_handling="rate", currency_column="Currency", rate_column="Exchange Rate",
     header_text_column="Memo",
     header_columns=("Date", "Posting Period", "Subsidiary", "Currency", "Exchange Rate", "Memo"),
+    max_integer_digits=10,
 )
 QUICKBOOKS = TargetRules(
     name="quickbooks",
@@ -79,7 +81,7 @@ QUICKBOOKS = TargetRules(
     max_lengths={"Journal No": 21, "Description": 4000, "Currency Code": 3},
     id_column="Journal No", date_columns=("Journal Date",), date_format="%m/%d/%Y",
     amount_columns=("Debits", "Credits"), max_amount_decimal_places=2,
-    max_lines_per_journal=10_000, max_lines_per_file=None,
+    max_lines_per_journal=None, max_lines_per_file=None,  # no published limit found
     currency_handling="rate", currency_column="Currency Code", rate_column="Exchange Rate",
     header_text_column="Description",
     header_columns=("Journal Date", "Currency Code", "Exchange Rate", "Description"),
@@ -115,6 +117,7 @@ SAP = TargetRules(
     header_columns=("COMP_CODE", "DOC_DATE", "PSTNG_DATE", "DOC_TYPE", "HEADER_TXT", "CURRENCY",
                     "LOCAL_CURRENCY"),
     zero_padded_numeric={"GL_ACCOUNT": 10, "ITEMNO_ACC": 10},
+    max_integer_digits=19,  # DEC 23 with 4 decimals
 )
 TARGET_RULES = {rules.name: rules for rules in (NETSUITE, QUICKBOOKS, XERO, SAP)}
 
@@ -176,6 +179,10 @@ def _field_problems(rules: TargetRules, row: dict, where: str, functional: str) 
         amount_currency = (row.get(rules.local_currency_column) if column ==
                            rules.local_amount_column else currency) or functional
         allowed = min(rules.max_amount_decimal_places, _exponent(amount_currency))
+        digits = len(value.lstrip("-").split(".", 1)[0])
+        if value and rules.max_integer_digits is not None and digits > rules.max_integer_digits:
+            problems.append(f"{where} {column}: {value} has {digits} digits before the decimal "
+                            f"point; {rules.name} takes at most {rules.max_integer_digits}")
         if value and decimal_places(value) > allowed:
             problems.append(f"{where} {column}: {value} has {decimal_places(value)} decimals; "
                             f"{amount_currency} in {rules.name} takes at most {allowed}")
@@ -230,7 +237,7 @@ def _journal_problems(rules: TargetRules, journal: str, rows: list[tuple[int, di
     problems = []
     if len(rows) < 2:
         problems.append(f"journal {journal} line {first_line}: a journal needs at least 2 lines")
-    if len(rows) > rules.max_lines_per_journal:
+    if rules.max_lines_per_journal is not None and len(rows) > rules.max_lines_per_journal:
         problems.append(f"journal {journal}: {len(rows)} lines; {rules.name} takes at most "
                         f"{rules.max_lines_per_journal} per journal")
     for column in rules.header_columns:

@@ -220,6 +220,12 @@ def test_a_file_edited_to_break_one_rule_fails_its_validator(march, policy, tmp_
     problems = validate_rows("netsuite", [netsuite], "USD")
     assert problems and problems[0] == (f"journal {eur} line 1 Exchange Rate: 1 on a EUR journal "
                                         "would post EUR amounts as USD")
+    # NetSuite: an amount of 11 digits before the decimal point.
+    [netsuite] = read_files([paths["netsuite"]])
+    netsuite[0]["Debit"] = "12345678901.00"
+    assert validate_rows("netsuite", [netsuite], "USD")[0].endswith(
+        "line 1 Debit: 12345678901.00 has 11 digits before the decimal point; netsuite takes at "
+        "most 10")
     # QuickBooks: a journal number of 22 characters.
     [quickbooks] = read_files([paths["quickbooks"]])
     first = quickbooks[0]["Journal No"]

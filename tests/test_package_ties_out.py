@@ -179,3 +179,17 @@ def test_balance_sheet_and_waterfall_take_functional_on_the_command_line(january
         rows = json.loads(shown.stdout)["rows"]
         assert rows == json.loads((package / f"{report.replace('-', '_')}_functional.json")
                                   .read_text())["rows"]
+
+
+def test_uncovered_usage_counts_every_meters_accepted_usage_and_the_package_ties_out(package):
+    from decimal import Decimal
+
+    from reports.verify_package import verify_package
+
+    rows = csv_rows(package, "uncovered_usage")
+    *meters, every = rows
+    assert every["meter"] == "all meters"
+    # January accepted 42.833333 credits over every meter, some with no uncovered usage.
+    assert every["accepted_credits"] == "42.833333"
+    assert Decimal(every["credits"]) == sum(Decimal(row["credits"]) for row in meters)
+    assert verify_package(package) == []

@@ -403,3 +403,23 @@ def test_a_resend_is_found_after_the_reporting_timezone_moves_east(sqlite_store,
     run_night(sqlite_store, tokyo, landing, archive, date(2026, 3, 3))
     assert _usage_counts(sqlite_store) == {"2026-03-01": (1, 0, 0), "2026-03-03": (0, 1, 0)}
     assert _credits_burned_micro(sqlite_store) == 10_000_000
+
+
+@pytest.mark.parametrize("rate", ["10000", "1000000"])
+def test_a_purchase_whose_functional_amount_is_past_the_bound_stops_the_night(
+        sqlite_store, policy, tmp_path, rate):
+    # 100,000,000,000.00 EUR is within a row's bound; at 10,000 (or 1,000,000) USD per EUR
+    # its functional amount is not, and the ledger's functional totals would wrap.
+    landing = tmp_path / "landing"
+    write_document(landing, "2026-03-07", "purchases", [
+        {**_purchase(f"P-{number}", f"C-{number}", "2026-03-07T00:00:00Z", "1000",
+                     "100000000000.00"), "currency": "EUR"} for number in range(3)])
+    write_document(landing, "2026-03-07", "fx_rates", [
+        {"date": "2026-03-07", "currency": "EUR", "rate_to_functional": rate}])
+    with pytest.raises(InputFileError) as refusal:
+        run_night(sqlite_store, policy, landing, tmp_path / "archive", date(2026, 3, 7))
+    assert str(refusal.value).startswith(
+        "purchases.csv row 1 column amount: 100000000000.00 EUR with tax at rate "
+        f"{rate} is {100_000_000_000 * int(rate):,}.00 USD, past the largest amount a row may "
+        "carry (100000000000.00 USD); nothing was posted")
+    assert sqlite_store.read_frame("SELECT COUNT(*) AS n FROM batches")["n"][0] == 0

@@ -26,6 +26,7 @@ import socket
 import tempfile
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
@@ -48,6 +49,7 @@ from intake.documents import (
 )
 from intake.usage_buckets import StagedUsage, take_in_streamed_usage, usage_totals
 from intake.validation import (
+    MAX_AMOUNT_MINOR,
     ValidatedRows,
     fingerprint_from_hex,
     fingerprint_to_hex,
@@ -63,6 +65,7 @@ from ledger import schema
 from ledger.archive_index import ledger_id, record_partition
 from ledger.domain import BatchStatus, Stage
 from ledger.locks import posting_period
+from ledger.money import format_minor, minor_unit_exponent
 from ledger.periods import BusinessDay
 from ledger.seen_ids import (
     forget_before_window,
@@ -214,6 +217,7 @@ def _ingest(connection: Connection, landing: LandingDay, day: BusinessDay, polic
     if strict and rejected:
         raise StrictModeRejectionError(_strict_message(intakes, rejected))
     _require_rates(connection, intakes, day, policy)
+    _require_functional_within_bound(connection, intakes, policy)
     # The batch row claims the date first: a concurrent run of the same date waits on its
     # unique key here and fails, before it can write the day's archive partitions.
     connection.execute(insert(schema.Batch.__table__), [{
@@ -301,6 +305,51 @@ def _require_rates(connection: Connection, intakes: list[DocumentIntake], day: B
     if missing:
         raise FxRateMissingError(missing_rate_message(missing, functional)
                                  + _rejected_rate_note(intakes, set(missing)))
+
+
+def _require_functional_within_bound(connection: Connection, intakes: list[DocumentIntake],
+                                     policy: Policy) -> None:
+    """Refuse a purchase whose amount with tax, at its rate, is past what a row may carry.
+
+    A foreign purchase posts its functional amount as well: held to the same bound as an
+    amount (MAX_AMOUNT_MINOR), so that no functional line, and no sum of a day's lines, can
+    wrap where a transaction amount cannot.
+    """
+    purchases = next((intake for intake in intakes if intake.document == "purchases"), None)
+    if purchases is None or not len(purchases.accepted):
+        return
+    functional = policy.functional_currency
+    rates = all_rates(connection)
+    today = _accepted(intakes, "fx_rates")
+    if today is not None:
+        rates |= dict(zip(zip(today["rate_date"], today["currency"], strict=True),
+                          today["rate_to_functional"], strict=True))
+    accepted = purchases.accepted
+    purchased_on = pd.to_datetime(accepted["purchased_at"], utc=True).dt.tz_convert(
+        policy.reporting_timezone).dt.date
+    rate_text = pd.Series([rates.get(key) for key in zip(purchased_on, accepted["currency"],
+                                                         strict=True)], index=accepted.index)
+    foreign = (accepted["currency"] != functional) & rate_text.notna()
+    shift = accepted["currency"].map(lambda currency: 10.0 ** (
+        minor_unit_exponent(functional) - minor_unit_exponent(currency)))
+    total_minor = accepted["amount_minor"].astype("int64") + accepted["tax_minor"].astype("int64")
+    # A float finds the rows near the bound (one per currency and rate, not per row, is
+    # exact); each of those is then judged exactly.
+    near = foreign & (total_minor * rate_text.where(foreign, 0).astype(float) * shift
+                      > MAX_AMOUNT_MINOR / 2)
+    for position in accepted.index[near]:
+        row, rate = accepted.loc[position], rate_text[position]
+        currency = row["currency"]
+        converted = (Decimal(int(total_minor[position])) * Decimal(str(rate))).scaleb(
+            minor_unit_exponent(functional) - minor_unit_exponent(currency))
+        if abs(converted) > MAX_AMOUNT_MINOR:
+            raise InputFileError(
+                f"{purchases.file_name} row {int(row[ROW_NUMBER])} column amount: "
+                f"{format_minor(int(total_minor[position]), currency)} {currency} with tax at "
+                f"rate {rate} is {converted.scaleb(-minor_unit_exponent(functional)):,.2f} "
+                f"{functional}, past the largest amount a row may carry "
+                f"({format_minor(MAX_AMOUNT_MINOR, functional)} {functional}); nothing was "
+                "posted")
 
 
 def _rejected_rate_note(intakes: list[DocumentIntake], missing: set[tuple[date, str]]) -> str:

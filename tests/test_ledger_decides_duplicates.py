@@ -423,3 +423,19 @@ def test_a_purchase_whose_functional_amount_is_past_the_bound_stops_the_night(
         f"{rate} is {100_000_000_000 * int(rate):,}.00 USD, past the largest amount a row may "
         "carry (100000000000.00 USD); nothing was posted")
     assert sqlite_store.read_frame("SELECT COUNT(*) AS n FROM batches")["n"][0] == 0
+
+
+def test_credits_owed_past_what_the_books_hold_stop_the_night_naming_the_customer(
+        sqlite_store, tmp_path):
+    negative = _policy_with(tmp_path, "negative.toml", overage='"negative_balance"')
+    landing = tmp_path / "landing"
+    for day in ("2026-03-01", "2026-03-02", "2026-03-03"):
+        write_document(landing, day, "usage", [
+            _event(f"{day}-{number}", f"{day}T10:00:00Z", "999999999.999999", customer="C-9")
+            for number in range(4_000)])
+    run_night(sqlite_store, negative, landing, tmp_path / "archive", date(2026, 3, 1))
+    run_night(sqlite_store, negative, landing, tmp_path / "archive", date(2026, 3, 2))
+    run_night(sqlite_store, negative, landing, tmp_path / "archive", date(2026, 3, 3))
+    with pytest.raises(DailyControlError, match="customer C-9 owes "
+                       "11999999999999.988 credits on meter api under negative_balance"):
+        run_night(sqlite_store, negative, landing, tmp_path / "archive", date(2026, 3, 4))

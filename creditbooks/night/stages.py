@@ -30,6 +30,7 @@ from intake.validation import fingerprint_to_hex
 from ledger import schema
 from ledger.chain import seal_batch
 from ledger.domain import BatchStatus, Stage
+from ledger.money import format_micro_credits
 from ledger.store import (
     completed_stages,
     insert_frame,
@@ -171,18 +172,32 @@ def burn_stage(connection: Connection, night: Night, shard: int, shard_count: in
 
 def _owed_credits(connection: Connection, night: Night, shard: int,
                   shard_count: int) -> pd.DataFrame:
-    """Credits owed before today by this shard's negative-balance customers, per meter."""
-    owed = read_frame(connection, """
-        SELECT customer_id, meter, SUM(credits_micro) AS credits_micro FROM (
-            SELECT customer_id, meter, credits_micro FROM uncovered_usage
-            WHERE treatment = 'negative_balance' AND business_date < :day
-            UNION ALL
-            SELECT customer_id, meter, -credits_micro FROM overage_settlements
-            WHERE business_date < :day) owing
-        GROUP BY customer_id, meter HAVING SUM(credits_micro) > 0
-        ORDER BY customer_id, meter
-    """, day=night.day.business_date).astype({"credits_micro": "int64"})
-    return owed[shard_of(owed["customer_id"], shard_count) == shard]
+    """Credits owed before today by this shard's negative-balance customers, per meter.
+
+    Summed as Python integers: each day's rows fit in 64 bits, but what a customer owes
+    over many days may not, and then the night stops naming the customer (a database's
+    SUM would fail naming nothing, or wrap).
+    """
+    rows = read_frame(connection, """
+        SELECT customer_id, meter, credits_micro FROM uncovered_usage
+        WHERE treatment = 'negative_balance' AND business_date < :day
+        UNION ALL
+        SELECT customer_id, meter, -credits_micro FROM overage_settlements
+        WHERE business_date < :day
+    """, day=night.day.business_date)
+    rows = rows[shard_of(rows["customer_id"], shard_count) == shard]
+    owed = rows.astype({"credits_micro": object}).groupby(
+        ["customer_id", "meter"], as_index=False, sort=True)["credits_micro"].sum()
+    owed = owed[owed["credits_micro"] > 0]
+    too_large = owed[owed["credits_micro"] > np.iinfo(np.int64).max]
+    if len(too_large):
+        first = too_large.iloc[0]
+        raise DailyControlError(
+            f"{night.batch_id}: customer {first['customer_id']} owes "
+            f"{format_micro_credits(int(first['credits_micro']))} credits on meter "
+            f"{first['meter']} under negative_balance, more than the books can hold; "
+            "settle or write off that balance before the night runs")
+    return owed.astype({"credits_micro": "int64"}).reset_index(drop=True)
 
 
 def _settle(owed: pd.DataFrame, uncovered: pd.DataFrame, lots: pd.DataFrame,

@@ -160,7 +160,8 @@ def test_month_end_closes_a_complete_month_and_refuses_an_incomplete_one(dags, m
     with store.engine.connect() as connection:
         assert "2026-01" in locked_periods(connection)
     exported = tmp_path / "close" / "2026-01" / "exports"
-    assert sorted(path.name for path in exported.iterdir()) == ["2026-01-csv.csv", "2026-01.beancount"]
+    assert sorted(path.name for path in exported.iterdir()) == [
+        "2026-01-csv.csv", "2026-01-csv.journals.csv", "2026-01.beancount"]
     assert loader.load_file(str(exported / "2026-01.beancount"))[1] == []
     incomplete = month_end.test(run_conf={"period": "2026-02"})
     assert incomplete.state == "failed"

@@ -21,6 +21,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from creditbooks.close import close_period, require_complete
+from ledger.anchors import anchor_file, write_anchor
 from ledger.locks import locked_periods
 from ledger.periods import parse_business_date
 from ledger.store import Store, read_frame
@@ -189,7 +190,11 @@ def publish_day(business_date: str) -> str:
     settings = Settings.resolve()
     store, night = settings.store(), _night(settings, business_date)
     with store.transaction() as connection:
-        return publish_stage(connection, night)
+        status = publish_stage(connection, night)
+    # After the commit: the heads go outside the ledger (ledger/anchors.py).
+    write_anchor(store, f"publish {night.day.business_date.isoformat()}",
+                 anchor_file(None, settings.archive_root))
+    return status
 
 
 def periods_ending_on(business_dates: list[str]) -> list[str]:

@@ -23,6 +23,7 @@ from sqlalchemy import Connection, text
 
 from ledger import schema
 from ledger.chain import seal_batch
+from ledger.record_chain import seal_batch_record
 from ledger.store import (
     completed_stages,
     insert_frame,
@@ -303,7 +304,8 @@ def controls_stage(connection: Connection, night: Night) -> None:
 
 
 def publish_stage(connection: Connection, night: Night) -> str:
-    """Seal the night's entries onto the hash chain and mark the batch posted (or empty)."""
+    """Seal the night's entries onto the hash chain, mark the batch posted (or empty) and
+    seal the batch's record (ledger/record_chain.py)."""
     if not _done(connection, night, "publish"):
         _require(connection, night, "controls", "publish")
         files = read_frame(connection, "SELECT COUNT(*) AS n FROM batch_files "
@@ -315,6 +317,7 @@ def publish_stage(connection: Connection, night: Night) -> str:
             WHERE batch_id = :batch_id AND status = 'open'
         """), {"status": "posted" if int(files) else "empty", "recorded_at": night.recorded_at,
                "batch_id": night.batch_id})
+        seal_batch_record(connection, night.batch_id)  # its row, files and quarantine, as final
         record_stage(connection, night.batch_id, "publish", night.recorded_at)
     return read_frame(connection, "SELECT status FROM batches WHERE batch_id = :batch_id",
                       batch_id=night.batch_id)["status"].iloc[0]

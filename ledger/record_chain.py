@@ -112,9 +112,14 @@ def record_chain_head(connection: Connection) -> ChainHead:
     return ChainHead(int(row[0]), row[1]) if row else ChainHead(0, GENESIS)
 
 
+class RecordAlreadySealedError(ValueError):
+    """A record being sealed has a seal already: its table was altered behind the ledger."""
+
+
 def seal_records(connection: Connection, kind: str, contents: dict[str, str]) -> ChainHead:
     """Seal records (key -> content hash, in the order given) onto the record chain,
     anchored to the journal chain's head now."""
+    _refuse_sealed_again(connection, kind, list(contents))
     head, journal = record_chain_head(connection), chain_head(connection)
     seals, sequence, link = [], head.sequence, head.chain_hash
     for key, content_hash in contents.items():
@@ -126,6 +131,21 @@ def seal_records(connection: Connection, kind: str, contents: dict[str, str]) ->
     if seals:  # a record at a time, or a ledger's batches once at its upgrade: few rows
         connection.execute(insert(schema.RecordSeal.__table__), seals)
     return ChainHead(sequence, link)
+
+
+def _refuse_sealed_again(connection: Connection, kind: str, keys: list[str]) -> None:
+    """A new period event that takes the id of a removed one (SQLite reuses the highest
+    id) would otherwise meet the old seal's unique key as a database error."""
+    if len(keys) != 1:  # a record at a time; a ledger's upgrade seals only the unsealed
+        return
+    sealed = connection.execute(text(
+        "SELECT sequence FROM record_seals WHERE record_kind = :kind AND record_key = :key"),
+        {"kind": kind, "key": keys[0]}).scalar()
+    if sealed is not None:
+        raise RecordAlreadySealedError(
+            f"{_NAMES[kind]} {keys[0]} is already sealed (record seal {sealed}): the "
+            f"{'period_events' if kind == 'period_event' else 'batches'} table was altered "
+            "behind the ledger; run creditbooks verify to see how, nothing was recorded")
 
 
 def seal_batch_record(connection: Connection, batch_id: str) -> ChainHead:

@@ -365,3 +365,16 @@ def test_a_reopened_and_closed_again_period_verifies_with_both_packages(sqlite_s
         checks = verify_evidence(connection, tmp_path / "close", anchors)
     assert [check.passed for check in checks] == [True] * 5, checks
     assert checks[3].detail.startswith("2 manifests")
+
+
+def test_a_close_after_its_events_were_deleted_and_its_package_moved_is_refused_in_one_line(
+        books):
+    forge(books / "creditbooks.db", "DELETE FROM period_events")
+    (books / "close" / "2026-01" / "v1").rename(books / "moved-v1")
+    again = creditbooks("close", "--period", "2026-01", cwd=books, check=False)
+    assert again.returncode == 1
+    assert again.stderr == (
+        "creditbooks: error: period event id 1 is already sealed (record seal 33): the "
+        "period_events table was altered behind the ledger; run creditbooks verify to see "
+        "how, nothing was recorded\n")
+    assert not (books / "close" / "2026-01" / "v1").exists()

@@ -22,7 +22,6 @@ from creditbooks.night.stages import DailyControlError, StageOrderError
 from intake.archive import ArchiveError
 from intake.documents import InputFileError
 from intake.usage_buckets import DEFAULT_CHUNK_ROWS
-from ledger.chain import verify_chain
 from ledger.guards import grant_application_role
 from ledger.journal import UnbalancedJournalError
 from ledger.locks import PeriodLockedError, locked_periods
@@ -46,6 +45,10 @@ app.add_typer(report_app, name="report")
 trace_app = typer.Typer(no_args_is_help=True, help="Audit trace: usage to revenue and back.")
 app.add_typer(trace_app, name="trace")
 ArchiveOption = Annotated[Path, typer.Option("--archive", envvar="CREDITBOOKS_ARCHIVE")]
+AnchorsOption = Annotated[Path | None, typer.Option(
+    "--anchors", envvar="CREDITBOOKS_ANCHORS",
+    help="the append-only anchor file (default: creditbooks-anchors.jsonl beside the archive "
+         "or close directory)")]
 
 FormatOption = Annotated[OutputFormat, typer.Option("--format", help="table, csv or json")]
 
@@ -135,8 +138,11 @@ def nightly(
         "it in customer shards of about as many events: memory bounded by the chunk, the same "
         "books")] = DEFAULT_CHUNK_ROWS,
     output_format: FormatOption = OutputFormat.TABLE,
+    anchors: AnchorsOption = None,
 ) -> None:
     """Post one business day, or each day of a range in order, from LANDING/YYYY-MM-DD/."""
+    from ledger.anchors import anchor_file, write_anchor
+
     days = _requested_days(on_date, from_date, to_date)
     ctx = _context(context)
     store, policy = ctx.store(), ctx.policy()
@@ -144,6 +150,9 @@ def nightly(
     for business_date in days:
         outcome = run_night(store, policy, landing, archive, business_date, strict=strict,
                             chunk_rows=chunk_rows)
+        if outcome.status != "unchanged":  # published now: its heads go outside the ledger
+            write_anchor(store, f"publish {business_date.isoformat()}",
+                         anchor_file(anchors, archive))
         rows.append(outcome.as_row())
         if output_format == OutputFormat.TABLE:
             typer.echo(_night_line(rows[-1]))
@@ -375,24 +384,32 @@ def verify(context: typer.Context, output_format: FormatOption = OutputFormat.TA
            archive: Annotated[Path | None, typer.Option(
                "--archive", envvar="CREDITBOOKS_ARCHIVE",
                help="also check every archive partition against the SHA-256 its batch "
-                    "recorded")] = None) -> None:
-    """Recompute the journal's hash chain and every invariant; name the first thing that is off."""
+                    "recorded")] = None,
+           close_dir: Annotated[Path | None, typer.Option(
+               "--close-dir", envvar="CREDITBOOKS_CLOSE_DIR",
+               help="also check every close package's manifest there against the ledger")] = None,
+           anchors: Annotated[Path | None, typer.Option(
+               "--anchors", envvar="CREDITBOOKS_ANCHORS",
+               help="also check every anchor of this ledger in this file")] = None) -> None:
+    """Recompute both hash chains, the period events and every invariant (with --close-dir
+    and --anchors, against what was written outside the ledger); name the first thing that
+    is off."""
+    from ledger.evidence import verify_evidence
+
     ctx = _context(context)
     store = ctx.store()
     with store.engine.connect() as connection:
-        chain = verify_chain(connection)
-    rows = [{"control": "journal hash chain", "passed": chain.holds,
-             "detail": chain.first_mismatch or f"{chain.entries_checked} entries; head "
-                                               f"{chain.head.sequence} {chain.head.chain_hash}"}]
+        evidence = verify_evidence(connection, close_dir, anchors)
+    rows = [check.as_dict() for check in evidence]
     rows += [result.as_dict() for result in run_controls(
         store, ctx.policy().accounts.deferred_revenue, ctx.policy().functional_currency)]
     if archive is not None:
         rows.append(archive_matches_ledger(store, archive).as_dict())
     typer.echo(render_rows(rows, output_format, "Verification"))
-    failed = [row["control"] for row in rows if not row["passed"]]
+    failed = [row for row in rows if not row["passed"]]
     if failed:
-        raise CreditbooksFailure(f"verification failed: {'; '.join(failed)}"
-                                 + (f": {chain.first_mismatch}" if not chain.holds else ""))
+        raise CreditbooksFailure(f"verification failed: {'; '.join(r['control'] for r in failed)}"
+                                 f"; first: {failed[0]['detail']}")
 
 
 @app.command()
@@ -449,13 +466,14 @@ def close(
     accept_exceptions: Annotated[bool, typer.Option(
         "--accept-exceptions", help="lock even though a reconciliation failed")] = False,
     reason: Annotated[str, typer.Option(help="why (required with --accept-exceptions)")] = "",
+    anchors: AnchorsOption = None,
 ) -> None:
     """Close a period: completeness, reconciliations, reports, package, then the lock."""
     from creditbooks.close import close_period
 
     ctx = _context(context)
     outcome = close_period(ctx.store(), ctx.policy(), period, out, archive,
-                           accept_exceptions=accept_exceptions, reason=reason)
+                           accept_exceptions=accept_exceptions, reason=reason, anchors=anchors)
     if outcome.status == "already closed":
         typer.echo(f"{period} is already closed (version {outcome.version}); nothing changed")
         return
@@ -471,11 +489,14 @@ def reopen(
     context: typer.Context,
     period: Annotated[str, typer.Option(help="YYYY-MM")],
     reason: Annotated[str, typer.Option(help="why the period is reopened (recorded)")],
+    anchors: Annotated[Path | None, typer.Option(
+        "--anchors", envvar="CREDITBOOKS_ANCHORS", help="append an anchor of the reopen here")
+    ] = None,
 ) -> None:
     """Reopen a closed period (recorded: who, when, why); closing again makes a new version."""
     from creditbooks.close import reopen_period
 
-    version = reopen_period(_context(context).store(), period, reason)
+    version = reopen_period(_context(context).store(), period, reason, anchors=anchors)
     typer.echo(f"{period} reopened (was version {version}); postings into it are allowed again")
 
 

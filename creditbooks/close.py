@@ -3,14 +3,18 @@
 close: periods close in order -> completeness (every day of the period has a published
 nightly batch; quiet days are listed) -> reconciliations (a failure refuses the lock
 unless exceptions are accepted with a reason, which is recorded) -> every report ->
-the package `OUT/YYYY-MM/vN/` -> the lock, recorded with who, when, why and the journal
-digest. Closing a closed period changes nothing. reopen is explicit and recorded, and
-the next close writes a new package version.
+the package, written beside `OUT/YYYY-MM/vN/` -> the lock, recorded (and sealed onto the
+record chain) with who, when, why and the journal digest -> the package renamed to
+`OUT/YYYY-MM/vN/` -> an anchor of both chains' heads appended to the anchor file
+(`ledger/anchors.py`). A version directory already there stops the close: a package is
+never overwritten. Closing a closed period changes nothing. reopen is explicit and
+recorded, and the next close writes a new package version.
 """
 
 from __future__ import annotations
 
 import getpass
+import json
 import multiprocessing
 import os
 import threading
@@ -22,12 +26,21 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from ledger.anchors import (
+    ANCHORS_ENVIRONMENT_VARIABLE,
+    Anchor,
+    anchor_file,
+    known_ledger_id,
+    write_anchor,
+)
 from ledger.chain import ChainHead, chain_head
 from ledger.digest import entry_count, journal_digest
+from ledger.evidence import utc_instant
 from ledger.locks import locked_periods, period_states, record_period_event, take_posting_lock
 from ledger.money import minor_unit_exponent
 from ledger.once import computed_once
 from ledger.periods import days_between, parse_period, period_of
+from ledger.record_chain import record_chain_head
 from ledger.store import ReadOnceStore, Store, store_at
 from reports import close_reports
 from reports.breakage_review import breakage_estimates
@@ -41,7 +54,12 @@ from reports.kpis import (
     period_figures,
 )
 from reports.line_totals import line_totals, line_totals_query
-from reports.package import PackageWriter
+from reports.package import (
+    PackageExistsError,
+    PackageWriter,
+    move_package_into_place,
+    refuse_existing_package,
+)
 from reports.reconciliations import (
     reconcile_period,
     reconciliations_of,
@@ -79,15 +97,19 @@ def current_actor() -> str:
 
 def close_period(store: Store, policy: Policy, period: str, out: Path, archive_root: Path,
                  accept_exceptions: bool = False, reason: str = "",
-                 actor: str | None = None) -> CloseOutcome:
+                 actor: str | None = None, anchors: Path | None = None) -> CloseOutcome:
+    """anchors: the anchor file (`ledger.anchors.anchor_file`: else $CREDITBOOKS_ANCHORS,
+    else beside `out`)."""
     parse_period(period)  # a malformed period is refused before anything is read
     with store.engine.connect() as connection:
         states = period_states(connection)
     if states.get(period, {}).get("action") == "close":
+        _finish_interrupted_package(Path(out), states[period])
         return CloseOutcome(period, "already closed", int(states[period]["version"]), None, (), ())
     if accept_exceptions and not reason.strip():
         raise CloseRefusedError("--accept-exceptions needs --reason saying why")
     _require_previous_closed(store, period, states)
+    _refuse_written_version(Path(out), period, _next_version(store, period))
     empty_days = require_complete(store, period)
     with store.engine.connect() as connection:
         # Counted before anything is read and again under the lock: the same count means
@@ -118,6 +140,7 @@ def close_period(store: Store, policy: Policy, period: str, out: Path, archive_r
             elsewhere.shutdown(cancel_futures=True)
             raise _refusal(period, reconciliations)
         version = _next_version(store, period)
+        _refuse_written_version(Path(out), period, version)
         package = PackageWriter(Path(out) / period / f"v{version}", period, list(builders),
                                 TOTALLED_COLUMNS, EMPTY_REPORT_COLUMNS)
         # Each report's files are written as it comes, while the others are worked out.
@@ -130,14 +153,19 @@ def close_period(store: Store, policy: Policy, period: str, out: Path, archive_r
         who = actor or current_actor()
 
         def manifest_facts() -> dict:
-            digest, lines, head = digested.result()
+            digest, lines, head, record_head, ledger = digested.result()
             return {"version": version, "closed_by": who,
                     "closed_at": recorded_at.replace(tzinfo=UTC).isoformat(),
                     "policy_version": policy.version, "journal_digest": digest,
                     "journal_lines": lines,
                     "chain_head": {"sequence": head.sequence, "hash": head.chain_hash},
                     "empty_days": list(empty_days), "reconciliations_failed": list(failed),
-                    "accepted_exceptions_reason": reason if failed else ""}
+                    "accepted_exceptions_reason": reason if failed else "",
+                    # The heads as the package saw them; the anchor file gets them again
+                    # once the lock (itself sealed) is committed.
+                    "anchor": Anchor(ledger, f"close {period} v{version} (package)",
+                                     recorded_at.replace(tzinfo=UTC).isoformat(), head,
+                                     record_head).as_dict()}
 
         manifest = package.finish(reports, charts, manifest_facts)
         digest = digested.result()[0]
@@ -153,9 +181,41 @@ def close_period(store: Store, policy: Policy, period: str, out: Path, archive_r
         if entry_count(connection, period) != entries:
             raise CloseRefusedError(f"period {period} not locked: entries were posted into it "
                                     "while it was closing; run the close again")
+        _refuse_written_version(Path(out), period, version)
         record_period_event(connection, period, "close", version, who, reason, bool(failed),
                             digest, recorded_at)
+    # Into place only once the lock is committed: a package in place is a close recorded.
+    manifest = package.move_into_place()
+    write_anchor(store, f"close {period} v{version}", anchor_file(anchors, Path(out)))
     return CloseOutcome(period, "closed", version, manifest.parent, empty_days, failed)
+
+
+def _refuse_written_version(out: Path, period: str, version: int) -> None:
+    """A version directory already there stops the close: a package is never overwritten
+    (the ledger counting fewer closes than there are packages is itself a sign that its
+    period events were removed)."""
+    try:
+        refuse_existing_package(out / period / f"v{version}")
+    except PackageExistsError as error:
+        raise CloseRefusedError(f"period {period} not locked: {error}") from None
+
+
+def _finish_interrupted_package(out: Path, close_event: dict) -> None:
+    """A close killed after its lock committed and before its package was renamed into
+    place left it whole in a partial directory: its manifest's close instant and digest
+    are the event's, so it is moved into place now."""
+    directory = out / close_event["period"] / f"v{close_event['version']}"
+    if directory.exists():
+        return
+    for partial in sorted(directory.parent.glob(f"{directory.name}.partial-*")):
+        try:
+            manifest = json.loads((partial / "manifest.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # not finished: a close that never locked left it
+        if (manifest.get("journal_digest") == close_event["journal_digest"] and utc_instant(
+                manifest.get("closed_at")) == utc_instant(close_event["recorded_at"])):
+            move_package_into_place(partial, directory)
+            return
 
 
 REPORT_THREADS = 4
@@ -203,13 +263,19 @@ def _end_with(parent: int) -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
-def _digest_and_head(database_url: str, period: str) -> tuple[str, int, ChainHead]:
+def _digest_and_head(database_url: str,
+                     period: str) -> tuple[str, int, ChainHead, ChainHead, str | None]:
+    """The period's journal digest and line count, both chains' heads and the ledger's id."""
     with store_at(database_url) as store, store.engine.connect() as connection:
         digest, lines = journal_digest(connection, period)
-        return digest, lines, chain_head(connection)
+        return (digest, lines, chain_head(connection), record_chain_head(connection),
+                known_ledger_id(connection))
 
 
-def reopen_period(store: Store, period: str, reason: str, actor: str | None = None) -> int:
+def reopen_period(store: Store, period: str, reason: str, actor: str | None = None,
+                  anchors: Path | None = None) -> int:
+    """anchors: where to append an anchor of the reopen (else $CREDITBOOKS_ANCHORS, else
+    none: a reopen knows no close directory to put one beside)."""
     parse_period(period)
     if not reason.strip():
         raise CloseRefusedError("reopening a period needs --reason saying why")
@@ -225,6 +291,8 @@ def reopen_period(store: Store, period: str, reason: str, actor: str | None = No
         version = int(states[period]["version"])
         record_period_event(connection, period, "reopen", version, actor or current_actor(), reason,
                             False, digest, datetime.now(UTC).replace(tzinfo=None))
+    if anchors is not None or os.environ.get(ANCHORS_ENVIRONMENT_VARIABLE):
+        write_anchor(store, f"reopen {period}", anchor_file(anchors, Path(".")))
     return version
 
 

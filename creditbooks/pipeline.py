@@ -25,6 +25,7 @@ from creditbooks.night.ingest import ingest, read_landing_day
 from creditbooks.night.run import open_night
 from creditbooks.night.stages import run_stage
 from intake.usage_buckets import DEFAULT_CHUNK_ROWS
+from ledger.anchors import anchor_file, write_anchor
 from ledger.domain import Stage
 from ledger.locks import locked_periods
 from ledger.periods import parse_business_date
@@ -169,7 +170,11 @@ def publish_day(business_date: str) -> str:
     settings = Settings.resolve()
     store, night = settings.store(), _night(settings, business_date)
     with store.transaction() as connection:
-        return run_stage(connection, night, Stage.PUBLISH)
+        status = run_stage(connection, night, Stage.PUBLISH)
+    # After the commit: the heads go outside the ledger (ledger/anchors.py).
+    write_anchor(store, f"publish {night.day.business_date.isoformat()}",
+                 anchor_file(None, settings.archive_root))
+    return status
 
 
 def periods_ending_on(business_dates: list[str]) -> list[str]:

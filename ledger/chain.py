@@ -5,13 +5,29 @@ batch, policy version and every line), not when it was written, so the same nigh
 posted by one process or by several shards seals to the same chain. Each link is
 SHA-256(previous link + content hash), starting from 64 zeros. `verify_chain` recomputes
 everything from the journal tables and names the first entry that does not match.
+
+What else is sealed lives in a second chain anchored to this one, not in this one
+(`ledger/record_chain.py`): batches with their files' checksums and counts and their
+quarantine rows, and period events (closes, reopens). Each record seal's link takes in
+this chain's head at the moment it was sealed, so neither chain can be rewritten without
+the other's links changing. Why a second chain rather than record seals interleaved here:
+this chain's seals stay exactly what they were (one per entry, in entry id order per
+batch), so a ledger made before the record chain keeps, after its upgrade, the chain head
+it recorded and its close manifests name; a chain head's sequence stays the number of
+entries sealed, which is what the close, the bench and the anchors report; and a night
+posted by N shards still seals exactly as one posted by one process.
+
+Neither chain can tell, alone, a rewrite re-sealed with these very functions: what
+anchors them is written outside the database, the chain heads in every close manifest
+and the anchor file (`ledger/anchors.py`), and `ledger/evidence.py` checks both against
+the recomputed chains.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -105,35 +121,45 @@ class ChainVerification:
     entries_checked: int
     head: ChainHead
     first_mismatch: str  # "" when the chain holds
+    # The recomputed link at each sequence asked for (and reached), 0 being the genesis.
+    links: dict[int, str] = field(default_factory=dict)
 
     @property
     def holds(self) -> bool:
         return not self.first_mismatch
 
 
-def verify_chain(connection: Connection) -> ChainVerification:
+def verify_chain(connection: Connection, remember: Collection[int] = ()) -> ChainVerification:
+    """Recompute every content hash and link; name the first seal that does not match.
+
+    remember: sequences whose recomputed link is wanted (what a close manifest, an anchor
+    or a record seal says the chain was there), returned in `links`."""
     seals = connection.execute(text(
         "SELECT sequence, entry_id, content_hash, chain_hash FROM journal_seals ORDER BY sequence"))
     stored = {row[1]: (int(row[0]), row[2], row[3]) for row in seals}
     contents = dict(_content_hashes(connection.execute(text(
         _ENTRY_CONTENT + " ORDER BY e.entry_id, l.line_number"))))
-    link, checked = GENESIS, 0
+    wanted = set(remember)
+    link, checked, links = GENESIS, 0, {0: GENESIS}
     for entry_id, (sequence, content_hash, chain_hash) in sorted(stored.items(),
                                                                  key=lambda item: item[1][0]):
         actual = contents.get(entry_id)
         if actual is None:
             return ChainVerification(checked, ChainHead(sequence, link),
-                                     f"entry {entry_id} (seal {sequence}) is missing from the journal")
+                                     f"entry {entry_id} (seal {sequence}) is missing from the journal",
+                                     links)
         if actual != content_hash:
             return ChainVerification(checked, ChainHead(sequence, link),
                                      f"entry {entry_id} (seal {sequence}) was altered: its content "
-                                     "no longer matches the hash sealed when it was posted")
+                                     "no longer matches the hash sealed when it was posted", links)
         link = hashlib.sha256((link + content_hash).encode()).hexdigest()
         if link != chain_hash:
             return ChainVerification(checked, ChainHead(sequence, link),
                                      f"seal {sequence} (entry {entry_id}) does not chain to the seal "
-                                     "before it")
+                                     "before it", links)
         checked += 1
+        if sequence in wanted:
+            links[sequence] = link
     unsealed = connection.execute(text("""
         SELECT e.entry_id FROM journal_entries e JOIN batches b ON b.batch_id = e.batch_id
         WHERE b.status <> 'open' AND NOT EXISTS (SELECT 1 FROM journal_seals s
@@ -141,5 +167,6 @@ def verify_chain(connection: Connection) -> ChainVerification:
         ORDER BY e.entry_id LIMIT 1""")).first()
     if unsealed:
         return ChainVerification(checked, ChainHead(checked, link),
-                                 f"entry {unsealed[0]} is in a published batch but was never sealed")
-    return ChainVerification(checked, ChainHead(checked, link), "")
+                                 f"entry {unsealed[0]} is in a published batch but was never sealed",
+                                 links)
+    return ChainVerification(checked, ChainHead(checked, link), "", links)

@@ -5,7 +5,7 @@ The application checks every entry before writing it (`ledger.journal.require_va
 that can reach the database (a script, a console, a bug):
 
 - the journal is append-only: UPDATE, DELETE and TRUNCATE of journal entries, lines,
-  seals and period events raise, for every role, owner included;
+  seals, period events and record seals raise, for every role, owner included;
 - the lines each statement writes balance, entry by entry, in each currency and in the
   functional currency, and every line's entry exists (one set-based check per statement
   over its transition table; this replaces the row-level foreign key from lines to
@@ -20,7 +20,11 @@ that can reach the database (a script, a console, a bug):
 
 `grant_application_role` gives a login role what the nightly run and the close need
 and no more: on the append-only tables it may read and insert, never change.
-SQLite has no triggers of this kind here; the application checks are its guard.
+
+On SQLite (`install_sqlite_guards`) the same tables refuse UPDATE and DELETE with
+triggers; the other promises are the application's checks there. A trigger stops a
+mistake or a script, not someone who can rewrite the file: that is what the hash chains,
+the close manifests and the anchor file are for (`ledger/evidence.py`).
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ from sqlalchemy import Connection
 
 from ledger.schema_version import VERSION_TABLE
 
-APPEND_ONLY_TABLES = ("journal_entries", "journal_lines", "journal_seals", "period_events")
+APPEND_ONLY_TABLES = ("journal_entries", "journal_lines", "journal_seals", "period_events",
+                      "record_seals")
 MUTABLE_TABLES = ("batches", "batch_stages", "batch_files", "quarantine", "lots", "lot_balances",
                   "burn_slices", "lot_expiries", "costs", "usage_daily", "uncovered_usage",
                   "refunds", "lot_adjustments", "breakage_accruals", "overage_charges",
@@ -203,6 +208,21 @@ def install_guards(connection: Connection) -> None:
         for table in APPEND_ONLY_TABLES:
             cursor.execute(_triggers(table))
         cursor.execute(_CONSTRAINT_TRIGGERS)
+
+
+def sqlite_guard_statements(tables: tuple[str, ...] = APPEND_ONLY_TABLES) -> list[str]:
+    """SQLite triggers refusing UPDATE and DELETE on each table (kept if already there)."""
+    return [f"CREATE TRIGGER IF NOT EXISTS {table}_no_{operation.lower()} BEFORE {operation} "
+            f"ON {table} BEGIN SELECT RAISE(ABORT, 'creditbooks: {operation} on {table} is "
+            "refused: the journal is append-only; correct it with a new (reversing) entry'); END"
+            for table in tables for operation in ("UPDATE", "DELETE")]
+
+
+def install_sqlite_guards(connection: Connection) -> None:
+    """The append-only triggers on SQLite; safe to run again (a table rebuilt by a
+    migration loses its triggers, and the upgrade installs them again)."""
+    for statement in sqlite_guard_statements():
+        connection.exec_driver_sql(statement)
 
 
 def grant_application_role(connection: Connection, role: str) -> None:

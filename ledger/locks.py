@@ -45,7 +45,8 @@ class PeriodLockedError(RuntimeError):
 def period_states(connection: Connection) -> dict[str, dict]:
     """Each period's last event: {"YYYY-MM": {"action", "version", "recorded_at", ...}}."""
     events = connection.execute(text("""
-        SELECT period, action, version, actor, reason, accepted_exceptions, recorded_at, id
+        SELECT period, action, version, actor, reason, accepted_exceptions, journal_digest,
+               recorded_at, id
         FROM period_events ORDER BY period, id
     """)).mappings()
     return {event["period"]: dict(event) for event in events}
@@ -80,8 +81,15 @@ def require_open(connection: Connection, periods: set[str]) -> None:
 
 def record_period_event(connection: Connection, period: str, action: str, version: int, actor: str,
                         reason: str, accepted_exceptions: bool, journal_digest: str,
-                        recorded_at: datetime) -> None:
-    connection.execute(insert(schema.PeriodEvent.__table__), [{
-        "period": period, "action": action, "version": version, "actor": actor, "reason": reason,
-        "accepted_exceptions": accepted_exceptions, "journal_digest": journal_digest,
-        "recorded_at": recorded_at}])
+                        recorded_at: datetime) -> int:
+    """Append the event and seal it onto the record chain, in the caller's transaction;
+    returns the event's id."""
+    # Imported here: ledger.record_chain needs ledger.chain, whose ledger.store imports this.
+    from ledger.record_chain import seal_period_event
+
+    event_id = connection.execute(insert(schema.PeriodEvent.__table__).values(
+        period=period, action=action, version=version, actor=actor, reason=reason,
+        accepted_exceptions=accepted_exceptions, journal_digest=journal_digest,
+        recorded_at=recorded_at)).inserted_primary_key[0]
+    seal_period_event(connection, int(event_id))
+    return int(event_id)

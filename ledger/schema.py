@@ -6,7 +6,8 @@ duplicates + rejected, one nightly batch per business date) so the database refu
 the code should never send. Instants are stored as naive UTC timestamps.
 
 Append-only tables: batches, batch_files, archive_partitions, quarantine, lots, burn_slices,
-lot_expiries, usage_daily, uncovered_usage, journal_entries, journal_lines. `lot_balances`
+lot_expiries, usage_daily, uncovered_usage, journal_entries, journal_lines, journal_seals,
+period_events, record_seals. `lot_balances`
 is the one projection that changes: each lot's running totals, rewritten inside the batch
 that changes them and re-derived from the append-only tables by `check`. `seen_usage_ids`
 is a window, not a record: parts older than the late window are removed.
@@ -26,6 +27,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlmodel import Field, SQLModel
 
@@ -583,6 +585,26 @@ class PeriodEvent(SQLModel, table=True):
     recorded_at: datetime = Field(sa_column=_utc_instant())
 
 
+class RecordSeal(SQLModel, table=True):
+    """The record chain: batches (with their files' checksums and counts and their
+    quarantine rows) and period events, each sealed when it is written, chained to the
+    seal before it and anchored to the journal chain's head at that moment
+    (`ledger/record_chain.py`)."""
+
+    __tablename__ = "record_seals"
+    __table_args__ = (
+        CheckConstraint("record_kind IN ('batch', 'period_event')", name="ck_record_seals_kind"),
+        UniqueConstraint("record_kind", "record_key", name="uq_record_seals_record"),
+    )
+    sequence: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    record_kind: str = Field(max_length=16)
+    record_key: str = Field(max_length=64)
+    entry_sequence: int = Field(sa_column=_bigint())
+    entry_chain_hash: str = Field(max_length=64)
+    content_hash: str = Field(max_length=64)
+    chain_hash: str = Field(max_length=64)
+
+
 ALL_TABLES = [
     Batch,
     BatchStage,
@@ -609,4 +631,5 @@ ALL_TABLES = [
     JournalLineRecord,
     JournalSeal,
     PeriodEvent,
+    RecordSeal,
 ]

@@ -13,8 +13,9 @@ transaction, so no night can post between the copy and the upgrade).
 A v0.1.0 ledger has no version table: its tables say what it is, and the upgrade records
 the baseline revision in it before running the migrations after the baseline.
 
-Guards (PostgreSQL's triggers, ledger/guards.py) are not migrations: they are installed
-again, as the code of this version has them, at the end of every upgrade and by `init`.
+Guards (PostgreSQL's triggers and SQLite's append-only ones, ledger/guards.py) are not
+migrations: they are installed again, as the code of this version has them, at the end
+of every upgrade and by `init`.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from sqlmodel import SQLModel
 
 from ledger import schema
 from ledger.archive_adoption import adopt_archive
-from ledger.guards import install_guards
+from ledger.guards import install_guards, install_sqlite_guards
 from ledger.locks import take_posting_lock
 from ledger.schema_version import (
     BASELINE_REVISION,
@@ -73,6 +74,8 @@ def install_store_guards(connection: Connection) -> None:
     """The database-enforced invariants of this version, where the store has them."""
     if connection.dialect.name == "postgresql":
         install_guards(connection)
+    elif connection.dialect.name == "sqlite":
+        install_sqlite_guards(connection)
 
 
 def include_object_for(dialect_name: str) -> Callable[..., bool]:

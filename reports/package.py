@@ -174,15 +174,18 @@ class PackageWriter:
     """A close package being written into `directory`: each report's files as soon as
     the report is ready, in any order; the summary and the manifest last.
 
-    The files are written into a `.partial-PID` sibling and renamed into place whole by
-    `finish`, so a crash never leaves half a package under the real name. The caller
-    writes a version only before recording that version's lock, so a `directory` (or a
-    partial one) already there is what a crashed or refused close left behind, and is
-    replaced."""
+    The files are written into a `.partial-PID` sibling (`finish` ends with the manifest
+    there) and renamed into place whole by `move_into_place`, which the close calls only
+    once its lock is committed: a crash never leaves half a package under the real name,
+    nor a package of a close that never locked. A package, once in place, is never
+    overwritten: a `directory` already there stops the close (`PackageExistsError`);
+    partial ones of its version are what a crashed or refused close left behind, and are
+    removed."""
 
     def __init__(self, directory: Path, period: str, report_names: list[str],
                  totalled_columns: dict[str, tuple[str, ...]] | None = None,
                  empty_columns: dict[str, tuple[str, ...]] | None = None) -> None:
+        refuse_existing_package(directory)
         for leftover in directory.parent.glob(f"{directory.name}.partial-*"):
             shutil.rmtree(leftover, ignore_errors=True)
         self.final_directory, self.period = directory, period
@@ -204,8 +207,8 @@ class PackageWriter:
     def finish(self, reports: dict[str, list[dict]], charts: dict,
                manifest_facts: Callable[[], dict]) -> Path:
         """The summary, then the manifest (manifest_facts is asked for last: a close works
-        out the journal digest meanwhile); the package moved into place. Returns the
-        manifest's path."""
+        out the journal digest meanwhile), in the partial directory. Returns the manifest's
+        path there."""
         if self._sheets:
             raise ValueError(f"reports never added to the package: {', '.join(self._sheets)}")
         self._workbook.close()
@@ -215,6 +218,28 @@ class PackageWriter:
         manifest = {"period": self.period, **manifest_facts(), "files": files}
         (self.directory / "manifest.json").write_text(
             json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
-        shutil.rmtree(self.final_directory, ignore_errors=True)
-        os.replace(self.directory, self.final_directory)
-        return self.final_directory / "manifest.json"
+        return self.directory / "manifest.json"
+
+    def move_into_place(self) -> Path:
+        """The finished package renamed to its version directory, never over one."""
+        return move_package_into_place(self.directory, self.final_directory)
+
+
+class PackageExistsError(RuntimeError):
+    """A close package's version directory is already there; it is never overwritten."""
+
+
+def refuse_existing_package(directory: Path) -> None:
+    if directory.exists():
+        raise PackageExistsError(
+            f"close package {directory} already exists and is never overwritten; the ledger "
+            "records no close of that version (a removed period event, or a package copied "
+            "in): run creditbooks verify --close-dir to see which")
+
+
+def move_package_into_place(partial: Path, directory: Path) -> Path:
+    """Rename a finished partial package to its version directory (refused if that
+    exists: renaming onto an empty directory would replace it). Returns the manifest."""
+    refuse_existing_package(directory)
+    os.rename(partial, directory)
+    return directory / "manifest.json"

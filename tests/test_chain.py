@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import date, datetime
 
 import pandas as pd
@@ -18,6 +17,7 @@ from ledger.journal import JournalBatch
 from ledger.store import Store, post_journal
 from tests.support.cli import creditbooks
 from tests.support.scenario import run_nights, write_scenario
+from tests.support.tamper import forge
 
 
 def test_the_chain_holds_and_grows_with_each_published_night(store, policy, tmp_path):
@@ -41,13 +41,13 @@ def test_editing_a_line_in_the_database_is_caught_and_the_entry_named(tmp_path):
     creditbooks("init", cwd=tmp_path)
     creditbooks("nightly", "--from", "2026-01-30", "--to", "2026-02-01", cwd=tmp_path)
     assert creditbooks("verify", cwd=tmp_path).returncode == 0
-    database = sqlite3.connect(tmp_path / "creditbooks.db")
-    # A careful forger keeps the entry balanced: both lines move by 1 cent.
-    database.execute("UPDATE journal_lines SET amount_minor = amount_minor + 1 "
-                     "WHERE entry_id = 'usage/A/2026-01-31' AND line_number = 1")
-    database.execute("UPDATE journal_lines SET amount_minor = amount_minor - 1 "
-                     "WHERE entry_id = 'usage/A/2026-01-31' AND line_number = 2")
-    database.commit()
+    # A careful forger drops the append-only triggers and keeps the entry balanced: both
+    # lines move by 1 cent.
+    forge(tmp_path / "creditbooks.db",
+          "UPDATE journal_lines SET amount_minor = amount_minor + 1 "
+          "WHERE entry_id = 'usage/A/2026-01-31' AND line_number = 1",
+          "UPDATE journal_lines SET amount_minor = amount_minor - 1 "
+          "WHERE entry_id = 'usage/A/2026-01-31' AND line_number = 2")
     caught = creditbooks("verify", "--format", "json", cwd=tmp_path, check=False)
     assert caught.returncode == 1
     chain = json.loads(caught.stdout)[0]
@@ -59,9 +59,8 @@ def test_editing_a_line_in_the_database_is_caught_and_the_entry_named(tmp_path):
 def test_rewriting_a_seal_breaks_the_chain_at_that_seal(sqlite_store, policy, tmp_path):
     write_scenario(tmp_path / "landing")
     run_nights(sqlite_store, policy, tmp_path)
-    with sqlite_store.transaction() as connection:
-        connection.exec_driver_sql("UPDATE journal_seals SET content_hash = '" + "f" * 64
-                                   + "' WHERE sequence = 3")
+    forge(tmp_path / "ledger.db", "UPDATE journal_seals SET content_hash = '" + "f" * 64
+          + "' WHERE sequence = 3")
     with sqlite_store.engine.connect() as connection:
         verification = verify_chain(connection)
     assert not verification.holds and verification.entries_checked == 2

@@ -46,6 +46,8 @@ def snapshot(store: Store) -> dict:
     for table in TABLES:
         frame = store.read_frame(f"SELECT * FROM {table}")
         frame = frame.drop(columns=[c for c in frame.columns if c in VOLATILE_COLUMNS])
+        if table == "record_seals":  # a period event's seal takes in when it was recorded
+            frame = frame[frame["record_kind"] == "batch"]
         tables[table] = sorted(tuple(str(value) for value in row)
                                for row in frame.itertuples(index=False))
     tables["trial_balances"] = [trial_balance(store, period) for period in ("2026-01", "2026-02")]
@@ -160,9 +162,9 @@ def test_a_close_killed_midway_leaves_the_period_open_and_reruns_to_the_clean_pa
                             cwd=tmp_path)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert store.read_frame("SELECT COUNT(*) AS n FROM period_events")["n"][0] == 0
-    # Never half a package under its name; a whole one written before the lock's commit is
-    # replaced by the next close of that version.
-    assert (root / "close" / "2026-01" / "v1").exists() == (point == "mid-close-lock")
+    # Never half a package under its name, nor a whole one of a lock that never committed:
+    # a package goes into place only after its lock, and is never overwritten.
+    assert not (root / "close" / "2026-01" / "v1").exists()
 
     outcome = close_period(store, policy, "2026-01", root / "close", root / "archive")
     assert (outcome.status, outcome.version) == ("closed", 1)

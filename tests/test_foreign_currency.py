@@ -149,6 +149,7 @@ def test_check_catches_a_foreign_lot_carried_at_the_wrong_rate(sqlite_store, pol
     deferred = policy.accounts.deferred_revenue
     assert functional_deferred_at_purchase_rates(sqlite_store, deferred, "USD").passed
     with sqlite_store.engine.begin() as connection:  # as if revenue had used today's rate
+        connection.exec_driver_sql("DROP TRIGGER journal_lines_no_update")  # append-only
         connection.exec_driver_sql(
             "UPDATE journal_lines SET functional_minor = functional_minor + 1 "
             "WHERE entry_id = 'usage/E/2026-03-30' AND account = ?", (deferred,))

@@ -31,6 +31,7 @@ from ledger import schema
 from ledger.chain import seal_batch
 from ledger.domain import BatchStatus, Stage
 from ledger.money import format_micro_credits
+from ledger.record_chain import seal_batch_record
 from ledger.store import (
     completed_stages,
     insert_frame,
@@ -311,7 +312,8 @@ def controls_stage(connection: Connection, night: Night) -> None:
 
 
 def publish_stage(connection: Connection, night: Night) -> str:
-    """Seal the night's entries onto the hash chain and mark the batch posted (or empty)."""
+    """Seal the night's entries onto the hash chain, mark the batch posted (or empty) and
+    seal the batch's record (ledger/record_chain.py)."""
     if not _done(connection, night, Stage.PUBLISH):
         _require_previous(connection, night, Stage.PUBLISH)
         files = read_frame(connection, "SELECT COUNT(*) AS n FROM batch_files "
@@ -324,6 +326,7 @@ def publish_stage(connection: Connection, night: Night) -> str:
         """), {"status": BatchStatus.POSTED if int(files) else BatchStatus.EMPTY,
                "recorded_at": night.recorded_at,
                "batch_id": night.batch_id, "open": BatchStatus.OPEN})
+        seal_batch_record(connection, night.batch_id)  # its row, files and quarantine, as final
         record_stage(connection, night.batch_id, Stage.PUBLISH, night.recorded_at)
     return read_frame(connection, "SELECT status FROM batches WHERE batch_id = :batch_id",
                       batch_id=night.batch_id)["status"].iloc[0]

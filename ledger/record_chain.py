@@ -1,0 +1,242 @@
+"""The record chain: batches and period events sealed beside the journal chain.
+
+What the journal chain (`ledger.chain`) does not cover is sealed here, each record when
+it is written: a batch when it publishes (its row, the checksums and counts of its input
+files in `batch_files`, and every quarantine row it wrote), and a period event (close or
+reopen, with who, when, why and the journal digest) in the transaction that records it.
+A record's content hash is SHA-256 over the text of those rows (`ledger.row_text`:
+fields joined by \\x1f, a missing value empty, each row ended by a newline; a batch's
+files and quarantine rows each as one SHA-256 and a row count). Each seal's link is
+
+    SHA-256(previous link + kind + \\x1f + key + \\x1f + journal link + content hash)
+
+starting from 64 zeros, where `journal link` is the journal chain's head when the record
+was sealed (`entry_sequence`): the record chain is anchored to the journal chain, so
+neither can be rewritten without the other's links changing. `verify_records` recomputes
+everything from the tables and names the first record that does not match, then any
+published batch or period event that was never sealed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Collection
+from dataclasses import dataclass, field
+
+import numpy as np
+from sqlalchemy import Connection, insert, text
+
+from ledger import schema
+from ledger.chain import GENESIS, ChainHead, chain_head
+from ledger.row_text import columns_as_text, line_text, text_buffer
+
+_FETCH_ROWS = 100_000
+_EMPTY = hashlib.sha256(b"").hexdigest()
+_BATCHES = """SELECT batch_id, business_date, posting_period, status, policy_version,
+                     input_fingerprint, entry_count FROM batches WHERE status <> 'open'"""
+_FILES = """SELECT batch_id, document, file_name, sha256, rows_read, rows_accepted,
+                   rows_duplicate, rows_rejected, credits_accepted_micro, amounts_accepted_json
+            FROM batch_files"""
+_QUARANTINE = """SELECT batch_id, id, business_date, document, file_name, row_number, kind,
+                        column_name, reason, raw_row FROM quarantine"""
+# The flag as 1 or 0 on both stores (PostgreSQL would write true/false).
+_EVENTS = """SELECT id, period, action, version, actor, reason,
+                    CASE WHEN accepted_exceptions THEN 1 ELSE 0 END, journal_digest, recorded_at
+             FROM period_events"""
+
+
+@dataclass(frozen=True)
+class RecordSealed:
+    kind: str  # batch | period_event
+    key: str  # the batch id, or the period event's id
+
+
+def _grouped_digests(result) -> dict[str, tuple[str, int]]:
+    """{key: (SHA-256 of its rows' text, row count)} from a result ordered by its first
+    column; a key's rows may run over several read blocks."""
+    hashers: dict[str, hashlib._Hash] = {}
+    counts: dict[str, int] = {}
+    # The driver's own cursor: a text() query has no result processors.
+    while rows := result.cursor.fetchmany(_FETCH_ROWS):
+        columns = columns_as_text(rows)
+        keys = columns[0].to_numpy(zero_copy_only=False)
+        offsets, content = text_buffer(line_text(columns))
+        starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+        ends = np.r_[starts[1:], len(rows)]
+        for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+            key = keys[start]
+            hashers.setdefault(key, hashlib.sha256()).update(content[offsets[start]:offsets[end]])
+            counts[key] = counts.get(key, 0) + end - start
+    return {key: (hasher.hexdigest(), counts[key]) for key, hasher in hashers.items()}
+
+
+def batch_contents(connection: Connection, batch_id: str | None = None) -> dict[str, str]:
+    """{batch id: content hash} of every published batch (or of the one named)."""
+    where, parameters = ("batch_id = :batch_id", {"batch_id": batch_id}) if batch_id else (
+        "1 = 1", {})
+    batches = connection.execute(text(f"{_BATCHES} AND {where} ORDER BY batch_id"),
+                                 parameters).cursor.fetchall()
+    files = _grouped_digests(connection.execute(text(
+        f"{_FILES} WHERE {where} ORDER BY batch_id, document"), parameters))
+    quarantine = _grouped_digests(connection.execute(text(
+        f"{_QUARANTINE} WHERE {where} ORDER BY batch_id, id"), parameters))
+    if not batches:
+        return {}
+    batch_text = line_text(columns_as_text(batches)).to_pylist()
+    contents = {}
+    for row, row_text in zip(batches, batch_text, strict=True):
+        files_digest, files_count = files.get(row[0], (_EMPTY, 0))
+        rows_digest, rows_count = quarantine.get(row[0], (_EMPTY, 0))
+        contents[row[0]] = hashlib.sha256(
+            (row_text + f"files\x1f{files_digest}\x1f{files_count}\n"
+             f"quarantine\x1f{rows_digest}\x1f{rows_count}\n").encode()).hexdigest()
+    return contents
+
+
+def period_event_contents(connection: Connection, event_id: int | None = None) -> dict[str, str]:
+    """{event id as text: content hash} of every period event (or of the one named)."""
+    where, parameters = ("WHERE id = :id", {"id": event_id}) if event_id is not None else ("", {})
+    digests = _grouped_digests(connection.execute(text(f"{_EVENTS} {where} ORDER BY id"),
+                                                  parameters))
+    return {key: digest for key, (digest, _) in digests.items()}
+
+
+def _link(previous: str, kind: str, key: str, entry_link: str, content_hash: str) -> str:
+    return hashlib.sha256(
+        f"{previous}{kind}\x1f{key}\x1f{entry_link}{content_hash}".encode()).hexdigest()
+
+
+def record_chain_head(connection: Connection) -> ChainHead:
+    row = connection.execute(text(
+        "SELECT sequence, chain_hash FROM record_seals ORDER BY sequence DESC LIMIT 1")).first()
+    return ChainHead(int(row[0]), row[1]) if row else ChainHead(0, GENESIS)
+
+
+class RecordAlreadySealedError(ValueError):
+    """A record being sealed has a seal already: its table was altered behind the ledger."""
+
+
+def seal_records(connection: Connection, kind: str, contents: dict[str, str]) -> ChainHead:
+    """Seal records (key -> content hash, in the order given) onto the record chain,
+    anchored to the journal chain's head now."""
+    _refuse_sealed_again(connection, kind, list(contents))
+    head, journal = record_chain_head(connection), chain_head(connection)
+    seals, sequence, link = [], head.sequence, head.chain_hash
+    for key, content_hash in contents.items():
+        sequence += 1
+        link = _link(link, kind, key, journal.chain_hash, content_hash)
+        seals.append({"sequence": sequence, "record_kind": kind, "record_key": key,
+                      "entry_sequence": journal.sequence, "entry_chain_hash": journal.chain_hash,
+                      "content_hash": content_hash, "chain_hash": link})
+    if seals:  # a record at a time, or a ledger's batches once at its upgrade: few rows
+        connection.execute(insert(schema.RecordSeal.__table__), seals)
+    return ChainHead(sequence, link)
+
+
+def _refuse_sealed_again(connection: Connection, kind: str, keys: list[str]) -> None:
+    """A new period event that takes the id of a removed one (SQLite reuses the highest
+    id) would otherwise meet the old seal's unique key as a database error."""
+    if len(keys) != 1:  # a record at a time; a ledger's upgrade seals only the unsealed
+        return
+    sealed = connection.execute(text(
+        "SELECT sequence FROM record_seals WHERE record_kind = :kind AND record_key = :key"),
+        {"kind": kind, "key": keys[0]}).scalar()
+    if sealed is not None:
+        raise RecordAlreadySealedError(
+            f"{_NAMES[kind]} {keys[0]} is already sealed (record seal {sealed}): the "
+            f"{'period_events' if kind == 'period_event' else 'batches'} table was altered "
+            "behind the ledger; run creditbooks verify to see how, nothing was recorded")
+
+
+def seal_batch_record(connection: Connection, batch_id: str) -> ChainHead:
+    """Seal a published batch: call after its status, entry count, files and quarantine
+    rows are final (its publish, after its entries are sealed)."""
+    return seal_records(connection, "batch", batch_contents(connection, batch_id))
+
+
+def seal_period_event(connection: Connection, event_id: int) -> ChainHead:
+    return seal_records(connection, "period_event", period_event_contents(connection, event_id))
+
+
+def seal_unsealed_records(connection: Connection) -> ChainHead:
+    """Seal what a ledger from before the record chain holds: its published batches in
+    business-date order, then its period events in the order they were recorded."""
+    sealed = {(row[0], row[1]) for row in connection.execute(text(
+        "SELECT record_kind, record_key FROM record_seals"))}
+    order = [row[0] for row in connection.execute(text(
+        "SELECT batch_id FROM batches WHERE status <> 'open' ORDER BY business_date"))]
+    batches = batch_contents(connection)
+    seal_records(connection, "batch", {batch_id: batches[batch_id] for batch_id in order
+                                       if ("batch", batch_id) not in sealed})
+    events = period_event_contents(connection)
+    return seal_records(connection, "period_event", {
+        key: events[key] for key in sorted(events, key=int) if ("period_event", key) not in sealed})
+
+
+@dataclass(frozen=True)
+class RecordVerification:
+    records_checked: int
+    head: ChainHead
+    first_mismatch: str  # "" when the chain holds
+    links: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def holds(self) -> bool:
+        return not self.first_mismatch
+
+
+def sealed_entry_sequences(connection: Connection) -> set[int]:
+    """The journal chain positions the record seals are anchored to."""
+    return {int(row[0]) for row in connection.execute(text(
+        "SELECT DISTINCT entry_sequence FROM record_seals"))}
+
+
+_NAMES = {"batch": "batch", "period_event": "period event id"}
+_MISSING = {"batch": "is missing from batches (or is no longer published)",
+            "period_event": "is missing from period_events"}
+_ALTERED = {"batch": "was altered: its row, its files' checksums and counts or its quarantine "
+                     "rows no longer match the hash sealed when it published",
+            "period_event": "was altered: it no longer matches the hash sealed when it was "
+                            "recorded"}
+
+
+def verify_records(connection: Connection, entry_links: dict[int, str],
+                   remember: Collection[int] = ()) -> RecordVerification:
+    """Recompute the record chain against the tables and the recomputed journal links
+    (`entry_links`: the journal chain's link at each sequence a record seal names)."""
+    contents = {"batch": batch_contents(connection),
+                "period_event": period_event_contents(connection)}
+    seals = connection.execute(text(
+        "SELECT sequence, record_kind, record_key, entry_sequence, content_hash, chain_hash "
+        "FROM record_seals ORDER BY sequence")).fetchall()
+    wanted = set(remember)
+    link, checked, links = GENESIS, 0, {0: GENESIS}
+    for sequence, kind, key, entry_sequence, content_hash, chain_hash in seals:
+        named = f"{_NAMES[kind]} {key} (record seal {sequence})"
+        actual = contents[kind].pop(key, None)
+        if actual is None:
+            return RecordVerification(checked, ChainHead(sequence, link),
+                                      f"{named} {_MISSING[kind]}", links)
+        if actual != content_hash:
+            return RecordVerification(checked, ChainHead(sequence, link),
+                                      f"{named} {_ALTERED[kind]}", links)
+        entry_link = entry_links.get(int(entry_sequence))
+        if entry_link is None:
+            return RecordVerification(checked, ChainHead(sequence, link),
+                                      f"{named} is anchored to journal seal {entry_sequence}, "
+                                      "which the journal chain does not reach", links)
+        link = _link(link, kind, key, entry_link, content_hash)
+        if link != chain_hash:
+            return RecordVerification(checked, ChainHead(sequence, link),
+                                      f"record seal {sequence} ({_NAMES[kind]} {key}) does not "
+                                      "chain to the seal before it, or its journal anchor "
+                                      "changed", links)
+        checked += 1
+        if int(sequence) in wanted:
+            links[int(sequence)] = link
+    for kind in ("batch", "period_event"):
+        if contents[kind]:
+            first = min(contents[kind], key=(int if kind == "period_event" else str))
+            return RecordVerification(checked, ChainHead(checked, link),
+                                      f"{_NAMES[kind]} {first} was never sealed", links)
+    return RecordVerification(checked, ChainHead(checked, link), "", links)

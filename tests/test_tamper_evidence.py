@@ -1,0 +1,367 @@
+"""Tamper evidence anchored outside the chain: what an auditor tried on a copy of the
+ledger, each caught and named (issue 26).
+
+The books: the hand-worked scenario, every night of January and 2026-02-01 posted and
+January closed, all through the command line (so the anchors are written as in
+production). A forger with the SQLite file drops the append-only triggers first.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from datetime import date
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from creditbooks.close import CloseRefusedError, close_period
+from ledger.chain import chain_head, seal_batch
+from ledger.evidence import verify_evidence
+from ledger.record_chain import record_chain_head, seal_unsealed_records
+from ledger.store import Store
+from ledger.upgrade import upgrade_ledger
+from tests.support.cli import creditbooks
+from tests.support.nights import post_days
+from tests.support.scenario import run_nights, write_scenario
+from tests.support.tamper import forge
+
+FIXTURES = Path(__file__).parent / "fixtures" / "v0.1.0"
+ANCHORS = "creditbooks-anchors.jsonl"
+APPEND_ONLY = ("journal_entries", "journal_lines", "journal_seals", "period_events",
+               "record_seals")
+
+
+def reseal_journal(database: Path) -> None:
+    """The journal chain sealed again, batch by batch, with the project's own function."""
+    forge(database, "DELETE FROM journal_seals")
+    store = Store(f"sqlite:///{database}")
+    with store.transaction() as connection:
+        for (batch_id,) in connection.execute(text(
+                "SELECT batch_id FROM batches WHERE status <> 'open' ORDER BY business_date")):
+            seal_batch(connection, batch_id)
+    store.dispose()
+
+
+def reseal_records(database: Path) -> None:
+    """The record chain sealed again from the (altered) tables, with the project's own
+    function, after the close's recorded digest is made to match the altered journal."""
+    from ledger.digest import journal_digest
+
+    forge(database, "DELETE FROM record_seals")
+    store = Store(f"sqlite:///{database}")
+    with store.transaction() as connection:
+        digest, _ = journal_digest(connection, "2026-01")
+        connection.execute(text("UPDATE period_events SET journal_digest = :digest "
+                                "WHERE period = '2026-01'"), {"digest": digest})
+        seal_unsealed_records(connection)
+    store.dispose()
+
+
+@pytest.fixture(scope="module")
+def closed_books(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("closed-books")
+    write_scenario(root / "landing")
+    creditbooks("init", cwd=root)
+    creditbooks("nightly", "--from", "2026-01-01", "--to", "2026-02-01", cwd=root)
+    creditbooks("close", "--period", "2026-01", cwd=root)
+    return root
+
+
+@pytest.fixture
+def books(closed_books, tmp_path) -> Path:
+    shutil.copytree(closed_books, tmp_path / "books")
+    return tmp_path / "books"
+
+
+def verify(books: Path, *options: str) -> tuple[int, dict[str, dict]]:
+    """verify's exit code and its rows by control (first word of the control's name)."""
+    completed = creditbooks("verify", "--format", "json", *options, cwd=books, check=False)
+    rows = json.loads(completed.stdout)
+    return completed.returncode, {row["control"].split(" (")[0].split(" in ")[0]: row
+                                  for row in rows}
+
+
+def everything(books: Path) -> tuple[str, ...]:
+    return ("--close-dir", str(books / "close"), "--anchors", str(books / ANCHORS))
+
+
+def test_an_untouched_ledger_verifies_against_its_manifest_and_every_anchor(books):
+    anchors = [json.loads(line) for line in (books / ANCHORS).read_text().splitlines()]
+    # One anchor at every publish (32 nights) and one at the close, in that order.
+    assert [anchor["event"] for anchor in anchors] == (
+        [f"publish 2026-01-{day:02d}" for day in range(1, 32)] + ["publish 2026-02-01",
+                                                                   "close 2026-01 v1"])
+    database = Store(f"sqlite:///{books / 'creditbooks.db'}")
+    with database.engine.connect() as connection:
+        head, records = chain_head(connection), record_chain_head(connection)
+    database.dispose()
+    # The close's anchor holds both heads after the close: 33 batches and the close sealed.
+    assert anchors[-1]["journal_chain"] == {"sequence": head.sequence, "hash": head.chain_hash}
+    assert anchors[-1]["record_chain"] == {"sequence": 33, "hash": records.chain_hash}
+    assert anchors[-1]["entries_sealed"] == head.sequence
+    manifest = json.loads((books / "close" / "2026-01" / "v1" / "manifest.json").read_text())
+    assert manifest["anchor"]["record_chain"]["sequence"] == 32  # before its own lock
+    code, rows = verify(books, *everything(books))
+    assert code == 0, rows
+    assert rows["anchors"]["detail"] == "33 anchors, each at the recomputed chains' links"
+    assert rows["close manifests"]["passed"] and rows["period events"]["passed"]
+
+
+def test_the_reseal_attack_is_named_by_the_closed_period_the_manifest_and_the_anchors(books):
+    database = books / "creditbooks.db"
+    # 5.00 of breakage moved to usage revenue in closed January: the entry still balances.
+    forge(database, "UPDATE journal_lines SET account = 'Income:Revenue:Usage' "
+                    "WHERE entry_id LIKE 'breakage/%' AND account LIKE 'Income:%'")
+    reseal_journal(database)
+    said = creditbooks("close", "--period", "2026-01", cwd=books)
+    assert said.stdout.strip() == "2026-01 is already closed (version 1); nothing changed"
+
+    code, rows = verify(books)
+    assert code == 1 and rows["journal hash chain"]["passed"]  # re-sealed: it holds
+    assert rows["period events"]["detail"].startswith(
+        "period 2026-01 is closed (version 1, event id 1) with journal digest ")
+    assert rows["period events"]["detail"].endswith("entries of a closed period were changed")
+    assert not rows["record chain"]["passed"]  # its seals hold the journal's old links
+
+    # The forger goes on: the close's digest made to match, the record chain re-sealed.
+    reseal_records(database)
+    code, rows = verify(books)
+    assert code == 0, rows  # the database alone can no longer tell
+    code, rows = verify(books, "--close-dir", str(books / "close"))
+    manifest = books / "close" / "2026-01" / "v1" / "manifest.json"
+    assert code == 1
+    assert rows["close manifests"]["detail"].startswith(
+        f"close manifest {manifest} says journal_digest ")
+    code, rows = verify(books, "--anchors", str(books / ANCHORS))
+    assert code == 1
+    assert rows["anchors"]["detail"].startswith("anchor line 1 (publish 2026-01-01 at ")
+    assert rows["anchors"]["detail"].endswith("was rewritten and re-sealed")
+    # Even with the close's digest put back, the manifest's journal head is not the chain's.
+    forge(database, "UPDATE period_events SET journal_digest = '"
+          + json.loads(manifest.read_text())["journal_digest"] + "'")
+    reseal_records_only(database)
+    code, rows = verify(books, "--close-dir", str(books / "close"))
+    head = json.loads(manifest.read_text())["chain_head"]
+    assert code == 1
+    assert rows["close manifests"]["detail"].startswith(
+        f"close manifest {manifest} records journal chain head {head['sequence']} "
+        f"{head['hash']}, but the recomputed journal chain has ")
+    assert rows["close manifests"]["detail"].endswith("was rewritten and re-sealed")
+
+
+def reseal_records_only(database: Path) -> None:
+    forge(database, "DELETE FROM record_seals")
+    store = Store(f"sqlite:///{database}")
+    with store.transaction() as connection:
+        seal_unsealed_records(connection)
+    store.dispose()
+
+
+def test_an_edited_period_event_is_named(books):
+    database = books / "creditbooks.db"
+    forge(database, "UPDATE period_events SET actor = 'cfo'")
+    code, rows = verify(books)
+    assert code == 1
+    assert rows["record chain"]["detail"] == (
+        "period event id 1 (record seal 33) was altered: it no longer matches the hash sealed "
+        "when it was recorded")
+    reseal_records_only(database)  # and re-sealed: the manifest still says who closed it
+    code, rows = verify(books, "--close-dir", str(books / "close"))
+    closed_by = json.loads((books / "close" / "2026-01" / "v1" / "manifest.json").read_text())[
+        "closed_by"]
+    assert code == 1 and closed_by != "cfo"
+    assert rows["close manifests"]["detail"].endswith(
+        f"says closed_by {closed_by}, but period event id 1 says actor cfo: the event was altered")
+
+
+def test_deleted_period_events_are_named_and_a_second_close_never_replaces_the_package(books):
+    database = books / "creditbooks.db"
+    package = books / "close" / "2026-01" / "v1"
+    before = {path.name: path.read_bytes() for path in package.iterdir()}
+    forge(database, "DELETE FROM period_events")
+    code, rows = verify(books)
+    assert code == 1
+    assert rows["record chain"]["detail"] == (
+        "period event id 1 (record seal 33) is missing from period_events")
+
+    again = creditbooks("close", "--period", "2026-01", cwd=books, check=False)
+    assert again.returncode == 1
+    assert again.stderr.strip() == (
+        f"creditbooks: error: period 2026-01 not locked: close package "
+        f"{Path('close') / '2026-01' / 'v1'} already exists and is never overwritten; the "
+        "ledger records no close of that version (a removed period event, or a package copied "
+        "in): run creditbooks verify --close-dir to see which")
+    assert {path.name: path.read_bytes() for path in package.iterdir()} == before
+    assert sorted(path.name for path in package.parent.iterdir()) == ["v1"]
+
+    # With the record seals gone as well, the manifest still names the close.
+    reseal_records_only(database)
+    code, rows = verify(books, "--close-dir", str(books / "close"))
+    assert code == 1
+    assert rows["close manifests"]["detail"] == (
+        f"close manifest {package / 'manifest.json'} the ledger records no close of 2026-01 "
+        "version 1: its period event was removed or altered")
+
+
+def test_a_deleted_quarantine_row_is_named(books):
+    database = books / "creditbooks.db"
+    connection = sqlite3.connect(database)
+    quarantined = connection.execute("SELECT batch_id, COUNT(*) FROM quarantine "
+                                     "GROUP BY batch_id").fetchall()
+    connection.close()
+    assert quarantined == [("nightly-2026-02-01", 2)]  # U8's negative credits, U2's conflict
+    forge(database, "DELETE FROM quarantine WHERE kind = 'rejected'")
+    code, rows = verify(books)
+    assert code == 1
+    assert rows["record chain"]["detail"] == (
+        "batch nightly-2026-02-01 (record seal 32) was altered: its row, its files' checksums "
+        "and counts or its quarantine rows no longer match the hash sealed when it published")
+
+
+def test_file_counts_changed_consistently_are_named(books):
+    database = books / "creditbooks.db"
+    # Still rows read = accepted + duplicates + rejected: the controls cannot tell.
+    forge(database, "UPDATE batch_files SET rows_read = rows_read + 1, "
+                    "rows_rejected = rows_rejected + 1 "
+                    "WHERE batch_id = 'nightly-2026-01-31' AND document = 'usage'")
+    code, rows = verify(books)
+    assert code == 1
+    assert [name for name, row in rows.items() if not row["passed"]] == ["record chain"]
+    assert rows["record chain"]["detail"].startswith(
+        "batch nightly-2026-01-31 (record seal 31) was altered: ")
+
+
+def test_a_version_directory_already_there_stops_the_close(sqlite_store, policy, tmp_path):
+    write_scenario(tmp_path / "landing")
+    post_days(sqlite_store, policy, tmp_path, date(2026, 1, 1), date(2026, 1, 31))
+    squatter = tmp_path / "close" / "2026-01" / "v1"
+    squatter.mkdir(parents=True)
+    (squatter / "note.txt").write_text("not a package")
+    with pytest.raises(CloseRefusedError, match="already exists and is never overwritten"):
+        close_period(sqlite_store, policy, "2026-01", tmp_path / "close", tmp_path / "archive")
+    assert (squatter / "note.txt").read_text() == "not a package"
+    with sqlite_store.engine.connect() as connection:
+        assert connection.execute(text("SELECT COUNT(*) FROM period_events")).scalar_one() == 0
+
+
+@pytest.mark.parametrize("table", APPEND_ONLY)
+def test_sqlite_refuses_update_and_delete_on_the_journal_and_period_events(books, table):
+    connection = sqlite3.connect(books / "creditbooks.db")
+    try:
+        rows = connection.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+        assert rows > 0
+        column = connection.execute(f"SELECT * FROM {table}").description[1][0]
+        for statement in (f"UPDATE {table} SET {column} = {column}", f"DELETE FROM {table}"):
+            with pytest.raises(sqlite3.IntegrityError, match=(
+                    f"creditbooks: {statement.split()[0]} on {table} is refused: the journal is "
+                    "append-only")):
+                connection.execute(statement)
+        assert connection.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] == rows
+    finally:
+        connection.close()
+
+
+def test_an_upgraded_v010_ledger_keeps_its_chain_head_has_the_triggers_and_verifies(tmp_path):
+    shutil.copyfile(FIXTURES / "ledger.sqlite", tmp_path / "ledger.sqlite")
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    upgrade_ledger(url, archive_root=FIXTURES / "archive")
+    recorded = json.loads((FIXTURES / "books.json").read_text())["chain_head"]
+    store = Store(url)
+    with store.engine.connect() as connection:
+        head = chain_head(connection)
+        checks = verify_evidence(connection)
+        sealed = connection.execute(text(
+            "SELECT record_kind, COUNT(*) FROM record_seals GROUP BY record_kind")).fetchall()
+        batches = connection.execute(text(
+            "SELECT COUNT(*) FROM batches WHERE status <> 'open'")).scalar_one()
+    store.dispose()
+    assert (head.sequence, head.chain_hash) == (recorded["sequence"], recorded["chain_hash"])
+    assert all(check.passed for check in checks), checks
+    assert dict(sealed)["batch"] == batches
+    connection = sqlite3.connect(tmp_path / "ledger.sqlite")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        connection.execute("DELETE FROM journal_lines")
+    connection.close()
+
+
+@pytest.mark.postgres
+def test_on_postgresql_records_are_sealed_and_an_owner_edit_is_named(postgres_server, policy,
+                                                                     tmp_path):
+    store = Store(postgres_server.create_database())
+    store.initialise()
+    write_scenario(tmp_path / "landing")
+    run_nights(store, policy, tmp_path)
+    with store.engine.connect() as connection:
+        assert all(check.passed for check in verify_evidence(connection))
+    with pytest.raises(Exception, match="the journal is append-only"), \
+            store.transaction() as connection:
+        connection.execute(text("DELETE FROM record_seals"))
+    with store.transaction() as connection:  # batch files are not append-only there
+        connection.execute(text("UPDATE batch_files SET file_name = 'other.csv' "
+                                "WHERE batch_id = 'nightly-2026-01-31' AND document = 'usage'"))
+    with store.engine.connect() as connection:
+        record_chain = verify_evidence(connection)[1]
+    store.dispose()
+    assert record_chain.detail.startswith("batch nightly-2026-01-31 (record seal 2) was altered")
+
+
+def test_a_close_stopped_after_its_lock_puts_its_package_in_place_when_run_again(
+        sqlite_store, policy, tmp_path, monkeypatch):
+    import reports.package
+
+    write_scenario(tmp_path / "landing")
+    post_days(sqlite_store, policy, tmp_path, date(2026, 1, 1), date(2026, 1, 31))
+
+    def killed(partial, directory):
+        raise KeyboardInterrupt("stopped between the lock's commit and the rename")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(reports.package, "move_package_into_place", killed)
+        with pytest.raises(KeyboardInterrupt):
+            close_period(sqlite_store, policy, "2026-01", tmp_path / "close", tmp_path / "archive")
+    (partial,) = (tmp_path / "close" / "2026-01").iterdir()
+    assert partial.name.startswith("v1.partial-")
+    again = close_period(sqlite_store, policy, "2026-01", tmp_path / "close", tmp_path / "archive")
+    assert (again.status, again.version) == ("already closed", 1)
+    assert sorted(path.name for path in (tmp_path / "close" / "2026-01").iterdir()) == ["v1"]
+    with sqlite_store.engine.connect() as connection:
+        checks = verify_evidence(connection, tmp_path / "close")
+    assert [check.passed for check in checks] == [True] * 4, checks
+
+
+def test_a_reopened_and_closed_again_period_verifies_with_both_packages(sqlite_store, policy,
+                                                                       tmp_path):
+    from creditbooks.close import reopen_period
+
+    write_scenario(tmp_path / "landing")
+    post_days(sqlite_store, policy, tmp_path, date(2026, 1, 1), date(2026, 1, 31))
+    anchors = tmp_path / "anchors.jsonl"
+    close_period(sqlite_store, policy, "2026-01", tmp_path / "close", tmp_path / "archive",
+                 anchors=anchors)
+    reopen_period(sqlite_store, "2026-01", "a late refund", anchors=anchors)
+    post_days(sqlite_store, policy, tmp_path, date(2026, 2, 1), date(2026, 2, 1))
+    again = close_period(sqlite_store, policy, "2026-01", tmp_path / "close",
+                         tmp_path / "archive", anchors=anchors)
+    assert again.version == 2
+    events = [json.loads(line)["event"] for line in anchors.read_text().splitlines()]
+    assert events == ["close 2026-01 v1", "reopen 2026-01", "close 2026-01 v2"]
+    with sqlite_store.engine.connect() as connection:
+        checks = verify_evidence(connection, tmp_path / "close", anchors)
+    assert [check.passed for check in checks] == [True] * 5, checks
+    assert checks[3].detail.startswith("2 manifests")
+
+
+def test_a_close_after_its_events_were_deleted_and_its_package_moved_is_refused_in_one_line(
+        books):
+    forge(books / "creditbooks.db", "DELETE FROM period_events")
+    (books / "close" / "2026-01" / "v1").rename(books / "moved-v1")
+    again = creditbooks("close", "--period", "2026-01", cwd=books, check=False)
+    assert again.returncode == 1
+    assert again.stderr == (
+        "creditbooks: error: period event id 1 is already sealed (record seal 33): the "
+        "period_events table was altered behind the ledger; run creditbooks verify to see "
+        "how, nothing was recorded\n")
+    assert not (books / "close" / "2026-01" / "v1").exists()

@@ -35,6 +35,18 @@ IDENTIFIERS_IN_SQL = {
     ("ledger/guards.py", "VERSION_TABLE"),  # the constant name of the schema version table
     ("ledger/schema_version.py", "VERSION_TABLE"),  # the same
     ("ledger/archive_index.py", "one_batch"),  # a constant WHERE with a bound parameter, or nothing
+    ("ledger/record_chain.py", "_BATCHES"),     # constant SELECTs of the sealed records
+    ("ledger/record_chain.py", "_FILES"),
+    ("ledger/record_chain.py", "_QUARANTINE"),
+    ("ledger/record_chain.py", "_EVENTS"),
+    ("ledger/record_chain.py", "where"),        # a constant WHERE with a bound parameter, or none
+    ("ledger/migrations/versions/e15c32d7cc7b_record_chain.py", "table"),  # a fixed table list
+    ("ledger/migrations/versions/e15c32d7cc7b_record_chain.py", "operation"),  # UPDATE or DELETE
+    ("ledger/migrations/versions/e15c32d7cc7b_record_chain.py", "operation.lower()"),
+    ("reports/exports.py", "on_day"),           # a constant condition with a bound parameter
+    ("reports/exports.py", "' AND '.join(conditions)"),  # constant conditions, bound values
+    ("reports/exports.py",                      # fixed column names, NULL ones left out
+     "', '.join((c for c in (day, 'e.kind', 'l.currency', 'e.batch_id') if c != 'NULL'))"),
     ("creditbooks/night/ingest.py", "id_column"),  # ID_COLUMN[document], a fixed mapping
     ("creditbooks/night/ingest.py", "table"),  # "lots", "costs", "refunds" or "lot_adjustments": fixed names
     ("ledger/digest.py", "_line_text_sql(connection.dialect.name)"),  # fixed column names

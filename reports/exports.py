@@ -527,10 +527,14 @@ def export_period(store: Store, period: str, target: str, out: Path, settings: E
     out.parent.mkdir(parents=True, exist_ok=True)
     for path, part in files:
         _write(path, [header, *part])
+    # A target that carries each line's functional amount has no journal rate: blank.
+    one_rate = CURRENCY_HANDLING[target] == "rate"
     _write(mapping_path(out), [MAPPING_COLUMNS, *(
         [journal.external_id, journal.key, journal.date.isoformat(), journal.kind,
-         journal.currency, _rate_text(journal), len(journal.lines), journal.entries,
-         journal.batches] for journal in journals)])
+         journal.currency,
+         _rate_text(journal) if one_rate or journal.currency == request.functional_currency
+         else "", len(journal.lines), journal.entries, journal.batches]
+        for journal in journals)])
     return [path for path, _ in files]
 
 

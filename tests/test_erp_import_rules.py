@@ -324,3 +324,17 @@ def test_trace_finds_each_exported_journal_by_its_external_id(march, policy, tmp
     assert all(int(journal["entries"]) == len(journal["ledger_entries"]) for journal in traced)
     with pytest.raises(ValueError, match="has no journal 'CB2603DTC-999999'"):
         trace_journal(march, "CB2603DTC-999999", mapping_path(tmp_path / "ns.csv"))
+
+
+@pytest.mark.parametrize("target", ["sap", "csv"])
+def test_a_target_that_carries_line_amounts_maps_foreign_journals_with_no_rate(
+        march, policy, tmp_path, target):
+    # SAP and the CSV carry each line's local (functional) amount: a journal has no one rate,
+    # and its mapping row must not claim 1 (which would post EUR amounts as USD).
+    export_period(march, "2026-03", target, tmp_path / "out.csv", policy.exports,
+                  ledger_currency="USD")
+    mapping = read_files([mapping_path(tmp_path / "out.csv")])[0]
+    foreign = [row["exchange_rate"] for row in mapping if row["currency"] != "USD"]
+    domestic = {row["exchange_rate"] for row in mapping if row["currency"] == "USD"}
+    assert foreign and set(foreign) == {""}
+    assert domestic == {"1"}

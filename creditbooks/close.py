@@ -172,15 +172,15 @@ def close_period(store: Store, policy: Policy, period: str, out: Path, archive_r
     # Read back by the independent reader before the lock: a package that does not tie
     # out is never the locked one (the next close replaces it).
     if problems := verify_package(manifest.parent):
+        with store.engine.connect() as connection:  # a posting that raced the reads comes first
+            _require_unchanged(connection, period, entries)
         raise CloseRefusedError(f"period {period} not locked: the package does not tie out "
                                 f"({len(problems)} problem(s)), the first: {problems[0]}")
     with store.transaction() as connection:
         take_posting_lock(connection)
         if period in locked_periods(connection):
             return CloseOutcome(period, "already closed", version, None, empty_days, failed)
-        if entry_count(connection, period) != entries:
-            raise CloseRefusedError(f"period {period} not locked: entries were posted into it "
-                                    "while it was closing; run the close again")
+        _require_unchanged(connection, period, entries)
         _refuse_written_version(Path(out), period, version)
         record_period_event(connection, period, "close", version, who, reason, bool(failed),
                             digest, recorded_at)
@@ -188,6 +188,15 @@ def close_period(store: Store, policy: Policy, period: str, out: Path, archive_r
     manifest = package.move_into_place()
     write_anchor(store, f"close {period} v{version}", anchor_file(anchors, Path(out)))
     return CloseOutcome(period, "closed", version, manifest.parent, empty_days, failed)
+
+
+
+
+def _require_unchanged(connection, period: str, entries: int) -> None:
+    """Refuse the lock if entries were posted into the period after the close counted them."""
+    if entry_count(connection, period) != entries:
+        raise CloseRefusedError(f"period {period} not locked: entries were posted into it "
+                                "while it was closing; run the close again")
 
 
 def _refuse_written_version(out: Path, period: str, version: int) -> None:

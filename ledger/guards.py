@@ -40,7 +40,10 @@ APPEND_ONLY_TABLES = ("journal_entries", "journal_lines", "journal_seals", "peri
 MUTABLE_TABLES = ("batches", "batch_stages", "batch_files", "quarantine", "lots", "lot_balances",
                   "burn_slices", "lot_expiries", "costs", "usage_daily", "uncovered_usage",
                   "refunds", "lot_adjustments", "breakage_accruals", "overage_charges",
-                  "overage_settlements", "fx_rates")
+                  "overage_settlements", "fx_rates", "ledger_identity", "archive_partitions",
+                  "usage_id_memory")
+# The late window's look-back: a night adds its ids and removes those no window reaches.
+WINDOW_TABLES = ("seen_usage_ids",)
 _ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 _FUNCTIONS = r"""
@@ -237,6 +240,9 @@ def grant_application_role(connection: Connection, role: str) -> None:
     for table in MUTABLE_TABLES:
         connection.exec_driver_sql(f"REVOKE ALL ON {table} FROM {role}")
         connection.exec_driver_sql(f"GRANT SELECT, INSERT, UPDATE ON {table} TO {role}")
+    for table in WINDOW_TABLES:
+        connection.exec_driver_sql(f"REVOKE ALL ON {table} FROM {role}")
+        connection.exec_driver_sql(f"GRANT SELECT, INSERT, DELETE ON {table} TO {role}")
     # Every command reads the schema revision; only `upgrade`, run by the owner, writes it.
     connection.exec_driver_sql(f"REVOKE ALL ON {VERSION_TABLE} FROM {role}")
     connection.exec_driver_sql(f"GRANT SELECT ON {VERSION_TABLE} TO {role}")

@@ -11,12 +11,12 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError, ProgrammingError
 
-import creditbooks.night.run
+import creditbooks.night.run as night_run
 from creditbooks.close import CloseRefusedError, close_period
 from creditbooks.night.run import BatchConflictError, run_night
 from ledger.chain import verify_chain
 from ledger.journal import JournalBatch
-from ledger.locks import record_period_event
+from ledger.locks import locked_periods, record_period_event
 from ledger.store import Store, post_journal
 from tests.support.cli import creditbooks
 from tests.support.nights import post_days
@@ -179,13 +179,13 @@ def test_two_runs_of_the_same_night_at_once_post_it_exactly_once(postgres_server
     Store(url).initialise()
     write_scenario(tmp_path / "landing")
     both_started = threading.Barrier(2, timeout=30)
-    real_lock = creditbooks.night.run.share_posting_lock
+    real_lock = night_run.share_posting_lock
 
     def start_together(connection):
         both_started.wait()  # both runs are inside their transactions before either writes
         real_lock(connection)
 
-    monkeypatch.setattr(creditbooks.night.run, "share_posting_lock", start_together)
+    monkeypatch.setattr(night_run, "share_posting_lock", start_together)
     outcomes: list = []
 
     def night():
@@ -249,10 +249,14 @@ def test_a_posting_racing_a_close_of_its_period_stops_the_close_cleanly(postgres
     assert outcome == ["period 2026-01 not locked: entries were posted into it while it was "
                        "closing; run the close again"]
     engine.dispose()
-    retry = close_period(books, policy, "2026-01", tmp_path / "close", tmp_path / "archive",
-                         accept_exceptions=True, reason="test")
-    assert retry.status == "closed" and retry.version == 1  # the refused package is replaced
-    assert sorted(path.name for path in (tmp_path / "close" / "2026-01").iterdir()) == ["v1"]
+    # Run again, the close reads the late entry, a hand-made one that moves deferred revenue
+    # past its lot's record: the package does not tie out, so it is never the locked one.
+    with pytest.raises(CloseRefusedError, match="the package does not tie out"):
+        close_period(books, policy, "2026-01", tmp_path / "close", tmp_path / "archive",
+                     accept_exceptions=True, reason="test")
+    assert not (tmp_path / "close" / "2026-01" / "v1").exists()
+    with books.engine.connect() as connection:
+        assert "2026-01" not in locked_periods(connection)
     books.dispose()
 
 
@@ -265,9 +269,9 @@ def _late_entry_frames():
     lines = pd.DataFrame([
         {"entry_id": "manual/late", "line_number": 1, "account": "Liabilities:DeferredRevenue:Credits",
          "currency": "USD", "amount_minor": 1, "functional_minor": 1, "meter": None,
-         "purchase_id": None},
-        {"entry_id": "manual/late", "line_number": 2, "account": "Income:Usage", "currency": "USD",
-         "amount_minor": -1, "functional_minor": -1, "meter": None, "purchase_id": None}])
+         "purchase_id": "P-B"},
+        {"entry_id": "manual/late", "line_number": 2, "account": "Income:Revenue:Usage", "currency": "USD",
+         "amount_minor": -1, "functional_minor": -1, "meter": "api", "purchase_id": "P-B"}])
     return entries, lines
 
 

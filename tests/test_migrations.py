@@ -423,3 +423,18 @@ def test_after_the_upgrade_a_resent_event_of_a_v010_night_is_a_duplicate(tmp_pat
             outcome["rejected"]) == (2, 0, 1, 1)
     conflicts = creditbooks("--db", url, "exceptions", "--format", "json", cwd=tmp_path)
     assert "event_id was accepted on 2026-01-05 with different contents" in conflicts.stdout
+
+
+def test_the_baseline_is_never_downgraded_and_the_books_stay(tmp_path):
+    """Downgrading below v0.1.0 would drop every table: it is refused, and nothing changes."""
+    from alembic import command
+
+    from ledger.upgrade import alembic_config, schema_change_connection
+
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    Store(url).initialise()
+    before = ledger_state(url)
+    with pytest.raises(LedgerSchemaError, match="never taken below its v0.1.0 baseline"):
+        with schema_change_connection(url) as connection:
+            command.downgrade(alembic_config(connection), "base")
+    assert ledger_state(url) == before

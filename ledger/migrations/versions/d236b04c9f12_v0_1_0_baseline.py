@@ -405,5 +405,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """A ledger is not taken back below v0.1.0: restore the backup `creditbooks upgrade` made."""
-    raise NotImplementedError("the v0.1.0 baseline has no downgrade; restore a backup instead")
+    """Refused by design: below v0.1.0 there is no ledger, and dropping every table would
+    destroy the books. Going back is restoring the backup `creditbooks upgrade` made."""
+    from ledger.schema_version import LedgerSchemaError
+
+    raise LedgerSchemaError("a ledger is never taken below its v0.1.0 baseline (that would drop "
+                            "the books); restore the backup creditbooks upgrade made instead")

@@ -66,7 +66,7 @@ from ledger.archive_index import ledger_id, record_partition
 from ledger.domain import BatchStatus, Stage
 from ledger.locks import posting_period
 from ledger.money import format_minor, minor_unit_exponent
-from ledger.periods import BusinessDay
+from ledger.periods import BusinessDay, LateWindow
 from ledger.seen_ids import (
     forget_before_window,
     late_window,
@@ -212,12 +212,14 @@ def _process_alive(process_id: int) -> bool:
 def _ingest(connection: Connection, landing: LandingDay, day: BusinessDay, policy: Policy,
             archive_root: Path, batch_id: str, strict: bool, recorded_at,
             staging: Path) -> list[DocumentIntake | StagedUsage]:
-    intakes = _take_in(connection, landing.files, day, policy, archive_root, staging)
+    window = late_window(connection, day, policy.late_window_days)
+    intakes = _take_in(connection, landing.files, day, policy, window, staging)
     rejected = sum(len(intake.rejected) for intake in intakes)
     if strict and rejected:
         raise StrictModeRejectionError(_strict_message(intakes, rejected))
-    _require_rates(connection, intakes, day, policy)
-    _require_functional_within_bound(connection, intakes, policy)
+    known_rates = _known_rates(connection, intakes)
+    _require_rates(connection, intakes, day, policy, known_rates)
+    _require_functional_within_bound(intakes, policy, known_rates)
     # The batch row claims the date first: a concurrent run of the same date waits on its
     # unique key here and fails, before it can write the day's archive partitions.
     connection.execute(insert(schema.Batch.__table__), [{
@@ -226,7 +228,7 @@ def _ingest(connection: Connection, landing: LandingDay, day: BusinessDay, polic
         "policy_version": policy.version, "input_fingerprint": landing.fingerprint,
         "started_at": recorded_at, "recorded_at": recorded_at, "entry_count": 0,
     }])
-    _archive(connection, intakes, day, policy, archive_root, batch_id)
+    _archive(connection, intakes, day, window, archive_root, batch_id)
     insert_frame(connection, schema.BatchFile, _batch_files(intakes, batch_id))
     insert_frame(connection, schema.QuarantinedRow, _quarantine(intakes, day, batch_id))
     rates = _accepted(intakes, "fx_rates")
@@ -250,9 +252,9 @@ def _ingest(connection: Connection, landing: LandingDay, day: BusinessDay, polic
 
 
 def _archive(connection: Connection, intakes: list[DocumentIntake | StagedUsage],
-             day: BusinessDay, policy: Policy, archive_root: Path, batch_id: str) -> None:
+             day: BusinessDay, window: LateWindow, archive_root: Path, batch_id: str) -> None:
     """Write and record the day's partitions, and the usage ids the ledger has now seen."""
-    forget_before_window(connection, late_window(connection, day, policy.late_window_days))
+    forget_before_window(connection, window)
     writer = PartitionWriter(archive_root, batch_id, ledger_id(connection), day.business_date)
     writer.remove_leftovers(ARCHIVED_DOCUMENTS)
     for intake in intakes:
@@ -274,8 +276,19 @@ def _accepted(intakes: list[DocumentIntake], document: str) -> pd.DataFrame | No
     return next((intake.accepted for intake in intakes if intake.document == document), None)
 
 
+def _known_rates(connection: Connection,
+                 intakes: list[DocumentIntake]) -> dict[tuple[date, str], str]:
+    """Every rate the night can use: the books' and today's accepted ones, by (date, currency)."""
+    rates = all_rates(connection)
+    today = _accepted(intakes, "fx_rates")
+    if today is not None:
+        rates |= dict(zip(zip(today["rate_date"], today["currency"], strict=True),
+                          today["rate_to_functional"], strict=True))
+    return rates
+
+
 def _require_rates(connection: Connection, intakes: list[DocumentIntake], day: BusinessDay,
-                   policy: Policy) -> None:
+                   policy: Policy, known_rates: dict[tuple[date, str], str]) -> None:
     """Refuse the night before anything is written if a posting will lack a rate.
 
     Foreign purchases need the rate of their purchase date; foreign costs, and overage
@@ -283,10 +296,7 @@ def _require_rates(connection: Connection, intakes: list[DocumentIntake], day: B
     at that day's rate.
     """
     functional = policy.functional_currency
-    have = set(all_rates(connection))
-    rates = _accepted(intakes, "fx_rates")
-    if rates is not None:
-        have |= set(zip(rates["rate_date"], rates["currency"], strict=True))
+    have = set(known_rates)
     needed: set[tuple[date, str]] = set()
     purchases = _accepted(intakes, "purchases")
     if purchases is not None and len(purchases):
@@ -307,8 +317,8 @@ def _require_rates(connection: Connection, intakes: list[DocumentIntake], day: B
                                  + _rejected_rate_note(intakes, set(missing)))
 
 
-def _require_functional_within_bound(connection: Connection, intakes: list[DocumentIntake],
-                                     policy: Policy) -> None:
+def _require_functional_within_bound(intakes: list[DocumentIntake], policy: Policy,
+                                     rates: dict[tuple[date, str], str]) -> None:
     """Refuse a purchase whose amount with tax, at its rate, is past what a row may carry.
 
     A foreign purchase posts its functional amount as well: held to the same bound as an
@@ -319,11 +329,6 @@ def _require_functional_within_bound(connection: Connection, intakes: list[Docum
     if purchases is None or not len(purchases.accepted):
         return
     functional = policy.functional_currency
-    rates = all_rates(connection)
-    today = _accepted(intakes, "fx_rates")
-    if today is not None:
-        rates |= dict(zip(zip(today["rate_date"], today["currency"], strict=True),
-                          today["rate_to_functional"], strict=True))
     accepted = purchases.accepted
     purchased_on = pd.to_datetime(accepted["purchased_at"], utc=True).dt.tz_convert(
         policy.reporting_timezone).dt.date
@@ -368,7 +373,7 @@ def _rejected_rate_note(intakes: list[DocumentIntake], missing: set[tuple[date, 
 
 
 def _take_in(connection: Connection, files: dict[str, InputFile | StreamedFile],
-             day: BusinessDay, policy: Policy, archive_root: Path,
+             day: BusinessDay, policy: Policy, window: LateWindow,
              staging: Path) -> list[DocumentIntake | StagedUsage]:
     intakes = []
     if "fx_rates" in files:
@@ -377,7 +382,6 @@ def _take_in(connection: Connection, files: dict[str, InputFile | StreamedFile],
     if "purchases" in files:
         validated = validate_purchases(files["purchases"].frame, day)
         intakes.append(_with_source(_against_table(connection, files["purchases"], validated, "lots")))
-    window = late_window(connection, day, policy.late_window_days)
     if "usage" in files and isinstance(files["usage"], StreamedFile):
         intakes.append(take_in_streamed_usage(files["usage"], day, window,
                                               seen_usage_parts(connection, window), staging))

@@ -75,19 +75,61 @@ def business_date_of(instant: pd.Timestamp, timezone: str) -> date:
     return instant.tz_convert(ZoneInfo(timezone)).date()
 
 
-def period_of(business_date: date) -> str:
-    return f"{business_date.year:04d}-{business_date.month:02d}"
+class Period(str):
+    """An accounting period: a calendar month, named `YYYY-MM`.
+
+    A `str` on purpose: the name is the period's only representation in the books (a
+    column, a SQL parameter, a directory, a JSON value), so a Period goes wherever its
+    name goes, and nothing else passes for one: `Period(text)` refuses a malformed name,
+    and every period an outside caller gives (the command line, the DAGs) is made one.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, name: str) -> Period:
+        if isinstance(name, Period):
+            return name
+        if not isinstance(name, str) or not _PERIOD.fullmatch(name):
+            raise ValueError(f"period {name!r} is not of the form YYYY-MM")
+        return super().__new__(cls, name)
+
+    @classmethod
+    def of(cls, business_date: date) -> Period:
+        return cls(f"{business_date.year:04d}-{business_date.month:02d}")
+
+    @property
+    def first_day(self) -> date:
+        return date(int(self[:4]), int(self[5:]), 1)
+
+    @property
+    def following_first_day(self) -> date:
+        """The first day of the next period: a period is [first_day, following_first_day)."""
+        return self.next().first_day
+
+    @property
+    def last_day(self) -> date:
+        return self.following_first_day - timedelta(days=1)
+
+    def next(self) -> Period:
+        year, month = int(self[:4]), int(self[5:])
+        return Period(f"{year + 1:04d}-01" if month == 12 else f"{year:04d}-{month + 1:02d}")
+
+    def previous(self) -> Period:
+        year, month = int(self[:4]), int(self[5:])
+        return Period(f"{year - 1:04d}-12" if month == 1 else f"{year:04d}-{month - 1:02d}")
+
+    def days(self) -> list[date]:
+        return days_between(self.first_day, self.last_day)
 
 
-def parse_period(text: str) -> tuple[date, date]:
-    """'2026-01' -> (first day, first day of the next period)."""
-    match = _PERIOD.match(text)
-    if not match:
-        raise ValueError(f"period {text!r} is not of the form YYYY-MM")
-    year, month = int(match.group(1)), int(match.group(2))
-    first = date(year, month, 1)
-    following = date(year + 1, 1, 1) if month == 12 else date(year, month + 1, 1)
-    return first, following
+def period_of(business_date: date) -> Period:
+    return Period.of(business_date)
+
+
+def parse_period(name: str) -> tuple[date, date]:
+    """'2026-01' -> (first day, first day of the next period); a malformed name is refused."""
+    period = Period(name)
+    return period.first_day, period.following_first_day
 
 
 def days_between(first: date, last: date) -> list[date]:

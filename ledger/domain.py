@@ -1,8 +1,11 @@
-"""The ledger's domain values, each named once: a night's stages, a batch's status, a batch's id.
+"""The ledger's domain values, each named once: a night's stages, a batch's status, a batch's
+id, and every kind, action or status a ledger table records.
 
 The stage order here is the order of a night everywhere: the command line runs the stages
 in it, the Airflow DAG builds its task chain from it, the tests walk it, and the database's
-CHECK constraints list its values. Nothing else spells a stage, a status or a batch id.
+CHECK constraints list its values. Every CHECK constraint that lists values builds its list
+from an enumeration here with `sql_values`, so the code and the database cannot disagree.
+Nothing else spells a stage, a status, a kind or a batch id.
 """
 
 from __future__ import annotations
@@ -43,6 +46,78 @@ class BatchStatus(StrEnum):
     @property
     def is_published(self) -> bool:
         return self is not BatchStatus.OPEN
+
+
+class EntryKind(StrEnum):
+    """What a journal entry records (the order is the CHECK constraint's list)."""
+
+    PURCHASE = "purchase"
+    USAGE = "usage"
+    BREAKAGE = "breakage"
+    COST = "cost"
+    REFUND = "refund"
+    ESCHEAT = "escheat"
+    OVERAGE = "overage"
+    FX = "fx"
+
+
+class LotKind(StrEnum):
+    """A lot is paid for, or a promotional grant (free: no amount, no tax)."""
+
+    PAID = "paid"
+    PROMOTIONAL = "promotional"
+
+
+class QuarantineKind(StrEnum):
+    """Why an input row was quarantined: invalid, or its id was seen with other contents."""
+
+    REJECTED = "rejected"
+    CONFLICT = "conflict"
+
+
+class AdjustmentAction(StrEnum):
+    """A dated change to a lot's terms: extend its expiry, or withdraw a grant's remainder."""
+
+    ROLLOVER = "rollover"
+    VOID = "void"
+
+
+class ExpiryDestination(StrEnum):
+    """Where an expired lot's deferred value goes: revenue, or a liability to the state."""
+
+    BREAKAGE = "breakage"
+    ESCHEAT = "escheat"
+
+
+class CostType(StrEnum):
+    """A cost of serving varies with usage, or is fixed for the period."""
+
+    VARIABLE = "variable"
+    FIXED = "fixed"
+
+
+class OverageMode(StrEnum):
+    """The policy's overage rule: what usage that found no active credits becomes.
+
+    Recorded per row as `uncovered_usage.treatment`."""
+
+    EXCEPTION = "exception"  # recorded for a person to act on; no entry
+    ARREARS = "arrears"  # billed at the list price (overage_charges)
+    NEGATIVE_BALANCE = "negative_balance"  # owed credits the next purchase pays first
+
+
+class PeriodAction(StrEnum):
+    """A period event: the period is closed (locked) or reopened; the last event rules."""
+
+    CLOSE = "close"
+    REOPEN = "reopen"
+
+
+class RecordKind(StrEnum):
+    """The records the record chain seals (`ledger/record_chain.py`)."""
+
+    BATCH = "batch"
+    PERIOD_EVENT = "period_event"
 
 
 def sql_values(enumeration: type[StrEnum]) -> str:

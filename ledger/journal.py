@@ -16,10 +16,11 @@ never be posted twice and parallel writers produce the same ids.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
 import numpy as np
 import pandas as pd
+
+from ledger.domain import EntryKind as EntryKind  # defined once in domain; re-exported here
 
 ENTRY_COLUMNS = ("entry_id", "kind", "business_date", "period", "customer_id", "source_ref")
 LINE_COLUMNS = (
@@ -32,17 +33,6 @@ LINE_COLUMNS = (
     "meter",
     "purchase_id",
 )
-
-
-class EntryKind(StrEnum):
-    PURCHASE = "purchase"
-    USAGE = "usage"
-    BREAKAGE = "breakage"
-    COST = "cost"
-    REFUND = "refund"
-    ESCHEAT = "escheat"
-    OVERAGE = "overage"
-    FX = "fx"
 
 
 def empty_entries() -> pd.DataFrame:

@@ -31,7 +31,20 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
-from ledger.domain import BatchStatus, Stage, sql_values
+from ledger.domain import (
+    AdjustmentAction,
+    BatchStatus,
+    CostType,
+    EntryKind,
+    ExpiryDestination,
+    LotKind,
+    OverageMode,
+    PeriodAction,
+    QuarantineKind,
+    RecordKind,
+    Stage,
+    sql_values,
+)
 
 
 def _bigint(*, nullable: bool = False, primary_key: bool = False) -> Column:
@@ -198,7 +211,7 @@ class QuarantinedRow(SQLModel, table=True):
 
     __tablename__ = "quarantine"
     __table_args__ = (
-        CheckConstraint("kind IN ('rejected', 'conflict')", name="ck_quarantine_kind"),
+        CheckConstraint(f"kind IN {sql_values(QuarantineKind)}", name="ck_quarantine_kind"),
     )
     id: int | None = Field(default=None, primary_key=True)
     batch_id: str = Field(foreign_key="batches.batch_id", index=True, max_length=64)
@@ -221,10 +234,9 @@ class Lot(SQLModel, table=True):
         _currency_check(),
         CheckConstraint("credits_micro > 0", name="ck_lots_credits_positive"),
         CheckConstraint("amount_minor >= 0 AND tax_minor >= 0", name="ck_lots_money_non_negative"),
-        CheckConstraint("kind IN ('paid', 'promotional')", name="ck_lots_kind"),
-        CheckConstraint(
-            "kind = 'paid' OR (amount_minor = 0 AND tax_minor = 0)", name="ck_lots_promotional_free"
-        ),
+        CheckConstraint(f"kind IN {sql_values(LotKind)}", name="ck_lots_kind"),
+        CheckConstraint(f"kind = '{LotKind.PAID}' OR (amount_minor = 0 AND tax_minor = 0)",
+                        name="ck_lots_promotional_free"),
         CheckConstraint(
             "expires_at IS NULL OR expires_at > purchased_at", name="ck_lots_expiry_after_purchase"
         ),
@@ -333,8 +345,9 @@ class LotAdjustment(SQLModel, table=True):
 
     __tablename__ = "lot_adjustments"
     __table_args__ = (
-        CheckConstraint("action IN ('rollover', 'void')", name="ck_lot_adjustments_action"),
-        CheckConstraint("action = 'void' OR new_expires_at IS NOT NULL",
+        CheckConstraint(f"action IN {sql_values(AdjustmentAction)}",
+                        name="ck_lot_adjustments_action"),
+        CheckConstraint(f"action = '{AdjustmentAction.VOID}' OR new_expires_at IS NOT NULL",
                         name="ck_lot_adjustments_rollover_expiry"),
         CheckConstraint("credits_voided_micro >= 0", name="ck_lot_adjustments_credits"),
     )
@@ -364,7 +377,7 @@ class LotExpiry(SQLModel, table=True):
     __tablename__ = "lot_expiries"
     __table_args__ = (
         CheckConstraint("credits_micro >= 0 AND value_minor >= 0", name="ck_lot_expiries_sign"),
-        CheckConstraint("destination IN ('breakage', 'escheat')",
+        CheckConstraint(f"destination IN {sql_values(ExpiryDestination)}",
                         name="ck_lot_expiries_destination"),
     )
     purchase_id: str = Field(primary_key=True, foreign_key="lots.purchase_id", max_length=200)
@@ -414,7 +427,7 @@ class CostLine(SQLModel, table=True):
     __table_args__ = (
         _currency_check(),
         CheckConstraint("amount_minor >= 0", name="ck_costs_amount_non_negative"),
-        CheckConstraint("cost_type IN ('variable', 'fixed')", name="ck_costs_type"),
+        CheckConstraint(f"cost_type IN {sql_values(CostType)}", name="ck_costs_type"),
     )
     cost_id: str = Field(primary_key=True, max_length=200)
     cost_date: date = Field(index=True)
@@ -454,7 +467,7 @@ class UncoveredUsage(SQLModel, table=True):
     __tablename__ = "uncovered_usage"
     __table_args__ = (
         CheckConstraint("credits_micro > 0", name="ck_uncovered_usage_credits_positive"),
-        CheckConstraint("treatment IN ('exception', 'arrears', 'negative_balance')",
+        CheckConstraint(f"treatment IN {sql_values(OverageMode)}",
                         name="ck_uncovered_usage_treatment"),
     )
     business_date: date = Field(primary_key=True)
@@ -508,8 +521,7 @@ class JournalEntryRecord(SQLModel, table=True):
 
     __tablename__ = "journal_entries"
     __table_args__ = (
-        CheckConstraint("kind IN ('purchase', 'usage', 'breakage', 'cost', 'refund', 'escheat', "
-                        "'overage', 'fx')", name="ck_entries_kind"),
+        CheckConstraint(f"kind IN {sql_values(EntryKind)}", name="ck_entries_kind"),
         Index("ix_journal_entries_period_kind", "period", "kind"),
     )
     entry_id: str = Field(primary_key=True, sa_type=_identifier(255))
@@ -571,8 +583,9 @@ class PeriodEvent(SQLModel, table=True):
 
     __tablename__ = "period_events"
     __table_args__ = (
-        CheckConstraint("action IN ('close', 'reopen')", name="ck_period_events_action"),
-        CheckConstraint("action = 'close' OR length(reason) > 0", name="ck_period_events_reason"),
+        CheckConstraint(f"action IN {sql_values(PeriodAction)}", name="ck_period_events_action"),
+        CheckConstraint(f"action = '{PeriodAction.CLOSE}' OR length(reason) > 0",
+                        name="ck_period_events_reason"),
     )
     id: int | None = Field(default=None, primary_key=True)
     period: str = Field(index=True, max_length=7)
@@ -593,7 +606,7 @@ class RecordSeal(SQLModel, table=True):
 
     __tablename__ = "record_seals"
     __table_args__ = (
-        CheckConstraint("record_kind IN ('batch', 'period_event')", name="ck_record_seals_kind"),
+        CheckConstraint(f"record_kind IN {sql_values(RecordKind)}", name="ck_record_seals_kind"),
         UniqueConstraint("record_kind", "record_key", name="uq_record_seals_record"),
     )
     sequence: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))

@@ -16,6 +16,7 @@ from itertools import compress
 import numpy as np
 from sqlalchemy import Connection, text
 
+from ledger.periods import Period
 from ledger.row_text import FIELD_SEPARATOR
 
 _BATCH_ROWS = 100_000
@@ -40,7 +41,7 @@ def _line_text_sql(dialect: str) -> str:
     return f"{function}('{template}', {', '.join(fields)})"
 
 
-def journal_digest(connection: Connection, up_to_period: str) -> tuple[str, int]:
+def journal_digest(connection: Connection, up_to_period: Period) -> tuple[str, int]:
     """(hex SHA-256, line count) of all lines of entries posted into periods <= the one given."""
     digest = hashlib.sha256()
     # CROSS JOIN: SQLite walks the lines in key order, already the digest's order.
@@ -58,7 +59,7 @@ def journal_digest(connection: Connection, up_to_period: str) -> tuple[str, int]
     return digest.hexdigest(), count
 
 
-def journal_digests(connection: Connection, periods: Collection[str]) -> dict[str, str]:
+def journal_digests(connection: Connection, periods: Collection[Period]) -> dict[Period, str]:
     """{period: the digest `journal_digest` gives for it}, for many periods in one read
     of the journal (verify checks every closed period's recorded digest this way)."""
     wanted = sorted(set(periods))
@@ -81,7 +82,7 @@ def journal_digests(connection: Connection, periods: Collection[str]) -> dict[st
     return {period: hasher.hexdigest() for period, hasher in hashers.items()}
 
 
-def entry_count(connection: Connection, up_to_period: str) -> int:
+def entry_count(connection: Connection, up_to_period: Period) -> int:
     """How many entries are posted into periods <= the one given.
 
     The cheap witness that nothing was posted between two moments (a close counts before

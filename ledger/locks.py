@@ -18,7 +18,7 @@ from datetime import datetime
 from sqlalchemy import Connection, insert, text
 
 from ledger import schema
-from ledger.periods import parse_period, period_of
+from ledger.periods import Period
 
 MAX_PERIODS_AHEAD = 1200
 # An arbitrary constant that names "the ledger's periods" among advisory locks.
@@ -42,34 +42,29 @@ class PeriodLockedError(RuntimeError):
     """Something tried to post into a locked period."""
 
 
-def period_states(connection: Connection) -> dict[str, dict]:
-    """Each period's last event: {"YYYY-MM": {"action", "version", "recorded_at", ...}}."""
+def period_states(connection: Connection) -> dict[Period, dict]:
+    """Each period's last event: {Period("YYYY-MM"): {"action", "version", "recorded_at", ...}}."""
     events = connection.execute(text("""
         SELECT period, action, version, actor, reason, accepted_exceptions, journal_digest,
                recorded_at, id
         FROM period_events ORDER BY period, id
     """)).mappings()
-    return {event["period"]: dict(event) for event in events}
+    return {Period(event["period"]): dict(event) for event in events}
 
 
-def locked_periods(connection: Connection) -> set[str]:
+def locked_periods(connection: Connection) -> set[Period]:
     return {period for period, state in period_states(connection).items()
             if state["action"] == "close"}
 
 
-def next_period(period: str) -> str:
-    _, following = parse_period(period)
-    return period_of(following)
-
-
-def posting_period(connection: Connection, period: str) -> str:
+def posting_period(connection: Connection, period: Period) -> Period:
     """The period itself if open, else the first open period after it."""
     locked = locked_periods(connection)
     candidate = period
     for _ in range(MAX_PERIODS_AHEAD):
         if candidate not in locked:
             return candidate
-        candidate = next_period(candidate)
+        candidate = candidate.next()
     raise PeriodLockedError(f"no open period within {MAX_PERIODS_AHEAD} months after {period}")
 
 
@@ -79,7 +74,7 @@ def require_open(connection: Connection, periods: set[str]) -> None:
         raise PeriodLockedError(f"period {', '.join(closed)} is locked; it accepts no postings")
 
 
-def record_period_event(connection: Connection, period: str, action: str, version: int, actor: str,
+def record_period_event(connection: Connection, period: Period, action: str, version: int, actor: str,
                         reason: str, accepted_exceptions: bool, journal_digest: str,
                         recorded_at: datetime) -> int:
     """Append the event and seal it onto the record chain, in the caller's transaction;

@@ -25,7 +25,7 @@ class BusinessDay:
     ends_at_utc: pd.Timestamp
 
     @property
-    def period(self) -> str:
+    def period(self) -> Period:
         return period_of(self.business_date)
 
     def late_window_starts_at(self, late_window_days: int) -> pd.Timestamp:

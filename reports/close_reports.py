@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 from intake.archive import archived_path_in, read_partition_where
 from ledger.accounts import ChartOfAccounts
 from ledger.money import format_micro_credits, format_micro_credits_column, format_minor_column
-from ledger.periods import business_day, parse_period
+from ledger.periods import Period, business_day, parse_period
 from ledger.store import Store
 from reports.kpis import usage_slices
 from reports.line_totals import line_totals, up_to
@@ -38,14 +38,14 @@ def _money(frame: pd.DataFrame, columns: list[str]) -> list[dict]:
     return frame.to_dict("records")
 
 
-def rollforward_by(store: Store, period: str, dimension: str, accounts: ChartOfAccounts) -> list[dict]:
+def rollforward_by(store: Store, period: Period, dimension: str, accounts: ChartOfAccounts) -> list[dict]:
     """The deferred revenue rollforward per currency and customer, or per currency and product."""
     frame = rollforward_frame(store, period, accounts.deferred_revenue, dimension)
     frame = frame[["currency", dimension, *ROLLFORWARD_COLUMNS]]
     return _money(frame[frame[ROLLFORWARD_COLUMNS].any(axis=1)], ROLLFORWARD_COLUMNS)
 
 
-def revenue_from_opening_balance(store: Store, period: str, accounts: ChartOfAccounts) -> list[dict]:
+def revenue_from_opening_balance(store: Store, period: Period, accounts: ChartOfAccounts) -> list[dict]:
     """Revenue recognised this period out of the deferred balance it opened with: usage
     and breakage of lots whose purchase was posted into an earlier period."""
     lines = up_to(line_totals(store, period), period)
@@ -62,7 +62,7 @@ def revenue_from_opening_balance(store: Store, period: str, accounts: ChartOfAcc
     return _money(frame, ["usage_revenue", "breakage", "total"])
 
 
-def revenue_by_customer_product_meter(store: Store, period: str,
+def revenue_by_customer_product_meter(store: Store, period: Period,
                                       usage: pd.DataFrame | None = None) -> list[dict]:
     """Credits burned and usage revenue per customer, product, meter and currency.
 
@@ -75,7 +75,7 @@ def revenue_by_customer_product_meter(store: Store, period: str,
     return _money(frame[[*keys, "credits", "revenue"]], ["revenue"])
 
 
-def breakage_by_lot(store: Store, period: str) -> list[dict]:
+def breakage_by_lot(store: Store, period: Period) -> list[dict]:
     """Lots that expired in the period: what lapsed, to breakage or to unclaimed property."""
     frame = store.read_frame("""
         SELECT x.purchase_id, o.customer_id, o.product, o.currency, o.expires_at,
@@ -98,12 +98,12 @@ def iso_instants(stored: pd.Series) -> list[str]:
     return ["" if pd.isna(instant) else instant.isoformat() for instant in instants]
 
 
-def period_end(period: str, timezone: str) -> pd.Timestamp:
+def period_end(period: Period, timezone: str) -> pd.Timestamp:
     _, following = parse_period(period)
     return business_day(following - timedelta(days=1), timezone).ends_at_utc
 
 
-def lot_aging(store: Store, period: str, timezone: str) -> list[dict]:
+def lot_aging(store: Store, period: Period, timezone: str) -> list[dict]:
     """Remaining credits and value at period end, by time left until expiry."""
     _, following = parse_period(period)
     lots = lot_state_frame(store, as_of=following - timedelta(days=1))
@@ -134,7 +134,7 @@ def lot_aging(store: Store, period: str, timezone: str) -> list[dict]:
     return _money(grouped, ["value_remaining"])
 
 
-def late_items(store: Store, period: str) -> list[dict]:
+def late_items(store: Store, period: Period) -> list[dict]:
     """Entries posted into the period from nights dated in an earlier (locked) period."""
     first, _ = parse_period(period)
     frame = store.read_frame("""
@@ -149,7 +149,7 @@ def late_items(store: Store, period: str) -> list[dict]:
     return _money(frame, ["amount"])
 
 
-def late_usage(store: Store, period: str, archive_root: Path, timezone: str) -> list[dict]:
+def late_usage(store: Store, period: Period, archive_root: Path, timezone: str) -> list[dict]:
     """Usage that occurred in an earlier period but was first seen by a night of this one."""
     first, _ = parse_period(period)
     starts_at = business_day(first, timezone).starts_at_utc

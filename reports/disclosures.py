@@ -15,7 +15,7 @@ import pandas as pd
 
 from ledger.accounts import ChartOfAccounts
 from ledger.money import format_minor_column
-from ledger.periods import parse_period
+from ledger.periods import Period, parse_period
 from ledger.store import Store
 from rules.policy import Policy
 
@@ -39,7 +39,7 @@ def disclosure_index() -> list[dict]:
             for name, reference, files in DISCLOSURES]
 
 
-def revenue_disaggregation(store: Store, period: str, accounts: ChartOfAccounts) -> list[dict]:
+def revenue_disaggregation(store: Store, period: Period, accounts: ChartOfAccounts) -> list[dict]:
     """Revenue recognised in the period (usage and breakage) by product, by meter and by
     customer country, per currency; each dimension adds up to the income statement's
     revenue. Product and country come from the lot of each deferred revenue line, the
@@ -87,7 +87,7 @@ def _by(lines: pd.DataFrame, dimension: str, column: str) -> pd.DataFrame:
         ["usage_revenue", "breakage"]].sum().assign(dimension=dimension)
 
 
-def breakage_judgements(store: Store, period: str, policy: Policy,
+def breakage_judgements(store: Store, period: Period, policy: Policy,
                         estimates: list[dict]) -> list[dict]:
     """Per product: the breakage method and the rate in force at the end of the period,
     beside the expected and actual rates of its lots expired to date (`estimates`: the

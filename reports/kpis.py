@@ -34,7 +34,7 @@ from ledger.money import (
     minor_unit_exponent,
 )
 from ledger.once import computed_once
-from ledger.periods import business_day, parse_period
+from ledger.periods import Period, business_day, parse_period
 from ledger.store import Store
 from reports.subledger import lot_state_frame
 from rules.policy import Policy
@@ -59,13 +59,15 @@ def per_credit(amount_minor: int, currency: str, credits_micro: int) -> str:
     return str(value.quantize(Decimal("0.000001"), ROUND_HALF_EVEN))
 
 
-def _shift(period: str, months: int) -> str:
-    first, _ = parse_period(period)
-    month_index = first.year * 12 + first.month - 1 + months
-    return f"{month_index // 12:04d}-{month_index % 12 + 1:02d}"
+def _shift(period: Period, months: int) -> Period:
+    """The period `months` after this one (before it, when negative)."""
+    shifted = Period(period)
+    for _ in range(abs(months)):
+        shifted = shifted.next() if months > 0 else shifted.previous()
+    return shifted
 
 
-def usage_slices(store: Store, period: str) -> pd.DataFrame:
+def usage_slices(store: Store, period: Period) -> pd.DataFrame:
     """Credits burned in the period and their value, summed over its days per customer,
     meter and lot, with the lot's product, kind and price (amount and credits)."""
     # Joined on the business date too (here and below): a night's slices and usage totals
@@ -89,7 +91,7 @@ def usage_slices(store: Store, period: str) -> pd.DataFrame:
          "lot_credits": "int64"})
 
 
-def allocated_costs(store: Store, period: str) -> pd.DataFrame:
+def allocated_costs(store: Store, period: Period) -> pd.DataFrame:
     """Cost lines dated in the period, shared lines split over meters by credits burned."""
     first, following = parse_period(period)
     costs = store.read_frame("SELECT cost_id, cost_date, meter, amount_minor, currency, cost_type "
@@ -119,7 +121,7 @@ def allocated_costs(store: Store, period: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["cost_id", "meter", "amount_minor", "currency", "cost_type"])
 
 
-def _figures(store: Store, period: str, policy: Policy) -> dict:
+def _figures(store: Store, period: Period, policy: Policy) -> dict:
     usage = usage_slices(store, period)
     costs = allocated_costs(store, period)
     events = store.read_frame("""
@@ -183,7 +185,7 @@ def _below_base_price(paid: pd.DataFrame, base_price: dict[str, Decimal]) -> np.
     return decided.reindex(pd.MultiIndex.from_frame(paid[keys])).to_numpy(dtype=bool)
 
 
-def period_figures(store: Store, policy: Policy) -> Callable[[str], dict]:
+def period_figures(store: Store, policy: Policy) -> Callable[[Period], dict]:
     """The figures of a period, computed once however many reports ask (one close, on
     however many threads)."""
     return computed_once(lambda period: _figures(store, period, policy))
@@ -249,8 +251,8 @@ def _metrics(figures: dict, previous: dict | None) -> dict[tuple[str, str], str]
     return metrics
 
 
-def kpi_summary(store: Store, period: str, policy: Policy,
-                figures_of: Callable[[str], dict] | None = None) -> list[dict]:
+def kpi_summary(store: Store, period: Period, policy: Policy,
+                figures_of: Callable[[Period], dict] | None = None) -> list[dict]:
     """Each KPI for the period, the previous period and the same period a year ago."""
     figures_of = figures_of or period_figures(store, policy)
     periods = {"this_period": period, "previous_period": _shift(period, -1),
@@ -270,13 +272,13 @@ def kpi_summary(store: Store, period: str, policy: Policy,
             for metric, currency in keys]
 
 
-def first_period(store: Store) -> str | None:
+def first_period(store: Store) -> Period | None:
     """The period of the ledger's first nightly batch (None before any)."""
     first = store.read_frame("SELECT MIN(business_date) AS first FROM batches")["first"].iloc[0]
-    return None if first is None else str(first)[:7]
+    return None if first is None else Period(str(first)[:7])
 
 
-def kpis_by(store: Store, period: str, dimension: str,
+def kpis_by(store: Store, period: Period, dimension: str,
             usage: pd.DataFrame | None = None) -> list[dict]:
     """Volume, revenue and price by meter, product or customer; costs and margin by meter.
 
@@ -312,7 +314,7 @@ def kpis_by(store: Store, period: str, dimension: str,
     return rows
 
 
-def burstiness(store: Store, period: str, archive_root: Path, timezone: str) -> list[dict]:
+def burstiness(store: Store, period: Period, archive_root: Path, timezone: str) -> list[dict]:
     """Per meter: peak hourly credits, average hourly credits over the period, their ratio."""
     first, following = parse_period(period)
     days = store.read_frame("SELECT business_date FROM batches WHERE posting_period = :period "
@@ -345,7 +347,7 @@ def burstiness(store: Store, period: str, archive_root: Path, timezone: str) -> 
     return rows
 
 
-def credit_runway(store: Store, period: str) -> list[dict]:
+def credit_runway(store: Store, period: Period) -> list[dict]:
     """Days of credits left per customer at the trailing 30-day burn rate; soonest first."""
     _, following = parse_period(period)
     last_day = following - timedelta(days=1)
@@ -368,8 +370,8 @@ def credit_runway(store: Store, period: str) -> list[dict]:
     return sorted(rows, key=lambda row: (Decimal(row["days_left"]), row["customer_id"]))
 
 
-def kpi_trends(store: Store, period: str, policy: Policy, months: int = 12,
-               figures_of: Callable[[str], dict] | None = None) -> list[dict]:
+def kpi_trends(store: Store, period: Period, policy: Policy, months: int = 12,
+               figures_of: Callable[[Period], dict] | None = None) -> list[dict]:
     """The figures the charts show for the last 12 periods, from the ledger's first on."""
     figures_of = figures_of or period_figures(store, policy)
     rows = []

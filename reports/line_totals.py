@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ledger.periods import parse_period
+from ledger.periods import Period, parse_period
 from ledger.store import Store
 
 AMOUNT_COLUMNS = ["debit_minor", "credit_minor", "functional_debit_minor",
                   "functional_credit_minor"]
 
 
-def line_totals(store: Store, up_to_period: str) -> pd.DataFrame:
+def line_totals(store: Store, up_to_period: Period) -> pd.DataFrame:
     """Lines of entries posted into periods <= the one given, summed per period, kind,
     account, currency, lot (`purchase_id`, None for lines of no lot) and `published`."""
     sql, parameters = line_totals_query(up_to_period)
@@ -31,7 +31,7 @@ def line_totals(store: Store, up_to_period: str) -> pd.DataFrame:
     return frame
 
 
-def line_totals_query(up_to_period: str) -> tuple[str, dict]:
+def line_totals_query(up_to_period: Period) -> tuple[str, dict]:
     """The SQL and parameters `line_totals` reads (a close starts the read early,
     elsewhere: `ledger.store.ReadOnceStore.read_elsewhere`)."""
     parse_period(up_to_period)
@@ -54,7 +54,7 @@ def line_totals_query(up_to_period: str) -> tuple[str, dict]:
     """, {"period": up_to_period})
 
 
-def up_to(totals: pd.DataFrame, period: str, published_only: bool = False) -> pd.DataFrame:
+def up_to(totals: pd.DataFrame, period: Period, published_only: bool = False) -> pd.DataFrame:
     """The rows of periods <= the one given (totals may run later), published ones if asked."""
     kept = totals["period"] <= period
     if published_only:

@@ -16,7 +16,7 @@ from datetime import timedelta
 import pandas as pd
 
 from ledger.money import format_micro_credits, format_minor, parse_amount_minor
-from ledger.periods import parse_period
+from ledger.periods import Period, parse_period
 from ledger.store import Store
 from reports.controls import usage_accounting_by_day
 from reports.line_totals import line_totals, up_to
@@ -73,13 +73,13 @@ def _lines(left: dict, right: dict) -> tuple[Line, ...]:
                  for scope in sorted(set(left) | set(right)))
 
 
-def reconcile_period(store: Store, period: str, deferred_account: str, cash_account: str,
+def reconcile_period(store: Store, period: Period, deferred_account: str, cash_account: str,
                      tax_account: str) -> list[Reconciliation]:
     return [reconcile() for reconcile in reconciliations_of(
         store, period, deferred_account, cash_account, tax_account)]
 
 
-def reconciliations_of(store: Store, period: str, deferred_account: str, cash_account: str,
+def reconciliations_of(store: Store, period: Period, deferred_account: str, cash_account: str,
                        tax_account: str) -> list[Callable[[], Reconciliation]]:
     """The period's reconciliations, in report order, each run when called (a close runs
     them side by side)."""
@@ -93,7 +93,7 @@ def reconciliations_of(store: Store, period: str, deferred_account: str, cash_ac
     ]
 
 
-def subledger_equals_ledger(store: Store, period: str, deferred_account: str) -> Reconciliation:
+def subledger_equals_ledger(store: Store, period: Period, deferred_account: str) -> Reconciliation:
     first, following = parse_period(period)
     lots = lot_state_frame(store, as_of=following - timedelta(days=1))
     lots["value_remaining"] = lots["value_remaining_minor"]
@@ -110,7 +110,7 @@ def subledger_equals_ledger(store: Store, period: str, deferred_account: str) ->
                           "GL deferred revenue", _lines(left, right), items)
 
 
-def usage_control_totals(store: Store, period: str) -> Reconciliation:
+def usage_control_totals(store: Store, period: Period) -> Reconciliation:
     first, following = parse_period(period)
     days = usage_accounting_by_day(store, first, following)
     accepted = int(days["accepted"].sum()) if len(days) else 0
@@ -124,7 +124,7 @@ def usage_control_totals(store: Store, period: str) -> Reconciliation:
                           (Line("credits", accepted, accounted),), items[:_MAX_ITEMS])
 
 
-def purchases_equal_postings(store: Store, period: str, deferred_account: str, cash_account: str,
+def purchases_equal_postings(store: Store, period: Period, deferred_account: str, cash_account: str,
                              tax_account: str) -> Reconciliation:
     first, following = parse_period(period)
     lots = store.read_frame("""
@@ -166,7 +166,7 @@ def purchases_equal_postings(store: Store, period: str, deferred_account: str, c
                           _lines(left, right), tuple(items))
 
 
-def ingestion_rows_accounted(store: Store, period: str) -> Reconciliation:
+def ingestion_rows_accounted(store: Store, period: Period) -> Reconciliation:
     first, following = parse_period(period)
     # A night's usage totals carry its business date, the first column of their key: found
     # by date, not by a scan of every night's totals per file.
@@ -206,7 +206,7 @@ def ingestion_rows_accounted(store: Store, period: str) -> Reconciliation:
                           tuple(items[:_MAX_ITEMS]))
 
 
-def unbalanced_entries_query(period: str) -> tuple[str, dict]:
+def unbalanced_entries_query(period: Period) -> tuple[str, dict]:
     """The SQL and parameters of the entries of a period that do not balance, per currency
     (a close starts this read of every line early, elsewhere)."""
     # CROSS JOIN: SQLite then walks the lines in key order, entry after entry, instead of
@@ -219,7 +219,7 @@ def unbalanced_entries_query(period: str) -> tuple[str, dict]:
     """, {"period": period})
 
 
-def journal_integrity(store: Store, period: str) -> Reconciliation:
+def journal_integrity(store: Store, period: Period) -> Reconciliation:
     sql, parameters = unbalanced_entries_query(period)
     unbalanced = store.read_frame(sql, **parameters)
     after_lock = store.read_frame("""

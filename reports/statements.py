@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ledger.money import format_minor
-from ledger.periods import parse_period
+from ledger.periods import Period, parse_period
 from ledger.store import Store
 from reports.line_totals import line_totals, up_to
 
@@ -49,7 +49,7 @@ class RollforwardRow:
                 **{name: format_minor(value, self.currency) for name, value in money.items()}}
 
 
-def trial_balance(store: Store, period: str, functional_currency: str | None = None,
+def trial_balance(store: Store, period: Period, functional_currency: str | None = None,
                   totals: pd.DataFrame | None = None) -> list[dict]:
     """Per account and transaction currency; or, given the functional currency, per account
     in it (every line's functional amount, remeasurements included).
@@ -78,7 +78,7 @@ ROLLFORWARD_COLUMNS = ["opening", "purchases", "usage_revenue", "breakage", "ref
                         "closing"]
 
 
-def rollforward_frame(store: Store, period: str, deferred_account: str,
+def rollforward_frame(store: Store, period: Period, deferred_account: str,
                       dimension: str | None = None,
                       functional_currency: str | None = None,
                       totals: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -118,7 +118,7 @@ def rollforward_frame(store: Store, period: str, deferred_account: str,
                                                             for column in ROLLFORWARD_COLUMNS})
 
 
-def rollforward(store: Store, period: str, deferred_account: str,
+def rollforward(store: Store, period: Period, deferred_account: str,
                 functional_currency: str | None = None,
                 totals: pd.DataFrame | None = None) -> list[RollforwardRow]:
     frame = rollforward_frame(store, period, deferred_account,
@@ -138,7 +138,7 @@ def rollforward(store: Store, period: str, deferred_account: str,
 STATEMENT_COLUMNS = ("currency", "section", "line", "row_type", "amount")
 
 
-def _balances(store: Store, period: str, functional_currency: str | None,
+def _balances(store: Store, period: Period, functional_currency: str | None,
               totals: pd.DataFrame | None, this_period_only: bool) -> pd.DataFrame:
     """Per account and currency: the signed balance (debit positive) in minor units, at the
     end of the period or moved within it."""
@@ -153,7 +153,7 @@ def _balances(store: Store, period: str, functional_currency: str | None,
     return frame.groupby(["currency", "account"], as_index=False, sort=True)["amount"].sum()
 
 
-def trial_balance_statement(store: Store, period: str, functional_currency: str | None = None,
+def trial_balance_statement(store: Store, period: Period, functional_currency: str | None = None,
                             totals: pd.DataFrame | None = None) -> list[dict]:
     """The trial balance with debit and credit columns, every figure positive: each
     account's opening and closing balance on its side, and the period's debits and
@@ -208,7 +208,7 @@ def _statement_rows(currency: str, sections: list[tuple[str, pd.DataFrame, str |
     return rows, section_totals
 
 
-def income_statement(store: Store, period: str, functional_currency: str | None = None,
+def income_statement(store: Store, period: Period, functional_currency: str | None = None,
                      totals: pd.DataFrame | None = None) -> list[dict]:
     """The period's income statement per currency: each revenue line and total revenue;
     cost of revenue (Expenses) and gross profit when costs are posted; other income;
@@ -247,7 +247,7 @@ def income_statement(store: Store, period: str, functional_currency: str | None 
 RETAINED_EARNINGS = "Equity:RetainedEarnings"
 
 
-def balance_sheet(store: Store, period: str, functional_currency: str | None = None,
+def balance_sheet(store: Store, period: Period, functional_currency: str | None = None,
                   totals: pd.DataFrame | None = None) -> list[dict]:
     """Balances at the end of the period per currency: assets; liabilities; equity, its
     retained earnings being the cumulative net income; their totals; and the check that

@@ -9,6 +9,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 import pandas as pd
 
 from ledger.money import format_micro_credits, format_minor
+from ledger.periods import Period
 from ledger.store import Store
 
 _LOT_STATE_AS_OF = """
@@ -165,7 +166,7 @@ def exceptions(store: Store, business_date: date | None = None) -> list[dict]:
     return sorted(rows, key=lambda row: (row["business_date"], row["kind"], row["source"]))
 
 
-def period_exceptions(store: Store, period: str) -> list[dict]:
+def period_exceptions(store: Store, period: Period) -> list[dict]:
     """Rows the nights posted into the period set aside (rejected, or a conflict with a
     row already seen): each with its id, file, row, column, reason and raw values."""
     quarantined = store.read_frame("""
@@ -185,7 +186,7 @@ UNCOVERED_COLUMNS = ("meter", "customers", "days", "events", "credits", "accepte
                      "share_of_accepted_credits_percent")
 
 
-def uncovered_usage_summary(store: Store, period: str) -> list[dict]:
+def uncovered_usage_summary(store: Store, period: Period) -> list[dict]:
     """Usage of the period that found no active credits (not revenue), per meter and for
     all meters: customers, days, events and credits, and its share of accepted usage."""
     uncovered = store.read_frame("""

@@ -24,7 +24,7 @@ from intake.archive import archived_path_in, verified_path
 from ledger.archive_index import recorded_partitions
 from ledger.domain import batch_id_for
 from ledger.money import divide_round_half_even, format_micro_credits, format_minor
-from ledger.periods import parse_period
+from ledger.periods import Period, parse_period
 from ledger.store import Store
 from reports.subledger import lot_state_frame
 
@@ -335,7 +335,7 @@ def trace_entry(store: Store, archive_root: Path, entry_id: str,
     return document
 
 
-def trace_customer(store: Store, customer_id: str, period: str) -> dict:
+def trace_customer(store: Store, customer_id: str, period: Period) -> dict:
     first, following = parse_period(period)
 
     def position(as_of: date) -> list[dict]:
@@ -378,7 +378,7 @@ def trace_customer(store: Store, customer_id: str, period: str) -> dict:
     }
 
 
-def trace_sample(store: Store, archive_root: Path, period: str, count: int, seed: int) -> dict:
+def trace_sample(store: Store, archive_root: Path, period: Period, count: int, seed: int) -> dict:
     """Reproducibly pick usage events and revenue lines of a period and trace each."""
     if not 1 <= count <= 1000:
         raise ValueError("--n must be between 1 and 1000")

@@ -13,7 +13,6 @@ Both spread each lot's remaining value exactly, so every row sums to the closing
 
 from __future__ import annotations
 
-import calendar
 from datetime import timedelta
 from itertools import groupby
 from operator import itemgetter
@@ -21,7 +20,7 @@ from operator import itemgetter
 import pandas as pd
 
 from ledger.money import allocate_largest_remainder, format_minor, value_to_date_minor
-from ledger.periods import parse_period, period_of
+from ledger.periods import Period, parse_period
 from ledger.store import Store
 from reports.line_totals import line_totals, up_to
 from reports.subledger import lot_state_frame
@@ -32,16 +31,15 @@ MONTHS_AHEAD = 12
 TRAILING_DAYS = 30
 
 
-def _future_months(period: str) -> list[str]:
-    _, following = parse_period(period)
-    months, month = [], following
+def _future_months(period: Period) -> list[Period]:
+    months, month = [], Period(period)
     for _ in range(MONTHS_AHEAD):
-        months.append(period_of(month))
-        month = (month.replace(day=28) + timedelta(days=4)).replace(day=1)
+        month = month.next()
+        months.append(month)
     return months
 
 
-def _open_lots(store: Store, period: str, policy: Policy) -> pd.DataFrame:
+def _open_lots(store: Store, period: Period, policy: Policy) -> pd.DataFrame:
     _, following = parse_period(period)
     lots = lot_state_frame(store, as_of=following - timedelta(days=1))
     lots["credits_remaining"] = lots["credits_remaining_micro"]
@@ -55,7 +53,7 @@ def _open_lots(store: Store, period: str, policy: Policy) -> pd.DataFrame:
     return lots
 
 
-def waterfall(store: Store, period: str, policy: Policy, functional: bool = False) -> list[dict]:
+def waterfall(store: Store, period: Period, policy: Policy, functional: bool = False) -> list[dict]:
     """The closing deferred balance by when it is expected to become revenue, per method
     and currency; or, with `functional`, in the policy's functional currency (see
     `_in_functional`)."""
@@ -74,7 +72,7 @@ def waterfall(store: Store, period: str, policy: Policy, functional: bool = Fals
     return rows
 
 
-def _in_functional(store: Store, period: str, policy: Policy,
+def _in_functional(store: Store, period: Period, policy: Policy,
                    spreads: dict[tuple[str, str], dict[str, int]]
                    ) -> dict[tuple[str, str], dict[str, int]]:
     """Each currency's spread in the functional currency: the deferred balance is carried
@@ -99,8 +97,8 @@ def _in_functional(store: Store, period: str, policy: Policy,
     return converted
 
 
-def _spreads(store: Store, period: str, policy: Policy, lots: pd.DataFrame,
-             months: list[str]) -> dict[tuple[str, str], dict[str, int]]:
+def _spreads(store: Store, period: Period, policy: Policy, lots: pd.DataFrame,
+             months: list[Period]) -> dict[tuple[str, str], dict[str, int]]:
     columns = [*months, "thereafter"]
     spreads = {("contractual expiry", currency): dict.fromkeys(columns, 0)
                for currency in sorted(set(lots["currency"]))}
@@ -114,8 +112,8 @@ def _spreads(store: Store, period: str, policy: Policy, lots: pd.DataFrame,
     return spreads
 
 
-def _burn_forecast(store: Store, period: str, policy: Policy, lots: pd.DataFrame,
-                   months: list[str]) -> dict[tuple[str, str], int]:
+def _burn_forecast(store: Store, period: Period, policy: Policy, lots: pd.DataFrame,
+                   months: list[Period]) -> dict[tuple[str, str], int]:
     _, following = parse_period(period)
     last_day = following - timedelta(days=1)
     rates = store.read_frame("""
@@ -124,7 +122,7 @@ def _burn_forecast(store: Store, period: str, policy: Policy, lots: pd.DataFrame
     """, start=last_day - timedelta(days=TRAILING_DAYS), end=last_day)
     trailing_credits = dict(zip(rates["customer_id"].tolist(),
                                 rates["credits"].astype("int64").tolist(), strict=True))
-    month_days = [_days_in(month) for month in months]
+    month_days = [len(month.days()) for month in months]
     spread: dict[tuple[str, str], int] = {}
     if lots.empty:
         return spread
@@ -146,7 +144,7 @@ def _burn_forecast(store: Store, period: str, policy: Policy, lots: pd.DataFrame
     return spread
 
 
-def _forecast_customer(customer_lots: list[tuple], trailing_credits: int, months: list[str],
+def _forecast_customer(customer_lots: list[tuple], trailing_credits: int, months: list[Period],
                        month_days: list[int], spread: dict[tuple[str, str], int]) -> None:
     """Burn one customer's forecast demand through its lots in burn order, month by month:
     `trailing_credits` (its last 30 days' burn) / 30 a day.
@@ -178,9 +176,4 @@ def _forecast_customer(customer_lots: list[tuple], trailing_credits: int, months
         leftover = amount - value_to_date_minor(amount, used[index], credits) - accrued
         month = expiry_period if expiry_period in months else "thereafter"
         spread[(currency, month)] = spread.get((currency, month), 0) + int(leftover)
-
-
-def _days_in(month: str) -> int:
-    first, _ = parse_period(month)
-    return calendar.monthrange(first.year, first.month)[1]
 

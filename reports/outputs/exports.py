@@ -3,7 +3,7 @@
 The ledger's entries for a period are summarised into journals: by default one journal
 per business day, entry kind and currency, with one line per account (`summary="monthly"`:
 one per kind and currency; `by_customer` adds the customer to every line). Each target's
-import rules live in `reports.erp_rules`, and every export passes its target's validator
+import rules live in `reports.outputs.erp_rules`, and every export passes its target's validator
 before anything is written.
 
 Foreign currency is exported so the ERP posts the ledger's functional amounts exactly:
@@ -16,7 +16,12 @@ functional amounts (the month-end FX remeasurement) go out as functional-currenc
 
 Each journal gets a short external id that is the same on every re-export of the period
 (`CB2602DT-000001`; drafts `DR...`), and a mapping file beside the export ties each id to
-its journal key, entries and batches. Every account needs a code for the target.
+its journal key, entries and batches. The journals, and so the ids, do not depend on the
+target: a journal split by rate for NetSuite is split the same way in the SAP and CSV
+files, so one id names the same ledger entries in every file of a period (a target that
+needs no rate carries each part with its lines' own amounts). Every account needs a code
+for the target, sent exactly as written in the policy: a code the ERP would refuse, or
+one the export would have to change, is refused naming the policy file.
 """
 
 from __future__ import annotations
@@ -35,16 +40,16 @@ import pandas as pd
 from sqlalchemy import text
 
 from ledger.money import format_minor, minor_unit_exponent
-from ledger.periods import parse_period
+from ledger.periods import Period, parse_period
 from ledger.store import Store
-from reports.erp_rules import (
+from reports.outputs.erp_rules import (
     MAX_RATE_DECIMAL_PLACES,
     TARGET_RULES,
     ExportRefused,
     refuse_if_broken,
     validate_rows,
 )
-from reports.package import neutralise
+from reports.outputs.package import neutralise
 from rules.policy import ExportSettings
 
 XERO_MAX_LINES = 300
@@ -55,7 +60,7 @@ _FETCH_ROWS = 5_000
 class JournalLine:
     journal_id: str
     date: date
-    period: str
+    period: Period
     kind: str
     currency: str
     account: str
@@ -71,7 +76,7 @@ class JournalLine:
         return format_minor(-self.amount_minor, self.currency) if self.amount_minor < 0 else ""
 
 
-def journal_lines(store: Store, period: str, summary: str = "daily", by_customer: bool = False,
+def journal_lines(store: Store, period: Period, summary: str = "daily", by_customer: bool = False,
                   functional_currency: str | None = None) -> Iterator[JournalLine]:
     """The period's journals, line by line, ordered by journal; in each line's transaction
     currency, or all in the functional currency when it is given."""
@@ -136,7 +141,7 @@ class Journal:
 
     key: str  # what the ledger groups: date/kind/currency, and the split if any
     date: date
-    period: str
+    period: Period
     kind: str
     currency: str
     lines: list[ExportLine]
@@ -150,7 +155,7 @@ class Journal:
 class ExportRequest:
     """What to export: the period, how journals are summarised, and in which currency."""
 
-    period: str
+    period: Period
     summary: str = "daily"
     by_customer: bool = False
     draft: bool = False
@@ -290,7 +295,9 @@ def _split_by_rate(store: Store, request: ExportRequest, journal: Journal) -> li
 
 
 def _split_by_entry(journal: Journal, frame: pd.DataFrame, functional: str) -> list[Journal]:
-    """One journal per entry; the entries' lines summed in one pass, not per entry."""
+    """One journal per entry; the entries' lines summed in one pass, not per entry. An
+    entry that no one rate serves keeps the rate 0 (none): a target that needs a rate
+    refuses it, one that carries each line's functional amount (SAP, CSV) exports it."""
     summed = frame.groupby(["entry_id", "batch_id", "account", "customer_id"], sort=True)[
         ["amount_minor", "functional_minor"]].sum().reset_index()
     summed = summed[summed["amount_minor"].ne(0) | summed["functional_minor"].ne(0)]
@@ -299,11 +306,7 @@ def _split_by_entry(journal: Journal, frame: pd.DataFrame, functional: str) -> l
             summed.itertuples(index=False), key=lambda row: (row.entry_id, row.batch_id)):
         lines = [ExportLine(row.account, row.customer_id, int(row.amount_minor),
                             int(row.functional_minor)) for row in rows]
-        rate = fit_exchange_rate(lines, journal.currency, functional)
-        if not rate:
-            raise ExportRefused(
-                f"entry {entry_id} ({journal.currency}) has lines at different rates, so no "
-                "one exchange rate posts its functional amounts exactly: export with --functional")
+        rate = fit_exchange_rate(lines, journal.currency, functional) or Decimal(0)
         parts.append(Journal(f"{journal.key}/entry {entry_id}", journal.date, journal.period,
                              journal.kind, journal.currency, lines, 1, batch_id, rate))
     return parts
@@ -321,8 +324,10 @@ def build_journals(store: Store, request: ExportRequest, currency_handling: str)
     """The period's journals for a target's currency handling, each with its external id.
 
     A journal whose lines move only functional amounts (the FX remeasurement) goes out in
-    the functional currency; with "rate" handling every foreign journal gets the rate that
-    posts its functional amounts exactly, split when one rate cannot."""
+    the functional currency; every foreign journal gets the rate that posts its functional
+    amounts exactly, split when one rate cannot, whatever the target, so that the journals
+    and their ids are the same in every target's file. With "rate" handling a part that
+    still has no rate is refused."""
     if request.summary not in ("daily", "monthly"):
         raise ValueError(f"summary {request.summary!r} must be daily or monthly")
     functional = request.functional_currency
@@ -338,7 +343,7 @@ def build_journals(store: Store, request: ExportRequest, currency_handling: str)
             journal.currency = functional  # functional amounts alone: a functional journal
             journal.lines = [ExportLine(line.account, line.customer_id, line.functional_minor,
                                         line.functional_minor) for line in lines]
-        if journal.currency == functional or currency_handling != "rate":
+        if journal.currency == functional:
             journals.append(journal)
             continue
         rate = fit_exchange_rate(lines, currency, functional)
@@ -347,7 +352,18 @@ def build_journals(store: Store, request: ExportRequest, currency_handling: str)
             journals.append(journal)
         else:
             journals += _split_by_rate(store, request, journal)
+    if currency_handling == "rate":
+        _refuse_parts_without_rate(journals)
     return _numbered(journals, request)
+
+
+def _refuse_parts_without_rate(journals: list[Journal]) -> None:
+    for journal in journals:
+        if not journal.exchange_rate:
+            entry = journal.key.rsplit("/entry ", 1)[-1]
+            raise ExportRefused(
+                f"entry {entry} ({journal.currency}) has lines at different rates, so no one "
+                "exchange rate posts its functional amounts exactly: export with --functional")
 
 
 def external_id_prefix(request: ExportRequest) -> str:
@@ -493,7 +509,7 @@ def mapping_path(out: Path) -> Path:
     return out.with_name(f"{out.stem}.journals.csv")
 
 
-def export_period(store: Store, period: str, target: str, out: Path, settings: ExportSettings,
+def export_period(store: Store, period: Period, target: str, out: Path, settings: ExportSettings,
                   summary: str = "daily", by_customer: bool = False, draft: bool = False,
                   functional_currency: str | None = None, *,
                   ledger_currency: str | None = None) -> list[Path]:

@@ -22,9 +22,9 @@ from pathlib import Path
 
 from ledger.domain import batch_id_for
 from ledger.money import format_minor
-from ledger.periods import parse_period
+from ledger.periods import Period, parse_period
 from ledger.store import Store
-from reports.exports import journal_lines
+from reports.outputs.exports import journal_lines
 
 OPENING_ACCOUNT = "Equity:Opening-Balances"
 
@@ -33,7 +33,7 @@ def _quoted(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _balances(store: Store, condition: str, period: str,
+def _balances(store: Store, condition: str, period: Period,
               functional_currency: str | None) -> dict[tuple[str, str], int]:
     amount = "functional_minor" if functional_currency else "amount_minor"
     frame = store.read_frame(f"""
@@ -48,7 +48,7 @@ def _balances(store: Store, condition: str, period: str,
     return balances
 
 
-def _functional_only(store: Store, period: str) -> list[tuple[str, str, int]]:
+def _functional_only(store: Store, period: Period) -> list[tuple[str, str, int]]:
     """(entry, account, functional minor units) of the period's entries that move only
     functional amounts."""
     frame = store.read_frame("""
@@ -62,14 +62,14 @@ def _functional_only(store: Store, period: str) -> list[tuple[str, str, int]]:
             for row in frame.itertuples(index=False) if int(row.functional)]
 
 
-def _left_out(write, store: Store, period: str, ledger_currency: str) -> None:
+def _left_out(write, store: Store, period: Period, ledger_currency: str) -> None:
     for entry_id, account, functional in _functional_only(store, period):
         write(f"; left out: {entry_id} moves only {ledger_currency} (functional) amounts: "
               f"{account} {format_minor(functional, ledger_currency)} {ledger_currency}; "
               "export with --functional to carry it\n")
 
 
-def write_beancount(store: Store, period: str, out: Path, summary: str = "daily",
+def write_beancount(store: Store, period: Period, out: Path, summary: str = "daily",
                     by_customer: bool = False, draft: bool = False,
                     functional_currency: str | None = None, *,
                     ledger_currency: str = "USD") -> Path:

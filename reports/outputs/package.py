@@ -24,7 +24,8 @@ from pathlib import Path
 import xlsxwriter
 
 from ledger.money import minor_unit_exponent
-from reports.summary_html import summary_html
+from ledger.periods import Period
+from reports.outputs.summary_html import summary_html
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
@@ -48,7 +49,7 @@ def write_csv(path: Path, rows: list[dict], empty_columns: tuple[str, ...] = ())
             writer.writerow([neutralise(row[column]) for column in columns])
 
 
-def report_json(period: str, name: str, rows: list[dict]) -> str:
+def report_json(period: Period, name: str, rows: list[dict]) -> str:
     """A report as JSON, one row a line: each row goes through the json module's C encoder
     (an indented dump would run the pure-Python one over every row)."""
     rows_text = ",\n".join(f"    {json.dumps(row, default=str)}" for row in rows)
@@ -182,7 +183,7 @@ class PackageWriter:
     partial ones of its version are what a crashed or refused close left behind, and are
     removed."""
 
-    def __init__(self, directory: Path, period: str, report_names: list[str],
+    def __init__(self, directory: Path, period: Period, report_names: list[str],
                  totalled_columns: dict[str, tuple[str, ...]] | None = None,
                  empty_columns: dict[str, tuple[str, ...]] | None = None) -> None:
         refuse_existing_package(directory)

@@ -12,6 +12,8 @@ from __future__ import annotations
 from decimal import Decimal
 from html import escape
 
+from ledger.periods import Period
+
 WIDTH, HEIGHT, MARGIN = 720, 260, 48
 COLOURS = ("#2b6cb0", "#c05621", "#2f855a", "#6b46c1", "#b7791f")
 
@@ -70,7 +72,7 @@ def _table(title: str, rows: list[dict]) -> str:
     return f"<h2>{escape(title)}</h2><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def summary_html(period: str, reports: dict[str, list[dict]], charts: dict) -> str:
+def summary_html(period: Period, reports: dict[str, list[dict]], charts: dict) -> str:
     sections = []
     for currency, steps in sorted(charts.get("bridge", {}).items()):
         sections.append(_bar_chart(f"Deferred revenue bridge {period} ({currency})",

@@ -16,7 +16,7 @@ from sqlalchemy import Connection
 
 from intake.archive import archived_path, read_partition
 from ledger.journal import JournalBatch
-from ledger.periods import BusinessDay
+from ledger.periods import BusinessDay, Period
 from ledger.store import post_journal, read_frame
 from rules.fx import no_positions, translate
 from rules.policy import Policy
@@ -46,8 +46,8 @@ def archived_rows(connection: Connection, night: Night, document: str,
 
 def entry_attributes(connection: Connection, night: Night) -> dict:
     """What every entry of the night records; a night in a locked period posts late."""
-    period = read_frame(connection, "SELECT posting_period FROM batches WHERE batch_id = :batch_id",
-                        batch_id=night.batch_id)["posting_period"].iloc[0]
+    period = Period(read_frame(connection, "SELECT posting_period FROM batches WHERE batch_id = :batch_id",
+                               batch_id=night.batch_id)["posting_period"].iloc[0])
     return {"batch_id": night.batch_id, "policy_version": night.policy.version,
             "recorded_at": night.recorded_at, "period": period}
 

@@ -4,9 +4,9 @@ A night posts hundreds of thousands of entries, so the journal is handled as two
 frames rather than one object per entry: `entries` (one row per entry) and `lines`
 (one row per posting). Each line carries its transaction currency amount and its
 functional currency amount; an entry balances in both. `JournalBatch` is the immutable pair; `journal_errors`
-returns every reason the batch may not be written (empty means it may). Amounts
-are signed integer minor units, debit positive and credit negative, as in beancount,
-so an entry balances when its lines sum to zero in each currency.
+returns every reason the batch may not be written, as `BooksError` values naming the entry
+(empty means it may). Amounts are signed integer minor units, debit positive and credit
+negative, as in beancount, so an entry balances when its lines sum to zero in each currency.
 
 Entry ids are idempotency keys derived from the source document
 ("purchase/P-1", "usage/C-7/2026-01-05", "breakage/P-1"), so the same source can
@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ledger.domain import EntryKind as EntryKind  # defined once in domain; re-exported here
+from ledger.errors import BooksError
 
 ENTRY_COLUMNS = ("entry_id", "kind", "business_date", "period", "customer_id", "source_ref")
 LINE_COLUMNS = (
@@ -76,14 +77,24 @@ def number_lines(lines: pd.DataFrame) -> pd.DataFrame:
     return numbered
 
 
-def journal_errors(batch: JournalBatch) -> list[str]:
+def journal_errors(batch: JournalBatch, source: str = "journal batch") -> list[BooksError]:
     """Every reason this batch may not be written; an empty list means it may.
 
-    Entry ids are numbered once (shared by entries and lines), so every check below
-    counts and sums integers; a night checks hundreds of thousands of entries.
+    Each error's `source` is the batch (as the caller names it) and its `entry` the first
+    entry id it concerns. Entry ids are numbered once (shared by entries and lines), so
+    every check below counts and sums integers; a night checks hundreds of thousands of
+    entries.
     """
     entries, lines = batch.entries, batch.lines
-    errors: list[str] = []
+    errors: list[BooksError] = []
+
+    def error(message: str, entry_id: object) -> None:
+        errors.append(BooksError(source, message, None if entry_id is None else str(entry_id)))
+
+    def listed(reason: str, ids) -> None:
+        first_five = _first_five(ids)
+        error(f"{reason}: {first_five}", first_five[0])
+
     codes, entry_ids = pd.factorize(pd.concat([entries["entry_id"], lines["entry_id"]],
                                               ignore_index=True), use_na_sentinel=False)
     entry_codes, line_codes = codes[:len(entries)], codes[len(entries):]
@@ -91,30 +102,31 @@ def journal_errors(batch: JournalBatch) -> list[str]:
     lines_per_id = np.bincount(line_codes, minlength=len(entry_ids))
     repeated = entry_ids[entries_per_id > 1]
     if len(repeated):
-        errors.append(f"entry ids repeated within the batch: {_first_five(repeated)}")
+        listed("entry ids repeated within the batch", repeated)
     orphans = entry_ids[(entries_per_id == 0) & (lines_per_id > 0)]
     if len(orphans):
-        errors.append(f"lines refer to entries not in the batch: {_first_five(orphans)}")
+        listed("lines refer to entries not in the batch", orphans)
     zero = ((lines["amount_minor"] == 0) & (lines["functional_minor"] == 0)).to_numpy()
     if zero.any():
-        errors.append(f"zero-amount lines in entries: {_first_five(entry_ids[line_codes[zero]])}")
+        listed("zero-amount lines in entries", entry_ids[line_codes[zero]])
     too_few = entry_ids[(entries_per_id > 0) & (lines_per_id < 2)]
     if len(too_few):
-        errors.append(f"entries with fewer than two lines: {_first_five(too_few)}")
+        listed("entries with fewer than two lines", too_few)
     currency_codes, currencies = pd.factorize(lines["currency"], use_na_sentinel=False)
     by_currency = _sums(lines["amount_minor"], line_codes * len(currencies) + currency_codes)
     unbalanced = sorted((entry_ids[key // len(currencies)], currencies[key % len(currencies)],
                          total) for key, total in by_currency[by_currency != 0].items())
     for entry_id, currency, difference in unbalanced[:5]:
-        errors.append(f"entry {entry_id} does not balance in {currency}: off by {difference} minor")
+        error(f"entry {entry_id} does not balance in {currency}: off by {difference} minor",
+              entry_id)
     if len(unbalanced) > 5:
-        errors.append(f"... and {len(unbalanced) - 5} more unbalanced entry-currency pairs")
+        error(f"... and {len(unbalanced) - 5} more unbalanced entry-currency pairs", None)
     functional = _sums(lines["functional_minor"], line_codes)
     functional_unbalanced = sorted((entry_ids[code], total)
                                    for code, total in functional[functional != 0].items())
     for entry_id, difference in functional_unbalanced[:5]:
-        errors.append(f"entry {entry_id} does not balance in the functional currency: off by "
-                      f"{difference} minor")
+        error(f"entry {entry_id} does not balance in the functional currency: off by "
+              f"{difference} minor", entry_id)
     return errors
 
 
@@ -131,7 +143,8 @@ class UnbalancedJournalError(ValueError):
     """A batch failed its pre-write check; nothing of it was written."""
 
 
-def require_valid(batch: JournalBatch) -> None:
-    errors = journal_errors(batch)
+def require_valid(batch: JournalBatch, source: str = "journal batch") -> None:
+    """Refuse, naming the batch once and every reason, a batch that may not be written."""
+    errors = journal_errors(batch, source)
     if errors:
-        raise UnbalancedJournalError("; ".join(errors))
+        raise UnbalancedJournalError(f"{source}: " + "; ".join(error.message for error in errors))

@@ -317,7 +317,7 @@ def _arrow_values(series: pd.Series) -> pa.Array:
 
 def post_journal(connection: Connection, journal: JournalBatch, attributes: dict) -> None:
     """Check the journal balances and its periods are open, then append entries and lines."""
-    require_valid(journal)
+    require_valid(journal, source=f"batch {attributes.get('batch_id', '(unnamed)')}")
     entries = journal.entries.assign(**attributes)
     share_posting_lock(connection)
     require_open(connection, set(entries["period"]))

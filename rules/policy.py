@@ -7,6 +7,9 @@ The file is read against a schema (`SCHEMA`): every section and key is declared 
 the parser that checks its type and range and its default. An unknown section or key, a
 wrong type or a value out of range is refused before anything runs, with one line naming
 the file, the section and the key: a misspelt section must not silently mean its default.
+Every problem in the file is collected (as `ledger.errors.BooksError` values, in
+`PolicyError.errors`), so one run names the first and counts the rest rather than making
+the user fix them one at a time.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import hashlib
 import json
 import re
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from decimal import Decimal
@@ -24,17 +27,25 @@ from types import MappingProxyType
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ledger.accounts import ChartOfAccounts, is_valid_account_name
+from ledger.domain import OverageMode
+from ledger.errors import BooksError, first_and_count
 from ledger.money import is_known_currency
 
 DEFAULT_POLICY_FILE = Path(__file__).with_name("policy.toml")
 BURN_ORDER_KEYS = ("priority", "expires_at", "per_credit_value", "purchased_at", "purchase_id")
-SUPPORTED_OVERAGE = ("exception", "arrears", "negative_balance")
 SUPPORTED_BREAKAGE = ("remote", "proportional")
 MAX_LATE_WINDOW_DAYS = 366
 
 
 class PolicyError(ValueError):
-    """The policy file is not valid; the message names the file, section and key."""
+    """The policy file is not valid; the message names the file, section and key.
+
+    `errors` holds every problem found, as data; the message is the first one and how many
+    more there are (a file that cannot be read at all has only its message)."""
+
+    def __init__(self, errors: str | Sequence[BooksError]):
+        self.errors: tuple[BooksError, ...] = () if isinstance(errors, str) else tuple(errors)
+        super().__init__(errors if isinstance(errors, str) else first_and_count(self.errors))
 
 
 EXPORT_TARGETS = ("netsuite", "quickbooks", "xero", "sap", "csv", "beancount")
@@ -59,6 +70,8 @@ class ExportSettings:
     # follow it); see EXPORT_DATE_FORMATS.
     netsuite_date_format: str = "MM/DD/YYYY"
     xero_date_format: str = "DD/MM/YYYY"
+    # The file the account codes were read from: an export refusing a code names it.
+    source: str = "the policy file"
 
     def code(self, target: str, account: str) -> str:
         return self.account_codes.get(target, {}).get(account, account)
@@ -90,7 +103,7 @@ class Policy:
     accounts: ChartOfAccounts
     burn_order: tuple[str, ...]
     late_window_days: int
-    overage: str
+    overage: OverageMode
     breakage_method: str
     source: str
     exports: ExportSettings
@@ -100,7 +113,7 @@ class Policy:
     breakage_products: Mapping[str, BreakageRule] = field(default_factory=_read_only)
     # Countries (ISO 3166-1 alpha-2) whose expired value is remitted as unclaimed property.
     escheat_countries: frozenset[str] = frozenset()
-    overage_customers: Mapping[str, str] = field(default_factory=_read_only)
+    overage_customers: Mapping[str, OverageMode] = field(default_factory=_read_only)
     overage_price_per_credit: Mapping[str, Decimal] = field(default_factory=_read_only)
     # The currency overage is billed in for a customer who never bought credits.
     overage_currency: str = "USD"
@@ -110,7 +123,7 @@ class Policy:
     def breakage_rule(self, product: str) -> BreakageRule:
         return self.breakage_products.get(product, BreakageRule(self.breakage_method))
 
-    def overage_for(self, customer_id: str) -> str:
+    def overage_for(self, customer_id: str) -> OverageMode:
         return self.overage_customers.get(customer_id, self.overage)
 
 
@@ -142,6 +155,7 @@ def policy_from_document(document: dict, source: str = "<memory>") -> Policy:
     settings = _read_sections(document, source)
     accounts = _chart_of_accounts(settings["accounts"], document.get("accounts", {}),
                                   _Where(source, ("accounts",)))
+    exports = _export_settings(settings["export"], accounts, _Where(source, ("export",)))
     usage, breakage = settings["usage"], settings["breakage"]
     return Policy(
         name=settings["policy"]["name"],
@@ -153,7 +167,7 @@ def policy_from_document(document: dict, source: str = "<memory>") -> Policy:
         overage=usage["overage"],
         breakage_method=breakage["method"],
         source=source,
-        exports=_export_settings(settings["export"], accounts, _Where(source, ("export",))),
+        exports=exports,
         post_costs=settings["costs"]["post"],
         base_tier_price_per_credit=settings["kpis"]["base_tier_price_per_credit"],
         breakage_products=breakage["products"],
@@ -205,10 +219,28 @@ class _Where:
         """The table this key holds, as a section of its own: [usage.overage_customers]."""
         return _Where(self.source, (*self.section, self.key))
 
-    def refuse(self, problem: str) -> PolicyError:
+    def problem(self, problem: str) -> BooksError:
+        """The problem as data: the file, the message naming table and key, and that place."""
         table = ".".join(_key(part) for part in self.section)
-        key = f" {_key(self.key)}" if self.key is not None else ""
-        return PolicyError(f"{self.source}: [{table}]{key} {problem}")
+        place = f"[{table}] {_key(self.key)}" if self.key is not None else f"[{table}]"
+        return BooksError(source=self.source, message=f"{place} {problem}", entry=place)
+
+    def refuse(self, problem: str) -> PolicyError:
+        return PolicyError([self.problem(problem)])
+
+
+def _collecting(problems: list[BooksError], parse: Callable, *arguments: object) -> object:
+    """`parse(*arguments)`, or None with what it refused added to `problems`."""
+    try:
+        return parse(*arguments)
+    except PolicyError as refused:
+        problems.extend(refused.errors)
+        return None
+
+
+def _refuse_any(problems: list[BooksError]) -> None:
+    if problems:
+        raise PolicyError(problems)
 
 
 # --- one parser per kind of value: the value as read, or PolicyError -------------------------
@@ -267,12 +299,15 @@ def _true_or_false(value: object, where: _Where) -> bool:
     return value
 
 
-def _one_of(choices: tuple[str, ...]) -> Parser:
+def _one_of(choices: Iterable[str]) -> Parser:
+    """A parser for one of `choices`; given a StrEnum, it returns the member, not the text."""
+    members = tuple(choices)
+
     def parse(value: object, where: _Where) -> str:
-        if not isinstance(value, str) or value not in choices:
-            listed = ", ".join(f'"{choice}"' for choice in choices)
+        if not isinstance(value, str) or value not in members:
+            listed = ", ".join(f'"{choice}"' for choice in members)
             raise where.refuse(f"must be one of {listed}, not {_shown(value)}")
-        return value
+        return members[members.index(value)]
     return parse
 
 
@@ -318,22 +353,29 @@ def _decimal_text(value: object, where: _Where, problem: str) -> Decimal:
 
 
 def _price_table(value: object, where: _Where) -> Mapping[str, Decimal]:
-    prices = {}
-    for currency, price in _table(value, where, "currency = price per credit").items():
-        at = where.below().at(currency)
-        _currency(currency, at)
-        prices[currency] = _decimal_text(
-            price, at, 'must be a price per credit written as a decimal string such as "0.01"')
-        if prices[currency] < 0:
-            raise at.refuse(f"must not be negative, not {_shown(price)}")
+    problems: list[BooksError] = []
+    prices = {currency: _collecting(problems, _price, currency, price, where.below().at(currency))
+              for currency, price in _table(value, where, "currency = price per credit").items()}
+    _refuse_any(problems)
     return _read_only(prices)
 
 
-def _overage_customers(value: object, where: _Where) -> Mapping[str, str]:
-    rule = _one_of(SUPPORTED_OVERAGE)
+def _price(currency: object, price: object, where: _Where) -> Decimal:
+    _currency(currency, where)
+    parsed = _decimal_text(
+        price, where, 'must be a price per credit written as a decimal string such as "0.01"')
+    if parsed < 0:
+        raise where.refuse(f"must not be negative, not {_shown(price)}")
+    return parsed
+
+
+def _overage_customers(value: object, where: _Where) -> Mapping[str, OverageMode]:
+    rule, problems = _one_of(OverageMode), []
     table = _table(value, where, "customer id = overage rule")
-    return _read_only({customer: rule(mode, where.below().at(customer))
-                       for customer, mode in table.items()})
+    modes = {customer: _collecting(problems, rule, mode, where.below().at(customer))
+             for customer, mode in table.items()}
+    _refuse_any(problems)
+    return _read_only(modes)
 
 
 def _default_breakage_method(value: object, where: _Where) -> str:
@@ -345,18 +387,22 @@ def _default_breakage_method(value: object, where: _Where) -> str:
 
 
 def _breakage_products(value: object, where: _Where) -> Mapping[str, BreakageRule]:
-    products = {}
-    for product, rule in _table(value, where, "[breakage.products.NAME] tables").items():
-        listed = where.below().at(product)
-        if not isinstance(rule, dict):
-            raise listed.refuse(f"must be a table with method and rates, not {_shown(rule)}")
-        product_where = listed.below()
-        settings = _read_table(rule, PRODUCT_SCHEMA, product_where)
-        if settings["method"] == "proportional" and not settings["rates"]:
-            raise product_where.at("rates").refuse(
-                "must not be empty: the proportional method needs at least one expected rate")
-        products[product] = BreakageRule(settings["method"], settings["rates"])
+    problems: list[BooksError] = []
+    products = {product: _collecting(problems, _breakage_product, rule, where.below().at(product))
+                for product, rule in _table(value, where, "[breakage.products.NAME] tables").items()}
+    _refuse_any(problems)
     return _read_only(products)
+
+
+def _breakage_product(rule: object, listed: _Where) -> BreakageRule:
+    if not isinstance(rule, dict):
+        raise listed.refuse(f"must be a table with method and rates, not {_shown(rule)}")
+    product_where = listed.below()
+    settings = _read_table(rule, PRODUCT_SCHEMA, product_where)
+    if settings["method"] == "proportional" and not settings["rates"]:
+        raise product_where.at("rates").refuse(
+            "must not be empty: the proportional method needs at least one expected rate")
+    return BreakageRule(settings["method"], settings["rates"])
 
 
 def _breakage_rates(value: object, where: _Where) -> tuple[tuple[date, Decimal], ...]:
@@ -395,19 +441,24 @@ def _rate_start(value: object, where: _Where, number: int) -> date:
 
 def _account_codes(value: object, where: _Where) -> dict[str, dict[str, str]]:
     """target -> ledger account -> ERP code; which accounts exist is checked with the chart."""
-    codes = {}
-    for target, table in _table(value, where, "[export.account_codes.TARGET] tables").items():
-        target_where = where.below().at(target)
-        if target not in EXPORT_TARGETS:
-            raise target_where.refuse(
-                f"is not a known target (known: {', '.join(EXPORT_TARGETS)})")
-        codes[target] = {}
-        for account, code in _table(table, target_where, "account = code").items():
-            if not _one_line_text(code):
-                raise target_where.below().at(account).refuse(
-                    f"must be a code on one line, not {_shown(code)}")
-            codes[target][account] = code
+    problems: list[BooksError] = []
+    codes = {target: _collecting(problems, _target_codes, table, where.below().at(target))
+             for target, table in _table(value, where,
+                                         "[export.account_codes.TARGET] tables").items()}
+    _refuse_any(problems)
     return codes
+
+
+def _target_codes(table: object, target_where: _Where) -> dict[str, str]:
+    """One target's account = code table."""
+    if target_where.key not in EXPORT_TARGETS:
+        raise target_where.refuse(f"is not a known target (known: {', '.join(EXPORT_TARGETS)})")
+    codes = _table(table, target_where, "account = code")
+    problems = [target_where.below().at(account).problem(
+                    f"must be a code on one line, not {_shown(code)}")
+                for account, code in codes.items() if not _one_line_text(code)]
+    _refuse_any(problems)
+    return dict(codes)
 
 
 # --- the schema: every section, its keys, their parsers and defaults -------------------------
@@ -421,7 +472,7 @@ SCHEMA: dict[str, dict[str, Setting]] = {
     "burn": {"order": (_burn_order, BURN_ORDER_KEYS)},
     "usage": {
         "late_window_days": (_late_window_days, 31),
-        "overage": (_one_of(SUPPORTED_OVERAGE), "exception"),
+        "overage": (_one_of(OverageMode), OverageMode.EXCEPTION),
         "overage_customers": (_overage_customers, _read_only()),
         "overage_price_per_credit": (_price_table, _read_only()),
         "overage_currency": (_currency, "USD"),
@@ -449,28 +500,39 @@ PRODUCT_SCHEMA: dict[str, Setting] = {
 
 
 def _read_sections(document: dict, source: str) -> dict[str, dict[str, object]]:
-    """Every section of SCHEMA, read (absent ones take their defaults); no unknown one."""
+    """Every section of SCHEMA, read (absent ones take their defaults); no unknown one.
+
+    Every problem of every section is collected before refusing, unknown sections first."""
+    problems = [_unknown_section(name, value, source)
+                for name, value in document.items() if name not in SCHEMA]
+    settings = {name: _collecting(problems, _read_table, document.get(name, {}), schema,
+                                  _Where(source, (name,)))
+                for name, schema in SCHEMA.items()}
+    _refuse_any(problems)
+    return settings
+
+
+def _unknown_section(name: str, value: object, source: str) -> BooksError:
     known = ", ".join(SCHEMA)
-    for name, value in document.items():
-        if name not in SCHEMA:
-            if isinstance(value, dict):
-                raise PolicyError(f"{source}: [{_key(name)}] is not a known section "
-                                  f"(known: {known})")
-            raise PolicyError(f"{source}: {_key(name)} is not a known section (known: {known}); "
-                              "a setting belongs under its section's [header]")
-    return {name: _read_table(document.get(name, {}), schema, _Where(source, (name,)))
-            for name, schema in SCHEMA.items()}
+    if isinstance(value, dict):
+        place = f"[{_key(name)}]"
+        return BooksError(source, f"{place} is not a known section (known: {known})", place)
+    return BooksError(source, f"{_key(name)} is not a known section (known: {known}); "
+                      "a setting belongs under its section's [header]", _key(name))
 
 
 def _read_table(table: object, schema: dict[str, Setting], where: _Where) -> dict[str, object]:
-    """One table's settings, each parsed or defaulted; an unknown key is refused."""
+    """One table's settings, each parsed or defaulted; unknown keys are refused.
+
+    All of the table's problems are collected (unknown keys first, then in schema order)."""
     if not isinstance(table, dict):
         raise where.refuse(f"must be a table of settings, not {_shown(table)}")
-    for key in table:
-        if key not in schema:
-            raise where.at(key).refuse(f"is not a known key (known: {', '.join(schema)})")
-    return {key: parse(table[key], where.at(key)) if key in table else default
-            for key, (parse, default) in schema.items()}
+    problems = [where.at(key).problem(f"is not a known key (known: {', '.join(schema)})")
+                for key in table if key not in schema]
+    settings = {key: _collecting(problems, parse, table[key], where.at(key))
+                if key in table else default for key, (parse, default) in schema.items()}
+    _refuse_any(problems)
+    return settings
 
 
 # --- the sections whose keys are checked together ---------------------------------------------
@@ -480,12 +542,15 @@ def _chart_of_accounts(roles: dict[str, str], written: dict, where: _Where) -> C
 
     Roles the file sets are checked after the defaults, so a clash names the one written."""
     role_of: dict[str, str] = {}
+    problems: list[BooksError] = []
     for role in sorted(roles, key=lambda role: role in written):
         account = roles[role]
         if account in role_of:
-            raise where.at(role).refuse(f"is {_shown(account)}, the account of "
-                                        f"{role_of[account]} too; each role needs its own account")
-        role_of[account] = role
+            problems.append(where.at(role).problem(
+                f"is {_shown(account)}, the account of {role_of[account]} too; each role needs "
+                "its own account"))
+        role_of.setdefault(account, role)
+    _refuse_any(problems)
     return ChartOfAccounts(**roles)
 
 
@@ -494,12 +559,11 @@ def _export_settings(settings: dict[str, object], accounts: ChartOfAccounts,
     """Export settings whose account codes name only accounts of the chart: a misspelt
     account would otherwise export under its ledger name, silently."""
     chart = set(accounts.all_accounts())
-    for target, codes in settings["account_codes"].items():
-        for account in codes:
-            if account not in chart:
-                raise where.at("account_codes").below().at(target).below().at(account).refuse(
-                    "is not an account of the chart ([accounts])")
+    _refuse_any([where.at("account_codes").below().at(target).below().at(account).problem(
+                     "is not an account of the chart ([accounts])")
+                 for target, codes in settings["account_codes"].items()
+                 for account in codes if account not in chart])
     account_codes = _read_only({target: _read_only(codes)
                                 for target, codes in settings["account_codes"].items()})
-    return ExportSettings(account_codes=account_codes, **{
+    return ExportSettings(account_codes=account_codes, source=where.source, **{
         key: value for key, value in settings.items() if key != "account_codes"})

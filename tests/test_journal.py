@@ -10,7 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ledger.errors import BooksError
 from ledger.journal import JournalBatch, UnbalancedJournalError, journal_errors, require_valid
+
+
+def _messages(batch: JournalBatch) -> list[str]:
+    return [error.message for error in journal_errors(batch)]
 
 
 def _batch(entry_ids: list[str], lines: list[tuple[str, str, int, int]]) -> JournalBatch:
@@ -38,7 +43,7 @@ def test_each_reason_is_named_with_its_entries():
         ("c", "USD", 7, 7),  # one line
         ("d", "USD", 0, 0), ("d", "USD", 3, 3), ("d", "USD", -2, -2),
         ("ghost", "USD", 1, 1), ("ghost", "USD", -1, -1)])  # "e" has no lines at all
-    assert journal_errors(batch) == [
+    assert _messages(batch) == [
         "entry ids repeated within the batch: ['a']",
         "lines refer to entries not in the batch: ['ghost']",
         "zero-amount lines in entries: ['d']",
@@ -50,19 +55,31 @@ def test_each_reason_is_named_with_its_entries():
         "entry c does not balance in the functional currency: off by 7 minor",
         "entry d does not balance in the functional currency: off by 1 minor",
     ]
-    with pytest.raises(UnbalancedJournalError, match="entry b does not balance in EUR"):
-        require_valid(batch)
+    # As data: the batch as its caller names it, and the (first) entry each reason concerns.
+    errors = journal_errors(batch, source="batch nightly-2026-01-05")
+    assert [error.entry for error in errors] == ["a", "ghost", "d", "c", "b", "b", "c", "d", "c", "d"]
+    assert errors[4] == BooksError("batch nightly-2026-01-05",
+                                   "entry b does not balance in EUR: off by -100 minor", "b")
+    assert str(errors[4]) == ("batch nightly-2026-01-05: entry b does not balance in EUR: "
+                              "off by -100 minor")
+    with pytest.raises(UnbalancedJournalError) as refused:
+        require_valid(batch, source="batch nightly-2026-01-05")
+    assert str(refused.value).startswith(
+        "batch nightly-2026-01-05: entry ids repeated within the batch: ['a']; lines refer to ")
+    assert str(refused.value).endswith(
+        "; entry d does not balance in the functional currency: off by 1 minor")
 
 
 def test_many_unbalanced_entries_are_counted_after_the_first_five():
     ids = [f"usage/{n:02d}" for n in range(8)]
     batch = _batch(ids, [line for entry_id in ids
                          for line in ((entry_id, "USD", 10, 0), (entry_id, "USD", -9, 0))])
-    errors = journal_errors(batch)
+    errors = _messages(batch)
     assert errors[0] == "entry usage/00 does not balance in USD: off by 1 minor"
     assert errors[4] == "entry usage/04 does not balance in USD: off by 1 minor"
     assert errors[5] == "... and 3 more unbalanced entry-currency pairs"
     assert len(errors) == 6
+    assert journal_errors(batch)[5].entry is None  # the count names no entry
 
 
 def _restated(batch: JournalBatch) -> list[str]:
@@ -101,4 +118,4 @@ _LINES = st.lists(st.tuples(_ENTRY_IDS, st.sampled_from(["USD", "EUR", "JPY"]),
 @settings(max_examples=300, deadline=None)
 @given(entry_ids=st.lists(_ENTRY_IDS, max_size=8), lines=_LINES)
 def test_the_check_says_what_a_value_at_a_time_restatement_says(entry_ids, lines):
-    assert journal_errors(_batch(entry_ids, lines)) == _restated(_batch(entry_ids, lines))
+    assert _messages(_batch(entry_ids, lines)) == _restated(_batch(entry_ids, lines))

@@ -19,7 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from rules.policy import DEFAULT_POLICY_FILE, BreakageRule, PolicyError, load_policy
+from ledger.domain import OverageMode
+from ledger.errors import BooksError
+from rules.policy import DEFAULT_POLICY_FILE, SCHEMA, BreakageRule, PolicyError, load_policy
 
 KNOWN_SECTIONS = ("policy, fx, accounts, burn, usage, breakage, unclaimed_property, costs, kpis, "
                   "export")
@@ -79,6 +81,9 @@ sap_company_code = "2000"
 "Income:Revenue:Metered" = "201"
 """
 RICH_POLICY_VERSION = "03a6ac3920765421"
+# The shipped rules/policy.toml's version, as computed before the policy's parsing was split
+# into collected problems and enums: ledgers and close manifests have recorded it.
+SHIPPED_POLICY_VERSION = "5d3ef91e2de7f6f3"
 
 
 @pytest.fixture
@@ -294,6 +299,74 @@ BAD_POLICIES = [
 ]
 
 
+# One misspelt key in each section (and in the tables below one), with its known keys.
+TYPO_IN_EACH_SECTION = {
+    "policy": ("[policy]\nnmae = 'x'\n", "[policy] nmae", "name, reporting_timezone"),
+    "fx": ("[fx]\nfunctional_curency = 'EUR'\n", "[fx] functional_curency",
+           "functional_currency"),
+    "accounts": ("[accounts]\nsales_taxes = 'Liabilities:Tax:Sales'\n", "[accounts] sales_taxes",
+                 KNOWN_ACCOUNTS),
+    "burn": ("[burn]\norder_by = ['purchase_id']\n", "[burn] order_by", "order"),
+    "usage": ("[usage]\noverage_currencies = 'USD'\n", "[usage] overage_currencies",
+              "late_window_days, overage, overage_customers, overage_price_per_credit, "
+              "overage_currency"),
+    "breakage": ("[breakage]\nmethd = 'remote'\n", "[breakage] methd", "method, products"),
+    "breakage.products.NAME": ("[breakage.products.gift]\nmethod = 'remote'\nrtes = []\n",
+                               "[breakage.products.gift] rtes", "method, rates"),
+    "unclaimed_property": ("[unclaimed_property]\ncountires = []\n",
+                           "[unclaimed_property] countires", "countries"),
+    "costs": ("[costs]\npots = true\n", "[costs] pots", "post"),
+    "kpis": ("[kpis]\nbase_tier_price_per_credits = {}\n", "[kpis] base_tier_price_per_credits",
+             "base_tier_price_per_credit"),
+    "export": ("[export]\nxero_tax = 'Tax Exempt'\n", "[export] xero_tax",
+               "netsuite_subsidiary, sap_company_code, sap_document_type, xero_tax_rate, "
+               "account_codes, netsuite_date_format, xero_date_format"),
+}
+
+
+def test_every_section_of_the_schema_has_a_typo_case():
+    assert set(SCHEMA) | {"breakage.products.NAME"} == set(TYPO_IN_EACH_SECTION)
+
+
+@pytest.mark.parametrize("section", TYPO_IN_EACH_SECTION)
+def test_a_typo_in_each_section_names_that_section_and_key(policy_file, section):
+    text, place, known = TYPO_IN_EACH_SECTION[section]
+    with pytest.raises(PolicyError) as refused:
+        load_policy(policy_file(text))
+    assert str(refused.value) == f"policy.toml: {place} is not a known key (known: {known})"
+    assert refused.value.errors == (BooksError(
+        "policy.toml", f"{place} is not a known key (known: {known})", place),)
+
+
+def test_every_problem_in_the_file_is_collected_and_the_first_named_with_the_count(policy_file):
+    text = ('[policy]\nreporting_timezone = "Mars/Olympus_Mons"\n'
+            '[usage]\nlate_window_days = true\noverage_currency = "XYZ"\n'
+            '[usage.overage_customers]\nA = "arrear"\nB = "bill"\n'
+            '[costs]\npost = 1\n'
+            '[export.account_codes.sage]\n"Income:Revenue:Usage" = "4000"\n')
+    with pytest.raises(PolicyError) as refused:
+        load_policy(policy_file(text))
+    assert [error.entry for error in refused.value.errors] == [
+        "[policy] reporting_timezone", "[usage] late_window_days", "[usage.overage_customers] A",
+        "[usage.overage_customers] B", "[usage] overage_currency", "[costs] post",
+        "[export.account_codes] sage"]
+    assert {error.source for error in refused.value.errors} == {"policy.toml"}
+    assert str(refused.value.errors[4]) == f'policy.toml: [usage] overage_currency {CURRENCY} "XYZ"'
+    assert str(refused.value) == (
+        f'policy.toml: {TIMEZONE} "Mars/Olympus_Mons"; and 6 more: [usage] late_window_days, '
+        "[usage.overage_customers] A, [usage.overage_customers] B, [usage] overage_currency, "
+        "[costs] post, ...")
+
+
+def test_every_unknown_export_account_is_collected(policy_file):
+    with pytest.raises(PolicyError) as refused:
+        load_policy(policy_file('[export.account_codes.xero]\n"Income:Revenue:Usgae" = "200"\n'
+                                '"Income:Revenue:Brekage" = "260"\n'))
+    assert str(refused.value) == (
+        'policy.toml: [export.account_codes.xero] "Income:Revenue:Usgae" is not an account of '
+        'the chart ([accounts]); and 1 more: [export.account_codes.xero] "Income:Revenue:Brekage"')
+
+
 @pytest.mark.parametrize(("text", "message"), BAD_POLICIES,
                          ids=[message[:60] for _, message in BAD_POLICIES])
 def test_a_bad_policy_is_refused_naming_file_section_and_key(policy_file, text, message):
@@ -318,11 +391,13 @@ def test_a_policy_using_every_section_loads_with_its_recorded_version(policy_fil
     assert policy.burn_order == ("expires_at", "priority", "per_credit_value", "purchased_at",
                                  "purchase_id")
     assert (policy.late_window_days, policy.overage, policy.overage_currency) == (
-        45, "arrears", "EUR")
-    assert dict(policy.overage_customers) == {"ACME-1": "exception",
-                                              "globex.eu": "negative_balance"}
-    assert policy.overage_for("globex.eu") == "negative_balance"
-    assert policy.overage_for("someone") == "arrears"
+        45, OverageMode.ARREARS, "EUR")
+    assert dict(policy.overage_customers) == {"ACME-1": OverageMode.EXCEPTION,
+                                              "globex.eu": OverageMode.NEGATIVE_BALANCE}
+    # The modes are the domain's enum, not bare text (a StrEnum still reads as its value).
+    assert policy.overage_for("globex.eu") is OverageMode.NEGATIVE_BALANCE
+    assert policy.overage_for("someone") is OverageMode.ARREARS
+    assert {type(mode) for mode in policy.overage_customers.values()} == {OverageMode}
     assert dict(policy.overage_price_per_credit) == {"EUR": Decimal("0.012"), "JPY": Decimal(2)}
     assert dict(policy.breakage_products) == {"gift-card": BreakageRule("proportional", (
         (date(2026, 1, 1), Decimal("0.05")), (date(2026, 7, 1), Decimal("0.04"))))}
@@ -337,6 +412,8 @@ def test_a_policy_using_every_section_loads_with_its_recorded_version(policy_fil
 
 def test_the_shipped_policy_loads_with_the_documented_defaults():
     policy = load_policy(DEFAULT_POLICY_FILE)
+    assert policy.version == SHIPPED_POLICY_VERSION
+    assert policy.overage is OverageMode.EXCEPTION
     assert (policy.name, policy.reporting_timezone, policy.late_window_days, policy.overage,
             policy.breakage_method, policy.functional_currency, policy.overage_currency) == (
         "default", "UTC", 31, "exception", "remote", "USD", "USD")

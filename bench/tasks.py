@@ -93,7 +93,6 @@ def books(database_url: str) -> dict:
 def post_lines(database_url: str, entries: int) -> dict:
     """Journal lines per second through `post_journal` (three lines an entry)."""
     import numpy as np
-
     from ledger.journal import JournalBatch
     from ledger.store import Store, post_journal
 
@@ -137,7 +136,7 @@ def close(database_url: str, period: str, out: str, archive: str) -> dict:
 
 def export_beancount(database_url: str, period: str, out: str) -> dict:
     from ledger.store import Store
-    from reports.beancount_export import write_beancount
+    from reports.outputs.beancount_export import write_beancount
 
     store = Store(database_url)
     seconds, _ = _timed(lambda: write_beancount(store, period, Path(out)))

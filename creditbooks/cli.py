@@ -13,8 +13,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy.exc import OperationalError
-
 from creditbooks.close import REPORT_NAMES, CloseRefusedError
 from creditbooks.night.ingest import NightOrderError
 from creditbooks.night.run import BatchConflictError, StrictModeRejectionError, run_night
@@ -29,7 +27,7 @@ from ledger.periods import days_between, parse_business_date, parse_period
 from ledger.schema_version import LedgerSchemaError
 from ledger.store import Store, StoreNotInitialisedError, redacted
 from reports.controls import archive_matches_ledger, run_controls
-from reports.render import OutputFormat, render_document, render_rows
+from reports.outputs.render import OutputFormat, render_document, render_rows
 from reports.statements import rollforward, trial_balance
 from reports.subledger import exceptions as list_exceptions
 from reports.subledger import lot_balances
@@ -37,6 +35,7 @@ from reports.trace import TraceNotFoundError
 from rules.fx import FxRateMissingError
 from rules.overage import OverageRuleError
 from rules.policy import EXPORT_TARGETS, Policy, PolicyError, load_policy
+from sqlalchemy.exc import OperationalError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Double-entry books and revenue recognition for prepaid usage credits.")
@@ -310,7 +309,7 @@ def trace_journal_command(
     output_format: FormatOption = OutputFormat.TABLE,
 ) -> None:
     """An exported ERP journal by its external id: its journal key and the entries it sums."""
-    from reports.exports import trace_journal
+    from reports.outputs.exports import trace_journal
 
     document = trace_journal(_context(context.parent).store(), external_id, mapping)
     typer.echo(render_document(document, output_format, f"journal {external_id}"))
@@ -426,8 +425,8 @@ def export(
     functional: FunctionalOption = False,
 ) -> None:
     """Export a period's journal entries for an ERP, or as a beancount ledger."""
-    from reports.beancount_export import write_beancount
-    from reports.exports import export_period, mapping_path
+    from reports.outputs.beancount_export import write_beancount
+    from reports.outputs.exports import export_period, mapping_path
 
     parse_period(period)
     if by not in ("", "customer"):
@@ -509,7 +508,7 @@ def verify_package_command(
 ) -> None:
     """Read a close package independently: every total, every tie between reports, the
     workbook, the HTML summary and manifest.json's SHA-256 of each file."""
-    from reports.verify_package import verify_package
+    from reports.outputs.verify_package import verify_package
 
     problems = verify_package(directory, rendered_html.read_text(encoding="utf-8")
                               if rendered_html else None)

@@ -17,14 +17,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
 from creditbooks.close import close_period
 from creditbooks.night.run import run_night
 from ledger.money import minor_unit_exponent
 from ledger.periods import days_between, period_of
 from ledger.store import Store
 from reports.controls import run_controls
-from reports.render import OutputFormat, render_rows
+from reports.outputs.render import OutputFormat, render_rows
 from reports.statements import rollforward, trial_balance
 from rules.policy import Policy
 

@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
-
 from creditbooks.close import close_period, require_complete
 from creditbooks.night.ingest import ingest, read_landing_day
 from creditbooks.night.run import open_night
@@ -30,10 +28,11 @@ from ledger.domain import Stage
 from ledger.locks import locked_periods
 from ledger.periods import parse_business_date
 from ledger.store import Store, read_frame
-from reports.beancount_export import write_beancount
-from reports.exports import export_period
+from reports.outputs.beancount_export import write_beancount
+from reports.outputs.exports import export_period
 from reports.reconciliations import reconcile_period
 from rules.policy import Policy, load_policy
+from sqlalchemy.engine import make_url
 
 
 class LandingNotReadyError(RuntimeError):

@@ -31,13 +31,12 @@ from pathlib import Path
 import openpyxl
 import pandas as pd
 import pytest
-
 from creditbooks.close import CloseRefusedError, reopen_period
 from creditbooks.night.run import run_night
 from ledger.journal import JournalBatch
 from ledger.locks import PeriodLockedError, locked_periods, record_period_event
 from ledger.store import post_journal
-from reports.package import neutralise, sha256_of
+from reports.outputs.package import neutralise, sha256_of
 from tests.support.close import close
 from tests.support.landing import write_document
 from tests.support.nights import post_days
@@ -223,7 +222,7 @@ def test_an_incomplete_period_is_not_closed(sqlite_store, policy, tmp_path):
 
 
 def test_spreadsheet_formula_injection_is_neutralised(tmp_path):
-    from reports.package import write_csv, write_workbook
+    from reports.outputs.package import write_csv, write_workbook
 
     rows = [{"customer_id": "=HYPERLINK(\"http://x\")", "currency": "USD", "amount": "-5.00"},
             {"customer_id": "@SUM(A1)", "currency": "USD", "amount": "1.00"}]

@@ -18,14 +18,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from sqlalchemy import event, text
-
 from ledger.digest import journal_digest
 from ledger.journal import JournalBatch
 from ledger.store import ReadOnceStore, post_journal
 from reports.close_reports import balance_sheet, income_statement
 from reports.line_totals import line_totals
 from reports.statements import RollforwardRow, rollforward, trial_balance
+from sqlalchemy import event, text
 from tests.support.landing import write_document
 from tests.support.nights import post_days
 from tests.support.scenario import usage
@@ -120,7 +119,7 @@ def test_a_large_period_is_closed_with_the_journal_read_in_a_process_of_its_own(
     other, here, equal the ones the close built side by side with the journal's two
     whole reads (line totals, digest) in a spawned process."""
     import creditbooks.close as close
-    from reports.package import write_csv
+    from reports.outputs.package import write_csv
 
     archive = tmp_path / "archive"
     one_by_one = {name: build() for name, build in

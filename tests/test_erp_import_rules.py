@@ -17,9 +17,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pytest
-
-from reports.erp_rules import ExportRefused, validate_rows
-from reports.exports import ExportLine, export_period, fit_exchange_rate, mapping_path
+from reports.outputs.erp_rules import ExportRefused, validate_rows
+from reports.outputs.exports import ExportLine, export_period, fit_exchange_rate, mapping_path
 from reports.statements import trial_balance
 from tests.support.landing import write_document
 from tests.support.nights import post_days
@@ -260,8 +259,7 @@ def test_a_rate_exists_only_when_every_line_rounds_to_its_functional_amount():
 
 def test_a_transaction_currency_beancount_ledger_names_what_it_leaves_out(march, tmp_path):
     from beancount import loader
-
-    from reports.beancount_export import write_beancount
+    from reports.outputs.beancount_export import write_beancount
 
     ledger = write_beancount(march, "2026-03", tmp_path / "books.beancount", draft=True,
                              ledger_currency="USD")
@@ -310,7 +308,7 @@ def test_a_foreign_journal_never_gets_the_rate_1_even_where_it_would_round_right
 
 
 def test_trace_finds_each_exported_journal_by_its_external_id(march, policy, tmp_path):
-    from reports.exports import trace_journal
+    from reports.outputs.exports import trace_journal
 
     export_period(march, "2026-03", "netsuite", tmp_path / "ns.csv", policy.exports,
                   by_customer=True, ledger_currency="USD")

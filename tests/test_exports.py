@@ -17,9 +17,8 @@ from pathlib import Path
 import pytest
 from beancount import loader
 from beancount.core import data
-
-from reports.beancount_export import write_beancount
-from reports.exports import XERO_MAX_LINES, export_period, mapping_path
+from reports.outputs.beancount_export import write_beancount
+from reports.outputs.exports import XERO_MAX_LINES, export_period, mapping_path
 from reports.statements import trial_balance
 from tests.support.cli import creditbooks
 from tests.support.close import close
@@ -205,7 +204,7 @@ def test_monthly_summary_makes_one_journal_per_kind_and_currency(january, policy
 def test_xero_splits_files_at_300_lines_and_never_splits_a_journal():
     from datetime import date as calendar_date
 
-    from reports.exports import ExportLine, Journal, _xero_files
+    from reports.outputs.exports import ExportLine, Journal, _xero_files
 
     journals = [Journal(f"2026-01-31/usage/USD/{number}", calendar_date(2026, 1, 31), "2026-01",
                         "usage", "USD", [ExportLine(f"Income:Revenue:Usage{line // 2}", "",

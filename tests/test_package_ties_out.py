@@ -11,7 +11,6 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-
 from creditbooks.close import EMPTY_REPORT_COLUMNS, close_period
 
 pytestmark = pytest.mark.slow  # posts and closes whole months
@@ -184,7 +183,7 @@ def test_balance_sheet_and_waterfall_take_functional_on_the_command_line(january
 def test_uncovered_usage_counts_every_meters_accepted_usage_and_the_package_ties_out(package):
     from decimal import Decimal
 
-    from reports.verify_package import verify_package
+    from reports.outputs.verify_package import verify_package
 
     rows = csv_rows(package, "uncovered_usage")
     *meters, every = rows

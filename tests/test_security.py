@@ -10,14 +10,14 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-
 from creditbooks.night.run import run_night
-from creditbooks.pipeline import Settings
-from reports.exports import export_period
+from reports.outputs.exports import export_period
 from rules.policy import load_policy
 from tests.support.cli import creditbooks
 from tests.support.hostile_corpus import FORMULA_ID
 from tests.support.landing import write_document
+
+from creditbooks.pipeline import Settings
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 PRODUCTION = ["ledger", "intake", "rules", "reports", "creditbooks", "dags"]
@@ -43,14 +43,14 @@ IDENTIFIERS_IN_SQL = {
     ("ledger/migrations/versions/e15c32d7cc7b_record_chain.py", "table"),  # a fixed table list
     ("ledger/migrations/versions/e15c32d7cc7b_record_chain.py", "operation"),  # UPDATE or DELETE
     ("ledger/migrations/versions/e15c32d7cc7b_record_chain.py", "operation.lower()"),
-    ("reports/exports.py", "on_day"),           # a constant condition with a bound parameter
-    ("reports/exports.py", "' AND '.join(conditions)"),  # constant conditions, bound values
-    ("reports/exports.py",                      # fixed column names, NULL ones left out
+    ("reports/outputs/exports.py", "on_day"),           # a constant condition with a bound parameter
+    ("reports/outputs/exports.py", "' AND '.join(conditions)"),  # constant conditions, bound values
+    ("reports/outputs/exports.py",                      # fixed column names, NULL ones left out
      "', '.join((c for c in (day, 'e.kind', 'l.currency', 'e.batch_id') if c != 'NULL'))"),
     ("creditbooks/night/ingest.py", "id_column"),  # ID_COLUMN[document], a fixed mapping
     ("creditbooks/night/ingest.py", "table"),  # "lots", "costs", "refunds" or "lot_adjustments": fixed names
     ("ledger/digest.py", "_line_text_sql(connection.dialect.name)"),  # fixed column names
-    ("reports/beancount_export.py", "condition"),  # "<" or "<=" from the caller
+    ("reports/outputs/beancount_export.py", "condition"),  # "<" or "<=" from the caller
     ("reports/controls.py", "window"),      # a constant WHERE with bound parameters, or nothing
     ("reports/controls.py", "_DEFERRED"),   # a constant column expression
     ("creditbooks/night/lots.py", "_LOT_STATE + ' WHERE b.is_open ORDER BY l.purchase_id'"),
@@ -61,12 +61,12 @@ IDENTIFIERS_IN_SQL = {
      "_LOT_STATE + '\\n        WHERE b.last_batch_id = :batch_id\\n           OR (b.is_open AND "
      "(b.expires_at < :expiring_before OR l.product IN :products))\\n        ORDER BY "
      "l.purchase_id'"),
-    ("reports/exports.py", "day"),          # a column name or NULL, by summary level
-    ("reports/exports.py", "customer"),     # a column name or NULL
-    ("reports/exports.py", "grouped"),      # those names joined
-    ("reports/exports.py", "amount"),       # amount_minor or functional_minor
-    ("reports/exports.py", "currency"),     # l.currency or a bound parameter
-    ("reports/beancount_export.py", "amount"),  # amount_minor or functional_minor
+    ("reports/outputs/exports.py", "day"),          # a column name or NULL, by summary level
+    ("reports/outputs/exports.py", "customer"),     # a column name or NULL
+    ("reports/outputs/exports.py", "grouped"),      # those names joined
+    ("reports/outputs/exports.py", "amount"),       # amount_minor or functional_minor
+    ("reports/outputs/exports.py", "currency"),     # l.currency or a bound parameter
+    ("reports/outputs/beancount_export.py", "amount"),  # amount_minor or functional_minor
     ("reports/subledger.py", "day_filter"),  # a constant WHERE with a bound parameter, or nothing
     ("ledger/chain.py",                     # constant SQL joined to constant SQL
      "_ENTRY_CONTENT + ' ORDER BY e.entry_id, l.line_number'"),

@@ -15,14 +15,13 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
-
 from creditbooks.close import CloseRefusedError, close_period
 from ledger.chain import chain_head, seal_batch
 from ledger.evidence import verify_evidence
 from ledger.record_chain import record_chain_head, seal_unsealed_records
 from ledger.store import Store
 from ledger.upgrade import upgrade_ledger
+from sqlalchemy import text
 from tests.support.cli import creditbooks
 from tests.support.nights import post_days
 from tests.support.scenario import run_nights, write_scenario
@@ -310,7 +309,7 @@ def test_on_postgresql_records_are_sealed_and_an_owner_edit_is_named(postgres_se
 
 def test_a_close_stopped_after_its_lock_puts_its_package_in_place_when_run_again(
         sqlite_store, policy, tmp_path, monkeypatch):
-    import reports.package
+    import reports.outputs.package
 
     write_scenario(tmp_path / "landing")
     post_days(sqlite_store, policy, tmp_path, date(2026, 1, 1), date(2026, 1, 31))
@@ -319,7 +318,7 @@ def test_a_close_stopped_after_its_lock_puts_its_package_in_place_when_run_again
         raise KeyboardInterrupt("stopped between the lock's commit and the rename")
 
     with monkeypatch.context() as patch:
-        patch.setattr(reports.package, "move_package_into_place", killed)
+        patch.setattr(reports.outputs.package, "move_package_into_place", killed)
         with pytest.raises(KeyboardInterrupt):
             close_period(sqlite_store, policy, "2026-01", tmp_path / "close", tmp_path / "archive")
     (partial,) = (tmp_path / "close" / "2026-01").iterdir()

@@ -16,9 +16,8 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-
 from creditbooks.close import close_period
-from reports.verify_package import _SummaryReader, verify_package
+from reports.outputs.verify_package import _SummaryReader, verify_package
 from tests.support.nights import post_days
 from tests.support.refunds import write_refund_scenario
 

@@ -19,9 +19,10 @@ import creditbooks.night.ingest
 import creditbooks.night.stages
 import intake.archive
 import ledger.store
-import reports.package
-from creditbooks.cli import main
+import reports.outputs.package
 from ledger import schema
+
+from creditbooks.cli import main
 
 
 def _die() -> None:
@@ -63,7 +64,7 @@ POINTS = {
     # mid-publish: the night's entries are sealed onto the chain, the batch not yet marked
     "mid-publish": lambda: _after(creditbooks.night.stages, "seal_batch"),
     # mid-close-package: some package files are written, the workbook is not
-    "mid-close-package": lambda: _after(reports.package, "write_csv",
+    "mid-close-package": lambda: _after(reports.outputs.package, "write_csv",
                                         lambda path, *_: path.name == "trial_balance.csv"),
     # mid-close-lock: the lock event is written, its transaction not committed
     "mid-close-lock": lambda: _after(creditbooks.close, "record_period_event"),

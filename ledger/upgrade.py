@@ -35,6 +35,7 @@ from sqlmodel import SQLModel
 
 from ledger import schema
 from ledger.archive_adoption import adopt_archive
+from ledger.errors import BooksError
 from ledger.guards import install_guards, install_sqlite_guards
 from ledger.locks import take_posting_lock
 from ledger.schema_version import (
@@ -206,7 +207,8 @@ def _require_upgraded(connection: Connection, head: str, directory: Path) -> Non
     if differences:
         raise LedgerSchemaError(
             f"after the migrations the ledger's schema still differs from this version's "
-            f"models ({'; '.join(differences)}); nothing was changed: a migration in "
+            f"models ({'; '.join(difference.message for difference in differences)}); "
+            f"nothing was changed: a migration in "
             f"{directory / 'versions'} is missing or incomplete")
 
 
@@ -236,19 +238,39 @@ def _backup_sqlite(url: str, shown: str, now: datetime) -> Path:
     return target
 
 
-def schema_differences(connection: Connection) -> list[str]:
-    """How the database's schema differs from the models, one phrase a difference; empty
-    when they agree. Alembic's comparison (tables, columns, types, nullability, indexes,
-    unique and foreign keys) plus CHECK constraints by name."""
+SCHEMA_SOURCE = "ledger schema"
+
+
+def schema_differences(connection: Connection) -> list[BooksError]:
+    """How the database's schema differs from the models, one phrase a difference, with the
+    table it concerns as the entry; empty when they agree. Alembic's comparison (tables,
+    columns, types, nullability, indexes, unique and foreign keys) plus CHECK constraints
+    by name."""
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
     context = MigrationContext.configure(connection, opts={
         "version_table": VERSION_TABLE, "compare_type": True,
         "include_object": include_object_for(connection.dialect.name)})
-    found = [_described(difference)
+    found = [BooksError(SCHEMA_SOURCE, _described(difference), _table_of(difference))
              for difference in compare_metadata(context, SQLModel.metadata)]
     return found + _check_constraint_differences(connection)
+
+
+def _table_of(difference) -> str | None:
+    """The table an Alembic difference concerns: a Table, an index's or constraint's table,
+    or the table name that follows the schema in a column difference."""
+    if isinstance(difference, list):  # one column's changes, all on one table
+        return _table_of(difference[0])
+    action, *details = difference
+    for detail in details:
+        table = getattr(detail, "table", None)
+        if table is not None and hasattr(table, "name"):
+            return table.name
+        if hasattr(detail, "columns") and hasattr(detail, "name"):  # a Table
+            return detail.name
+    # modify_type, modify_nullable, ...: (action, schema, table name, column name, ...)
+    return details[1] if action.startswith("modify_") and len(details) > 1 else None
 
 
 def _described(difference) -> str:
@@ -260,7 +282,7 @@ def _described(difference) -> str:
     return " ".join([action, *named])
 
 
-def _check_constraint_differences(connection: Connection) -> list[str]:
+def _check_constraint_differences(connection: Connection) -> list[BooksError]:
     inspector = inspect(connection)
     existing = set(inspector.get_table_names())
     found = []
@@ -270,10 +292,10 @@ def _check_constraint_differences(connection: Connection) -> list[str]:
         modelled = {constraint.name for constraint in table.constraints
                     if isinstance(constraint, CheckConstraint)}
         stored = {constraint["name"] for constraint in inspector.get_check_constraints(table.name)}
-        found += [f"missing check constraint {table.name}.{name}"
-                  for name in sorted(modelled - stored, key=str)]
-        found += [f"unexpected check constraint {table.name}.{name}"
-                  for name in sorted(stored - modelled, key=str)]
+        found += [BooksError(SCHEMA_SOURCE, f"missing check constraint {table.name}.{name}",
+                             table.name) for name in sorted(modelled - stored, key=str)]
+        found += [BooksError(SCHEMA_SOURCE, f"unexpected check constraint {table.name}.{name}",
+                             table.name) for name in sorted(stored - modelled, key=str)]
     return found
 
 

@@ -27,6 +27,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 from sqlmodel import SQLModel
 
+from ledger.errors import BooksError
 from ledger.schema_version import (
     BASELINE_REVISION,
     MIGRATIONS_DIRECTORY,
@@ -324,6 +325,17 @@ def test_init_makes_a_ledger_at_the_newest_revision_and_repeats_safely(empty_dat
         assert read_ledger_schema(connection).revision == alembic_head()
         assert schema_differences(connection) == []
     store.require_initialised()
+    store.dispose()
+
+
+def test_a_schema_difference_is_data_naming_its_table(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    store.initialise()
+    with store.transaction() as connection:
+        connection.execute(text("ALTER TABLE fx_rates DROP COLUMN payload_hash"))
+    with store.engine.connect() as connection:
+        assert schema_differences(connection) == [
+            BooksError("ledger schema", "add_column fx_rates payload_hash", "fx_rates")]
     store.dispose()
 
 

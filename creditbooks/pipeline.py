@@ -15,8 +15,9 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
+
+from sqlalchemy.engine import make_url
 
 from creditbooks.close import close_period, require_complete
 from creditbooks.night.ingest import ingest, read_landing_day
@@ -26,13 +27,12 @@ from intake.usage_buckets import DEFAULT_CHUNK_ROWS
 from ledger.anchors import anchor_file, write_anchor
 from ledger.domain import Stage
 from ledger.locks import locked_periods
-from ledger.periods import parse_business_date
+from ledger.periods import Period, parse_business_date
 from ledger.store import Store, read_frame
 from reports.outputs.beancount_export import write_beancount
 from reports.outputs.exports import export_period
 from reports.reconciliations import reconcile_period
 from rules.policy import Policy, load_policy
-from sqlalchemy.engine import make_url
 
 
 class LandingNotReadyError(RuntimeError):
@@ -176,19 +176,18 @@ def publish_day(business_date: str) -> str:
     return status
 
 
-def periods_ending_on(business_dates: list[str]) -> list[str]:
+def periods_ending_on(business_dates: list[str]) -> list[Period]:
     """The periods (YYYY-MM) whose last day is one of the given business dates, in order."""
-    last_days = [parse_business_date(text) for text in business_dates]
-    return sorted({day.isoformat()[:7] for day in last_days
-                   if (day + timedelta(days=1)).month != day.month})
+    days = [parse_business_date(text) for text in business_dates]
+    return sorted({Period.of(day) for day in days if day == Period.of(day).last_day})
 
 
-def check_month_complete(period: str) -> list[str]:
+def check_month_complete(period: Period) -> list[str]:
     """Every day of the period has a published batch; returns the quiet (empty) days."""
     return list(require_complete(Settings.resolve().store(), period))
 
 
-def month_end_reconciliations(period: str) -> list[dict]:
+def month_end_reconciliations(period: Period) -> list[dict]:
     settings = Settings.resolve()
     accounts = settings.policy().accounts
     results = reconcile_period(settings.store(), period, accounts.deferred_revenue,
@@ -200,7 +199,7 @@ def month_end_reconciliations(period: str) -> list[dict]:
     return [row for result in results for row in result.rows()]
 
 
-def month_end_close(period: str) -> dict:
+def month_end_close(period: Period) -> dict:
     """Reports, package and lock (closing a closed period changes nothing)."""
     settings = Settings.resolve()
     outcome = close_period(settings.store(), settings.policy(), period, settings.close_root,
@@ -209,7 +208,7 @@ def month_end_close(period: str) -> dict:
             "package": str(outcome.package) if outcome.package else ""}
 
 
-def month_end_exports(period: str) -> list[str]:
+def month_end_exports(period: Period) -> list[str]:
     """Export the closed period in each configured format into CLOSE_DIR/YYYY-MM/exports/."""
     settings = Settings.resolve()
     store, policy = settings.store(), settings.policy()

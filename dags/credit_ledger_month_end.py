@@ -6,12 +6,21 @@ period has a published batch -> the reconciliations tie -> the close (reports, p
 under CLOSE_DIR/YYYY-MM/vN/, period lock) -> exports (CREDITBOOKS_EXPORT_FORMATS, default
 csv and beancount, into CLOSE_DIR/YYYY-MM/exports/). Each task is a thin call into
 creditbooks.pipeline; closing a closed period changes nothing.
+
+A period enters as text (the `period` param typed by hand, or a name XCom hands back to
+each mapped task) and is made a `ledger.periods.Period` before the pipeline sees it, so a
+malformed one stops the run at the task it reaches, naming it.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pendulum
 from airflow.sdk import Asset, Param, dag, task
+
+if TYPE_CHECKING:  # imported by the tasks that run, not when the scheduler parses this file
+    from ledger.periods import Period
 
 NIGHTLY_PUBLISHED = Asset("creditbooks://ledger/nightly-published")
 
@@ -29,11 +38,12 @@ NIGHTLY_PUBLISHED = Asset("creditbooks://ledger/nightly-published")
 )
 def credit_ledger_month_end():
     @task.short_circuit
-    def periods_to_close(params=None, triggering_asset_events=None) -> list[str]:
+    def periods_to_close(params=None, triggering_asset_events=None) -> list[Period]:
         from creditbooks.pipeline import periods_ending_on
+        from ledger.periods import Period
 
         if params.get("period"):
-            return [params["period"]]
+            return [Period(params["period"])]
         # Several nights may publish before this DAG runs: close every month that ended.
         published = [event.extra["business_date"]
                      for events in (triggering_asset_events or {}).values() for event in events
@@ -43,26 +53,30 @@ def credit_ledger_month_end():
     @task
     def completeness(period: str) -> list[str]:
         from creditbooks.pipeline import check_month_complete
+        from ledger.periods import Period
 
-        return check_month_complete(period)
+        return check_month_complete(Period(period))
 
     @task
     def reconciliations(period: str) -> list[dict]:
         from creditbooks.pipeline import month_end_reconciliations
+        from ledger.periods import Period
 
-        return month_end_reconciliations(period)
+        return month_end_reconciliations(Period(period))
 
     @task(multiple_outputs=False)
     def close_and_lock(period: str) -> dict:
         from creditbooks.pipeline import month_end_close
+        from ledger.periods import Period
 
-        return month_end_close(period)
+        return month_end_close(Period(period))
 
     @task
     def exports(period: str) -> list[str]:
         from creditbooks.pipeline import month_end_exports
+        from ledger.periods import Period
 
-        return month_end_exports(period)
+        return month_end_exports(Period(period))
 
     periods = periods_to_close()
     completeness.expand(period=periods) >> reconciliations.expand(period=periods) >> \

@@ -63,7 +63,7 @@ from intake.validation import (
 )
 from ledger import schema
 from ledger.archive_index import ledger_id, record_partition
-from ledger.domain import BatchStatus, Stage
+from ledger.domain import BatchStatus, OverageMode, Stage
 from ledger.locks import posting_period
 from ledger.money import format_minor, minor_unit_exponent
 from ledger.periods import BusinessDay, LateWindow
@@ -306,7 +306,8 @@ def _require_rates(connection: Connection, intakes: list[DocumentIntake], day: B
     costs = _accepted(intakes, "costs")
     if costs is not None:
         needed |= {(day.business_date, currency) for currency in costs["currency"]}
-    in_arrears = policy.overage == "arrears" or "arrears" in policy.overage_customers.values()
+    in_arrears = (policy.overage == OverageMode.ARREARS
+                  or OverageMode.ARREARS in policy.overage_customers.values())
     if is_period_end(day) or in_arrears:
         held = read_frame(connection, "SELECT DISTINCT currency FROM lots")["currency"]
         today = set() if purchases is None else set(purchases["currency"])

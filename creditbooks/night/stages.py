@@ -29,7 +29,7 @@ from intake.archive import archived_path, read_partition_where
 from intake.validation import fingerprint_to_hex
 from ledger import schema
 from ledger.chain import seal_batch
-from ledger.domain import BatchStatus, Stage
+from ledger.domain import BatchStatus, OverageMode, Stage
 from ledger.money import format_micro_credits
 from ledger.record_chain import seal_batch_record
 from ledger.store import (
@@ -160,7 +160,7 @@ def burn_stage(connection: Connection, night: Night, shard: int, shard_count: in
                  slices[slices["settles"]].drop(columns="settles").assign(**night.on_day))
     insert_frame(connection, schema.UncoveredUsage, uncovered.assign(**night.on_day))
     post(connection, night, recognised.journal, positions(lots))
-    in_arrears = uncovered[uncovered["treatment"] == "arrears"]
+    in_arrears = uncovered[uncovered["treatment"] == OverageMode.ARREARS]
     charges, arrears_journal = charge_arrears(
         in_arrears, _latest_currency(connection, in_arrears["customer_id"]), night.day,
         night.policy)
@@ -181,11 +181,11 @@ def _owed_credits(connection: Connection, night: Night, shard: int,
     """
     rows = read_frame(connection, """
         SELECT customer_id, meter, credits_micro FROM uncovered_usage
-        WHERE treatment = 'negative_balance' AND business_date < :day
+        WHERE treatment = :owing AND business_date < :day
         UNION ALL
         SELECT customer_id, meter, -credits_micro FROM overage_settlements
         WHERE business_date < :day
-    """, day=night.day.business_date)
+    """, day=night.day.business_date, owing=OverageMode.NEGATIVE_BALANCE.value)
     rows = rows[shard_of(rows["customer_id"], shard_count) == shard]
     owed = rows.astype({"credits_micro": object}).groupby(
         ["customer_id", "meter"], as_index=False, sort=True)["credits_micro"].sum()
@@ -204,7 +204,7 @@ def _owed_credits(connection: Connection, night: Night, shard: int,
 def _settle(owed: pd.DataFrame, uncovered: pd.DataFrame, lots: pd.DataFrame,
             slices: pd.DataFrame, night: Night) -> pd.DataFrame:
     """What today's new lots pay of the credits owed (earlier balances and today's)."""
-    owing = pd.concat([owed, uncovered.loc[uncovered["treatment"] == "negative_balance",
+    owing = pd.concat([owed, uncovered.loc[uncovered["treatment"] == OverageMode.NEGATIVE_BALANCE,
                                            ["customer_id", "meter", "credits_micro"]]])
     bought_today = pd.to_datetime(lots["purchased_on"]).dt.date == night.day.business_date
     if owing.empty or not bought_today.any():

@@ -140,11 +140,17 @@ def _sums(amounts: pd.Series, keys: np.ndarray) -> pd.Series:
 
 
 class UnbalancedJournalError(ValueError):
-    """A batch failed its pre-write check; nothing of it was written."""
+    """A batch failed its pre-write check; nothing of it was written.
+
+    `errors` holds every reason as data; the message names the batch once, then each."""
+
+    def __init__(self, errors: list[BooksError]):
+        self.errors = tuple(errors)
+        super().__init__(f"{errors[0].source}: " + "; ".join(error.message for error in errors))
 
 
 def require_valid(batch: JournalBatch, source: str = "journal batch") -> None:
     """Refuse, naming the batch once and every reason, a batch that may not be written."""
     errors = journal_errors(batch, source)
     if errors:
-        raise UnbalancedJournalError(f"{source}: " + "; ".join(error.message for error in errors))
+        raise UnbalancedJournalError(errors)

@@ -68,6 +68,7 @@ def test_each_reason_is_named_with_its_entries():
         "batch nightly-2026-01-05: entry ids repeated within the batch: ['a']; lines refer to ")
     assert str(refused.value).endswith(
         "; entry d does not balance in the functional currency: off by 1 minor")
+    assert refused.value.errors == tuple(errors)
 
 
 def test_many_unbalanced_entries_are_counted_after_the_first_five():

@@ -33,17 +33,14 @@ import re
 
 from sqlalchemy import Connection
 
+from ledger.schema import Retention, table_names
 from ledger.schema_version import VERSION_TABLE
 
-APPEND_ONLY_TABLES = ("journal_entries", "journal_lines", "journal_seals", "period_events",
-                      "record_seals")
-MUTABLE_TABLES = ("batches", "batch_stages", "batch_files", "quarantine", "lots", "lot_balances",
-                  "burn_slices", "lot_expiries", "costs", "usage_daily", "uncovered_usage",
-                  "refunds", "lot_adjustments", "breakage_accruals", "overage_charges",
-                  "overage_settlements", "fx_rates", "ledger_identity", "archive_partitions",
-                  "usage_id_memory")
+# Each table states its own retention (`ledger/schema/`); these follow from it.
+APPEND_ONLY_TABLES = table_names(Retention.APPEND_ONLY)
+MUTABLE_TABLES = table_names(Retention.MUTABLE)
 # The late window's look-back: a night adds its ids and removes those no window reaches.
-WINDOW_TABLES = ("seen_usage_ids",)
+WINDOW_TABLES = table_names(Retention.WINDOW)
 _ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 _FUNCTIONS = r"""

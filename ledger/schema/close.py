@@ -1,0 +1,51 @@
+"""The close: the period events that lock and reopen a period (the last event rules)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar
+
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    Integer,
+    Text,
+)
+from sqlmodel import Field, SQLModel
+
+from ledger.domain import (
+    PeriodAction,
+    sql_values,
+)
+from ledger.schema.columns import (
+    Retention,
+    tables_of,
+    utc_instant,
+)
+
+
+class PeriodEvent(SQLModel, table=True):
+    """A period closed or reopened: who, when, why. Append-only; the last event rules.
+
+    A period whose last event is `close` is locked: it accepts no postings.
+    """
+
+    __tablename__ = "period_events"
+    retention: ClassVar[Retention] = Retention.APPEND_ONLY
+    __table_args__ = (
+        CheckConstraint(f"action IN {sql_values(PeriodAction)}", name="ck_period_events_action"),
+        CheckConstraint(f"action = '{PeriodAction.CLOSE}' OR length(reason) > 0",
+                        name="ck_period_events_reason"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    period: str = Field(index=True, max_length=7)
+    action: str = Field(max_length=8)
+    version: int = Field(sa_column=Column(Integer, nullable=False))
+    actor: str = Field(max_length=200)
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    accepted_exceptions: bool
+    journal_digest: str = Field(max_length=64)
+    recorded_at: datetime = Field(sa_column=utc_instant())
+
+
+TABLES = tables_of(globals())

@@ -412,6 +412,57 @@ def verify(context: typer.Context, output_format: FormatOption = OutputFormat.TA
 
 
 @app.command()
+def backup(context: typer.Context, to: Annotated[Path, typer.Option(
+        "--to", help="the backup file to write (an existing file is never overwritten)")]) -> None:
+    """Copy the ledger to one file: a consistent snapshot, whole nights only, even while a
+    night runs (SQLite: its backup API; PostgreSQL: pg_dump --format=custom)."""
+    from creditbooks.backup import BackupError, backup_ledger
+
+    url = _context(context).store(must_exist=False).url
+    try:
+        summary = backup_ledger(url, to)
+    except BackupError as error:
+        raise CreditbooksFailure(str(error)) from None
+    typer.echo(f"backup of {redacted(url)} written to {to}")
+    for line in summary.lines():
+        typer.echo(line)
+
+
+@app.command()
+def restore(
+    context: typer.Context,
+    from_file: Annotated[Path, typer.Option("--from", help="a file `creditbooks backup` wrote")],
+    replace: Annotated[bool, typer.Option(
+        "--replace", help="overwrite the ledger already at --db")] = False,
+    archive: Annotated[Path | None, typer.Option(
+        "--archive", envvar="CREDITBOOKS_ARCHIVE",
+        help="also check the archive partitions the restored batches recorded")] = None,
+    output_format: FormatOption = OutputFormat.TABLE,
+) -> None:
+    """Put a backup's books into the ledger at --db (an empty one, or any with --replace),
+    then run verify's checks and report the chain head and the last published night."""
+    from creditbooks.backup import BackupError, restore_ledger
+
+    store = _context(context).store(must_exist=False)
+    try:
+        outcome = restore_ledger(store.url, from_file, replace)
+    except BackupError as error:
+        raise CreditbooksFailure(str(error)) from None
+    typer.echo(f"restored {from_file} into {redacted(store.url)}")
+    for line in outcome.summary.lines():
+        typer.echo(line)
+    if store.is_postgresql:
+        typer.echo("grants are not restored: run creditbooks init --application-role ROLE")
+    if outcome.needs_upgrade:
+        typer.echo(f"the backup is at schema {outcome.summary.schema}, older than this "
+                   "version's: run creditbooks upgrade, then creditbooks verify")
+        return
+    typer.echo("outside the ledger: check with creditbooks verify --anchors FILE --close-dir DIR;"
+               " anchors and closes after the backup fail until its later nights run again")
+    verify(context, output_format, archive, None, None)
+
+
+@app.command()
 def export(
     context: typer.Context,
     period: Annotated[str, typer.Option(help="YYYY-MM")],

@@ -176,8 +176,11 @@ def _head_differs(head, links: dict[int, str], end: int, chain: str) -> str:
         return f"records no {chain} chain head"
     sequence = _sequence(head)
     if sequence > end:
+        # A restored backup is behind the anchors written after it, as a ledger whose last
+        # records were removed is: from the database alone the two look the same.
         return (f"records {chain} chain head {sequence}, but the recomputed {chain} chain "
-                f"ends at {end}: sealed {chain} records were removed")
+                f"ends at {end}: the ledger is behind its anchors (restored from a backup? "
+                f"run the nights after it again), or sealed {chain} records were removed")
     if links.get(sequence) != head["hash"]:
         return (f"records {chain} chain head {sequence} {head['hash']}, but the recomputed "
                 f"{chain} chain has {links.get(sequence)} there: what it sealed was rewritten "

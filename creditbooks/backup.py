@@ -1,0 +1,415 @@
+"""Backup and restore of the ledger, on either store: one consistent snapshot out, the same
+books back in.
+
+A backup is one snapshot of the database, so it holds whole nights only, even when it is
+taken while a night runs. The command line posts a night in one transaction, which is in
+the snapshot completely or not at all. Airflow runs a night as one transaction per
+stage, so a snapshot can hold a batch that is still open: it has some of its stages and
+is not published yet. Statements, closes and exports read published batches only, and
+running that night again finishes it from the stages it already has.
+
+- SQLite: the backup API (`sqlite3.Connection.backup`) copies every page in one step,
+  under one read transaction. In WAL mode that read neither waits for a night's write
+  transaction nor sees it. The copy is switched to a rollback journal so that it is one
+  self-contained file, and checked with `PRAGMA quick_check`.
+- PostgreSQL: `pg_dump --format=custom`, run inside a REPEATABLE READ snapshot that this
+  module exports and also reads its summary from (`--snapshot`), so the summary printed
+  is the dump's own. Restore pipes `pg_restore` into `psql` as one transaction that
+  first takes the posting lock (no night can post while the books are replaced). Owners
+  and grants are left out, so the target's roles need not exist.
+  `creditbooks init --application-role ROLE` grants them again.
+
+A backup is written to a partial file beside FILE and linked into place only when it is
+whole. An existing FILE is never overwritten. Restore refuses to overwrite a database that
+already holds a ledger unless told (`replace`), and a backup from a newer creditbooks. A
+backup at an older schema is restored as it is, and `creditbooks upgrade` brings it
+forward.
+
+What restore cannot bring back is what lives outside the database. Archive files no
+restored batch recorded are ignored. Anchors beyond the restored chain head make
+`verify --anchors` fail until the nights after the backup are run again. See the
+README's "Backup and restore".
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import sqlite3
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from sqlalchemy import Connection, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+from ledger.chain import ChainHead, chain_head
+from ledger.locks import POSTING_LOCK_KEY
+from ledger.schema_version import (
+    V0_1_0_TABLES,
+    VERSION_TABLE,
+    LedgerNeedsUpgradeError,
+    LedgerSchema,
+    LedgerSchemaError,
+    read_ledger_schema,
+    require_current,
+)
+from ledger.store import redacted
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+PG_DUMP_MAGIC = b"PGDMP"
+PG_BINARIES_ENVIRONMENT_VARIABLE = "CREDITBOOKS_PG_BIN"
+
+
+class BackupError(RuntimeError):
+    """A backup or restore that cannot be made as asked; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class LedgerSummary:
+    """What a ledger holds, as a backup or a restore reports it."""
+
+    schema: str  # its revision, or v0.1.0
+    head: ChainHead  # the journal chain's head: its sequence is the entries sealed
+    published_nights: int
+    last_published: date | None
+    open_batches: tuple[tuple[str, date], ...]  # (batch id, business date) still running
+    unpublished_entries: int  # entries of open batches (not in any statement)
+
+    def lines(self) -> list[str]:
+        last = self.last_published.isoformat() if self.last_published else "none"
+        shown = [f"schema {self.schema}; chain head {self.head.sequence} {self.head.chain_hash}",
+                 f"entries sealed: {self.head.sequence}; nights published: "
+                 f"{self.published_nights}, the last {last}"]
+        for batch_id, business_date in self.open_batches:
+            shown.append(f"batch {batch_id} of {business_date.isoformat()} is open (a night was "
+                         f"running; {self.unpublished_entries} unpublished entries, in no "
+                         f"statement): run the night of {business_date.isoformat()} again "
+                         "to finish it")
+        return shown
+
+
+@dataclass(frozen=True)
+class RestoreOutcome:
+    summary: LedgerSummary
+    needs_upgrade: bool  # the backup's schema is older than this version's
+
+
+def backup_ledger(url: str, target: Path) -> LedgerSummary:
+    """Write one consistent snapshot of the ledger at `url` to `target` (never overwritten)."""
+    target = Path(target)
+    if target.exists():
+        raise BackupError(f"backup {target} already exists; it is not overwritten: "
+                          "give another --to")
+    if not target.parent.is_dir():
+        raise BackupError(f"backup {target}: directory {target.parent} does not exist")
+    partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
+    try:
+        if make_url(url).get_backend_name() == "sqlite":
+            summary = _backup_sqlite(_sqlite_file(url), partial)
+        elif make_url(url).get_backend_name() == "postgresql":
+            summary = _backup_postgresql(url, partial)
+        else:
+            raise BackupError(f"backup of {redacted(url)}: only SQLite and PostgreSQL ledgers")
+        try:
+            os.link(partial, target)  # whole, and never over a file that appeared meanwhile
+        except FileExistsError:
+            raise BackupError(f"backup {target} appeared while it was being written; it is "
+                              "not overwritten: give another --to") from None
+    finally:
+        partial.unlink(missing_ok=True)
+    return summary
+
+
+def restore_ledger(url: str, source: Path, replace: bool = False) -> RestoreOutcome:
+    """Put the books of backup `source` into the (empty, or with `replace` any) ledger at
+    `url`; the caller runs verify's checks on them after."""
+    source = Path(source)
+    kind = backup_kind(source)
+    target_kind = make_url(url).get_backend_name()
+    if kind != target_kind:
+        raise BackupError(f"{source} is a {kind} backup: restore it into a {kind} ledger "
+                          f"(--db), not {redacted(url)}")
+    found = _backup_schema(kind, source)
+    if found.is_empty:
+        raise BackupError(f"{source} holds no creditbooks ledger; nothing was restored")
+    needs_upgrade = _require_restorable(found, source)
+    _require_replaceable(url, replace)
+    if kind == "sqlite":
+        _restore_sqlite(source, _sqlite_file(url))
+    else:
+        _restore_postgresql(source, url, replace)
+    with _engine_at(url) as engine, engine.connect() as connection:
+        return RestoreOutcome(ledger_summary(connection), needs_upgrade)
+
+
+def backup_kind(source: Path) -> str:
+    """'sqlite' or 'postgresql', from the backup file's first bytes."""
+    try:
+        with Path(source).open("rb") as handle:
+            start = handle.read(len(SQLITE_MAGIC))
+    except OSError as error:
+        raise BackupError(f"backup {source} cannot be read "
+                          f"({error.strerror or error.__class__.__name__})") from None
+    if start.startswith(SQLITE_MAGIC):
+        return "sqlite"
+    if start.startswith(PG_DUMP_MAGIC):
+        return "postgresql"
+    raise BackupError(f"{source} is neither a SQLite ledger nor a pg_dump custom archive: "
+                      "give a file `creditbooks backup` wrote")
+
+
+def ledger_summary(connection: Connection) -> LedgerSummary:
+    nights = connection.execute(text(
+        "SELECT COUNT(*), MAX(business_date) FROM batches WHERE status <> 'open'")).first()
+    open_batches = tuple((row[0], _as_date(row[1])) for row in connection.execute(text(
+        "SELECT batch_id, business_date FROM batches WHERE status = 'open' "
+        "ORDER BY business_date")))
+    unpublished = connection.execute(text(
+        "SELECT COUNT(*) FROM journal_entries e JOIN batches b ON b.batch_id = e.batch_id "
+        "WHERE b.status = 'open'")).scalar()
+    return LedgerSummary(read_ledger_schema(connection).shown, chain_head(connection),
+                         int(nights[0]), _as_date(nights[1]), open_batches, int(unpublished))
+
+
+def _as_date(value) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])  # SQLite hands a DATE back as text
+
+
+def _require_restorable(found: LedgerSchema, source: Path) -> bool:
+    """True when the backup is at an older schema (restored as it is, then upgraded)."""
+    try:
+        require_current(found)
+    except LedgerNeedsUpgradeError:
+        return True
+    except LedgerSchemaError as error:
+        raise BackupError(f"backup {source}: {error}; nothing was restored") from None
+    return False
+
+
+def _require_replaceable(url: str, replace: bool) -> None:
+    with _engine_at(url) as engine, engine.connect() as connection:
+        existing = read_ledger_schema(connection)
+        if existing.is_empty or replace:
+            return
+        last = connection.execute(text(
+            "SELECT MAX(business_date) FROM batches WHERE status <> 'open'")).scalar()
+    raise BackupError(f"{redacted(url)} already holds a ledger (schema {existing.shown}, last "
+                      f"published night {_as_date(last) or 'none'}); restore never overwrites "
+                      "one silently: give --replace, or restore into an empty database")
+
+
+@contextmanager
+def _engine_at(url: str) -> Iterator:
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+# SQLite ---------------------------------------------------------------------------------
+
+def _sqlite_file(url: str) -> Path:
+    database = make_url(url).database
+    if not database or database == ":memory:":
+        raise BackupError("an in-memory SQLite database cannot be backed up or restored: "
+                          "give --db sqlite:///FILE")
+    return Path(database)
+
+
+def _read_only(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=60)
+
+
+def _backup_sqlite(database: Path, partial: Path) -> LedgerSummary:
+    if not database.is_file():
+        raise BackupError(f"no SQLite ledger at {database}: nothing to back up")
+    source, copy = _read_only(database), sqlite3.connect(partial)
+    try:
+        # One step (pages=-1): every page under one read transaction, a single snapshot.
+        source.backup(copy)
+        copy.execute("PRAGMA journal_mode = DELETE")  # one file, no -wal beside it
+        checked = copy.execute("PRAGMA quick_check").fetchone()[0]
+        if checked != "ok":
+            raise BackupError(f"the copy of {database} fails SQLite's quick_check ({checked}); "
+                              "no backup was written")
+        summary = _summary_over(copy)
+    finally:
+        copy.close()
+        source.close()
+    if summary is None:
+        raise BackupError(f"{database} holds no creditbooks ledger: nothing to back up")
+    os.chmod(partial, database.stat().st_mode & 0o777)  # as private as the ledger itself
+    return summary
+
+
+def _summary_over(connection: sqlite3.Connection) -> LedgerSummary | None:
+    """The summary of an open SQLite connection's ledger, None when it holds none."""
+    engine = create_engine("sqlite://", creator=lambda: connection, poolclass=NullPool)
+    with engine.connect() as over:
+        if read_ledger_schema(over).is_empty:
+            return None
+        return ledger_summary(over)
+
+
+def _restore_sqlite(source: Path, database: Path) -> None:
+    if not database.parent.is_dir():
+        raise BackupError(f"restore into {database}: directory {database.parent} does not exist")
+    backup, target = _read_only(source), sqlite3.connect(database, timeout=60)
+    try:
+        # The backup API writes the target in one transaction under its write lock: other
+        # connections see the old books or the restored ones, never a mix, and a -wal file
+        # beside the target stays consistent with it (copying the file over would not).
+        backup.backup(target)
+    finally:
+        target.close()
+        backup.close()
+
+
+def _sqlite_schema(source: Path) -> LedgerSchema:
+    connection = _read_only(source)
+    try:
+        engine = create_engine("sqlite://", creator=lambda: connection, poolclass=NullPool)
+        with engine.connect() as over:
+            return read_ledger_schema(over)
+    finally:
+        connection.close()
+
+
+def _backup_schema(kind: str, source: Path) -> LedgerSchema:
+    return _sqlite_schema(source) if kind == "sqlite" else _dump_schema(source)
+
+
+# PostgreSQL -----------------------------------------------------------------------------
+
+def postgresql_tool(name: str) -> Path:
+    """A PostgreSQL client program: from $CREDITBOOKS_PG_BIN, else the newest
+    /usr/lib/postgresql/N/bin, else the PATH."""
+    directory = os.environ.get(PG_BINARIES_ENVIRONMENT_VARIABLE)
+    candidates = [Path(directory) / name] if directory else []
+    candidates += [Path(found) for found in sorted(
+        glob.glob(f"/usr/lib/postgresql/*/bin/{name}"),
+        key=lambda path: int(Path(path).parts[-3]) if Path(path).parts[-3].isdigit() else 0,
+        reverse=True)]
+    on_path = shutil.which(name)
+    candidates += [Path(on_path)] if on_path else []
+    for candidate in candidates:
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    raise BackupError(f"PostgreSQL's {name} was not found: install the PostgreSQL client "
+                      f"(the server's major version or newer) or set "
+                      f"{PG_BINARIES_ENVIRONMENT_VARIABLE} to the directory that holds it")
+
+
+def _libpq(url: str) -> tuple[str, dict[str, str]]:
+    """The URL as a libpq connection string, and the environment that carries its
+    password (never on a command line, where `ps` would show it)."""
+    from psycopg.conninfo import make_conninfo
+
+    parsed = make_url(url)
+    keys = {"host": parsed.host, "port": str(parsed.port) if parsed.port else None,
+            "user": parsed.username, "dbname": parsed.database,
+            **{key: str(value) for key, value in parsed.query.items()}}
+    environment = dict(os.environ)
+    if parsed.password is not None:
+        environment["PGPASSWORD"] = str(parsed.password)
+    return make_conninfo(**{key: value for key, value in keys.items() if value}), environment
+
+
+def _run_tool(command: list, environment: dict[str, str], what: str, **options) -> bytes:
+    completed = subprocess.run([str(part) for part in command], env=environment,
+                               capture_output=True, **options)
+    if completed.returncode != 0:
+        error = completed.stderr.decode(errors="replace").strip().splitlines()
+        raise BackupError(f"{what} failed: {error[0] if error else f'exit {completed.returncode}'}")
+    return completed.stdout
+
+
+def _backup_postgresql(url: str, partial: Path) -> LedgerSummary:
+    conninfo, environment = _libpq(url)
+    pg_dump = postgresql_tool("pg_dump")
+    with _engine_at(url) as engine, engine.connect().execution_options(
+            isolation_level="REPEATABLE READ") as connection, connection.begin():
+        snapshot = connection.execute(text("SELECT pg_export_snapshot()")).scalar()
+        if read_ledger_schema(connection).is_empty:
+            raise BackupError(f"no creditbooks ledger at {redacted(url)}: nothing to back up")
+        summary = ledger_summary(connection)
+        # The dump reads the snapshot this transaction exported: what the summary read.
+        _run_tool([pg_dump, "--format=custom", f"--snapshot={snapshot}", f"--file={partial}",
+                   f"--dbname={conninfo}"], environment, f"pg_dump of {redacted(url)}")
+    return summary
+
+
+def _dump_schema(source: Path) -> LedgerSchema:
+    """The schema a pg_dump custom archive holds: its tables and its recorded revision."""
+    pg_restore, environment = postgresql_tool("pg_restore"), dict(os.environ)
+    listing = _run_tool([pg_restore, "--list", source], environment,
+                        f"reading {source} with pg_restore").decode()
+    tables = {line.split()[-2] for line in listing.splitlines()
+              if not line.startswith(";") and " TABLE public " in line
+              and " TABLE DATA " not in line}
+    revision = None
+    if VERSION_TABLE in tables:
+        data = _run_tool([pg_restore, "--data-only", f"--table={VERSION_TABLE}", "--file=-",
+                          source], environment, f"reading {source} with pg_restore").decode()
+        revision = _copied_value(data, VERSION_TABLE)
+    return LedgerSchema(revision, bool(tables & V0_1_0_TABLES))
+
+
+def _copied_value(script: str, table: str) -> str | None:
+    """The single value of a one-column table in a pg_restore script's COPY block."""
+    lines = script.splitlines()
+    for number, line in enumerate(lines):
+        if line.startswith(f"COPY public.{table} ") and number + 1 < len(lines):
+            value = lines[number + 1]
+            return None if value == "\\." else value
+    return None
+
+
+def _restore_postgresql(source: Path, url: str, replace: bool) -> None:
+    """pg_restore's script into psql, as one transaction holding the posting lock.
+
+    The script goes through this process so that psql's input ends (and it commits) only
+    once pg_restore has read the whole archive: if pg_restore fails, psql is killed before
+    its input ends and the server rolls the transaction back."""
+    conninfo, environment = _libpq(url)
+    environment["PGOPTIONS"] = "-c client_min_messages=warning"  # no notice per dropped object
+    restore_command = [postgresql_tool("pg_restore"), "--no-owner", "--no-privileges",
+                       *(["--clean", "--if-exists"] if replace else []), "--file=-", source]
+    load_command = [postgresql_tool("psql"), "--no-psqlrc", "--quiet", "--single-transaction",
+                    "--set=ON_ERROR_STOP=1",
+                    f"--command=SELECT pg_advisory_xact_lock({POSTING_LOCK_KEY})",
+                    "--file=-", f"--dbname={conninfo}"]
+    with tempfile.TemporaryFile() as restore_errors, tempfile.TemporaryFile() as load_errors:
+        loader = subprocess.Popen([str(part) for part in load_command], env=environment,
+                                  stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                  stderr=load_errors)
+        script = subprocess.Popen([str(part) for part in restore_command], env=environment,
+                                  stdout=subprocess.PIPE, stderr=restore_errors)
+        try:
+            shutil.copyfileobj(script.stdout, loader.stdin, 1 << 20)
+        except BrokenPipeError:
+            pass  # psql stopped at an error; its message is read below
+        script.stdout.close()
+        script.wait()
+        if script.returncode != 0:
+            loader.kill()  # before its input ends, so it never commits half a script
+        with suppress(BrokenPipeError):
+            loader.stdin.close()
+        loader.wait()
+        for what, code, errors in (("pg_restore", script.returncode, restore_errors),
+                                   ("psql", loader.returncode, load_errors)):
+            if code != 0:
+                errors.seek(0)
+                lines = errors.read().decode(errors="replace").strip().splitlines()
+                raise BackupError(f"restore of {source} into {redacted(url)} failed in {what}, "
+                                  f"nothing was changed: {lines[0] if lines else f'exit {code}'}")

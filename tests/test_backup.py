@@ -1,0 +1,296 @@
+"""Backup and restore (issue 26): a backup taken while a night runs restores to a ledger
+that `verify` passes and that holds whole nights only.
+
+The books are the hand-worked scenario (tests/support/scenario.py): nights 2026-01-30,
+2026-01-31 and 2026-02-01. The backup is taken while 2026-01-31 is running, with a stage
+of that night paused inside its transaction until the backup has finished, so the two
+certainly overlap. `creditbooks backup` and `creditbooks restore` run as processes of
+their own, as an operator runs them.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import threading
+from datetime import date
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+import creditbooks.night.stages as night_stages
+import creditbooks.pipeline as pipeline
+from creditbooks.night.run import run_night
+from ledger.anchors import write_anchor
+from ledger.chain import chain_head
+from ledger.domain import Stage
+from ledger.schema_version import migration_revisions
+from ledger.store import Store
+from tests.support.cli import creditbooks
+from tests.support.nights import replace_stage
+from tests.support.scenario import tb, write_scenario
+
+FIRST, RUNNING, LAST = date(2026, 1, 30), date(2026, 1, 31), date(2026, 2, 1)
+PERIODS = ("2026-01", "2026-02")
+FIXTURES = Path(__file__).parent / "fixtures" / "v0.1.0"
+
+
+def books(store: Store) -> dict:
+    """What must be the same: each period's trial balance and the journal chain's head."""
+    with store.engine.connect() as connection:
+        head = chain_head(connection)
+    return {"trial_balances": {period: tb(store, period) for period in PERIODS},
+            "chain_head": (head.sequence, head.chain_hash)}
+
+
+def batches(store: Store) -> dict[str, str]:
+    """{business date: status} of every batch."""
+    with store.engine.connect() as connection:
+        return {str(row[0])[:10]: row[1] for row in connection.execute(text(
+            "SELECT business_date, status FROM batches ORDER BY business_date"))}
+
+
+def store_at(url: str) -> Store:
+    store = Store(url)
+    store.initialise()
+    return store
+
+
+def pause_inside(monkeypatch, stage: Stage) -> tuple[threading.Event, threading.Event]:
+    """Make `stage` do its work and then wait, its transaction still open, until released.
+    Returns (reached, release)."""
+    reached, release = threading.Event(), threading.Event()
+    original = night_stages.STAGE_RUNNERS[stage]
+
+    def paused(connection, night, *shard):
+        result = original(connection, night, *shard)
+        reached.set()
+        assert release.wait(300), "the test never released the paused night"
+        return result
+
+    replace_stage(monkeypatch, stage, paused)
+    return reached, release
+
+
+def in_thread(work) -> tuple[threading.Thread, list]:
+    """Run `work` in a thread; what it raises is kept for the test to re-raise."""
+    errors: list = []
+
+    def run():
+        try:
+            work()
+        except BaseException as error:  # re-raised in the test's own thread
+            errors.append(error)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, errors
+
+
+def backup_while_paused(monkeypatch, stage: Stage, night, url: str, backup: Path, cwd: Path):
+    """Run `night` in a thread, pause it inside `stage`'s transaction, take the backup with
+    the command line meanwhile, then let the night finish; the backup command's output."""
+    runners = night_stages.STAGE_RUNNERS
+    reached, release = pause_inside(monkeypatch, stage)
+    thread, errors = in_thread(night)
+    try:
+        assert reached.wait(300), f"the night never reached its {stage} stage"
+        taken = creditbooks("--db", url, "backup", "--to", str(backup), cwd=cwd)
+    finally:
+        release.set()
+        thread.join(300)
+    monkeypatch.setattr(night_stages, "STAGE_RUNNERS", runners)  # unpaused after
+    if errors:
+        raise errors[0]
+    return taken.stdout
+
+
+def restore(url: str, backup: Path, cwd: Path, *options: str, check: bool = True):
+    return creditbooks("--db", url, "restore", "--from", str(backup), "--format", "csv",
+                       *options, cwd=cwd, check=check)
+
+
+def verify(url: str, cwd: Path, *options: str):
+    return creditbooks("--db", url, "verify", "--format", "csv", *options, cwd=cwd, check=False)
+
+
+def test_a_sqlite_backup_taken_while_a_night_runs_holds_whole_nights_only(
+        policy, tmp_path, monkeypatch):
+    landing, archive, anchors = tmp_path / "landing", tmp_path / "archive", tmp_path / "anchors"
+    write_scenario(landing)
+    original = store_at(f"sqlite:///{tmp_path / 'ledger.db'}")
+
+    def night(day):
+        run_night(original, policy, landing, archive, day)
+        write_anchor(original, f"publish {day.isoformat()}", anchors)  # as `nightly` does
+
+    night(FIRST)
+    after_first = books(original)
+    backup = tmp_path / "backup.db"
+    taken = backup_while_paused(monkeypatch, Stage.EXPIRE, lambda: night(RUNNING),
+                                original.url, backup, tmp_path)
+    night(LAST)
+    assert batches(original) == {"2026-01-30": "posted", "2026-01-31": "posted",
+                                 "2026-02-01": "posted"}
+    assert f"chain head {after_first['chain_head'][0]} {after_first['chain_head'][1]}" in taken
+    assert "nights published: 1, the last 2026-01-30" in taken
+
+    restored_url = f"sqlite:///{tmp_path / 'restored.db'}"
+    restored_output = restore(restored_url, backup, tmp_path, "--archive", str(archive)).stdout
+    assert "nights published: 1, the last 2026-01-30" in restored_output
+    assert "archive partitions = ledger's record,True" in restored_output
+    restored = Store(restored_url)
+    # Whole nights only: the running night is absent, not half there.
+    assert batches(restored) == {"2026-01-30": "posted"}
+    with restored.engine.connect() as connection:
+        assert connection.execute(text(
+            "SELECT COUNT(*) FROM journal_entries WHERE business_date >= '2026-01-31'")).scalar() == 0
+
+    reference = store_at(f"sqlite:///{tmp_path / 'reference.db'}")
+    run_night(reference, policy, landing, tmp_path / "reference-archive", FIRST)
+    assert books(restored) == books(reference) == after_first
+    assert books(restored) != books(original)
+
+    behind = verify(restored_url, tmp_path, "--anchors", str(anchors))
+    assert behind.returncode == 1
+    assert "the ledger is behind its anchors (restored from a backup?" in behind.stderr
+
+    for day in (RUNNING, LAST):  # the operator runs the nights after the backup again
+        run_night(restored, policy, landing, archive, day)
+    assert books(restored) == books(original)
+    caught_up = verify(restored_url, tmp_path, "--anchors", str(anchors), "--archive", str(archive))
+    assert caught_up.returncode == 0, caught_up.stderr
+    for store in (original, restored, reference):
+        store.dispose()
+
+
+def test_restore_never_overwrites_a_ledger_unless_told(policy, tmp_path):
+    landing, archive = tmp_path / "landing", tmp_path / "archive"
+    write_scenario(landing)
+    original = store_at(f"sqlite:///{tmp_path / 'ledger.db'}")
+    run_night(original, policy, landing, archive, FIRST)
+    creditbooks("--db", original.url, "backup", "--to", "backup.db", cwd=tmp_path)
+    taken_again = creditbooks("--db", original.url, "backup", "--to", "backup.db", cwd=tmp_path,
+                              check=False)
+    assert taken_again.returncode == 1
+    assert taken_again.stderr == ("creditbooks: error: backup backup.db already exists; it is "
+                                  "not overwritten: give another --to\n")
+    run_night(original, policy, landing, archive, RUNNING)
+    after_two = books(original)
+
+    refused = restore(original.url, tmp_path / "backup.db", tmp_path, check=False)
+    assert refused.returncode == 1
+    assert refused.stderr.startswith(f"creditbooks: error: {original.url} already holds a ledger "
+                                     "(schema ")
+    assert "last published night 2026-01-31); restore never overwrites one silently: give " \
+           "--replace" in refused.stderr
+    assert books(original) == after_two
+
+    replaced = restore(original.url, tmp_path / "backup.db", tmp_path, "--replace")
+    assert "nights published: 1, the last 2026-01-30" in replaced.stdout
+    assert batches(original) == {"2026-01-30": "posted"}
+    assert books(original) != after_two
+    run_night(original, policy, landing, archive, RUNNING)  # the same engine, still usable
+    assert books(original) == after_two
+    original.dispose()
+
+
+def test_a_backup_from_a_newer_version_is_refused_and_nothing_is_restored(policy, tmp_path):
+    write_scenario(tmp_path / "landing")
+    original = store_at(f"sqlite:///{tmp_path / 'ledger.db'}")
+    run_night(original, policy, tmp_path / "landing", tmp_path / "archive", FIRST)
+    creditbooks("--db", original.url, "backup", "--to", "backup.db", cwd=tmp_path)
+    newer = sqlite3.connect(tmp_path / "backup.db")
+    newer.execute("UPDATE creditbooks_alembic_version SET version_num = 'f00dfeedf00d'")
+    newer.commit()
+    newer.close()
+    refused = restore(f"sqlite:///{tmp_path / 'restored.db'}", tmp_path / "backup.db", tmp_path,
+                      check=False)
+    assert refused.returncode == 1
+    assert refused.stderr == (
+        f"creditbooks: error: backup {tmp_path / 'backup.db'}: ledger schema f00dfeedf00d is "
+        f"not one this version knows (its newest is {migration_revisions().head}): the ledger "
+        "was made or upgraded by a newer creditbooks; use that version; nothing was restored\n")
+    assert not (tmp_path / "restored.db").exists()
+    not_a_backup = restore(f"sqlite:///{tmp_path / 'restored.db'}", tmp_path / "landing" /
+                           "2026-01-30" / "usage.csv", tmp_path, check=False)
+    assert not_a_backup.stderr.endswith("is neither a SQLite ledger nor a pg_dump custom "
+                                        "archive: give a file `creditbooks backup` wrote\n")
+    original.dispose()
+
+
+def test_a_backup_of_a_v010_ledger_restores_as_it_is_and_upgrade_brings_it_forward(tmp_path):
+    shutil.copyfile(FIXTURES / "ledger.sqlite", tmp_path / "old.sqlite")
+    taken = creditbooks("--db", f"sqlite:///{tmp_path / 'old.sqlite'}", "backup", "--to",
+                        "old-backup.db", cwd=tmp_path).stdout
+    assert "schema v0.1.0" in taken and "the last 2026-01-05" in taken
+    restored_url = f"sqlite:///{tmp_path / 'restored.sqlite'}"
+    restored = restore(restored_url, tmp_path / "old-backup.db", tmp_path).stdout
+    assert ("the backup is at schema v0.1.0, older than this version's: run creditbooks "
+            "upgrade, then creditbooks verify") in restored
+    assert "run creditbooks upgrade" in verify(restored_url, tmp_path).stderr
+    creditbooks("--db", restored_url, "upgrade", "--archive", str(FIXTURES / "archive"),
+                cwd=tmp_path)
+    assert verify(restored_url, tmp_path).returncode == 0
+
+
+@pytest.mark.postgres
+def test_a_pg_dump_during_an_airflow_night_restores_its_open_batch_unpublished(
+        postgres_server, policy, tmp_path, monkeypatch):
+    landing, archive = tmp_path / "landing", tmp_path / "archive"
+    write_scenario(landing)
+    original = store_at(postgres_server.create_database())
+    for name, value in (("CREDITBOOKS_DB", original.url), ("CREDITBOOKS_LANDING", str(landing)),
+                        ("CREDITBOOKS_ARCHIVE", str(archive))):
+        monkeypatch.setenv(name, value)
+
+    def stages(day, *names):
+        """Airflow's tasks for a night: each stage its own transaction."""
+        for name in names:
+            if name == "ingest":
+                pipeline.ingest_day(day.isoformat())
+            elif name == "publish":
+                pipeline.publish_day(day.isoformat())
+            else:
+                pipeline.run_stage_day(day.isoformat(), name)
+
+    every_stage = ("ingest", "purchases", "burn", "expire", "controls", "publish")
+    stages(FIRST, *every_stage)
+    after_first = books(original)
+    stages(RUNNING, "ingest", "purchases", "burn")
+    dump = tmp_path / "ledger.dump"
+    # The expire stage is paused inside its transaction while pg_dump runs.
+    backup_while_paused(monkeypatch, Stage.EXPIRE, lambda: stages(RUNNING, "expire"),
+                        original.url, dump, tmp_path)
+    stages(RUNNING, "controls", "publish")
+    stages(LAST, *every_stage)
+
+    restored_url = postgres_server.create_database()
+    output = restore(restored_url, dump, tmp_path, "--archive", str(archive)).stdout
+    assert "nights published: 1, the last 2026-01-30" in output
+    assert "of 2026-01-31 is open (a night was running;" in output
+    restored = Store(restored_url)
+    assert batches(restored) == {"2026-01-30": "posted", "2026-01-31": "open"}
+    with restored.engine.connect() as connection:
+        done = {row[0] for row in connection.execute(text(
+            "SELECT stage FROM batch_stages WHERE batch_id = 'nightly-2026-01-31'"))}
+    assert done == {"ingest", "purchases", "burn"}  # the paused expire is not in the dump
+    reference = store_at(postgres_server.create_database())
+    run_night(reference, policy, landing, tmp_path / "reference-archive", FIRST)
+    assert books(restored) == books(reference) == after_first
+
+    for day in (RUNNING, LAST):  # re-running the night finishes its open batch
+        creditbooks("--db", restored_url, "nightly", "--date", day.isoformat(), "--landing",
+                    str(landing), "--archive", str(archive), "--anchors",
+                    str(tmp_path / "restored-anchors.jsonl"), cwd=tmp_path)
+    assert books(restored) == books(original)
+    assert set(batches(restored).values()) == {"posted"}
+    assert verify(restored_url, tmp_path, "--archive", str(archive), "--anchors",
+                  str(tmp_path / "creditbooks-anchors.jsonl")).returncode == 0
+
+    again = restore(restored_url, dump, tmp_path, "--replace").stdout
+    assert "of 2026-01-31 is open" in again
+    assert books(restored) == after_first
+    for store in (original, restored, reference):
+        store.dispose()

@@ -23,7 +23,7 @@ from intake.usage_buckets import DEFAULT_CHUNK_ROWS
 from ledger.guards import grant_application_role
 from ledger.journal import UnbalancedJournalError
 from ledger.locks import PeriodLockedError, locked_periods
-from ledger.periods import days_between, parse_business_date, parse_period
+from ledger.periods import Period, days_between, parse_business_date
 from ledger.schema_version import LedgerSchemaError
 from ledger.store import Store, StoreNotInitialisedError, redacted
 from reports.controls import archive_matches_ledger, run_controls
@@ -50,6 +50,18 @@ AnchorsOption = Annotated[Path | None, typer.Option(
          "or close directory)")]
 
 FormatOption = Annotated[OutputFormat, typer.Option("--format", help="table, csv or json")]
+
+
+def _period_option(name: str) -> Period:
+    """--period's text made a Period where it enters: a malformed one stops the command
+    before it runs, as the usual one line (`main`), naming it."""
+    try:
+        return Period(name)
+    except ValueError as error:  # not a ValueError: click would make it a usage panel
+        raise CreditbooksFailure(str(error)) from None
+
+
+PeriodOption = Annotated[Period, typer.Option(help="YYYY-MM", parser=_period_option, metavar="TEXT")]
 
 
 class Context:
@@ -205,12 +217,11 @@ FunctionalOption = Annotated[bool, typer.Option(
 @report_app.command("trial-balance")
 def trial_balance_command(
     context: typer.Context,
-    period: Annotated[str, typer.Option(help="YYYY-MM")],
+    period: PeriodOption,
     output_format: FormatOption = OutputFormat.TABLE,
     functional: FunctionalOption = False,
 ) -> None:
     """Opening, debits, credits and closing per account and currency (debit positive)."""
-    parse_period(period)
     ctx = _context(context.parent)
     rows = trial_balance(ctx.store(), period,
                          ctx.policy().functional_currency if functional else None)
@@ -220,12 +231,11 @@ def trial_balance_command(
 @report_app.command("rollforward")
 def rollforward_command(
     context: typer.Context,
-    period: Annotated[str, typer.Option(help="YYYY-MM")],
+    period: PeriodOption,
     output_format: FormatOption = OutputFormat.TABLE,
     functional: FunctionalOption = False,
 ) -> None:
     """Deferred revenue: opening + purchases - usage - breakage - refunds - escheat = closing."""
-    parse_period(period)
     ctx = _context(context.parent)
     rows = rollforward(ctx.store(), period, ctx.policy().accounts.deferred_revenue,
                        ctx.policy().functional_currency if functional else None)
@@ -239,14 +249,13 @@ def rollforward_command(
 def _register_close_report(name: str) -> None:
     def show(
         context: typer.Context,
-        period: Annotated[str, typer.Option(help="YYYY-MM")],
+        period: PeriodOption,
         archive: ArchiveOption = Path("archive"),
         output_format: FormatOption = OutputFormat.TABLE,
         functional: FunctionalOption = False,
     ) -> None:
         from creditbooks.close import report_builders
 
-        parse_period(period)
         ctx = _context(context.parent)
         builders = report_builders(ctx.store(), ctx.policy(), period, archive)
         shown = f"{name}_functional" if functional else name
@@ -327,7 +336,7 @@ def trace_purchase_command(context: typer.Context, purchase_id: str,
 
 @trace_app.command("customer")
 def trace_customer_command(context: typer.Context, customer_id: str,
-                           period: Annotated[str, typer.Option(help="YYYY-MM")],
+                           period: PeriodOption,
                            output_format: FormatOption = OutputFormat.TABLE) -> None:
     """A customer's opening and closing credits and value, and all activity in a period."""
     from reports.trace import trace_customer
@@ -338,7 +347,7 @@ def trace_customer_command(context: typer.Context, customer_id: str,
 
 @trace_app.command("sample")
 def trace_sample_command(
-    context: typer.Context, period: Annotated[str, typer.Option(help="YYYY-MM")],
+    context: typer.Context, period: PeriodOption,
     n: Annotated[int, typer.Option("--n", help="how many of each")] = 25,
     seed: Annotated[int, typer.Option(help="the same seed picks the same sample")] = 1,
     archive: ArchiveOption = Path("archive"), output_format: FormatOption = OutputFormat.TABLE,
@@ -353,7 +362,7 @@ def trace_sample_command(
 @app.command()
 def kpis(
     context: typer.Context,
-    period: Annotated[str, typer.Option(help="YYYY-MM")],
+    period: PeriodOption,
     by: Annotated[str, typer.Option(help="meter, product or customer")] = "",
     archive: ArchiveOption = Path("archive"),
     output_format: FormatOption = OutputFormat.TABLE,
@@ -361,7 +370,6 @@ def kpis(
     """Unit economics of credits: volume, price and cost per credit, margin, mix, runway."""
     from reports.kpis import burstiness, credit_runway, kpi_summary, kpis_by
 
-    parse_period(period)
     ctx = _context(context)
     store, policy = ctx.store(), ctx.policy()
     if by:
@@ -465,7 +473,7 @@ def restore(
 @app.command()
 def export(
     context: typer.Context,
-    period: Annotated[str, typer.Option(help="YYYY-MM")],
+    period: PeriodOption,
     output_format: Annotated[str, typer.Option(
         "--format", help="netsuite, quickbooks, xero, sap, csv or beancount")],
     out: Annotated[Path, typer.Option(help="file to write (xero: one file per currency and "
@@ -479,7 +487,6 @@ def export(
     from reports.outputs.beancount_export import write_beancount
     from reports.outputs.exports import export_period, mapping_path
 
-    parse_period(period)
     if by not in ("", "customer"):
         raise typer.BadParameter("--by takes 'customer'")
     if output_format not in EXPORT_TARGETS:
@@ -509,7 +516,7 @@ def export(
 @app.command()
 def close(
     context: typer.Context,
-    period: Annotated[str, typer.Option(help="YYYY-MM")],
+    period: PeriodOption,
     out: Annotated[Path, typer.Option(envvar="CREDITBOOKS_CLOSE_DIR",
                                       help="packages go to OUT/YYYY-MM/vN/")] = Path("close"),
     archive: Annotated[Path, typer.Option(envvar="CREDITBOOKS_ARCHIVE")] = Path("archive"),
@@ -537,7 +544,7 @@ def close(
 @app.command()
 def reopen(
     context: typer.Context,
-    period: Annotated[str, typer.Option(help="YYYY-MM")],
+    period: PeriodOption,
     reason: Annotated[str, typer.Option(help="why the period is reopened (recorded)")],
     anchors: Annotated[Path | None, typer.Option(
         "--anchors", envvar="CREDITBOOKS_ANCHORS", help="append an anchor of the reopen here")

@@ -11,7 +11,7 @@ same seed always writes the same files, so running the demo again changes nothin
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
@@ -20,7 +20,7 @@ import pandas as pd
 from creditbooks.close import close_period
 from creditbooks.night.run import run_night
 from ledger.money import minor_unit_exponent
-from ledger.periods import days_between, period_of
+from ledger.periods import Period, days_between
 from ledger.store import Store
 from reports.controls import run_controls
 from reports.outputs.render import OutputFormat, render_rows
@@ -253,10 +253,9 @@ def run_demo(out: Path, customers: int, seed: int, policy: Policy, database_url:
         outcome = run_night(store, policy, landing, archive, business_date)
         statuses[outcome.status] = statuses.get(outcome.status, 0) + 1
     echo("nights: " + ", ".join(f"{count} {status}" for status, count in sorted(statuses.items())))
-    months = []
-    month = QUARTER_START
-    while month <= QUARTER_END:
-        period = period_of(month)
+    months: list[Period] = []
+    period = Period.of(QUARTER_START)
+    while period.first_day <= QUARTER_END:
         months.append(period)
         echo(render_rows(trial_balance(store, period), OutputFormat.TABLE, f"Trial balance {period}"))
         rows = rollforward(store, period, policy.accounts.deferred_revenue)
@@ -264,7 +263,7 @@ def run_demo(out: Path, customers: int, seed: int, policy: Policy, database_url:
                          f"Deferred revenue rollforward {period}"))
         ties = all(row.difference_minor == 0 for row in rows)
         echo(f"rollforward {period}: {'ties in every currency' if ties else 'DOES NOT TIE'}\n")
-        month = (month.replace(day=28) + timedelta(days=4)).replace(day=1)
+        period = period.next()
     results = run_controls(store, policy.accounts.deferred_revenue, policy.functional_currency)
     echo(render_rows([result.as_dict() for result in results], OutputFormat.TABLE, "Controls"))
     for period in months:

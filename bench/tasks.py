@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from ledger.periods import Period
+
 
 def _timed(work) -> tuple[float, object]:
     started = time.perf_counter()
@@ -121,7 +123,7 @@ def post_lines(database_url: str, entries: int) -> dict:
             "lines_per_second": len(lines) / seconds}
 
 
-def close(database_url: str, period: str, out: str, archive: str) -> dict:
+def close(database_url: str, period: Period, out: str, archive: str) -> dict:
     from creditbooks.close import close_period
     from ledger.store import Store
     from rules.policy import load_policy
@@ -134,7 +136,7 @@ def close(database_url: str, period: str, out: str, archive: str) -> dict:
             "failed_reconciliations": list(outcome.failed_reconciliations)}
 
 
-def export_beancount(database_url: str, period: str, out: str) -> dict:
+def export_beancount(database_url: str, period: Period, out: str) -> dict:
     from ledger.store import Store
     from reports.outputs.beancount_export import write_beancount
 
@@ -168,5 +170,8 @@ def peak_memory_bytes() -> int:
 
 
 if __name__ == "__main__":
-    result = TASKS[sys.argv[1]](**json.loads(sys.argv[2]))
+    arguments = json.loads(sys.argv[2])
+    if "period" in arguments:  # JSON carries its name: made a Period where it enters
+        arguments["period"] = Period(arguments["period"])
+    result = TASKS[sys.argv[1]](**arguments)
     print(json.dumps({**result, "peak_memory_bytes": peak_memory_bytes()}, default=str))

@@ -23,7 +23,7 @@ the night posts nothing.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from fractions import Fraction
 
@@ -213,4 +213,4 @@ def remeasure_cash(balances: pd.DataFrame, day_rates: dict[str, str], functional
 
 
 def is_period_end(day: BusinessDay) -> bool:
-    return (day.business_date + timedelta(days=1)).day == 1
+    return day.business_date == day.period.last_day

@@ -23,6 +23,7 @@ from creditbooks.close import close_period
 from creditbooks.night.run import run_night
 from intake.archive import verified_path
 from ledger.archive_index import recorded_partitions
+from ledger.domain import RecordKind
 from ledger.schema import ALL_TABLES
 from ledger.store import Store
 from reports.statements import trial_balance
@@ -47,7 +48,7 @@ def snapshot(store: Store) -> dict:
         frame = store.read_frame(f"SELECT * FROM {table}")
         frame = frame.drop(columns=[c for c in frame.columns if c in VOLATILE_COLUMNS])
         if table == "record_seals":  # a period event's seal takes in when it was recorded
-            frame = frame[frame["record_kind"] == "batch"]
+            frame = frame[frame["record_kind"] == RecordKind.BATCH]
         tables[table] = sorted(tuple(str(value) for value in row)
                                for row in frame.itertuples(index=False))
     tables["trial_balances"] = [trial_balance(store, period) for period in ("2026-01", "2026-02")]

@@ -4,11 +4,13 @@ it knows its days and neighbours, and it goes wherever its name goes (it is a st
 from __future__ import annotations
 
 import json
+import sys
 from datetime import date
 
 import pytest
 from sqlalchemy import text
 
+from creditbooks import cli
 from ledger.periods import Period, parse_period, period_of
 
 
@@ -97,3 +99,25 @@ def test_a_period_is_a_sql_parameter_like_its_name(store):
     assert rows["period"].tolist() == ["2026-01", "2026-02"]
     assert store.read_frame("SELECT period FROM period_names WHERE period = :period",
                             period=Period("2026-02"))["period"].tolist() == ["2026-02"]
+
+
+COMMANDS_WITH_A_PERIOD = [
+    ["report", "trial-balance"], ["report", "rollforward"], ["report", "waterfall"],
+    ["trace", "customer", "C-1"], ["trace", "sample"], ["kpis"],
+    ["export", "--format", "csv", "--out", "journal.csv"], ["close"], ["reopen", "--reason", "why"],
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS_WITH_A_PERIOD, ids=" ".join)
+def test_every_period_option_refuses_a_malformed_one_in_one_line_before_the_command_runs(
+        command, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CREDITBOOKS_DEBUG", raising=False)
+    ledger = tmp_path / "ledger.db"
+    monkeypatch.setattr(sys, "argv", ["creditbooks", "--db", f"sqlite:///{ledger}", *command,
+                                      "--period", "2026-1"])
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    assert exited.value.code == 1
+    assert capsys.readouterr().err == "creditbooks: error: period '2026-1' is not of the form YYYY-MM\n"
+    assert not ledger.exists()  # refused where it entered: the command never opened the ledger

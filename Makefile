@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint airflow bench clean
+.PHONY: install demo test test-fast lint airflow airflow-postgres bench clean
 
 install: $(INSTALLED)
 
@@ -32,6 +32,10 @@ test-fast: install lint
 
 airflow: install
 	bash scripts/airflow-demo.sh
+
+# Scale-out proven: LocalExecutor on PostgreSQL runs burn shards at once, posting the CLI's books.
+airflow-postgres: install
+	bash scripts/airflow-postgres.sh $(AIRFLOW_POSTGRES_ARGS)
 
 # The benchmark suite (not part of `make test`): `make bench BENCH_ARGS="--name mine"`.
 bench: install

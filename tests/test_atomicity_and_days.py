@@ -11,16 +11,15 @@ from creditbooks.night.run import run_night
 from creditbooks.night.stages import publish_stage
 from ledger.domain import Stage
 from ledger.periods import business_day
+from ledger.schema import ALL_TABLES
 from tests.support.nights import replace_stage
 from tests.support.scenario import NIGHTS, tb, write_scenario
 
-TABLES = ["batches", "batch_stages", "batch_files", "quarantine", "lots", "lot_balances", "burn_slices",
-          "lot_expiries", "usage_daily", "uncovered_usage", "journal_entries", "journal_lines"]
-
 
 def row_counts(store):
-    return {table: int(store.read_frame(f"SELECT COUNT(*) AS n FROM {table}")["n"][0])
-            for table in TABLES}
+    return {table.__tablename__: int(store.read_frame(
+        f"SELECT COUNT(*) AS n FROM {table.__tablename__}")["n"][0])
+            for table in ALL_TABLES}
 
 
 def test_a_crash_after_rows_are_written_rolls_the_whole_batch_back(store, policy, tmp_path,

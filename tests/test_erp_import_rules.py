@@ -17,6 +17,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pytest
+
 from reports.outputs.erp_rules import ExportRefused, validate_rows
 from reports.outputs.exports import ExportLine, export_period, fit_exchange_rate, mapping_path
 from reports.statements import trial_balance
@@ -234,6 +235,12 @@ def test_a_file_edited_to_break_one_rule_fails_its_validator(march, policy, tmp_
     problems = validate_rows("quickbooks", [quickbooks], "USD")
     assert problems[0] == ("journal CB-2026-03-28-purchase line 1 Journal No: "
                            "'CB-2026-03-28-purchase' is 22 characters; quickbooks takes at most 21")
+    # QuickBooks: an amount of 11 digits before the decimal point (Intuit: "10.5 format").
+    [quickbooks] = read_files([paths["quickbooks"]])
+    quickbooks[0]["Debits"] = "12345678901.00"
+    assert validate_rows("quickbooks", [quickbooks], "USD")[0].endswith(
+        "line 1 Debits: 12345678901.00 has 11 digits before the decimal point; quickbooks takes "
+        "at most 10")
     # SAP: an account without ALPHA's leading zeros, and a local amount one cent off.
     [sap] = read_files([paths["sap"]])
     sap[0]["GL_ACCOUNT"] = sap[0]["GL_ACCOUNT"].lstrip("0")
@@ -259,6 +266,7 @@ def test_a_rate_exists_only_when_every_line_rounds_to_its_functional_amount():
 
 def test_a_transaction_currency_beancount_ledger_names_what_it_leaves_out(march, tmp_path):
     from beancount import loader
+
     from reports.outputs.beancount_export import write_beancount
 
     ledger = write_beancount(march, "2026-03", tmp_path / "books.beancount", draft=True,
@@ -336,3 +344,171 @@ def test_a_target_that_carries_line_amounts_maps_foreign_journals_with_no_rate(
     domestic = {row["exchange_rate"] for row in mapping if row["currency"] == "USD"}
     assert foreign and set(foreign) == {""}
     assert domestic == {"1"}
+
+
+# --- One external id, one set of ledger entries, in every target's file ------------------
+
+ID_COLUMN = {"netsuite": "External ID", "quickbooks": "Journal No", "sap": "REF_DOC_NO",
+             "csv": "journal_id", "xero": "Narration"}
+
+
+def posted_per_journal(target: str, rows: list[dict]) -> dict[str, dict[str, int]]:
+    """Per external id and account, the functional cents the file posts, read as its ERP
+    reads it: NetSuite and QuickBooks convert each line at its journal's rate, SAP takes the
+    local amount, the CSV its functional column, Xero's amount is the base currency."""
+    posted: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for row in rows:
+        if target in ("netsuite", "quickbooks"):
+            debit, credit, account = (("Debit", "Credit", "Account") if target == "netsuite"
+                                      else ("Debits", "Credits", "Account Name"))
+            amount = Decimal(row[debit] or 0) - Decimal(row[credit] or 0)
+            cents = _cents(amount * Decimal(row["Exchange Rate"]))
+        elif target == "sap":
+            account, cents = "GL_ACCOUNT", _cents(Decimal(row["AMT_LOCAL"]))
+        elif target == "csv":
+            account, cents = "account", _cents(Decimal(row["functional_amount"]))
+        else:
+            account, cents = "AccountCode", _cents(Decimal(row["Amount"]))
+        posted[row[ID_COLUMN[target]].split(" ")[0]][row[account]] += cents
+    return {journal: {code: cents for code, cents in accounts.items() if cents}
+            for journal, accounts in posted.items()}
+
+
+def ledger_per_journal(store, policy, target: str, mapping: list[dict]) -> dict[str, dict]:
+    """Per external id, the ledger's functional movement per account of the entries its
+    journal key names (day/kind/currency, then `rate R`: the entries whose lines in that
+    currency come from lots bought at exactly the rates R, or `entry E`), read from the
+    journal tables here, not through the export's code."""
+    lines = store.read_frame("""
+        SELECT e.entry_id, e.business_date, e.kind, l.currency, l.account, l.functional_minor,
+               COALESCE(lots.rate_to_functional, '') AS lot_rate
+        FROM journal_lines l JOIN journal_entries e ON e.entry_id = l.entry_id
+        LEFT JOIN lots ON lots.purchase_id = l.purchase_id
+        WHERE e.period = '2026-03'
+    """)
+    lines["day"] = lines["business_date"].astype(str).str[:10]
+    codes = policy.exports.account_codes.get(target, {})
+    expected = {}
+    for row in mapping:
+        day, kind, currency, *split = row["journal_key"].split("/", 3)  # an entry id has "/"
+        mine = lines[(lines["day"] == day) & (lines["kind"] == kind)
+                     & (lines["currency"] == currency)]
+        if split and split[0].startswith("entry "):
+            mine = mine[mine["entry_id"] == split[0].removeprefix("entry ")]
+        elif split:
+            rates = mine.groupby("entry_id")["lot_rate"].agg(
+                lambda found: "+".join(sorted({rate for rate in found if rate})) or "day")
+            mine = mine[mine["entry_id"].map(rates) == split[0].removeprefix("rate ")]
+        moved: dict[str, int] = defaultdict(int)
+        for account, functional in zip(mine["account"], mine["functional_minor"], strict=True):
+            code = codes.get(account, account)
+            moved[code.zfill(10) if target == "sap" and code.isdigit() else code] += int(functional)
+        assert mine["entry_id"].nunique() == int(row["entries"]), row["journal_key"]
+        expected[row["external_id"]] = {code: cents for code, cents in moved.items() if cents}
+    return expected
+
+
+def test_one_external_id_names_the_same_ledger_entries_in_every_target(march, policy,
+                                                                        tmp_path):
+    # By customer, NetSuite and QuickBooks must split the EUR usage journals by rate; SAP and
+    # the CSV need no rate, but split the same way so that CB2603DTC-000009 is one set of
+    # entries in every file, and each file's journal posts exactly that set's movements
+    # (the ledger's side is read from the journal tables, per journal key).
+    mappings = {}
+    for target in ("netsuite", "quickbooks", "sap", "csv"):
+        out = tmp_path / target / "out.csv"
+        paths = export_period(march, "2026-03", target, out, policy.exports, by_customer=True,
+                              ledger_currency="USD")
+        mapping = read_files([mapping_path(out)])[0]
+        mappings[target] = [(row["external_id"], row["journal_key"], row["entries"],
+                             row["batches"]) for row in mapping]
+        rows = [row for rows in read_files(paths) for row in rows]
+        assert posted_per_journal(target, rows) == ledger_per_journal(march, policy, target,
+                                                                      mapping), target
+    assert mappings["sap"] == mappings["netsuite"] == mappings["quickbooks"] == mappings["csv"]
+    split = [(external_id, key) for external_id, key, _, _ in mappings["sap"]
+             if "/rate " in key or "/entry " in key]
+    assert split == [
+        ("CB2603DTC-000007", "2026-03-30/usage/EUR/entry usage/E/2026-03-30"),
+        ("CB2603DTC-000008", "2026-03-30/usage/EUR/entry usage/F/2026-03-30"),
+        ("CB2603DTC-000009", "2026-03-30/usage/EUR/rate 1.0912"),
+        ("CB2603DTC-000014", "2026-03-31/usage/EUR/rate 1.0912"),
+        ("CB2603DTC-000015", "2026-03-31/usage/EUR/rate 1.1+1.1537"),
+        ("CB2603DTC-000016", "2026-03-31/usage/EUR/rate 1.1537")]
+
+
+def test_functional_exports_give_every_target_the_same_ids(march, policy, tmp_path):
+    mappings = {}
+    for target in ("netsuite", "quickbooks", "sap", "csv", "xero"):
+        out = tmp_path / target / "out.csv"
+        export_period(march, "2026-03", target, out, policy.exports, functional_currency="USD")
+        mappings[target] = [(row["external_id"], row["journal_key"], row["entries"])
+                            for row in read_files([mapping_path(out)])[0]]
+    assert len({tuple(mapping) for mapping in mappings.values()}) == 1
+    assert mappings["xero"][0] == ("CB2603DF-000001", "2026-03-28/purchase/USD", "2")  # P-E1, P-J
+
+
+# --- Account codes go out exactly as the policy writes them -----------------------------
+
+def _with_codes(policy, target: str, **changed: str):
+    from dataclasses import replace
+    from types import MappingProxyType
+
+    codes = {name: dict(table) for name, table in policy.exports.account_codes.items()}
+    codes[target].update({account.replace("__", ":"): code for account, code in changed.items()})
+    return replace(policy.exports, account_codes=MappingProxyType(codes))
+
+
+def test_a_quickbooks_account_a_spreadsheet_would_run_is_refused_not_changed(march, policy,
+                                                                           tmp_path):
+    settings = _with_codes(policy, "quickbooks", Income__Revenue__Usage="-Usage Revenue")
+    with pytest.raises(ExportRefused) as refused:
+        export_period(march, "2026-03", "quickbooks", tmp_path / "qbo.csv", settings,
+                      functional_currency="USD")
+    assert str(refused.value) == (
+        f"quickbooks export refused, nothing written: {policy.exports.source} "
+        '[export.account_codes.quickbooks] "Income:Revenue:Usage" = "-Usage Revenue" starts '
+        "with '-', which a spreadsheet runs as a formula: written safely it would be "
+        "\"'-Usage Revenue\", an account quickbooks does not have (QuickBooks Online imports a "
+        "line only to an account already in the chart of accounts, under its name as there "
+        '(QuickBooks Learn & Support, "Import journal entries": add new accounts to the chart '
+        "before importing; a subaccount as Parent:Subaccount)); rename the account in "
+        "quickbooks and here")
+    assert policy.exports.source.endswith("policy.toml") and "\n" not in str(refused.value)
+    assert list(tmp_path.glob("qbo*")) == []
+    # A file edited to carry the guarded name fails the validator too.
+    [path] = export_period(march, "2026-03", "quickbooks", tmp_path / "ok.csv", policy.exports,
+                           functional_currency="USD")
+    [rows] = read_files([path])
+    rows[0]["Account Name"] = "'=Usage Revenue"
+    assert validate_rows("quickbooks", [rows], "USD")[0].startswith(
+        f"journal {rows[0]['Journal No']} line 1 Account Name: \"'=Usage Revenue\" carries a "
+        "spreadsheet's formula guard, so names no account of the chart: QuickBooks Online imports")
+
+
+def test_xero_system_accounts_are_refused_and_the_shipped_codes_avoid_them(march, policy,
+                                                                          tmp_path):
+    from reports.outputs.erp_rules import mapping_problems
+
+    # The shipped policy: no code any target would refuse or change (Xero's cash clearing
+    # was 610, Accounts Receivable in Xero's default chart).
+    for target, codes in policy.exports.account_codes.items():
+        assert mapping_problems(target, dict(codes)) == [], target
+    assert policy.exports.account_codes["xero"]["Assets:Cash:Clearing"] == "615"
+    settings = _with_codes(policy, "xero", Assets__Cash__Clearing="610")
+    with pytest.raises(ExportRefused, match=(
+            r'^xero export refused, nothing written: \S+policy.toml \[export.account_codes.xero\] '
+            r'"Assets:Cash:Clearing" = "610" is Accounts Receivable in Xero\'s default chart, a '
+            r"system account \(Xero refuses manual journals to its system accounts \(Xero "
+            r'Central, "Locked and system accounts in your chart of accounts"\)\); map it to')):
+        export_period(march, "2026-03", "xero", tmp_path / "xero.csv", settings,
+                      functional_currency="USD")
+    assert list(tmp_path.glob("xero*")) == []
+    [path] = export_period(march, "2026-03", "xero", tmp_path / "ok.csv", policy.exports,
+                           functional_currency="USD")
+    [rows] = read_files([path])
+    rows[1]["AccountCode"] = "800"
+    assert validate_rows("xero", [rows], "USD") == [
+        f"journal {rows[1]['Narration']} line 2 AccountCode: '800' is Accounts Payable, a system "
+        "account: Xero refuses manual journals to its system accounts (Xero Central, \"Locked "
+        "and system accounts in your chart of accounts\")"]

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from beancount import loader
 from beancount.core import data
+
 from reports.outputs.beancount_export import write_beancount
 from reports.outputs.exports import XERO_MAX_LINES, export_period, mapping_path
 from reports.statements import trial_balance

@@ -7,7 +7,13 @@ as the rows it is written as (so an export edited by hand is checked the same wa
 returns every rule it breaks, each naming the journal, the line and the field; when the
 ledger's expected functional amounts are given it also checks that the ERP, posting each
 line at the journal's exchange rate, arrives at them to the cent. The README's "Audit
-trail and exports" section names the vendor document each rule comes from.
+trail and exports" section names the vendor document each rule comes from, and each rule
+below cites it too; a limit no vendor page was found for says so and how it was chosen.
+
+`mapping_problems` checks the account codes themselves (the policy's
+`[export.account_codes.<target>]`) before anything is written: an account code the export
+would have to change (a spreadsheet's formula guard) or one the ERP refuses in a journal
+(Xero's system accounts) is refused, never sent.
 """
 
 from __future__ import annotations
@@ -22,6 +28,30 @@ from ledger.money import minor_unit_exponent
 
 MAX_RATE_DECIMAL_PLACES = 8  # our own bound: the rate column's precision is not published
 MAX_PROBLEMS_SHOWN = 5
+# What a spreadsheet runs as a formula; the export's cells starting so get an apostrophe
+# (reports.outputs.package.FORMULA_PREFIXES), which an account code must never need.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+# Xero's system accounts that take no manual journal ("No" in the table of Xero Central,
+# "Locked and system accounts in your chart of accounts", help.xero.com/uk/Chart-LockedSystem:
+# Accounts Payable, Accounts Receivable, Bank Revaluation, Current Earnings, Tracking
+# Transfers, Unpaid Expense Claims; Xero Central, "Record movements in system accounts",
+# help.xero.com/nz/Q_Accruals_ARAP: journal to a secondary account instead), under their
+# codes in Xero's default chart of accounts (the codes are Xero's defaults as its default
+# chart lists them; an organisation may renumber them, so this catches the default chart
+# only). Unrealised Currency Gains' row was cut off in the copy read here: it is listed as
+# unconfirmed. Current Earnings has no code (Xero computes it).
+XERO_SYSTEM_ACCOUNTS_WITHOUT_MANUAL_JOURNALS = {
+    "610": "Accounts Receivable",
+    "800": "Accounts Payable",
+    "801": "Unpaid Expense Claims",
+    "877": "Tracking Transfers",
+    "497": "Bank Revaluations",
+    "498": "Unrealised Currency Gains (unconfirmed)",
+}
+XERO_SYSTEM_ACCOUNT_RULE = ('Xero refuses manual journals to its system accounts (Xero Central, '
+                            '"Locked and system accounts in your chart of accounts")')
 
 
 class ExportRefused(ValueError):
@@ -56,6 +86,12 @@ class TargetRules:
     header_columns: tuple[str, ...] = ()
     zero_padded_numeric: dict[str, int] = field(default_factory=dict)  # SAP ALPHA conversion
     max_integer_digits: int | None = None  # digits before the decimal point of an amount
+    account_column: str = ""
+    # Why an account code must reach the ERP exactly as in its chart, with its source.
+    account_rule: str = ""
+    # Account codes the ERP refuses in an imported journal: code -> the account's name.
+    refused_accounts: dict[str, str] = field(default_factory=dict)
+    refused_account_rule: str = ""
 
 
 NETSUITE = TargetRules(
@@ -71,32 +107,63 @@ NETSUITE = TargetRules(
     currency_handling="rate", currency_column="Currency", rate_column="Exchange Rate",
     header_text_column="Memo",
     header_columns=("Date", "Posting Period", "Subsidiary", "Currency", "Exchange Rate", "Memo"),
+    # Oracle NetSuite Help, "Journal Entry and Intercompany Journal Entry Line-Level Fields
+    # Table": Debit and Credit at most 10 digits before and 2 after the decimal point.
     max_integer_digits=10,
+    account_column="Account",
+    account_rule=('NetSuite matches Account to an account of the chart by its number and name '
+                  '(Oracle NetSuite Help, "Journal Entry and Intercompany Journal Entry '
+                  'Line-Level Fields Table")'),
 )
 QUICKBOOKS = TargetRules(
     name="quickbooks",
     columns=("Journal No", "Journal Date", "Currency Code", "Exchange Rate", "Account Name",
              "Description", "Debits", "Credits", "Name", "Location", "Class"),
     required=("Journal No", "Journal Date", "Currency Code", "Exchange Rate", "Account Name"),
+    # Intuit, QuickBooks Online Accounting API reference, "JournalEntry"
+    # (developer.intuit.com/app/developer/qbo/docs/api/accounting/all-entities/journalentry):
+    # DocNumber (the import's Journal No) "Maximum of 21 chars"; line Description "Max 4000
+    # chars"; CurrencyRef "a three letter string representing the ISO 4217 code".
     max_lengths={"Journal No": 21, "Description": 4000, "Currency Code": 3},
     id_column="Journal No", date_columns=("Journal Date",), date_format="%m/%d/%Y",
     amount_columns=("Debits", "Credits"), max_amount_decimal_places=2,
     max_lines_per_journal=None, max_lines_per_file=None,  # no published limit found
+    # The same reference: ExchangeRate is "the number of home currency units it takes to
+    # equal one unit of currency specified by CurrencyRef".
     currency_handling="rate", currency_column="Currency Code", rate_column="Exchange Rate",
     header_text_column="Description",
     header_columns=("Journal Date", "Currency Code", "Exchange Rate", "Description"),
+    # The same reference: a line's Amount is "Max 15 digits in 10.5 format".
+    max_integer_digits=10,
+    account_column="Account Name",
+    account_rule=('QuickBooks Online imports a line only to an account already in the chart of '
+                  'accounts, under its name as there (QuickBooks Learn & Support, "Import '
+                  'journal entries": add new accounts to the chart before importing; a '
+                  'subaccount as Parent:Subaccount)'),
 )
 XERO = TargetRules(
     name="xero",
     columns=("Narration", "Date", "Description", "AccountCode", "TaxRate", "Amount",
              "TrackingName1", "TrackingOption1"),
     required=("Narration", "Date", "AccountCode", "TaxRate", "Amount"),
+    # Xero Accounting API, Accounts (developer.xero.com/documentation/api/accounting/accounts;
+    # Xero's OpenAPI xero_accounting.yaml, Account.Code): "Customer defined alpha numeric
+    # account code e.g 200 or SALES (max length = 10)". Narration and Description: no
+    # maximum found in Xero's import help or its ManualJournals API, so none is checked.
     max_lengths={"AccountCode": 10},
     id_column="Narration", date_columns=("Date",), date_format="%d/%m/%Y",
     amount_columns=("Amount",), max_amount_decimal_places=2,
+    # Xero Central, "Enter multiple manual journals using an import template"
+    # (help.xero.com/ManualJournalsImport): at most 300 lines a file.
     max_lines_per_journal=300, max_lines_per_file=300,
     currency_handling="functional_only", header_text_column="Narration",
     header_columns=("Date",),
+    account_column="AccountCode",
+    account_rule=('Xero posts a manual journal line to the account of the chart with that '
+                  'AccountCode (Xero Central, "Enter multiple manual journals using an import '
+                  'template")'),
+    refused_accounts=XERO_SYSTEM_ACCOUNTS_WITHOUT_MANUAL_JOURNALS,
+    refused_account_rule=XERO_SYSTEM_ACCOUNT_RULE,
 )
 SAP = TargetRules(
     name="sap",
@@ -105,6 +172,15 @@ SAP = TargetRules(
              "LOCAL_CURRENCY", "AMT_LOCAL"),
     required=("REF_DOC_NO", "COMP_CODE", "DOC_DATE", "PSTNG_DATE", "DOC_TYPE", "ITEMNO_ACC",
               "GL_ACCOUNT", "CURRENCY", "AMT_DOCCUR", "LOCAL_CURRENCY", "AMT_LOCAL"),
+    # REF_DOC_NO is XBLNR, CHAR 16; HEADER_TXT is BKTXT, CHAR 25 (SAP data dictionary,
+    # BAPIACHE01 / BAPI2017_SAP_HEADER, via sapdatasheet.org and leanx.eu, third party;
+    # SAP's own help.sap.com, SAP Cloud SDK "Material Document Header", the same BKTXT:
+    # "Document Header Text ... Maximum length: 25"). COMP_CODE 4 and DOC_TYPE 2:
+    # help.sap.com, SAP Cloud SDK "Trial Balance" results ("Company Code. Maximum length: 4",
+    # "Journal Entry Type. Maximum length: 2"). ITEM_TEXT (SGTXT) 50: unconfirmed, no SAP
+    # page found here; 50 is the data element's length as data-dictionary mirrors give it
+    # (our ITEM_TEXT holds only the customer id). CURRENCY / LOCAL_CURRENCY 5 (WAERS):
+    # BAPIACCR09 via sapdatasheet.org.
     max_lengths={"REF_DOC_NO": 16, "HEADER_TXT": 25, "COMP_CODE": 4, "DOC_TYPE": 2,
                  "ITEMNO_ACC": 10, "GL_ACCOUNT": 10, "ITEM_TEXT": 50, "CURRENCY": 5,
                  "LOCAL_CURRENCY": 5},
@@ -118,6 +194,9 @@ SAP = TargetRules(
                     "LOCAL_CURRENCY"),
     zero_padded_numeric={"GL_ACCOUNT": 10, "ITEMNO_ACC": 10},
     max_integer_digits=19,  # DEC 23 with 4 decimals
+    account_column="GL_ACCOUNT",
+    account_rule=('SAP posts to the G/L account with that number, stored with ALPHA\'s leading '
+                  'zeros (SAP Help, "CONVERSION_EXIT_ALPHA_INPUT")'),
 )
 TARGET_RULES = {rules.name: rules for rules in (NETSUITE, QUICKBOOKS, XERO, SAP)}
 
@@ -164,6 +243,8 @@ def _field_problems(rules: TargetRules, row: dict, where: str, functional: str) 
         except (ValueError, TypeError):
             problems.append(f"{where} {column}: {row.get(column)!r} is not a date in "
                             f"{rules.date_format}")
+    if rules.account_column:
+        problems += _account_problems(rules, row, where)
     for column, width in rules.zero_padded_numeric.items():
         value = row.get(column) or ""
         if value.isdigit() and len(value) != width:
@@ -186,6 +267,46 @@ def _field_problems(rules: TargetRules, row: dict, where: str, functional: str) 
         if value and decimal_places(value) > allowed:
             problems.append(f"{where} {column}: {value} has {decimal_places(value)} decimals; "
                             f"{amount_currency} in {rules.name} takes at most {allowed}")
+    return problems
+
+
+def _account_problems(rules: TargetRules, row: dict, where: str) -> list[str]:
+    """An account cell that is not the chart's account as is: one carrying a formula guard
+    (the ERP would look up an account named with the apostrophe), or one the ERP refuses."""
+    code = row.get(rules.account_column) or ""
+    problems = []
+    if code.startswith("'") and code[1:].startswith(FORMULA_PREFIXES):
+        problems.append(f"{where} {rules.account_column}: {code!r} carries a spreadsheet's "
+                        f"formula guard, so names no account of the chart: {rules.account_rule}")
+    if code in rules.refused_accounts:
+        problems.append(f"{where} {rules.account_column}: {code!r} is "
+                        f"{rules.refused_accounts[code]}, a system account: "
+                        f"{rules.refused_account_rule}")
+    return problems
+
+
+def needs_formula_guard(text: str) -> bool:
+    """Whether an export cell would get a spreadsheet's formula guard (an apostrophe)."""
+    return text.startswith(FORMULA_PREFIXES) and not _NUMBER_TEXT.fullmatch(text)
+
+
+def mapping_problems(target: str, codes: dict[str, str]) -> list[str]:
+    """What is wrong with a target's account codes themselves (account -> code), each
+    naming the account, its code and the rule: a code the export would have to change to
+    write it safely, or one the ERP refuses in an imported journal."""
+    rules = TARGET_RULES[target]
+    problems = []
+    for account, code in sorted(codes.items()):
+        if needs_formula_guard(code):
+            problems.append(
+                f'"{account}" = "{code}" starts with {code[0]!r}, which a spreadsheet runs as a '
+                f"formula: written safely it would be \"'{code}\", an account {rules.name} does "
+                f"not have ({rules.account_rule}); rename the account in {rules.name} and here")
+        if code in rules.refused_accounts:
+            problems.append(
+                f'"{account}" = "{code}" is {rules.refused_accounts[code]} in Xero\'s default '
+                f"chart, a system account ({rules.refused_account_rule}); map it to an account "
+                "manual journals accept, e.g. a current asset clearing account")
     return problems
 
 

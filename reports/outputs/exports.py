@@ -46,6 +46,7 @@ from reports.outputs.erp_rules import (
     MAX_RATE_DECIMAL_PLACES,
     TARGET_RULES,
     ExportRefused,
+    mapping_problems,
     refuse_if_broken,
     validate_rows,
 )
@@ -387,14 +388,21 @@ def _numbered(journals: list[Journal], request: ExportRequest) -> list[Journal]:
 
 
 def _account_codes(journals: list[Journal], settings: ExportSettings, target: str) -> dict:
-    """Every account's code for the target; refused naming every account without one."""
+    """Every account's code for the target, exactly as the policy writes it; refused naming
+    every account without one, or the policy file, account and rule for a code the ERP
+    would not receive as written (see erp_rules.mapping_problems)."""
     codes = settings.account_codes.get(target, {})
     used = {line.account for journal in journals for line in journal.lines}
     missing = sorted(used - set(codes))
     if missing:
         raise ExportRefused(f"{target} export refused: no account code for {', '.join(missing)}; "
                             f"add each under [export.account_codes.{target}] in the policy file")
-    return {account: codes[account] for account in used}
+    used_codes = {account: codes[account] for account in used}
+    problems = mapping_problems(target, used_codes)
+    if problems:
+        raise ExportRefused(f"{target} export refused, nothing written: {settings.source} "
+                            f"[export.account_codes.{target}] {'; '.join(problems)}")
+    return used_codes
 
 
 def _header_text(journal: Journal, draft: bool) -> str:

@@ -47,6 +47,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DatabaseError
 from sqlalchemy.pool import NullPool
 
 from ledger.chain import ChainHead, chain_head
@@ -276,11 +277,20 @@ def _restore_sqlite(source: Path, database: Path) -> None:
 
 
 def _sqlite_schema(source: Path) -> LedgerSchema:
+    """The backup's schema, once SQLite finds the file whole (a cut or damaged copy is
+    refused before anything is written)."""
     connection = _read_only(source)
     try:
+        checked = connection.execute("PRAGMA quick_check").fetchone()[0]
+        if checked != "ok":
+            raise sqlite3.DatabaseError(checked)
         engine = create_engine("sqlite://", creator=lambda: connection, poolclass=NullPool)
         with engine.connect() as over:
             return read_ledger_schema(over)
+    except (sqlite3.DatabaseError, DatabaseError) as error:
+        reason = str(getattr(error, "orig", error)).strip().splitlines()[0]
+        raise BackupError(f"backup {source} is damaged (SQLite: {reason}); nothing was "
+                          "restored: restore another backup") from None
     finally:
         connection.close()
 

@@ -196,7 +196,7 @@ def test_restore_never_overwrites_a_ledger_unless_told(policy, tmp_path):
     original.dispose()
 
 
-def test_a_backup_from_a_newer_version_is_refused_and_nothing_is_restored(policy, tmp_path):
+def test_a_newer_damaged_or_foreign_backup_is_refused_and_nothing_is_restored(policy, tmp_path):
     write_scenario(tmp_path / "landing")
     original = store_at(f"sqlite:///{tmp_path / 'ledger.db'}")
     run_night(original, policy, tmp_path / "landing", tmp_path / "archive", FIRST)
@@ -212,6 +212,13 @@ def test_a_backup_from_a_newer_version_is_refused_and_nothing_is_restored(policy
         f"creditbooks: error: backup {tmp_path / 'backup.db'}: ledger schema f00dfeedf00d is "
         f"not one this version knows (its newest is {migration_revisions().head}): the ledger "
         "was made or upgraded by a newer creditbooks; use that version; nothing was restored\n")
+    assert not (tmp_path / "restored.db").exists()
+    cut = tmp_path / "cut.db"
+    cut.write_bytes((tmp_path / "backup.db").read_bytes()[:8192])  # a copy cut short
+    damaged = restore(f"sqlite:///{tmp_path / 'restored.db'}", cut, tmp_path, check=False)
+    assert damaged.stderr == (f"creditbooks: error: backup {cut} is damaged (SQLite: database "
+                              "disk image is malformed); nothing was restored: restore another "
+                              "backup\n")
     assert not (tmp_path / "restored.db").exists()
     not_a_backup = restore(f"sqlite:///{tmp_path / 'restored.db'}", tmp_path / "landing" /
                            "2026-01-30" / "usage.csv", tmp_path, check=False)
@@ -288,6 +295,17 @@ def test_a_pg_dump_during_an_airflow_night_restores_its_open_batch_unpublished(
     assert set(batches(restored).values()) == {"posted"}
     assert verify(restored_url, tmp_path, "--archive", str(archive), "--anchors",
                   str(tmp_path / "creditbooks-anchors.jsonl")).returncode == 0
+
+    cut = tmp_path / "cut.dump"
+    cut.write_bytes(dump.read_bytes()[:-64])  # the archive's table of contents, data cut short
+    empty_url = postgres_server.create_database()
+    failed = restore(empty_url, cut, tmp_path, check=False)
+    assert failed.returncode == 1
+    assert "failed in pg_restore, nothing was changed: pg_restore: error: " in failed.stderr
+    empty = Store(empty_url)
+    assert empty.read_frame("SELECT COUNT(*) AS n FROM information_schema.tables "
+                            "WHERE table_schema = 'public'")["n"].iloc[0] == 0
+    empty.dispose()
 
     again = restore(restored_url, dump, tmp_path, "--replace").stdout
     assert "of 2026-01-31 is open" in again

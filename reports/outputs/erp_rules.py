@@ -38,10 +38,11 @@ _NUMBER_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 # Accounts Payable, Accounts Receivable, Bank Revaluation, Current Earnings, Tracking
 # Transfers, Unpaid Expense Claims; Xero Central, "Record movements in system accounts",
 # help.xero.com/nz/Q_Accruals_ARAP: journal to a secondary account instead), under their
-# codes in Xero's default chart of accounts (the codes are Xero's defaults as its default
-# chart lists them; an organisation may renumber them, so this catches the default chart
-# only). Unrealised Currency Gains' row was cut off in the copy read here: it is listed as
-# unconfirmed. Current Earnings has no code (Xero computes it).
+# codes in Xero's default chart of accounts. 610, 800, 801 and 877 are as a third-party copy
+# of Xero's standard New Zealand chart lists them; 497 and 498 (the multi-currency accounts,
+# absent from that copy) are unconfirmed, and so is Unrealised Currency Gains' "No" (its row
+# was cut off in the copy read here). An organisation may renumber its accounts, so this
+# catches the default chart's codes only. Current Earnings has no code (Xero computes it).
 XERO_SYSTEM_ACCOUNTS_WITHOUT_MANUAL_JOURNALS = {
     "610": "Accounts Receivable",
     "800": "Accounts Payable",

@@ -564,12 +564,22 @@ def verify_package_command(
         "--rendered-html", help="summary.html as a browser rendered it (chromium --dump-dom), "
                                 "checked instead of the file's text")] = None,
 ) -> None:
+    context: typer.Context,
     """Read a close package independently: every total, every tie between reports, the
-    workbook, the HTML summary and manifest.json's SHA-256 of each file."""
+    workbook, the HTML summary and manifest.json's SHA-256 of each file (with --ledger,
+    against the ledger's journal too)."""
     from reports.outputs.verify_package import verify_package
 
-    problems = verify_package(directory, rendered_html.read_text(encoding="utf-8")
-                              if rendered_html else None)
+    ledger: Annotated[bool, typer.Option(
+        "--ledger", help="also tie the package to the ledger named by --db ($CREDITBOOKS_DB): "
+                         "its trial balances recomputed from the journal, its journal digest "
+                         "and chain head")] = False,
+    html = rendered_html.read_text(encoding="utf-8") if rendered_html else None
+    if ledger:
+        with _context(context).store().engine.connect() as connection:
+            problems = verify_package(directory, html, ledger=connection)
+    else:
+        problems = verify_package(directory, html)
     for problem in problems:
         typer.echo(problem)
     if problems:

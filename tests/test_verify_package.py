@@ -16,6 +16,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+
 from creditbooks.close import close_period
 from reports.outputs.verify_package import _SummaryReader, verify_package
 from tests.support.nights import post_days
@@ -39,6 +40,12 @@ def march_package(tmp_path_factory) -> Path:
                            actor="tester").package
     store.dispose()
     return package
+
+
+@pytest.fixture(scope="module")
+def march_ledger(march_package) -> str:
+    """The ledger the March package came from (ROOT/ledger.db; the package is ROOT/close/2026-03/v1)."""
+    return f"sqlite:///{march_package.parents[2] / 'ledger.db'}"
 
 
 @pytest.fixture
@@ -128,6 +135,12 @@ def test_the_bridge_foots_when_read_back_from_the_page_chromium_rendered(march_p
 
     assert sum(Decimal(value) for label, value in usd.items() if label != "closing") == \
         Decimal(usd["closing"])
+    # The functional-currency statements, as the browser shows them (USD books: the same
+    # figures as the USD statement, now read back from the page too).
+    assert reader.tables["Income statement (functional currency)"][1:] == [
+        ["USD", "Revenue", "Income:Revenue:Usage", "account", "6.66"],
+        ["USD", "Revenue", "Total revenue", "subtotal", "6.66"],
+        ["USD", "Net income", "Net income", "total", "6.66"]]
     assert verify_package(march_package, rendered_html=dom) == []
     rendered = march_package.parent / "rendered.html"
     rendered.write_text(re.sub(r">-6\.66</text>", ">-6.65</text>", dom))
@@ -171,3 +184,111 @@ def test_disclosures_are_labelled_and_the_disaggregation_adds_up_to_revenue(marc
     judgements = csv_rows(march_package, "disclosure_breakage_judgements")
     assert judgements and all(row["in_force_on"] == "2026-03-31" for row in judgements)
     assert verify_package(march_package) == []  # the disaggregation ties to the statement
+
+
+def rehash_manifest(package: Path) -> None:
+    """Record each file's SHA-256 again, as a forger would, so the file checks pass."""
+    import hashlib
+    import json
+
+    manifest = json.loads((package / "manifest.json").read_text())
+    manifest["files"] = {name: hashlib.sha256((package / name).read_bytes()).hexdigest()
+                         for name in manifest["files"]}
+    (package / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
+
+
+def replace_once(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert text.count(old) == 1, (path.name, old)
+    path.write_text(text.replace(old, new))
+
+
+def replace_once_in_table(path: Path, heading: str, old: str, new: str) -> None:
+    """Replace in the summary page's table under <h2>heading</h2> only."""
+    html = path.read_text()
+    start = html.index(f"<h2>{heading}</h2>")
+    end = html.index("</table>", start)
+    table = html[start:end]
+    assert table.count(old) == 1, (heading, old)
+    path.write_text(html[:start] + table.replace(old, new) + html[end:])
+
+
+def gross_up_cash_in_the_trial_balance(package: Path) -> None:
+    """March's cash clearing shown with 1.00 more debited and 1.00 more credited (11.80 ->
+    12.80, 4.61 -> 5.61; totals 23.07 -> 24.07) in the CSV, the JSON, the workbook and the
+    summary page: its balance, the income statement and the balance sheet are unchanged,
+    so every tie inside the package still holds."""
+    replace_once(package / "trial_balance.csv", "USD,Assets:Cash:Clearing,account,0.00,0.00,"
+                 "11.80,4.61,", "USD,Assets:Cash:Clearing,account,0.00,0.00,12.80,5.61,")
+    replace_once(package / "trial_balance.csv", "USD,Total,total,0.00,0.00,23.07,23.07,",
+                 "USD,Total,total,0.00,0.00,24.07,24.07,")
+    replace_once(package / "trial_balance.json", '"period_debit": "11.80", "period_credit": '
+                 '"4.61"', '"period_debit": "12.80", "period_credit": "5.61"')
+    replace_once(package / "trial_balance.json", '"period_debit": "23.07", "period_credit": '
+                 '"23.07"', '"period_debit": "24.07", "period_credit": "24.07"')
+    for old, new in (("11.80</td><td>4.61</td>", "12.80</td><td>5.61</td>"),
+                     ("23.07</td><td>23.07</td>", "24.07</td><td>24.07</td>")):
+        replace_once_in_table(package / "summary.html", "Trial balance", old, new)
+    workbook_path = package / "close-2026-03.xlsx"
+    workbook = openpyxl.load_workbook(workbook_path)
+    sheet = workbook["trial_balance"]
+    header = [cell.value for cell in sheet[1]]
+    for cells in sheet.iter_rows(min_row=2):
+        if cells[header.index("account")].value in ("Assets:Cash:Clearing", "Total"):
+            for column in ("period_debit", "period_credit"):
+                cells[header.index(column)].value += 1
+    workbook.save(workbook_path)
+    rehash_manifest(package)
+
+
+def test_a_consistently_edited_trial_balance_is_caught_only_by_the_ledger(copy, march_ledger):
+    gross_up_cash_in_the_trial_balance(copy)
+    assert verify_package(copy) == []  # every file, total and tie inside the package holds
+    shown = verify_on_the_command_line(copy)
+    assert shown.returncode == 0, shown.stdout
+    from sqlalchemy import create_engine
+
+    engine = create_engine(march_ledger)
+    with engine.connect() as ledger:
+        problems = verify_package(copy, ledger=ledger)
+    engine.dispose()
+    assert problems == [
+        "trial_balance.csv row 2 column period_debit: 12.80 but the ledger's journal "
+        "(USD Assets:Cash:Clearing) is 11.80",
+        "trial_balance.csv row 2 column period_credit: 5.61 but the ledger's journal "
+        "(USD Assets:Cash:Clearing) is 4.61"]
+    tied = subprocess.run([CREDITBOOKS, "--db", march_ledger, "verify-package", str(copy),
+                           "--ledger"], capture_output=True, text=True)
+    assert tied.returncode == 1
+    assert tied.stderr == (
+        f"creditbooks: error: package {copy} does not tie out: 2 problem(s), the first: "
+        "trial_balance.csv row 2 column period_debit: 12.80 but the ledger's journal "
+        "(USD Assets:Cash:Clearing) is 11.80\n")
+
+
+def test_an_unedited_package_ties_to_its_ledger(march_package, march_ledger):
+    shown = subprocess.run([CREDITBOOKS, "--db", march_ledger, "verify-package",
+                            str(march_package), "--ledger"], capture_output=True, text=True)
+    assert (shown.returncode, shown.stdout) == (0, f"package {march_package} ties out\n")
+
+
+def test_a_manifest_that_differs_from_the_ledger_is_named_by_its_key(copy, march_ledger):
+    import json
+
+    from sqlalchemy import create_engine
+
+    manifest = json.loads((copy / "manifest.json").read_text())
+    assert manifest["journal_lines"] == 14 and manifest["chain_head"]["sequence"] == 6
+    manifest["journal_lines"] = 13
+    manifest["chain_head"]["sequence"] = 5  # a head one entry short of what was sealed
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    engine = create_engine(march_ledger)
+    with engine.connect() as ledger:
+        problems = verify_package(copy, ledger=ledger)
+    engine.dispose()
+    assert problems[0] == ("manifest.json key journal_lines: 13 but the ledger's journal has "
+                           "14 lines up to 2026-03")
+    assert problems[1].startswith(
+        f"manifest.json key chain_head.hash: {manifest['chain_head']['hash']} but the "
+        "ledger's chain at seal 5 is ")
+    assert len(problems) == 2  # the figures themselves still tie to the journal

@@ -4,7 +4,10 @@ Self-contained HTML (no scripts, no network) so it opens anywhere, including an
 auditor's offline machine. Charts: the rollforward bridge, deferred balance and revenue
 by month, the waterfall of the closing balance (one set per currency), and 12-month
 trends of price vs cost per credit, margin, usage volume, active customers and
-concentration.
+concentration. Tables: the reconciliations; the statements per transaction currency and
+again in the functional currency (trial balance, income statement with its foreign
+exchange line, balance sheet, rollforward, waterfall), each the package's CSV rows as
+they are; the KPIs and burstiness.
 """
 
 from __future__ import annotations
@@ -72,6 +75,20 @@ def _table(title: str, rows: list[dict]) -> str:
     return f"<h2>{escape(title)}</h2><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+# (report, heading) of each table on the page, in order; a report with no rows shows its
+# heading and "No rows.".
+TABLES = (
+    ("reconciliations", "Reconciliations"), ("rollforward", "Deferred revenue rollforward"),
+    ("trial_balance", "Trial balance"), ("income_statement", "Income statement"),
+    ("balance_sheet", "Balance sheet"),
+    ("trial_balance_functional", "Trial balance (functional currency)"),
+    ("income_statement_functional", "Income statement (functional currency)"),
+    ("balance_sheet_functional", "Balance sheet (functional currency)"),
+    ("rollforward_functional", "Deferred revenue rollforward (functional currency)"),
+    ("waterfall_functional", "Waterfall of the closing balance (functional currency)"),
+    ("kpis", "Unit economics and usage KPIs"), ("burstiness", "Burstiness by meter"))
+
+
 def summary_html(period: Period, reports: dict[str, list[dict]], charts: dict) -> str:
     sections = []
     for currency, steps in sorted(charts.get("bridge", {}).items()):
@@ -90,11 +107,7 @@ def summary_html(period: Period, reports: dict[str, list[dict]], charts: dict) -
                                     for method, points in methods.items()], "waterfall"))
     for title, labels, series in charts.get("trends", []):
         sections.append(_bar_chart(title, labels, series, "trend"))
-    tables = [_table(title, reports.get(name, [])) for name, title in (
-        ("reconciliations", "Reconciliations"), ("rollforward", "Deferred revenue rollforward"),
-        ("trial_balance", "Trial balance"), ("income_statement", "Income statement"),
-        ("kpis", "Unit economics and usage KPIs"),
-        ("burstiness", "Burstiness by meter"))]
+    tables = [_table(title, reports.get(name, [])) for name, title in TABLES]
     style = ("body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;"
              "margin-bottom:1.5em}td,th{border:1px solid #ccc;padding:3px 8px;font-size:12px}"
              "td{text-align:right}th{background:#eee}.chart{display:block;margin:1em 0}")

@@ -10,6 +10,13 @@ bridge), compares the workbook with the CSV files, and checks each file against 
 SHA-256 the manifest recorded. Each problem is one line naming the file, the sheet, the
 row and the column that does not tie.
 
+Given the ledger (`ledger=`, a connection), it also ties the package to the books it
+came from, from a source other than the package's files: each trial balance (per
+account and currency, and in the functional currency) against sums of `journal_lines`
+by its own SQL, and the manifest's journal digest, line count, chain head and ledger id
+against the journal recomputed by `ledger.digest` and `ledger.chain`. Even then it
+imports nothing of the close or of the reports that wrote the package.
+
 Figures are compared exactly, as decimals; a workbook cell holds a double, so it is
 compared at the currency's places (the CSV holds the exact text).
 """
@@ -25,6 +32,13 @@ from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from html.parser import HTMLParser
 from pathlib import Path
+
+from sqlalchemy import Connection, text
+
+from ledger.anchors import known_ledger_id
+from ledger.chain import verify_chain
+from ledger.digest import journal_digest
+from ledger.money import minor_unit_exponent
 
 ROLLFORWARD_COLUMNS = ("opening", "purchases", "usage_revenue", "breakage", "refunds",
                        "escheat", "closing")
@@ -139,9 +153,23 @@ def check_trial_balance(package: Package, name: str) -> dict[tuple[str, str], di
             package.expect(name, total_index, f"{side}_credit", debit,
                            f"the total {side}_debit")
         for index, row in detail:
-            accounts[(currency, row["account"])] = {
-                column: package.figure(name, index, column) for column in TRIAL_BALANCE_FIGURES}
+            figures = {column: package.figure(name, index, column)
+                       for column in TRIAL_BALANCE_FIGURES}
+            accounts[(currency, row["account"])] = figures
+            _check_account_moves(package, name, index, figures)
     return accounts
+
+
+def _check_account_moves(package: Package, name: str, index: int, figures: dict) -> None:
+    """An account's closing balance is its opening balance moved by the period's debits
+    and credits."""
+    moved = (figures["opening_debit"] - figures["opening_credit"] + figures["period_debit"]
+             - figures["period_credit"])
+    closing = figures["closing_debit"] - figures["closing_credit"]
+    if moved != closing:
+        package.problems.add(f"{name}.csv row {index + 2} columns closing_debit, closing_credit",
+                             f"a balance of {closing} but opening + period debits - credits "
+                             f"is {moved}")
 
 
 def _check_sections(package: Package, name: str, members: list[tuple[int, dict]]
@@ -530,9 +558,17 @@ class _SummaryReader(HTMLParser):
             self._labels.append(data.strip())
 
 
-SUMMARY_TABLES = {"Deferred revenue rollforward": "rollforward", "Trial balance": "trial_balance",
-                  "Income statement": "income_statement", "Reconciliations": "reconciliations",
-                  "Unit economics and usage KPIs": "kpis"}
+# The summary page's tables, by heading, and the CSV file each must show row for row. The
+# functional-currency statements are read back too: the page is where most people see them.
+SUMMARY_TABLES = {
+    "Deferred revenue rollforward": "rollforward", "Trial balance": "trial_balance",
+    "Income statement": "income_statement", "Balance sheet": "balance_sheet",
+    "Reconciliations": "reconciliations", "Unit economics and usage KPIs": "kpis",
+    "Trial balance (functional currency)": "trial_balance_functional",
+    "Income statement (functional currency)": "income_statement_functional",
+    "Balance sheet (functional currency)": "balance_sheet_functional",
+    "Deferred revenue rollforward (functional currency)": "rollforward_functional",
+    "Waterfall of the closing balance (functional currency)": "waterfall_functional"}
 
 
 def check_summary(package: Package, html: str, source: str = "summary.html") -> None:
@@ -592,11 +628,146 @@ def _check_bridge(package: Package, where: str, steps: list[tuple[str, str]],
                                  f"{figures[label]} but rollforward.csv says {expected}")
 
 
-def verify_package(directory: Path, rendered_html: str | None = None) -> list[str]:
+# The ledger's own sums per account and currency, from its journal (published batches,
+# as the books' statements count them): balance before the period, the period's debits and
+# credits (each line on its side, not netted), balance at its end; integer minor units.
+LEDGER_TRIAL_BALANCE_SQL = """
+    SELECT {keys},
+           SUM(CASE WHEN e.period < :period THEN l.{amount} ELSE 0 END) AS opening_minor,
+           SUM(CASE WHEN e.period = :period AND l.{amount} > 0 THEN l.{amount} ELSE 0 END)
+             AS period_debit_minor,
+           SUM(CASE WHEN e.period = :period AND l.{amount} < 0 THEN -l.{amount} ELSE 0 END)
+             AS period_credit_minor,
+           SUM(l.{amount}) AS closing_minor
+    FROM journal_lines l JOIN journal_entries e ON e.entry_id = l.entry_id
+         JOIN batches b ON b.batch_id = e.batch_id
+    WHERE e.period <= :period AND b.status <> 'open'
+    GROUP BY {keys}
+"""
+# Two fixed texts, no value spliced in: the functional form sums every currency's lines
+# per account in the functional amount.
+LEDGER_TRIAL_BALANCE_QUERIES = {
+    "transaction": LEDGER_TRIAL_BALANCE_SQL.format(keys="l.account, l.currency",
+                                                   amount="amount_minor"),
+    "functional": LEDGER_TRIAL_BALANCE_SQL.format(keys="l.account", amount="functional_minor")}
+
+
+def _ledger_trial_balance(connection: Connection, period: str, functional_currency: str | None
+                          ) -> dict[tuple[str, str], dict[str, Decimal]]:
+    """{(currency, account): the six trial balance figures as decimals} from the journal."""
+    query = LEDGER_TRIAL_BALANCE_QUERIES["functional" if functional_currency else "transaction"]
+    figures = {}
+    for account, *rest in connection.execute(text(query), {"period": period}):
+        currency = functional_currency or rest.pop(0)
+        opening, debit, credit, closing = rest
+        exponent = minor_unit_exponent(currency)
+        opening, closing = int(opening), int(closing)
+        in_minor = {"opening_debit": max(opening, 0), "opening_credit": max(-opening, 0),
+                    "period_debit": int(debit), "period_credit": int(credit),
+                    "closing_debit": max(closing, 0), "closing_credit": max(-closing, 0)}
+        figures[(currency, account)] = {column: Decimal(value).scaleb(-exponent)
+                                        for column, value in in_minor.items()}
+    return figures
+
+
+def check_trial_balance_against_ledger(package: Package, connection: Connection, period: str,
+                                       suffix: str = "") -> None:
+    """Each account row of trial_balance{suffix}.csv is the ledger's own sum of its journal
+    lines; an account the journal has and the file leaves out, or the reverse, is named."""
+    name = f"trial_balance{suffix}"
+    rows = list(enumerate(package.rows(name)))
+    functional_currency = None
+    if suffix:
+        currencies = sorted({row["currency"] for _, row in rows})
+        if len(currencies) > 1:
+            package.problems.add(f"{name}.csv column currency",
+                                 f"{', '.join(currencies)}: one functional currency expected")
+            return
+        functional_currency = currencies[0] if currencies else None
+        if functional_currency is None:
+            return
+    ledger = _ledger_trial_balance(connection, period, functional_currency)
+    listed = set()
+    for index, row in rows:
+        if row["row_type"] != "account":
+            continue
+        key = (row["currency"], row["account"])
+        listed.add(key)
+        if key not in ledger:
+            package.problems.add(f"{name}.csv row {index + 2}", f"{key[0]} {key[1]} has no "
+                                 f"lines in the ledger's journal up to {period}")
+            continue
+        for column in TRIAL_BALANCE_FIGURES:
+            package.expect(name, index, column, ledger[key][column],
+                           f"the ledger's journal ({key[0]} {key[1]})")
+    for currency, account in sorted(set(ledger) - listed):
+        package.problems.add(f"{name}.csv", f"no row for {currency} {account}, which the "
+                             f"ledger's journal has (closing debit "
+                             f"{ledger[(currency, account)]['closing_debit']}, credit "
+                             f"{ledger[(currency, account)]['closing_credit']})")
+
+
+def check_manifest_against_ledger(directory: Path, connection: Connection,
+                                  problems: PackageProblems) -> str | None:
+    """The manifest's ledger id, journal digest and line count, and chain head, against the
+    ledger's journal recomputed; returns the package's period (None: it cannot be read)."""
+    try:
+        manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        problems.add("manifest.json", "cannot be read, so the package cannot be tied to a ledger")
+        return None
+    period = manifest.get("period")
+    if not (isinstance(period, str) and re.fullmatch(r"[0-9]{4}-(0[1-9]|1[0-2])", period)):
+        problems.add("manifest.json key period", f"{period!r} is not a period YYYY-MM")
+        return None
+    recorded_ledger = (manifest.get("anchor") or {}).get("ledger")
+    if recorded_ledger is not None and recorded_ledger != known_ledger_id(connection):
+        problems.add("manifest.json key anchor.ledger", f"{recorded_ledger} but this ledger is "
+                     f"{known_ledger_id(connection)}: the package is another ledger's")
+    digest, lines = journal_digest(connection, period)
+    if manifest.get("journal_digest") != digest:
+        problems.add("manifest.json key journal_digest", f"{manifest.get('journal_digest')} but "
+                     f"the ledger's journal up to {period} digests to {digest}")
+    if manifest.get("journal_lines") != lines:
+        problems.add("manifest.json key journal_lines", f"{manifest.get('journal_lines')} but the "
+                     f"ledger's journal has {lines} lines up to {period}")
+    _check_chain_head(manifest.get("chain_head"), connection, problems)
+    return period
+
+
+def _check_chain_head(head, connection: Connection, problems: PackageProblems) -> None:
+    sequence = head.get("sequence") if isinstance(head, dict) else None
+    if not isinstance(sequence, int) or isinstance(sequence, bool) or sequence < 0:
+        problems.add("manifest.json key chain_head", f"{head!r} has no sequence")
+        return
+    chain = verify_chain(connection, {sequence})
+    if not chain.holds:
+        problems.add("ledger journal hash chain", chain.first_mismatch)
+    elif sequence not in chain.links:
+        problems.add("manifest.json key chain_head.sequence", f"{sequence} but the ledger's "
+                     f"chain has {chain.entries_checked} seals")
+    elif chain.links[sequence] != head.get("hash"):
+        problems.add("manifest.json key chain_head.hash", f"{head.get('hash')} but the ledger's "
+                     f"chain at seal {sequence} is {chain.links[sequence]}")
+
+
+def check_against_ledger(package: Package, connection: Connection) -> None:
+    """The package tied to the ledger it came from (see the module's docstring)."""
+    period = check_manifest_against_ledger(package.directory, connection, package.problems)
+    if period is None:
+        return
+    for suffix in ("", "_functional"):
+        if f"trial_balance{suffix}" in package.reports:
+            check_trial_balance_against_ledger(package, connection, period, suffix)
+
+
+def verify_package(directory: Path, rendered_html: str | None = None,
+                   ledger: Connection | None = None) -> list[str]:
     """Every problem of the package in `directory`, one line each (none: it ties out).
 
     rendered_html: the summary page as a browser rendered it (a DOM dump), checked
-    instead of the file's own text."""
+    instead of the file's own text. ledger: a connection to the ledger the package came
+    from; given, the package is also tied to its journal (`check_against_ledger`)."""
     directory = Path(directory)
     problems = PackageProblems()
     if not directory.is_dir():
@@ -611,4 +782,6 @@ def verify_package(directory: Path, rendered_html: str | None = None) -> list[st
     if rendered_html is not None or summary.exists():
         check_summary(package, rendered_html if rendered_html is not None
                       else summary.read_text(encoding="utf-8"))
+    if ledger is not None:
+        check_against_ledger(package, ledger)
     return problems

@@ -559,21 +559,21 @@ def reopen(
 
 @app.command("verify-package")
 def verify_package_command(
+    context: typer.Context,
     directory: Annotated[Path, typer.Argument(help="a close package: OUT/YYYY-MM/vN")],
     rendered_html: Annotated[Path | None, typer.Option(
         "--rendered-html", help="summary.html as a browser rendered it (chromium --dump-dom), "
                                 "checked instead of the file's text")] = None,
+    ledger: Annotated[bool, typer.Option(
+        "--ledger", help="also tie the package to the ledger named by --db ($CREDITBOOKS_DB): "
+                         "its trial balances recomputed from the journal, its journal digest "
+                         "and chain head")] = False,
 ) -> None:
-    context: typer.Context,
     """Read a close package independently: every total, every tie between reports, the
     workbook, the HTML summary and manifest.json's SHA-256 of each file (with --ledger,
     against the ledger's journal too)."""
     from reports.outputs.verify_package import verify_package
 
-    ledger: Annotated[bool, typer.Option(
-        "--ledger", help="also tie the package to the ledger named by --db ($CREDITBOOKS_DB): "
-                         "its trial balances recomputed from the journal, its journal digest "
-                         "and chain head")] = False,
     html = rendered_html.read_text(encoding="utf-8") if rendered_html else None
     if ledger:
         with _context(context).store().engine.connect() as connection:

@@ -18,6 +18,7 @@ from datetime import datetime
 from sqlalchemy import Connection, insert, text
 
 from ledger import schema
+from ledger.domain import PeriodAction
 from ledger.periods import Period
 
 MAX_PERIODS_AHEAD = 1200
@@ -54,7 +55,7 @@ def period_states(connection: Connection) -> dict[Period, dict]:
 
 def locked_periods(connection: Connection) -> set[Period]:
     return {period for period, state in period_states(connection).items()
-            if state["action"] == "close"}
+            if state["action"] == PeriodAction.CLOSE}
 
 
 def posting_period(connection: Connection, period: Period) -> Period:
@@ -74,9 +75,9 @@ def require_open(connection: Connection, periods: set[str]) -> None:
         raise PeriodLockedError(f"period {', '.join(closed)} is locked; it accepts no postings")
 
 
-def record_period_event(connection: Connection, period: Period, action: str, version: int, actor: str,
-                        reason: str, accepted_exceptions: bool, journal_digest: str,
-                        recorded_at: datetime) -> int:
+def record_period_event(connection: Connection, period: Period, action: PeriodAction,
+                        version: int, actor: str, reason: str, accepted_exceptions: bool,
+                        journal_digest: str, recorded_at: datetime) -> int:
     """Append the event and seal it onto the record chain, in the caller's transaction;
     returns the event's id."""
     # Imported here: ledger.record_chain needs ledger.chain, whose ledger.store imports this.

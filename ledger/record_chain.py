@@ -28,6 +28,7 @@ from sqlalchemy import Connection, insert, text
 
 from ledger import schema
 from ledger.chain import GENESIS, ChainHead, chain_head
+from ledger.domain import RecordKind
 from ledger.row_text import columns_as_text, line_text, text_buffer
 
 _FETCH_ROWS = 100_000
@@ -47,7 +48,7 @@ _EVENTS = """SELECT id, period, action, version, actor, reason,
 
 @dataclass(frozen=True)
 class RecordSealed:
-    kind: str  # batch | period_event
+    kind: RecordKind
     key: str  # the batch id, or the period event's id
 
 
@@ -116,7 +117,7 @@ class RecordAlreadySealedError(ValueError):
     """A record being sealed has a seal already: its table was altered behind the ledger."""
 
 
-def seal_records(connection: Connection, kind: str, contents: dict[str, str]) -> ChainHead:
+def seal_records(connection: Connection, kind: RecordKind, contents: dict[str, str]) -> ChainHead:
     """Seal records (key -> content hash, in the order given) onto the record chain,
     anchored to the journal chain's head now."""
     _refuse_sealed_again(connection, kind, list(contents))
@@ -133,7 +134,7 @@ def seal_records(connection: Connection, kind: str, contents: dict[str, str]) ->
     return ChainHead(sequence, link)
 
 
-def _refuse_sealed_again(connection: Connection, kind: str, keys: list[str]) -> None:
+def _refuse_sealed_again(connection: Connection, kind: RecordKind, keys: list[str]) -> None:
     """A new period event that takes the id of a removed one (SQLite reuses the highest
     id) would otherwise meet the old seal's unique key as a database error."""
     if len(keys) != 1:  # a record at a time; a ledger's upgrade seals only the unsealed
@@ -144,18 +145,18 @@ def _refuse_sealed_again(connection: Connection, kind: str, keys: list[str]) -> 
     if sealed is not None:
         raise RecordAlreadySealedError(
             f"{_NAMES[kind]} {keys[0]} is already sealed (record seal {sealed}): the "
-            f"{'period_events' if kind == 'period_event' else 'batches'} table was altered "
+            f"{'period_events' if kind == RecordKind.PERIOD_EVENT else 'batches'} table was altered "
             "behind the ledger; run creditbooks verify to see how, nothing was recorded")
 
 
 def seal_batch_record(connection: Connection, batch_id: str) -> ChainHead:
     """Seal a published batch: call after its status, entry count, files and quarantine
     rows are final (its publish, after its entries are sealed)."""
-    return seal_records(connection, "batch", batch_contents(connection, batch_id))
+    return seal_records(connection, RecordKind.BATCH, batch_contents(connection, batch_id))
 
 
 def seal_period_event(connection: Connection, event_id: int) -> ChainHead:
-    return seal_records(connection, "period_event", period_event_contents(connection, event_id))
+    return seal_records(connection, RecordKind.PERIOD_EVENT, period_event_contents(connection, event_id))
 
 
 def seal_unsealed_records(connection: Connection) -> ChainHead:
@@ -166,11 +167,11 @@ def seal_unsealed_records(connection: Connection) -> ChainHead:
     order = [row[0] for row in connection.execute(text(
         "SELECT batch_id FROM batches WHERE status <> 'open' ORDER BY business_date"))]
     batches = batch_contents(connection)
-    seal_records(connection, "batch", {batch_id: batches[batch_id] for batch_id in order
-                                       if ("batch", batch_id) not in sealed})
+    seal_records(connection, RecordKind.BATCH, {batch_id: batches[batch_id] for batch_id in order
+                                       if (RecordKind.BATCH, batch_id) not in sealed})
     events = period_event_contents(connection)
-    return seal_records(connection, "period_event", {
-        key: events[key] for key in sorted(events, key=int) if ("period_event", key) not in sealed})
+    return seal_records(connection, RecordKind.PERIOD_EVENT, {
+        key: events[key] for key in sorted(events, key=int) if (RecordKind.PERIOD_EVENT, key) not in sealed})
 
 
 @dataclass(frozen=True)
@@ -191,12 +192,12 @@ def sealed_entry_sequences(connection: Connection) -> set[int]:
         "SELECT DISTINCT entry_sequence FROM record_seals"))}
 
 
-_NAMES = {"batch": "batch", "period_event": "period event id"}
-_MISSING = {"batch": "is missing from batches (or is no longer published)",
-            "period_event": "is missing from period_events"}
-_ALTERED = {"batch": "was altered: its row, its files' checksums and counts or its quarantine "
+_NAMES = {RecordKind.BATCH: "batch", RecordKind.PERIOD_EVENT: "period event id"}
+_MISSING = {RecordKind.BATCH: "is missing from batches (or is no longer published)",
+            RecordKind.PERIOD_EVENT: "is missing from period_events"}
+_ALTERED = {RecordKind.BATCH: "was altered: its row, its files' checksums and counts or its quarantine "
                      "rows no longer match the hash sealed when it published",
-            "period_event": "was altered: it no longer matches the hash sealed when it was "
+            RecordKind.PERIOD_EVENT: "was altered: it no longer matches the hash sealed when it was "
                             "recorded"}
 
 
@@ -204,8 +205,8 @@ def verify_records(connection: Connection, entry_links: dict[int, str],
                    remember: Collection[int] = ()) -> RecordVerification:
     """Recompute the record chain against the tables and the recomputed journal links
     (`entry_links`: the journal chain's link at each sequence a record seal names)."""
-    contents = {"batch": batch_contents(connection),
-                "period_event": period_event_contents(connection)}
+    contents = {RecordKind.BATCH: batch_contents(connection),
+                RecordKind.PERIOD_EVENT: period_event_contents(connection)}
     seals = connection.execute(text(
         "SELECT sequence, record_kind, record_key, entry_sequence, content_hash, chain_hash "
         "FROM record_seals ORDER BY sequence")).fetchall()
@@ -234,9 +235,9 @@ def verify_records(connection: Connection, entry_links: dict[int, str],
         checked += 1
         if int(sequence) in wanted:
             links[int(sequence)] = link
-    for kind in ("batch", "period_event"):
+    for kind in RecordKind:
         if contents[kind]:
-            first = min(contents[kind], key=(int if kind == "period_event" else str))
+            first = min(contents[kind], key=(int if kind == RecordKind.PERIOD_EVENT else str))
             return RecordVerification(checked, ChainHead(checked, link),
                                       f"{_NAMES[kind]} {first} was never sealed", links)
     return RecordVerification(checked, ChainHead(checked, link), "", links)

@@ -25,8 +25,9 @@ def test_trial_balance_json_has_the_documented_shape_and_figures(books):
     assert document["period"] == "2026-01"
     cash = next(row for row in document["rows"]
                 if row["account"] == "Assets:Cash:Clearing" and row["currency"] == "USD")
-    assert cash == {"account": "Assets:Cash:Clearing", "currency": "USD", "opening": "0.00",
-                    "debit": "26.08", "credit": "0.00", "closing": "26.08"}
+    assert cash == {"currency": "USD", "account": "Assets:Cash:Clearing", "row_type": "account",
+                    "opening_debit": "0.00", "opening_credit": "0.00", "period_debit": "26.08",
+                    "period_credit": "0.00", "closing_debit": "26.08", "closing_credit": "0.00"}
 
 
 def test_rollforward_json_and_csv(books):

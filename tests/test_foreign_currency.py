@@ -134,9 +134,11 @@ def test_the_command_line_names_a_missing_rate_and_shows_functional_figures(tmp_
         "file with them and run the night again; nothing was posted\n"))
     document = json.loads(creditbooks("report", "trial-balance", "--period", "2026-03",
                                       "--functional", "--format", "json", cwd=tmp_path).stdout)
-    assert {row["account"]: row["closing"] for row in document["rows"]} == {
-        "Assets:Cash:Clearing": "13.20", "Income:Revenue:Usage": "-3.66",
-        "Liabilities:DeferredRevenue:Credits": "-7.34", "Liabilities:Tax:Sales": "-2.20"}
+    assert {row["account"]: (row["closing_debit"], row["closing_credit"])
+            for row in document["rows"]} == {
+        "Assets:Cash:Clearing": ("13.20", "0.00"), "Income:Revenue:Usage": ("0.00", "3.66"),
+        "Liabilities:DeferredRevenue:Credits": ("0.00", "7.34"),
+        "Liabilities:Tax:Sales": ("0.00", "2.20"), "Total": ("13.20", "13.20")}
 
 
 def test_check_catches_a_foreign_lot_carried_at_the_wrong_rate(sqlite_store, policy, tmp_path):

@@ -192,3 +192,143 @@ def test_uncovered_usage_counts_every_meters_accepted_usage_and_the_package_ties
     assert every["accepted_credits"] == "42.833333"
     assert Decimal(every["credits"]) == sum(Decimal(row["credits"]) for row in meters)
     assert verify_package(package) == []
+
+
+def test_the_command_line_trial_balance_has_debit_and_credit_columns_totalled_per_currency(
+        january, package, tmp_path):
+    from tests.support.cli import creditbooks
+
+    def shown(*options: str) -> list[dict]:
+        output = creditbooks("--db", january.url, "report", "trial-balance", "--period",
+                             "2026-01", "--format", "json", *options, cwd=tmp_path).stdout
+        return json.loads(output)["rows"]
+
+    rows = shown()
+    assert [(row["currency"], row["account"], row["row_type"], row["period_debit"],
+             row["period_credit"], row["closing_debit"], row["closing_credit"])
+            for row in rows] == [
+        ("JPY", "Assets:Cash:Clearing", "account", "1000", "0", "1000", "0"),
+        ("JPY", "Income:Revenue:Usage", "account", "0", "338", "0", "338"),
+        ("JPY", "Liabilities:DeferredRevenue:Credits", "account", "338", "1000", "0", "662"),
+        ("JPY", "Total", "total", "1338", "1338", "1000", "1000"),
+        ("USD", "Assets:Cash:Clearing", "account", "26.08", "0.00", "26.08", "0.00"),
+        ("USD", "Income:Revenue:Breakage", "account", "0.00", "5.00", "0.00", "5.00"),
+        ("USD", "Income:Revenue:Usage", "account", "0.00", "0.67", "0.00", "0.67"),
+        # usage 0.67 + breakage 5.00 debited; purchases 26.00 credited; 20.33 deferred
+        ("USD", "Liabilities:DeferredRevenue:Credits", "account", "5.67", "26.00", "0.00",
+         "20.33"),
+        ("USD", "Liabilities:Tax:Sales", "account", "0.00", "0.08", "0.00", "0.08"),
+        ("USD", "Total", "total", "31.75", "31.75", "26.08", "26.08")]
+    assert {row[side] for row in rows for side in ("opening_debit", "opening_credit")} == {
+        "0", "0.00"}  # the ledger began in January
+    # The same statement as the close package's: one function makes both.
+    assert rows == json.loads((package / "trial_balance.json").read_text())["rows"]
+    functional = shown("--functional")
+    assert {row["currency"] for row in functional} == {"USD"}
+    assert [(row["account"], row["period_debit"], row["period_credit"]) for row in functional
+            if row["row_type"] == "total"] == [("Total", "40.71", "40.71")]
+    assert next(row["closing_credit"] for row in functional
+                if row["account"] == "Liabilities:DeferredRevenue:Credits") == "24.77"
+    csv_text = creditbooks("--db", january.url, "report", "trial-balance", "--period", "2026-01",
+                           "--format", "csv", cwd=tmp_path).stdout
+    assert csv_text.splitlines()[0] == ("currency,account,row_type,opening_debit,opening_credit,"
+                                        "period_debit,period_credit,closing_debit,closing_credit")
+    assert not any(figure.startswith("-") for line in csv_text.splitlines()[1:]
+                   for figure in line.split(",")[3:])
+
+
+def test_the_summary_page_shows_the_functional_statements_and_verify_reads_them_back(package):
+    from reports.outputs.verify_package import _SummaryReader, verify_package
+
+    html = (package / "summary.html").read_text()
+    reader = _SummaryReader()
+    reader.feed(html)
+    income = reader.tables["Income statement (functional currency)"]
+    assert income[0] == ["currency", "section", "line", "row_type", "amount"]
+    # JPY usage 338 at its purchase's rate joins the USD 0.67: 2.93; with breakage 5.00.
+    assert [(line, amount) for _, _, line, _, amount in income[1:]] == [
+        ("Income:Revenue:Breakage", "5.00"), ("Income:Revenue:Usage", "2.93"),
+        ("Total revenue", "7.93"), ("Net income", "7.93")]
+    sheet = {row[2]: row[4] for row in reader.tables["Balance sheet (functional currency)"][1:]}
+    assert sheet["Liabilities:DeferredRevenue:Credits"] == "24.77"
+    assert sheet["assets - (liabilities + equity)"] == "0.00"
+    waterfall = reader.tables["Waterfall of the closing balance (functional currency)"]
+    assert [row[waterfall[0].index("total")] for row in waterfall[1:]] == ["24.77", "24.77"]
+    for title in ("Trial balance (functional currency)",
+                  "Deferred revenue rollforward (functional currency)", "Balance sheet"):
+        assert len(reader.tables[title]) > 1, title
+    assert verify_package(package) == []
+    altered = html.replace("<td>Net income</td><td>total</td><td>7.93</td>",
+                           "<td>Net income</td><td>total</td><td>7.94</td>")
+    assert altered.count("7.94") == 1
+    problems = verify_package(package, rendered_html=altered)
+    assert problems == ["summary.html table 'Income statement (functional currency)' row 4 "
+                        "column amount: '7.94' but income_statement_functional.csv says '7.93'"]
+
+
+# --accept-exceptions (issue 19's rule): accepted exceptions may lock a period whose
+# reconciliations failed, recorded in the manifest with the reason; a package whose own
+# statements do not tie (the waterfall's closing deferred against the rollforward's) is a
+# defect of the books' outputs, not an accounting exception, and is never locked.
+
+
+def test_accepted_exceptions_lock_and_the_manifest_records_them_with_the_reason(
+        january, policy, tmp_path):
+    from ledger.locks import locked_periods
+    from reports.outputs.verify_package import verify_package
+    from tests.support.close import close
+
+    with january.transaction() as connection:  # accepted usage nobody burned
+        connection.exec_driver_sql(
+            "INSERT INTO usage_daily (business_date, customer_id, meter, event_count, "
+            "late_event_count, credits_micro, batch_id) VALUES "
+            "('2026-01-15', 'X', 'api', 1, 0, 2000000, 'nightly-2026-01-15')")
+    outcome = close(january, policy, tmp_path, "2026-01", accept_exceptions=True,
+                    reason="usage row X injected on purpose")
+    with january.engine.connect() as connection:
+        assert "2026-01" in locked_periods(connection)
+    manifest = json.loads((outcome.package / "manifest.json").read_text())
+    assert manifest["reconciliations_failed"] == ["usage credits accepted = burned + uncovered"]
+    assert manifest["accepted_exceptions_reason"] == "usage row X injected on purpose"
+    failed = [row for row in csv_rows(outcome.package, "reconciliations")
+              if row["passed"] == "False"]
+    assert [row["reconciliation"] for row in failed] == [
+        "usage credits accepted = burned + uncovered"]
+    assert verify_package(outcome.package) == []  # its statements tie: only the books' input is off
+
+
+def test_accepted_exceptions_never_lock_a_package_whose_statements_do_not_tie(
+        january, policy, tmp_path):
+    import pandas as pd
+
+    from creditbooks.close import CloseRefusedError
+    from ledger.journal import JournalBatch
+    from ledger.locks import locked_periods
+    from ledger.store import post_journal
+    from tests.support.close import close
+
+    # A hand-made entry recognises 1.00 of P-B's deferred revenue that its lot never gave:
+    # the GL's deferred revenue (the rollforward) is 19.33, the lots' (the waterfall) 20.33.
+    entry = JournalBatch(
+        pd.DataFrame([{"entry_id": "manual/1", "kind": "usage", "business_date": "2026-01-31",
+                       "period": "2026-01", "customer_id": "A", "source_ref": "manual"}]),
+        pd.DataFrame([
+            {"entry_id": "manual/1", "line_number": 1, "currency": "USD", "amount_minor": 100,
+             "account": "Liabilities:DeferredRevenue:Credits", "functional_minor": 100,
+             "meter": None, "purchase_id": "P-B"},
+            {"entry_id": "manual/1", "line_number": 2, "currency": "USD", "amount_minor": -100,
+             "account": "Income:Revenue:Usage", "functional_minor": -100, "meter": "api",
+             "purchase_id": "P-B"}]))
+    with january.transaction() as connection:
+        post_journal(connection, entry, {"batch_id": "nightly-2026-01-31", "policy_version": "t",
+                                         "recorded_at": pd.Timestamp("2026-02-01")})
+    with pytest.raises(CloseRefusedError) as refused:
+        close(january, policy, tmp_path, "2026-01", accept_exceptions=True,
+              reason="subledger differs from the GL; accepted")
+    message = str(refused.value)
+    assert message.startswith("period 2026-01 not locked: the package does not tie out (")
+    assert message.endswith("the first: waterfall.csv row 3 column total: 20.33 but "
+                            "rollforward's closing is 19.33"), message
+    with january.engine.connect() as connection:
+        assert "2026-01" not in locked_periods(connection)
+    assert not (tmp_path / "close" / "2026-01" / "v1").exists()

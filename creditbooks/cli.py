@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from creditbooks.close import REPORT_NAMES, CloseRefusedError
+from sqlalchemy.exc import OperationalError
+
+from creditbooks.close import CloseRefusedError
 from creditbooks.night.ingest import NightOrderError
 from creditbooks.night.run import BatchConflictError, StrictModeRejectionError, run_night
 from creditbooks.night.stages import DailyControlError, StageOrderError
@@ -26,16 +28,16 @@ from ledger.locks import PeriodLockedError, locked_periods
 from ledger.periods import Period, days_between, parse_business_date
 from ledger.schema_version import LedgerSchemaError
 from ledger.store import Store, StoreNotInitialisedError, redacted
+from reports.catalogue import CATALOGUE, FUNCTIONAL_TWINS, ReportSpec, report_builders
 from reports.controls import archive_matches_ledger, run_controls
 from reports.outputs.render import OutputFormat, render_document, render_rows
-from reports.statements import rollforward, trial_balance_statement
+from reports.statements import rollforward, trial_balance
 from reports.subledger import exceptions as list_exceptions
 from reports.subledger import lot_balances
 from reports.trace import TraceNotFoundError
 from rules.fx import FxRateMissingError
 from rules.overage import OverageRuleError
 from rules.policy import EXPORT_TARGETS, Policy, PolicyError, load_policy
-from sqlalchemy.exc import OperationalError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Double-entry books and revenue recognition for prepaid usage credits.")
@@ -221,13 +223,10 @@ def trial_balance_command(
     output_format: FormatOption = OutputFormat.TABLE,
     functional: FunctionalOption = False,
 ) -> None:
-    """Per account and currency, as the close package's trial balance: opening and closing
-    balances on their debit or credit side, the period's debits and credits, every figure
-    positive; a Total row per currency (never across currencies) whose debits equal its
-    credits."""
+    """Opening, debits, credits and closing per account and currency (debit positive)."""
     ctx = _context(context.parent)
-    rows = trial_balance_statement(ctx.store(), period,
-                                   ctx.policy().functional_currency if functional else None)
+    rows = trial_balance(ctx.store(), period,
+                         ctx.policy().functional_currency if functional else None)
     typer.echo(render_rows(rows, output_format, f"Trial balance {period}", {"period": period}))
 
 
@@ -249,7 +248,9 @@ def rollforward_command(
         raise CreditbooksFailure(f"rollforward does not tie in {', '.join(r.currency for r in untied)}")
 
 
-def _register_close_report(name: str) -> None:
+def _register_close_report(report: ReportSpec) -> None:
+    name = report.name
+
     def show(
         context: typer.Context,
         period: PeriodOption,
@@ -257,25 +258,23 @@ def _register_close_report(name: str) -> None:
         output_format: FormatOption = OutputFormat.TABLE,
         functional: FunctionalOption = False,
     ) -> None:
-        from creditbooks.close import report_builders
-
         ctx = _context(context.parent)
         builders = report_builders(ctx.store(), ctx.policy(), period, archive)
-        shown = f"{name}_functional" if functional else name
-        if shown not in builders:
+        if functional and not report.functional_twin:
             raise typer.BadParameter(f"report {name.replace('_', '-')} has no functional-currency "
                                      "form: leave out --functional")
-        rows = builders[shown]()
+        rows = builders[report.functional_twin if functional else name]()
         typer.echo(render_rows(rows, output_format, f"{name} {period}", {"period": period}))
 
     show.__doc__ = f"The close report {name.replace('_', ' ')} (as in the close package)."
     report_app.command(name.replace("_", "-"))(show)
 
 
-for _report_name in REPORT_NAMES:
-    if _report_name not in ("trial_balance", "rollforward") and not _report_name.endswith(
-            "_functional"):
-        _register_close_report(_report_name)
+# Every report of the catalogue but the two with commands of their own; a functional twin
+# is its report's --functional.
+for _report in CATALOGUE.values():
+    if _report.name not in ("trial_balance", "rollforward", *FUNCTIONAL_TWINS):
+        _register_close_report(_report)
 
 
 @app.command()

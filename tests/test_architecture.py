@@ -102,3 +102,41 @@ def test_the_stage_order_is_written_once():
     allowed = {"ledger/migrations/versions/d236b04c9f12_v0_1_0_baseline.py",  # frozen history
                "tests/test_stages.py"}  # the test that pins the order
     assert sorted(set(places) - allowed) == []
+
+
+def test_report_computations_never_import_the_writers_of_files():
+    # reports/ works figures out; reports/outputs/ writes them. A computation that wrote
+    # (or read back) a file would hide a format inside a figure.
+    writing = {str(path.relative_to(REPOSITORY)) for path in (REPOSITORY / "reports").glob("*.py")
+               if re.search(r"\breports\.outputs\b|from reports import outputs",
+                            path.read_text(encoding="utf-8"))}
+    assert writing == set()
+
+
+def _report_name_lists(source: str, names: frozenset[str]) -> list[int]:
+    """The lines of literals (tuple, list, set, dict keys) naming ten or more close reports."""
+    lines = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.Tuple, ast.List, ast.Set, ast.Dict)):
+            items = node.keys if isinstance(node, ast.Dict) else node.elts
+            named = {item.value for item in items
+                     if isinstance(item, ast.Constant) and item.value in names}
+            if len(named) >= 10:
+                lines.append(node.lineno)
+    return lines
+
+
+def test_the_report_names_are_written_once():
+    """Only reports/catalogue.py names every close report (one entry each); the close, the
+    command line's `report NAME`, the package and the tests read the names off it."""
+    from reports.catalogue import REPORT_NAMES
+
+    names = frozenset(REPORT_NAMES)
+    places = {f"{path.relative_to(REPOSITORY)}:{line}"
+              for package in [*sorted(PROJECT_PACKAGES), "tests", "bench"]
+              for path in _sources(package) if path != REPOSITORY / "reports" / "catalogue.py"
+              for line in _report_name_lists(path.read_text(encoding="utf-8"), names)}
+    assert places == set()
+    # The detector finds a list of names as the close once wrote it beside the catalogue.
+    assert _report_name_lists(f"REPORT_NAMES = {tuple(sorted(names))!r}\n", names) == [1]
+    assert _report_name_lists(f"REPORT_NAMES = {tuple(sorted(names))[:9]!r}\n", names) == []

@@ -31,6 +31,7 @@ from pathlib import Path
 import openpyxl
 import pandas as pd
 import pytest
+
 from creditbooks.close import CloseRefusedError, reopen_period
 from creditbooks.night.run import run_night
 from ledger.journal import JournalBatch
@@ -267,7 +268,7 @@ def test_a_closed_period_is_unchanged_by_later_nights(january, policy, tmp_path)
 
 def test_every_close_report_is_in_the_package_as_csv_and_json_and_on_the_command_line(
         sqlite_store, policy, tmp_path):
-    from creditbooks.close import REPORT_NAMES, report_builders
+    from reports.catalogue import REPORT_NAMES, report_builders
 
     write_scenario(tmp_path / "landing")
     post_days(sqlite_store, policy, tmp_path, date(2026, 1, 1), date(2026, 1, 31))

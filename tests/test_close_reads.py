@@ -18,13 +18,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from sqlalchemy import event, text
+
 from ledger.digest import journal_digest
 from ledger.journal import JournalBatch
 from ledger.store import ReadOnceStore, post_journal
 from reports.close_reports import balance_sheet, income_statement
 from reports.line_totals import line_totals
 from reports.statements import RollforwardRow, rollforward, trial_balance
-from sqlalchemy import event, text
 from tests.support.landing import write_document
 from tests.support.nights import post_days
 from tests.support.scenario import usage
@@ -118,19 +119,21 @@ def test_a_large_period_is_closed_with_the_journal_read_in_a_process_of_its_own(
     """The same package whichever way the close runs: reports worked out one after the
     other, here, equal the ones the close built side by side with the journal's two
     whole reads (line totals, digest) in a spawned process."""
-    import creditbooks.close as close
+    import creditbooks.close.executors as executors
+    from creditbooks.close import close_period
+    from reports.catalogue import report_builders
     from reports.outputs.package import write_csv
 
     archive = tmp_path / "archive"
     one_by_one = {name: build() for name, build in
-                  close.report_builders(january, policy, "2026-01", archive).items()}
+                  report_builders(january, policy, "2026-01", archive).items()}
     with january.engine.connect() as connection:
         digest, lines = journal_digest(connection, "2026-01")
-    monkeypatch.setattr(close, "OWN_PROCESS_FROM_ENTRIES", 1)
-    with close._elsewhere(1) as elsewhere:
-        assert isinstance(elsewhere, ProcessPoolExecutor)
-        assert elsewhere.submit(os.getppid).result() == os.getpid()
-    outcome = close.close_period(january, policy, "2026-01", tmp_path / "close", archive)
+    monkeypatch.setattr(executors, "OWN_PROCESS_FROM_ENTRIES", 1)
+    with executors.journal_reader(1) as reader:
+        assert isinstance(reader, ProcessPoolExecutor)
+        assert reader.submit(os.getppid).result() == os.getpid()
+    outcome = close_period(january, policy, "2026-01", tmp_path / "close", archive)
     package = tmp_path / "close" / "2026-01" / "v1"
     assert outcome.package == package
     for name, rows in one_by_one.items():
@@ -147,11 +150,11 @@ def test_the_closes_own_process_ends_when_the_close_is_killed(tmp_path):
     script = tmp_path / "killed_close.py"
     script.write_text(
         "import os, time\n"
-        "import creditbooks.close as close\n"
+        "import creditbooks.close.executors as executors\n"
         "if __name__ == '__main__':\n"
-        "    elsewhere = close._elsewhere(close.OWN_PROCESS_FROM_ENTRIES)\n"
-        "    print(elsewhere.submit(os.getpid).result(), flush=True)\n"
-        "    elsewhere.submit(time.sleep, 600)\n"
+        "    reader = executors.journal_reader(executors.OWN_PROCESS_FROM_ENTRIES)\n"
+        "    print(reader.submit(os.getpid).result(), flush=True)\n"
+        "    reader.submit(time.sleep, 600)\n"
         "    time.sleep(0.5)\n"
         "    os._exit(9)  # as a kill would: no clean-up runs\n")
     killed = subprocess.run([sys.executable, str(script)], cwd=Path(__file__).parents[1],
@@ -178,11 +181,12 @@ def test_an_entry_that_does_not_balance_refuses_the_close_whichever_way_it_is_re
     """The journal check reads every line elsewhere (a thread, or the close's own process
     for a large period); either way its finding reaches the refusal, and no package is
     written. PostgreSQL refuses such an entry at commit (tests/test_database_guards.py)."""
-    import creditbooks.close as close
+    import creditbooks.close.executors as executors
+    from creditbooks.close import CloseRefusedError, close_period
 
     if january.is_postgresql:
         pytest.skip("PostgreSQL refuses an unbalanced entry at commit")
-    monkeypatch.setattr(close, "OWN_PROCESS_FROM_ENTRIES", own_process_from_entries)
+    monkeypatch.setattr(executors, "OWN_PROCESS_FROM_ENTRIES", own_process_from_entries)
     with january.transaction() as connection:
         connection.execute(text("""
             INSERT INTO journal_entries (entry_id, kind, business_date, period, customer_id,
@@ -196,7 +200,7 @@ def test_an_entry_that_does_not_balance_refuses_the_close_whichever_way_it_is_re
             VALUES ('manual/1', 1, 'Income:Usage', 'USD', -99, -99),
                    ('manual/1', 2, 'Assets:Cash', 'USD', 100, 100)
         """))
-    with pytest.raises(close.CloseRefusedError,
+    with pytest.raises(CloseRefusedError,
                        match=r"entry manual/1 does not balance in USD"):
-        close.close_period(january, policy, "2026-01", tmp_path / "close", tmp_path / "archive")
+        close_period(january, policy, "2026-01", tmp_path / "close", tmp_path / "archive")
     assert not (tmp_path / "close").exists()

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from creditbooks.close import EMPTY_REPORT_COLUMNS, close_period
+
+from creditbooks.close import close_period
+from reports.catalogue import EMPTY_REPORT_COLUMNS
 
 pytestmark = pytest.mark.slow  # posts and closes whole months
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import tomllib
 from datetime import date
 
-from creditbooks.close import report_builders
+from reports.catalogue import report_builders
 from reports.controls import run_controls
 from reports.statements import rollforward
 from rules.policy import DEFAULT_POLICY_FILE, policy_from_document

@@ -14,15 +14,14 @@ import signal
 import sys
 from collections.abc import Callable
 
-import creditbooks.close
+import creditbooks.close.lifecycle
 import creditbooks.night.ingest
 import creditbooks.night.stages
 import intake.archive
 import ledger.store
 import reports.outputs.package
-from ledger import schema
-
 from creditbooks.cli import main
+from ledger import schema
 
 
 def _die() -> None:
@@ -67,7 +66,7 @@ POINTS = {
     "mid-close-package": lambda: _after(reports.outputs.package, "write_csv",
                                         lambda path, *_: path.name == "trial_balance.csv"),
     # mid-close-lock: the lock event is written, its transaction not committed
-    "mid-close-lock": lambda: _after(creditbooks.close, "record_period_event"),
+    "mid-close-lock": lambda: _after(creditbooks.close.lifecycle, "record_period_event"),
 }
 
 

@@ -334,8 +334,7 @@ def _require_previous_closed(store: Store, period: Period, states: dict) -> None
     while candidate < period:
         if states.get(candidate, {}).get("action") != PeriodAction.CLOSE:
             open_before.append(candidate)
-        first, following = parse_period(candidate)
-        candidate = period_of(following)
+        candidate = candidate.next()
     if open_before:
         raise CloseRefusedError(f"close {', '.join(open_before)} first: periods close in order")
 

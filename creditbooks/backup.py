@@ -45,13 +45,14 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from sqlalchemy import Connection, create_engine, text
+from sqlalchemy import Connection, create_engine, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DatabaseError
 from sqlalchemy.pool import NullPool
 
 from ledger.chain import ChainHead, chain_head
 from ledger.locks import POSTING_LOCK_KEY
+from ledger.schema import ALL_TABLES
 from ledger.schema_version import (
     V0_1_0_TABLES,
     VERSION_TABLE,
@@ -359,20 +360,38 @@ def _backup_postgresql(url: str, partial: Path) -> LedgerSummary:
     return summary
 
 
+def _dump_tables(source: Path) -> set[str]:
+    """The tables of schema public a pg_dump custom archive creates (from its listing)."""
+    listing = _run_tool([postgresql_tool("pg_restore"), "--list", source], dict(os.environ),
+                        f"reading {source} with pg_restore").decode()
+    return {line.split()[-2] for line in listing.splitlines()
+            if not line.startswith(";") and " TABLE public " in line}
+
+
 def _dump_schema(source: Path) -> LedgerSchema:
     """The schema a pg_dump custom archive holds: its tables and its recorded revision."""
-    pg_restore, environment = postgresql_tool("pg_restore"), dict(os.environ)
-    listing = _run_tool([pg_restore, "--list", source], environment,
-                        f"reading {source} with pg_restore").decode()
-    tables = {line.split()[-2] for line in listing.splitlines()
-              if not line.startswith(";") and " TABLE public " in line
-              and " TABLE DATA " not in line}
-    revision = None
+    tables, revision = _dump_tables(source), None
     if VERSION_TABLE in tables:
-        data = _run_tool([pg_restore, "--data-only", f"--table={VERSION_TABLE}", "--file=-",
-                          source], environment, f"reading {source} with pg_restore").decode()
+        data = _run_tool([postgresql_tool("pg_restore"), "--data-only",
+                          f"--table={VERSION_TABLE}", "--file=-", source], dict(os.environ),
+                         f"reading {source} with pg_restore").decode()
         revision = _copied_value(data, VERSION_TABLE)
     return LedgerSchema(revision, bool(tables & V0_1_0_TABLES))
+
+
+def _drop_tables_not_in(source: Path, url: str, replace: bool) -> list[str]:
+    """psql's command dropping the ledger's tables the dump does not create (a ledger at a
+    newer schema replaced by an older backup); pg_restore --clean drops the others."""
+    if not replace:
+        return []
+    ledger_tables = {table.__tablename__ for table in ALL_TABLES} | {VERSION_TABLE}
+    with _engine_at(url) as engine:
+        stale = (set(inspect(engine).get_table_names()) & ledger_tables) - _dump_tables(source)
+    if not stale:
+        return []
+    # Names from the models, not from input; quoted all the same.
+    return ["--command=DROP TABLE IF EXISTS "
+            + ", ".join(f'public."{table}"' for table in sorted(stale)) + " CASCADE"]
 
 
 def _copied_value(script: str, table: str) -> str | None:
@@ -398,7 +417,8 @@ def _restore_postgresql(source: Path, url: str, replace: bool) -> None:
     load_command = [postgresql_tool("psql"), "--no-psqlrc", "--quiet", "--single-transaction",
                     "--set=ON_ERROR_STOP=1",
                     f"--command=SELECT pg_advisory_xact_lock({POSTING_LOCK_KEY})",
-                    "--file=-", f"--dbname={conninfo}"]
+                    *_drop_tables_not_in(source, url, replace), "--file=-",
+                    f"--dbname={conninfo}"]
     with tempfile.TemporaryFile() as restore_errors, tempfile.TemporaryFile() as load_errors:
         loader = subprocess.Popen([str(part) for part in load_command], env=environment,
                                   stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,

@@ -10,8 +10,10 @@ their own, as an operator runs them.
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
+import subprocess
 import threading
 from datetime import date
 from pathlib import Path
@@ -315,3 +317,30 @@ def test_a_pg_dump_during_an_airflow_night_restores_its_open_batch_unpublished(
     assert books(restored) == after_first
     for store in (original, restored, reference):
         store.dispose()
+
+
+@pytest.mark.postgres
+def test_an_older_pg_backup_replaces_a_newer_ledger_whole_and_upgrade_brings_it_forward(
+        postgres_server, policy, tmp_path):
+    old_url = postgres_server.create_database()  # the v0.1.0 fixture, as v0.1.0 left it
+    subprocess.run([str(postgres_server.binaries / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
+                    "-d", old_url.replace("postgresql+psycopg", "postgresql"),
+                    "-f", str(FIXTURES / "ledger.postgresql.sql")], check=True, capture_output=True)
+    taken = creditbooks("--db", old_url, "backup", "--to", "old.dump", cwd=tmp_path).stdout
+    assert "schema v0.1.0" in taken and "the last 2026-01-05" in taken
+
+    write_scenario(tmp_path / "landing")
+    newer = store_at(postgres_server.create_database())  # tables v0.1.0 never had, too
+    run_night(newer, policy, tmp_path / "landing", tmp_path / "archive", FIRST)
+    replaced = restore(newer.url, tmp_path / "old.dump", tmp_path, "--replace").stdout
+    assert "the backup is at schema v0.1.0, older than this version's: run creditbooks " \
+           "upgrade" in replaced
+    assert "nights published: 5, the last 2026-01-05" in replaced
+    creditbooks("--db", newer.url, "upgrade", "--archive", str(FIXTURES / "archive"),
+                cwd=tmp_path)
+    assert verify(newer.url, tmp_path).returncode == 0
+    recorded = json.loads((FIXTURES / "books.json").read_text())["chain_head"]
+    with newer.engine.connect() as connection:
+        head = chain_head(connection)
+    assert (head.sequence, head.chain_hash) == (recorded["sequence"], recorded["chain_hash"])
+    newer.dispose()

@@ -38,7 +38,7 @@ from sqlalchemy import Connection, text
 from ledger.anchors import known_ledger_id
 from ledger.chain import verify_chain
 from ledger.digest import journal_digest
-from ledger.money import minor_unit_exponent
+from ledger.money import is_known_currency, minor_unit_exponent
 
 ROLLFORWARD_COLUMNS = ("opening", "purchases", "usage_revenue", "breakage", "refunds",
                        "escheat", "closing")
@@ -678,7 +678,7 @@ def check_trial_balance_against_ledger(package: Package, connection: Connection,
     rows = list(enumerate(package.rows(name)))
     functional_currency = None
     if suffix:
-        currencies = sorted({row["currency"] for _, row in rows})
+        currencies = sorted({row.get("currency") or "" for _, row in rows})
         if len(currencies) > 1:
             package.problems.add(f"{name}.csv column currency",
                                  f"{', '.join(currencies)}: one functional currency expected")
@@ -686,12 +686,16 @@ def check_trial_balance_against_ledger(package: Package, connection: Connection,
         functional_currency = currencies[0] if currencies else None
         if functional_currency is None:
             return
+        if not is_known_currency(functional_currency):
+            package.problems.add(f"{name}.csv column currency", f"{functional_currency!r} is "
+                                 "not an ISO 4217 currency with a minor unit")
+            return
     ledger = _ledger_trial_balance(connection, period, functional_currency)
     listed = set()
     for index, row in rows:
-        if row["row_type"] != "account":
+        if row.get("row_type") != "account":
             continue
-        key = (row["currency"], row["account"])
+        key = (row.get("currency"), row.get("account"))
         listed.add(key)
         if key not in ledger:
             package.problems.add(f"{name}.csv row {index + 2}", f"{key[0]} {key[1]} has no "
@@ -714,13 +718,16 @@ def check_manifest_against_ledger(directory: Path, connection: Connection,
     try:
         manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
+        manifest = None
+    if not isinstance(manifest, dict):
         problems.add("manifest.json", "cannot be read, so the package cannot be tied to a ledger")
         return None
     period = manifest.get("period")
     if not (isinstance(period, str) and re.fullmatch(r"[0-9]{4}-(0[1-9]|1[0-2])", period)):
         problems.add("manifest.json key period", f"{period!r} is not a period YYYY-MM")
         return None
-    recorded_ledger = (manifest.get("anchor") or {}).get("ledger")
+    anchor = manifest.get("anchor")
+    recorded_ledger = anchor.get("ledger") if isinstance(anchor, dict) else None
     if recorded_ledger is not None and recorded_ledger != known_ledger_id(connection):
         problems.add("manifest.json key anchor.ledger", f"{recorded_ledger} but this ledger is "
                      f"{known_ledger_id(connection)}: the package is another ledger's")

@@ -13,7 +13,7 @@ from decimal import Decimal
 from ledger.money import minor_unit_exponent
 from ledger.periods import Period
 from ledger.store import Store
-from reports.kpis import kpi_trends
+from reports.kpis import TrendMonth, kpi_trends
 from reports.line_totals import line_totals
 from reports.statements import rollforward
 from rules.policy import Policy
@@ -56,22 +56,23 @@ def _balance_history(store: Store, policy: Policy, period: Period) -> dict[str, 
     return history
 
 
-def trend_charts(trends: list[dict]) -> list[Chart]:
+def trend_charts(trends: list[TrendMonth]) -> list[Chart]:
     """12-month trends: price vs cost per credit and margin per currency, volume, concentration."""
-    labels = [row["period"] for row in trends]
+    labels = [month.period for month in trends]
 
-    def series(key: str) -> list[Decimal | None]:
+    def series(metric: str, currency: str = "") -> list[Decimal | None]:
         # A blank figure (no costs in that currency, say) is shown as none, never as 0.
-        return [Decimal(row[key]) if row.get(key) else None for row in trends]
+        return [Decimal(figure) if (figure := month.figures.get((metric, currency))) else None
+                for month in trends]
 
     charts = []
-    currencies = sorted({key.rsplit(" ", 1)[1] for row in trends for key in row
-                         if key.startswith("effective price per credit ")})
+    currencies = sorted({currency for month in trends for metric, currency in month.figures
+                         if metric == "effective price per credit" and currency})
     for currency in currencies:
         charts.append((f"Price vs cost per credit ({currency})", labels,
-                       [("price per credit", series(f"effective price per credit {currency}")),
-                        ("cost per credit", series(f"cost per credit {currency}"))]))
-        margins = series(f"gross margin % {currency}")
+                       [("price per credit", series("effective price per credit", currency)),
+                        ("cost per credit", series("cost per credit", currency))]))
+        margins = series("gross margin %", currency)
         if any(margins):  # no cost lines in this currency: no margin to show
             charts.append((f"Gross margin % ({currency})", labels, [("gross margin %", margins)]))
     charts.append(("Usage volume (credits burned)", labels, [("credits", series("credits burned"))]))

@@ -17,10 +17,12 @@ units. Definitions (also in the README):
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
@@ -370,18 +372,25 @@ def credit_runway(store: Store, period: Period) -> list[dict]:
     return sorted(rows, key=lambda row: (Decimal(row["days_left"]), row["customer_id"]))
 
 
+@dataclass(frozen=True)
+class TrendMonth:
+    """One period of the KPI trends: each figure by (metric, currency), the currency ""
+    for a figure in no currency (credits, customers, shares)."""
+
+    period: Period
+    figures: Mapping[tuple[str, str], str]
+
+
 def kpi_trends(store: Store, period: Period, policy: Policy, months: int = 12,
-               figures_of: Callable[[Period], dict] | None = None) -> list[dict]:
+               figures_of: Callable[[Period], dict] | None = None) -> list[TrendMonth]:
     """The figures the charts show for the last 12 periods, from the ledger's first on."""
     figures_of = figures_of or period_figures(store, policy)
-    rows = []
+    trends = []
     began = first_period(store) or period
     for offset in range(months - 1, -1, -1):
         month = _shift(period, -offset)
         if month < began:  # the ledger had not begun: no figures, not zeros
             continue
-        metrics = _metrics(figures_of(month), None)
-        rows.append({"period": month, **{f"{metric}{' ' + currency if currency else ''}": value
-                                         for (metric, currency), value in metrics.items()}})
-    return rows
+        trends.append(TrendMonth(month, MappingProxyType(_metrics(figures_of(month), None))))
+    return trends
 

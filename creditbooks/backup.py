@@ -51,6 +51,7 @@ from sqlalchemy.exc import DatabaseError
 from sqlalchemy.pool import NullPool
 
 from ledger.chain import ChainHead, chain_head
+from ledger.domain import BatchStatus
 from ledger.locks import POSTING_LOCK_KEY
 from ledger.schema import ALL_TABLES
 from ledger.schema_version import (
@@ -169,13 +170,14 @@ def backup_kind(source: Path) -> str:
 
 def ledger_summary(connection: Connection) -> LedgerSummary:
     nights = connection.execute(text(
-        "SELECT COUNT(*), MAX(business_date) FROM batches WHERE status <> 'open'")).first()
+        "SELECT COUNT(*), MAX(business_date) FROM batches WHERE status <> :open"),
+        {"open": BatchStatus.OPEN}).first()
     open_batches = tuple((row[0], _as_date(row[1])) for row in connection.execute(text(
-        "SELECT batch_id, business_date FROM batches WHERE status = 'open' "
-        "ORDER BY business_date")))
+        "SELECT batch_id, business_date FROM batches WHERE status = :open "
+        "ORDER BY business_date"), {"open": BatchStatus.OPEN}))
     unpublished = connection.execute(text(
         "SELECT COUNT(*) FROM journal_entries e JOIN batches b ON b.batch_id = e.batch_id "
-        "WHERE b.status = 'open'")).scalar()
+        "WHERE b.status = :open"), {"open": BatchStatus.OPEN}).scalar()
     return LedgerSummary(read_ledger_schema(connection).shown, chain_head(connection),
                          int(nights[0]), _as_date(nights[1]), open_batches, int(unpublished))
 
@@ -203,7 +205,8 @@ def _require_replaceable(url: str, replace: bool) -> None:
         if existing.is_empty or replace:
             return
         last = connection.execute(text(
-            "SELECT MAX(business_date) FROM batches WHERE status <> 'open'")).scalar()
+            "SELECT MAX(business_date) FROM batches WHERE status <> :open"),
+            {"open": BatchStatus.OPEN}).scalar()
     raise BackupError(f"{redacted(url)} already holds a ledger (schema {existing.shown}, last "
                       f"published night {_as_date(last) or 'none'}); restore never overwrites "
                       "one silently: give --replace, or restore into an empty database")

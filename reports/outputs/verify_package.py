@@ -39,6 +39,7 @@ from ledger.anchors import known_ledger_id
 from ledger.chain import verify_chain
 from ledger.digest import journal_digest
 from ledger.money import is_known_currency, minor_unit_exponent
+from ledger.periods import Period
 
 ROLLFORWARD_COLUMNS = ("opening", "purchases", "usage_revenue", "breakage", "refunds",
                        "escheat", "closing")
@@ -652,7 +653,7 @@ LEDGER_TRIAL_BALANCE_QUERIES = {
     "functional": LEDGER_TRIAL_BALANCE_SQL.format(keys="l.account", amount="functional_minor")}
 
 
-def _ledger_trial_balance(connection: Connection, period: str, functional_currency: str | None
+def _ledger_trial_balance(connection: Connection, period: Period, functional_currency: str | None
                           ) -> dict[tuple[str, str], dict[str, Decimal]]:
     """{(currency, account): the six trial balance figures as decimals} from the journal."""
     query = LEDGER_TRIAL_BALANCE_QUERIES["functional" if functional_currency else "transaction"]
@@ -670,7 +671,7 @@ def _ledger_trial_balance(connection: Connection, period: str, functional_curren
     return figures
 
 
-def check_trial_balance_against_ledger(package: Package, connection: Connection, period: str,
+def check_trial_balance_against_ledger(package: Package, connection: Connection, period: Period,
                                        suffix: str = "") -> None:
     """Each account row of trial_balance{suffix}.csv is the ledger's own sum of its journal
     lines; an account the journal has and the file leaves out, or the reverse, is named."""
@@ -712,7 +713,7 @@ def check_trial_balance_against_ledger(package: Package, connection: Connection,
 
 
 def check_manifest_against_ledger(directory: Path, connection: Connection,
-                                  problems: PackageProblems) -> str | None:
+                                  problems: PackageProblems) -> Period | None:
     """The manifest's ledger id, journal digest and line count, and chain head, against the
     ledger's journal recomputed; returns the package's period (None: it cannot be read)."""
     try:
@@ -722,9 +723,10 @@ def check_manifest_against_ledger(directory: Path, connection: Connection,
     if not isinstance(manifest, dict):
         problems.add("manifest.json", "cannot be read, so the package cannot be tied to a ledger")
         return None
-    period = manifest.get("period")
-    if not (isinstance(period, str) and re.fullmatch(r"[0-9]{4}-(0[1-9]|1[0-2])", period)):
-        problems.add("manifest.json key period", f"{period!r} is not a period YYYY-MM")
+    try:
+        period = Period(manifest.get("period"))
+    except ValueError:  # the file's text, whatever it is, is named
+        problems.add("manifest.json key period", f"{manifest.get('period')!r} is not a period YYYY-MM")
         return None
     anchor = manifest.get("anchor")
     recorded_ledger = anchor.get("ledger") if isinstance(anchor, dict) else None

@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-_PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+# [0-9], not \d: \d takes any script's digits, and "٢٠٢٦-01" would be a second name for 2026-01.
+_PERIOD = re.compile(r"^([0-9]{4})-(0[1-9]|1[0-2])$")
 
 
 @dataclass(frozen=True)

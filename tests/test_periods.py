@@ -12,10 +12,12 @@ from sqlalchemy import text
 
 from creditbooks import cli
 from ledger.periods import Period, parse_period, period_of
+from reports.outputs.verify_package import PackageProblems, check_manifest_against_ledger
 
 
 @pytest.mark.parametrize("name", ["2026-13", "2026-00", "2026-1", " 2026-01", "2026-01\n",
-                                  "2026-01 ", "26-01", "2026/01", "2026-01-01", ""])
+                                  "2026-01 ", "26-01", "2026/01", "2026-01-01", "",
+                                  "\u0662\u0660\u0662\u0666-01", "\uff12\uff10\uff12\uff16-01"])
 def test_a_malformed_name_is_refused_in_one_line_naming_it(name):
     with pytest.raises(ValueError) as refused:
         Period(name)
@@ -121,3 +123,11 @@ def test_every_period_option_refuses_a_malformed_one_in_one_line_before_the_comm
     assert exited.value.code == 1
     assert capsys.readouterr().err == "creditbooks: error: period '2026-1' is not of the form YYYY-MM\n"
     assert not ledger.exists()  # refused where it entered: the command never opened the ledger
+
+
+@pytest.mark.parametrize("named", ["2026-1", None, 202601, "\u0662\u0660\u0662\u0666-01"])
+def test_a_package_whose_manifest_names_no_period_is_told_so_in_one_line(named, tmp_path):
+    (tmp_path / "manifest.json").write_text(json.dumps({"period": named}), encoding="utf-8")
+    problems = PackageProblems()
+    assert check_manifest_against_ledger(tmp_path, None, problems) is None
+    assert problems == [f"manifest.json key period: {named!r} is not a period YYYY-MM"]

@@ -222,6 +222,11 @@ def test_a_newer_damaged_or_foreign_backup_is_refused_and_nothing_is_restored(po
                               "disk image is malformed); nothing was restored: restore another "
                               "backup\n")
     assert not (tmp_path / "restored.db").exists()
+    nothing = creditbooks("--db", f"sqlite:///{tmp_path / 'nothing.db'}", "backup", "--to",
+                          "nothing-backup.db", cwd=tmp_path, check=False)
+    assert nothing.stderr == (f"creditbooks: error: no SQLite ledger at {tmp_path / 'nothing.db'}"
+                              ": nothing to back up\n")
+    assert not (tmp_path / "nothing-backup.db").exists()
     not_a_backup = restore(f"sqlite:///{tmp_path / 'restored.db'}", tmp_path / "landing" /
                            "2026-01-30" / "usage.csv", tmp_path, check=False)
     assert not_a_backup.stderr.endswith("is neither a SQLite ledger nor a pg_dump custom "

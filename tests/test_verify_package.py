@@ -292,3 +292,18 @@ def test_a_manifest_that_differs_from_the_ledger_is_named_by_its_key(copy, march
         f"manifest.json key chain_head.hash: {manifest['chain_head']['hash']} but the "
         "ledger's chain at seal 5 is ")
     assert len(problems) == 2  # the figures themselves still tie to the journal
+
+
+def test_a_package_tied_to_another_ledger_says_so_in_one_line(march_package, tmp_path):
+    import json
+
+    from ledger.store import Store
+
+    other = Store(f"sqlite:///{tmp_path / 'other.db'}")
+    other.initialise()
+    recorded = json.loads((march_package / "manifest.json").read_text())["anchor"]["ledger"]
+    with other.engine.connect() as ledger:
+        problems = verify_package(march_package, ledger=ledger)
+    other.dispose()
+    assert problems == [f"manifest.json key anchor.ledger: {recorded} but this ledger is one "
+                        "with no id yet (nothing posted): the package is another ledger's"]

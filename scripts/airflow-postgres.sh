@@ -19,7 +19,12 @@ cd "$(dirname "$0")/.."
 .venv/bin/python -m tests.support.airflow_cluster "$@" &
 runner=$!
 # Whatever ends this script (Ctrl-C, a kill, an error), the runner stops Airflow's process
-# groups and the PostgreSQL server before it exits.
-trap 'kill -TERM "$runner" 2>/dev/null || true; wait "$runner" 2>/dev/null || true' INT TERM
-trap 'kill -TERM "$runner" 2>/dev/null || true' EXIT
+# groups and the PostgreSQL server; the script waits until it has (up to a minute).
+stop_runner() {
+    kill -TERM "$runner" 2>/dev/null || return 0
+    for _ in $(seq 60); do kill -0 "$runner" 2>/dev/null || return 0; sleep 1; done
+}
+trap 'stop_runner; exit 130' INT
+trap 'stop_runner; exit 143' TERM
+trap stop_runner EXIT
 wait "$runner"

@@ -335,12 +335,18 @@ def _arguments() -> argparse.Namespace:
     return parser.parse_args()
 
 
+def _unwind(*_) -> None:
+    """SIGTERM (the shell script's trap) unwinds like Ctrl-C, so every `finally` stops its
+    part; a second one is ignored rather than cutting the clean-up short."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    sys.exit(143)
+
+
 def main() -> int:
     from creditbooks.demo import generate_landing
 
     arguments = _arguments()
-    # SIGTERM (the shell script's trap) unwinds like Ctrl-C, so every `finally` stops its part.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGTERM, _unwind)
     shutil.rmtree(arguments.out, ignore_errors=True)
     layout = Layout(arguments.out, arguments.out / "landing", arguments.out / "policy.toml",
                     arguments.first_day, arguments.last_day, arguments.shards, arguments.parallelism)

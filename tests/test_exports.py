@@ -4,7 +4,6 @@ beancount's own loader and browsed in Fava."""
 from __future__ import annotations
 
 import csv
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,7 @@ from reports.outputs.exports import XERO_MAX_LINES, export_period, mapping_path
 from reports.statements import trial_balance
 from tests.support.cli import creditbooks
 from tests.support.close import close
+from tests.support.postgres_server import free_port
 
 GROUPING = {  # the column that makes rows one journal, and how each row's amount is signed
     "netsuite": ("External ID", lambda row: Decimal(row["Debit"] or 0) - Decimal(row["Credit"] or 0)),
@@ -145,16 +145,10 @@ def test_a_wrong_figure_in_the_ledger_is_caught_by_beancount_itself(january, pol
                or "balance failed" in str(error.message).lower() for error in errors)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_fava_serves_the_exported_ledger_read_only_with_the_figures(january, policy, tmp_path):
     close(january, policy, tmp_path, "2026-01")
     ledger = write_beancount(january, "2026-01", tmp_path / "books.beancount")
-    port = _free_port()
+    port = free_port()
     fava = subprocess.Popen([str(Path(sys.executable).with_name("fava")), str(ledger), "--read-only",
                              "--host", "127.0.0.1", "--port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

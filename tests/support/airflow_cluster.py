@@ -21,7 +21,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -35,7 +34,7 @@ import psycopg
 
 from ledger.chain import chain_head
 from ledger.store import Store
-from tests.support.postgres_server import PostgresServer
+from tests.support.postgres_server import PostgresServer, free_port
 from tests.support.scenario import tb
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -43,12 +42,6 @@ PROGRAMS = Path(sys.executable).parent  # airflow and creditbooks of this checko
 NIGHTLY = "credit_ledger_nightly"
 BURN = "burn"
 SHUTDOWN_SECONDS = 30  # the API server takes ~20 s to stop on a busy machine
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass

@@ -33,7 +33,8 @@ def _as_server_user(command: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for a server a test starts)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
@@ -51,7 +52,7 @@ class PostgresServer:
         root = Path(tempfile.mkdtemp(prefix="creditbooks-pg-"))
         if os.geteuid() == 0:
             shutil.chown(root, "postgres", "postgres")
-        server = cls(root, _free_port(), binaries)
+        server = cls(root, free_port(), binaries)
         data = root / "data"
         subprocess.run(_as_server_user([str(binaries / "initdb"), "-D", str(data), "-U", "postgres",
                                         "--auth=trust", "-E", "UTF8", "--no-sync"]),

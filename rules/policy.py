@@ -26,6 +26,13 @@ from pathlib import Path
 from types import MappingProxyType
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from intake.sources import (
+    CONTRACT_SOURCE,
+    FIELD_ROLES,
+    TIME_FORMATS,
+    USAGE_SOURCE_PRESETS,
+    UsageSource,
+)
 from ledger.accounts import ChartOfAccounts, is_valid_account_name
 from ledger.domain import OverageMode
 from ledger.errors import BooksError, first_and_count
@@ -119,6 +126,8 @@ class Policy:
     overage_currency: str = "USD"
     # The books' functional currency: every line also carries its amount in it.
     functional_currency: str = "USD"
+    # [sources.usage]: the metering system the usage file comes from, and its mapping.
+    usage_source: UsageSource = CONTRACT_SOURCE
 
     def breakage_rule(self, product: str) -> BreakageRule:
         return self.breakage_products.get(product, BreakageRule(self.breakage_method))
@@ -150,7 +159,8 @@ def policy_from_document(document: dict, source: str = "<memory>") -> Policy:
     """The policy a parsed TOML document describes, checked against `SCHEMA`."""
     # The version hashes the document as parsed, not the checked values, so a file keeps
     # the version ledgers already recorded for it.
-    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), default=str)
+    canonical = json.dumps(_recognition_rules(document), sort_keys=True,
+                           separators=(",", ":"), default=str)
     version = hashlib.sha256(canonical.encode()).hexdigest()[:16]
     settings = _read_sections(document, source)
     accounts = _chart_of_accounts(settings["accounts"], document.get("accounts", {}),
@@ -176,7 +186,16 @@ def policy_from_document(document: dict, source: str = "<memory>") -> Policy:
         overage_price_per_credit=usage["overage_price_per_credit"],
         overage_currency=usage["overage_currency"],
         functional_currency=settings["fx"]["functional_currency"],
+        usage_source=settings["sources"]["usage"],
     )
+
+
+def _recognition_rules(document: dict) -> dict:
+    """The document without [sources]: the version names the recognition rules, and where
+    the files come from is not one (the same events from Lago or as CSV post the same
+    entries). What was read is recorded anyway: each batch's input fingerprint, and the
+    metering system's original file in the archive (intake/sources.py)."""
+    return {section: value for section, value in document.items() if section != "sources"}
 
 
 # --- where a value is, for messages ---------------------------------------------------------
@@ -461,6 +480,36 @@ def _target_codes(table: object, target_where: _Where) -> dict[str, str]:
     return dict(codes)
 
 
+_FIELD_PATH = re.compile(r"[A-Za-z0-9_$@-]+(?:\.[A-Za-z0-9_$@-]+)*")
+
+
+def _field_paths(value: object, where: _Where) -> tuple[str, ...]:
+    """A field of a source's events, as a dotted path ("data.value"), or a list of paths of
+    which each event's first present one is taken."""
+    paths = [value] if isinstance(value, str) else value
+    if (not isinstance(paths, list) or not paths
+            or not all(isinstance(path, str) and _FIELD_PATH.fullmatch(path) for path in paths)):
+        raise where.refuse('must be a field path such as "data.value", or a list of them (the '
+                           f"first present wins), not {_shown(value)}")
+    return tuple(paths)
+
+
+def _usage_source(value: object, where: _Where) -> UsageSource:
+    """[sources.usage]: a preset format (intake/sources.py), any field path or the time
+    format overridden; the contract's own columns cannot be remapped."""
+    source_where = where.below()
+    settings = _read_table(_table(value, where, "format and field paths"), USAGE_SOURCE_SCHEMA,
+                           source_where)
+    preset = USAGE_SOURCE_PRESETS[settings["format"]]
+    overrides = {role: settings[role] for role in FIELD_ROLES if settings[role]}
+    if preset.is_contract and (overrides or settings["time_format"]):
+        key = next(iter(overrides), "time_format")
+        raise source_where.at(key).refuse(
+            'maps a metering system\'s events; with format = "contract" (the default) the usage '
+            "file has the contract's columns: set format first")
+    return preset.overridden(overrides, settings["time_format"])
+
+
 # --- the schema: every section, its keys, their parsers and defaults -------------------------
 
 Setting = tuple[Parser, object]  # (parser, default when the key is absent)
@@ -477,6 +526,8 @@ SCHEMA: dict[str, dict[str, Setting]] = {
         "overage_price_per_credit": (_price_table, _read_only()),
         "overage_currency": (_currency, "USD"),
     },
+    # Where usage comes from: the contract, or a metering system's events mapped onto it.
+    "sources": {"usage": (_usage_source, CONTRACT_SOURCE)},
     "breakage": {"method": (_default_breakage_method, "remote"),
                  "products": (_breakage_products, _read_only())},
     "unclaimed_property": {"countries": (_country_codes, frozenset())},
@@ -491,6 +542,12 @@ SCHEMA: dict[str, dict[str, Setting]] = {
         "netsuite_date_format": (_one_of(NETSUITE_DATE_FORMATS), "MM/DD/YYYY"),
         "xero_date_format": (_one_of(XERO_DATE_FORMATS), "DD/MM/YYYY"),
     },
+}
+# [sources.usage]: the format (a preset), its time format and field paths, by role.
+USAGE_SOURCE_SCHEMA: dict[str, Setting] = {
+    "format": (_one_of(USAGE_SOURCE_PRESETS), "contract"),
+    "time_format": (_one_of(TIME_FORMATS), None),
+    **{role: (_field_paths, ()) for role in FIELD_ROLES},
 }
 # [breakage.products.NAME]
 PRODUCT_SCHEMA: dict[str, Setting] = {

@@ -23,8 +23,8 @@ from ledger.domain import OverageMode
 from ledger.errors import BooksError
 from rules.policy import DEFAULT_POLICY_FILE, SCHEMA, BreakageRule, PolicyError, load_policy
 
-KNOWN_SECTIONS = ("policy, fx, accounts, burn, usage, breakage, unclaimed_property, costs, kpis, "
-                  "export")
+KNOWN_SECTIONS = ("policy, fx, accounts, burn, usage, sources, breakage, unclaimed_property, "
+                  "costs, kpis, export")
 KNOWN_ACCOUNTS = ("cash_clearing, deferred_revenue, usage_revenue, breakage_revenue, sales_tax, "
                   "cost_of_revenue, accrued_costs, unclaimed_property, receivables, "
                   "overage_revenue, fx_gain_loss")
@@ -312,6 +312,7 @@ TYPO_IN_EACH_SECTION = {
     "usage": ("[usage]\noverage_currencies = 'USD'\n", "[usage] overage_currencies",
               "late_window_days, overage, overage_customers, overage_price_per_credit, "
               "overage_currency"),
+    "sources": ("[sources]\nusgae = { format = 'lago' }\n", "[sources] usgae", "usage"),
     "breakage": ("[breakage]\nmethd = 'remote'\n", "[breakage] methd", "method, products"),
     "breakage.products.NAME": ("[breakage.products.gift]\nmethod = 'remote'\nrtes = []\n",
                                "[breakage.products.gift] rtes", "method, rates"),

@@ -47,6 +47,14 @@ from intake.documents import (
     open_document,
     read_document,
 )
+from intake.sources import (
+    SourceFile,
+    SourceIntake,
+    UsageSource,
+    archive_source_file,
+    in_source_terms,
+    read_usage_source,
+)
 from intake.usage_buckets import StagedUsage, take_in_streamed_usage, usage_totals
 from intake.validation import (
     MAX_AMOUNT_MINOR,
@@ -113,10 +121,13 @@ class LandingDay:
 
 
 def read_landing_day(landing_root: Path, business_date: date,
-                     chunk_rows: int | None = None) -> LandingDay:
+                     chunk_rows: int | None = None,
+                     usage_source: UsageSource | None = None) -> LandingDay:
     """The day's files, read; a usage file of more than `chunk_rows` rows is only
     fingerprinted now, and read that many rows at a time when taken in
-    (intake/usage_buckets.py). None reads every file whole, whatever its size."""
+    (intake/usage_buckets.py). None reads every file whole, whatever its size.
+    `usage_source` (the policy's [sources.usage]) maps a metering system's events onto
+    the usage contract (intake/sources.py); such a file is always read whole."""
     if not Path(landing_root).is_dir():
         raise InputFileError(f"landing {landing_root} is not a directory: check --landing "
                              "(a night with no day directory is empty; one with no landing is "
@@ -125,7 +136,9 @@ def read_landing_day(landing_root: Path, business_date: date,
     files = {}
     if directory.is_dir():
         for document, path in document_files(directory).items():
-            if document == "usage" and chunk_rows is not None:
+            if document == "usage" and usage_source and not usage_source.is_contract:
+                files[document] = read_usage_source(path, usage_source)
+            elif document == "usage" and chunk_rows is not None:
                 files[document] = open_document(document, path, chunk_rows)
             else:
                 files[document] = read_document(document, path)
@@ -265,6 +278,8 @@ def _archive(connection: Connection, intakes: list[DocumentIntake | StagedUsage]
         else:
             continue
         record_partition(connection, partition)
+        if isinstance(intake, SourceIntake):  # the metering system's file, byte for byte
+            record_partition(connection, archive_source_file(writer, intake))
         if intake.document == "usage":
             parquet = pq.ParquetFile(archive_root / partition.relative_path)
             record_seen_usage(connection, batch_id, day.business_date, (
@@ -393,7 +408,10 @@ def _take_in(connection: Connection, files: dict[str, InputFile | StreamedFile],
         ids = pa.array(validated.accepted["event_id"].astype(str), type=pa.string())
         earlier = list(seen_usage_parts(connection, window, among=ids))
         earlier = pd.concat(earlier, ignore_index=True) if earlier else no_fingerprints("usage")
-        intakes.append(_with_source(sort_valid_rows(input_file, validated, fingerprints, earlier)))
+        intake = _with_source(sort_valid_rows(input_file, validated, fingerprints, earlier))
+        if isinstance(input_file, SourceFile):  # rejected rows named by the source's fields
+            intake = in_source_terms(intake, input_file)
+        intakes.append(intake)
     if "costs" in files:
         validated = validate_costs(files["costs"].frame, day)
         intakes.append(_against_table(connection, files["costs"], validated, "costs"))

@@ -1,0 +1,330 @@
+"""Usage from a metering system: its event export, mapped onto the usage file contract.
+
+The policy names the source (`[sources.usage] format`) and may override where each field
+is (`id`, `customer`, `time`, `meter`, `credits`, `quantity`, as dotted paths into the
+event, and `time_format`). Each format is a preset of that mapping, written from the
+vendor's published API reference (cited on each preset below and in the README, "Usage
+from your metering system"). A mapped file is `usage.jsonl`, one event per line, and is
+read into the SAME frame as a contract usage file (intake/documents.py), so validation,
+duplicates by the source's own id, quarantine, the archive and the counts
+(rows read = accepted + duplicates + rejected) are the contract's. What differs is only
+how a row is named: a rejected event names the SOURCE field (`data.value`, `timestamp`)
+and its line, and its quarantined `raw_row` is the original JSON line.
+
+The mapped value is credits: there is no rate card yet, so a source that reports raw
+quantities must map a property that already holds credits (`quantity` maps to the
+contract's informational `quantity` column only).
+
+Evidence: the archive keeps the accepted rows as for any usage file (their `source_row`
+is the event's line) and, beside them, the original file byte for byte
+(`ARCHIVE/usage_source/business_date=D/<batch>-<ledger>-<sha256>.jsonl`, recorded with its
+SHA-256 in `archive_partitions` like every partition), so every event's original payload
+can be read back and checked.
+
+Read whole and vectorised: the file is parsed in one `json.loads` (numbers kept as their
+text, never floats; a key twice, NaN or Infinity refuse the file, as in the contract)
+and flattened with `pandas.json_normalize`; fields and times are converted column-wise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from intake.archive import PartitionWriter, day_directory
+from intake.classification import DocumentIntake
+from intake.documents import (
+    _SURROGATE_ESCAPE,
+    DOCUMENT_COLUMNS,
+    ROW_NUMBER,
+    InputFile,
+    InputFileError,
+    _JsonProblem,
+    _no_constant,
+    _object_with_unique_keys,
+    _refuse_surrogates,
+)
+from ledger.archive_index import RecordedPartition, file_sha256
+
+SOURCE_DOCUMENT = "usage_source"  # the archived original file's document name
+TIME_FORMATS = ("rfc3339", "iso8601_utc", "unix_seconds")
+FIELD_ROLES = ("id", "customer", "time", "meter", "credits", "quantity")
+# Each role's column in the contract's usage file.
+CONTRACT_COLUMN = {"id": "event_id", "customer": "customer_id", "time": "occurred_at",
+                   "meter": "meter", "credits": "credits", "quantity": "quantity"}
+RAW_LINE_MAX_CHARACTERS = 10_000
+
+
+@dataclass(frozen=True)
+class UsageSource:
+    """Where each contract column is in a source's events: role -> candidate field paths.
+
+    A role with several paths takes the first one present in each event (Orb's
+    `external_customer_id`, else `customer_id`); `quantity` may have none.
+    """
+
+    format: str
+    fields: Mapping[str, tuple[str, ...]]
+    time_format: str
+    reference: str = ""
+
+    @property
+    def is_contract(self) -> bool:
+        return self.format == "contract"
+
+    def field_name(self, role: str) -> str:
+        """The source field a problem names: `data.value`, `external_customer_id or customer_id`."""
+        return " or ".join(self.fields.get(role, ())) or CONTRACT_COLUMN[role]
+
+    def overridden(self, paths: Mapping[str, tuple[str, ...]],
+                   time_format: str | None) -> UsageSource:
+        return UsageSource(self.format, {**self.fields, **paths},
+                           time_format or self.time_format, self.reference)
+
+
+def _preset(format_name: str, reference: str, time_format: str, **paths: str | tuple) -> UsageSource:
+    fields = {role: (value,) if isinstance(value, str) else tuple(value)
+              for role, value in paths.items()}
+    return UsageSource(format_name, {"quantity": (), **fields}, time_format, reference)
+
+
+# The presets, each from the vendor's published reference.
+USAGE_SOURCE_PRESETS: dict[str, UsageSource] = {
+    # The file contract itself (README, "The file contract"): no mapping.
+    "contract": _preset("contract", "", "rfc3339", id="event_id", customer="customer_id",
+                        time="occurred_at", meter="meter", credits="credits",
+                        quantity="quantity"),
+    # CloudEvents 1.0 as OpenMeter ingests them (https://openmeter.io/docs/concepts/usage-events):
+    # `id` unique, `type` matches the meter, `subject` is the customer, `time` RFC 3339,
+    # `data` holds the meter's value property (numbers often sent as strings, e.g. "12").
+    "cloudevents": _preset("cloudevents", "https://openmeter.io/docs/concepts/usage-events",
+                           "rfc3339", id="id", customer="subject", time="time", meter="type",
+                           credits="data.value"),
+    # Lago events (https://getlago.com/docs/api-reference/events/usage): `transaction_id`
+    # (idempotency), `external_subscription_id` (or `external_customer_id`), `code` (the
+    # billable metric), `timestamp` in Unix seconds (`$(date +%s)`, fractions allowed),
+    # `properties` holding the metric's field.
+    "lago": _preset("lago", "https://getlago.com/docs/api-reference/events/usage",
+                    "unix_seconds", id="transaction_id",
+                    customer=("external_customer_id", "external_subscription_id"),
+                    time="timestamp", meter="code", credits="properties.credits"),
+    # Orb events (https://docs.withorb.com/api-reference/event/ingest-events; fields as in
+    # Orb's SDK, EventIngestParams::Event): `idempotency_key`, `external_customer_id` or
+    # `customer_id`, `event_name`, `timestamp` ISO 8601 in UTC, `properties`.
+    "orb": _preset("orb", "https://docs.withorb.com/api-reference/event/ingest-events",
+                   "iso8601_utc", id="idempotency_key",
+                   customer=("external_customer_id", "customer_id"), time="timestamp",
+                   meter="event_name", credits="properties.credits"),
+    # Metronome events (https://docs.metronome.com/api-reference/usage/ingest-events):
+    # `transaction_id`, `customer_id` (or an ingest alias), `event_type`, `timestamp`
+    # RFC 3339, `properties` (values advised as strings, to keep precision).
+    "metronome": _preset("metronome", "https://docs.metronome.com/api-reference/usage/ingest-events",
+                         "rfc3339", id="transaction_id", customer="customer_id",
+                         time="timestamp", meter="event_type", credits="properties.credits"),
+    # Stripe billing meter events (https://docs.stripe.com/api/billing/meter-event/object):
+    # `identifier`, `event_name`, `timestamp` in Unix seconds, `payload` with
+    # `stripe_customer_id` and `value` (a string) by default.
+    "stripe_meter_events": _preset(
+        "stripe_meter_events", "https://docs.stripe.com/api/billing/meter-event/object",
+        "unix_seconds", id="identifier", customer="payload.stripe_customer_id",
+        time="timestamp", meter="event_name", credits="payload.value"),
+}
+CONTRACT_SOURCE = USAGE_SOURCE_PRESETS["contract"]
+
+
+@dataclass(frozen=True)
+class SourceFile(InputFile):
+    """A mapped usage file: the contract's frame, the source it came from and its lines."""
+
+    source: UsageSource = CONTRACT_SOURCE
+    raw_lines: pd.Series = field(default_factory=lambda: pd.Series(dtype=object))
+
+
+@dataclass(frozen=True)
+class SourceIntake(DocumentIntake):
+    """A usage intake from a mapped file: its original file is archived beside the rows."""
+
+    source_path: Path | None = None
+
+
+def read_usage_source(path: Path, source: UsageSource) -> SourceFile:
+    """A metering system's JSON lines as the contract's usage frame (one row per event).
+
+    Rows are numbered by line (blank lines are skipped but counted), so a problem's row
+    is the event's line in the file.
+    """
+    if path.suffix != ".jsonl":
+        raise InputFileError(f"{path.name}: [sources.usage] format is {source.format!r}, whose "
+                             "events are JSON lines: land them as usage.jsonl")
+    content = path.read_bytes()
+    if not content:
+        raise InputFileError(f"{path.name}: the file is empty (expected one event per line)")
+    lines = pd.Series(_text(path, content).split("\n"), dtype=object)
+    lines.index = pd.RangeIndex(1, len(lines) + 1)
+    lines = lines[lines.str.strip() != ""]
+    records = _parsed_events(path, lines)
+    events = pd.json_normalize(records) if records else pd.DataFrame(index=range(0))
+    frame = pd.DataFrame({ROW_NUMBER: lines.index.to_numpy()})
+    for role in FIELD_ROLES:
+        frame[CONTRACT_COLUMN[role]] = _field_text(path, events, source, role, lines.index)
+    frame["occurred_at"] = _instants_text(frame["occurred_at"], source.time_format)
+    ordered = [ROW_NUMBER, *(spec.name for spec in DOCUMENT_COLUMNS["usage"])]
+    return SourceFile("usage", path, hashlib.sha256(content).hexdigest(), frame[ordered],
+                      source=source, raw_lines=lines)
+
+
+def _text(path: Path, content: bytes) -> str:
+    try:
+        return content.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as error:
+        line = content.count(b"\n", 0, error.start) + 1
+        raise InputFileError(f"{path.name} row {line}: not UTF-8 text (byte "
+                             f"{content[error.start]:#04x}); save the file as UTF-8") from None
+
+
+def _parsed_events(path: Path, lines: pd.Series) -> list:
+    """Every line's object, parsed in one call: numbers stay text, a key twice is refused."""
+    try:
+        records = json.loads("[" + "\n,".join(lines) + "]", parse_float=str, parse_int=str,
+                             parse_constant=_no_constant,
+                             object_pairs_hook=_object_with_unique_keys)
+    except (json.JSONDecodeError, _JsonProblem):
+        records = None
+    kinds = pd.Series(records if records is not None else [], dtype=object).map(type)
+    if records is None or len(records) != len(lines) or not kinds.map(lambda kind: kind is dict).all():
+        _refuse_first_bad_line(path, lines)
+    if lines.str.contains(_SURROGATE_ESCAPE).any():
+        for number in lines.index[lines.str.contains(_SURROGATE_ESCAPE).to_numpy()]:
+            _refuse_surrogates(path.name, int(number), records[lines.index.get_loc(number)])
+    return records
+
+
+def _refuse_first_bad_line(path: Path, lines: pd.Series) -> None:
+    """Only on a broken file: find the first line that is not one JSON object, and name it."""
+    for number, line in lines.items():
+        try:
+            record = json.loads(line, parse_float=str, parse_int=str,
+                                parse_constant=_no_constant,
+                                object_pairs_hook=_object_with_unique_keys)
+        except json.JSONDecodeError as error:
+            raise InputFileError(f"{path.name} row {number}: not valid JSON ({error.msg}); "
+                                 "write one event object per line") from None
+        except _JsonProblem as problem:
+            raise InputFileError(f"{path.name} row {number}: {problem}") from None
+        if not isinstance(record, dict):
+            raise InputFileError(f"{path.name} row {number}: not a JSON object; write one "
+                                 "event object per line")
+    raise InputFileError(f"{path.name}: not one JSON object per line")
+
+
+def _field_text(path: Path, events: pd.DataFrame, source: UsageSource, role: str,
+                line_numbers: pd.Index) -> np.ndarray:
+    """A role's value per event as text: the first of its paths present ('' if none is)."""
+    value = pd.Series([None] * len(events), dtype=object)
+    for source_path in source.fields.get(role, ()):
+        if source_path in events.columns:
+            column = events[source_path].astype(object)
+            value = value.where(value.notna(), column.where(column.notna(), None))
+    nested = value.map(lambda item: isinstance(item, (dict, list, bool)))
+    if nested.any():
+        first = int(np.flatnonzero(nested.to_numpy())[0])
+        kind = {dict: "an object", list: "a list", bool: "true or false"}[
+            type(value.iloc[first])]
+        raise InputFileError(f"{path.name} row {line_numbers[first]} field "
+                             f"{source.field_name(role)}: expected a string or a number, "
+                             f"not {kind}")
+    return value.fillna("").astype(str).to_numpy()
+
+
+_UNIX_SECONDS = r"-?[0-9]{1,10}(?:\.[0-9]{1,9})?"
+UNIX_SECONDS_MAX = 9_000_000_000
+_HAS_OFFSET = r".*(?:Z|z|[+-][0-9]{2}(?::?[0-9]{2})?)"
+
+
+def _instants_text(text: pd.Series, time_format: str) -> pd.Series:
+    """The source's times as the contract writes them (ISO 8601 with an offset).
+
+    RFC 3339 passes as written. ISO 8601 in UTC (Orb) gains `Z` when it carries no offset.
+    Unix seconds become UTC, to the nanosecond; text that is not a number of seconds is
+    left as written, so validation rejects it (the reason then names the source field).
+    """
+    if time_format == "rfc3339":
+        return text
+    if time_format == "iso8601_utc":
+        needs_zone = (text != "") & text.str.contains("T") & ~text.str.fullmatch(_HAS_OFFSET)
+        return text.where(~needs_zone, text + "Z")
+    parts = text.str.partition(".")
+    # Seconds past 9,000,000,000 (the year 2255) are refused: nanoseconds must fit 64 bits.
+    numeric = text.str.fullmatch(_UNIX_SECONDS) & (parts[0].str.lstrip("-").str.len() <= 10)
+    parts = parts.where(numeric, "0")
+    whole = parts[0].astype("int64")
+    numeric &= whole.abs() <= UNIX_SECONDS_MAX
+    fraction = parts[2].str.pad(9, side="right", fillchar="0").replace("", "0").astype("int64")
+    nanoseconds = whole.where(numeric, 0) * 10**9 + fraction.where(whole >= 0, -fraction)
+    instants = pd.to_datetime(nanoseconds, unit="ns", utc=True)
+    # Arrow writes "YYYY-MM-DD HH:MM:SS.fffffffff"; the contract's form has a T, a Z, and
+    # no trailing zeros in the fraction (none at all for whole seconds).
+    written = pc.utf8_replace_slice(
+        pa.array(instants.dt.tz_localize(None), type=pa.timestamp("ns")).cast(pa.string()),
+        10, 11, "T")
+    written = pd.Series(written.to_pandas(), index=text.index, dtype=object).str.replace(
+        r"(\.[0-9]*[1-9])0+$|\.0+$", r"\1", regex=True) + "Z"
+    return text.where(~numeric, written)
+
+
+def in_source_terms(intake: DocumentIntake, input_file: SourceFile) -> SourceIntake:
+    """The intake with rejected rows named as the source writes them: the field path in
+    `column_name` and the reasons, and the original JSON line as `raw_row`."""
+    source, rejected = input_file.source, intake.rejected.copy()
+    if len(rejected):
+        named = {CONTRACT_COLUMN[role]: source.field_name(role) for role in FIELD_ROLES}
+        rejected["column_name"] = rejected["column_name"].map(lambda column: named.get(
+            column, column))
+        columns = "|".join(named)
+        reasons = rejected["reason"].str.replace(
+            rf"(^|; )({columns}):", lambda match: match.group(1) + named[match.group(2)] + ":",
+            regex=True).str.replace(r"\bevent_id\b", named["event_id"], regex=True)
+        if source.time_format == "unix_seconds":
+            reasons = reasons.str.replace(
+                rf"(^|; ){re.escape(named['occurred_at'])}: (must be an|is not a valid) ISO 8601 "
+                "timestamp", rf"\g<1>{named['occurred_at']}: is not a number of seconds since "
+                "the Unix epoch", regex=True)
+        rejected["reason"] = reasons
+        lines = input_file.raw_lines.reindex(rejected[ROW_NUMBER].to_numpy()).fillna("")
+        rejected["raw_row"] = lines.str.slice(0, RAW_LINE_MAX_CHARACTERS).to_numpy()
+    return SourceIntake(document=intake.document, file_name=intake.file_name,
+                        sha256=intake.sha256, rows_read=intake.rows_read,
+                        accepted=intake.accepted, duplicate_count=intake.duplicate_count,
+                        rejected=rejected, source_path=input_file.path)
+
+
+def archive_source_file(writer: PartitionWriter, intake: SourceIntake) -> RecordedPartition:
+    """Copy the original file into the archive beside the day's rows, named by its bytes."""
+    writer.remove_leftovers((SOURCE_DOCUMENT,))
+    directory = day_directory(writer.archive_root, SOURCE_DOCUMENT, writer.business_date)
+    directory.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=writer.file_prefix,
+                                             suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "wb") as copy:
+            copy.write(Path(intake.source_path).read_bytes())
+        sha256 = file_sha256(Path(temporary))
+        path = directory / f"{writer.file_prefix}{sha256[:16]}.jsonl"
+        os.replace(temporary, path)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+    return RecordedPartition(writer.batch_id, SOURCE_DOCUMENT, writer.business_date,
+                             path.relative_to(writer.archive_root).as_posix(), sha256,
+                             intake.rows_read)
+

@@ -33,6 +33,7 @@ from intake.sources import (
     USAGE_SOURCE_PRESETS,
     UsageSource,
 )
+from intake.stripe import PURCHASE_FORMATS, PurchaseSource, StripeMapping
 from ledger.accounts import ChartOfAccounts, is_valid_account_name
 from ledger.domain import OverageMode
 from ledger.errors import BooksError, first_and_count
@@ -128,6 +129,8 @@ class Policy:
     functional_currency: str = "USD"
     # [sources.usage]: the metering system the usage file comes from, and its mapping.
     usage_source: UsageSource = CONTRACT_SOURCE
+    # [sources.purchases]: the contract's purchases and refunds, or Stripe exports (intake/stripe.py).
+    purchase_source: PurchaseSource = field(default_factory=PurchaseSource)
 
     def breakage_rule(self, product: str) -> BreakageRule:
         return self.breakage_products.get(product, BreakageRule(self.breakage_method))
@@ -187,6 +190,7 @@ def policy_from_document(document: dict, source: str = "<memory>") -> Policy:
         overage_currency=usage["overage_currency"],
         functional_currency=settings["fx"]["functional_currency"],
         usage_source=settings["sources"]["usage"],
+        purchase_source=settings["sources"]["purchases"],
     )
 
 
@@ -510,6 +514,32 @@ def _usage_source(value: object, where: _Where) -> UsageSource:
     return preset.overridden(overrides, settings["time_format"])
 
 
+def _purchase_source(value: object, where: _Where) -> PurchaseSource:
+    """[sources.purchases]: the contract's files, or Stripe exports and how they name credits."""
+    source_where = where.below()
+    settings = _read_table(_table(value, where, "format and Stripe metadata keys"),
+                           PURCHASE_SOURCE_SCHEMA, source_where)
+    mapping = StripeMapping(**{key: settings[key] for key in PURCHASE_SOURCE_SCHEMA
+                               if key != "format"})
+    if settings["format"] != "stripe" and mapping != StripeMapping():
+        key = next(key for key in PURCHASE_SOURCE_SCHEMA if key != "format" and key in value)
+        raise source_where.at(key).refuse('maps Stripe objects; set format = "stripe" first')
+    return PurchaseSource(settings["format"], mapping)
+
+
+def _metadata_key(value: object, where: _Where) -> str:
+    if not _one_line_text(value) or "." in value:
+        raise where.refuse(f'must be a Stripe metadata key such as "credits", not {_shown(value)}')
+    return value
+
+
+def _credits_per_unit(value: object, where: _Where) -> Decimal:
+    rate = _decimal_text(value, where, 'must be a positive decimal in quotes such as "1"')
+    if rate <= 0:
+        raise where.refuse(f"must be positive, not {_shown(value)}")
+    return rate
+
+
 # --- the schema: every section, its keys, their parsers and defaults -------------------------
 
 Setting = tuple[Parser, object]  # (parser, default when the key is absent)
@@ -527,7 +557,8 @@ SCHEMA: dict[str, dict[str, Setting]] = {
         "overage_currency": (_currency, "USD"),
     },
     # Where usage comes from: the contract, or a metering system's events mapped onto it.
-    "sources": {"usage": (_usage_source, CONTRACT_SOURCE)},
+    "sources": {"usage": (_usage_source, CONTRACT_SOURCE),
+                "purchases": (_purchase_source, PurchaseSource())},
     "breakage": {"method": (_default_breakage_method, "remote"),
                  "products": (_breakage_products, _read_only())},
     "unclaimed_property": {"countries": (_country_codes, frozenset())},
@@ -548,6 +579,15 @@ USAGE_SOURCE_SCHEMA: dict[str, Setting] = {
     "format": (_one_of(USAGE_SOURCE_PRESETS), "contract"),
     "time_format": (_one_of(TIME_FORMATS), None),
     **{role: (_field_paths, ()) for role in FIELD_ROLES},
+}
+# [sources.purchases]: the format, and the metadata keys and rate that name a purchase's credits.
+PURCHASE_SOURCE_SCHEMA: dict[str, Setting] = {
+    "format": (_one_of(PURCHASE_FORMATS), "contract"),
+    "credits_key": (_metadata_key, "credits"),
+    "product_key": (_metadata_key, "product"),
+    "expires_key": (_metadata_key, "expires_at"),
+    "purchase_key": (_metadata_key, "purchase_id"),
+    "grant_credits_per_unit": (_credits_per_unit, Decimal(1)),
 }
 # [breakage.products.NAME]
 PRODUCT_SCHEMA: dict[str, Setting] = {

@@ -312,7 +312,8 @@ TYPO_IN_EACH_SECTION = {
     "usage": ("[usage]\noverage_currencies = 'USD'\n", "[usage] overage_currencies",
               "late_window_days, overage, overage_customers, overage_price_per_credit, "
               "overage_currency"),
-    "sources": ("[sources]\nusgae = { format = 'lago' }\n", "[sources] usgae", "usage"),
+    "sources": ("[sources]\nusgae = { format = 'lago' }\n", "[sources] usgae",
+                "usage, purchases"),
     "breakage": ("[breakage]\nmethd = 'remote'\n", "[breakage] methd", "method, products"),
     "breakage.products.NAME": ("[breakage.products.gift]\nmethod = 'remote'\nrtes = []\n",
                                "[breakage.products.gift] rtes", "method, rates"),

@@ -1,0 +1,236 @@
+"""Purchases and refunds from Stripe exports post the books of the same purchases written in
+the file contract; a malformed Stripe object is quarantined naming its Stripe field;
+amounts in Stripe's smallest units convert exactly (zero-decimal and special currencies).
+
+The samples (tests/fixtures/stripe/) are one set of purchases twice: Stripe objects as the
+API's list endpoints return them (`stripe/`) and the contract's CSV (`contract/`).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tomllib
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+
+from creditbooks.night.run import run_night
+from intake.stripe import stripe_amount_text
+from ledger.chain import chain_head
+from ledger.money import parse_amount_minor
+from ledger.store import Store
+from rules.policy import DEFAULT_POLICY_FILE, PolicyError, load_policy, policy_from_document
+from tests.support.landing import write_document
+
+FIXTURES = Path(__file__).parent / "fixtures" / "stripe"
+FIRST, SECOND = date(2026, 3, 1), date(2026, 3, 2)
+STRIPE_POLICY = {"sources": {"purchases": {"format": "stripe"}}}
+BOOKS = {
+    "trial balance": """SELECT l.account, l.currency, SUM(l.amount_minor) AS amount_minor,
+                               SUM(l.functional_minor) AS functional_minor
+                        FROM journal_lines l GROUP BY l.account, l.currency
+                        ORDER BY l.account, l.currency""",
+    "journal": """SELECT e.entry_id, e.kind, e.business_date, e.customer_id, e.source_ref,
+                         l.line_number, l.account, l.currency, l.amount_minor, l.meter,
+                         l.purchase_id, l.functional_minor
+                  FROM journal_entries e JOIN journal_lines l ON l.entry_id = e.entry_id
+                  ORDER BY e.entry_id, l.line_number""",
+    "lots": """SELECT purchase_id, customer_id, purchased_at, expires_at, credits_micro,
+                      amount_minor, tax_minor, currency, kind, product, priority, country
+               FROM lots ORDER BY purchase_id""",
+    "lot balances": "SELECT * FROM lot_balances ORDER BY purchase_id",
+    "refunds": "SELECT refund_id, purchase_id, credits_micro FROM refunds ORDER BY refund_id",
+}
+
+
+def _clock():
+    return datetime(2026, 3, 3, 1, tzinfo=UTC)
+
+
+def _land_common(landing: Path) -> None:
+    """The usage and rates both landings share: only purchases and refunds differ."""
+    write_document(landing, "2026-03-01", "fx_rates", [
+        {"date": "2026-03-01", "currency": "JPY", "rate_to_functional": "0.0067"},
+        {"date": "2026-03-01", "currency": "ISK", "rate_to_functional": "0.0072"}])
+    write_document(landing, "2026-03-01", "usage", [
+        {"event_id": "e1", "customer_id": "cus_A", "occurred_at": "2026-03-01T12:00:00Z",
+         "meter": "api", "credits": "30"},
+        {"event_id": "e2", "customer_id": "cus_B", "occurred_at": "2026-03-01T12:00:00Z",
+         "meter": "api", "credits": "10"},
+        {"event_id": "e3", "customer_id": "cus_C", "occurred_at": "2026-03-01T13:00:00Z",
+         "meter": "api", "credits": "12.5"},
+        {"event_id": "e4", "customer_id": "cus_D", "occurred_at": "2026-03-01T14:00:00Z",
+         "meter": "api", "credits": "4"}])
+    write_document(landing, "2026-03-02", "usage", [
+        {"event_id": "e5", "customer_id": "cus_A", "occurred_at": "2026-03-02T08:00:00Z",
+         "meter": "api", "credits": "10"}])
+
+
+def _post(root: Path, samples: str, policy) -> dict:
+    landing = root / "landing"
+    shutil.copytree(FIXTURES / samples, landing)
+    _land_common(landing)
+    store = Store(f"sqlite:///{root / 'ledger.db'}")
+    store.initialise()
+    try:
+        for day in (FIRST, SECOND):
+            outcome = run_night(store, policy, landing, root / "archive", day, clock=_clock)
+            assert outcome.status == "posted", outcome
+        books = {name: store.read_frame(query) for name, query in BOOKS.items()}
+        books["quarantine"] = store.read_frame("SELECT * FROM quarantine")
+        books["batch files"] = store.read_frame(
+            "SELECT document, rows_read, rows_accepted, rows_rejected FROM batch_files "
+            "ORDER BY batch_id, document")
+        with store.engine.connect() as connection:
+            books["chain head"] = chain_head(connection)
+    finally:
+        store.dispose()
+    return books
+
+
+def test_stripe_exports_post_the_books_of_the_same_purchases_in_the_contract(tmp_path):
+    contract_policy = load_policy()
+    contract = _post(tmp_path / "contract", "contract", contract_policy)
+    # Where the files come from is not a recognition rule: the version (on every sealed
+    # entry) is the same, so the chain heads can be equal.
+    shipped = tomllib.loads(DEFAULT_POLICY_FILE.read_text(encoding="utf-8"))
+    stripe_policy = policy_from_document(shipped | STRIPE_POLICY)
+    assert stripe_policy.version == contract_policy.version
+    stripe = _post(tmp_path / "stripe", "stripe", stripe_policy)
+    assert contract["quarantine"].empty and stripe["quarantine"].empty
+    for name in (*BOOKS, "batch files"):
+        assert stripe[name].equals(contract[name]), name
+    assert stripe["chain head"] == contract["chain head"]
+    lots = stripe["lots"].set_index("purchase_id")
+    # Stripe's smallest units became ISO minor units: JPY is zero-decimal in both, ISK is
+    # two-decimal in Stripe's API (500000 = 5,000 kr) and zero-decimal in ISO 4217.
+    assert lots.loc["pi_3C1", ["amount_minor", "tax_minor", "currency"]].tolist() == [1500, 150,
+                                                                                       "JPY"]
+    assert lots.loc["credgr_d1", ["amount_minor", "currency"]].tolist() == [5000, "ISK"]
+    assert lots.loc["pi_3A1", ["amount_minor", "tax_minor", "credits_micro"]].tolist() == [
+        1000, 80, 100_000_000]
+    assert lots.loc["credgr_b1", ["credits_micro", "priority"]].tolist() == [50_000_000, 10]
+    assert lots.loc["credgr_a2", ["kind", "amount_minor"]].tolist() == ["promotional", 0]
+    assert stripe["refunds"].values.tolist() == [["re_a1", "pi_3A1", 20_000_000]]
+    with pytest.raises(AssertionError):  # the comparison can fail: a changed figure shows
+        assert stripe["lots"].assign(amount_minor=1).equals(contract["lots"])
+
+
+def _line(**fields) -> str:
+    return json.dumps(fields) + "\n"
+
+
+GRANT = {"object": "billing.credit_grant", "customer": "cus_A", "category": "paid",
+         "amount": {"type": "monetary", "monetary": {"currency": "usd", "value": 1000}},
+         "created": 1772355600, "effective_at": 1772355600, "expires_at": None,
+         "priority": 50, "metadata": {}, "voided_at": None}
+SESSION = {"object": "checkout.session", "customer": "cus_A", "currency": "usd",
+           "amount_total": 1000, "total_details": {"amount_tax": 0}, "created": 1772355600,
+           "payment_status": "paid", "metadata": {"credits": "10"}}
+
+
+def test_a_malformed_stripe_object_is_quarantined_naming_its_stripe_field(tmp_path):
+    landing = tmp_path / "landing"
+    day = landing / "2026-03-01"
+    day.mkdir(parents=True)
+    (day / "purchases.jsonl").write_text("".join([
+        _line(**GRANT, id="credgr_ok"),
+        _line(**{**GRANT, "amount": {"type": "monetary",
+                                     "monetary": {"currency": "usd", "value": 10.5}}},
+              id="credgr_fraction"),
+        _line(**{**SESSION, "metadata": {"credits": "lots"}}, id="cs_words",
+              payment_intent="pi_words"),
+        _line(**{**SESSION, "payment_status": "unpaid"}, id="cs_unpaid",
+              payment_intent="pi_unpaid"),
+        _line(**{**GRANT, "amount": {"type": "monetary",
+                                     "monetary": {"currency": "isk", "value": 50050}}},
+              id="credgr_isk_fraction"),
+        _line(**{**GRANT, "voided_at": 1772355700}, id="credgr_voided"),
+        _line(**SESSION, id="cs_no_intent", payment_intent=None),
+        _line(**{**GRANT, "category": "gift"}, id="credgr_gift"),
+    ]))
+    store = Store(f"sqlite:///{tmp_path / 'ledger.db'}")
+    store.initialise()
+    run_night(store, policy_from_document(STRIPE_POLICY), landing, tmp_path / "archive",
+              FIRST, clock=_clock)
+    quarantine = store.read_frame(
+        "SELECT row_number, column_name, reason FROM quarantine ORDER BY row_number")
+    named = dict(zip(quarantine["row_number"], quarantine["column_name"], strict=True))
+    assert named == {2: "amount.monetary.value", 3: "metadata.credits", 4: "payment_status",
+                     5: "amount.monetary.value", 6: "voided_at", 7: "payment_intent",
+                     8: "category"}
+    reasons = dict(zip(quarantine["row_number"], quarantine["reason"], strict=True))
+    assert reasons[2] == ("amount.monetary.value: must be an integer amount in the currency's "
+                          "smallest unit, not '10.5'")
+    assert reasons[3].startswith("metadata.credits: ")
+    assert reasons[5].startswith("amount.monetary.value: 50050 ISK is 500.50 in major units")
+    assert reasons[7].startswith("payment_intent: ")
+    files = store.read_frame("SELECT rows_read, rows_accepted, rows_rejected FROM batch_files")
+    assert files.values.tolist() == [[8, 1, 7]]
+    assert store.read_frame("SELECT purchase_id FROM lots")["purchase_id"].tolist() == [
+        "credgr_ok"]
+    store.dispose()
+
+
+def test_a_stripe_refund_that_did_not_succeed_or_names_no_lot_is_quarantined(tmp_path):
+    landing = tmp_path / "landing"
+    (landing / "2026-03-01").mkdir(parents=True)
+    (landing / "2026-03-01" / "purchases.jsonl").write_text(
+        _line(**SESSION, id="cs_1", payment_intent="pi_1"))
+    (landing / "2026-03-02").mkdir()
+    refund = {"object": "refund", "amount": 200, "currency": "usd", "created": 1772452800,
+              "status": "succeeded", "metadata": {"credits": "2"}, "charge": "ch_1"}
+    (landing / "2026-03-02" / "refunds.jsonl").write_text("".join([
+        _line(**refund, id="re_ok", payment_intent="pi_1"),
+        _line(**{**refund, "status": "pending"}, id="re_pending", payment_intent="pi_1"),
+        _line(**refund, id="re_charge_only", payment_intent=None),
+        _line(**{**refund, "amount": 300}, id="re_wrong_amount", payment_intent="pi_1"),
+    ]))
+    store = Store(f"sqlite:///{tmp_path / 'ledger.db'}")
+    store.initialise()
+    policy = policy_from_document(STRIPE_POLICY)
+    for day in (FIRST, SECOND):
+        run_night(store, policy, landing, tmp_path / "archive", day, clock=_clock)
+    quarantine = store.read_frame(
+        "SELECT row_number, column_name, reason FROM quarantine WHERE document = 'refunds' "
+        "ORDER BY row_number")
+    assert quarantine["column_name"].tolist() == ["status", "payment_intent", "amount"]
+    assert quarantine["reason"].iloc[0].startswith("status: is 'pending'")
+    assert store.read_frame("SELECT refund_id, credits_micro FROM refunds").values.tolist() == [
+        ["re_ok", 2_000_000]]
+    store.dispose()
+
+
+@pytest.mark.parametrize(("value", "currency", "text", "minor"), [
+    (1500, "JPY", "1500", 1500),          # zero-decimal in Stripe and ISO 4217
+    (5000, "UGX", "5000", 5000),          # zero-decimal in Stripe's list and ISO
+    (500000, "ISK", "5000", 5000),        # Stripe's API: two decimals, always 00; ISO: none
+    (5000, "MGA", "5000.00", 500000),     # Stripe: zero-decimal; ISO: two decimals
+    (1999, "HUF", "19.99", 1999),         # two decimals in charges (payouts are whole)
+    (12340, "KWD", "12.340", 12340),      # three decimals in both
+    (1080, "USD", "10.80", 1080),
+])
+def test_stripe_amounts_become_iso_minor_units_exactly(value, currency, text, minor):
+    assert stripe_amount_text(value, currency) == text
+    assert parse_amount_minor(text, currency) == minor
+
+
+def test_an_isk_amount_stripe_counts_in_hundredths_that_is_not_whole_is_refused():
+    with pytest.raises(ValueError, match="50050 ISK is 500.50 in major units"):
+        stripe_amount_text(50050, "ISK")
+
+
+def test_the_purchases_source_is_checked_in_the_policy():
+    with pytest.raises(PolicyError, match=r'\[sources.purchases\] format must be one of '
+                                          r'"contract", "stripe", not "orb"'):
+        policy_from_document({"sources": {"purchases": {"format": "orb"}}})
+    with pytest.raises(PolicyError, match=r'credits_key maps Stripe objects; set format'):
+        policy_from_document({"sources": {"purchases": {"credits_key": "pack"}}})
+    source = policy_from_document({"sources": {"purchases": {
+        "format": "stripe", "credits_key": "pack", "grant_credits_per_unit": "0.5"}}}
+    ).purchase_source
+    assert (source.format, source.stripe.credits_key, str(source.stripe.grant_credits_per_unit)
+            ) == ("stripe", "pack", "0.5")
+    assert load_policy().purchase_source.format == "contract"

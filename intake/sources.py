@@ -36,6 +36,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
@@ -89,14 +90,16 @@ class UsageSource:
 
     def overridden(self, paths: Mapping[str, tuple[str, ...]],
                    time_format: str | None) -> UsageSource:
-        return UsageSource(self.format, {**self.fields, **paths},
+        return UsageSource(self.format, MappingProxyType({**self.fields, **paths}),
                            time_format or self.time_format, self.reference)
 
 
 def _preset(format_name: str, reference: str, time_format: str, **paths: str | tuple) -> UsageSource:
     fields = {role: (value,) if isinstance(value, str) else tuple(value)
               for role, value in paths.items()}
-    return UsageSource(format_name, {"quantity": (), **fields}, time_format, reference)
+    # Read-only, like every mapping of the frozen policy that holds it.
+    return UsageSource(format_name, MappingProxyType({"quantity": (), **fields}), time_format,
+                       reference)
 
 
 # The presets, each from the vendor's published reference.

@@ -24,6 +24,7 @@ from intake.documents import InputFileError
 from intake.sources import USAGE_SOURCE_PRESETS, read_usage_source
 from ledger.archive_index import recorded_partitions
 from ledger.chain import chain_head
+from reports.controls import archive_matches_ledger
 from reports.subledger import exceptions, lot_balances
 from rules.policy import DEFAULT_POLICY_FILE, PolicyError, load_policy, policy_from_document
 from tests.support.landing import write_document
@@ -141,6 +142,12 @@ def test_one_day_in_each_format_posts_the_same_books_as_the_csv_contract(
     rows = pd.read_parquet(archived)
     assert sorted(zip(rows["event_id"], rows["source_row"], strict=True)) == [
         ("E-1", 1), ("E-2", 2), ("E-3", 3), ("E-4", 4), ("E-5", 5), ("E-6", 6)]
+    # The original file is checked like every partition: an edited copy is named.
+    archive = tmp_path / format_name / "archive"
+    assert archive_matches_ledger(store, archive).passed
+    original.write_bytes(original.read_bytes().replace(b"E-1", b"E-9"))
+    check = archive_matches_ledger(store, archive)
+    assert not check.passed and "usage_source" in check.detail
 
 
 def _event(format_name: str) -> dict:

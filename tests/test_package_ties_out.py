@@ -336,3 +336,37 @@ def test_accepted_exceptions_never_lock_a_package_whose_statements_do_not_tie(
     with january.engine.connect() as connection:
         assert "2026-01" not in locked_periods(connection)
     assert not (tmp_path / "close" / "2026-01" / "v1").exists()
+
+
+def test_a_figure_only_some_rows_have_is_a_column_of_the_csv_and_the_sheet(sqlite_store, policy,
+                                                                         tmp_path):
+    from datetime import date
+
+    from reports.outputs.verify_package import verify_package
+    from tests.support.landing import write_document
+    from tests.support.nights import post_days
+    from tests.support.scenario import write_scenario
+
+    # The hand-worked January with a USD cost line on the api meter: USD meters carry cost
+    # figures; JPY meters have none and come first. Their cost cells are blank, and the USD
+    # figures are still in the file (the CSV's header was once the first row's keys, and
+    # the USD costs were left out of the CSV and the workbook).
+    write_scenario(tmp_path / "landing")
+    write_document(tmp_path / "landing", "2026-01-31", "costs", [
+        {"cost_id": "K1", "date": "2026-01-31", "meter": "api", "amount": "1.00",
+         "currency": "USD", "cost_type": "variable", "vendor": "cloud", "memo": ""}])
+    post_days(sqlite_store, policy, tmp_path, date(2026, 1, 1), date(2026, 1, 31))
+    package = close_period(sqlite_store, policy, "2026-01", tmp_path / "close",
+                           tmp_path / "archive", actor="tester").package
+    by_meter = {(row["meter"], row["currency"]): row for row in csv_rows(package, "kpis_by_meter")}
+    assert list(by_meter)[0][1] == "JPY"
+    assert (by_meter[("api", "JPY")]["costs"], by_meter[("api", "JPY")]["cost_per_credit"]) == (
+        "", "")
+    usd = [row for row in by_meter.values() if row["currency"] == "USD"]
+    assert usd and all(row["costs"] and row["cost_per_credit"] for row in usd)
+    header = sheet_rows(package, "kpis_by_meter")[0]
+    assert {"costs", "cost_per_credit", "gross_margin_per_credit"} <= set(header)
+    json_rows = json.loads((package / "kpis_by_meter.json").read_text())["rows"]
+    assert [row.get("costs", "") for row in json_rows] == [
+        row["costs"] for row in csv_rows(package, "kpis_by_meter")]
+    assert verify_package(package) == []  # the JSON read back against the CSV

@@ -307,3 +307,10 @@ def test_a_package_tied_to_another_ledger_says_so_in_one_line(march_package, tmp
     other.dispose()
     assert problems == [f"manifest.json key anchor.ledger: {recorded} but this ledger is one "
                         "with no id yet (nothing posted): the package is another ledger's"]
+
+
+def test_a_json_cell_changed_is_named_against_its_csv(copy):
+    replace_once(copy / "rollforward.json", '"purchases": "11.00"', '"purchases": "11.01"')
+    assert verify_package(copy) == [
+        "rollforward.json: SHA-256 differs from the one manifest.json recorded",
+        "rollforward.json row 1 column purchases: '11.01' but rollforward.csv says '11.00'"]

@@ -39,14 +39,21 @@ def neutralise(value) -> str:
     return text
 
 
+def report_columns(rows: list[dict]) -> list[str]:
+    """Every column any row has, in the order they first appear: a row may leave out a
+    figure it has none of (a currency with no cost lines has no cost per credit), and the
+    file must still carry the rows that have it. A left-out figure is a blank cell."""
+    return list(dict.fromkeys(column for row in rows for column in row))
+
+
 def write_csv(path: Path, rows: list[dict], empty_columns: tuple[str, ...] = ()) -> None:
     """The rows under their header; with no rows, the header `empty_columns` alone."""
-    columns = list(rows[0]) if rows else list(empty_columns)
+    columns = report_columns(rows) if rows else list(empty_columns)
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(columns)
         for row in rows:
-            writer.writerow([neutralise(row[column]) for column in columns])
+            writer.writerow([neutralise(row.get(column)) for column in columns])
 
 
 def report_json(period: Period, name: str, rows: list[dict]) -> str:
@@ -99,8 +106,9 @@ def _new_workbook(path: Path) -> xlsxwriter.Workbook:
 
 def _numeric_columns(columns: list[str], rows: list[dict]) -> set[str]:
     return {column for column in columns
-            if rows and all(_NUMBER.match(str(row[column])) or row[column] == "" for row in rows)
-            and any(row[column] != "" for row in rows) and column not in ("version",)}
+            if rows and all(_NUMBER.match(str(row.get(column, ""))) or row.get(column, "") == ""
+                            for row in rows)
+            and any(row.get(column, "") != "" for row in rows) and column not in ("version",)}
 
 
 def _write_sheet(sheet, rows: list[dict], formats: _Formats,
@@ -113,7 +121,7 @@ def _write_sheet(sheet, rows: list[dict], formats: _Formats,
     statements), and never across currencies. Text is written as text, never read as a
     formula, number or link. A number cell holds what a spreadsheet can hold, a double:
     exact for amounts of up to 15 digits."""
-    columns = list(rows[0]) if rows else ["(no rows)"]
+    columns = report_columns(rows) if rows else ["(no rows)"]
     numeric = _numeric_columns(columns, rows)
     # A streamed sheet takes its layout before its first row.
     for column_index, column in enumerate(columns):
@@ -126,7 +134,7 @@ def _write_sheet(sheet, rows: list[dict], formats: _Formats,
     for row_index, row in enumerate(rows, start=1):
         currency = row.get("currency") or ""
         for column_index, column in enumerate(columns):
-            value = row[column]
+            value = row.get(column, "")
             if column not in numeric or value == "":
                 if text := neutralise(value):  # an empty cell is left unwritten
                     sheet.write_string(row_index, column_index, text)

@@ -68,10 +68,10 @@ def _bar_chart(title: str, labels: list[str], series: list[tuple[str, list[Decim
 def _table(title: str, rows: list[dict]) -> str:
     if not rows:
         return f"<h2>{escape(title)}</h2><p>No rows.</p>"
-    columns = list(rows[0])
+    columns = list(dict.fromkeys(column for row in rows for column in row))  # as the CSV's
     head = "".join(f"<th>{escape(str(column))}</th>" for column in columns)
-    body = "".join("<tr>" + "".join(f"<td>{escape(str(row[column]))}</td>" for column in columns)
-                   + "</tr>" for row in rows)
+    body = "".join("<tr>" + "".join(f"<td>{escape(str(row.get(column, '')))}</td>"
+                                    for column in columns) + "</tr>" for row in rows)
     return f"<h2>{escape(title)}</h2><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 

@@ -1,14 +1,14 @@
 """An independent reader of a close package: does every figure in it tie out?
 
-It reads only the files (CSV, the workbook, summary.html, manifest.json) and knows the
-reports' layouts from the product guide, never from the code that wrote them: nothing
-here imports the close, the reports or the ledger. It recomputes every total from its
+It reads only the files (CSV, JSON, the workbook, summary.html, manifest.json) and knows
+the reports' layouts from the product guide, never from the code that wrote them:
+nothing here imports the close or the reports. It recomputes every total from its
 detail rows, checks the ties between reports (trial balance, income statement and
 balance sheet; the rollforward and its breakdowns; the waterfall; revenue by customer,
 product and meter; the KPIs; the reconciliations; the HTML summary's tables and its
-bridge), compares the workbook with the CSV files, and checks each file against the
-SHA-256 the manifest recorded. Each problem is one line naming the file, the sheet, the
-row and the column that does not tie.
+bridge), compares the workbook and the JSON files with the CSV files, and checks each
+file against the SHA-256 the manifest recorded. Each problem is one line naming the
+file, the sheet, the row and the column that does not tie.
 
 Given the ledger (`ledger=`, a connection), it also ties the package to the books it
 came from, from a source other than the package's files: each trial balance (per
@@ -500,6 +500,48 @@ def _check_sheet_totals(package: Package, where: str, header: list[str], rows: l
                 package.problems.add(cell, f"{value} but the {currency} rows sum to {expected}")
 
 
+def _json_text(value) -> str:
+    """A JSON cell as the CSV writes it: nothing as an empty cell, anything else as text."""
+    return "" if value is None else str(value)
+
+
+def check_json(package: Package) -> None:
+    """Each report's JSON file holds its CSV's rows, cell for cell (a text the CSV writes
+    with an apostrophe, so that a spreadsheet does not run it as a formula, keeps it)."""
+    for path in sorted(package.directory.glob("*.json")):
+        name = path.stem
+        if path.name == "manifest.json":
+            continue
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            document = None
+        rows = document.get("rows") if isinstance(document, dict) else None
+        if not isinstance(rows, list) or document.get("report") != name:
+            package.problems.add(path.name, f"is not report {name}'s rows as JSON")
+            continue
+        if name not in package.reports:
+            package.problems.add(path.name, f"has no {name}.csv beside it")
+            continue
+        csv_rows, header = package.rows(name), package.headers[name]
+        if len(rows) != len(csv_rows):
+            package.problems.add(path.name, f"{len(rows)} rows but {name}.csv has {len(csv_rows)}")
+            continue
+        for index, (row, csv_row) in enumerate(zip(rows, csv_rows, strict=True)):
+            where = f"{path.name} row {index + 1}"
+            if not isinstance(row, dict):
+                package.problems.add(where, "is not an object")
+                continue
+            if missing := [column for column in row if column not in header]:
+                package.problems.add(where, f"has {', '.join(missing)}: {name}.csv has no such "
+                                            "column")
+            for column in header:
+                text = _json_text(row.get(column))
+                if csv_row.get(column) not in (text, "'" + text):
+                    package.problems.add(f"{where} column {column}", f"{text!r} but {name}.csv "
+                                         f"says {csv_row.get(column)!r}")
+
+
 class _SummaryReader(HTMLParser):
     """The summary page's tables (by their heading) and the bridge charts' figures."""
 
@@ -788,6 +830,7 @@ def verify_package(directory: Path, rendered_html: str | None = None,
     check_manifest(directory, problems)
     package = Package(directory, problems)
     check_reports(package)
+    check_json(package)
     for workbook in sorted(directory.glob("*.xlsx")):
         check_workbook(package, workbook)
     summary = directory / "summary.html"

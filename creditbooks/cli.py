@@ -154,18 +154,13 @@ def nightly(
     anchors: AnchorsOption = None,
 ) -> None:
     """Post one business day, or each day of a range in order, from LANDING/YYYY-MM-DD/."""
-    from ledger.anchors import anchor_file, write_anchor
-
     days = _requested_days(on_date, from_date, to_date)
     ctx = _context(context)
     store, policy = ctx.store(), ctx.policy()
     rows = []
     for business_date in days:
         outcome = run_night(store, policy, landing, archive, business_date, strict=strict,
-                            chunk_rows=chunk_rows)
-        if outcome.status != "unchanged":  # published now: its heads go outside the ledger
-            write_anchor(store, f"publish {business_date.isoformat()}",
-                         anchor_file(anchors, archive))
+                            chunk_rows=chunk_rows, anchors=anchors)
         rows.append(outcome.as_row())
         if output_format == OutputFormat.TABLE:
             typer.echo(_night_line(rows[-1]))

@@ -21,10 +21,10 @@ from sqlalchemy.engine import make_url
 
 from creditbooks.close import close_period, require_complete
 from creditbooks.night.ingest import ingest, read_landing_day
-from creditbooks.night.run import open_night
+from creditbooks.night.posting import open_night
+from creditbooks.night.run import write_publish_anchor
 from creditbooks.night.stages import run_stage
 from intake.usage_buckets import DEFAULT_CHUNK_ROWS
-from ledger.anchors import anchor_file, write_anchor
 from ledger.domain import Stage
 from ledger.locks import locked_periods
 from ledger.periods import Period, parse_business_date
@@ -145,8 +145,7 @@ def ingest_day(business_date: str, strict: bool = False) -> dict:
     settings = Settings.resolve()
     store, night = settings.store(), _night(settings, business_date)
     landing = read_landing_day(settings.landing_root, night.day.business_date,
-                               settings.usage_chunk_rows, night.policy.usage_source,
-                               purchase_source=night.policy.purchase_source)
+                               settings.usage_chunk_rows, night.policy.usage_source)
     with store.transaction() as connection:
         ingest(connection, landing, night.day, night.policy, night.archive_root, night.batch_id,
                strict, night.recorded_at)
@@ -171,9 +170,7 @@ def publish_day(business_date: str) -> str:
     store, night = settings.store(), _night(settings, business_date)
     with store.transaction() as connection:
         status = run_stage(connection, night, Stage.PUBLISH)
-    # After the commit: the heads go outside the ledger (ledger/anchors.py).
-    write_anchor(store, f"publish {night.day.business_date.isoformat()}",
-                 anchor_file(None, settings.archive_root))
+    write_publish_anchor(store, night.day.business_date, settings.archive_root)  # after the commit
     return status
 
 

@@ -1,8 +1,8 @@
 """Nightly posting: one run per business day of the reporting timezone, backfilled in order.
 
-wait for landing, then one task per stage of `ledger.domain.Stage`, in its order: ingest ->
-purchases -> burn (mapped over customer shards) -> expire -> controls -> publish (an Asset
-the month-end DAG follows). Each task is a
+Wait for landing, then one task per stage of the night's plan (`ledger.domain.night_tasks`,
+in the order of `Stage`): a sharded stage mapped over customer shards, publish an Asset
+the month-end DAG follows. Each task is a
 thin, idempotent call into creditbooks.pipeline; the business date comes from the run's
 data interval (a real one-day interval in the reporting timezone), never from "now".
 """
@@ -15,7 +15,7 @@ import pendulum
 from airflow.sdk import Asset, Metadata, Param, dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from ledger.domain import Stage
+from ledger.domain import MAX_SHARDS, Stage, night_tasks
 
 REPORTING_TIMEZONE = os.environ.get("CREDITBOOKS_REPORTING_TIMEZONE", "UTC")
 START_DATE = os.environ.get("CREDITBOOKS_START_DATE", "2026-01-01")
@@ -38,7 +38,7 @@ def _business_date(data_interval_start) -> str:
     max_active_runs=1,
     default_args={"retries": 0},
     params={
-        "shards": Param(DEFAULT_SHARDS, type="integer", minimum=1, maximum=256,
+        "shards": Param(DEFAULT_SHARDS, type="integer", minimum=1, maximum=MAX_SHARDS,
                         description="customer shards the burn step is spread over"),
         "strict": Param(False, type="boolean", description="refuse the batch on any bad row"),
     },
@@ -68,9 +68,9 @@ def credit_ledger_nightly():
 
     @task
     def plan_shards(business_date: str, stage: str, params=None) -> list[dict]:
-        shard_count = int(params["shards"])
-        return [{"business_date": business_date, "stage": stage, "shard": shard,
-                 "shard_count": shard_count} for shard in range(shard_count)]
+        return [{"business_date": business_date, "stage": stage, "shard": planned.shard,
+                 "shard_count": planned.shard_count}
+                for planned in night_tasks(int(params["shards"])) if planned.stage == stage]
 
     @task
     def run_shard(work: dict) -> None:
@@ -85,10 +85,11 @@ def credit_ledger_nightly():
         status = publish_day(business_date)
         yield Metadata(NIGHTLY_PUBLISHED, {"business_date": business_date, "status": status})
 
-    # The task chain is the night's stage order (ledger/domain.py), written nowhere else.
+    # The task chain is the night's plan (ledger/domain.py), written nowhere else; the
+    # shards are planned at run time, so the plan is walked here with one a stage.
     business_date = wait_for_landing()
     previous = None
-    for stage in Stage:
+    for stage in (planned.stage for planned in night_tasks()):
         if stage is Stage.INGEST:
             done = ingest(business_date)
         elif stage is Stage.PUBLISH:

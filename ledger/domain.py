@@ -10,6 +10,7 @@ Nothing else spells a stage, a status, a kind or a batch id.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
@@ -34,6 +35,28 @@ class Stage(StrEnum):
         order = list(Stage)
         position = order.index(self)
         return order[position - 1] if position else None
+
+
+MAX_SHARDS = 256  # the most customer shards a sharded stage is spread over
+
+
+@dataclass(frozen=True)
+class NightTask:
+    """One task of a night: a stage, for one of `shard_count` customer shards when the
+    stage is sharded (shard 0 of 1 otherwise)."""
+
+    stage: Stage
+    shard: int = 0
+    shard_count: int = 1
+
+
+def night_tasks(shard_count: int = 1) -> tuple[NightTask, ...]:
+    """The night's plan, the one the command line, the Airflow DAG and the tests walk: every
+    stage in the order of `Stage`, ingest (which opens the batch) first and publish (which
+    makes it visible) last, a sharded stage once per customer shard."""
+    return tuple(NightTask(stage, shard, shard_count if stage.is_sharded else 1)
+                 for stage in Stage
+                 for shard in range(shard_count if stage.is_sharded else 1))
 
 
 class BatchStatus(StrEnum):

@@ -24,9 +24,8 @@ from sqlalchemy import text
 import creditbooks.night.stages as night_stages
 import creditbooks.pipeline as pipeline
 from creditbooks.night.run import run_night
-from ledger.anchors import write_anchor
 from ledger.chain import chain_head
-from ledger.domain import Stage
+from ledger.domain import Stage, night_tasks
 from ledger.schema_version import migration_revisions
 from ledger.store import Store
 from tests.support.cli import creditbooks
@@ -124,8 +123,7 @@ def test_a_sqlite_backup_taken_while_a_night_runs_holds_whole_nights_only(
     original = store_at(f"sqlite:///{tmp_path / 'ledger.db'}")
 
     def night(day):
-        run_night(original, policy, landing, archive, day)
-        write_anchor(original, f"publish {day.isoformat()}", anchors)  # as `nightly` does
+        run_night(original, policy, landing, archive, day, anchors=anchors)
 
     night(FIRST)
     after_first = books(original)
@@ -260,14 +258,17 @@ def test_a_pg_dump_during_an_airflow_night_restores_its_open_batch_unpublished(
         monkeypatch.setenv(name, value)
 
     def stages(day, *ran):
-        """Airflow's tasks for a night: each stage its own transaction."""
-        for stage in ran:
-            if stage is Stage.INGEST:
+        """Airflow's tasks for a night, the plan's tasks of the stages `ran`: each its own
+        transaction."""
+        for task in night_tasks():
+            if task.stage not in ran:
+                continue
+            if task.stage is Stage.INGEST:
                 pipeline.ingest_day(day.isoformat())
-            elif stage is Stage.PUBLISH:
+            elif task.stage is Stage.PUBLISH:
                 pipeline.publish_day(day.isoformat())
             else:
-                pipeline.run_stage_day(day.isoformat(), stage)
+                pipeline.run_stage_day(day.isoformat(), task.stage, task.shard, task.shard_count)
 
     every_stage = list(Stage)
     paused_at = every_stage.index(Stage.EXPIRE)

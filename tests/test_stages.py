@@ -7,10 +7,10 @@ from datetime import date
 import pytest
 
 from creditbooks.night.ingest import ingest, read_landing_day
-from creditbooks.night.run import open_night
+from creditbooks.night.posting import open_night
 from creditbooks.night.stages import StageOrderError, burn_stage, post_purchases_stage, run_stage
 from ledger.chain import chain_head
-from ledger.domain import Stage
+from ledger.domain import Stage, night_tasks
 from reports.statements import trial_balance
 from tests.support.scenario import NIGHTS, tb, write_scenario
 
@@ -22,22 +22,21 @@ ENTRY_QUERY = """SELECT e.entry_id, e.kind, e.business_date, e.customer_id, l.li
 
 def run_stages(store, policy, tmp_path, business_date: date, shard_count: int,
                until: Stage = Stage.PUBLISH):
-    """Each stage of the night's order in a transaction of its own, as Airflow's tasks do."""
+    """Each task of the night's plan in a transaction of its own, as Airflow's tasks do, up
+    to the stage `until`; a sharded stage's shards last first (they finish in any order)."""
     landing = read_landing_day(tmp_path / "landing", business_date)
     night = open_night(policy, tmp_path / "archive", business_date)
-    for stage in Stage:
-        if stage is Stage.INGEST:
-            with store.transaction() as connection:
+    order = list(Stage)
+    tasks = sorted((task for task in night_tasks(shard_count)
+                    if order.index(task.stage) <= order.index(until)),
+                   key=lambda task: (order.index(task.stage), -task.shard))
+    for task in tasks:
+        with store.transaction() as connection:  # one task, one transaction
+            if task.stage is Stage.INGEST:
                 ingest(connection, landing, night.day, policy, night.archive_root,
                        night.batch_id, False, night.recorded_at)
-        for shard in reversed(range(shard_count)) if stage.is_sharded else ():
-            with store.transaction() as connection:  # shards finish in any order
-                run_stage(connection, night, stage, shard, shard_count)
-        if stage is not Stage.INGEST and not stage.is_sharded:
-            with store.transaction() as connection:  # one task, one transaction
-                run_stage(connection, night, stage)
-        if stage is until:
-            return
+            else:
+                run_stage(connection, night, task.stage, task.shard, task.shard_count)
 
 
 def test_the_stage_order_is_the_one_the_night_and_the_database_know():

@@ -6,9 +6,12 @@ The path of a night, in the order of `ledger.domain.Stage`:
   accepts and records the day's usage totals;
 - `stages.py` runs every later stage (`STAGE_RUNNERS`): each reads its input, asks the pure
   recognition rules (rules/) for entries and subledger rows, and posts them through
-  `posting.py`; `start_of_day.py` applies refunds and adjustments before usage burns, and
+  `posting.py` (where `open_night` makes the `Night` they share); `start_of_day.py`
+  applies refunds and adjustments before usage burns, and
   `lots.py` reads the lots the rules work on;
-- `run.py` runs them all in one transaction for the command line; creditbooks/pipeline.py
-  runs each as its own Airflow task, and dags/credit_ledger_nightly.py builds its task chain
-  from the same `Stage` order.
+- `run.py` runs them all in one transaction for the command line, then writes the
+  publish anchor (`write_publish_anchor`, which creditbooks/pipeline.py's publish calls
+  too); creditbooks/pipeline.py runs each as its own Airflow task, and
+  dags/credit_ledger_nightly.py builds its task chain from the same plan,
+  `ledger.domain.night_tasks`.
 """

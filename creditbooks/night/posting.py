@@ -1,22 +1,25 @@
 """A night as the stages see it, and how they post: translated, then appended.
 
-Every stage works on one `Night` in its caller's transaction. `post` gives each line its
-functional amount (rules/fx.py) with the rates the books hold, then appends the entries
-with the night's batch, policy version, recording time and posting period.
+Every stage works on one `Night` (made by `open_night`) in its caller's transaction.
+`post` gives each line its functional amount (rules/fx.py) with the rates the books
+hold, then appends the entries with the night's batch, policy version, recording time
+and posting period.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pandas as pd
 from sqlalchemy import Connection
 
 from intake.archive import archived_path, read_partition
+from ledger.domain import batch_id_for
 from ledger.journal import JournalBatch
-from ledger.periods import BusinessDay, Period
+from ledger.periods import BusinessDay, Period, business_day
 from ledger.store import post_journal, read_frame
 from rules.fx import no_positions, translate
 from rules.policy import Policy
@@ -35,6 +38,15 @@ class Night:
     @property
     def on_day(self) -> dict:
         return {"business_date": self.day.business_date, "batch_id": self.batch_id}
+
+
+def open_night(policy: Policy, archive_root: Path, business_date: date,
+               clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Night:
+    """The night of `business_date`: its day in the reporting timezone, its batch id and
+    the time its rows record (UTC, from `clock`)."""
+    return Night(business_day(business_date, policy.reporting_timezone),
+                 batch_id_for(business_date), policy, Path(archive_root),
+                 clock().astimezone(UTC).replace(tzinfo=None))
 
 
 def archived_rows(connection: Connection, night: Night, document: str,
@@ -67,14 +79,15 @@ def rates_on(connection: Connection, night: Night) -> dict[str, str]:
 
 
 def post(connection: Connection, night: Night, journal: JournalBatch,
-         lots: pd.DataFrame | None = None) -> None:
+         lots: pd.DataFrame | None = None, translated: bool = False) -> None:
     """Translate the journal into the functional currency, then post it.
 
     Rates are read only for a journal with foreign lines: a single-currency book never
-    touches them.
+    touches them. `translated`: the journal's functional amounts are already set (the
+    remeasurement of foreign cash, rules/fx.py) and are posted as they are.
     """
     functional = night.policy.functional_currency
-    if len(journal) and (journal.lines["currency"] != functional).any():
+    if not translated and len(journal) and (journal.lines["currency"] != functional).any():
         journal = translate(journal, no_positions() if lots is None else lots,
                             rates_on(connection, night), functional, night.policy.accounts,
                             night.day.business_date)

@@ -26,19 +26,19 @@ from creditbooks.night.ingest import (
     StrictModeRejectionError,
     ingest,
     read_landing_day,
-    require_same_files,
 )
-from creditbooks.night.stages import MAX_SHARDS, Night, run_stage, shard_stages
+from creditbooks.night.posting import Night, open_night
+from creditbooks.night.stages import run_stage, shard_stages
 from intake.usage_buckets import DEFAULT_CHUNK_ROWS
-from ledger.domain import BatchStatus, Stage, batch_id_for
+from ledger.anchors import anchor_file, write_anchor
+from ledger.domain import MAX_SHARDS, Stage, night_tasks
 from ledger.locks import share_posting_lock
 from ledger.money import format_micro_credits
-from ledger.periods import business_day
-from ledger.store import Store, batch_for_date, read_frame
+from ledger.store import Store, read_frame
 from rules.policy import Policy
 
-__all__ = ["BatchConflictError", "NightOutcome", "StrictModeRejectionError", "open_night",
-           "run_night"]
+__all__ = ["BatchConflictError", "NightOutcome", "StrictModeRejectionError", "run_night",
+           "write_publish_anchor"]
 
 
 @dataclass(frozen=True)
@@ -72,69 +72,66 @@ class NightOutcome:
                 "uncovered_credits": format_micro_credits(self.uncovered_credits_micro)}
 
 
-def open_night(policy: Policy, archive_root: Path, business_date: date,
-               clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Night:
-    return Night(business_day(business_date, policy.reporting_timezone),
-                 batch_id_for(business_date), policy, Path(archive_root),
-                 clock().astimezone(UTC).replace(tzinfo=None))
-
-
 def run_night(store: Store, policy: Policy, landing_root: Path, archive_root: Path,
               business_date: date, strict: bool = False,
               clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-              chunk_rows: int | None = DEFAULT_CHUNK_ROWS) -> NightOutcome:
+              chunk_rows: int | None = DEFAULT_CHUNK_ROWS,
+              anchors: Path | None = None) -> NightOutcome:
     """Every stage of one night in one transaction (the command line's way).
 
     A usage file of more than `chunk_rows` rows is taken in that many rows at a time and
     burned in customer shards of about as many events: memory is bounded by the chunk,
-    not the day, and the books are the same (intake/usage_buckets.py). None holds every
+    not the day, and the books are the same (intake/usage_buckets.py). Once it commits, a
+    night that changed the books writes its anchor (`write_publish_anchor`; `anchors`: the
+    anchor file, else the default beside the archive). None holds every
     file whole.
     """
-    landing = read_landing_day(landing_root, business_date, chunk_rows, policy.usage_source,
-                               purchase_source=policy.purchase_source)
+    landing = read_landing_day(landing_root, business_date, chunk_rows, policy.usage_source)
     night = open_night(policy, archive_root, business_date, clock)
-    shard_count = None
-    with store.engine.connect() as connection:
-        existing = batch_for_date(connection, business_date)
-        if existing:
-            require_same_files(existing, landing)
-            if BatchStatus(existing["status"]).is_published:
-                return NightOutcome(business_date, "unchanged", night.batch_id, 0, (), 0)
-            # A night left open by Airflow finishes with the shard count it started with.
-            shards = shard_stages(connection, night.batch_id)
-            if len(shards):
-                shard_count = int(shards["shard_count"].iloc[0])
     try:
         with store.transaction() as connection:
             share_posting_lock(connection)  # before ingest chooses the posting period
-            status = _run_stages(connection, night, landing, strict, shard_count, chunk_rows)
+            status = _run_stages(connection, night, landing, strict, chunk_rows)
     except IntegrityError as error:
         raise BatchConflictError(
             f"business date {business_date} could not be posted: another run wrote it first "
             f"or a source id is already posted ({error.orig.__class__.__name__})"
         ) from None
+    if status == "unchanged":
+        return NightOutcome(business_date, status, night.batch_id, 0, (), 0)
+    write_publish_anchor(store, business_date, archive_root, anchors)
     return _outcome(store, night, status)
 
 
+def write_publish_anchor(store: Store, business_date: date, archive_root: Path,
+                         anchors: Path | None = None) -> None:
+    """After a night's publish commits, both chains' heads go outside the ledger: one line
+    appended to the anchor file (`anchors`, else $CREDITBOOKS_ANCHORS, else beside the
+    archive: ledger/anchors.py `anchor_file`). Every way of running a night calls this."""
+    write_anchor(store, f"publish {business_date.isoformat()}", anchor_file(anchors, archive_root))
+
+
 def _run_stages(connection: Connection, night: Night, landing: LandingDay, strict: bool,
-                shard_count: int | None, chunk_rows: int | None) -> str:
-    """Every stage of `Stage`, in its order; returns the batch's status once published."""
-    status = None
-    for stage in Stage:
-        if stage is Stage.INGEST:
-            ingest(connection, landing, night.day, night.policy, night.archive_root,
+                chunk_rows: int | None) -> str:
+    """The night's plan (`night_tasks`) in its order; returns the batch's status once
+    published, or "unchanged" for a day already published from the same files."""
+    found = ingest(connection, landing, night.day, night.policy, night.archive_root,
                    night.batch_id, strict, night.recorded_at)
-            shard_count = shard_count or _shards_for(connection, night.batch_id, chunk_rows)
-        elif stage.is_sharded:
-            for shard in range(shard_count):
-                run_stage(connection, night, stage, shard, shard_count)
-        else:
-            status = run_stage(connection, night, stage)
-    return status
+    if found is not None and found.is_published:
+        return "unchanged"
+    status = None
+    for task in night_tasks(_shard_count(connection, night.batch_id, chunk_rows)):
+        if task.stage is not Stage.INGEST:  # ran above: the shard count follows from it
+            status = run_stage(connection, night, task.stage, task.shard, task.shard_count)
+    return status  # publish's, the plan's last task
 
 
-def _shards_for(connection: Connection, batch_id: str, chunk_rows: int | None) -> int:
-    """One shard, or with `chunk_rows` enough for each to burn about that many events."""
+def _shard_count(connection: Connection, batch_id: str, chunk_rows: int | None) -> int:
+    """A night left open (by Airflow) finishes with the shard count it started with; else
+    one shard, or with `chunk_rows` enough for each to burn about that many events."""
+    shards = shard_stages(connection, batch_id)
+    if len(shards):
+        return int(shards["shard_count"].iloc[0])
     if chunk_rows is None:
         return 1
     accepted = read_frame(connection, "SELECT COALESCE(SUM(rows_accepted), 0) AS n "

@@ -1,14 +1,10 @@
-"""The posting stages of a night, each idempotent and each in its caller's transaction.
-
-purchases (with costs when the policy posts them, then the day's refunds and adjustments,
-creditbooks/night/start_of_day.py) -> burn (once per customer shard: usage, overage, owed credits the
-day's purchases pay) -> expire (proportional breakage, expiries to breakage or unclaimed
-property, and on a month's last night the remeasurement of foreign cash) -> controls ->
-publish. Every stage first looks for its row in `batch_stages` and
-does nothing if it is there; otherwise it reads its input (the archived partitions and
-the open lots), writes its rows and records itself, all in one transaction. Burning is
-per customer, so shards never touch the same lot or entry, and the books are the same
-for any shard count.
+"""The posting stages of a night after ingest, each idempotent and each in its caller's
+transaction, in the order of `ledger.domain.Stage` (whose comments say what each does;
+refunds and adjustments: creditbooks/night/start_of_day.py). Every stage first looks for
+its row in `batch_stages` and does nothing if it is there; otherwise it reads its input
+(the archived partitions and the open lots), writes its rows and records itself, all in
+one transaction. Burning is per customer, so shards never touch the same lot or entry,
+and the books are the same for any shard count.
 """
 
 from __future__ import annotations
@@ -23,19 +19,18 @@ import pyarrow.compute as pc
 from sqlalchemy import Connection, text
 
 from creditbooks.night.lots import lots_changing_today, open_lots, open_lots_of
-from creditbooks.night.posting import Night, all_rates, archived_rows, entry_attributes, post, rates_on
+from creditbooks.night.posting import Night, all_rates, archived_rows, post, rates_on
 from creditbooks.night.start_of_day import apply_adjustments, apply_refunds
 from intake.archive import archived_path, read_partition_where
 from intake.validation import fingerprint_to_hex
 from ledger import schema
 from ledger.chain import seal_batch
-from ledger.domain import BatchStatus, OverageMode, Stage
+from ledger.domain import MAX_SHARDS, BatchStatus, OverageMode, Stage
 from ledger.money import format_micro_credits
 from ledger.record_chain import seal_batch_record
 from ledger.store import (
     completed_stages,
     insert_frame,
-    post_journal,
     read_frame,
     read_in_chunks,
     record_stage,
@@ -50,8 +45,6 @@ from rules.lot_state import INSTANT_DTYPE, credits_left_micro, new_lot_balances,
 from rules.overage import charge_arrears, settle_owed
 from rules.purchases import post_purchases
 from rules.recognition import recognise_usage
-
-MAX_SHARDS = 256
 
 
 class StageOrderError(RuntimeError):
@@ -272,10 +265,9 @@ def expire_stage(connection: Connection, night: Night) -> None:
             FROM journal_lines WHERE account = :account GROUP BY currency ORDER BY currency
         """, account=night.policy.accounts.cash_clearing).astype(
             {"amount_minor": "int64", "functional_minor": "int64"})
-        post_journal(connection, remeasure_cash(cash, rates_on(connection, night),
-                                                night.policy.functional_currency, night.day,
-                                                night.policy.accounts),
-                     entry_attributes(connection, night))
+        post(connection, night, remeasure_cash(cash, rates_on(connection, night),
+                                               night.policy.functional_currency, night.day,
+                                               night.policy.accounts), translated=True)
     record_stage(connection, night.batch_id, Stage.EXPIRE, night.recorded_at)
 
 

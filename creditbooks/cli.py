@@ -304,7 +304,10 @@ def trace_entry_command(
     """A journal entry: lines, batch, policy version, seal, and the sources behind it."""
     from reports.trace import trace_entry
 
-    document = trace_entry(_context(context.parent).store(), archive, entry_id, events_csv)
+    ctx = _context(context.parent)
+    policy = ctx.policy()
+    document = trace_entry(ctx.store(), archive, entry_id, events_csv, policy.accounts,
+                           policy.functional_currency)
     typer.echo(render_document(document, output_format, f"entry {entry_id}"))
 
 
@@ -327,7 +330,8 @@ def trace_purchase_command(context: typer.Context, purchase_id: str,
     """A lot's whole life and the proof that it ties out."""
     from reports.trace import trace_purchase
 
-    document = trace_purchase(_context(context.parent).store(), purchase_id)
+    ctx = _context(context.parent)
+    document = trace_purchase(ctx.store(), purchase_id, ctx.policy().accounts)
     typer.echo(render_document(document, output_format, f"purchase {purchase_id}"))
 
 
@@ -352,7 +356,8 @@ def trace_sample_command(
     """Reproducibly sample usage events and revenue lines of a period and trace each."""
     from reports.trace import trace_sample
 
-    document = trace_sample(_context(context.parent).store(), archive, period, n, seed)
+    ctx = _context(context.parent)
+    document = trace_sample(ctx.store(), archive, period, n, seed, ctx.policy().accounts)
     typer.echo(render_document(document, output_format, f"sample of {period}"))
 
 

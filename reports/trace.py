@@ -5,8 +5,12 @@ usage event is found in the archive (file, batch, SHA-256 of the input), then it
 customer-day bucket, the burn slices of that bucket, the journal entry and lines it
 contributed to, and its pro-rata share of the value (the ledger posts per customer-day;
 an event's share is its credits' fraction of its meter's credits that day, shown to the
-minor unit, half even). Entries lead back to their purchase, events and lots; purchases
-show their whole life and the proof that they tie out.
+minor unit, half even). Entries lead back to what each kind came from (`trace_entry`:
+a purchase to its lot, usage to its events and burn slices, breakage to the lot's life, a
+refund to its refund row, a cost to its cost line, escheat to the lot's expiry, overage
+to its charges, an FX remeasurement to its rate and the cash it remeasured); purchases
+show their whole life and the proof that they tie out. Account names come from the
+policy's chart (`accounts`), never spelt here.
 """
 
 from __future__ import annotations
@@ -21,18 +25,25 @@ import pandas as pd
 import pyarrow.dataset as ds
 
 from intake.archive import archived_path_in, verified_path
+from ledger.accounts import ChartOfAccounts
 from ledger.archive_index import recorded_partitions
-from ledger.domain import batch_id_for
+from ledger.domain import EntryKind, batch_id_for
 from ledger.money import divide_round_half_even, format_micro_credits, format_minor
 from ledger.periods import Period, parse_period
 from ledger.store import Store
 from reports.subledger import lot_state_frame
 
 MAX_EVENTS_INLINE = 20
+# The default policy's chart: a caller with a policy passes its `policy.accounts`.
+DEFAULT_CHART = ChartOfAccounts()
 
 
 class TraceNotFoundError(ValueError):
     """The id to trace does not exist."""
+
+
+class TraceKindError(ValueError):
+    """An entry of a kind `trace entry` does not know how to trace."""
 
 
 def _usage_dataset(store: Store, archive_root: Path):
@@ -248,7 +259,7 @@ def _purchase_proof(store: Store, facts: pd.Series, deferred_account: str) -> di
 
 
 def trace_purchase(store: Store, purchase_id: str,
-                   deferred_account: str = "Liabilities:DeferredRevenue:Credits") -> dict:
+                   accounts: ChartOfAccounts = DEFAULT_CHART) -> dict:
     lot = store.read_frame("SELECT * FROM lots WHERE purchase_id = :id", id=purchase_id)
     if lot.empty:
         raise TraceNotFoundError(f"no purchase {purchase_id!r}")
@@ -265,7 +276,7 @@ def trace_purchase(store: Store, purchase_id: str,
     purchase_entry = []
     if int(facts["amount_minor"]) or int(facts["tax_minor"]):
         purchase_entry = _entry(store, f"purchase/{purchase_id}")[1]
-    ties_out = _purchase_proof(store, facts, deferred_account)
+    ties_out = _purchase_proof(store, facts, accounts.deferred_revenue)
     return {
         "lot": {key: _instant_text(key, value) for key, value in facts.to_dict().items()
                 if key not in ("payload_hash",)},
@@ -288,7 +299,7 @@ def trace_purchase(store: Store, purchase_id: str,
     }
 
 
-_INSTANT_FIELDS = ("purchased_at", "expires_at")
+_INSTANT_FIELDS = ("purchased_at", "expires_at", "refunded_at")
 
 
 def _instant_text(key: str, value) -> str:
@@ -300,38 +311,177 @@ def _instant_text(key: str, value) -> str:
     return str(value)
 
 
+def _lot_of(entry_id: str, lines: list[dict]) -> str:
+    """The purchase id an entry's lines carry (a purchase, breakage or escheat entry)."""
+    purchase_ids = sorted({line["purchase_id"] for line in lines if line["purchase_id"]})
+    if len(purchase_ids) != 1:
+        raise TraceNotFoundError(f"entry {entry_id!r} names no single purchase on its lines "
+                                 f"({', '.join(purchase_ids) or 'none'})")
+    return purchase_ids[0]
+
+
+def _one_row(store: Store, what: str, sql: str, **parameters) -> dict:
+    """The one row an entry came from, or the one line saying it is not there."""
+    found = store.read_frame(sql, **parameters)
+    if found.empty:
+        raise TraceNotFoundError(f"{what} has no row")
+    return found.iloc[0].to_dict()
+
+
+def _refund_source(store: Store, facts: dict) -> dict:
+    """The refund row a refund entry posts (its source is the refund id)."""
+    row = _one_row(store, f"refund {facts['source_ref']!r} of entry {facts['entry_id']!r}",
+                   "SELECT refund_id, purchase_id, customer_id, refunded_at, business_date, "
+                   "credits_micro, value_minor, tax_minor, currency FROM refunds "
+                   "WHERE refund_id = :id", id=facts["source_ref"])
+    currency = row["currency"]
+    return {"refund_id": row["refund_id"], "purchase_id": row["purchase_id"],
+            "customer_id": row["customer_id"],
+            "refunded_at": _instant_text("refunded_at", row["refunded_at"]),
+            "business_date": str(row["business_date"])[:10],
+            "credits": format_micro_credits(int(row["credits_micro"])),
+            "value": format_minor(int(row["value_minor"]), currency),
+            "tax": format_minor(int(row["tax_minor"]), currency), "currency": currency}
+
+
+def _cost_source(store: Store, facts: dict) -> dict:
+    """The cost line a cost entry posts (its entry id is `cost/` and the cost id)."""
+    cost_id = facts["entry_id"].removeprefix(f"{EntryKind.COST}/")
+    row = _one_row(store, f"cost {cost_id!r} of entry {facts['entry_id']!r}",
+                   "SELECT cost_id, cost_date, meter, cost_type, vendor, memo, amount_minor, "
+                   "currency FROM costs WHERE cost_id = :id", id=cost_id)
+    return {"cost_id": row["cost_id"], "cost_date": str(row["cost_date"])[:10],
+            "meter": row["meter"], "cost_type": row["cost_type"], "vendor": row["vendor"],
+            "memo": row["memo"], "amount": format_minor(int(row["amount_minor"]), row["currency"]),
+            "currency": row["currency"]}
+
+
+def _expiry_source(store: Store, facts: dict, lines: list[dict]) -> dict:
+    """The lot expiry an escheat entry posts: the lot, where it was bought, when it
+    expired, and the credits and value that left it."""
+    purchase_id = _lot_of(facts["entry_id"], lines)
+    row = _one_row(store, f"the expiry of lot {purchase_id!r} (entry {facts['entry_id']!r})",
+                   "SELECT x.purchase_id, o.customer_id, o.country, o.expires_at, "
+                   "x.business_date, x.credits_micro, x.value_minor, x.destination, o.currency "
+                   "FROM lot_expiries x JOIN lots o ON o.purchase_id = x.purchase_id "
+                   "WHERE x.purchase_id = :id", id=purchase_id)
+    return {"purchase_id": purchase_id, "customer_id": row["customer_id"],
+            "country": row["country"] or "",
+            "expires_at": _instant_text("expires_at", row["expires_at"]),
+            "expired_on": str(row["business_date"])[:10],
+            "credits": format_micro_credits(int(row["credits_micro"])),
+            "value": format_minor(int(row["value_minor"]), row["currency"]),
+            "destination": row["destination"], "currency": row["currency"]}
+
+
+def _overage_source(store: Store, facts: dict) -> list[dict]:
+    """The overage charges an overage entry bills: the customer's uncovered credits that
+    day, per meter, at the list price."""
+    charges = store.read_frame("SELECT meter, credits_micro, price_per_credit, amount_minor, "
+                               "currency FROM overage_charges WHERE customer_id = :customer AND "
+                               "business_date = :day ORDER BY meter",
+                               customer=facts["customer_id"],
+                               day=date.fromisoformat(facts["business_date"][:10]))
+    if charges.empty:
+        raise TraceNotFoundError(f"overage entry {facts['entry_id']!r} has no overage_charges rows")
+    return [{"meter": row.meter, "credits": format_micro_credits(int(row.credits_micro)),
+             "price_per_credit": row.price_per_credit,
+             "amount": format_minor(int(row.amount_minor), row.currency),
+             "currency": row.currency} for row in charges.itertuples(index=False)]
+
+
+def _remeasurement_source(store: Store, facts: dict, accounts: ChartOfAccounts,
+                          functional_currency: str) -> dict:
+    """An FX remeasurement: the rate of its day, and the foreign cash it remeasured: the
+    balance in the currency, the functional amount carried before, and after at the rate."""
+    business_date = date.fromisoformat(facts["business_date"][:10])
+    own = store.read_frame("SELECT currency, functional_minor FROM journal_lines WHERE "
+                           "entry_id = :entry_id AND account = :account",
+                           entry_id=facts["entry_id"], account=accounts.cash_clearing)
+    if own.empty:
+        raise TraceNotFoundError(f"FX entry {facts['entry_id']!r} has no "
+                                 f"{accounts.cash_clearing} line")
+    currency, adjustment = own.iloc[0]["currency"], int(own["functional_minor"].sum())
+    rate = _one_row(store, f"the {currency} rate of {business_date} (entry {facts['entry_id']!r})",
+                    "SELECT rate_id, rate_date, rate_to_functional FROM fx_rates WHERE "
+                    "currency = :currency AND rate_date = :day", currency=currency,
+                    day=business_date)
+    carried = _one_row(store, "cash", """
+        SELECT COALESCE(SUM(l.amount_minor), 0) AS amount, COALESCE(SUM(l.functional_minor), 0)
+               AS functional
+        FROM journal_lines l JOIN journal_entries e ON e.entry_id = l.entry_id
+        WHERE l.account = :account AND l.currency = :currency AND e.business_date <= :day
+          AND e.entry_id <> :entry_id""", account=accounts.cash_clearing, currency=currency,
+                       day=business_date, entry_id=facts["entry_id"])
+
+    def functional(amount_minor: int) -> str:
+        return format_minor(amount_minor, functional_currency)
+
+    return {"currency": currency, "rate_id": rate["rate_id"],
+            "rate_to_functional": rate["rate_to_functional"],
+            "functional_currency": functional_currency,
+            "cash_balance": format_minor(int(carried["amount"]), currency),
+            "carried_functional": functional(int(carried["functional"])),
+            "remeasured_functional": functional(int(carried["functional"]) + adjustment),
+            "unrealised_gain_or_loss": functional(adjustment)}
+
+
+def _usage_sources(store: Store, archive_root: Path, facts: dict, events_csv: Path | None,
+                   document: dict) -> None:
+    """A usage entry's burn slices (the customer's, that day) and the events behind them."""
+    business_date = date.fromisoformat(facts["business_date"][:10])
+    document["lots_burned"] = _slice_rows(_slices(store, business_date, facts["customer_id"]))
+    path = archived_path_in(store, archive_root, "usage", business_date)
+    events = ds.dataset(path, format="parquet").to_table(
+        filter=ds.field("customer_id") == facts["customer_id"],
+        columns=["event_id", "occurred_at", "meter", "credits_micro", "source_file",
+                 "source_row"]).to_pandas() if path is not None else pd.DataFrame()
+    document["usage_event_count"] = {"events": len(events)}
+    rows = [{"event_id": row.event_id, "occurred_at": str(row.occurred_at), "meter": row.meter,
+             "credits": format_micro_credits(int(row.credits_micro)),
+             "source": f"{row.source_file} row {row.source_row}"}
+            for row in events.itertuples(index=False)]
+    if events_csv is not None:
+        with Path(events_csv).open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["event_id"])
+            writer.writeheader()
+            writer.writerows(rows)
+        document["usage_event_count"]["written_to"] = str(events_csv)
+    else:
+        document["usage_events"] = rows[:MAX_EVENTS_INLINE]
+        if len(rows) > MAX_EVENTS_INLINE:
+            document["usage_event_count"]["shown"] = (
+                f"first {MAX_EVENTS_INLINE}; stream all with --events-csv FILE")
+
+
 def trace_entry(store: Store, archive_root: Path, entry_id: str,
-                events_csv: Path | None = None) -> dict:
+                events_csv: Path | None = None, accounts: ChartOfAccounts = DEFAULT_CHART,
+                functional_currency: str = "USD") -> dict:
+    """An entry, its lines, and what its kind came from; `accounts` and
+    `functional_currency` are the policy's (the defaults are the default policy's)."""
     facts, lines = _entry(store, entry_id)
     document = {"entry": facts, "lines": lines}
-    if facts["kind"] == "purchase":
-        document["source"] = trace_purchase(store, facts["source_ref"])["lot"]
-    elif facts["kind"] == "breakage":
-        document["lot_life"] = trace_purchase(store, facts["source_ref"])
+    kind = facts["kind"]
+    if kind == EntryKind.PURCHASE:
+        document["source"] = trace_purchase(store, _lot_of(entry_id, lines), accounts)["lot"]
+    elif kind == EntryKind.USAGE:
+        _usage_sources(store, archive_root, facts, events_csv, document)
+    elif kind == EntryKind.BREAKAGE:
+        document["lot_life"] = trace_purchase(store, _lot_of(entry_id, lines), accounts)
+    elif kind == EntryKind.REFUND:
+        document["refund"] = _refund_source(store, facts)
+    elif kind == EntryKind.COST:
+        document["cost"] = _cost_source(store, facts)
+    elif kind == EntryKind.ESCHEAT:
+        document["expiry"] = _expiry_source(store, facts, lines)
+    elif kind == EntryKind.OVERAGE:
+        document["overage_charges"] = _overage_source(store, facts)
+    elif kind == EntryKind.FX:
+        document["remeasurement"] = _remeasurement_source(store, facts, accounts,
+                                                          functional_currency)
     else:
-        business_date = date.fromisoformat(facts["business_date"][:10])
-        document["lots_burned"] = _slice_rows(_slices(store, business_date, facts["customer_id"]))
-        path = archived_path_in(store, archive_root, "usage", business_date)
-        events = ds.dataset(path, format="parquet").to_table(
-            filter=ds.field("customer_id") == facts["customer_id"],
-            columns=["event_id", "occurred_at", "meter", "credits_micro", "source_file",
-                     "source_row"]).to_pandas() if path is not None else pd.DataFrame()
-        document["usage_event_count"] = {"events": len(events)}
-        rows = [{"event_id": row.event_id, "occurred_at": str(row.occurred_at), "meter": row.meter,
-                 "credits": format_micro_credits(int(row.credits_micro)),
-                 "source": f"{row.source_file} row {row.source_row}"}
-                for row in events.itertuples(index=False)]
-        if events_csv is not None:
-            with Path(events_csv).open("w", newline="") as handle:
-                writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["event_id"])
-                writer.writeheader()
-                writer.writerows(rows)
-            document["usage_event_count"]["written_to"] = str(events_csv)
-        else:
-            document["usage_events"] = rows[:MAX_EVENTS_INLINE]
-            if len(rows) > MAX_EVENTS_INLINE:
-                document["usage_event_count"]["shown"] = (
-                    f"first {MAX_EVENTS_INLINE}; stream all with --events-csv FILE")
+        raise TraceKindError(f"trace entry cannot trace entry {entry_id!r}: its kind {kind!r} "
+                             "is not one it knows")
     return document
 
 
@@ -378,7 +528,8 @@ def trace_customer(store: Store, customer_id: str, period: Period) -> dict:
     }
 
 
-def trace_sample(store: Store, archive_root: Path, period: Period, count: int, seed: int) -> dict:
+def trace_sample(store: Store, archive_root: Path, period: Period, count: int, seed: int,
+                 accounts: ChartOfAccounts = DEFAULT_CHART) -> dict:
     """Reproducibly pick usage events and revenue lines of a period and trace each."""
     if not 1 <= count <= 1000:
         raise ValueError("--n must be between 1 and 1000")
@@ -394,9 +545,9 @@ def trace_sample(store: Store, archive_root: Path, period: Period, count: int, s
         event_ids = sorted(frame["event_id"])
     lines = store.read_frame("""
         SELECT l.entry_id, l.line_number FROM journal_lines l JOIN journal_entries e
-        ON e.entry_id = l.entry_id WHERE e.period = :period AND e.kind = 'usage'
+        ON e.entry_id = l.entry_id WHERE e.period = :period AND e.kind = :usage
         AND l.amount_minor < 0 ORDER BY l.entry_id, l.line_number
-    """, period=period)
+    """, period=period, usage=EntryKind.USAGE.value)
     generator = np.random.default_rng(seed)
     chosen_events = sorted(generator.choice(event_ids, size=min(count, len(event_ids)),
                                             replace=False).tolist()) if event_ids else []
@@ -408,6 +559,7 @@ def trace_sample(store: Store, archive_root: Path, period: Period, count: int, s
         "usage_events": [trace_usage(store, archive_root, event_id) for event_id in chosen_events],
         "revenue_lines": [{"entry_id": lines.iloc[index]["entry_id"],
                            "line": int(lines.iloc[index]["line_number"]),
-                           **trace_entry(store, archive_root, lines.iloc[index]["entry_id"])}
+                           **trace_entry(store, archive_root, lines.iloc[index]["entry_id"],
+                                        accounts=accounts)}
                           for index in picks],
     }

@@ -7,8 +7,17 @@ import json
 
 import pytest
 
-from reports.trace import TraceNotFoundError, trace_customer, trace_entry, trace_purchase, trace_usage
+import reports.trace
+from reports.trace import (
+    TraceKindError,
+    TraceNotFoundError,
+    trace_customer,
+    trace_entry,
+    trace_purchase,
+    trace_usage,
+)
 from tests.support.cli import creditbooks
+from tests.support.entry_kinds import post_entry_kinds_scenario
 from tests.support.scenario import run_nights, write_scenario
 
 
@@ -93,3 +102,72 @@ def test_trace_sample_is_reproducible_from_its_seed(tmp_path):
     assert picked <= {"U1", "U2", "U3", "U4", "U7"}
     table = creditbooks("trace", "usage", "U1", cwd=tmp_path).stdout
     assert "usage/A/2026-01-30" in table and "0.33" in table
+
+
+@pytest.fixture
+def kinds(sqlite_store, tmp_path):
+    """tests/support/entry_kinds.py: a cost, an escheat, an overage and an FX entry."""
+    return sqlite_store, post_entry_kinds_scenario(sqlite_store, tmp_path)
+
+
+def traced(kinds, tmp_path, entry_id: str) -> dict:
+    store, policy = kinds
+    return trace_entry(store, tmp_path / "archive", entry_id, accounts=policy.accounts,
+                       functional_currency=policy.functional_currency)
+
+
+def amounts(document: dict) -> list[tuple[str, str]]:
+    return [(line["account"], line["amount"]) for line in document["lines"]]
+
+
+def test_a_cost_entry_traces_to_its_cost_line(kinds, tmp_path):
+    document = traced(kinds, tmp_path, "cost/K1")
+    assert document["cost"] == {"cost_id": "K1", "cost_date": "2026-03-30", "meter": "gpu",
+                                "cost_type": "variable", "vendor": "cloud", "memo": "gpu hours",
+                                "amount": "0.30", "currency": "USD"}
+    assert amounts(document) == [("Expenses:CostOfRevenue:Serving", "0.30"),
+                                 ("Liabilities:AccruedCosts:Serving", "-0.30")]
+    assert "lots_burned" not in document
+
+
+def test_an_escheat_entry_traces_to_its_lots_expiry(kinds, tmp_path):
+    document = traced(kinds, tmp_path, "escheat/P-D")
+    assert document["expiry"] == {
+        "purchase_id": "P-D", "customer_id": "D", "country": "DE",
+        "expires_at": "2026-03-31T12:00:00+00:00", "expired_on": "2026-03-31", "credits": "2",
+        "value": "2.00", "destination": "escheat", "currency": "USD"}
+    assert amounts(document) == [("Liabilities:DeferredRevenue:Credits", "2.00"),
+                                 ("Liabilities:UnclaimedProperty:Credits", "-2.00")]
+
+
+def test_an_overage_entry_traces_to_its_charges(kinds, tmp_path):
+    document = traced(kinds, tmp_path, "overage/A/2026-03-30")
+    assert document["overage_charges"] == [{"meter": "api", "credits": "1",
+                                            "price_per_credit": "0.015", "amount": "0.02",
+                                            "currency": "USD"}]
+    assert amounts(document) == [("Assets:Receivables:Customers", "0.02"),
+                                 ("Income:Revenue:Overage", "-0.02")]
+
+
+def test_an_fx_entry_traces_to_its_rate_and_the_cash_it_remeasured(kinds, tmp_path):
+    document = traced(kinds, tmp_path, "fx/2026-03/EUR")
+    assert document["remeasurement"] == {
+        "currency": "EUR", "rate_id": "2026-03-31/EUR", "rate_to_functional": "1.2",
+        "functional_currency": "USD", "cash_balance": "12.00", "carried_functional": "13.20",
+        "remeasured_functional": "14.40", "unrealised_gain_or_loss": "1.20"}
+    assert [line["account"] for line in document["lines"]] == [
+        "Assets:Cash:Clearing", "Income:ForeignExchange:Unrealised"]
+
+
+def test_an_entry_of_a_kind_trace_does_not_know_is_refused_in_one_line(kinds, tmp_path,
+                                                                        monkeypatch):
+    real_entry = reports.trace._entry
+
+    def of_unknown_kind(store, entry_id):
+        facts, lines = real_entry(store, entry_id)
+        return {**facts, "kind": "mystery"}, lines
+
+    monkeypatch.setattr(reports.trace, "_entry", of_unknown_kind)
+    with pytest.raises(TraceKindError, match=r"^trace entry cannot trace entry 'cost/K1': its "
+                                             r"kind 'mystery' is not one it knows$"):
+        traced(kinds, tmp_path, "cost/K1")

@@ -5,13 +5,14 @@ U4 (customer Q, 2026-03-03, api, 1 credit) found no credits left: uncovered."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 
 import pytest
 from sqlalchemy import text
 
 from reports.subledger import exceptions
-from reports.trace import trace_purchase, trace_usage
+from reports.trace import trace_entry, trace_purchase, trace_usage
 from tests.support.cli import creditbooks
 from tests.support.nights import post_days
 from tests.support.refunds import write_refund_scenario
@@ -58,6 +59,18 @@ def test_a_disagreement_between_sources_fails_the_proof_instead_of_being_plugged
                                    "journal: deferred left for the lot = lot balance"]
 
 
+def test_a_refund_entry_traces_to_its_refund_row_not_to_usage(refunded, tmp_path):
+    document = trace_entry(refunded, tmp_path / "archive", "refund/RF1")
+    assert document["refund"] == {
+        "refund_id": "RF1", "purchase_id": "P-R", "customer_id": "R",
+        "refunded_at": "2026-03-02T09:00:00+00:00", "business_date": "2026-03-02",
+        "credits": "1", "value": "3.34", "tax": "0.27", "currency": "USD"}
+    assert [(line["account"], line["amount"]) for line in document["lines"]] == [
+        ("Liabilities:DeferredRevenue:Credits", "3.34"), ("Liabilities:Tax:Sales", "0.27"),
+        ("Assets:Cash:Clearing", "-3.61")]
+    assert "lots_burned" not in document and "usage_events" not in document
+
+
 def test_exceptions_show_the_rows_id_and_raw_values(refunded):
     rejected = {(row["source"], row["id"]): row for row in exceptions(refunded, date(2026, 3, 2))
                 if row["kind"] == "rejected"}
@@ -87,5 +100,8 @@ def test_trace_sample_prints_as_tables(tmp_path):
     # Each sampled revenue line opens with its entry id and line number as fields.
     assert "== revenue_lines 1 ==" in shown.stdout
     assert "│ entry_id │ usage/R/2026-03-0" in shown.stdout
+    refund = creditbooks("trace", "entry", "refund/RF1", cwd=tmp_path).stdout
+    assert re.search(r"│ refund_id +│ RF1 ", refund) and re.search(r"│ value +│ 3.34 ", refund)
+    assert "lots_burned" not in refund
     uncovered = creditbooks("trace", "usage", "U4", cwd=tmp_path).stdout
     assert "uncovered: the customer had no active credits" in uncovered

@@ -145,7 +145,8 @@ def ingest_day(business_date: str, strict: bool = False) -> dict:
     settings = Settings.resolve()
     store, night = settings.store(), _night(settings, business_date)
     landing = read_landing_day(settings.landing_root, night.day.business_date,
-                               settings.usage_chunk_rows, night.policy.usage_source)
+                               settings.usage_chunk_rows, night.policy.usage_source,
+                               purchase_source=night.policy.purchase_source)
     with store.transaction() as connection:
         ingest(connection, landing, night.day, night.policy, night.archive_root, night.batch_id,
                strict, night.recorded_at)

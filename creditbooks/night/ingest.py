@@ -55,6 +55,7 @@ from intake.sources import (
     in_source_terms,
     read_usage_source,
 )
+from intake.stripe import PurchaseSource, in_stripe_terms, read_stripe_document, reads_stripe
 from intake.usage_buckets import StagedUsage, take_in_streamed_usage, usage_totals
 from intake.validation import (
     MAX_AMOUNT_MINOR,
@@ -122,12 +123,15 @@ class LandingDay:
 
 def read_landing_day(landing_root: Path, business_date: date,
                      chunk_rows: int | None = None,
-                     usage_source: UsageSource | None = None) -> LandingDay:
+                     usage_source: UsageSource | None = None,
+                     purchase_source: PurchaseSource | None = None) -> LandingDay:
     """The day's files, read; a usage file of more than `chunk_rows` rows is only
     fingerprinted now, and read that many rows at a time when taken in
     (intake/usage_buckets.py). None reads every file whole, whatever its size.
     `usage_source` (the policy's [sources.usage]) maps a metering system's events onto
-    the usage contract (intake/sources.py); such a file is always read whole."""
+    the usage contract (intake/sources.py); such a file is always read whole.
+    `purchase_source` ([sources.purchases]) reads purchases and refunds as Stripe exports
+    mapped onto the contract (intake/stripe.py)."""
     if not Path(landing_root).is_dir():
         raise InputFileError(f"landing {landing_root} is not a directory: check --landing "
                              "(a night with no day directory is empty; one with no landing is "
@@ -136,7 +140,9 @@ def read_landing_day(landing_root: Path, business_date: date,
     files = {}
     if directory.is_dir():
         for document, path in document_files(directory).items():
-            if document == "usage" and usage_source and not usage_source.is_contract:
+            if purchase_source and reads_stripe(purchase_source, document):
+                files[document] = read_stripe_document(document, path, purchase_source.stripe)
+            elif document == "usage" and usage_source and not usage_source.is_contract:
                 files[document] = read_usage_source(path, usage_source)
             elif document == "usage" and chunk_rows is not None:
                 files[document] = open_document(document, path, chunk_rows)
@@ -400,7 +406,8 @@ def _take_in(connection: Connection, files: dict[str, InputFile | StreamedFile],
         validated = validate_fx_rates(files["fx_rates"].frame, day, policy.functional_currency)
         intakes.append(_against_table(connection, files["fx_rates"], validated, "fx_rates"))
     if "purchases" in files:
-        validated = validate_purchases(files["purchases"].frame, day)
+        validated = in_stripe_terms(files["purchases"],
+                                    validate_purchases(files["purchases"].frame, day))
         intakes.append(_with_source(_against_table(connection, files["purchases"], validated, "lots")))
     if "usage" in files and isinstance(files["usage"], StreamedFile):
         intakes.append(take_in_streamed_usage(files["usage"], day, window,
@@ -427,6 +434,7 @@ def _take_in(connection: Connection, files: dict[str, InputFile | StreamedFile],
             validated = validate(files[document].frame, day)
             validated = _judged_against_lots(connection, document, table, validated, purchases,
                                              judge)
+            validated = in_stripe_terms(files[document], validated)  # Stripe refunds' field names
             intakes.append(_against_table(connection, files[document], validated, table))
     return intakes
 

@@ -86,7 +86,8 @@ def run_night(store: Store, policy: Policy, landing_root: Path, archive_root: Pa
     anchor file, else the default beside the archive). None holds every
     file whole.
     """
-    landing = read_landing_day(landing_root, business_date, chunk_rows, policy.usage_source)
+    landing = read_landing_day(landing_root, business_date, chunk_rows, policy.usage_source,
+                               purchase_source=policy.purchase_source)
     night = open_night(policy, archive_root, business_date, clock)
     try:
         with store.transaction() as connection:

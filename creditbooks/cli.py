@@ -45,6 +45,8 @@ report_app = typer.Typer(no_args_is_help=True, help="Period reports.")
 app.add_typer(report_app, name="report")
 trace_app = typer.Typer(no_args_is_help=True, help="Audit trace: usage to revenue and back.")
 app.add_typer(trace_app, name="trace")
+policy_app = typer.Typer(no_args_is_help=True, help="Policy versions the ledger kept.")
+app.add_typer(policy_app, name="policy")
 ArchiveOption = Annotated[Path, typer.Option("--archive", envvar="CREDITBOOKS_ARCHIVE")]
 AnchorsOption = Annotated[Path | None, typer.Option(
     "--anchors", envvar="CREDITBOOKS_ANCHORS",
@@ -52,6 +54,8 @@ AnchorsOption = Annotated[Path | None, typer.Option(
          "or close directory)")]
 
 FormatOption = Annotated[OutputFormat, typer.Option("--format", help="table, csv or json")]
+ActorOption = Annotated[str | None, typer.Option(
+    "--actor", help="who does this, recorded (default $CREDITBOOKS_ACTOR)")]
 
 
 def _period_option(name: str) -> Period:
@@ -152,15 +156,17 @@ def nightly(
         "books")] = DEFAULT_CHUNK_ROWS,
     output_format: FormatOption = OutputFormat.TABLE,
     anchors: AnchorsOption = None,
+    actor: ActorOption = None,
 ) -> None:
-    """Post one business day, or each day of a range in order, from LANDING/YYYY-MM-DD/."""
+    """Post one business day, or each day of a range in order, from LANDING/YYYY-MM-DD/
+    (the batch records --actor, else $CREDITBOOKS_ACTOR, else os:USER)."""
     days = _requested_days(on_date, from_date, to_date)
     ctx = _context(context)
     store, policy = ctx.store(), ctx.policy()
     rows = []
     for business_date in days:
         outcome = run_night(store, policy, landing, archive, business_date, strict=strict,
-                            chunk_rows=chunk_rows, anchors=anchors)
+                            chunk_rows=chunk_rows, anchors=anchors, actor=actor)
         rows.append(outcome.as_row())
         if output_format == OutputFormat.TABLE:
             typer.echo(_night_line(rows[-1]))
@@ -526,13 +532,16 @@ def close(
         "--accept-exceptions", help="lock even though a reconciliation failed")] = False,
     reason: Annotated[str, typer.Option(help="why (required with --accept-exceptions)")] = "",
     anchors: AnchorsOption = None,
+    actor: ActorOption = None,
 ) -> None:
-    """Close a period: completeness, reconciliations, reports, package, then the lock."""
+    """Close a period: completeness, reconciliations, reports, package, then the lock
+    (by --actor or $CREDITBOOKS_ACTOR, one of the policy's [controls] closers)."""
     from creditbooks.close import close_period
 
     ctx = _context(context)
     outcome = close_period(ctx.store(), ctx.policy(), period, out, archive,
-                           accept_exceptions=accept_exceptions, reason=reason, anchors=anchors)
+                           accept_exceptions=accept_exceptions, reason=reason, anchors=anchors,
+                           actor=actor)
     if outcome.status == "already closed":
         typer.echo(f"{period} is already closed (version {outcome.version}); nothing changed")
         return
@@ -551,12 +560,53 @@ def reopen(
     anchors: Annotated[Path | None, typer.Option(
         "--anchors", envvar="CREDITBOOKS_ANCHORS", help="append an anchor of the reopen here")
     ] = None,
+    actor: ActorOption = None,
+    approved_by: Annotated[str | None, typer.Option(
+        "--approved-by", help="the approver: one of the policy's [controls] approvers, not "
+                              "the actor")] = None,
 ) -> None:
-    """Reopen a closed period (recorded: who, when, why); closing again makes a new version."""
+    """Reopen a closed period (recorded: who, approved by whom, when, why); closing again
+    makes a new version."""
     from creditbooks.close import reopen_period
 
-    version = reopen_period(_context(context).store(), period, reason, anchors=anchors)
+    ctx = _context(context)
+    version = reopen_period(ctx.store(), period, reason, actor=actor, anchors=anchors,
+                            policy=ctx.policy(), approved_by=approved_by)
     typer.echo(f"{period} reopened (was version {version}); postings into it are allowed again")
+
+
+@policy_app.command("show")
+def policy_show_command(
+    context: typer.Context,
+    version: Annotated[str | None, typer.Option(
+        "--version", help="a policy version (default: the latest the ledger keeps)")] = None,
+) -> None:
+    """Print the text of a policy version as the ledger kept it when first used."""
+    from ledger.policy_versions import kept_policy
+
+    with _context(context).store().engine.connect() as connection:
+        kept = kept_policy(connection, version)
+    typer.echo(f"# policy version {kept.version}, first used for {kept.first_used_for} by "
+               f"{kept.first_used_by} at {kept.first_used_at}")
+    typer.echo(kept.policy_text, nl=not kept.policy_text.endswith("\n"))
+
+
+@policy_app.command("diff")
+def policy_diff_command(
+    context: typer.Context,
+    old_version: Annotated[str, typer.Argument(metavar="V1")],
+    new_version: Annotated[str, typer.Argument(metavar="V2")],
+) -> None:
+    """A unified diff of two kept policy versions' texts."""
+    import difflib
+
+    from ledger.policy_versions import kept_policy
+
+    with _context(context).store().engine.connect() as connection:
+        old, new = kept_policy(connection, old_version), kept_policy(connection, new_version)
+    typer.echo("".join(difflib.unified_diff(
+        old.policy_text.splitlines(keepends=True), new.policy_text.splitlines(keepends=True),
+        fromfile=f"policy {old.version}", tofile=f"policy {new.version}")), nl=False)
 
 
 @app.command("verify-package")

@@ -250,7 +250,7 @@ def run_demo(out: Path, customers: int, seed: int, policy: Policy, database_url:
     echo(f"demo: {customers} customers, {QUARTER_START} to {QUARTER_END}, landing files in {landing}")
     statuses: dict[str, int] = {}
     for business_date in days_between(QUARTER_START, QUARTER_END):
-        outcome = run_night(store, policy, landing, archive, business_date)
+        outcome = run_night(store, policy, landing, archive, business_date, actor="demo")
         statuses[outcome.status] = statuses.get(outcome.status, 0) + 1
     echo("nights: " + ", ".join(f"{count} {status}" for status, count in sorted(statuses.items())))
     months: list[Period] = []

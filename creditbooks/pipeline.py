@@ -19,6 +19,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from creditbooks.actors import resolve_actor
 from creditbooks.close import close_period, require_complete
 from creditbooks.night.ingest import ingest, read_landing_day
 from creditbooks.night.posting import open_night
@@ -141,15 +142,18 @@ def _night(settings: Settings, business_date: str):
     return open_night(settings.policy(), settings.archive_root, parse_business_date(business_date))
 
 
-def ingest_day(business_date: str, strict: bool = False) -> dict:
+def ingest_day(business_date: str, strict: bool = False, actor: str | None = None) -> dict:
+    """actor: the Airflow run's person (`creditbooks.actors.airflow_actor`), recorded on
+    the batch."""
     settings = Settings.resolve()
+    actor = resolve_actor(actor, "the nightly run", os_fallback=True)
     store, night = settings.store(), _night(settings, business_date)
     landing = read_landing_day(settings.landing_root, night.day.business_date,
                                settings.usage_chunk_rows, night.policy.usage_source,
                                purchase_source=night.policy.purchase_source)
     with store.transaction() as connection:
         ingest(connection, landing, night.day, night.policy, night.archive_root, night.batch_id,
-               strict, night.recorded_at)
+               strict, night.recorded_at, actor)
         files = read_frame(connection, "SELECT document, rows_read, rows_accepted, rows_duplicate,"
                            " rows_rejected FROM batch_files WHERE batch_id = :batch_id "
                            "ORDER BY document", batch_id=night.batch_id)
@@ -198,11 +202,12 @@ def month_end_reconciliations(period: Period) -> list[dict]:
     return [row for result in results for row in result.rows()]
 
 
-def month_end_close(period: Period) -> dict:
-    """Reports, package and lock (closing a closed period changes nothing)."""
+def month_end_close(period: Period, actor: str | None = None) -> dict:
+    """Reports, package and lock (closing a closed period changes nothing). actor: the
+    Airflow run's person (`creditbooks.actors.airflow_actor`)."""
     settings = Settings.resolve()
     outcome = close_period(settings.store(), settings.policy(), period, settings.close_root,
-                           settings.archive_root, actor="airflow")
+                           settings.archive_root, actor=actor)
     return {"period": outcome.period, "status": outcome.status, "version": outcome.version,
             "package": str(outcome.package) if outcome.package else ""}
 

@@ -6,7 +6,9 @@ files in `batch_files`, and every quarantine row it wrote), and a period event (
 reopen, with who, when, why and the journal digest) in the transaction that records it.
 A record's content hash is SHA-256 over the text of those rows (`ledger.row_text`:
 fields joined by \\x1f, a missing value empty, each row ended by a newline; a batch's
-files and quarantine rows each as one SHA-256 and a row count). Each seal's link is
+files and quarantine rows each as one SHA-256 and a row count; a batch's actor and a
+reopen's approver only when recorded, so records sealed before those were kept keep their
+hashes). Each seal's link is
 
     SHA-256(previous link + kind + \\x1f + key + \\x1f + journal link + content hash)
 
@@ -24,7 +26,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import numpy as np
-from sqlalchemy import Connection, insert, text
+from sqlalchemy import Connection, insert, inspect, text
 
 from ledger import schema
 from ledger.chain import GENESIS, ChainHead, chain_head
@@ -33,17 +35,30 @@ from ledger.row_text import columns_as_text, line_text, text_buffer
 
 _FETCH_ROWS = 100_000
 _EMPTY = hashlib.sha256(b"").hexdigest()
+# The actor last, hashed only when set: a batch from before it was recorded keeps its hash.
+# ({actor}: NULL on a ledger being upgraded through a revision older than that column.)
 _BATCHES = """SELECT batch_id, business_date, posting_period, status, policy_version,
-                     input_fingerprint, entry_count FROM batches WHERE status <> 'open'"""
+                     input_fingerprint, entry_count, {actor} FROM batches WHERE status <> 'open'"""
 _FILES = """SELECT batch_id, document, file_name, sha256, rows_read, rows_accepted,
                    rows_duplicate, rows_rejected, credits_accepted_micro, amounts_accepted_json
             FROM batch_files"""
 _QUARANTINE = """SELECT batch_id, id, business_date, document, file_name, row_number, kind,
                         column_name, reason, raw_row FROM quarantine"""
-# The flag as 1 or 0 on both stores (PostgreSQL would write true/false).
-_EVENTS = """SELECT id, period, action, version, actor, reason,
-                    CASE WHEN accepted_exceptions THEN 1 ELSE 0 END, journal_digest, recorded_at
-             FROM period_events"""
+# The flag as 1 or 0 on both stores (PostgreSQL would write true/false). A reopen's
+# approver is a field of its row only when set: events from before it was recorded keep
+# their hashes.
+_EVENT_COLUMNS = """id, period, action, version, actor, reason,
+                    CASE WHEN accepted_exceptions THEN 1 ELSE 0 END, journal_digest, recorded_at"""
+_EVENTS = f"SELECT {_EVENT_COLUMNS} FROM period_events WHERE approved_by IS NULL"
+_APPROVED_EVENTS = (f"SELECT {_EVENT_COLUMNS}, approved_by FROM period_events "
+                    "WHERE approved_by IS NOT NULL")
+_EVENTS_BEFORE_APPROVERS = f"SELECT {_EVENT_COLUMNS} FROM period_events WHERE 1 = 1"
+
+
+def _has_column(connection: Connection, table: str, column: str) -> bool:
+    """Whether the ledger's table has the column yet: the record-chain migration seals
+    through this module while the ledger is at its own, older revision."""
+    return any(found["name"] == column for found in inspect(connection).get_columns(table))
 
 
 @dataclass(frozen=True)
@@ -75,30 +90,37 @@ def batch_contents(connection: Connection, batch_id: str | None = None) -> dict[
     """{batch id: content hash} of every published batch (or of the one named)."""
     where, parameters = ("batch_id = :batch_id", {"batch_id": batch_id}) if batch_id else (
         "1 = 1", {})
-    batches = connection.execute(text(f"{_BATCHES} AND {where} ORDER BY batch_id"),
-                                 parameters).cursor.fetchall()
+    actor = "actor" if _has_column(connection, "batches", "actor") else "NULL"
+    batches = connection.execute(text(f"{_BATCHES.format(actor=actor)} AND {where} "
+                                      "ORDER BY batch_id"), parameters).cursor.fetchall()
     files = _grouped_digests(connection.execute(text(
         f"{_FILES} WHERE {where} ORDER BY batch_id, document"), parameters))
     quarantine = _grouped_digests(connection.execute(text(
         f"{_QUARANTINE} WHERE {where} ORDER BY batch_id, id"), parameters))
     if not batches:
         return {}
-    batch_text = line_text(columns_as_text(batches)).to_pylist()
+    batch_text = line_text(columns_as_text([row[:-1] for row in batches])).to_pylist()
     contents = {}
     for row, row_text in zip(batches, batch_text, strict=True):
         files_digest, files_count = files.get(row[0], (_EMPTY, 0))
         rows_digest, rows_count = quarantine.get(row[0], (_EMPTY, 0))
+        actor = row[-1]
         contents[row[0]] = hashlib.sha256(
             (row_text + f"files\x1f{files_digest}\x1f{files_count}\n"
-             f"quarantine\x1f{rows_digest}\x1f{rows_count}\n").encode()).hexdigest()
+             f"quarantine\x1f{rows_digest}\x1f{rows_count}\n"
+             + ("" if actor is None else f"actor\x1f{actor}\n")).encode()).hexdigest()
     return contents
 
 
 def period_event_contents(connection: Connection, event_id: int | None = None) -> dict[str, str]:
     """{event id as text: content hash} of every period event (or of the one named)."""
-    where, parameters = ("WHERE id = :id", {"id": event_id}) if event_id is not None else ("", {})
-    digests = _grouped_digests(connection.execute(text(f"{_EVENTS} {where} ORDER BY id"),
-                                                  parameters))
+    where, parameters = ("AND id = :id", {"id": event_id}) if event_id is not None else ("", {})
+    digests = {}
+    queries = ((_EVENTS, _APPROVED_EVENTS) if _has_column(connection, "period_events", "approved_by")
+               else (_EVENTS_BEFORE_APPROVERS,))
+    for query in queries:
+        digests |= _grouped_digests(connection.execute(text(f"{query} {where} ORDER BY id"),
+                                                       parameters))
     return {key: digest for key, (digest, _) in digests.items()}
 
 

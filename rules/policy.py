@@ -2,6 +2,13 @@
 
 The policy version is the SHA-256 of the parsed content in canonical JSON form, so
 comments and layout do not change it but any rule does; every batch and entry records it.
+The file's text is kept with it (`Policy.text`): the ledger stores each version's text when
+it is first used (`ledger/policy_versions.py`), and `policy_version_of_text` recomputes the
+version from a stored or packaged text.
+
+`[controls]` is segregation of duties: who may close a period (`closers`) and who may
+approve (`approvers`: a reopen, a manual journal), each empty meaning anyone named;
+`Policy.may_close` and `Policy.may_approve` answer for one actor.
 
 The file is read against a schema (`SCHEMA`): every section and key is declared once, with
 the parser that checks its type and range and its default. An unknown section or key, a
@@ -132,11 +139,39 @@ class Policy:
     # [sources.purchases]: the contract's purchases and refunds, or Stripe exports (intake/stripe.py).
     purchase_source: PurchaseSource = field(default_factory=PurchaseSource)
 
+    # [controls]: who may close and who may approve; empty means anyone named.
+    closers: frozenset[str] = frozenset()
+    approvers: frozenset[str] = frozenset()
+    # The file's text as read (a policy built from a document in memory has none).
+    text: str = ""
+
     def breakage_rule(self, product: str) -> BreakageRule:
         return self.breakage_products.get(product, BreakageRule(self.breakage_method))
 
     def overage_for(self, customer_id: str) -> OverageMode:
         return self.overage_customers.get(customer_id, self.overage)
+
+    def may_close(self, actor: str) -> bool:
+        """Whether `actor` may close a period ([controls] closers; empty: anyone)."""
+        return not self.closers or actor in self.closers
+
+    def may_approve(self, actor: str) -> bool:
+        """Whether `actor` may approve a reopen or a manual journal ([controls] approvers;
+        empty: anyone). That the approver is not the requester is the caller's check."""
+        return not self.approvers or actor in self.approvers
+
+
+def policy_version_of_text(text: str) -> str:
+    """The version of a policy text (TOML): what `load_policy` would record for it."""
+    return _document_version(tomllib.loads(text))
+
+
+def _document_version(document: dict) -> str:
+    # The version hashes the document as parsed, not the checked values, so a file keeps
+    # the version ledgers already recorded for it.
+    canonical = json.dumps(_recognition_rules(document), sort_keys=True,
+                           separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
 def load_policy(path: str | Path | None = None) -> Policy:
@@ -148,23 +183,21 @@ def load_policy(path: str | Path | None = None) -> Policy:
     except OSError as error:
         raise PolicyError(f"policy file {policy_path} cannot be read: {error.strerror}") from None
     try:
-        document = tomllib.loads(raw_bytes.decode("utf-8"))
+        text = raw_bytes.decode("utf-8")
+        document = tomllib.loads(text)
     except UnicodeDecodeError as error:
         line = raw_bytes[:error.start].count(b"\n") + 1
         raise PolicyError(f"policy file {policy_path} is not UTF-8 text: line {line} has the "
                           f"byte 0x{raw_bytes[error.start]:02x}; save it as UTF-8") from None
     except tomllib.TOMLDecodeError as error:
         raise PolicyError(f"policy file {policy_path} is not valid TOML: {error}") from None
-    return policy_from_document(document, source=str(policy_path))
+    return policy_from_document(document, source=str(policy_path), text=text)
 
 
-def policy_from_document(document: dict, source: str = "<memory>") -> Policy:
-    """The policy a parsed TOML document describes, checked against `SCHEMA`."""
-    # The version hashes the document as parsed, not the checked values, so a file keeps
-    # the version ledgers already recorded for it.
-    canonical = json.dumps(_recognition_rules(document), sort_keys=True,
-                           separators=(",", ":"), default=str)
-    version = hashlib.sha256(canonical.encode()).hexdigest()[:16]
+def policy_from_document(document: dict, source: str = "<memory>", text: str = "") -> Policy:
+    """The policy a parsed TOML document describes, checked against `SCHEMA`; `text` is
+    the file it was parsed from."""
+    version = _document_version(document)
     settings = _read_sections(document, source)
     accounts = _chart_of_accounts(settings["accounts"], document.get("accounts", {}),
                                   _Where(source, ("accounts",)))
@@ -189,6 +222,9 @@ def policy_from_document(document: dict, source: str = "<memory>") -> Policy:
         overage_price_per_credit=usage["overage_price_per_credit"],
         overage_currency=usage["overage_currency"],
         functional_currency=settings["fx"]["functional_currency"],
+        closers=settings["controls"]["closers"],
+        approvers=settings["controls"]["approvers"],
+        text=text,
         usage_source=settings["sources"]["usage"],
         purchase_source=settings["sources"]["purchases"],
     )
@@ -332,6 +368,13 @@ def _one_of(choices: Iterable[str]) -> Parser:
             raise where.refuse(f"must be one of {listed}, not {_shown(value)}")
         return members[members.index(value)]
     return parse
+
+
+def _people(value: object, where: _Where) -> frozenset[str]:
+    """A list of people's names, as actors are recorded (`creditbooks/actors.py`)."""
+    if not isinstance(value, list) or not all(_one_line_text(name) for name in value):
+        raise where.refuse(f'must be a list of names such as ["jane.cfo"], not {_shown(value)}')
+    return frozenset(name.strip() for name in value)
 
 
 def _late_window_days(value: object, where: _Where) -> int:
@@ -573,6 +616,8 @@ SCHEMA: dict[str, dict[str, Setting]] = {
         "netsuite_date_format": (_one_of(NETSUITE_DATE_FORMATS), "MM/DD/YYYY"),
         "xero_date_format": (_one_of(XERO_DATE_FORMATS), "DD/MM/YYYY"),
     },
+    # Segregation of duties: who may close, who may approve (empty: anyone named).
+    "controls": {"closers": (_people, frozenset()), "approvers": (_people, frozenset())},
 }
 # [sources.usage]: the format (a preset), its time format and field paths, by role.
 USAGE_SOURCE_SCHEMA: dict[str, Setting] = {

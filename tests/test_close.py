@@ -202,8 +202,10 @@ def test_periods_close_in_order_close_once_and_reopen_on_the_record(january, pol
     assert close(january, policy, tmp_path, "2026-01").status == "already closed"
     assert close(january, policy, tmp_path, "2026-02").status == "closed"
     with pytest.raises(CloseRefusedError, match="reopen 2026-02 first"):
-        reopen_period(january, "2026-01", "found an error", actor="controller")
-    reopen_period(january, "2026-02", "late vendor credit note", actor="controller")
+        reopen_period(january, "2026-01", "found an error", actor="controller", policy=policy,
+                      approved_by="cfo")
+    reopen_period(january, "2026-02", "late vendor credit note", actor="controller",
+                  policy=policy, approved_by="cfo")
     again = close(january, policy, tmp_path, "2026-02")
     assert (again.version, again.package.name) == (2, "v2")
     assert (tmp_path / "close" / "2026-02" / "v1" / "manifest.json").exists()

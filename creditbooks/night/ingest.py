@@ -76,6 +76,7 @@ from ledger.domain import BatchStatus, OverageMode, Stage
 from ledger.locks import posting_period
 from ledger.money import format_minor, minor_unit_exponent
 from ledger.periods import BusinessDay, LateWindow
+from ledger.policy_versions import keep_policy_version
 from ledger.seen_ids import (
     forget_before_window,
     late_window,
@@ -162,8 +163,10 @@ def require_same_files(existing: dict, landing: LandingDay) -> None:
 
 def ingest(connection: Connection, landing: LandingDay, day: BusinessDay, policy: Policy,
            archive_root: Path, batch_id: str, strict: bool,
-           recorded_at) -> BatchStatus | None:
-    """Open the batch for the day; returns None. A day that already has a batch is the
+           recorded_at, actor: str | None = None) -> BatchStatus | None:
+    """Open the batch for the day, recording who ran it (`actor`, resolved by
+    `creditbooks.actors`) and keeping the policy's text if this version is new to the
+    ledger; returns None. A day that already has a batch is the
     night's one batch check: from the same landing files it is left as it is and its status
     returned (a run again finishes or finds it published), from different files it is
     refused as a conflict."""
@@ -176,7 +179,7 @@ def ingest(connection: Connection, landing: LandingDay, day: BusinessDay, policy
     # Chunked intake spills here, on the archive's file system so its partition moves in whole.
     with tempfile.TemporaryDirectory(dir=archive_root, prefix=_staging_prefix()) as staging:
         _ingest(connection, landing, day, policy, archive_root, batch_id, strict,
-                recorded_at, Path(staging))
+                recorded_at, Path(staging), actor)
     return None
 
 
@@ -234,7 +237,7 @@ def _process_alive(process_id: int) -> bool:
 
 def _ingest(connection: Connection, landing: LandingDay, day: BusinessDay, policy: Policy,
             archive_root: Path, batch_id: str, strict: bool, recorded_at,
-            staging: Path) -> list[DocumentIntake | StagedUsage]:
+            staging: Path, actor: str | None) -> list[DocumentIntake | StagedUsage]:
     window = late_window(connection, day, policy.late_window_days)
     intakes = _take_in(connection, landing.files, day, policy, window, staging)
     rejected = sum(len(intake.rejected) for intake in intakes)
@@ -250,7 +253,10 @@ def _ingest(connection: Connection, landing: LandingDay, day: BusinessDay, polic
         "posting_period": posting_period(connection, day.period),
         "policy_version": policy.version, "input_fingerprint": landing.fingerprint,
         "started_at": recorded_at, "recorded_at": recorded_at, "entry_count": 0,
+        "actor": actor,
     }])
+    keep_policy_version(connection, policy.version, policy.text, actor or "",
+                        f"night {day.business_date.isoformat()}", recorded_at)
     _archive(connection, intakes, day, window, archive_root, batch_id)
     insert_frame(connection, schema.BatchFile, _batch_files(intakes, batch_id))
     insert_frame(connection, schema.QuarantinedRow, _quarantine(intakes, day, batch_id))

@@ -20,6 +20,7 @@ from pathlib import Path
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
+from creditbooks.actors import resolve_actor
 from creditbooks.night.ingest import (
     BatchConflictError,
     LandingDay,
@@ -76,7 +77,7 @@ def run_night(store: Store, policy: Policy, landing_root: Path, archive_root: Pa
               business_date: date, strict: bool = False,
               clock: Callable[[], datetime] = lambda: datetime.now(UTC),
               chunk_rows: int | None = DEFAULT_CHUNK_ROWS,
-              anchors: Path | None = None) -> NightOutcome:
+              anchors: Path | None = None, actor: str | None = None) -> NightOutcome:
     """Every stage of one night in one transaction (the command line's way).
 
     A usage file of more than `chunk_rows` rows is taken in that many rows at a time and
@@ -84,15 +85,17 @@ def run_night(store: Store, policy: Policy, landing_root: Path, archive_root: Pa
     not the day, and the books are the same (intake/usage_buckets.py). Once it commits, a
     night that changed the books writes its anchor (`write_publish_anchor`; `anchors`: the
     anchor file, else the default beside the archive). None holds every
-    file whole.
+    file whole. actor: who runs it (else $CREDITBOOKS_ACTOR, else `os:` and the
+    operating-system user: `creditbooks.actors`), recorded on the batch.
     """
+    actor = resolve_actor(actor, "the nightly run", os_fallback=True)
     landing = read_landing_day(landing_root, business_date, chunk_rows, policy.usage_source,
                                purchase_source=policy.purchase_source)
     night = open_night(policy, archive_root, business_date, clock)
     try:
         with store.transaction() as connection:
             share_posting_lock(connection)  # before ingest chooses the posting period
-            status = _run_stages(connection, night, landing, strict, chunk_rows)
+            status = _run_stages(connection, night, landing, strict, chunk_rows, actor)
     except IntegrityError as error:
         raise BatchConflictError(
             f"business date {business_date} could not be posted: another run wrote it first "
@@ -113,11 +116,11 @@ def write_publish_anchor(store: Store, business_date: date, archive_root: Path,
 
 
 def _run_stages(connection: Connection, night: Night, landing: LandingDay, strict: bool,
-                chunk_rows: int | None) -> str:
+                chunk_rows: int | None, actor: str) -> str:
     """The night's plan (`night_tasks`) in its order; returns the batch's status once
     published, or "unchanged" for a day already published from the same files."""
     found = ingest(connection, landing, night.day, night.policy, night.archive_root,
-                   night.batch_id, strict, night.recorded_at)
+                   night.batch_id, strict, night.recorded_at, actor)
     if found is not None and found.is_published:
         return "unchanged"
     status = None

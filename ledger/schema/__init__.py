@@ -30,7 +30,7 @@ from ledger.schema.batches import (
     SeenUsageIds,
     UsageIdMemory,
 )
-from ledger.schema.close import PeriodEvent
+from ledger.schema.close import PeriodEvent, PolicyVersion
 from ledger.schema.columns import Retention
 from ledger.schema.journal import JournalEntryRecord, JournalLineRecord, JournalSeal, RecordSeal
 from ledger.schema.subledger import (
@@ -79,6 +79,7 @@ __all__ = [
     "OverageCharge",
     "OverageSettlement",
     "PeriodEvent",
+    "PolicyVersion",
     "QuarantinedRow",
     "RecordSeal",
     "RefundRecord",

@@ -54,6 +54,9 @@ class Batch(SQLModel, table=True):
     started_at: datetime = Field(sa_column=utc_instant())
     recorded_at: datetime = Field(sa_column=utc_instant())
     entry_count: int = Field(sa_column=Column(Integer, nullable=False))
+    # Who ran the night (--actor, $CREDITBOOKS_ACTOR, the Airflow run's user or its DAG's
+    # owner, or `os:NAME`); empty on batches of ledgers from before it was recorded.
+    actor: str | None = Field(default=None, max_length=200, nullable=True)
 
 
 class BatchStage(SQLModel, table=True):

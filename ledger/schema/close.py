@@ -46,6 +46,25 @@ class PeriodEvent(SQLModel, table=True):
     accepted_exceptions: bool
     journal_digest: str = Field(max_length=64)
     recorded_at: datetime = Field(sa_column=utc_instant())
+    # A reopen's approver: a person the policy lets approve, other than the actor. Empty
+    # on closes, and on events of ledgers from before it was recorded.
+    approved_by: str | None = Field(default=None, max_length=200, nullable=True)
+
+
+class PolicyVersion(SQLModel, table=True):
+    """The full text of each policy version, kept when a night or a close first used it.
+
+    The version is the policy's hash (`rules.policy`): the text here hashes to it, so the
+    rules in force on any past day can be shown, not only named. Append-only.
+    """
+
+    __tablename__ = "policy_versions"
+    retention: ClassVar[Retention] = Retention.APPEND_ONLY
+    version: str = Field(primary_key=True, max_length=64)
+    policy_text: str = Field(sa_column=Column(Text, nullable=False))
+    first_used_by: str = Field(max_length=200)
+    first_used_for: str = Field(max_length=64)  # "night 2026-01-05" or "close 2026-01"
+    first_used_at: datetime = Field(sa_column=utc_instant())
 
 
 TABLES = tables_of(globals())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,8 +11,12 @@ CREDITBOOKS = str(Path(sys.executable).with_name("creditbooks"))
 
 
 def creditbooks(*arguments, cwd, check=True):
+    # The actor the tests act as (tests/conftest.py) goes along; a test that unsets it sees
+    # the refusal of a close without one.
+    actor = {"CREDITBOOKS_ACTOR": os.environ["CREDITBOOKS_ACTOR"]} if os.environ.get(
+        "CREDITBOOKS_ACTOR") else {}
     completed = subprocess.run([CREDITBOOKS, *arguments], cwd=cwd, capture_output=True, text=True,
-                               env={"PATH": "/usr/bin:/bin", "HOME": str(cwd)})
+                               env={"PATH": "/usr/bin:/bin", "HOME": str(cwd), **actor})
     if check and completed.returncode != 0:
         raise AssertionError(f"exit {completed.returncode}: {completed.stderr}")
     return completed

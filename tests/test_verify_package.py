@@ -314,3 +314,52 @@ def test_a_json_cell_changed_is_named_against_its_csv(copy):
     assert verify_package(copy) == [
         "rollforward.json: SHA-256 differs from the one manifest.json recorded",
         "rollforward.json row 1 column purchases: '11.01' but rollforward.csv says '11.00'"]
+
+
+RENAMED_CHART = {"deferred_revenue": "Liabilities:Unearned:Credits",
+                 "usage_revenue": "Income:Sales:Usage",
+                 "breakage_revenue": "Income:Sales:Breakage"}
+
+
+def test_a_close_under_a_renamed_chart_verifies_clean_and_records_the_chart(tmp_path, copy):
+    """The refund scenario's March under a policy whose [accounts] renames deferred, usage
+    and breakage revenue: the close (which reads its package back before the lock) locks,
+    and the package ties out by the names its manifest records."""
+    import json
+    import tomllib
+
+    from ledger.store import Store
+    from rules.policy import DEFAULT_POLICY_FILE, policy_from_document
+
+    document = tomllib.loads(DEFAULT_POLICY_FILE.read_text())
+    renamed = {document["accounts"][role]: name for role, name in RENAMED_CHART.items()}
+    document["accounts"] |= RENAMED_CHART
+    for codes in document["export"]["account_codes"].values():  # the ERP codes follow
+        for old, new in renamed.items():
+            if old in codes:
+                codes[new] = codes.pop(old)
+    policy = policy_from_document(document)
+    store = Store(f"sqlite:///{tmp_path / 'ledger.db'}")
+    store.initialise()
+    write_refund_scenario(tmp_path / "landing")
+    post_days(store, policy, tmp_path, date(2026, 3, 1), date(2026, 3, 31))
+    package = close_period(store, policy, "2026-03", tmp_path / "close", tmp_path / "archive",
+                           actor="tester").package
+    store.dispose()
+    manifest_path = package / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    assert {role: manifest["accounts"][role] for role in RENAMED_CHART} == RENAMED_CHART
+    assert manifest["accounts"]["cash_clearing"] == "Assets:Cash:Clearing"
+    assert verify_package(package) == []
+    # A manifest without the chart (one written before it was recorded) means the default
+    # chart: this package's renamed accounts then no longer tie, named by their columns.
+    del manifest["accounts"]
+    manifest_path.write_text(json.dumps(manifest))
+    assert any(problem.startswith("rollforward.csv row 2 column usage_revenue: 6.66 but "
+                                  "income_statement's Income:Revenue:Usage")
+               for problem in verify_package(package))
+    # The default chart's package, its manifest's chart taken out, still ties out.
+    default_manifest = json.loads((copy / "manifest.json").read_text())
+    default_manifest.pop("accounts", None)
+    (copy / "manifest.json").write_text(json.dumps(default_manifest))
+    assert verify_package(copy) == []

@@ -19,6 +19,11 @@ imports nothing of the close or of the reports that wrote the package.
 
 Figures are compared exactly, as decimals; a workbook cell holds a double, so it is
 compared at the currency's places (the CSV holds the exact text).
+
+Account names are those of the chart the close wrote the package under, as its manifest
+records them (`accounts`: role -> account, `recorded_chart`): a policy may rename any of
+them. A manifest from before the chart was recorded is read under the default chart
+(`ledger.accounts.ChartOfAccounts`).
 """
 
 from __future__ import annotations
@@ -27,15 +32,16 @@ import csv
 import hashlib
 import json
 import re
-import tomllib
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import asdict
 from decimal import Decimal, InvalidOperation
 from html.parser import HTMLParser
 from pathlib import Path
 
 from sqlalchemy import Connection, text
 
+from ledger.accounts import ChartOfAccounts
 from ledger.anchors import known_ledger_id
 from ledger.chain import verify_chain
 from ledger.digest import journal_digest
@@ -74,8 +80,23 @@ def read_csv(path: Path) -> tuple[list[str], list[dict]]:
         return list(reader.fieldnames or []), rows
 
 
+def recorded_chart(directory: Path) -> dict[str, str]:
+    """{role: account} of the chart the package was written under (its manifest's
+    `accounts`); a manifest from before the chart was recorded, or none, means the
+    default chart."""
+    chart = asdict(ChartOfAccounts())
+    try:
+        recorded = json.loads((directory / "manifest.json").read_text()).get("accounts")
+    except (OSError, ValueError, AttributeError):  # check_manifest names such a manifest
+        recorded = None
+    if isinstance(recorded, dict):
+        chart |= {role: name for role, name in recorded.items() if isinstance(name, str)}
+    return chart
+
+
 class Package:
-    """The package's CSV reports, read once; `where` names a cell for a problem line."""
+    """The package's CSV reports, read once, and the chart it was written under
+    (`accounts`: role -> account); `where` names a cell for a problem line."""
 
     def __init__(self, directory: Path, problems: PackageProblems) -> None:
         self.directory, self.problems = directory, problems
@@ -83,6 +104,7 @@ class Package:
         self.headers: dict[str, list[str]] = {}
         for path in sorted(directory.glob("*.csv")):
             self.headers[path.stem], self.reports[path.stem] = read_csv(path)
+        self.accounts = recorded_chart(directory)
 
     def rows(self, name: str) -> list[dict]:
         return self.reports.get(name, [])
@@ -111,8 +133,7 @@ def check_manifest(directory: Path, problems: PackageProblems) -> None:
     if not manifest_path.exists():
         problems.add("manifest.json", "missing")
         return
-    manifest = json.loads(manifest_path.read_text())
-    files = manifest.get("files", {})
+    files = json.loads(manifest_path.read_text()).get("files", {})
     for name, recorded in sorted(files.items()):
         path = directory / name
         if not path.exists():
@@ -122,32 +143,6 @@ def check_manifest(directory: Path, problems: PackageProblems) -> None:
     for path in sorted(directory.iterdir()):
         if path.name != "manifest.json" and path.name not in files:
             problems.add(path.name, "not listed in manifest.json")
-    check_policy_text(directory, manifest, problems)
-
-
-def check_policy_text(directory: Path, manifest: dict, problems: PackageProblems) -> None:
-    """The policy text the package carries (the manifest's `policy_file`, from issue 21 on)
-    is the policy version the manifest names: the version is the first 16 hex digits of
-    the SHA-256 of the parsed TOML without its [sources] section, as canonical JSON
-    (sorted keys, no spaces), recomputed here as rules/policy.py defines it, not imported."""
-    name = manifest.get("policy_file")
-    if name is None:
-        return  # a package from before the policy text was kept
-    path = directory / str(name)
-    if not isinstance(name, str) or "/" in name or not path.is_file():
-        problems.add("manifest.json", f"policy_file {name!r} is not a file of the package")
-        return
-    try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        problems.add(path.name, f"is not a policy file (TOML): {error}")
-        return
-    rules = {section: value for section, value in document.items() if section != "sources"}
-    canonical = json.dumps(rules, sort_keys=True, separators=(",", ":"), default=str)
-    version = hashlib.sha256(canonical.encode()).hexdigest()[:16]
-    if version != manifest.get("policy_version"):
-        problems.add(path.name, f"is policy version {version} but manifest.json says "
-                                f"policy_version {manifest.get('policy_version')}")
 
 
 def _grouped(rows: Iterable[tuple[int, dict]], *keys: str) -> dict[tuple, list[tuple[int, dict]]]:
@@ -273,6 +268,12 @@ def _closing(trial_balance: dict, currency: str, account: str) -> Decimal:
     return balance(account) if account.startswith("Assets") else -balance(account)
 
 
+def _revenue_accounts(package: Package) -> tuple[tuple[str, str], ...]:
+    """The revenue columns of the rollforward and the disclosure, each with its account."""
+    return (("usage_revenue", package.accounts["usage_revenue"]),
+            ("breakage", package.accounts["breakage_revenue"]))
+
+
 def check_rollforwards(package: Package, income: dict, sheet: dict, suffix: str = "") -> None:
     """Each row foots; closing = the balance sheet's deferred revenue; usage and breakage
     = the income statement's lines; the breakdowns add up to the rollforward."""
@@ -289,12 +290,11 @@ def check_rollforwards(package: Package, income: dict, sheet: dict, suffix: str 
     for index, row in enumerate(package.rows(name)):
         currency = row["currency"]
         deferred = next((amount for (cur, line), amount in sheet.items()
-                         if cur == currency and line.startswith("Liabilities:DeferredRevenue")),
+                         if cur == currency and line == package.accounts["deferred_revenue"]),
                         ZERO)
         package.expect(name, index, "closing", deferred,
                        f"balance_sheet{suffix}'s deferred revenue")
-        for column, account in (("usage_revenue", "Income:Revenue:Usage"),
-                                ("breakage", "Income:Revenue:Breakage")):
+        for column, account in _revenue_accounts(package):
             package.expect(name, index, column, income.get((currency, account), ZERO),
                            f"income_statement{suffix}'s {account}")
         if suffix:
@@ -400,8 +400,7 @@ def check_disaggregation(package: Package, income: dict) -> None:
             sums[(row["dimension"], row["currency"])][column] += package.figure(name, index,
                                                                                 column)
     for (dimension, currency), figures in sorted(sums.items()):
-        for column, account in (("usage_revenue", "Income:Revenue:Usage"),
-                                ("breakage", "Income:Revenue:Breakage")):
+        for column, account in _revenue_accounts(package):
             expected = income.get((currency, account), ZERO)
             if figures[column] != expected:
                 package.problems.add(f"{name}.csv dimension {dimension} currency {currency} "

@@ -17,12 +17,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pendulum
-from airflow.sdk import Param, dag, task
-
-from creditbooks.airflow_assets import NIGHTLY_PUBLISHED
+from airflow.sdk import Asset, Param, dag, task
 
 if TYPE_CHECKING:  # imported by the tasks that run, not when the scheduler parses this file
     from ledger.periods import Period
+
+NIGHTLY_PUBLISHED = Asset("creditbooks://ledger/nightly-published")
 
 
 @dag(

@@ -10,12 +10,15 @@ appended to the anchor file (`ledger/anchors.py`). A version directory already t
 stops the close: a package is never overwritten. Closing a closed period changes nothing.
 reopen is explicit and recorded, and the next close writes a new package version.
 
+Both need a person (`creditbooks/actors.py`: --actor or $CREDITBOOKS_ACTOR, never the
+operating-system user): a close by one the policy's `[controls] closers` name (empty:
+anyone), a reopen approved by one of its `approvers` who is not the requester.
+
 Where the work runs, and why it cannot wait on itself: `creditbooks/close/executors.py`.
 """
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 from collections.abc import Iterable
@@ -24,6 +27,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from creditbooks.actors import resolve_actor
 from creditbooks.close.executors import (
     digest_and_head,
     journal_reader,
@@ -37,6 +41,7 @@ from ledger.domain import BatchStatus, PeriodAction
 from ledger.evidence import utc_instant
 from ledger.locks import locked_periods, period_states, record_period_event, take_posting_lock
 from ledger.periods import Period, parse_period, period_of
+from ledger.policy_versions import keep_policy_version
 from ledger.store import ReadOnceStore, Store
 from reports.catalogue import CATALOGUE, EMPTY_REPORT_COLUMNS, TOTALLED_COLUMNS, report_builders
 from reports.chart_data import close_charts
@@ -66,10 +71,6 @@ class CloseOutcome:
     package: Path | None
     empty_days: tuple[str, ...]
     failed_reconciliations: tuple[str, ...]
-
-
-def current_actor() -> str:
-    return os.environ.get("CREDITBOOKS_ACTOR") or getpass.getuser()
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,7 @@ def close_period(store: Store, policy: Policy, period: Period, out: Path, archiv
     """anchors: the anchor file (`ledger.anchors.anchor_file`: else $CREDITBOOKS_ANCHORS,
     else beside `out`)."""
     parse_period(period)  # a malformed period is refused before anything is read
+    actor = _closer(policy, period, actor)
     out = Path(out)
     with store.engine.connect() as connection:
         states = period_states(connection)
@@ -116,7 +118,7 @@ def close_period(store: Store, policy: Policy, period: Period, out: Path, archiv
         raise CloseRefusedError("--accept-exceptions needs --reason saying why")
     empty_days, entries = _require_ready(store, period, out, states)
     closing = _Closing(store, policy, period, out, archive_root, accept_exceptions, reason,
-                       actor or current_actor(), empty_days, entries)
+                       actor, empty_days, entries)
     written = _write_package(closing)
     _require_tied_out(closing, written)
     if not _lock(closing, written):
@@ -165,6 +167,7 @@ def _write_package(closing: _Closing) -> _Written:
         _refuse_written_version(closing.out, period, version)
         package = PackageWriter(closing.out / period / f"v{version}", period, list(builders),
                                 TOTALLED_COLUMNS, EMPTY_REPORT_COLUMNS)
+        _add_policy_text(package, policy)
         reports = _add_as_built(package, building, list(builders))
         charts = close_charts(books, policy, period, reports, figures_of)
         recorded_at = datetime.now(UTC).replace(tzinfo=None)
@@ -172,6 +175,17 @@ def _write_package(closing: _Closing) -> _Written:
             closing, version, recorded_at, failed, digested.result()))
         digest = digested.result()[0]
     return _Written(version, package, manifest, digest, failed, recorded_at)
+
+
+POLICY_FILE_NAME = "policy.toml"
+
+
+def _add_policy_text(package: PackageWriter, policy: Policy) -> None:
+    """The policy's text in force for the period, as the package's `policy.toml`: the
+    manifest hashes it and names it (`policy_file`), and verify-package checks that it
+    hashes to the manifest's policy_version. A policy built in memory has no text."""
+    if policy.text:
+        (package.directory / POLICY_FILE_NAME).write_text(policy.text, encoding="utf-8")
 
 
 def _read_every_line(books: ReadOnceStore, reader: Executor, database_url: str,
@@ -213,6 +227,7 @@ def _manifest_facts(closing: _Closing, version: int, recorded_at: datetime,
             "policy_version": closing.policy.version, "journal_digest": digest,
             # The chart the package was written under: verify-package reads its accounts.
             "accounts": asdict(closing.policy.accounts),
+            **({"policy_file": POLICY_FILE_NAME} if closing.policy.text else {}),
             "journal_lines": lines,
             "chain_head": {"sequence": head.sequence, "hash": head.chain_hash},
             "empty_days": list(closing.empty_days), "reconciliations_failed": list(failed),
@@ -244,6 +259,8 @@ def _lock(closing: _Closing, written: _Written) -> bool:
             return False
         _require_unchanged(connection, period, closing.entries)
         _refuse_written_version(closing.out, period, written.version)
+        keep_policy_version(connection, closing.policy.version, closing.policy.text,
+                            closing.actor, f"close {period}", written.recorded_at)
         record_period_event(connection, period, PeriodAction.CLOSE, written.version,
                             closing.actor, closing.reason,
                             bool(written.failed_reconciliations), written.journal_digest,
@@ -300,11 +317,46 @@ def _next_version(store: Store, period: Period) -> int:
         period=period)["n"].iloc[0])
 
 
+def current_actor() -> str:
+    """$CREDITBOOKS_ACTOR, else refused: kept for callers of the old name; new code calls
+    `creditbooks.actors.resolve_actor` with the name given and what it is for."""
+    return resolve_actor(None, "this action")
+
+
+def _closer(policy: Policy, period: Period, actor: str | None) -> str:
+    """The close's actor, named and one the policy lets close."""
+    actor = resolve_actor(actor, f"closing {period}")
+    if not policy.may_close(actor):
+        raise CloseRefusedError(f"{actor} may not close {period}: the policy's [controls] closers "
+                                f"are {', '.join(sorted(policy.closers))}")
+    return actor
+
+
+def _reopen_approver(policy: Policy, period: Period, actor: str,
+                     approved_by: str | None) -> str:
+    """The reopen's approver: named, not the requester, one of the policy's approvers."""
+    approver = (approved_by or "").strip()
+    if not approver:
+        raise CloseRefusedError(f"reopening {period} needs --approved-by NAME: an approver other "
+                                f"than {actor}")
+    if approver == actor:
+        raise CloseRefusedError(f"reopening {period}: {actor} cannot approve their own reopen; "
+                                "--approved-by must name another person")
+    if not policy.may_approve(approver):
+        raise CloseRefusedError(f"reopening {period}: {approver} is not an approver in the "
+                                f"policy's [controls] approvers ({', '.join(sorted(policy.approvers))})")
+    return approver
+
+
 def reopen_period(store: Store, period: Period, reason: str, actor: str | None = None,
-                  anchors: Path | None = None) -> int:
+                  anchors: Path | None = None, *, policy: Policy,
+                  approved_by: str | None = None) -> int:
     """anchors: where to append an anchor of the reopen (else $CREDITBOOKS_ANCHORS, else
-    none: a reopen knows no close directory to put one beside)."""
+    none: a reopen knows no close directory to put one beside). The reopen is recorded
+    with its requester (`actor`) and its approver (`approved_by`)."""
     parse_period(period)
+    actor = resolve_actor(actor, f"reopening {period}")
+    approver = _reopen_approver(policy, period, actor, approved_by)
     if not reason.strip():
         raise CloseRefusedError("reopening a period needs --reason saying why")
     with store.transaction() as connection:
@@ -319,8 +371,8 @@ def reopen_period(store: Store, period: Period, reason: str, actor: str | None =
         digest, _ = journal_digest(connection, period)
         version = int(states[period]["version"])
         record_period_event(connection, period, PeriodAction.REOPEN, version,
-                            actor or current_actor(), reason, False, digest,
-                            datetime.now(UTC).replace(tzinfo=None))
+                            actor, reason, False, digest,
+                            datetime.now(UTC).replace(tzinfo=None), approved_by=approver)
     if anchors is not None or os.environ.get(ANCHORS_ENVIRONMENT_VARIABLE):
         write_anchor(store, f"reopen {period}", anchor_file(anchors, Path(".")))
     return version

@@ -32,6 +32,7 @@ import csv
 import hashlib
 import json
 import re
+import tomllib
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict
@@ -133,7 +134,8 @@ def check_manifest(directory: Path, problems: PackageProblems) -> None:
     if not manifest_path.exists():
         problems.add("manifest.json", "missing")
         return
-    files = json.loads(manifest_path.read_text()).get("files", {})
+    manifest = json.loads(manifest_path.read_text())
+    files = manifest.get("files", {})
     for name, recorded in sorted(files.items()):
         path = directory / name
         if not path.exists():
@@ -143,6 +145,32 @@ def check_manifest(directory: Path, problems: PackageProblems) -> None:
     for path in sorted(directory.iterdir()):
         if path.name != "manifest.json" and path.name not in files:
             problems.add(path.name, "not listed in manifest.json")
+    check_policy_text(directory, manifest, problems)
+
+
+def check_policy_text(directory: Path, manifest: dict, problems: PackageProblems) -> None:
+    """The policy text the package carries (the manifest's `policy_file`, from issue 21 on)
+    is the policy version the manifest names: the version is the first 16 hex digits of
+    the SHA-256 of the parsed TOML without its [sources] section, as canonical JSON
+    (sorted keys, no spaces), recomputed here as rules/policy.py defines it, not imported."""
+    name = manifest.get("policy_file")
+    if name is None:
+        return  # a package from before the policy text was kept
+    path = directory / str(name)
+    if not isinstance(name, str) or "/" in name or not path.is_file():
+        problems.add("manifest.json", f"policy_file {name!r} is not a file of the package")
+        return
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        problems.add(path.name, f"is not a policy file (TOML): {error}")
+        return
+    rules = {section: value for section, value in document.items() if section != "sources"}
+    canonical = json.dumps(rules, sort_keys=True, separators=(",", ":"), default=str)
+    version = hashlib.sha256(canonical.encode()).hexdigest()[:16]
+    if version != manifest.get("policy_version"):
+        problems.add(path.name, f"is policy version {version} but manifest.json says "
+                                f"policy_version {manifest.get('policy_version')}")
 
 
 def _grouped(rows: Iterable[tuple[int, dict]], *keys: str) -> dict[tuple, list[tuple[int, dict]]]:

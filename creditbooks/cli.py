@@ -31,7 +31,7 @@ from ledger.store import Store, StoreNotInitialisedError, redacted
 from reports.catalogue import CATALOGUE, FUNCTIONAL_TWINS, ReportSpec, report_builders
 from reports.controls import archive_matches_ledger, run_controls
 from reports.outputs.render import OutputFormat, render_document, render_rows
-from reports.statements import rollforward, trial_balance
+from reports.statements import rollforward, trial_balance_statement
 from reports.subledger import exceptions as list_exceptions
 from reports.subledger import lot_balances
 from reports.trace import TraceNotFoundError
@@ -224,10 +224,13 @@ def trial_balance_command(
     output_format: FormatOption = OutputFormat.TABLE,
     functional: FunctionalOption = False,
 ) -> None:
-    """Opening, debits, credits and closing per account and currency (debit positive)."""
+    """Per account and currency, as the close package's trial balance: opening and closing
+    balances on their debit or credit side, the period's debits and credits, every figure
+    positive; a Total row per currency (never across currencies) whose debits equal its
+    credits."""
     ctx = _context(context.parent)
-    rows = trial_balance(ctx.store(), period,
-                         ctx.policy().functional_currency if functional else None)
+    rows = trial_balance_statement(ctx.store(), period,
+                                   ctx.policy().functional_currency if functional else None)
     typer.echo(render_rows(rows, output_format, f"Trial balance {period}", {"period": period}))
 
 

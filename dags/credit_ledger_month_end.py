@@ -17,12 +17,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pendulum
-from airflow.sdk import Asset, Param, dag, task
+from airflow.sdk import Param, dag, task
+
+from creditbooks.airflow_assets import NIGHTLY_PUBLISHED
 
 if TYPE_CHECKING:  # imported by the tasks that run, not when the scheduler parses this file
     from ledger.periods import Period
-
-NIGHTLY_PUBLISHED = Asset("creditbooks://ledger/nightly-published")
 
 
 @dag(
@@ -66,14 +66,10 @@ def credit_ledger_month_end():
 
     @task(multiple_outputs=False)
     def close_and_lock(period: str) -> dict:
-        from airflow.sdk import get_current_context
-
-        from creditbooks.actors import airflow_actor
         from creditbooks.pipeline import month_end_close
         from ledger.periods import Period
 
-        # The lock records who closed: the run's triggering user, else the DAG's owner.
-        return month_end_close(Period(period), actor=airflow_actor(get_current_context()))
+        return month_end_close(Period(period))
 
     @task
     def exports(period: str) -> list[str]:

@@ -12,9 +12,10 @@ from __future__ import annotations
 import os
 
 import pendulum
-from airflow.sdk import Asset, Metadata, Param, dag, task
+from airflow.sdk import Metadata, Param, dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
+from creditbooks.airflow_assets import NIGHTLY_PUBLISHED
 from ledger.domain import MAX_SHARDS, Stage, night_tasks
 
 REPORTING_TIMEZONE = os.environ.get("CREDITBOOKS_REPORTING_TIMEZONE", "UTC")
@@ -22,7 +23,6 @@ START_DATE = os.environ.get("CREDITBOOKS_START_DATE", "2026-01-01")
 END_DATE = os.environ.get("CREDITBOOKS_END_DATE")
 DEFAULT_SHARDS = int(os.environ.get("CREDITBOOKS_SHARDS", "2"))
 LANDING_TIMEOUT_SECONDS = float(os.environ.get("CREDITBOOKS_LANDING_TIMEOUT_SECONDS", "21600"))
-NIGHTLY_PUBLISHED = Asset("creditbooks://ledger/nightly-published")
 
 
 def _business_date(data_interval_start) -> str:
@@ -56,14 +56,9 @@ def credit_ledger_nightly():
 
     @task(task_id=Stage.INGEST.value, multiple_outputs=False)
     def ingest(business_date: str, params=None) -> dict:
-        from airflow.sdk import get_current_context
-
-        from creditbooks.actors import airflow_actor
         from creditbooks.pipeline import ingest_day
 
-        # The batch records who ran it: the run's triggering user, else the DAG's owner.
-        return ingest_day(business_date, strict=bool(params["strict"]),
-                          actor=airflow_actor(get_current_context()))
+        return ingest_day(business_date, strict=bool(params["strict"]))
 
     @task
     def run_stage(business_date: str, stage: str) -> None:

@@ -23,8 +23,7 @@ from ledger.archive_index import RecordedPartition, file_sha256, record_partitio
 from ledger.schema_version import LedgerSchemaError
 from ledger.seen_ids import SEEN_COLUMNS, record_seen_usage
 
-# The documents whose accepted rows a night archives, and where v0.1.0 put them.
-ARCHIVED_DOCUMENTS = ("usage", "purchases", "refunds", "adjustments")
+# Where v0.1.0 put the archived documents' partitions.
 V0_1_0_PARTITION = "{document}/business_date={day}/rows.parquet"
 
 

@@ -18,6 +18,9 @@ from sqlalchemy import Connection, insert, text
 
 from ledger import schema
 
+# The documents whose accepted rows a night archives (the others are kept in tables only).
+ARCHIVED_DOCUMENTS = ("usage", "purchases", "refunds", "adjustments")
+
 
 @dataclass(frozen=True)
 class RecordedPartition:

@@ -8,6 +8,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 import pandas as pd
 
+from intake.classification import ID_COLUMN
 from ledger.money import format_micro_credits, format_minor
 from ledger.periods import Period
 from ledger.store import Store
@@ -119,10 +120,6 @@ _UNCOVERED_REASON = {
 }
 
 
-_ID_COLUMN = {"purchases": "purchase_id", "usage": "event_id", "refunds": "refund_id",
-              "adjustments": "adjustment_id"}
-
-
 def _row_id(document: str, raw_row: str) -> str:
     """The quarantined row's own id, read from the row as it came in (blank if it had none)."""
     try:
@@ -131,7 +128,7 @@ def _row_id(document: str, raw_row: str) -> str:
         return ""
     if not isinstance(values, dict):
         return ""
-    column = _ID_COLUMN.get(document) or next(
+    column = ID_COLUMN.get(document) or next(
         (name for name in values if str(name).endswith("_id")), "")
     return str(values.get(column) or "")
 

@@ -20,6 +20,7 @@ never accrue: their expired value is owed to the state, not earned.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -57,18 +58,23 @@ def proportional_breakage_to_date(value_minor, rate: Fraction, used_micro, credi
     return np.minimum(expected, np.asarray(cap_minor, dtype=np.int64))
 
 
+def proportional_products(policy: Policy, products: Iterable[str]) -> list[str]:
+    """The products among `products` whose breakage the policy accrues proportionally."""
+    return [product for product in products
+            if policy.breakage_rule(product).method == "proportional"]
+
+
 def accrue_breakage(lots: pd.DataFrame, day: BusinessDay, policy: Policy) -> AccruedBreakage:
     """lots: at least every open lot of a proportional product and every lot used today,
-    with its state after today's burn (`lot_state.lots_changing_today`)."""
-    rules = {product: policy.breakage_rule(product) for product in lots["product"].unique()}
-    proportional = [product for product, rule in rules.items() if rule.method == "proportional"]
+    with its state after today's burn (`lots_changing_today`, creditbooks/night/lots.py)."""
+    proportional = proportional_products(policy, lots["product"].unique())
     accruing = lots[lots["product"].isin(proportional) & (lots["kind"] == "paid")
                     & ~lots["country"].isin(policy.escheat_countries)]
     if accruing.empty:
         return AccruedBreakage(_empty_accruals(), JournalBatch.empty())
     parts = []
     for product, group in accruing.groupby("product", sort=True):
-        rate = rules[product].rate_on(day.business_date)
+        rate = policy.breakage_rule(product).rate_on(day.business_date)
         value = group["amount_minor"] - group["refunded_value_minor"]
         credits = group["credits_micro"] - group["credits_refunded_micro"]
         cap = group["amount_minor"] - group["usage_value_minor"] - group["refunded_value_minor"]

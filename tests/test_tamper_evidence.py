@@ -19,6 +19,7 @@ from creditbooks.close import CloseRefusedError, close_period
 from ledger.chain import chain_head, seal_batch
 from ledger.evidence import verify_evidence
 from ledger.record_chain import record_chain_head, seal_unsealed_records
+from ledger.schema import Retention, table_names
 from ledger.store import Store
 from ledger.upgrade import upgrade_ledger
 from sqlalchemy import text
@@ -29,8 +30,7 @@ from tests.support.tamper import forge
 
 FIXTURES = Path(__file__).parent / "fixtures" / "v0.1.0"
 ANCHORS = "creditbooks-anchors.jsonl"
-APPEND_ONLY = ("journal_entries", "journal_lines", "journal_seals", "period_events",
-               "record_seals")
+APPEND_ONLY = table_names(Retention.APPEND_ONLY)
 
 
 def reseal_journal(database: Path) -> None:
@@ -340,8 +340,7 @@ def test_a_reopened_and_closed_again_period_verifies_with_both_packages(sqlite_s
     anchors = tmp_path / "anchors.jsonl"
     close_period(sqlite_store, policy, "2026-01", tmp_path / "close", tmp_path / "archive",
                  anchors=anchors)
-    reopen_period(sqlite_store, "2026-01", "a late refund", anchors=anchors, policy=policy,
-                  approved_by="cfo")
+    reopen_period(sqlite_store, "2026-01", "a late refund", anchors=anchors)
     post_days(sqlite_store, policy, tmp_path, date(2026, 2, 1), date(2026, 2, 1))
     again = close_period(sqlite_store, policy, "2026-01", tmp_path / "close",
                          tmp_path / "archive", anchors=anchors)

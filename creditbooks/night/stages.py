@@ -36,7 +36,7 @@ from ledger.store import (
     record_stage,
     replace_lot_balances,
 )
-from rules.breakage import accrue_breakage, rate_notes
+from rules.breakage import accrue_breakage, proportional_products, rate_notes
 from rules.burn import burn, burn_order_ranks
 from rules.costs import cost_journal
 from rules.expiry import expire_lots
@@ -228,8 +228,7 @@ def expire_stage(connection: Connection, night: Night) -> None:
     _require_previous(connection, night, Stage.EXPIRE)
     changing = lots_changing_today(
         connection, night.batch_id, night.day.business_date + timedelta(days=2),
-        [product for product, rule in night.policy.breakage_products.items()
-         if rule.method == "proportional"])
+        proportional_products(night.policy, night.policy.breakage_products))
     accrued = accrue_breakage(changing, night.day, night.policy)
     if len(accrued.accruals):
         insert_frame(connection, schema.BreakageAccrual, accrued.accruals.drop(

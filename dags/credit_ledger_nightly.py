@@ -56,9 +56,14 @@ def credit_ledger_nightly():
 
     @task(task_id=Stage.INGEST.value, multiple_outputs=False)
     def ingest(business_date: str, params=None) -> dict:
+        from airflow.sdk import get_current_context
+
+        from creditbooks.actors import airflow_actor
         from creditbooks.pipeline import ingest_day
 
-        return ingest_day(business_date, strict=bool(params["strict"]))
+        # The batch records who ran it: the run's triggering user, else the DAG's owner.
+        return ingest_day(business_date, strict=bool(params["strict"]),
+                          actor=airflow_actor(get_current_context()))
 
     @task
     def run_stage(business_date: str, stage: str) -> None:

@@ -340,7 +340,8 @@ def test_a_reopened_and_closed_again_period_verifies_with_both_packages(sqlite_s
     anchors = tmp_path / "anchors.jsonl"
     close_period(sqlite_store, policy, "2026-01", tmp_path / "close", tmp_path / "archive",
                  anchors=anchors)
-    reopen_period(sqlite_store, "2026-01", "a late refund", anchors=anchors)
+    reopen_period(sqlite_store, "2026-01", "a late refund", anchors=anchors, policy=policy,
+                  approved_by="cfo")
     post_days(sqlite_store, policy, tmp_path, date(2026, 2, 1), date(2026, 2, 1))
     again = close_period(sqlite_store, policy, "2026-01", tmp_path / "close",
                          tmp_path / "archive", anchors=anchors)

@@ -55,6 +55,7 @@ from intake.sources import (
     in_source_terms,
     read_usage_source,
 )
+from intake.stripe import PurchaseSource, in_stripe_terms, read_stripe_document, reads_stripe
 from intake.usage_buckets import StagedUsage, take_in_streamed_usage, usage_totals
 from intake.validation import (
     MAX_AMOUNT_MINOR,
@@ -75,6 +76,7 @@ from ledger.domain import BatchStatus, OverageMode, Stage
 from ledger.locks import posting_period
 from ledger.money import format_minor, minor_unit_exponent
 from ledger.periods import BusinessDay, LateWindow
+from ledger.policy_versions import keep_policy_version
 from ledger.seen_ids import (
     forget_before_window,
     late_window,
@@ -121,12 +123,15 @@ class LandingDay:
 
 def read_landing_day(landing_root: Path, business_date: date,
                      chunk_rows: int | None = None,
-                     usage_source: UsageSource | None = None) -> LandingDay:
+                     usage_source: UsageSource | None = None,
+                     purchase_source: PurchaseSource | None = None) -> LandingDay:
     """The day's files, read; a usage file of more than `chunk_rows` rows is only
     fingerprinted now, and read that many rows at a time when taken in
     (intake/usage_buckets.py). None reads every file whole, whatever its size.
     `usage_source` (the policy's [sources.usage]) maps a metering system's events onto
-    the usage contract (intake/sources.py); such a file is always read whole."""
+    the usage contract (intake/sources.py); such a file is always read whole.
+    `purchase_source` ([sources.purchases]) reads purchases and refunds as Stripe exports
+    mapped onto the contract (intake/stripe.py)."""
     if not Path(landing_root).is_dir():
         raise InputFileError(f"landing {landing_root} is not a directory: check --landing "
                              "(a night with no day directory is empty; one with no landing is "
@@ -135,7 +140,9 @@ def read_landing_day(landing_root: Path, business_date: date,
     files = {}
     if directory.is_dir():
         for document, path in document_files(directory).items():
-            if document == "usage" and usage_source and not usage_source.is_contract:
+            if purchase_source and reads_stripe(purchase_source, document):
+                files[document] = read_stripe_document(document, path, purchase_source.stripe)
+            elif document == "usage" and usage_source and not usage_source.is_contract:
                 files[document] = read_usage_source(path, usage_source)
             elif document == "usage" and chunk_rows is not None:
                 files[document] = open_document(document, path, chunk_rows)
@@ -155,8 +162,10 @@ def require_same_files(existing: dict, landing: LandingDay) -> None:
 
 def ingest(connection: Connection, landing: LandingDay, day: BusinessDay, policy: Policy,
            archive_root: Path, batch_id: str, strict: bool,
-           recorded_at) -> BatchStatus | None:
-    """Open the batch for the day; returns None. A day that already has a batch is the
+           recorded_at, actor: str | None = None) -> BatchStatus | None:
+    """Open the batch for the day, recording who ran it (`actor`, resolved by
+    `creditbooks.actors`) and keeping the policy's text if this version is new to the
+    ledger; returns None. A day that already has a batch is the
     night's one batch check: from the same landing files it is left as it is and its status
     returned (a run again finishes or finds it published), from different files it is
     refused as a conflict."""
@@ -169,7 +178,7 @@ def ingest(connection: Connection, landing: LandingDay, day: BusinessDay, policy
     # Chunked intake spills here, on the archive's file system so its partition moves in whole.
     with tempfile.TemporaryDirectory(dir=archive_root, prefix=_staging_prefix()) as staging:
         _ingest(connection, landing, day, policy, archive_root, batch_id, strict,
-                recorded_at, Path(staging))
+                recorded_at, Path(staging), actor)
     return None
 
 
@@ -227,7 +236,7 @@ def _process_alive(process_id: int) -> bool:
 
 def _ingest(connection: Connection, landing: LandingDay, day: BusinessDay, policy: Policy,
             archive_root: Path, batch_id: str, strict: bool, recorded_at,
-            staging: Path) -> list[DocumentIntake | StagedUsage]:
+            staging: Path, actor: str | None) -> list[DocumentIntake | StagedUsage]:
     window = late_window(connection, day, policy.late_window_days)
     intakes = _take_in(connection, landing.files, day, policy, window, staging)
     rejected = sum(len(intake.rejected) for intake in intakes)
@@ -243,7 +252,10 @@ def _ingest(connection: Connection, landing: LandingDay, day: BusinessDay, polic
         "posting_period": posting_period(connection, day.period),
         "policy_version": policy.version, "input_fingerprint": landing.fingerprint,
         "started_at": recorded_at, "recorded_at": recorded_at, "entry_count": 0,
+        "actor": actor,
     }])
+    keep_policy_version(connection, policy.version, policy.text, actor or "",
+                        f"night {day.business_date.isoformat()}", recorded_at)
     _archive(connection, intakes, day, window, archive_root, batch_id)
     insert_frame(connection, schema.BatchFile, _batch_files(intakes, batch_id))
     insert_frame(connection, schema.QuarantinedRow, _quarantine(intakes, day, batch_id))
@@ -399,7 +411,8 @@ def _take_in(connection: Connection, files: dict[str, InputFile | StreamedFile],
         validated = validate_fx_rates(files["fx_rates"].frame, day, policy.functional_currency)
         intakes.append(_against_table(connection, files["fx_rates"], validated, "fx_rates"))
     if "purchases" in files:
-        validated = validate_purchases(files["purchases"].frame, day)
+        validated = in_stripe_terms(files["purchases"],
+                                    validate_purchases(files["purchases"].frame, day))
         intakes.append(_with_source(_against_table(connection, files["purchases"], validated, "lots")))
     if "usage" in files and isinstance(files["usage"], StreamedFile):
         intakes.append(take_in_streamed_usage(files["usage"], day, window,
@@ -426,6 +439,7 @@ def _take_in(connection: Connection, files: dict[str, InputFile | StreamedFile],
             validated = validate(files[document].frame, day)
             validated = _judged_against_lots(connection, document, table, validated, purchases,
                                              judge)
+            validated = in_stripe_terms(files[document], validated)  # Stripe refunds' field names
             intakes.append(_against_table(connection, files[document], validated, table))
     return intakes
 

@@ -66,10 +66,14 @@ def credit_ledger_month_end():
 
     @task(multiple_outputs=False)
     def close_and_lock(period: str) -> dict:
+        from airflow.sdk import get_current_context
+
+        from creditbooks.actors import airflow_actor
         from creditbooks.pipeline import month_end_close
         from ledger.periods import Period
 
-        return month_end_close(Period(period))
+        # The lock records who closed: the run's triggering user, else the DAG's owner.
+        return month_end_close(Period(period), actor=airflow_actor(get_current_context()))
 
     @task
     def exports(period: str) -> list[str]:

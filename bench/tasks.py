@@ -98,6 +98,7 @@ def post_lines(database_url: str, entries: int) -> dict:
     """Journal lines per second through `post_journal` (three lines an entry)."""
     import numpy as np
 
+    from ledger.domain import batch_id_for
     from ledger.journal import JournalBatch
     from ledger.store import Store, post_journal
 
@@ -118,7 +119,7 @@ def post_lines(database_url: str, entries: int) -> dict:
     def work():
         with store.transaction() as connection:
             post_journal(connection, JournalBatch(entry_frame, lines),
-                         {"batch_id": "nightly-2026-03-02", "policy_version": "bench",
+                         {"batch_id": batch_id_for(date(2026, 3, 2)), "policy_version": "bench",
                           "recorded_at": pd.Timestamp("2026-03-03").to_pydatetime(),
                           "period": "2026-03"})
     seconds, _ = _timed(work)

@@ -148,7 +148,7 @@ def nightly(
     from_date: Annotated[str | None, typer.Option("--from", help="first date of a range")] = None,
     to_date: Annotated[str | None, typer.Option("--to", help="last date of a range")] = None,
     landing: Annotated[Path, typer.Option(envvar="CREDITBOOKS_LANDING")] = Path("landing"),
-    archive: Annotated[Path, typer.Option(envvar="CREDITBOOKS_ARCHIVE")] = Path("archive"),
+    archive: ArchiveOption = Path("archive"),
     strict: Annotated[bool, typer.Option("--strict", help="refuse the batch on any bad row")] = False,
     chunk_rows: Annotated[int, typer.Option(
         "--chunk-rows", min=1, help="read a larger usage file this many rows at a time and burn "
@@ -530,7 +530,7 @@ def close(
     period: PeriodOption,
     out: Annotated[Path, typer.Option(envvar="CREDITBOOKS_CLOSE_DIR",
                                       help="packages go to OUT/YYYY-MM/vN/")] = Path("close"),
-    archive: Annotated[Path, typer.Option(envvar="CREDITBOOKS_ARCHIVE")] = Path("archive"),
+    archive: ArchiveOption = Path("archive"),
     accept_exceptions: Annotated[bool, typer.Option(
         "--accept-exceptions", help="lock even though a reconciliation failed")] = False,
     reason: Annotated[str, typer.Option(help="why (required with --accept-exceptions)")] = "",

@@ -12,11 +12,18 @@ temporary name and renamed into place, so a reader never sees half a file; files
 a run that did not commit are ignored (their half-written temporary files are removed when
 the day is taken in again), and no finished file is ever removed or replaced by one of
 other bytes, whichever ledger wrote it.
+
+The archive may be on object storage (`--archive s3://bucket/prefix`, intake/object_storage.py).
+There a partition is written locally, then put as one whole object under the same name (an
+object store has no rename, and a reader sees an object whole or not at all), and then
+recorded; a reader downloads it once and checks the SHA-256 the batch recorded, as it
+checks a local file. Nothing half-written is ever left there, so there is nothing to remove.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +35,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import Connection
 
+from intake.object_storage import file_system, local_copies, object_storage_url
 from ledger.archive_index import RecordedPartition, file_sha256, recorded_partition
 
 ARCHIVED_COLUMNS = {
@@ -74,15 +82,26 @@ class PartitionWriter:
         record, and a file's name carries its SHA-256, so a new one never replaces it with
         other bytes.
         """
+        if object_storage_url(self.archive_root) is not None:
+            return  # objects are put whole: none is ever half-written
         for document in documents:
             directory = day_directory(self.archive_root, document, self.business_date)
             for leftover in directory.glob(f"{self.file_prefix}*.tmp"):
                 leftover.unlink(missing_ok=True)
 
+    def readable_path(self, partition: RecordedPartition) -> Path:
+        """A local file of a partition this writer has just placed, to read back."""
+        if object_storage_url(self.archive_root) is not None:
+            return verified_path(self.archive_root, partition)
+        return Path(self.archive_root) / partition.relative_path
+
     def write(self, document: str, rows: pd.DataFrame) -> RecordedPartition:
         """Write the day's accepted rows and name the file by its writer and its bytes."""
-        directory = day_directory(self.archive_root, document, self.business_date)
-        directory.mkdir(parents=True, exist_ok=True)
+        if object_storage_url(self.archive_root) is not None:
+            directory = local_copies()
+        else:
+            directory = day_directory(self.archive_root, document, self.business_date)
+            directory.mkdir(parents=True, exist_ok=True)
         descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=self.file_prefix,
                                                  suffix=".tmp")
         os.close(descriptor)
@@ -92,12 +111,23 @@ class PartitionWriter:
         finally:
             Path(temporary).unlink(missing_ok=True)
 
-    def place(self, written: Path, document: str, row_count: int) -> RecordedPartition:
-        """Move a partition written on the archive's file system into place, whole."""
+    def place(self, written: Path, document: str, row_count: int,
+              suffix: str = ".parquet") -> RecordedPartition:
+        """Move a partition written on the archive's file system into place, whole (on
+        object storage: put it as one object, and keep the local file as the verified copy)."""
         sha256 = file_sha256(written)
+        url = object_storage_url(self.archive_root)
+        if url is not None:
+            relative = (f"{document}/business_date={self.business_date.isoformat()}/"
+                        f"{self.file_prefix}{sha256[:16]}{suffix}")
+            storage, root = file_system(url)
+            storage.put_file(str(written), f"{root}/{relative}")
+            _keep_verified(written, sha256)
+            return RecordedPartition(self.batch_id, document, self.business_date, relative,
+                                     sha256, row_count)
         directory = day_directory(self.archive_root, document, self.business_date)
         directory.mkdir(parents=True, exist_ok=True)
-        path = directory / f"{self.file_prefix}{sha256[:16]}.parquet"
+        path = directory / f"{self.file_prefix}{sha256[:16]}{suffix}"
         os.replace(written, path)
         return RecordedPartition(self.batch_id, document, self.business_date,
                                  path.relative_to(self.archive_root).as_posix(), sha256,
@@ -110,7 +140,11 @@ _VERIFIED: dict[tuple[str, int, int], str] = {}
 
 
 def verified_path(archive_root: Path, partition: RecordedPartition) -> Path:
-    """The partition's file, once its bytes are the ones its batch recorded."""
+    """The partition's file, once its bytes are the ones its batch recorded (on object
+    storage: a local copy, downloaded once and checked)."""
+    url = object_storage_url(archive_root)
+    if url is not None:
+        return _verified_copy(url, partition)
     path = Path(archive_root) / partition.relative_path
     where = f"archive partition {path} (batch {partition.batch_id}, {partition.document})"
     try:
@@ -125,6 +159,41 @@ def verified_path(archive_root: Path, partition: RecordedPartition) -> Path:
                                "it was altered or written by another ledger")
         _VERIFIED[key] = partition.sha256
     return path
+
+
+def _verified_copy(url: str, partition: RecordedPartition) -> Path:
+    """The local copy of a partition on object storage, named by its recorded SHA-256:
+    downloaded when this process has none, and kept only if its bytes are the recorded ones."""
+    copy = _copy_path(partition.sha256)
+    if copy.exists():
+        return copy
+    where = (f"archive partition {url}/{partition.relative_path} "
+             f"(batch {partition.batch_id}, {partition.document})")
+    storage, root = file_system(url)
+    descriptor, temporary = tempfile.mkstemp(dir=local_copies(), suffix=".download")
+    os.close(descriptor)
+    try:
+        try:
+            storage.get_file(f"{root}/{partition.relative_path}", temporary)
+        except FileNotFoundError:
+            raise ArchiveError(f"{where} is missing: restore the archive the ledger was posted "
+                               "with (--archive)") from None
+        if file_sha256(Path(temporary)) != partition.sha256:
+            raise ArchiveError(f"{where} is not the file its batch wrote (SHA-256 differs): "
+                               "it was altered or written by another ledger")
+        os.replace(temporary, copy)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+    return copy
+
+
+def _copy_path(sha256: str) -> Path:
+    return local_copies() / f"{sha256}.partition"
+
+
+def _keep_verified(written: Path, sha256: str) -> None:
+    """Keep the file just put on object storage as this process's verified copy of it."""
+    shutil.move(written, _copy_path(sha256))  # a staged partition may be on another disk
 
 
 def archived_path(connection: Connection, archive_root: Path, document: str,

@@ -1,6 +1,8 @@
 """Purchases and refunds from Stripe exports post the books of the same purchases written in
 the file contract; a malformed Stripe object is quarantined naming its Stripe field;
 amounts in Stripe's smallest units convert exactly (zero-decimal and special currencies).
+A night lands and archives on object storage (s3://, against a local S3-compatible server
+this file starts on 127.0.0.1: moto's server mode) and posts the books it posts from disk.
 
 The samples (tests/fixtures/stripe/) are one set of purchases twice: Stripe objects as the
 API's list endpoints return them (`stripe/`) and the contract's CSV (`contract/`).
@@ -9,7 +11,10 @@ API's list endpoints return them (`stripe/`) and the contract's CSV (`contract/`
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 import tomllib
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -17,12 +22,14 @@ from pathlib import Path
 import pytest
 
 from creditbooks.night.run import run_night
+from intake import object_storage
 from intake.stripe import stripe_amount_text
 from ledger.chain import chain_head
 from ledger.money import parse_amount_minor
 from ledger.store import Store
 from rules.policy import DEFAULT_POLICY_FILE, PolicyError, load_policy, policy_from_document
 from tests.support.landing import write_document
+from tests.support.postgres_server import free_port
 
 FIXTURES = Path(__file__).parent / "fixtures" / "stripe"
 FIRST, SECOND = date(2026, 3, 1), date(2026, 3, 2)
@@ -68,15 +75,22 @@ def _land_common(landing: Path) -> None:
          "meter": "api", "credits": "10"}])
 
 
-def _post(root: Path, samples: str, policy) -> dict:
-    landing = root / "landing"
+def _land(landing: Path, samples: str) -> None:
     shutil.copytree(FIXTURES / samples, landing)
     _land_common(landing)
+
+
+def _post(root: Path, samples: str, policy, landing=None, archive=None) -> dict:
+    """Post both nights (landing and archive under `root` unless given) and read the books."""
+    if landing is None:
+        landing = root / "landing"
+        _land(landing, samples)
     store = Store(f"sqlite:///{root / 'ledger.db'}")
     store.initialise()
     try:
         for day in (FIRST, SECOND):
-            outcome = run_night(store, policy, landing, root / "archive", day, clock=_clock)
+            outcome = run_night(store, policy, landing, archive or root / "archive", day,
+                                clock=_clock)
             assert outcome.status == "posted", outcome
         books = {name: store.read_frame(query) for name, query in BOOKS.items()}
         books["quarantine"] = store.read_frame("SELECT * FROM quarantine")
@@ -234,3 +248,86 @@ def test_the_purchases_source_is_checked_in_the_policy():
     assert (source.format, source.stripe.credits_key, str(source.stripe.grant_credits_per_unit)
             ) == ("stripe", "pack", "0.5")
     assert load_policy().purchase_source.format == "contract"
+
+
+# --- object storage ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def s3_endpoint():
+    """A local S3-compatible server (moto's server mode) on 127.0.0.1, for this file."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint, monkeypatch):
+    """An empty bucket, and the environment s3fs (and a child process) reads it with."""
+    import boto3
+    import s3fs
+
+    environment = {"AWS_ENDPOINT_URL": s3_endpoint, "AWS_ACCESS_KEY_ID": "testing",
+                   "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    s3fs.S3FileSystem.clear_instance_cache()  # a file system built before these settings
+    bucket = f"books-{free_port()}"
+    boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket=bucket)
+    return bucket, environment
+
+
+def test_a_night_lands_and_archives_on_s3_and_verify_checks_the_archive_there(
+        tmp_path, s3_bucket, monkeypatch):
+    import s3fs
+
+    bucket, environment = s3_bucket
+    monkeypatch.chdir(tmp_path)
+    # Anchors go beside a local archive by default; with one on object storage, name the file.
+    monkeypatch.setenv("CREDITBOOKS_ANCHORS", str(tmp_path / "anchors.jsonl"))
+    local = tmp_path / "local"
+    policy = policy_from_document(STRIPE_POLICY)
+    on_disk = _post(local, "stripe", policy)
+    storage = s3fs.S3FileSystem()
+    storage.put(str(local / "landing") + "/", f"{bucket}/landing/", recursive=True)
+    # As the command line hands them on: typer makes every root a Path (s3:/bucket/...).
+    (tmp_path / "remote").mkdir()
+    on_s3 = _post(tmp_path / "remote", "stripe", policy, landing=Path(f"s3://{bucket}/landing"),
+                  archive=Path(f"s3://{bucket}/archive"))
+    for name in (*BOOKS, "batch files"):
+        assert on_s3[name].equals(on_disk[name]), name
+    assert on_s3["chain head"] == on_disk["chain head"]
+    assert not (tmp_path / "s3:").exists()  # nothing went to a local directory named s3:
+    objects = sorted(path.split("/archive/", 1)[1] for path in storage.find(f"{bucket}/archive"))
+    assert [path.rsplit("/", 1)[0] for path in objects] == [
+        "purchases/business_date=2026-03-01", "refunds/business_date=2026-03-02",
+        "usage/business_date=2026-03-01", "usage/business_date=2026-03-02"]
+    assert all(path.endswith(".parquet") for path in objects)
+
+    command = [str(Path(sys.executable).parent / "creditbooks"), "--db",
+               f"sqlite:///{tmp_path / 'remote' / 'ledger.db'}", "verify", "--archive",
+               f"s3://{bucket}/archive", "--format", "json"]
+    child_environment = {**os.environ, **environment}
+    passed = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path,
+                            env=child_environment)
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    assert '"detail": "4 partitions, each as its batch recorded it"' in passed.stdout
+    usage = next(path for path in objects if path.startswith("usage/business_date=2026-03-02"))
+    storage.pipe_file(f"{bucket}/archive/{usage}", storage.cat_file(
+        f"{bucket}/archive/{objects[0]}"))  # another partition's bytes under its name
+    failed = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path,
+                            env=child_environment)
+    assert failed.returncode == 1
+    assert "1 of 4 partitions differ; first: archive partition s3://" in failed.stdout
+    assert "SHA-256 differs" in failed.stdout
+
+
+def test_object_storage_roots_are_read_back_from_either_spelling():
+    url = object_storage.object_storage_url
+    assert url("s3://bucket/archive/") == url(Path("s3://bucket/archive")) == "s3://bucket/archive"
+    assert url("gs://bucket/landing") == "gs://bucket/landing"
+    assert url(Path("archive")) is None and url("/srv/archive") is None
+    assert url("file:///srv/archive") is None and url("C:/archive") is None

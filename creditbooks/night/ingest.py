@@ -47,6 +47,7 @@ from intake.documents import (
     open_document,
     read_document,
 )
+from intake.object_storage import download_landing_day, file_system, object_storage_url
 from intake.sources import (
     SourceFile,
     SourceIntake,
@@ -132,6 +133,9 @@ def read_landing_day(landing_root: Path, business_date: date,
     the usage contract (intake/sources.py); such a file is always read whole.
     `purchase_source` ([sources.purchases]) reads purchases and refunds as Stripe exports
     mapped onto the contract (intake/stripe.py)."""
+    url = object_storage_url(landing_root)
+    if url is not None:  # read from a local copy of the day, byte for byte
+        landing_root = download_landing_day(url, business_date) or url
     if not Path(landing_root).is_dir():
         raise InputFileError(f"landing {landing_root} is not a directory: check --landing "
                              "(a night with no day directory is empty; one with no landing is "
@@ -175,8 +179,10 @@ def ingest(connection: Connection, landing: LandingDay, day: BusinessDay, policy
         return BatchStatus(existing["status"])
     require_previous_night_published(connection, day.business_date)
     archive_root = writable_archive(Path(archive_root))
-    # Chunked intake spills here, on the archive's file system so its partition moves in whole.
-    with tempfile.TemporaryDirectory(dir=archive_root, prefix=_staging_prefix()) as staging:
+    # Chunked intake spills here, on the archive's file system so its partition moves in whole
+    # (on object storage: on local disk, and the partition is put as one object).
+    on_disk = None if object_storage_url(archive_root) else archive_root
+    with tempfile.TemporaryDirectory(dir=on_disk, prefix=_staging_prefix()) as staging:
         _ingest(connection, landing, day, policy, archive_root, batch_id, strict,
                 recorded_at, Path(staging), actor)
     return None
@@ -200,6 +206,9 @@ def require_previous_night_published(connection: Connection, business_date: date
 
 def writable_archive(archive_root: Path) -> Path:
     """The archive root, created if need be, once a night can write there."""
+    url = object_storage_url(archive_root)
+    if url is not None:
+        return _writable_object_storage(archive_root, url)
     try:
         archive_root.mkdir(parents=True, exist_ok=True)
         probe = tempfile.NamedTemporaryFile(dir=archive_root, prefix=".probe-")
@@ -208,6 +217,19 @@ def writable_archive(archive_root: Path) -> Path:
         raise ArchiveError(f"archive {archive_root} cannot be written ({error.strerror}): "
                            "give the nightly run write access or another --archive") from None
     _remove_abandoned_staging(archive_root)
+    return archive_root
+
+
+def _writable_object_storage(archive_root: Path, url: str) -> Path:
+    """An archive on object storage, once an object can be put there (and removed)."""
+    storage, root = file_system(url)
+    probe = f"{root}/.probe-{socket.gethostname()}-{os.getpid()}"
+    try:
+        storage.pipe_file(probe, b"")
+        storage.rm_file(probe)
+    except (OSError, ValueError) as error:
+        raise ArchiveError(f"archive {url} cannot be written ({error}): give the nightly run "
+                           "write access or another --archive") from None
     return archive_root
 
 
@@ -296,7 +318,7 @@ def _archive(connection: Connection, intakes: list[DocumentIntake | StagedUsage]
         if isinstance(intake, SourceIntake):  # the metering system's file, byte for byte
             record_partition(connection, archive_source_file(writer, intake))
         if intake.document == "usage":
-            parquet = pq.ParquetFile(archive_root / partition.relative_path)
+            parquet = pq.ParquetFile(writer.readable_path(partition))
             record_seen_usage(connection, batch_id, day.business_date, (
                 parquet.read_row_group(group, columns=_SEEN_COLUMNS)
                 for group in range(parquet.num_row_groups)))

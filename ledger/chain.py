@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, bindparam, text
 
 from ledger import schema
 from ledger.row_text import columns_as_text, concatenated, line_text, text_buffer
@@ -108,6 +108,24 @@ def seal_batch(connection: Connection, batch_id: str) -> ChainHead:
         WHERE e.batch_id = :batch_id ORDER BY e.entry_id, l.line_number"""), {"batch_id": batch_id})
     seals, sequence, link = [], head.sequence, head.chain_hash
     for entry_id, content_hash in _content_hashes(result):
+        sequence += 1
+        link = hashlib.sha256((link + content_hash).encode()).hexdigest()
+        seals.append({"sequence": sequence, "entry_id": entry_id, "batch_id": batch_id,
+                      "content_hash": content_hash, "chain_hash": link})
+    insert_frame(connection, schema.JournalSeal, pd.DataFrame(seals))
+    return ChainHead(sequence, link)
+
+
+def seal_entries(connection: Connection, batch_id: str, entry_ids: list[str]) -> ChainHead:
+    """Seal entries posted into an already published batch (an approved manual journal),
+    in entry id order, onto the end of the chain, as `seal_batch` seals a night's."""
+    head = chain_head(connection)
+    statement = text(_ENTRY_CONTENT + """
+        WHERE e.entry_id IN :entry_ids ORDER BY e.entry_id, l.line_number""").bindparams(
+        bindparam("entry_ids", expanding=True))
+    seals, sequence, link = [], head.sequence, head.chain_hash
+    for entry_id, content_hash in _content_hashes(connection.execute(
+            statement, {"entry_ids": sorted(entry_ids)})):
         sequence += 1
         link = hashlib.sha256((link + content_hash).encode()).hexdigest()
         seals.append({"sequence": sequence, "entry_id": entry_id, "batch_id": batch_id,

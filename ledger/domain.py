@@ -82,6 +82,7 @@ class EntryKind(StrEnum):
     ESCHEAT = "escheat"
     OVERAGE = "overage"
     FX = "fx"
+    MANUAL = "manual"  # a person's journal, approved by another (creditbooks/journals.py)
 
 
 class LotKind(StrEnum):
@@ -134,6 +135,16 @@ class PeriodAction(StrEnum):
 
     CLOSE = "close"
     REOPEN = "reopen"
+
+
+class ManualJournalStatus(StrEnum):
+    """A manual journal: a draft until a second person approves (it posts) or rejects it;
+    an approved one is reversed by a new entry, never edited."""
+
+    DRAFT = "draft"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    REVERSED = "reversed"
 
 
 class RecordKind(StrEnum):

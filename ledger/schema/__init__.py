@@ -19,7 +19,7 @@ reads each table's retention), the upgrade, the crash tests and the docs use it,
 
 from __future__ import annotations
 
-from ledger.schema import batches, close, journal, subledger
+from ledger.schema import batches, close, journal, manual, subledger
 from ledger.schema.batches import (
     ArchivedPartition,
     Batch,
@@ -33,6 +33,7 @@ from ledger.schema.batches import (
 from ledger.schema.close import PeriodEvent, PolicyVersion
 from ledger.schema.columns import Retention
 from ledger.schema.journal import JournalEntryRecord, JournalLineRecord, JournalSeal, RecordSeal
+from ledger.schema.manual import ManualJournal, ManualJournalLine
 from ledger.schema.subledger import (
     BreakageAccrual,
     BurnSlice,
@@ -50,7 +51,8 @@ from ledger.schema.subledger import (
 )
 
 # Batches first (every other family's rows name their batch), then what hangs off lots.
-ALL_TABLES = [*batches.TABLES, *subledger.TABLES, *journal.TABLES, *close.TABLES]
+ALL_TABLES = [*batches.TABLES, *subledger.TABLES, *journal.TABLES, *close.TABLES,
+              *manual.TABLES]
 
 
 def table_names(retention: Retention) -> tuple[str, ...]:
@@ -76,6 +78,8 @@ __all__ = [
     "LotAdjustment",
     "LotBalance",
     "LotExpiry",
+    "ManualJournal",
+    "ManualJournalLine",
     "OverageCharge",
     "OverageSettlement",
     "PeriodEvent",

@@ -8,7 +8,7 @@ endpoints return them in `data` (`GET /v1/billing/credit_grants`,
 contract's frame, every value as text, so validation, duplicates (by the Stripe id),
 control totals, quarantine and the archive are the contract's own. A row that is refused
 names the Stripe field it came from (`amount.monetary.value`, `metadata.credits`), not the
-contract column.
+contract column, and its quarantined raw row is the Stripe object's line as landed.
 
 Field names and types are Stripe's API reference:
 - Credit Grant: https://docs.stripe.com/api/billing/credit-grant/object (`id`, `customer`,
@@ -53,13 +53,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
 
+from intake.classification import DocumentIntake
 from intake.documents import (
     DOCUMENT_COLUMNS,
     ROW_NUMBER,
@@ -72,12 +73,14 @@ from intake.documents import (
     _object_with_unique_keys,
 )
 from intake.validation import ValidatedRows
+from ledger.domain import LotKind
 from ledger.money import UnknownCurrencyError, minor_unit_exponent
 
 CONTRACT_FORMAT = "contract"
 STRIPE_FORMAT = "stripe"
 PURCHASE_FORMATS = (CONTRACT_FORMAT, STRIPE_FORMAT)
 STRIPE_DOCUMENTS = ("purchases", "refunds")
+RAW_LINE_MAX_CHARACTERS = 10_000  # a quarantined object's line, as sources.py keeps events'
 
 # https://docs.stripe.com/currencies#zero-decimal: amounts are whole units.
 STRIPE_ZERO_DECIMAL = frozenset({"BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG",
@@ -139,6 +142,7 @@ class StripeFile(InputFile):
 
     source_fields: tuple[Mapping[str, str], ...]
     source_problems: pd.DataFrame
+    raw_lines: Mapping[int, str] = field(default_factory=dict)  # line number -> the object
 
 
 def reads_stripe(source: PurchaseSource, document: str) -> bool:
@@ -153,8 +157,9 @@ def read_stripe_document(document: str, path: Path, mapping: StripeMapping) -> S
                              "as JSON lines or set format = \"contract\"")
     digest, _ = _fingerprint(path)
     mapper = _map_refund if document == "refunds" else _map_purchase
-    rows, fields, problems = [], [], []
-    for line_number, stripe_object in _stripe_objects(path):
+    rows, fields, problems, lines = [], [], [], {}
+    for line_number, stripe_object, line in _stripe_objects(path):
+        lines[line_number] = line.rstrip("\r\n")
         mapped = _Mapped(line_number)
         mapper(stripe_object, mapped, mapping)
         rows.append({ROW_NUMBER: line_number, **mapped.row})
@@ -165,7 +170,7 @@ def read_stripe_document(document: str, path: Path, mapping: StripeMapping) -> S
     frame[ROW_NUMBER] = frame[ROW_NUMBER].astype("int64")
     problem_frame = pd.DataFrame(problems, columns=[ROW_NUMBER, "column_name", "reason"])
     return StripeFile(document, path, digest, frame.reset_index(drop=True), tuple(fields),
-                      problem_frame)
+                      problem_frame, lines)
 
 
 def in_stripe_terms(input_file: InputFile, validated: ValidatedRows) -> ValidatedRows:
@@ -191,6 +196,16 @@ def in_stripe_terms(input_file: InputFile, validated: ValidatedRows) -> Validate
                          rejected=rejected.sort_values(ROW_NUMBER).reset_index(drop=True))
 
 
+def with_original_lines(intake: DocumentIntake, input_file: InputFile) -> DocumentIntake:
+    """A Stripe file's intake with each quarantined row's raw row the object's line as
+    landed (not the contract row it was mapped to); a contract file's intake unchanged."""
+    if not isinstance(input_file, StripeFile) or not len(intake.rejected):
+        return intake
+    lines = [input_file.raw_lines.get(int(row), "")[:RAW_LINE_MAX_CHARACTERS]
+             for row in intake.rejected[ROW_NUMBER]]
+    return replace(intake, rejected=intake.rejected.assign(raw_row=lines))
+
+
 def _reason_in_source(reason: str, fields: Mapping[str, str]) -> str:
     """'credits: must be ...; amount: ...' with each column replaced by its Stripe field."""
     parts = []
@@ -203,7 +218,7 @@ def _reason_in_source(reason: str, fields: Mapping[str, str]) -> str:
 # --- reading the objects ----------------------------------------------------------------------
 
 def _stripe_objects(path: Path):
-    """(line number, object) for each non-blank line; a line that is not one JSON object
+    """(line number, object, line) for each non-blank line; a line that is not one JSON object
     refuses the file, as a contract JSON lines file would be refused."""
     with path.open("r", encoding="utf-8-sig", errors="strict") as handle:
         try:
@@ -222,7 +237,7 @@ def _stripe_objects(path: Path):
                 if not isinstance(record, dict):
                     raise InputFileError(f"{path.name} row {line_number}: not a JSON object "
                                          "(one Stripe object per line)")
-                yield line_number, record
+                yield line_number, record, line
         except UnicodeDecodeError:
             raise InputFileError(_not_utf8(path)) from None
 
@@ -326,7 +341,7 @@ def _map_credit_grant(grant: dict, mapped: _Mapped, mapping: StripeMapping) -> N
     currency = _currency(mapped, grant, "amount.monetary.currency")
     value = mapped.take("amount", grant, "amount.monetary.value")
     _amount(mapped, "amount", value, currency, "amount.monetary.value")
-    if mapped.row["kind"] == "promotional":
+    if mapped.row["kind"] == LotKind.PROMOTIONAL:
         mapped.put("amount", "0", "amount.monetary.value")
     mapped.put("tax_amount", "", "amount")
     credits = mapped.take("credits", grant, f"metadata.{mapping.credits_key}")

@@ -181,6 +181,8 @@ def test_a_malformed_stripe_object_is_quarantined_naming_its_stripe_field(tmp_pa
     assert reasons[3].startswith("metadata.credits: ")
     assert reasons[5].startswith("amount.monetary.value: 50050 ISK is 500.50 in major units")
     assert reasons[7].startswith("payment_intent: ")
+    raw = store.read_frame("SELECT raw_row FROM quarantine WHERE row_number = 2")["raw_row"]
+    assert json.loads(raw.iloc[0])["amount"]["monetary"]["value"] == 10.5  # the object as landed
     files = store.read_frame("SELECT rows_read, rows_accepted, rows_rejected FROM batch_files")
     assert files.values.tolist() == [[8, 1, 7]]
     assert store.read_frame("SELECT purchase_id FROM lots")["purchase_id"].tolist() == [

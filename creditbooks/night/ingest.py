@@ -56,7 +56,13 @@ from intake.sources import (
     in_source_terms,
     read_usage_source,
 )
-from intake.stripe import PurchaseSource, in_stripe_terms, read_stripe_document, reads_stripe
+from intake.stripe import (
+    PurchaseSource,
+    in_stripe_terms,
+    read_stripe_document,
+    reads_stripe,
+    with_original_lines,
+)
 from intake.usage_buckets import StagedUsage, take_in_streamed_usage, usage_totals
 from intake.validation import (
     MAX_AMOUNT_MINOR,
@@ -435,7 +441,8 @@ def _take_in(connection: Connection, files: dict[str, InputFile | StreamedFile],
     if "purchases" in files:
         validated = in_stripe_terms(files["purchases"],
                                     validate_purchases(files["purchases"].frame, day))
-        intakes.append(_with_source(_against_table(connection, files["purchases"], validated, "lots")))
+        intakes.append(_with_source(with_original_lines(
+            _against_table(connection, files["purchases"], validated, "lots"), files["purchases"])))
     if "usage" in files and isinstance(files["usage"], StreamedFile):
         intakes.append(take_in_streamed_usage(files["usage"], day, window,
                                               seen_usage_parts(connection, window), staging))
@@ -462,7 +469,8 @@ def _take_in(connection: Connection, files: dict[str, InputFile | StreamedFile],
             validated = _judged_against_lots(connection, document, table, validated, purchases,
                                              judge)
             validated = in_stripe_terms(files[document], validated)  # Stripe refunds' field names
-            intakes.append(_against_table(connection, files[document], validated, table))
+            intakes.append(with_original_lines(
+                _against_table(connection, files[document], validated, table), files[document]))
     return intakes
 
 

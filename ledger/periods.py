@@ -27,7 +27,7 @@ class BusinessDay:
 
     @property
     def period(self) -> Period:
-        return period_of(self.business_date)
+        return Period.of(self.business_date)
 
     def late_window_starts_at(self, late_window_days: int) -> pd.Timestamp:
         """The earliest instant whose usage this night still accepts.
@@ -69,11 +69,6 @@ class LateWindow:
         if self.remembered_from_utc is None:
             return self.starts_at_utc
         return max(self.starts_at_utc, self.remembered_from_utc)
-
-
-def business_date_of(instant: pd.Timestamp, timezone: str) -> date:
-    """The business day (in the reporting timezone) an instant falls in."""
-    return instant.tz_convert(ZoneInfo(timezone)).date()
 
 
 class Period(str):
@@ -121,16 +116,6 @@ class Period(str):
 
     def days(self) -> list[date]:
         return days_between(self.first_day, self.last_day)
-
-
-def period_of(business_date: date) -> Period:
-    return Period.of(business_date)
-
-
-def parse_period(name: str) -> tuple[date, date]:
-    """'2026-01' -> (first day, first day of the next period); a malformed name is refused."""
-    period = Period(name)
-    return period.first_day, period.following_first_day
 
 
 def days_between(first: date, last: date) -> list[date]:

@@ -14,7 +14,7 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from ledger.money import format_minor
-from ledger.periods import Period, parse_period
+from ledger.periods import Period
 from ledger.store import Store
 from reports.subledger import lot_state_frame
 from rules.policy import Policy
@@ -25,7 +25,7 @@ _RATE_PLACES = Decimal("0.0001")
 def breakage_estimates(store: Store, period: Period, policy: Policy) -> list[dict]:
     """Per product and currency, for every lot expired from the ledger's start to the end of
     the period: cumulative, not the period's alone (`cumulative_to` says to when)."""
-    _, following = parse_period(period)
+    following = Period(period).following_first_day
     lots = lot_state_frame(store, as_of=following - timedelta(days=1))
     expired = lots[lots["expired_on"].notna() & (lots["escheat_minor"] == 0)
                    & (lots["kind"] == "paid")].copy()

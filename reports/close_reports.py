@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 from intake.archive import archived_path_in, read_partition_where
 from ledger.accounts import ChartOfAccounts
 from ledger.money import format_micro_credits, format_micro_credits_column, format_minor_column
-from ledger.periods import Period, business_day, parse_period
+from ledger.periods import Period, business_day
 from ledger.store import Store
 from reports.kpis import usage_slices
 from reports.line_totals import line_totals, up_to
@@ -99,13 +99,13 @@ def iso_instants(stored: pd.Series) -> list[str]:
 
 
 def period_end(period: Period, timezone: str) -> pd.Timestamp:
-    _, following = parse_period(period)
+    following = Period(period).following_first_day
     return business_day(following - timedelta(days=1), timezone).ends_at_utc
 
 
 def lot_aging(store: Store, period: Period, timezone: str) -> list[dict]:
     """Remaining credits and value at period end, by time left until expiry."""
-    _, following = parse_period(period)
+    following = Period(period).following_first_day
     lots = lot_state_frame(store, as_of=following - timedelta(days=1))
     lots["credits_remaining"] = lots["credits_remaining_micro"]
     lots["value_remaining"] = lots["value_remaining_minor"]
@@ -136,7 +136,7 @@ def lot_aging(store: Store, period: Period, timezone: str) -> list[dict]:
 
 def late_items(store: Store, period: Period) -> list[dict]:
     """Entries posted into the period from nights dated in an earlier (locked) period."""
-    first, _ = parse_period(period)
+    first = Period(period).first_day
     frame = store.read_frame("""
         SELECT e.business_date, e.entry_id, e.kind, e.customer_id, l.currency,
                SUM(CASE WHEN l.amount_minor > 0 THEN l.amount_minor ELSE 0 END) AS amount
@@ -151,7 +151,7 @@ def late_items(store: Store, period: Period) -> list[dict]:
 
 def late_usage(store: Store, period: Period, archive_root: Path, timezone: str) -> list[dict]:
     """Usage that occurred in an earlier period but was first seen by a night of this one."""
-    first, _ = parse_period(period)
+    first = Period(period).first_day
     starts_at = business_day(first, timezone).starts_at_utc
     days = store.read_frame("SELECT business_date FROM batches WHERE posting_period = :period "
                             "ORDER BY business_date", period=period)["business_date"]

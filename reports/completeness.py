@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from ledger.domain import BatchStatus
-from ledger.periods import Period, days_between, parse_period
+from ledger.periods import Period, days_between
 from ledger.store import Store
 
 PUBLISHED_STATUSES = (BatchStatus.POSTED, BatchStatus.EMPTY)
@@ -18,7 +18,7 @@ PUBLISHED_STATUSES = (BatchStatus.POSTED, BatchStatus.EMPTY)
 
 def day_statuses(store: Store, period: Period) -> dict[str, str | None]:
     """Every day of the period (ISO date), in order, with its batch's status (None: no batch)."""
-    first, following = parse_period(period)
+    first, following = Period(period).first_day, Period(period).following_first_day
     batches = store.read_frame("SELECT business_date, status FROM batches WHERE business_date >= "
                                ":first AND business_date < :following", first=first,
                                following=following)

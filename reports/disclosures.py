@@ -15,7 +15,7 @@ import pandas as pd
 
 from ledger.accounts import ChartOfAccounts
 from ledger.money import format_minor_column
-from ledger.periods import Period, parse_period
+from ledger.periods import Period
 from ledger.store import Store
 from rules.policy import Policy
 
@@ -44,7 +44,7 @@ def revenue_disaggregation(store: Store, period: Period, accounts: ChartOfAccoun
     customer country, per currency; each dimension adds up to the income statement's
     revenue. Product and country come from the lot of each deferred revenue line, the
     meter from the usage revenue lines; breakage belongs to no meter (a row of its own)."""
-    parse_period(period)
+    period = Period(period)
     released = store.read_frame("""
         SELECT e.kind, l.currency, o.product, o.country, SUM(l.amount_minor) AS amount
         FROM journal_lines l JOIN journal_entries e ON e.entry_id = l.entry_id
@@ -92,7 +92,7 @@ def breakage_judgements(store: Store, period: Period, policy: Policy,
     """Per product: the breakage method and the rate in force at the end of the period,
     beside the expected and actual rates of its lots expired to date (`estimates`: the
     breakage_estimates report)."""
-    _, following = parse_period(period)
+    following = Period(period).following_first_day
     last_day = following - timedelta(days=1)
     products = sorted(store.read_frame("SELECT DISTINCT product FROM lots WHERE kind = 'paid'")
                       ["product"].dropna())

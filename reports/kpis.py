@@ -36,7 +36,7 @@ from ledger.money import (
     minor_unit_exponent,
 )
 from ledger.once import computed_once
-from ledger.periods import Period, business_day, parse_period
+from ledger.periods import Period, business_day
 from ledger.store import Store
 from reports.subledger import lot_state_frame
 from rules.policy import Policy
@@ -95,7 +95,7 @@ def usage_slices(store: Store, period: Period) -> pd.DataFrame:
 
 def allocated_costs(store: Store, period: Period) -> pd.DataFrame:
     """Cost lines dated in the period, shared lines split over meters by credits burned."""
-    first, following = parse_period(period)
+    first, following = Period(period).first_day, Period(period).following_first_day
     costs = store.read_frame("SELECT cost_id, cost_date, meter, amount_minor, currency, cost_type "
                              "FROM costs WHERE cost_date >= :first AND cost_date < :following "
                              "ORDER BY cost_id", first=first, following=following)
@@ -318,7 +318,7 @@ def kpis_by(store: Store, period: Period, dimension: str,
 
 def burstiness(store: Store, period: Period, archive_root: Path, timezone: str) -> list[dict]:
     """Per meter: peak hourly credits, average hourly credits over the period, their ratio."""
-    first, following = parse_period(period)
+    first, following = Period(period).first_day, Period(period).following_first_day
     days = store.read_frame("SELECT business_date FROM batches WHERE posting_period = :period "
                             "ORDER BY business_date", period=period)["business_date"]
     hourly_parts = []
@@ -351,7 +351,7 @@ def burstiness(store: Store, period: Period, archive_root: Path, timezone: str) 
 
 def credit_runway(store: Store, period: Period) -> list[dict]:
     """Days of credits left per customer at the trailing 30-day burn rate; soonest first."""
-    _, following = parse_period(period)
+    following = Period(period).following_first_day
     last_day = following - timedelta(days=1)
     lots = lot_state_frame(store, as_of=last_day)
     lots["remaining"] = lots["credits_remaining_micro"]

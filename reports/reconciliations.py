@@ -16,7 +16,7 @@ from datetime import timedelta
 import pandas as pd
 
 from ledger.money import format_micro_credits, format_minor, parse_amount_minor
-from ledger.periods import Period, parse_period
+from ledger.periods import Period
 from ledger.store import Store
 from reports.controls import usage_accounting_by_day
 from reports.line_totals import line_totals, up_to
@@ -94,7 +94,7 @@ def reconciliations_of(store: Store, period: Period, deferred_account: str, cash
 
 
 def subledger_equals_ledger(store: Store, period: Period, deferred_account: str) -> Reconciliation:
-    first, following = parse_period(period)
+    following = Period(period).following_first_day
     lots = lot_state_frame(store, as_of=following - timedelta(days=1))
     lots["value_remaining"] = lots["value_remaining_minor"]
     lines = up_to(line_totals(store, period), period)
@@ -111,7 +111,7 @@ def subledger_equals_ledger(store: Store, period: Period, deferred_account: str)
 
 
 def usage_control_totals(store: Store, period: Period) -> Reconciliation:
-    first, following = parse_period(period)
+    first, following = Period(period).first_day, Period(period).following_first_day
     days = usage_accounting_by_day(store, first, following)
     accepted = int(days["accepted"].sum()) if len(days) else 0
     accounted = int((days["burned"] + days["uncovered"]).sum()) if len(days) else 0
@@ -126,7 +126,7 @@ def usage_control_totals(store: Store, period: Period) -> Reconciliation:
 
 def purchases_equal_postings(store: Store, period: Period, deferred_account: str, cash_account: str,
                              tax_account: str) -> Reconciliation:
-    first, following = parse_period(period)
+    first, following = Period(period).first_day, Period(period).following_first_day
     lots = store.read_frame("""
         SELECT currency, SUM(amount_minor) AS amount, SUM(tax_minor) AS tax FROM lots
         WHERE business_date >= :first AND business_date < :following GROUP BY currency
@@ -167,7 +167,7 @@ def purchases_equal_postings(store: Store, period: Period, deferred_account: str
 
 
 def ingestion_rows_accounted(store: Store, period: Period) -> Reconciliation:
-    first, following = parse_period(period)
+    first, following = Period(period).first_day, Period(period).following_first_day
     # A night's usage totals carry its business date, the first column of their key: found
     # by date, not by a scan of every night's totals per file.
     files = store.read_frame("""

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ledger.money import format_minor
-from ledger.periods import Period, parse_period
+from ledger.periods import Period
 from ledger.store import Store
 from reports.line_totals import line_totals, up_to
 
@@ -55,7 +55,7 @@ def trial_balance(store: Store, period: Period, functional_currency: str | None 
     in it (every line's functional amount, remeasurements included).
 
     totals: `line_totals` up to this period or a later one, when the caller has them."""
-    parse_period(period)
+    period = Period(period)
     lines = up_to(line_totals(store, period) if totals is None else totals, period,
                   published_only=True)
     prefix = "functional_" if functional_currency else ""
@@ -86,7 +86,7 @@ def rollforward_frame(store: Store, period: Period, deferred_account: str,
     given the functional currency, in it, over all transaction currencies.
 
     totals: `line_totals` up to this period or a later one, when the caller has them."""
-    parse_period(period)
+    period = Period(period)
     if dimension not in (None, "customer", "product"):
         raise ValueError("a rollforward is by customer or by product")
     lines = up_to(line_totals(store, period) if totals is None else totals, period,
@@ -158,7 +158,7 @@ def trial_balance_statement(store: Store, period: Period, functional_currency: s
     """The trial balance with debit and credit columns, every figure positive: each
     account's opening and closing balance on its side, and the period's debits and
     credits; a "Total" row per currency whose debit and credit columns are equal."""
-    parse_period(period)
+    period = Period(period)
     lines = up_to(line_totals(store, period) if totals is None else totals, period,
                   published_only=True)
     prefix = "functional_" if functional_currency else ""
@@ -213,7 +213,7 @@ def income_statement(store: Store, period: Period, functional_currency: str | No
     """The period's income statement per currency: each revenue line and total revenue;
     cost of revenue (Expenses) and gross profit when costs are posted; other income;
     foreign exchange; net income. Income positive, costs negative."""
-    parse_period(period)
+    period = Period(period)
     moved = _balances(store, period, functional_currency, totals, this_period_only=True)
     moved = moved[moved["account"].str.startswith(("Income:", "Expenses:"))].assign(
         amount=lambda frame: -frame["amount"])
@@ -253,7 +253,7 @@ def balance_sheet(store: Store, period: Period, functional_currency: str | None 
     retained earnings being the cumulative net income; their totals; and the check that
     assets = liabilities + equity (a row of type "check": the difference, zero when it
     holds)."""
-    parse_period(period)
+    period = Period(period)
     balances = _balances(store, period, functional_currency, totals, this_period_only=False)
     rows = []
     for currency, accounts in balances.groupby("currency", sort=True):

@@ -29,7 +29,7 @@ from ledger.accounts import ChartOfAccounts
 from ledger.archive_index import recorded_partitions
 from ledger.domain import EntryKind, batch_id_for
 from ledger.money import divide_round_half_even, format_micro_credits, format_minor
-from ledger.periods import Period, parse_period
+from ledger.periods import Period
 from ledger.store import Store
 from reports.subledger import lot_state_frame
 
@@ -486,7 +486,7 @@ def trace_entry(store: Store, archive_root: Path, entry_id: str,
 
 
 def trace_customer(store: Store, customer_id: str, period: Period) -> dict:
-    first, following = parse_period(period)
+    first, following = Period(period).first_day, Period(period).following_first_day
 
     def position(as_of: date) -> list[dict]:
         lots = lot_state_frame(store, customer_id, as_of)

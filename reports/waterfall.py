@@ -20,7 +20,7 @@ from operator import itemgetter
 import pandas as pd
 
 from ledger.money import allocate_largest_remainder, format_minor, value_to_date_minor
-from ledger.periods import Period, parse_period
+from ledger.periods import Period
 from ledger.store import Store
 from reports.line_totals import line_totals, up_to
 from reports.subledger import lot_state_frame
@@ -40,7 +40,7 @@ def _future_months(period: Period) -> list[Period]:
 
 
 def _open_lots(store: Store, period: Period, policy: Policy) -> pd.DataFrame:
-    _, following = parse_period(period)
+    following = Period(period).following_first_day
     lots = lot_state_frame(store, as_of=following - timedelta(days=1))
     lots["credits_remaining"] = lots["credits_remaining_micro"]
     lots = lots[lots["credits_remaining"] > 0].copy()
@@ -114,7 +114,7 @@ def _spreads(store: Store, period: Period, policy: Policy, lots: pd.DataFrame,
 
 def _burn_forecast(store: Store, period: Period, policy: Policy, lots: pd.DataFrame,
                    months: list[Period]) -> dict[tuple[str, str], int]:
-    _, following = parse_period(period)
+    following = Period(period).following_first_day
     last_day = following - timedelta(days=1)
     rates = store.read_frame("""
         SELECT customer_id, SUM(credits_micro) AS credits FROM burn_slices

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from creditbooks import cli
-from ledger.periods import Period, parse_period, period_of
+from ledger.periods import Period
 from reports.outputs.verify_package import PackageProblems, check_manifest_against_ledger
 
 
@@ -34,8 +34,8 @@ def test_a_period_is_its_name_and_a_period_made_again_is_the_same_one():
     period = Period("2026-01")
     assert period == "2026-01" and str(period) == "2026-01" and f"{period}" == "2026-01"
     assert Period(period) is period
-    assert period_of(date(2026, 1, 31)) == "2026-01"
-    assert isinstance(period_of(date(2026, 1, 31)), Period)
+    assert Period.of(date(2026, 1, 31)) == "2026-01"
+    assert isinstance(Period.of(date(2026, 1, 31)), Period)
     assert Period.of(date(999, 12, 5)) == "0999-12"
 
 
@@ -43,7 +43,8 @@ def test_boundaries_are_half_open_first_day_to_the_next_periods_first_day():
     period = Period("2026-04")
     assert (period.first_day, period.following_first_day, period.last_day) == (
         date(2026, 4, 1), date(2026, 5, 1), date(2026, 4, 30))
-    assert parse_period("2026-12") == (date(2026, 12, 1), date(2027, 1, 1))
+    assert (Period("2026-12").first_day, Period("2026-12").following_first_day) == (
+        date(2026, 12, 1), date(2027, 1, 1))
 
 
 def test_next_and_previous_cross_year_ends():

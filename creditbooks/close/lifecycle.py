@@ -40,7 +40,7 @@ from ledger.digest import entry_count, journal_digest
 from ledger.domain import BatchStatus, PeriodAction
 from ledger.evidence import utc_instant
 from ledger.locks import locked_periods, period_states, record_period_event, take_posting_lock
-from ledger.periods import Period, parse_period, period_of
+from ledger.periods import Period
 from ledger.policy_versions import keep_policy_version
 from ledger.store import ReadOnceStore, Store
 from reports.catalogue import CATALOGUE, EMPTY_REPORT_COLUMNS, TOTALLED_COLUMNS, report_builders
@@ -106,7 +106,7 @@ def close_period(store: Store, policy: Policy, period: Period, out: Path, archiv
                  actor: str | None = None, anchors: Path | None = None) -> CloseOutcome:
     """anchors: the anchor file (`ledger.anchors.anchor_file`: else $CREDITBOOKS_ANCHORS,
     else beside `out`)."""
-    parse_period(period)  # a malformed period is refused before anything is read
+    period = Period(period)  # a malformed period is refused before anything is read
     actor = _closer(policy, period, actor)
     out = Path(out)
     with store.engine.connect() as connection:
@@ -354,7 +354,7 @@ def reopen_period(store: Store, period: Period, reason: str, actor: str | None =
     """anchors: where to append an anchor of the reopen (else $CREDITBOOKS_ANCHORS, else
     none: a reopen knows no close directory to put one beside). The reopen is recorded
     with its requester (`actor`) and its approver (`approved_by`)."""
-    parse_period(period)
+    period = Period(period)
     actor = resolve_actor(actor, f"reopening {period}")
     approver = _reopen_approver(policy, period, actor, approved_by)
     if not reason.strip():
@@ -382,7 +382,7 @@ def _require_previous_closed(store: Store, period: Period, states: dict) -> None
     first_batch = store.read_frame("SELECT MIN(business_date) AS first FROM batches")["first"].iloc[0]
     if first_batch is None:
         return
-    candidate = period_of(first_batch if hasattr(first_batch, "year")
+    candidate = Period.of(first_batch if hasattr(first_batch, "year")
                           else datetime.fromisoformat(str(first_batch)).date())
     open_before = []
     while candidate < period:

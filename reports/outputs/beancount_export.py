@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ledger.domain import batch_id_for
 from ledger.money import format_minor
-from ledger.periods import Period, parse_period
+from ledger.periods import Period
 from ledger.store import Store
 from reports.outputs.exports import journal_lines
 
@@ -75,7 +75,7 @@ def write_beancount(store: Store, period: Period, out: Path, summary: str = "dai
                     ledger_currency: str = "USD") -> Path:
     """The period as a beancount ledger, in transaction currencies or all in the functional
     one (its foreign-cash remeasurements included)."""
-    first, following = parse_period(period)
+    first, following = Period(period).first_day, Period(period).following_first_day
     opening_date = first - timedelta(days=1)
     opening = _balances(store, "<", period, functional_currency)
     closing = _balances(store, "<=", period, functional_currency)

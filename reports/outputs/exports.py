@@ -40,7 +40,7 @@ import pandas as pd
 from sqlalchemy import text
 
 from ledger.money import format_minor, minor_unit_exponent
-from ledger.periods import Period, parse_period
+from ledger.periods import Period
 from ledger.store import Store
 from reports.outputs.erp_rules import (
     MAX_RATE_DECIMAL_PLACES,
@@ -83,7 +83,7 @@ def journal_lines(store: Store, period: Period, summary: str = "daily", by_custo
     currency, or all in the functional currency when it is given."""
     if summary not in ("daily", "monthly"):
         raise ValueError(f"summary {summary!r} must be daily or monthly")
-    first, following = parse_period(period)
+    following = Period(period).following_first_day
     last_day = following - timedelta(days=1)
     day = "e.business_date" if summary == "daily" else "NULL"
     customer = "e.customer_id" if by_customer else "NULL"
@@ -185,7 +185,7 @@ def _journal_frame(store: Store, request: ExportRequest) -> pd.DataFrame:
 def _journal_days(days: pd.Series, request: ExportRequest) -> list[date]:
     """Each row's journal date: its business day, or the period's last day when monthly."""
     if request.summary == "monthly":
-        return [parse_period(request.period)[1] - timedelta(days=1)] * len(days)
+        return [Period(request.period).last_day] * len(days)
     return [date.fromisoformat(str(day)[:10]) for day in days]
 
 
@@ -370,7 +370,7 @@ def _refuse_parts_without_rate(journals: list[Journal]) -> None:
 def external_id_prefix(request: ExportRequest) -> str:
     """CB (final) or DR (draft), YYMM, D/M (daily/monthly), T/F (transaction/functional
     currency), C when lines are by customer: a journal keeps its id on every re-export."""
-    first = parse_period(request.period)[0]
+    first = Period(request.period).first_day
     return (("DR" if request.draft else "CB") + first.strftime("%y%m")
             + ("D" if request.summary == "daily" else "M")
             + ("F" if request.in_functional else "T") + ("C" if request.by_customer else ""))

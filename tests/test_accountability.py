@@ -29,7 +29,7 @@ from ledger.evidence import verify_evidence
 from ledger.record_chain import batch_contents
 from ledger.store import Store
 from reports.outputs.verify_package import verify_package
-from rules.policy import DEFAULT_POLICY_FILE, load_policy, policy_version_of_text
+from rules.policy import DEFAULT_POLICY_FILE, PolicyError, load_policy, policy_version_of_text
 from tests.support.cli import creditbooks
 from tests.support.nights import post_days
 from tests.support.scenario import write_scenario
@@ -291,3 +291,18 @@ def test_the_packages_policy_text_hashes_to_its_manifests_version(books):
     assert verify_package(package) == [
         f"policy.toml: is policy version {policy_version_of_text(forged)} but manifest.json "
         f"says policy_version {policy.version}"]
+
+
+def test_controls_that_are_not_lists_of_names_are_refused_naming_the_key(tmp_path):
+    path = tmp_path / "policy.toml"
+    path.write_text('[controls]\nclosers = "cfo"\n', encoding="utf-8")
+    with pytest.raises(PolicyError) as refused:
+        load_policy(path)
+    assert str(refused.value) == (f'{path}: [controls] closers must be a list of names such as '
+                                  '["jane.cfo"], not "cfo"')
+    path.write_text('[controls]\napprovers = ["cfo", ""]\n', encoding="utf-8")
+    with pytest.raises(PolicyError, match=r"\[controls\] approvers must be a list of names"):
+        load_policy(path)
+    path.write_text('[controls]\napprovers = ["cfo"]\n', encoding="utf-8")
+    assert (load_policy(path).may_approve("cfo"), load_policy(path).may_approve("clerk"),
+            load_policy(path).may_close("clerk")) == (True, False, True)

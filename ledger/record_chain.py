@@ -61,12 +61,6 @@ def _has_column(connection: Connection, table: str, column: str) -> bool:
     return any(found["name"] == column for found in inspect(connection).get_columns(table))
 
 
-@dataclass(frozen=True)
-class RecordSealed:
-    kind: RecordKind
-    key: str  # the batch id, or the period event's id
-
-
 def _grouped_digests(result) -> dict[str, tuple[str, int]]:
     """{key: (SHA-256 of its rows' text, row count)} from a result ordered by its first
     column; a key's rows may run over several read blocks."""

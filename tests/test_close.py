@@ -36,8 +36,9 @@ from creditbooks.close import CloseRefusedError, reopen_period
 from creditbooks.night.run import run_night
 from ledger.journal import JournalBatch
 from ledger.locks import PeriodLockedError, locked_periods, record_period_event
+from ledger.periods import Period
 from ledger.store import post_journal
-from reports.outputs.package import neutralise, sha256_of
+from reports.outputs.package import PackageWriter, neutralise, sha256_of
 from tests.support.close import close
 from tests.support.landing import write_document
 from tests.support.nights import post_days
@@ -225,14 +226,13 @@ def test_an_incomplete_period_is_not_closed(sqlite_store, policy, tmp_path):
 
 
 def test_spreadsheet_formula_injection_is_neutralised(tmp_path):
-    from reports.outputs.package import write_csv, write_workbook
-
     rows = [{"customer_id": "=HYPERLINK(\"http://x\")", "currency": "USD", "amount": "-5.00"},
             {"customer_id": "@SUM(A1)", "currency": "USD", "amount": "1.00"}]
-    write_csv(tmp_path / "rows.csv", rows)
-    assert (tmp_path / "rows.csv").read_text().splitlines()[1].startswith("\"'=HYPERLINK")
-    write_workbook(tmp_path / "rows.xlsx", {"rows": rows})
-    sheet = openpyxl.load_workbook(tmp_path / "rows.xlsx")["rows"]
+    writer = PackageWriter(tmp_path / "2026-01", Period("2026-01"), ["rows"])
+    writer.add("rows", rows)  # the package's CSV and its workbook sheet, as a close writes them
+    package = writer.finish({"rows": rows}, {}, dict).parent
+    assert (package / "rows.csv").read_text().splitlines()[1].startswith("\"'=HYPERLINK")
+    sheet = openpyxl.load_workbook(package / "close-2026-01.xlsx")["rows"]
     assert sheet["A2"].value == "'=HYPERLINK(\"http://x\")" and sheet["A2"].data_type == "s"
     assert float(sheet["C2"].value) == -5.0
     assert neutralise("-5.00") == "-5.00" and neutralise("+SUM(1)") == "'+SUM(1)"

@@ -81,20 +81,6 @@ def _currency_format(currency: str) -> str:
     return "#,##0" + ("." + "0" * places if places else "")
 
 
-def write_workbook(path: Path, reports: dict[str, list[dict]],
-                   totalled_columns: dict[str, tuple[str, ...]] | None = None,
-                 empty_columns: dict[str, tuple[str, ...]] | None = None) -> None:
-    """One sheet per report (see `_write_sheet`), in the order given.
-
-    totalled_columns: per report, the columns its "Total" rows add up (none: no totals)."""
-    workbook = _new_workbook(path)
-    formats = _Formats(workbook)
-    for name, rows in reports.items():
-        _write_sheet(workbook.add_worksheet(name[:31]), rows, formats,
-                     (totalled_columns or {}).get(name, ()))
-    workbook.close()
-
-
 def _new_workbook(path: Path) -> xlsxwriter.Workbook:
     # Constant memory: each sheet is streamed to its own file, row by row, so sheets can
     # be filled in any order; strings are written inline, so a sheet's bytes do not

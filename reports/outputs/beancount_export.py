@@ -100,7 +100,8 @@ def write_beancount(store: Store, period: Period, out: Path, summary: str = "dai
             for (account, currency), amount in sorted(nonzero_opening.items()):
                 write(f"  {account}  {format_minor(amount, currency)} {currency}\n")
             for currency in currencies:
-                total = sum(value for (_, cur), value in nonzero_opening.items() if cur == currency)
+                total = sum(value for (_, opening_currency), value in nonzero_opening.items()
+                            if opening_currency == currency)
                 if total:
                     write(f"  {OPENING_ACCOUNT}  {format_minor(-total, currency)} {currency}\n")
             write("\n")

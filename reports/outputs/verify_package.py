@@ -291,8 +291,9 @@ def _closing(trial_balance: dict, currency: str, account: str) -> Decimal:
         return figures["closing_debit"] - figures["closing_credit"] if figures else ZERO
 
     if account == "Equity:RetainedEarnings":
-        return -sum((balance(name) for (cur, name) in trial_balance
-                     if cur == currency and name.split(":")[0] in ("Income", "Expenses")), ZERO)
+        return -sum((balance(name) for (row_currency, name) in trial_balance
+                     if row_currency == currency and name.split(":")[0] in ("Income", "Expenses")),
+                    ZERO)
     return balance(account) if account.startswith("Assets") else -balance(account)
 
 
@@ -317,8 +318,9 @@ def check_rollforwards(package: Package, income: dict, sheet: dict, suffix: str 
                            "opening + purchases - usage - breakage - refunds - escheat")
     for index, row in enumerate(package.rows(name)):
         currency = row["currency"]
-        deferred = next((amount for (cur, line), amount in sheet.items()
-                         if cur == currency and line == package.accounts["deferred_revenue"]),
+        deferred = next((amount for (line_currency, line), amount in sheet.items()
+                         if line_currency == currency
+                         and line == package.accounts["deferred_revenue"]),
                         ZERO)
         package.expect(name, index, "closing", deferred,
                        f"balance_sheet{suffix}'s deferred revenue")

@@ -111,6 +111,24 @@ class PartitionWriter:
         finally:
             Path(temporary).unlink(missing_ok=True)
 
+    def copy_in(self, source: Path, document: str, row_count: int, suffix: str) -> RecordedPartition:
+        """Archive a file as it is (a source's original export), named by its writer and
+        its bytes: copied to a temporary file beside its place (or, for object storage, on
+        local disk), then placed whole."""
+        if object_storage_url(self.archive_root) is not None:
+            directory = local_copies()
+        else:
+            directory = day_directory(self.archive_root, document, self.business_date)
+            directory.mkdir(parents=True, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=self.file_prefix,
+                                                 suffix=".tmp")
+        try:
+            with os.fdopen(descriptor, "wb") as copy, Path(source).open("rb") as original:
+                shutil.copyfileobj(original, copy)
+            return self.place(Path(temporary), document, row_count, suffix)
+        finally:
+            Path(temporary).unlink(missing_ok=True)
+
     def place(self, written: Path, document: str, row_count: int,
               suffix: str = ".parquet") -> RecordedPartition:
         """Move a partition written on the archive's file system into place, whole (on

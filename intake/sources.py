@@ -30,9 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +41,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from intake.archive import PartitionWriter, day_directory
+from intake.archive import PartitionWriter
 from intake.classification import DocumentIntake
 from intake.documents import (
     _SURROGATE_ESCAPE,
@@ -56,7 +54,7 @@ from intake.documents import (
     _object_with_unique_keys,
     _refuse_surrogates,
 )
-from ledger.archive_index import RecordedPartition, file_sha256
+from ledger.archive_index import RecordedPartition
 
 SOURCE_DOCUMENT = "usage_source"  # the archived original file's document name
 TIME_FORMATS = ("rfc3339", "iso8601_utc", "unix_seconds")
@@ -313,21 +311,7 @@ def in_source_terms(intake: DocumentIntake, input_file: SourceFile) -> SourceInt
 
 
 def archive_source_file(writer: PartitionWriter, intake: SourceIntake) -> RecordedPartition:
-    """Copy the original file into the archive beside the day's rows, named by its bytes."""
+    """Copy the original file into the archive beside the day's rows, named by its bytes
+    (on local disk or object storage alike: `PartitionWriter.copy_in`)."""
     writer.remove_leftovers((SOURCE_DOCUMENT,))
-    directory = day_directory(writer.archive_root, SOURCE_DOCUMENT, writer.business_date)
-    directory.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=writer.file_prefix,
-                                             suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "wb") as copy:
-            copy.write(Path(intake.source_path).read_bytes())
-        sha256 = file_sha256(Path(temporary))
-        path = directory / f"{writer.file_prefix}{sha256[:16]}.jsonl"
-        os.replace(temporary, path)
-    finally:
-        Path(temporary).unlink(missing_ok=True)
-    return RecordedPartition(writer.batch_id, SOURCE_DOCUMENT, writer.business_date,
-                             path.relative_to(writer.archive_root).as_posix(), sha256,
-                             intake.rows_read)
-
+    return writer.copy_in(Path(intake.source_path), SOURCE_DOCUMENT, intake.rows_read, ".jsonl")

@@ -23,6 +23,7 @@ import pytest
 
 from creditbooks.night.run import run_night
 from intake import object_storage
+from intake.archive import ArchiveError, PartitionWriter, verified_path
 from intake.stripe import stripe_amount_text
 from ledger.chain import chain_head
 from ledger.money import parse_amount_minor
@@ -325,6 +326,33 @@ def test_a_night_lands_and_archives_on_s3_and_verify_checks_the_archive_there(
     assert failed.returncode == 1
     assert "1 of 4 partitions differ; first: archive partition s3://" in failed.stdout
     assert "SHA-256 differs" in failed.stdout
+
+
+def test_a_source_file_is_archived_whole_on_s3_and_read_back_checked(tmp_path, s3_bucket,
+                                                                     monkeypatch):
+    """What usage sources archive beside their rows (the metering system's original file)
+    goes through the same writer: one whole object, read back only with its recorded bytes."""
+    import s3fs
+
+    bucket, _ = s3_bucket
+    monkeypatch.chdir(tmp_path)
+    original = tmp_path / "usage.jsonl"
+    original.write_bytes(b'{"transaction_id": "t1", "code": "api"}\n')
+    writer = PartitionWriter(Path(f"s3://{bucket}/archive"), "nightly-2026-03-01", "L1", FIRST)
+    partition = writer.copy_in(original, "usage_source", 1, ".jsonl")
+    assert partition.relative_path.startswith("usage_source/business_date=2026-03-01/"
+                                              "nightly-2026-03-01-L1-")
+    assert partition.relative_path.endswith(".jsonl")
+    storage = s3fs.S3FileSystem()
+    assert storage.cat_file(f"{bucket}/archive/{partition.relative_path}") == original.read_bytes()
+    assert not (tmp_path / "s3:").exists()
+    object_storage.local_copies.cache_clear()  # a new process: no copy held yet
+    copy = verified_path(Path(f"s3://{bucket}/archive"), partition)
+    assert copy.read_bytes() == original.read_bytes()
+    object_storage.local_copies.cache_clear()
+    storage.pipe_file(f"{bucket}/archive/{partition.relative_path}", b"{}\n")
+    with pytest.raises(ArchiveError, match="SHA-256 differs"):
+        verified_path(Path(f"s3://{bucket}/archive"), partition)
 
 
 def test_object_storage_roots_are_read_back_from_either_spelling():

@@ -26,7 +26,7 @@ from reports.controls import run_controls
 from reports.subledger import exceptions, lot_state_frame
 from tests.support.landing import write_document
 from tests.support.nights import post_days
-from tests.support.scenario import purchase, tb, usage
+from tests.support.scenario import purchase, trial_balance_of, usage
 
 
 def adjustment(adjustment_id, purchase_id, action, new_expires_at="", at="2026-03-02T09:00:00Z"):
@@ -85,7 +85,7 @@ def test_rollovers_extend_expiry_and_voids_withdraw_grants(store, policy, tmp_pa
         ["A1", "rollover", "2026-03-03", "2026-04-01", "0", "2026-03-02"],
         ["A3", "void", "", "", "5000000", "2026-03-02"],
     ]
-    books = tb(store, "2026-03")
+    books = trial_balance_of(store, "2026-03")
     assert books[("Income:Revenue:Usage", "USD")][3] == "-6.00"
     assert books[("Income:Revenue:Breakage", "USD")][3] == "-10.00"
     lots = lot_state_frame(store).set_index("purchase_id")

@@ -19,7 +19,7 @@ from intake.usage_buckets import take_in_streamed_usage
 from ledger.chain import chain_head
 from ledger.locks import locked_periods
 from ledger.store import Store
-from tests.support.scenario import tb, write_scenario
+from tests.support.scenario import trial_balance_of, write_scenario
 
 ENTRIES = """SELECT e.entry_id, e.kind, e.business_date, e.period, e.customer_id, e.source_ref,
                     e.batch_id, e.policy_version, l.line_number, l.account, l.currency,
@@ -119,7 +119,7 @@ def test_airflow_posts_exactly_what_the_command_line_posts(dags, monkeypatch, tm
     # The first night's two usage rows fit in a chunk; the next nights' three and five do not.
     assert streamed == (["usage.csv"] * 2 if shards > 1 else [])
     assert store.read_frame(ENTRIES).equals(expected.read_frame(ENTRIES))
-    assert tb(store, "2026-02") == tb(expected, "2026-02")
+    assert trial_balance_of(store, "2026-02") == trial_balance_of(expected, "2026-02")
     with store.engine.connect() as airflow, expected.engine.connect() as command_line:
         assert chain_head(airflow) == chain_head(command_line)
 

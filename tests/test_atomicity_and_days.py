@@ -13,7 +13,7 @@ from ledger.domain import Stage
 from ledger.periods import business_day
 from ledger.schema import ALL_TABLES
 from tests.support.nights import replace_stage
-from tests.support.scenario import NIGHTS, tb, write_scenario
+from tests.support.scenario import NIGHTS, trial_balance_of, write_scenario
 
 
 def row_counts(store):
@@ -41,7 +41,7 @@ def test_a_crash_after_rows_are_written_rolls_the_whole_batch_back(store, policy
     monkeypatch.undo()
     for night in NIGHTS[1:]:
         assert run_night(store, policy, landing, archive, night).status == "posted"
-    assert tb(store, "2026-02")[("Liabilities:DeferredRevenue:Credits", "USD")] == (
+    assert trial_balance_of(store, "2026-02")[("Liabilities:DeferredRevenue:Credits", "USD")] == (
         "-20.33", "4.33", "0.00", "-16.00")
 
 

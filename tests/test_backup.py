@@ -30,7 +30,7 @@ from ledger.schema_version import migration_revisions
 from ledger.store import Store
 from tests.support.cli import creditbooks
 from tests.support.nights import replace_stage
-from tests.support.scenario import tb, write_scenario
+from tests.support.scenario import trial_balance_of, write_scenario
 
 FIRST, RUNNING, LAST = date(2026, 1, 30), date(2026, 1, 31), date(2026, 2, 1)
 PERIODS = ("2026-01", "2026-02")
@@ -41,7 +41,7 @@ def books(store: Store) -> dict:
     """What must be the same: each period's trial balance and the journal chain's head."""
     with store.engine.connect() as connection:
         head = chain_head(connection)
-    return {"trial_balances": {period: tb(store, period) for period in PERIODS},
+    return {"trial_balances": {period: trial_balance_of(store, period) for period in PERIODS},
             "chain_head": (head.sequence, head.chain_hash)}
 
 

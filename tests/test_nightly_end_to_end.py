@@ -13,7 +13,7 @@ from reports.controls import run_controls
 from reports.statements import rollforward
 from reports.subledger import exceptions, lot_balances
 from tests.support.landing import write_document
-from tests.support.scenario import NIGHTS, purchase, run_nights, tb, usage, write_scenario
+from tests.support.scenario import NIGHTS, purchase, run_nights, trial_balance_of, usage, write_scenario
 
 
 def test_several_nights_produce_the_hand_worked_books(store, policy, tmp_path):
@@ -21,7 +21,7 @@ def test_several_nights_produce_the_hand_worked_books(store, policy, tmp_path):
     outcomes = run_nights(store, policy, tmp_path)
     assert [outcome.status for outcome in outcomes] == ["posted", "posted", "posted"]
 
-    assert tb(store, "2026-01") == {
+    assert trial_balance_of(store, "2026-01") == {
         ("Assets:Cash:Clearing", "JPY"): ("0", "1000", "0", "1000"),
         ("Assets:Cash:Clearing", "USD"): ("0.00", "26.08", "0.00", "26.08"),
         ("Income:Revenue:Breakage", "USD"): ("0.00", "0.00", "-5.00", "-5.00"),
@@ -31,7 +31,7 @@ def test_several_nights_produce_the_hand_worked_books(store, policy, tmp_path):
         ("Liabilities:DeferredRevenue:Credits", "USD"): ("0.00", "5.67", "-26.00", "-20.33"),
         ("Liabilities:Tax:Sales", "USD"): ("0.00", "0.00", "-0.08", "-0.08"),
     }
-    february = tb(store, "2026-02")
+    february = trial_balance_of(store, "2026-02")
     assert february[("Income:Revenue:Usage", "USD")] == ("-0.67", "0.00", "-4.16", "-4.83")
     assert february[("Income:Revenue:Breakage", "USD")] == ("-5.00", "0.00", "-0.17", "-5.17")
     assert february[("Liabilities:DeferredRevenue:Credits", "USD")] == (
@@ -110,12 +110,12 @@ def test_jsonl_and_parquet_landing_files_post_the_same_books_as_csv(sqlite_store
                                                                     file_format):
     write_scenario(tmp_path / "csv" / "landing")
     run_nights(sqlite_store, policy, tmp_path / "csv")
-    expected = tb(sqlite_store, "2026-02")
+    expected = trial_balance_of(sqlite_store, "2026-02")
     other = type(sqlite_store)(f"sqlite:///{tmp_path / 'other.db'}")
     other.initialise()
     write_scenario(tmp_path / file_format / "landing", file_format)
     run_nights(other, policy, tmp_path / file_format)
-    assert tb(other, "2026-02") == expected
+    assert trial_balance_of(other, "2026-02") == expected
 
 
 def test_strict_mode_refuses_the_whole_batch_when_any_row_is_bad(sqlite_store, policy, tmp_path):
@@ -143,7 +143,7 @@ def test_a_day_with_no_files_still_expires_lots_and_is_recorded_as_empty(sqlite_
         purchase("P-X", "X", "4", "4.00", expires_at="2026-01-31T06:00:00Z")])
     outcomes = run_nights(sqlite_store, policy, tmp_path, nights=NIGHTS[:2])
     assert [outcome.status for outcome in outcomes] == ["posted", "empty"]
-    assert tb(sqlite_store, "2026-01")[("Income:Revenue:Breakage", "USD")][3] == "-4.00"
+    assert trial_balance_of(sqlite_store, "2026-01")[("Income:Revenue:Breakage", "USD")][3] == "-4.00"
 
 
 def test_usage_dated_after_the_business_date_is_rejected(sqlite_store, policy, tmp_path):

@@ -28,7 +28,7 @@ from rules.overage import OverageRuleError
 from rules.policy import DEFAULT_POLICY_FILE, policy_from_document
 from tests.support.landing import write_document
 from tests.support.nights import post_days
-from tests.support.scenario import purchase, tb, usage
+from tests.support.scenario import purchase, trial_balance_of, usage
 
 
 def overage_policy(prices):
@@ -78,7 +78,7 @@ def test_arrears_are_billed_and_a_negative_balance_is_paid_by_the_next_purchase(
         SELECT l.meter, l.amount_minor FROM journal_lines l
         WHERE l.entry_id = 'usage/N/2026-03-02' AND l.meter IS NOT NULL ORDER BY l.meter""")
     assert usage_lines.values.tolist() == [["api", -300], ["gpu", -50]]
-    books = tb(store, "2026-03")
+    books = trial_balance_of(store, "2026-03")
     assert books[("Income:Revenue:Usage", "USD")][3] == "-7.00"
     assert books[("Income:Revenue:Overage", "USD")][3] == "-0.03"
     assert books[("Assets:Receivables:Customers", "USD")][3] == "0.03"

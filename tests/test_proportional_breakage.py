@@ -36,7 +36,7 @@ from reports.statements import rollforward
 from rules.policy import DEFAULT_POLICY_FILE, PolicyError, policy_from_document
 from tests.support.landing import write_document
 from tests.support.nights import post_days
-from tests.support.scenario import purchase, tb, usage
+from tests.support.scenario import purchase, trial_balance_of, usage
 
 
 def gift_policy(*rates: tuple[str, str], method: str = "proportional"):
@@ -54,7 +54,7 @@ def test_the_published_gift_card_figures(store, tmp_path):
     write_document(tmp_path / "landing", "2026-03-01", "usage", [
         usage("U1", "X", "2026-03-01T10:00:00Z", "redeem", "144000")])
     post_days(store, policy, tmp_path, date(2026, 3, 1), date(2026, 3, 1))
-    books = tb(store, "2026-03")
+    books = trial_balance_of(store, "2026-03")
     assert books[("Income:Revenue:Usage", "USD")][3] == "-144000.00"
     assert books[("Income:Revenue:Breakage", "USD")][3] == "-7578.95"
     assert books[("Liabilities:DeferredRevenue:Credits", "USD")][3] == "-8421.05"
@@ -106,7 +106,7 @@ def test_a_change_of_estimate_is_a_cumulative_catch_up_and_lots_tie_out(store, t
     at_expiry = store.read_frame("SELECT source_ref, policy_version FROM journal_entries "
                                  "WHERE entry_id = 'breakage/P-B'")
     assert at_expiry.values.tolist() == [["P-B proportional at rate 0.02", revised.version]]
-    books = tb(store, "2026-03")
+    books = trial_balance_of(store, "2026-03")
     assert books[("Income:Revenue:Usage", "USD")][3] == "-105.00"
     assert books[("Income:Revenue:Breakage", "USD")] == ("0.00", "6.02", "-11.02", "-5.00")
     assert books[("Liabilities:DeferredRevenue:Credits", "USD")][3] == "0.00"

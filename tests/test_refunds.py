@@ -29,7 +29,7 @@ from reports.statements import rollforward
 from reports.subledger import exceptions
 from tests.support.nights import post_days
 from tests.support.refunds import write_refund_scenario
-from tests.support.scenario import tb
+from tests.support.scenario import trial_balance_of
 
 
 def test_refunds_return_exact_value_and_tax_and_refuse_what_the_books_cannot_allow(store, policy,
@@ -37,7 +37,7 @@ def test_refunds_return_exact_value_and_tax_and_refuse_what_the_books_cannot_all
     write_refund_scenario(tmp_path / "landing")
     post_days(store, policy, tmp_path, date(2026, 3, 1), date(2026, 3, 3))
 
-    assert tb(store, "2026-03") == {
+    assert trial_balance_of(store, "2026-03") == {
         ("Assets:Cash:Clearing", "USD"): ("0.00", "11.80", "-4.61", "7.19"),
         ("Income:Revenue:Usage", "USD"): ("0.00", "0.00", "-6.66", "-6.66"),
         ("Liabilities:DeferredRevenue:Credits", "USD"): ("0.00", "11.00", "-11.00", "0.00"),

@@ -12,7 +12,7 @@ from creditbooks.night.stages import StageOrderError, burn_stage, post_purchases
 from ledger.chain import chain_head
 from ledger.domain import Stage, night_tasks
 from reports.statements import trial_balance
-from tests.support.scenario import NIGHTS, tb, write_scenario
+from tests.support.scenario import NIGHTS, trial_balance_of, write_scenario
 
 ENTRY_QUERY = """SELECT e.entry_id, e.kind, e.business_date, e.customer_id, l.line_number, l.account,
                         l.currency, l.amount_minor, l.meter, l.purchase_id
@@ -65,7 +65,7 @@ def test_any_number_of_shards_posts_exactly_the_entries_of_one(store, policy, tm
     assert sharded_store.read_frame(ENTRY_QUERY).equals(single)
     assert sharded_store.read_frame("SELECT * FROM lot_balances ORDER BY purchase_id").drop(
         columns="last_batch_id").equals(single_balances.drop(columns="last_batch_id"))
-    assert tb(sharded_store, "2026-02") == tb(store, "2026-02")
+    assert trial_balance_of(sharded_store, "2026-02") == trial_balance_of(store, "2026-02")
     with store.engine.connect() as single, sharded_store.engine.connect() as sharded:
         assert chain_head(sharded) == chain_head(single)
 
@@ -80,7 +80,7 @@ def test_a_night_is_invisible_in_statements_until_published_and_stages_repeat_ha
                                    "WHERE batch_id = 'nightly-2026-01-31'")["n"][0] > 0
     assert trial_balance(sqlite_store, "2026-01") == published
     run_stages(sqlite_store, policy, tmp_path, NIGHTS[1], 2)  # every stage again, then the rest
-    assert tb(sqlite_store, "2026-01")[("Income:Revenue:Breakage", "USD")][3] == "-5.00"
+    assert trial_balance_of(sqlite_store, "2026-01")[("Income:Revenue:Breakage", "USD")][3] == "-5.00"
     with pytest.raises(StageOrderError, match="burned with 2 shards"):
         with sqlite_store.transaction() as connection:
             burn_stage(connection, open_night(policy, tmp_path / "archive", NIGHTS[1]), 0, 3)

@@ -19,7 +19,7 @@ from reports.statements import rollforward
 from rules.policy import DEFAULT_POLICY_FILE, policy_from_document
 from tests.support.landing import write_document
 from tests.support.nights import post_days
-from tests.support.scenario import purchase, tb, usage
+from tests.support.scenario import purchase, trial_balance_of, usage
 
 
 def test_expired_value_in_an_escheat_country_goes_to_the_liability(store, tmp_path):
@@ -38,7 +38,7 @@ def test_expired_value_in_an_escheat_country_goes_to_the_liability(store, tmp_pa
         usage("U-N", "N", "2026-03-01T10:00:00Z", "api", "4")])
     post_days(store, policy, tmp_path, date(2026, 3, 1), date(2026, 3, 2))
 
-    books = tb(store, "2026-03")
+    books = trial_balance_of(store, "2026-03")
     assert books[("Liabilities:UnclaimedProperty:Credits", "USD")][3] == "-6.00"
     assert books[("Income:Revenue:Breakage", "USD")][3] == "-6.00"
     assert books[("Income:Revenue:Usage", "USD")][3] == "-8.00"

@@ -29,7 +29,7 @@ from reports.subledger import exceptions, lot_balances
 from rules.policy import DEFAULT_POLICY_FILE, PolicyError, load_policy, policy_from_document
 from tests.support.landing import write_document
 from tests.support.nights import post_days
-from tests.support.scenario import purchase, tb
+from tests.support.scenario import purchase, trial_balance_of
 
 FIXTURES = Path(__file__).parent / "fixtures" / "sources"
 FORMATS = ("cloudevents", "lago", "orb", "metronome", "stripe_meter_events")
@@ -91,7 +91,7 @@ def sample_lines(format_name: str) -> list[str]:
 def books(store) -> dict:
     with store.engine.connect() as connection:
         head = chain_head(connection)
-    return {"trial balance": tb(store, "2026-01"), "lots": lot_balances(store),
+    return {"trial balance": trial_balance_of(store, "2026-01"), "lots": lot_balances(store),
             "chain head": (head.sequence, head.chain_hash)}
 
 

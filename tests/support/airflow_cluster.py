@@ -35,7 +35,7 @@ import psycopg
 from ledger.chain import chain_head
 from ledger.store import Store
 from tests.support.postgres_server import PostgresServer, free_port
-from tests.support.scenario import tb
+from tests.support.scenario import trial_balance_of
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 PROGRAMS = Path(sys.executable).parent  # airflow and creditbooks of this checkout's venv
@@ -245,7 +245,7 @@ def books(store: Store, periods: list[str]) -> dict:
     with store.engine.connect() as connection:
         head = chain_head(connection)
     entries = int(store.read_frame("SELECT COUNT(*) AS entries FROM journal_entries")["entries"][0])
-    return {"trial_balances": {period: tb(store, period) for period in periods},
+    return {"trial_balances": {period: trial_balance_of(store, period) for period in periods},
             "journal_entries": entries, "chain_head": (head.sequence, head.chain_hash)}
 
 

@@ -85,7 +85,8 @@ def run_nights(store, policy, tmp_path, nights=NIGHTS, **options):
             for night in nights]
 
 
-def tb(store, period):
+def trial_balance_of(store, period):
+    """The period's trial balance as {(account, currency): (opening, debit, credit, closing)}."""
     return {(row["account"], row["currency"]): (row["opening"], row["debit"], row["credit"],
                                                 row["closing"])
             for row in trial_balance(store, period)}

@@ -17,8 +17,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from creditbooks.close import close_period
 from creditbooks.night.run import run_night
+from ledger.domain import LotKind
 from ledger.money import minor_unit_exponent
 from ledger.periods import Period, days_between
 from ledger.store import Store
@@ -82,7 +84,7 @@ def _refunds_and_rollovers(rng, purchases: pd.DataFrame,
     Some are refused on purpose by the books (a pack already used up, an expiry passed),
     so the exceptions list shows what a refused refund or rollover looks like.
     """
-    paid = purchases[(purchases["kind"] == "paid") & (purchases["day"] < day_count - 3)]
+    paid = purchases[(purchases["kind"] == LotKind.PAID) & (purchases["day"] < day_count - 3)]
     refunded = paid.sample(n=min(12, len(paid)), random_state=int(rng.integers(1 << 31)))
     refunds = pd.DataFrame({
         "refund_id": [f"RF-{number:04d}" for number in range(1, len(refunded) + 1)],

@@ -16,6 +16,7 @@ import pandas as pd
 
 from intake.documents import ROW_NUMBER, InputFile
 from intake.validation import ValidatedRows, exact_sums_by, require_summable_credits
+from ledger.domain import QuarantineKind
 from ledger.money import format_minor
 
 PAYLOAD_COLUMNS = {
@@ -90,7 +91,7 @@ def sort_valid_rows(
     if {"customer_id", "credits_micro"} <= set(classified.accepted.columns):
         require_summable_credits(input_file.file_name, classified.accepted["customer_id"],
                                  classified.accepted["credits_micro"])
-    rejected = pd.concat([validated.rejected.assign(kind="rejected"), conflicts],
+    rejected = pd.concat([validated.rejected.assign(kind=QuarantineKind.REJECTED.value), conflicts],
                          ignore_index=True)
     rejected = rejected.sort_values(ROW_NUMBER).reset_index(drop=True)
     rejected["raw_row"] = raw_rows(input_file.frame, rejected[ROW_NUMBER])
@@ -145,7 +146,7 @@ def classify_valid_rows(valid: pd.DataFrame, id_column: str,
     duplicates = (same_before & ~conflicts) | repeated_in_file
     conflict_rows = pd.DataFrame({
         ROW_NUMBER: valid.loc[conflicts, ROW_NUMBER].to_numpy(),
-        "kind": "conflict",
+        "kind": QuarantineKind.CONFLICT.value,
         "column_name": id_column,
         "reason": conflict_reasons[conflicts].to_numpy(),
     })

@@ -37,6 +37,7 @@ from intake.validation import (
     require_summable_credits,
     validate_usage,
 )
+from ledger.domain import QuarantineKind
 from ledger.periods import BusinessDay, LateWindow
 
 # Above this many rows a usage file is read in chunks: about 3 GiB at peak for a night,
@@ -146,7 +147,7 @@ def _validate_and_spill(streamed: StreamedFile, day: BusinessDay, window: LateWi
     for chunk_number, chunk in enumerate(streamed.chunks()):
         rows_read += len(chunk)
         validated = validate_usage(chunk, day, window)
-        invalid.append(validated.rejected.assign(kind="rejected"))
+        invalid.append(validated.rejected.assign(kind=QuarantineKind.REJECTED.value))
         raw_by_row.update(zip(validated.rejected[ROW_NUMBER],
                               raw_rows(chunk, validated.rejected[ROW_NUMBER]), strict=True))
         valid = validated.accepted.assign(payload_hash=payload_fingerprints(

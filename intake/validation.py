@@ -36,6 +36,7 @@ from intake.documents import (
     ROW_NUMBER,
     InputFileError,
 )
+from ledger.domain import AdjustmentAction, LotKind
 from ledger.money import (
     CREDIT_DECIMAL_PLACES,
     MICRO_CREDITS_PER_CREDIT,
@@ -403,7 +404,7 @@ def validate_purchases(frame: pd.DataFrame, day: BusinessDay) -> ValidatedRows:
     credits = _credits_column(rows, problems)
     amount = _amount_column(rows, "amount", exponent, problems)
     tax = _amount_column(rows, "tax_amount", exponent, problems)
-    promotional = rows["kind"] == "promotional"
+    promotional = rows["kind"] == LotKind.PROMOTIONAL
     problems.add(promotional & ((amount != 0) | (tax != 0)), "amount",
                  "promotional credits must have amount 0 and no tax")
     problems.add(expires_at.notna() & purchased_at.notna() & (expires_at <= purchased_at),
@@ -538,7 +539,7 @@ def validate_adjustments(frame: pd.DataFrame, day: BusinessDay) -> ValidatedRows
     rows = _apply_defaults("adjustments", frame)
     adjusted_at = _instant_column(rows, "adjusted_at", problems)
     new_expires_at = _instant_column(rows, "new_expires_at", problems, required=False)
-    rollover = rows["action"] == "rollover"
+    rollover = rows["action"] == AdjustmentAction.ROLLOVER
     problems.add(rollover & (rows["new_expires_at"] == ""), "new_expires_at",
                  "is required for a rollover")
     problems.add(~rollover & (rows["new_expires_at"] != ""), "new_expires_at",

@@ -36,6 +36,7 @@ import pyarrow.compute as pc
 from sqlalchemy import Connection, bindparam, text
 
 from ledger import schema
+from ledger.domain import BatchStatus
 from ledger.row_text import columns_as_text, concatenated, line_text, text_buffer
 from ledger.store import insert_frame
 
@@ -180,9 +181,9 @@ def verify_chain(connection: Connection, remember: Collection[int] = ()) -> Chai
             links[sequence] = link
     unsealed = connection.execute(text("""
         SELECT e.entry_id FROM journal_entries e JOIN batches b ON b.batch_id = e.batch_id
-        WHERE b.status <> 'open' AND NOT EXISTS (SELECT 1 FROM journal_seals s
-                                                  WHERE s.entry_id = e.entry_id)
-        ORDER BY e.entry_id LIMIT 1""")).first()
+        WHERE b.status <> :open AND NOT EXISTS (SELECT 1 FROM journal_seals s
+                                                WHERE s.entry_id = e.entry_id)
+        ORDER BY e.entry_id LIMIT 1"""), {"open": BatchStatus.OPEN}).first()
     if unsealed:
         return ChainVerification(checked, ChainHead(checked, link),
                                  f"entry {unsealed[0]} is in a published batch but was never sealed",

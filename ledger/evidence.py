@@ -34,6 +34,7 @@ from sqlalchemy import Connection, text
 from ledger.anchors import known_ledger_id
 from ledger.chain import verify_chain
 from ledger.digest import journal_digests
+from ledger.domain import PeriodAction
 from ledger.record_chain import sealed_entry_sequences, verify_records
 
 
@@ -118,23 +119,23 @@ def _check_period_events(connection: Connection) -> EvidenceCheck:
     for event in events:
         period, last = event["period"], in_force.get(event["period"])
         named = f"period {period} {event['action']} (event id {event['id']})"
-        if event["action"] == "close":
+        if event["action"] == PeriodAction.CLOSE:
             closes[period] = closes.get(period, 0) + 1
-            if last is not None and last["action"] == "close":
+            if last is not None and last["action"] == PeriodAction.CLOSE:
                 return EvidenceCheck(control, False, f"{named} follows another close with no "
                                      "reopen between: an event was removed")
             if int(event["version"]) != closes[period]:
                 return EvidenceCheck(control, False, f"{named} is version {event['version']}, "
                                      f"but it is close number {closes[period]} of the period: "
                                      "an event was removed or altered")
-        elif last is None or last["action"] != "close" or (
+        elif last is None or last["action"] != PeriodAction.CLOSE or (
                 int(event["version"]), event["journal_digest"]) != (
                 int(last["version"]), last["journal_digest"]):
             return EvidenceCheck(control, False, f"{named} does not reopen the close before it "
                                  "(its version or journal digest differs): an event was "
                                  "removed or altered")
         in_force[period] = event
-    closed = {period: event for period, event in in_force.items() if event["action"] == "close"}
+    closed = {period: event for period, event in in_force.items() if event["action"] == PeriodAction.CLOSE}
     digests = journal_digests(connection, closed)
     for period in sorted(closed):
         event = closed[period]
@@ -221,7 +222,7 @@ def _check_manifests(connection: Connection, close_dir: Path,
                      manifests: list[tuple[Path, dict | str]], links: _Links) -> EvidenceCheck:
     control = f"close manifests in {close_dir}"
     closes = {(event["period"], int(event["version"])): event
-              for event in _close_events(connection) if event["action"] == "close"}
+              for event in _close_events(connection) if event["action"] == PeriodAction.CLOSE}
     seen = set()
     for path, manifest in manifests:
         if not isinstance(manifest, dict):

@@ -30,7 +30,7 @@ from sqlalchemy import Connection, insert, inspect, text
 
 from ledger import schema
 from ledger.chain import GENESIS, ChainHead, chain_head
-from ledger.domain import RecordKind
+from ledger.domain import BatchStatus, RecordKind
 from ledger.row_text import columns_as_text, line_text, text_buffer
 
 _FETCH_ROWS = 100_000
@@ -38,7 +38,7 @@ _EMPTY = hashlib.sha256(b"").hexdigest()
 # The actor last, hashed only when set: a batch from before it was recorded keeps its hash.
 # ({actor}: NULL on a ledger being upgraded through a revision older than that column.)
 _BATCHES = """SELECT batch_id, business_date, posting_period, status, policy_version,
-                     input_fingerprint, entry_count, {actor} FROM batches WHERE status <> 'open'"""
+                     input_fingerprint, entry_count, {actor} FROM batches WHERE status <> :open"""
 _FILES = """SELECT batch_id, document, file_name, sha256, rows_read, rows_accepted,
                    rows_duplicate, rows_rejected, credits_accepted_micro, amounts_accepted_json
             FROM batch_files"""
@@ -86,7 +86,8 @@ def batch_contents(connection: Connection, batch_id: str | None = None) -> dict[
         "1 = 1", {})
     actor = "actor" if _has_column(connection, "batches", "actor") else "NULL"
     batches = connection.execute(text(f"{_BATCHES.format(actor=actor)} AND {where} "
-                                      "ORDER BY batch_id"), parameters).cursor.fetchall()
+                                      "ORDER BY batch_id"),
+                                 {**parameters, "open": BatchStatus.OPEN}).cursor.fetchall()
     files = _grouped_digests(connection.execute(text(
         f"{_FILES} WHERE {where} ORDER BY batch_id, document"), parameters))
     quarantine = _grouped_digests(connection.execute(text(
@@ -181,7 +182,8 @@ def seal_unsealed_records(connection: Connection) -> ChainHead:
     sealed = {(row[0], row[1]) for row in connection.execute(text(
         "SELECT record_kind, record_key FROM record_seals"))}
     order = [row[0] for row in connection.execute(text(
-        "SELECT batch_id FROM batches WHERE status <> 'open' ORDER BY business_date"))]
+        "SELECT batch_id FROM batches WHERE status <> :open ORDER BY business_date"),
+        {"open": BatchStatus.OPEN})]
     batches = batch_contents(connection)
     seal_records(connection, RecordKind.BATCH, {batch_id: batches[batch_id] for batch_id in order
                                        if (RecordKind.BATCH, batch_id) not in sealed})

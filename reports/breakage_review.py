@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 
+from ledger.domain import LotKind
 from ledger.money import format_minor
 from ledger.periods import Period
 from ledger.store import Store
@@ -28,7 +29,7 @@ def breakage_estimates(store: Store, period: Period, policy: Policy) -> list[dic
     following = Period(period).following_first_day
     lots = lot_state_frame(store, as_of=following - timedelta(days=1))
     expired = lots[lots["expired_on"].notna() & (lots["escheat_minor"] == 0)
-                   & (lots["kind"] == "paid")].copy()
+                   & (lots["kind"] == LotKind.PAID)].copy()
     if expired.empty:
         return []
     # SQLite returns dates as text, PostgreSQL as dates.

@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 
 from intake.archive import archived_path_in, read_partition_where
 from ledger.accounts import ChartOfAccounts
+from ledger.domain import EntryKind, ExpiryDestination
 from ledger.money import format_micro_credits, format_micro_credits_column, format_minor_column
 from ledger.periods import Period, business_day
 from ledger.store import Store
@@ -50,13 +51,14 @@ def revenue_from_opening_balance(store: Store, period: Period, accounts: ChartOf
     and breakage of lots whose purchase was posted into an earlier period."""
     lines = up_to(line_totals(store, period), period)
     lines = lines[(lines["period"] == period) & (lines["account"] == accounts.deferred_revenue)]
-    earlier = store.read_frame("SELECT entry_id FROM journal_entries WHERE kind = 'purchase' "
-                               "AND period < :period", period=period)["entry_id"]
+    earlier = store.read_frame("SELECT entry_id FROM journal_entries WHERE kind = :purchase "
+                               "AND period < :period", period=period,
+                               purchase=EntryKind.PURCHASE)["entry_id"]
     lines = lines[("purchase/" + lines["purchase_id"].fillna("")).isin(set(earlier))]
     frame = pd.DataFrame({
         "currency": lines["currency"],
-        "usage_revenue": lines["amount_minor"].where(lines["kind"] == "usage", 0),
-        "breakage": lines["amount_minor"].where(lines["kind"] == "breakage", 0),
+        "usage_revenue": lines["amount_minor"].where(lines["kind"] == EntryKind.USAGE, 0),
+        "breakage": lines["amount_minor"].where(lines["kind"] == EntryKind.BREAKAGE, 0),
     }).groupby("currency", as_index=False, sort=True).sum()
     frame["total"] = frame["usage_revenue"] + frame["breakage"]
     return _money(frame, ["usage_revenue", "breakage", "total"])
@@ -80,12 +82,12 @@ def breakage_by_lot(store: Store, period: Period) -> list[dict]:
     frame = store.read_frame("""
         SELECT x.purchase_id, o.customer_id, o.product, o.currency, o.expires_at,
                x.business_date AS expired_on, x.credits_micro AS credits_expired,
-               CASE WHEN x.destination = 'breakage' THEN x.value_minor ELSE 0 END AS breakage,
-               CASE WHEN x.destination = 'escheat' THEN x.value_minor ELSE 0 END AS escheat
+               CASE WHEN x.destination = :breakage THEN x.value_minor ELSE 0 END AS breakage,
+               CASE WHEN x.destination = :escheat THEN x.value_minor ELSE 0 END AS escheat
         FROM lot_expiries x JOIN lots o ON o.purchase_id = x.purchase_id
         JOIN batches b ON b.batch_id = x.batch_id
         WHERE b.posting_period = :period ORDER BY x.purchase_id
-    """, period=period)
+    """, period=period, breakage=ExpiryDestination.BREAKAGE, escheat=ExpiryDestination.ESCHEAT)
     frame["credits_expired"] = frame["credits_expired"].map(lambda v: format_micro_credits(int(v)))
     frame["expires_at"] = iso_instants(frame["expires_at"])
     frame["expired_on"] = frame["expired_on"].astype(str)

@@ -14,6 +14,7 @@ from datetime import timedelta
 import pandas as pd
 
 from ledger.accounts import ChartOfAccounts
+from ledger.domain import BatchStatus, EntryKind, LotKind
 from ledger.money import format_minor_column
 from ledger.periods import Period
 from ledger.store import Store
@@ -49,21 +50,23 @@ def revenue_disaggregation(store: Store, period: Period, accounts: ChartOfAccoun
         SELECT e.kind, l.currency, o.product, o.country, SUM(l.amount_minor) AS amount
         FROM journal_lines l JOIN journal_entries e ON e.entry_id = l.entry_id
         JOIN batches b ON b.batch_id = e.batch_id JOIN lots o ON o.purchase_id = l.purchase_id
-        WHERE e.period = :period AND l.account = :account AND e.kind IN ('usage', 'breakage')
-          AND b.status <> 'open'
+        WHERE e.period = :period AND l.account = :account AND e.kind IN (:usage, :breakage)
+          AND b.status <> :open
         GROUP BY e.kind, l.currency, o.product, o.country
-    """, period=period, account=accounts.deferred_revenue)
+    """, period=period, account=accounts.deferred_revenue, usage=EntryKind.USAGE,
+        breakage=EntryKind.BREAKAGE, open=BatchStatus.OPEN)
     by_meter = store.read_frame("""
         SELECT 'usage' AS kind, l.currency, l.meter, -SUM(l.amount_minor) AS amount
         FROM journal_lines l JOIN journal_entries e ON e.entry_id = l.entry_id
         JOIN batches b ON b.batch_id = e.batch_id
-        WHERE e.period = :period AND l.account = :account AND e.kind = 'usage'
-          AND b.status <> 'open'
+        WHERE e.period = :period AND l.account = :account AND e.kind = :usage
+          AND b.status <> :open
         GROUP BY l.currency, l.meter
-    """, period=period, account=accounts.usage_revenue)
-    breakage = released[released["kind"] == "breakage"]
+    """, period=period, account=accounts.usage_revenue, usage=EntryKind.USAGE,
+        open=BatchStatus.OPEN)
+    breakage = released[released["kind"] == EntryKind.BREAKAGE]
     by_meter = pd.concat([by_meter, breakage.groupby("currency", as_index=False)["amount"].sum()
-                          .assign(kind="breakage", meter="(breakage: no meter)")],
+                          .assign(kind=EntryKind.BREAKAGE.value, meter="(breakage: no meter)")],
                          ignore_index=True)
     released["country"] = released["country"].fillna("").replace("", "(not given)")
     parts = [_by(released, "product", "product"), _by(by_meter, "meter", "meter"),
@@ -81,8 +84,8 @@ def revenue_disaggregation(store: Store, period: Period, accounts: ChartOfAccoun
 def _by(lines: pd.DataFrame, dimension: str, column: str) -> pd.DataFrame:
     amount = lines["amount"].astype("int64")
     frame = pd.DataFrame({"currency": lines["currency"], "key": lines[column],
-                          "usage_revenue": amount.where(lines["kind"] == "usage", 0),
-                          "breakage": amount.where(lines["kind"] == "breakage", 0)})
+                          "usage_revenue": amount.where(lines["kind"] == EntryKind.USAGE, 0),
+                          "breakage": amount.where(lines["kind"] == EntryKind.BREAKAGE, 0)})
     return frame.groupby(["currency", "key"], as_index=False, sort=True)[
         ["usage_revenue", "breakage"]].sum().assign(dimension=dimension)
 
@@ -94,7 +97,8 @@ def breakage_judgements(store: Store, period: Period, policy: Policy,
     breakage_estimates report)."""
     following = Period(period).following_first_day
     last_day = following - timedelta(days=1)
-    products = sorted(store.read_frame("SELECT DISTINCT product FROM lots WHERE kind = 'paid'")
+    products = sorted(store.read_frame("SELECT DISTINCT product FROM lots WHERE kind = :paid",
+                                       paid=LotKind.PAID)
                       ["product"].dropna())
     by_product: dict[str, list[dict]] = {}
     for row in estimates:

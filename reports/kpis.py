@@ -29,6 +29,7 @@ import pandas as pd
 import pyarrow.compute as pc
 
 from intake.archive import archived_path_in, read_partition_table
+from ledger.domain import CostType, LotKind
 from ledger.money import (
     allocate_largest_remainder,
     format_micro_credits,
@@ -136,8 +137,8 @@ def _figures(store: Store, period: Period, policy: Policy) -> dict:
         SELECT o.currency, SUM(x.value_minor) AS breakage, SUM(o.amount_minor) AS amount
         FROM lot_expiries x JOIN lots o ON o.purchase_id = x.purchase_id
         JOIN batches b ON b.batch_id = x.batch_id WHERE b.posting_period = :period
-        AND o.kind = 'paid' GROUP BY o.currency
-    """, period=period).set_index("currency")
+        AND o.kind = :paid GROUP BY o.currency
+    """, period=period, paid=LotKind.PAID).set_index("currency")
     purchased = store.read_frame("""
         SELECT o.kind, SUM(o.credits_micro) AS credits FROM lots o JOIN batches b
         ON b.batch_id = o.batch_id WHERE b.posting_period = :period GROUP BY o.kind
@@ -150,23 +151,23 @@ def _figures(store: Store, period: Period, policy: Policy) -> dict:
         SELECT DISTINCT s.customer_id FROM burn_slices s JOIN batches b ON b.batch_id = s.batch_id
           AND b.business_date = s.business_date WHERE b.posting_period < :period
     """, period=period)["customer_id"]
-    paid = usage[usage["kind"] == "paid"]
+    paid = usage[usage["kind"] == LotKind.PAID]
     above = paid[_below_base_price(paid, policy.base_tier_price_per_credit)]
     return {
         "usage": usage, "costs": costs, "events": events,
         "credits": int(usage["credits_micro"].sum()),
-        "paid_credits_purchased": int(purchased.get("paid", 0)),
-        "promotional_credits_granted": int(purchased.get("promotional", 0)),
+        "paid_credits_purchased": int(purchased.get(LotKind.PAID, 0)),
+        "promotional_credits_granted": int(purchased.get(LotKind.PROMOTIONAL, 0)),
         "credits_expired": int(expired_credits),
         "event_count": int(events["events"].sum()) if len(events) else 0,
         "active": set(events["customer_id"]) | set(usage["customer_id"]),
         "new_active": (set(events["customer_id"]) | set(usage["customer_id"])) - set(earlier),
-        "promo_credits": int(usage.loc[usage["kind"] == "promotional", "credits_micro"].sum()),
+        "promo_credits": int(usage.loc[usage["kind"] == LotKind.PROMOTIONAL, "credits_micro"].sum()),
         "revenue": usage.groupby("currency")["value_minor"].sum().to_dict(),
         "paid_credits": paid.groupby("currency")["credits_micro"].sum().to_dict(),
         "above_base": above.groupby("currency")["value_minor"].sum().to_dict(),
         "all_costs": costs.groupby("currency")["amount_minor"].sum().to_dict(),
-        "variable_costs": costs[costs["cost_type"] == "variable"].groupby("currency")[
+        "variable_costs": costs[costs["cost_type"] == CostType.VARIABLE].groupby("currency")[
             "amount_minor"].sum().to_dict(),
         "breakage": expired["breakage"].to_dict() if len(expired) else {},
         "expired_amount": expired["amount"].to_dict() if len(expired) else {},
@@ -289,7 +290,7 @@ def kpis_by(store: Store, period: Period, dimension: str,
         raise ValueError("--by takes meter, product or customer")
     column = "customer_id" if dimension == "customer" else dimension
     usage = usage_slices(store, period) if usage is None else usage
-    paid = usage[usage["kind"] == "paid"]
+    paid = usage[usage["kind"] == LotKind.PAID]
     totals = usage.groupby([column, "currency"]).agg(credits=("credits_micro", "sum"),
                                                      revenue=("value_minor", "sum"))
     paid_credits = paid.groupby([column, "currency"])["credits_micro"].sum()
@@ -304,7 +305,8 @@ def kpis_by(store: Store, period: Period, dimension: str,
         if dimension == "meter" and currency in set(costs["currency"]):
             meter_costs = costs[(costs["meter"] == key) & (costs["currency"] == currency)]
             cost = int(meter_costs["amount_minor"].sum())
-            variable = int(meter_costs.loc[meter_costs["cost_type"] == "variable", "amount_minor"].sum())
+            variable = int(meter_costs.loc[meter_costs["cost_type"] == CostType.VARIABLE,
+                                           "amount_minor"].sum())
             credits = int(usage.loc[usage["meter"] == key, "credits_micro"].sum())
             price = entry["price_per_credit"]
             variable_per_credit = per_credit(variable, currency, credits)

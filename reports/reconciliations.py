@@ -15,6 +15,7 @@ from datetime import timedelta
 
 import pandas as pd
 
+from ledger.domain import EntryKind, PeriodAction
 from ledger.money import format_micro_credits, format_minor, parse_amount_minor
 from ledger.periods import Period
 from ledger.store import Store
@@ -134,9 +135,9 @@ def purchases_equal_postings(store: Store, period: Period, deferred_account: str
     posted = store.read_frame("""
         SELECT l.currency, l.account, SUM(l.amount_minor) AS amount FROM journal_lines l
         JOIN journal_entries e ON e.entry_id = l.entry_id
-        WHERE e.kind = 'purchase' AND e.business_date >= :first AND e.business_date < :following
+        WHERE e.kind = :purchase AND e.business_date >= :first AND e.business_date < :following
         GROUP BY l.currency, l.account
-    """, first=first, following=following)
+    """, first=first, following=following, purchase=EntryKind.PURCHASE)
     posted_by = {(row.currency, row.account): int(row.amount) for row in posted.itertuples(index=False)}
     ingested_amounts: dict[str, int] = {}
     for text in store.read_frame("""
@@ -225,12 +226,12 @@ def journal_integrity(store: Store, period: Period) -> Reconciliation:
     after_lock = store.read_frame("""
         SELECT e.entry_id, e.period FROM journal_entries e
         JOIN (SELECT period, MAX(recorded_at) AS locked_at FROM period_events
-              WHERE action = 'close' GROUP BY period) c ON c.period = e.period
+              WHERE action = :close GROUP BY period) c ON c.period = e.period
         WHERE e.recorded_at > c.locked_at
           AND NOT EXISTS (SELECT 1 FROM period_events r WHERE r.period = e.period
-                          AND r.action = 'reopen' AND r.recorded_at >= c.locked_at)
+                          AND r.action = :reopen AND r.recorded_at >= c.locked_at)
         ORDER BY e.entry_id
-    """)
+    """, close=PeriodAction.CLOSE, reopen=PeriodAction.REOPEN)
     lines = up_to(line_totals(store, period), period)
     lines = lines[lines["period"] == period]
     totals = pd.DataFrame({"debits": lines["debit_minor"].groupby(lines["currency"]).sum(),

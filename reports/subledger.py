@@ -9,6 +9,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 import pandas as pd
 
 from intake.classification import ID_COLUMN
+from ledger.domain import ExpiryDestination
 from ledger.money import format_micro_credits, format_minor
 from ledger.periods import Period
 from ledger.store import Store
@@ -25,8 +26,8 @@ _LOT_STATE_AS_OF = """
            COALESCE(r.refunded_tax_minor, 0) AS refunded_tax_minor,
            COALESCE(x.credits_micro, 0) AS credits_expired_micro,
            COALESCE(a.accrued_minor, 0)
-             + CASE WHEN x.destination = 'breakage' THEN x.value_minor ELSE 0 END AS breakage_minor,
-           CASE WHEN x.destination = 'escheat' THEN x.value_minor ELSE 0 END AS escheat_minor,
+             + CASE WHEN x.destination = :breakage THEN x.value_minor ELSE 0 END AS breakage_minor,
+           CASE WHEN x.destination = :escheat THEN x.value_minor ELSE 0 END AS escheat_minor,
            x.business_date AS expired_on
     FROM lots l
     LEFT JOIN (
@@ -73,7 +74,8 @@ def lot_state_frame(store: Store, customer: str | None = None,
     """
     # Filters are added only when asked for: PostgreSQL cannot type a bare NULL parameter.
     sql = _LOT_STATE_AS_OF.format(customer_filter="AND l.customer_id = :customer" if customer else "")
-    parameters = {"as_of": as_of or date(9999, 12, 31)}
+    parameters = {"as_of": as_of or date(9999, 12, 31),
+                  "breakage": ExpiryDestination.BREAKAGE, "escheat": ExpiryDestination.ESCHEAT}
     if customer:
         parameters["customer"] = customer
     frame = store.read_frame(sql, **parameters).astype({column: "int64"

@@ -27,7 +27,7 @@ import pyarrow.dataset as ds
 from intake.archive import archived_path_in, verified_path
 from ledger.accounts import ChartOfAccounts
 from ledger.archive_index import recorded_partitions
-from ledger.domain import EntryKind, batch_id_for
+from ledger.domain import EntryKind, ExpiryDestination, batch_id_for
 from ledger.money import divide_round_half_even, format_micro_credits, format_minor
 from ledger.periods import Period
 from ledger.store import Store
@@ -183,7 +183,7 @@ def _recorded_movements(store: Store, purchase_id: str) -> dict[str, tuple[int, 
     movements = {name: (int(row["credits"]), int(row["value"])) for name, row in sums.items()}
     expiry = store.read_frame("SELECT credits_micro, value_minor, destination FROM lot_expiries "
                               "WHERE purchase_id = :id", id=purchase_id)
-    for destination in ("breakage", "escheat"):
+    for destination in ExpiryDestination:
         expired = expiry[expiry["destination"] == destination]
         movements[f"expiry to {destination}"] = (int(expired["credits_micro"].sum()),
                                                  int(expired["value_minor"].sum()))

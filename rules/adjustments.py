@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from intake.validation import first_problems
+from ledger.domain import AdjustmentAction, LotKind
 from rules.lot_state import credits_left_micro
 
 
@@ -39,7 +40,7 @@ def judge_adjustments(adjustments: pd.DataFrame,
     left = credits_left_micro(lot[counts].fillna(0))
     expired = known & ((lot["credits_expired_micro"].fillna(0) > 0) | (
         lot["expires_at"].notna() & (lot["expires_at"] <= adjustments["adjusted_at"])))
-    rollover = adjustments["action"] == "rollover"
+    rollover = adjustments["action"] == AdjustmentAction.ROLLOVER
     problems = [
         (~known, "purchase_id", "is not a known purchase"),
         (second, "purchase_id", "has another adjustment this day; send one per lot per day"),
@@ -52,7 +53,7 @@ def judge_adjustments(adjustments: pd.DataFrame,
          "the lot never expires; there is no expiry to roll over"),
         (rollover & (adjustments["new_expires_at"] <= lot["expires_at"]), "new_expires_at",
          "must be later than the expiry in force"),
-        (~rollover & (lot["kind"] == "paid"), "action",
+        (~rollover & (lot["kind"] == LotKind.PAID), "action",
          "only promotional grants can be voided; a paid lot's unused credits are refunded"),
     ]
     refused, reasons = first_problems(adjustments.index, problems)

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ledger.accounts import ChartOfAccounts
+from ledger.domain import LotKind
 from ledger.journal import EntryKind, JournalBatch
 from ledger.money import divide_round_half_even_array
 from ledger.periods import BusinessDay
@@ -68,7 +69,7 @@ def accrue_breakage(lots: pd.DataFrame, day: BusinessDay, policy: Policy) -> Acc
     """lots: at least every open lot of a proportional product and every lot used today,
     with its state after today's burn (`lots_changing_today`, creditbooks/night/lots.py)."""
     proportional = proportional_products(policy, lots["product"].unique())
-    accruing = lots[lots["product"].isin(proportional) & (lots["kind"] == "paid")
+    accruing = lots[lots["product"].isin(proportional) & (lots["kind"] == LotKind.PAID)
                     & ~lots["country"].isin(policy.escheat_countries)]
     if accruing.empty:
         return AccruedBreakage(_empty_accruals(), JournalBatch.empty())

@@ -22,6 +22,7 @@ import pandas as pd
 
 from intake.validation import AMOUNT_SCALE_PLACES, first_problems
 from ledger.accounts import ChartOfAccounts
+from ledger.domain import LotKind
 from ledger.journal import EntryKind, JournalBatch
 from ledger.money import (
     format_micro_credits,
@@ -50,7 +51,7 @@ def judge_refunds(refunds: pd.DataFrame, lots: pd.DataFrame) -> tuple[pd.DataFra
     lot = lots.reindex(refunds["purchase_id"].to_numpy())
     lot.index = refunds.index
     known = lot["credits_micro"].notna()
-    promotional = known & (lot["kind"] == "promotional")
+    promotional = known & (lot["kind"] == LotKind.PROMOTIONAL)
     early = known & (refunds["refunded_at"] < lot["purchased_at"])
     expired = known & lot["expires_at"].notna() & (lot["expires_at"] <= refunds["refunded_at"])
     problems = [

@@ -140,3 +140,67 @@ def test_the_report_names_are_written_once():
     # The detector finds a list of names as the close once wrote it beside the catalogue.
     assert _report_name_lists(f"REPORT_NAMES = {tuple(sorted(names))!r}\n", names) == [1]
     assert _report_name_lists(f"REPORT_NAMES = {tuple(sorted(names))[:9]!r}\n", names) == []
+
+
+# The ledger's columns that hold the values of an enumeration of ledger/domain.py, with
+# those enumerations: such a value spelt as a quoted literal where the column is compared
+# (SQL or Python) is a second spelling, which ledger/domain.py says does not exist.
+ENUMERATED_COLUMNS = {
+    "status": ("BatchStatus",),
+    "kind": ("EntryKind", "LotKind", "QuarantineKind"),
+    "action": ("AdjustmentAction", "PeriodAction"),
+    "destination": ("ExpiryDestination",),
+    "cost_type": ("CostType",),
+    "treatment": ("OverageMode",),
+}
+
+
+def _spelt_enum_value() -> re.Pattern:
+    """`status <> 'open'`, `e.kind = 'usage'`, `kind IN ('usage', ...`, `row["kind"] ==
+    "paid"`, `.assign(kind="rejected")`, `action != 'close'`: a column of
+    ENUMERATED_COLUMNS (a name, an alias's column or a subscript) compared with, or set
+    to, a quoted value of its enumerations."""
+    from ledger import domain
+
+    alternatives = []
+    for column, enumerations in ENUMERATED_COLUMNS.items():
+        values = "|".join(sorted({re.escape(member.value) for name in enumerations
+                                  for member in getattr(domain, name)}))
+        quoted = rf"""(?:'(?:{values})'|"(?:{values})")"""
+        named = rf"""\b{column}\b['"]?\]?"""
+        alternatives += [rf"{named}\s*(?:==|!=|<>|=)\s*{quoted}",  # kind = 'usage'
+                         rf"{named}\s+(?:NOT\s+)?IN\s*\(\s*{quoted}"]  # kind IN ('usage', ...
+    return re.compile("|".join(alternatives), re.IGNORECASE)
+
+
+def _spelt_enum_values(path: Path) -> list[str]:
+    pattern = _spelt_enum_value()
+    return [f"{path.relative_to(REPOSITORY)}:{number}: {line.strip()}"
+            for number, line in enumerate(path.read_text().splitlines(), start=1)
+            if pattern.search(line)]
+
+
+def test_enumeration_values_are_never_spelt_in_comparisons():
+    """Outside ledger/domain.py and the migrations (which must keep the values they
+    were written with), a comparison binds or builds its value from the enumeration."""
+    found = [spelt for package in ("ledger", "intake", "rules", "reports", "creditbooks")
+             for path in _sources(package)
+             if path != REPOSITORY / "ledger" / "domain.py" and "migrations" not in path.parts
+             for spelt in _spelt_enum_values(path)]
+    assert found == []
+
+
+def test_the_spelt_enum_value_detector_finds_what_it_looks_for():
+    pattern = _spelt_enum_value()
+    for spelt in ("WHERE status <> 'open'", "AND b.status <> 'open'", "e.kind = 'usage'",
+                  "e.kind IN ('usage', 'breakage')", 'lots["kind"] == "paid"',
+                  "action = 'close'", 'gone["destination"] == "escheat"',
+                  'costs["cost_type"] == "variable"', "x.destination = 'breakage'",
+                  'if event["action"] != "close":', '.assign(kind="rejected")',
+                  'for destination in ("breakage", "escheat"):'):
+        assert pattern.search(spelt), spelt
+    for prose in ("the batch is open", "kind of usage", 'document = "usage"',
+                  "status <> :open", "kind = '{LotKind.PAID}'", 'kind == "billing.credit_grant"',
+                  "last_action = 'close'", 'write_document(landing, day, "usage", rows)',
+                  'if status != "paid":', "kind = 'rollover'"):
+        assert not pattern.search(prose), prose

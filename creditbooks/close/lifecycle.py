@@ -313,8 +313,8 @@ def _refusal(period: Period, reconciliations: list) -> CloseRefusedError:
 
 def _next_version(store: Store, period: Period) -> int:
     return 1 + int(store.read_frame(
-        "SELECT COUNT(*) AS n FROM period_events WHERE period = :period AND action = 'close'",
-        period=period)["n"].iloc[0])
+        "SELECT COUNT(*) AS n FROM period_events WHERE period = :period AND action = :close",
+        period=period, close=PeriodAction.CLOSE)["n"].iloc[0])
 
 
 def current_actor() -> str:

@@ -25,7 +25,7 @@ from intake.archive import archived_path, read_partition_where
 from intake.validation import fingerprint_to_hex
 from ledger import schema
 from ledger.chain import seal_batch
-from ledger.domain import MAX_SHARDS, BatchStatus, OverageMode, Stage
+from ledger.domain import MAX_SHARDS, BatchStatus, ExpiryDestination, OverageMode, Stage
 from ledger.money import format_micro_credits
 from ledger.record_chain import seal_batch_record
 from ledger.store import (
@@ -248,7 +248,7 @@ def expire_stage(connection: Connection, night: Night) -> None:
     if len(expired.expiries):
         insert_frame(connection, schema.LotExpiry, expired.expiries.assign(**night.on_day))
         gone = expired.expiries.set_index("purchase_id")
-        to_escheat = gone["destination"] == "escheat"
+        to_escheat = gone["destination"] == ExpiryDestination.ESCHEAT
         before = lots.set_index("purchase_id").loc[gone.index]
         closed = before[["breakage_minor", "escheat_minor"]].assign(
             credits_expired_micro=gone["credits_micro"], is_open=False,

@@ -13,6 +13,7 @@ from creditbooks.night.lots import lots_by_id
 from creditbooks.night.posting import Night, archived_rows, post
 from intake.validation import fingerprint_to_hex
 from ledger import schema
+from ledger.domain import AdjustmentAction
 from ledger.store import insert_frame, replace_lot_balances
 from rules.fx import positions
 from rules.lot_state import credits_left_micro
@@ -54,7 +55,7 @@ def apply_adjustments(connection: Connection, night: Night) -> None:
     lots = lots_by_id(connection, adjustments["purchase_id"]).set_index("purchase_id")
     changes = adjustments.set_index("purchase_id")  # one adjustment per lot per day
     lots = lots.loc[changes.index]
-    rolled = changes["action"] == "rollover"
+    rolled = changes["action"] == AdjustmentAction.ROLLOVER
     lots.loc[rolled, "expires_at"] = pd.to_datetime(changes.loc[rolled, "new_expires_at"],
                                                     utc=True)
     lots["credits_voided_micro"] += changes["credits_voided_micro"]

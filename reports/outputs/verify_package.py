@@ -46,6 +46,7 @@ from ledger.accounts import ChartOfAccounts
 from ledger.anchors import known_ledger_id
 from ledger.chain import verify_chain
 from ledger.digest import journal_digest
+from ledger.domain import BatchStatus
 from ledger.money import is_known_currency, minor_unit_exponent
 from ledger.periods import Period
 
@@ -741,7 +742,7 @@ LEDGER_TRIAL_BALANCE_SQL = """
            SUM(l.{amount}) AS closing_minor
     FROM journal_lines l JOIN journal_entries e ON e.entry_id = l.entry_id
          JOIN batches b ON b.batch_id = e.batch_id
-    WHERE e.period <= :period AND b.status <> 'open'
+    WHERE e.period <= :period AND b.status <> :open
     GROUP BY {keys}
 """
 # Two fixed texts, no value spliced in: the functional form sums every currency's lines
@@ -757,7 +758,8 @@ def _ledger_trial_balance(connection: Connection, period: Period, functional_cur
     """{(currency, account): the six trial balance figures as decimals} from the journal."""
     query = LEDGER_TRIAL_BALANCE_QUERIES["functional" if functional_currency else "transaction"]
     figures = {}
-    for account, *rest in connection.execute(text(query), {"period": period}):
+    for account, *rest in connection.execute(text(query), {"period": period,
+                                                           "open": BatchStatus.OPEN}):
         currency = functional_currency or rest.pop(0)
         opening, debit, credit, closing = rest
         exponent = minor_unit_exponent(currency)

@@ -137,7 +137,10 @@ def seal_entries(connection: Connection, batch_id: str, entry_ids: list[str]) ->
 
 @dataclass(frozen=True)
 class ChainVerification:
-    entries_checked: int
+    """A hash chain recomputed: the journal's (`verify_chain`) or the record chain's
+    (`ledger.record_chain.verify_records`)."""
+
+    checked: int  # the links recomputed: the journal's entries, or the records
     head: ChainHead
     first_mismatch: str  # "" when the chain holds
     # The recomputed link at each sequence asked for (and reached), 0 being the genesis.
@@ -146,6 +149,12 @@ class ChainVerification:
     @property
     def holds(self) -> bool:
         return not self.first_mismatch
+
+    @property
+    def entries_checked(self) -> int:
+        """The journal chain's count by the name scripts/record_books.py reads from every
+        version, v0.1.0's included."""
+        return self.checked
 
 
 def verify_chain(connection: Connection, remember: Collection[int] = ()) -> ChainVerification:

@@ -75,14 +75,14 @@ def verify_evidence(connection: Connection, close_dir: Path | None = None,
                           _sequence(anchor.get("record_chain"))}
     chain = verify_chain(connection, wanted_journal)
     records = verify_records(connection, chain.links, wanted_record)
-    links = _Links(chain.links, chain.entries_checked, records.links, records.records_checked)
+    links = _Links(chain.links, chain.checked, records.links, records.checked)
     checks = [
         EvidenceCheck("journal hash chain", chain.holds, chain.first_mismatch or (
-            f"{chain.entries_checked} entries; head {chain.head.sequence} "
+            f"{chain.checked} entries; head {chain.head.sequence} "
             f"{chain.head.chain_hash}")),
         EvidenceCheck("record chain (batches, files, quarantine, period events)", records.holds,
                       records.first_mismatch or (
-                          f"{records.records_checked} records; head {records.head.sequence} "
+                          f"{records.checked} records; head {records.head.sequence} "
                           f"{records.head.chain_hash}")),
         _check_period_events(connection),
     ]

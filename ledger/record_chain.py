@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Collection
-from dataclasses import dataclass, field
 
 import numpy as np
 from sqlalchemy import Connection, insert, inspect, text
 
 from ledger import schema
-from ledger.chain import GENESIS, ChainHead, chain_head
+from ledger.chain import GENESIS, ChainHead, ChainVerification, chain_head
 from ledger.domain import BatchStatus, RecordKind
 from ledger.row_text import columns_as_text, line_text, text_buffer
 
@@ -192,18 +191,6 @@ def seal_unsealed_records(connection: Connection) -> ChainHead:
         key: events[key] for key in sorted(events, key=int) if (RecordKind.PERIOD_EVENT, key) not in sealed})
 
 
-@dataclass(frozen=True)
-class RecordVerification:
-    records_checked: int
-    head: ChainHead
-    first_mismatch: str  # "" when the chain holds
-    links: dict[int, str] = field(default_factory=dict)
-
-    @property
-    def holds(self) -> bool:
-        return not self.first_mismatch
-
-
 def sealed_entry_sequences(connection: Connection) -> set[int]:
     """The journal chain positions the record seals are anchored to."""
     return {int(row[0]) for row in connection.execute(text(
@@ -220,7 +207,7 @@ _ALTERED = {RecordKind.BATCH: "was altered: its row, its files' checksums and co
 
 
 def verify_records(connection: Connection, entry_links: dict[int, str],
-                   remember: Collection[int] = ()) -> RecordVerification:
+                   remember: Collection[int] = ()) -> ChainVerification:
     """Recompute the record chain against the tables and the recomputed journal links
     (`entry_links`: the journal chain's link at each sequence a record seal names)."""
     contents = {RecordKind.BATCH: batch_contents(connection),
@@ -234,28 +221,28 @@ def verify_records(connection: Connection, entry_links: dict[int, str],
         named = f"{_NAMES[kind]} {key} (record seal {sequence})"
         actual = contents[kind].pop(key, None)
         if actual is None:
-            return RecordVerification(checked, ChainHead(sequence, link),
-                                      f"{named} {_MISSING[kind]}", links)
+            return ChainVerification(checked, ChainHead(sequence, link),
+                                     f"{named} {_MISSING[kind]}", links)
         if actual != content_hash:
-            return RecordVerification(checked, ChainHead(sequence, link),
-                                      f"{named} {_ALTERED[kind]}", links)
+            return ChainVerification(checked, ChainHead(sequence, link),
+                                     f"{named} {_ALTERED[kind]}", links)
         entry_link = entry_links.get(int(entry_sequence))
         if entry_link is None:
-            return RecordVerification(checked, ChainHead(sequence, link),
-                                      f"{named} is anchored to journal seal {entry_sequence}, "
-                                      "which the journal chain does not reach", links)
+            return ChainVerification(checked, ChainHead(sequence, link),
+                                     f"{named} is anchored to journal seal {entry_sequence}, "
+                                     "which the journal chain does not reach", links)
         link = _link(link, kind, key, entry_link, content_hash)
         if link != chain_hash:
-            return RecordVerification(checked, ChainHead(sequence, link),
-                                      f"record seal {sequence} ({_NAMES[kind]} {key}) does not "
-                                      "chain to the seal before it, or its journal anchor "
-                                      "changed", links)
+            return ChainVerification(checked, ChainHead(sequence, link),
+                                     f"record seal {sequence} ({_NAMES[kind]} {key}) does not "
+                                     "chain to the seal before it, or its journal anchor "
+                                     "changed", links)
         checked += 1
         if int(sequence) in wanted:
             links[int(sequence)] = link
     for kind in RecordKind:
         if contents[kind]:
             first = min(contents[kind], key=(int if kind == RecordKind.PERIOD_EVENT else str))
-            return RecordVerification(checked, ChainHead(checked, link),
-                                      f"{_NAMES[kind]} {first} was never sealed", links)
-    return RecordVerification(checked, ChainHead(checked, link), "", links)
+            return ChainVerification(checked, ChainHead(checked, link),
+                                     f"{_NAMES[kind]} {first} was never sealed", links)
+    return ChainVerification(checked, ChainHead(checked, link), "", links)

@@ -45,6 +45,9 @@ report_app = typer.Typer(no_args_is_help=True, help="Period reports.")
 app.add_typer(report_app, name="report")
 trace_app = typer.Typer(no_args_is_help=True, help="Audit trace: usage to revenue and back.")
 app.add_typer(trace_app, name="trace")
+journal_app = typer.Typer(no_args_is_help=True, help="Manual journals: import, approve, "
+                          "reject, reverse, list (maker-checker).")
+app.add_typer(journal_app, name="journal")
 policy_app = typer.Typer(no_args_is_help=True, help="Policy versions the ledger kept.")
 app.add_typer(policy_app, name="policy")
 ArchiveOption = Annotated[Path, typer.Option("--archive", envvar="CREDITBOOKS_ARCHIVE")]
@@ -659,6 +662,100 @@ def demo(
     ctx = _context(context)
     run_demo(out, customers=customers, seed=seed, policy=ctx.policy(),
              database_url=ctx.database_url, echo=typer.echo, generate_only=generate_only)
+
+
+ByOption = Annotated[str | None, typer.Option(
+    "--by", "--actor", help="the person acting (else $CREDITBOOKS_ACTOR; refused without one)")]
+
+
+def _journal_action(action, *arguments, **options):
+    """Run a manual journal action; its problems each on a line of stderr, then one line."""
+    from creditbooks.journals import ManualJournalError
+
+    try:
+        return action(*arguments, **options)
+    except ManualJournalError as error:
+        if len(error.problems) == 1:
+            raise CreditbooksFailure(error.problems[0]) from None
+        for problem in error.problems:
+            typer.echo(problem, err=True)
+        raise CreditbooksFailure(f"{len(error.problems)} problem(s); nothing was imported, "
+                                 f"the first: {error.problems[0]}") from None
+
+
+@journal_app.command("import")
+def journal_import_command(context: typer.Context, file: Path, by: ByOption = None) -> None:
+    """Import manual journals from a CSV file as drafts: all of the file, or none of it."""
+    from creditbooks.actors import resolve_actor
+    from creditbooks.journals import import_journals
+
+    ctx = _context(context.parent)
+    outcome = _journal_action(import_journals, ctx.store(), ctx.policy(), file,
+                              resolve_actor(by, "importing manual journals"))
+    typer.echo(f"imported {len(outcome.imported)} journal(s) as drafts"
+               + (f": {', '.join(outcome.imported)}" if outcome.imported else "")
+               + (f"; unchanged (imported before): {', '.join(outcome.unchanged)}"
+                  if outcome.unchanged else ""))
+
+
+@journal_app.command("approve")
+def journal_approve_command(context: typer.Context, ref: str, by: ByOption = None) -> None:
+    """Approve a draft (someone other than its preparer): it posts and is sealed."""
+    from creditbooks.actors import resolve_actor
+    from creditbooks.journals import approve
+
+    ctx = _context(context.parent)
+    by = resolve_actor(by, f"approving journal {ref}")
+    entry_id = _journal_action(approve, ctx.store(), ctx.policy(), ref, by)
+    typer.echo(f"journal {ref} approved by {by}; posted as entry {entry_id}")
+
+
+@journal_app.command("reject")
+def journal_reject_command(context: typer.Context, ref: str, by: ByOption = None,
+                           reason: Annotated[str, typer.Option(help="why")] = "") -> None:
+    """Reject a draft, with a reason; it never posts."""
+    from creditbooks.actors import resolve_actor
+    from creditbooks.journals import reject
+
+    by = resolve_actor(by, f"rejecting journal {ref}")
+    _journal_action(reject, _context(context.parent).store(), ref, by, reason)
+    typer.echo(f"journal {ref} rejected by {by}")
+
+
+@journal_app.command("reverse")
+def journal_reverse_command(
+    context: typer.Context, ref: str,
+    on_date: Annotated[str, typer.Option("--date", help="the reversal's business date")],
+    by: ByOption = None,
+) -> None:
+    """Reverse an approved journal: a new entry with every line the other way round."""
+    from creditbooks.actors import resolve_actor
+    from creditbooks.journals import reverse
+
+    ctx = _context(context.parent)
+    reversal = _journal_action(reverse, ctx.store(), ctx.policy(), ref,
+                               parse_business_date(on_date),
+                               resolve_actor(by, f"reversing journal {ref}"))
+    typer.echo(f"journal {ref} reversed by {reversal} on {on_date}")
+
+
+@journal_app.command("list")
+def journal_list_command(
+    context: typer.Context, period: PeriodOption,
+    status: Annotated[str | None, typer.Option(help="draft, approved, rejected or reversed")] = None,
+    output_format: FormatOption = OutputFormat.TABLE,
+) -> None:
+    """The manual journals dated in a period, with who prepared, approved or reversed them."""
+    from creditbooks.journals import list_journals
+    from ledger.domain import ManualJournalStatus
+
+    try:
+        wanted = ManualJournalStatus(status) if status else None
+    except ValueError:
+        raise CreditbooksFailure(f"--status {status!r} is not one of "
+                                 f"{', '.join(ManualJournalStatus)}") from None
+    rows = list_journals(_context(context.parent).store(), period, wanted)
+    typer.echo(render_rows(rows, output_format, f"Manual journals {period}"))
 
 
 class CreditbooksFailure(RuntimeError):

@@ -25,6 +25,7 @@ from reports.breakage_review import breakage_estimates
 from reports.completeness import completeness_rows
 from reports.disclosures import breakage_judgements, disclosure_index, revenue_disaggregation
 from reports.kpis import burstiness, credit_runway, kpi_summary, kpis_by, period_figures
+from reports.manual_journals import MANUAL_JOURNAL_COLUMNS, manual_journals_rows
 from reports.reconciliations import reconcile_period
 from reports.statements import balance_sheet, income_statement, rollforward, trial_balance_statement
 from reports.subledger import UNCOVERED_COLUMNS, period_exceptions, uncovered_usage_summary
@@ -77,7 +78,7 @@ class ReportSpec:
 
 
 _ROLLFORWARD_MOVEMENTS = ("opening", "purchases", "usage_revenue", "breakage", "refunds",
-                          "escheat", "closing")
+                          "escheat", "manual_journals", "closing")
 _RUNWAY_COLUMNS = ("customer_id", "credits_remaining", "daily_burn", "days_left", "top_up_soon")
 
 
@@ -173,6 +174,9 @@ def _exception_and_disclosure_reports() -> tuple[ReportSpec, ...]:
             inputs.store, inputs.period), totalled_columns=("amount",),
             empty_columns=("business_date", "entry_id", "kind", "customer_id", "currency",
                            "amount")),
+        ReportSpec("manual_journals", lambda inputs: manual_journals_rows(
+            inputs.store, inputs.period), totalled_columns=("debit", "credit"),
+            empty_columns=MANUAL_JOURNAL_COLUMNS),
         ReportSpec("late_usage", lambda inputs: close_reports.late_usage(
             inputs.store, inputs.period, Path(inputs.archive_root),
             inputs.policy.reporting_timezone),

@@ -31,6 +31,7 @@ def close_charts(store: Store, policy: Policy, period: Period, reports: dict,
                                 ("breakage", -Decimal(row["breakage"])),
                                 ("refunds", -Decimal(row["refunds"])),
                                 ("escheat", -Decimal(row["escheat"])),
+                                ("manual_journals", Decimal(row["manual_journals"])),
                                 ("closing", Decimal(row["closing"]))]
               for row in reports["rollforward"]}
     waterfall_chart: dict[str, dict] = {}

@@ -44,7 +44,9 @@ def revenue_disaggregation(store: Store, period: Period, accounts: ChartOfAccoun
     """Revenue recognised in the period (usage and breakage) by product, by meter and by
     customer country, per currency; each dimension adds up to the income statement's
     revenue. Product and country come from the lot of each deferred revenue line, the
-    meter from the usage revenue lines; breakage belongs to no meter (a row of its own)."""
+    meter from the usage revenue lines; breakage belongs to no meter (a row of its own).
+    Revenue that approved manual journals posted is a row of its own in each dimension
+    ("(manual journals)"): a person's entry names no product, meter or country."""
     period = Period(period)
     released = store.read_frame("""
         SELECT e.kind, l.currency, o.product, o.country, SUM(l.amount_minor) AS amount
@@ -69,8 +71,19 @@ def revenue_disaggregation(store: Store, period: Period, accounts: ChartOfAccoun
                           .assign(kind=EntryKind.BREAKAGE.value, meter="(breakage: no meter)")],
                          ignore_index=True)
     released["country"] = released["country"].fillna("").replace("", "(not given)")
+    manual = store.read_frame("""
+        SELECT CASE WHEN l.account = :usage THEN 'usage' ELSE 'breakage' END AS kind,
+               l.currency, '(manual journals)' AS source, -SUM(l.amount_minor) AS amount
+        FROM journal_lines l JOIN journal_entries e ON e.entry_id = l.entry_id
+        JOIN batches b ON b.batch_id = e.batch_id
+        WHERE e.period = :period AND e.kind = 'manual' AND l.account IN (:usage, :breakage)
+          AND b.status <> 'open'
+        GROUP BY CASE WHEN l.account = :usage THEN 'usage' ELSE 'breakage' END, l.currency
+    """, period=period, usage=accounts.usage_revenue, breakage=accounts.breakage_revenue)
     parts = [_by(released, "product", "product"), _by(by_meter, "meter", "meter"),
-             _by(released, "customer country", "country")]
+             _by(released, "customer country", "country"),
+             *(_by(manual, dimension, "source")
+               for dimension in ("product", "meter", "customer country"))]
     frame = pd.concat(parts, ignore_index=True)
     if frame.empty:
         return []

@@ -30,12 +30,14 @@ class RollforwardRow:
     refunds_minor: int
     escheat_minor: int
     closing_minor: int
+    # Approved manual journals' lines on deferred revenue (a credit adds to it).
+    manual_journals_minor: int = 0
 
     @property
     def difference_minor(self) -> int:
         """Zero when the rollforward ties."""
         movement = (self.purchases_minor - self.usage_revenue_minor - self.breakage_minor
-                    - self.refunds_minor - self.escheat_minor)
+                    - self.refunds_minor - self.escheat_minor + self.manual_journals_minor)
         return self.opening_minor + movement - self.closing_minor
 
     def as_strings(self) -> dict:
@@ -43,7 +45,7 @@ class RollforwardRow:
             "opening": self.opening_minor, "purchases": self.purchases_minor,
             "usage_revenue": self.usage_revenue_minor, "breakage": self.breakage_minor,
             "refunds": self.refunds_minor, "escheat": self.escheat_minor,
-            "closing": self.closing_minor,
+            "manual_journals": self.manual_journals_minor, "closing": self.closing_minor,
         }
         return {"currency": self.currency,
                 **{name: format_minor(value, self.currency) for name, value in money.items()}}
@@ -75,7 +77,7 @@ def trial_balance(store: Store, period: Period, functional_currency: str | None 
 
 
 ROLLFORWARD_COLUMNS = ["opening", "purchases", "usage_revenue", "breakage", "refunds", "escheat",
-                        "closing"]
+                        "manual_journals", "closing"]
 
 
 def rollforward_frame(store: Store, period: Period, deferred_account: str,
@@ -102,7 +104,7 @@ def rollforward_frame(store: Store, period: Period, deferred_account: str,
         "currency": functional_currency or lines["currency"], "opening": -amount.where(~current, 0),
         "purchases": -moved("purchase"), "usage_revenue": moved("usage"),
         "breakage": moved("breakage"), "refunds": moved("refund"), "escheat": moved("escheat"),
-        "closing": -amount,
+        "manual_journals": -moved("manual"), "closing": -amount,
     }, columns=["currency", *ROLLFORWARD_COLUMNS])
     keys = ["currency"]
     if dimension:
@@ -125,7 +127,8 @@ def rollforward(store: Store, period: Period, deferred_account: str,
                               functional_currency=functional_currency, totals=totals)
     return [
         RollforwardRow(row.currency, int(row.opening), int(row.purchases), int(row.usage_revenue),
-                       int(row.breakage), int(row.refunds), int(row.escheat), int(row.closing))
+                       int(row.breakage), int(row.refunds), int(row.escheat), int(row.closing),
+                       int(row.manual_journals))
         for row in frame.itertuples(index=False)
     ]
 

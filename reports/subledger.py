@@ -7,6 +7,7 @@ from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
 
 import pandas as pd
+from sqlalchemy import inspect
 
 from intake.classification import ID_COLUMN
 from ledger.domain import ExpiryDestination
@@ -28,7 +29,8 @@ _LOT_STATE_AS_OF = """
            COALESCE(a.accrued_minor, 0)
              + CASE WHEN x.destination = :breakage THEN x.value_minor ELSE 0 END AS breakage_minor,
            CASE WHEN x.destination = :escheat THEN x.value_minor ELSE 0 END AS escheat_minor,
-           x.business_date AS expired_on
+           x.business_date AS expired_on,
+           {manual_change} AS manual_change_minor
     FROM lots l
     LEFT JOIN (
         SELECT purchase_id, SUM(credits_micro) AS credits_used_micro,
@@ -54,13 +56,24 @@ _LOT_STATE_AS_OF = """
         FROM lot_adjustments WHERE business_date <= :as_of GROUP BY purchase_id
     ) v ON v.purchase_id = l.purchase_id
     LEFT JOIN lot_expiries x ON x.purchase_id = l.purchase_id AND x.business_date <= :as_of
+    {manual_join}
     WHERE l.business_date <= :as_of {customer_filter}
     ORDER BY l.customer_id, l.purchase_id
+"""
+# What posted manual journals did to each lot's deferred value (creditbooks/journals.py).
+_MANUAL_CHANGES = """
+    LEFT JOIN (
+        SELECT ml.purchase_id, SUM(ml.deferred_change_minor) AS manual_change_minor
+        FROM manual_journal_lines ml JOIN manual_journals mj ON mj.ref = ml.ref
+        WHERE mj.entry_id IS NOT NULL AND mj.business_date <= :as_of
+          AND ml.purchase_id IS NOT NULL
+        GROUP BY ml.purchase_id
+    ) m ON m.purchase_id = l.purchase_id
 """
 _STATE_COLUMNS = ["credits_micro", "amount_minor", "tax_minor", "credits_used_micro",
                   "usage_value_minor", "credits_refunded_micro", "refunded_value_minor",
                   "refunded_tax_minor", "credits_expired_micro", "breakage_minor", "escheat_minor",
-                  "credits_voided_micro"]
+                  "credits_voided_micro", "manual_change_minor"]
 
 
 def lot_state_frame(store: Store, customer: str | None = None,
@@ -68,12 +81,20 @@ def lot_state_frame(store: Store, customer: str | None = None,
     """Every lot's facts and its state at the end of a business date, in minor units.
 
     Re-derived from the append-only records (slices, refunds, adjustments, accruals,
-    expiries); `expires_at` is the expiry in force (the last rollover's), with
+    expiries, and posted manual journals' lines on the lot's deferred revenue);
+    `expires_at` is the expiry in force (the last rollover's), with
     `credits_remaining_micro` and `value_remaining_minor` (still deferred) computed once
     here for every report.
     """
     # Filters are added only when asked for: PostgreSQL cannot type a bare NULL parameter.
-    sql = _LOT_STATE_AS_OF.format(customer_filter="AND l.customer_id = :customer" if customer else "")
+    # A ledger from before manual journals (a v0.1.0 backup that scripts/record_books.py
+    # reads to compare books) has no such tables, and no manual change.
+    with store.engine.connect() as connection:
+        has_manual = inspect(connection).has_table("manual_journal_lines")
+    sql = _LOT_STATE_AS_OF.format(
+        customer_filter="AND l.customer_id = :customer" if customer else "",
+        manual_change="COALESCE(m.manual_change_minor, 0)" if has_manual else "0",
+        manual_join=_MANUAL_CHANGES if has_manual else "")
     parameters = {"as_of": as_of or date(9999, 12, 31),
                   "breakage": ExpiryDestination.BREAKAGE, "escheat": ExpiryDestination.ESCHEAT}
     if customer:
@@ -83,9 +104,11 @@ def lot_state_frame(store: Store, customer: str | None = None,
     frame["credits_remaining_micro"] = (
         frame["credits_micro"] - frame["credits_used_micro"] - frame["credits_refunded_micro"]
         - frame["credits_expired_micro"] - frame["credits_voided_micro"])
+    # A posted manual journal's line on a lot's deferred revenue (a credit adds) changes
+    # what the lot still holds (creditbooks/journals.py).
     frame["value_remaining_minor"] = (
         frame["amount_minor"] - frame["usage_value_minor"] - frame["refunded_value_minor"]
-        - frame["breakage_minor"] - frame["escheat_minor"])
+        - frame["breakage_minor"] - frame["escheat_minor"] + frame["manual_change_minor"])
     return frame
 
 

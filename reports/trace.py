@@ -31,6 +31,7 @@ from ledger.domain import EntryKind, ExpiryDestination, batch_id_for
 from ledger.money import divide_round_half_even, format_micro_credits, format_minor
 from ledger.periods import Period
 from ledger.store import Store
+from reports.manual_journals import manual_journal_trace
 from reports.subledger import lot_state_frame
 
 MAX_EVENTS_INLINE = 20
@@ -479,6 +480,8 @@ def trace_entry(store: Store, archive_root: Path, entry_id: str,
     elif kind == EntryKind.FX:
         document["remeasurement"] = _remeasurement_source(store, facts, accounts,
                                                           functional_currency)
+    elif kind == EntryKind.MANUAL:  # a person's journal: who, when, and the file's rows
+        document["manual_journal"] = manual_journal_trace(store, facts["source_ref"])
     else:
         raise TraceKindError(f"trace entry cannot trace entry {entry_id!r}: its kind {kind!r} "
                              "is not one it knows")

@@ -137,7 +137,8 @@ def _burn_forecast(store: Store, period: Period, policy: Policy, lots: pd.DataFr
                   (ordered["credits_used_micro"] + ordered["credits_refunded_micro"])
                   .astype("int64").tolist(),
                   ordered["credits_remaining"].astype("int64").tolist(),
-                  ordered["breakage_minor"].astype("int64").tolist(), strict=True)
+                  ordered["breakage_minor"].astype("int64").tolist(),
+                  ordered["manual_change_minor"].astype("int64").tolist(), strict=True)
     for customer_id, customer_lots in groupby(records, key=itemgetter(0)):
         _forecast_customer(list(customer_lots), trailing_credits.get(customer_id, 0), months,
                            month_days, spread)
@@ -153,10 +154,14 @@ def _forecast_customer(customer_lots: list[tuple], trailing_credits: int, months
     over both (rules/refunds.py), so the forecast continues from that figure.
     """
     used = [lot[6] for lot in customer_lots]
+    used_before = list(used)
     remaining = [lot[7] for lot in customer_lots]
+    # A lot's value as manual journals left it: its future burn is valued at that, so its
+    # spread adds up to what it still holds.
+    values = [lot[4] + lot[9] for lot in customer_lots]
     for month, days in zip(months, month_days, strict=True):
         demand = trailing_credits * days // TRAILING_DAYS  # rounded down to whole micro-credits
-        for index, (_, _, currency, expiry_period, amount, credits, *_) in enumerate(
+        for index, (_, _, currency, expiry_period, _, credits, *_) in enumerate(
                 customer_lots):
             if demand == 0:
                 break
@@ -164,16 +169,21 @@ def _forecast_customer(customer_lots: list[tuple], trailing_credits: int, months
                 continue
             taken = min(demand, remaining[index])
             if taken:
-                before = value_to_date_minor(amount, used[index], credits)
+                before = value_to_date_minor(values[index], used[index], credits)
                 used[index] += taken
                 remaining[index] -= taken
-                after = value_to_date_minor(amount, used[index], credits)
+                after = value_to_date_minor(values[index], used[index], credits)
                 spread[(currency, month)] = spread.get((currency, month), 0) + after - before
                 demand -= taken
-    for index, (_, _, currency, expiry_period, amount, credits, _, _, accrued) in enumerate(
+    for index, (_, _, currency, expiry_period, amount, credits, *_, accrued, _) in enumerate(
             customer_lots):
-        # What forecast use leaves, less breakage already accrued, lapses at expiry.
-        leftover = amount - value_to_date_minor(amount, used[index], credits) - accrued
+        # What forecast use leaves, less breakage already accrued, lapses at expiry; the
+        # last term is what a manual journal changed of the value already used (zero
+        # without one), so the lot's spread adds up to its remaining value.
+        value = values[index]
+        leftover = (value - value_to_date_minor(value, used[index], credits) - accrued
+                    + value_to_date_minor(value, used_before[index], credits)
+                    - value_to_date_minor(amount, used_before[index], credits))
         month = expiry_period if expiry_period in months else "thereafter"
         spread[(currency, month)] = spread.get((currency, month), 0) + int(leftover)
 

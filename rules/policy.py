@@ -138,6 +138,8 @@ class Policy:
     usage_source: UsageSource = CONTRACT_SOURCE
     # [sources.purchases]: the contract's purchases and refunds, or Stripe exports (intake/stripe.py).
     purchase_source: PurchaseSource = field(default_factory=PurchaseSource)
+    # [chart] manual_accounts: accounts only people post to (manual journals), beside the roles.
+    manual_accounts: tuple[str, ...] = ()
 
     # [controls]: who may close and who may approve; empty means anyone named.
     closers: frozenset[str] = frozenset()
@@ -201,7 +203,9 @@ def policy_from_document(document: dict, source: str = "<memory>", text: str = "
     settings = _read_sections(document, source)
     accounts = _chart_of_accounts(settings["accounts"], document.get("accounts", {}),
                                   _Where(source, ("accounts",)))
-    exports = _export_settings(settings["export"], accounts, _Where(source, ("export",)))
+    manual_accounts = settings["chart"]["manual_accounts"]
+    exports = _export_settings(settings["export"], accounts, _Where(source, ("export",)),
+                               manual_accounts)
     usage, breakage = settings["usage"], settings["breakage"]
     return Policy(
         name=settings["policy"]["name"],
@@ -227,6 +231,7 @@ def policy_from_document(document: dict, source: str = "<memory>", text: str = "
         text=text,
         usage_source=settings["sources"]["usage"],
         purchase_source=settings["sources"]["purchases"],
+        manual_accounts=manual_accounts,
     )
 
 
@@ -350,6 +355,16 @@ def _account_name(value: object, where: _Where) -> str:
         raise where.refuse(f'must be an account name such as "Income:Revenue:Usage", '
                            f"not {_shown(value)}")
     return value
+
+
+def _manual_accounts(value: object, where: _Where) -> tuple[str, ...]:
+    """[chart] manual_accounts: a list of account names, each once."""
+    if not isinstance(value, list):
+        raise where.refuse(f"must be a list of account names, not {_shown(value)}")
+    names = tuple(_account_name(name, where) for name in value)
+    if len(set(names)) != len(names):
+        raise where.refuse("names an account twice")
+    return names
 
 
 def _true_or_false(value: object, where: _Where) -> bool:
@@ -606,6 +621,7 @@ SCHEMA: dict[str, dict[str, Setting]] = {
                  "products": (_breakage_products, _read_only())},
     "unclaimed_property": {"countries": (_country_codes, frozenset())},
     "costs": {"post": (_true_or_false, False)},
+    "chart": {"manual_accounts": (_manual_accounts, ())},
     "kpis": {"base_tier_price_per_credit": (_price_table, _read_only())},
     "export": {
         "netsuite_subsidiary": (_text, "1"),
@@ -697,10 +713,10 @@ def _chart_of_accounts(roles: dict[str, str], written: dict, where: _Where) -> C
 
 
 def _export_settings(settings: dict[str, object], accounts: ChartOfAccounts,
-                     where: _Where) -> ExportSettings:
+                     where: _Where, manual_accounts: tuple[str, ...] = ()) -> ExportSettings:
     """Export settings whose account codes name only accounts of the chart: a misspelt
     account would otherwise export under its ledger name, silently."""
-    chart = set(accounts.all_accounts())
+    chart = set(accounts.all_accounts()) | set(manual_accounts)
     _refuse_any([where.at("account_codes").below().at(target).below().at(account).problem(
                      "is not an account of the chart ([accounts])")
                  for target, codes in settings["account_codes"].items()

@@ -36,12 +36,13 @@ def test_rollforward_json_and_csv(books):
     usd = next(row for row in document["rows"] if row["currency"] == "USD")
     assert usd == {"currency": "USD", "opening": "20.33", "purchases": "0.00",
                    "usage_revenue": "4.16", "breakage": "0.17", "refunds": "0.00",
-                   "escheat": "0.00", "closing": "16.00"}
+                   "escheat": "0.00", "manual_journals": "0.00", "closing": "16.00"}
     csv_text = creditbooks("report", "rollforward", "--period", "2026-01", "--format", "csv",
                            cwd=books).stdout
     assert csv_text.splitlines()[0] == (
-        "currency,opening,purchases,usage_revenue,breakage,refunds,escheat,closing")
-    assert "USD,0.00,26.00,0.67,5.00,0.00,0.00,20.33" in csv_text.splitlines()
+        "currency,opening,purchases,usage_revenue,breakage,refunds,escheat,manual_journals,"
+        "closing")
+    assert "USD,0.00,26.00,0.67,5.00,0.00,0.00,0.00,20.33" in csv_text.splitlines()
 
 
 def test_balances_exceptions_and_check(books):

@@ -23,11 +23,11 @@ from reports.kpis import TrendMonth
 
 def test_the_names_and_column_facts_are_read_off_the_catalogue():
     assert REPORT_NAMES[:3] == ("completeness", "reconciliations", "reconciliation_items")
-    assert len(REPORT_NAMES) == len(set(REPORT_NAMES)) == 33
+    assert len(REPORT_NAMES) == len(set(REPORT_NAMES)) == 34
     assert TOTALLED_COLUMNS["late_entries"] == ("amount",)
     assert TOTALLED_COLUMNS["rollforward_by_customer"] == TOTALLED_COLUMNS[
         "rollforward_by_product"] == ("opening", "purchases", "usage_revenue", "breakage",
-                                      "refunds", "escheat", "closing")
+                                      "refunds", "escheat", "manual_journals", "closing")
     # Statements, the waterfall and the KPIs carry their own totals: nothing to add up.
     assert not {"trial_balance", "income_statement", "balance_sheet", "waterfall",
                 "kpis"} & set(TOTALLED_COLUMNS)

@@ -35,6 +35,7 @@ from creditbooks.close.executors import (
     stop,
     submit_in_order,
 )
+from creditbooks.journals import unapproved_drafts
 from ledger.anchors import ANCHORS_ENVIRONMENT_VARIABLE, Anchor, anchor_file, write_anchor
 from ledger.digest import entry_count, journal_digest
 from ledger.domain import BatchStatus, PeriodAction
@@ -116,6 +117,7 @@ def close_period(store: Store, policy: Policy, period: Period, out: Path, archiv
         return CloseOutcome(period, "already closed", int(states[period]["version"]), None, (), ())
     if accept_exceptions and not reason.strip():
         raise CloseRefusedError("--accept-exceptions needs --reason saying why")
+    _require_no_drafts(store, period, accept_exceptions)
     empty_days, entries = _require_ready(store, period, out, states)
     closing = _Closing(store, policy, period, out, archive_root, accept_exceptions, reason,
                        actor, empty_days, entries)
@@ -129,6 +131,17 @@ def close_period(store: Store, policy: Policy, period: Period, out: Path, archiv
     write_anchor(store, f"close {period} v{written.version}", anchor_file(anchors, out))
     return CloseOutcome(period, "closed", written.version, manifest.parent, empty_days,
                         written.failed_reconciliations)
+
+
+def _require_no_drafts(store: Store, period: Period, accept_exceptions: bool) -> None:
+    """Manual journals dated in the period and still drafts hold its close (their entries
+    would be missing from it), unless exceptions are accepted with a reason."""
+    drafts = unapproved_drafts(store, period)
+    if drafts and not accept_exceptions:
+        raise CloseRefusedError(
+            f"{period} has {len(drafts)} manual journal(s) not approved: {', '.join(drafts)}; "
+            "approve or reject them (`creditbooks journal approve|reject`), or close with "
+            "--accept-exceptions --reason")
 
 
 def _require_ready(store: Store, period: Period, out: Path,

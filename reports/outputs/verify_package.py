@@ -51,7 +51,7 @@ from ledger.money import is_known_currency, minor_unit_exponent
 from ledger.periods import Period
 
 ROLLFORWARD_COLUMNS = ("opening", "purchases", "usage_revenue", "breakage", "refunds",
-                       "escheat", "closing")
+                       "escheat", "manual_journals", "closing")
 TRIAL_BALANCE_FIGURES = ("opening_debit", "opening_credit", "period_debit", "period_credit",
                          "closing_debit", "closing_credit")
 # Column names that hold rates, ratios or days: a "Total" row must never add them.
@@ -313,10 +313,11 @@ def check_rollforwards(package: Package, income: dict, sheet: dict, suffix: str 
         for index, _ in enumerate(package.rows(report)):
             moved = (package.figure(report, index, "opening")
                      + package.figure(report, index, "purchases")
+                     + _manual_journals(package, report, index)
                      - sum((package.figure(report, index, column) for column in
                             ("usage_revenue", "breakage", "refunds", "escheat")), ZERO))
-            package.expect(report, index, "closing", moved,
-                           "opening + purchases - usage - breakage - refunds - escheat")
+            package.expect(report, index, "closing", moved, "opening + purchases + manual "
+                           "journals - usage - breakage - refunds - escheat")
     for index, row in enumerate(package.rows(name)):
         currency = row["currency"]
         deferred = next((amount for (line_currency, line), amount in sheet.items()
@@ -326,17 +327,57 @@ def check_rollforwards(package: Package, income: dict, sheet: dict, suffix: str 
         package.expect(name, index, "closing", deferred,
                        f"balance_sheet{suffix}'s deferred revenue")
         for column, account in _revenue_accounts(package):
-            package.expect(name, index, column, income.get((currency, account), ZERO),
-                           f"income_statement{suffix}'s {account}")
+            package.expect(name, index, column, income.get((currency, account), ZERO)
+                           - _manual_revenue(package, currency, account),
+                           f"income_statement{suffix}'s {account} less what manual journals "
+                           "posted to it")
         if suffix:
             continue
         for breakdown in ("rollforward_by_customer", "rollforward_by_product"):
             members = [i for i, other in enumerate(package.rows(breakdown))
                        if other["currency"] == currency]
             for column in ROLLFORWARD_COLUMNS:
+                if column not in row:  # a package from before manual journals
+                    continue
                 package.expect(name, index, column,
                                sum((package.figure(breakdown, i, column) for i in members), ZERO),
                                f"the sum of {breakdown}")
+
+
+def _manual_journals(package: Package, report: str, index: int) -> Decimal:
+    """The rollforward's manual journals column (a package from before issue 21 has none)."""
+    if "manual_journals" not in package.rows(report)[index]:
+        return ZERO
+    return package.figure(report, index, "manual_journals")
+
+
+def _manual_revenue(package: Package, currency: str, account: str) -> Decimal:
+    """What the period's posted manual journals credited to `account` in `currency` (their
+    lines in manual_journals.csv): revenue that no rollforward movement but theirs moved."""
+    name = "manual_journals"
+    return sum((package.figure(name, index, "credit") - package.figure(name, index, "debit")
+                for index, row in enumerate(package.rows(name))
+                if row["entry_id"] and row["currency"] == currency and row["account"] == account),
+               ZERO)
+
+
+def check_manual_journals(package: Package) -> None:
+    """manual_journals.csv (one row per line): each journal balances, its debits equal
+    its credits in each currency; a posted one was approved by someone other than its
+    preparer (its reversal, made from it, excepted)."""
+    name = "manual_journals"
+    sums: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    for index, row in enumerate(package.rows(name)):
+        sums[(row["ref"], row["currency"])] += (package.figure(name, index, "debit")
+                                                - package.figure(name, index, "credit"))
+        if (row["approved_by"] and row["approved_by"] == row["prepared_by"]
+                and not row["reverses_ref"]):
+            package.problems.add(package.where(name, index, "approved_by"),
+                                 f"{row['approved_by']} approved a journal they prepared")
+    for (ref, currency), difference in sorted(sums.items()):
+        if difference:
+            package.problems.add(f"{name}.csv journal {ref} currency {currency}",
+                                 f"debits and credits differ by {difference}")
 
 
 def check_waterfall(package: Package, suffix: str = "") -> None:
@@ -474,7 +515,8 @@ def check_reports(package: Package) -> None:
               for suffix in ("", "_functional") if f"trial_balance{suffix}" in package.reports]
     checks += [("revenue and KPIs", lambda: check_revenue_and_kpis(package)),
                ("other reports", lambda: check_other_reports(package)),
-               ("uncovered usage", lambda: check_uncovered_usage(package))]
+               ("uncovered usage", lambda: check_uncovered_usage(package)),
+               ("manual journals", lambda: check_manual_journals(package))]
     for what, check in checks:
         try:
             check()
@@ -702,10 +744,12 @@ def check_summary(package: Package, html: str, source: str = "summary.html") -> 
 
 
 BRIDGE_SIGNS = {"opening": 1, "purchases": 1, "usage": -1, "breakage": -1, "refunds": -1,
-                "escheat": -1}
+                "escheat": -1, "manual_journals": 1}
 BRIDGE_COLUMNS = {"opening": "opening", "purchases": "purchases", "usage": "usage_revenue",
                   "breakage": "breakage", "refunds": "refunds", "escheat": "escheat",
-                  "closing": "closing"}
+                  "manual_journals": "manual_journals", "closing": "closing"}
+# A summary from before manual journals has no such step; the bridge still has to foot.
+OPTIONAL_BRIDGE_STEPS = ("manual_journals",)
 
 
 def _check_bridge(package: Package, where: str, steps: list[tuple[str, str]],
@@ -715,13 +759,14 @@ def _check_bridge(package: Package, where: str, steps: list[tuple[str, str]],
         package.problems.add(where, f"unreadable figures {steps}")
         return
     movement = sum((figures.get(label, ZERO) for label in BRIDGE_SIGNS), ZERO)
-    if missing := [label for label in BRIDGE_SIGNS if label not in figures]:
+    if missing := [label for label in BRIDGE_SIGNS
+                   if label not in figures and label not in OPTIONAL_BRIDGE_STEPS]:
         package.problems.add(where, f"leaves out {', '.join(missing)}")
     if movement != figures["closing"]:
         package.problems.add(f"{where} closing", f"{figures['closing']} but opening and the "
                              f"movements come to {movement}: the bridge does not foot")
     for label, column in BRIDGE_COLUMNS.items():
-        if rollforward is None or label not in figures:
+        if rollforward is None or label not in figures or column not in rollforward:
             continue
         expected = number(rollforward[column]) * BRIDGE_SIGNS.get(label, 1)
         if figures[label] != expected:

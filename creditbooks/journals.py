@@ -1,0 +1,265 @@
+"""Manual journals, end to end: import as drafts, approve (a second person; it posts),
+reject, reverse, list, and the reversals of accruals that come due.
+
+Import checks every journal of a file (rules/manual_journals.py) against what the ledger
+knows, and stores all of them as drafts or none. Re-importing a journal with the same ref
+and the same content changes nothing; the same ref with other content is a conflict.
+
+Only an approved journal posts, through the one posting path of the nights
+(`creditbooks.night.posting.post`: functional amounts, batch, period, policy version,
+then `ledger.store.post_journal`'s balance and period-lock checks). Its entry goes into
+the published nightly batch of its own date, keeping that batch's business day for every
+report that reads entries by their batch, and is sealed onto the hash chain at once
+(`ledger.chain.seal_entries`), so it is in statements, traces, close packages, exports and
+`verify` like a night's entry. A journal dated on a day whose night has not been published
+waits: approval is refused until it is.
+
+A reversal is a new journal (`REF/reversal`) with every line the other way round, dated
+on the day asked, posted at once; the original becomes `reversed`, never edited. A journal
+with `reverse_on` (an accrual) is reversed on that date: at approval when that date's night
+is already published, otherwise by `reverse_due` when that night publishes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import Connection
+
+from creditbooks.night.lots import lots_by_id
+from creditbooks.night.posting import Night, all_rates, post
+from intake.manual_journals import ROW_NUMBER, read_manual_journal_file
+from ledger.chain import seal_entries
+from ledger.domain import BatchStatus, ManualJournalStatus, batch_id_for
+from ledger.locks import locked_periods
+from ledger.manual_journals import (
+    journal_lines,
+    journal_record,
+    journals_in,
+    reversals_due,
+    set_status,
+    store_drafts,
+    stored_content_hashes,
+)
+from ledger.periods import Period, business_day
+from ledger.store import Store, batch_for_date
+from rules.fx import positions
+from rules.manual_journals import (
+    LedgerFacts,
+    check_journals,
+    content_hash,
+    entry_id_of,
+    manual_journal_batch,
+    reversal_lines,
+)
+from rules.policy import Policy
+
+REVERSAL_SUFFIX = "/reversal"
+
+
+class ManualJournalError(ValueError):
+    """A manual journal action refused; `problems` are its one-line reasons."""
+
+    def __init__(self, problems: list[str] | str):
+        self.problems = tuple([problems] if isinstance(problems, str) else problems)
+        super().__init__("\n".join(self.problems))
+
+
+@dataclass(frozen=True)
+class ImportOutcome:
+    imported: tuple[str, ...]
+    unchanged: tuple[str, ...]  # imported before with the same content
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _require_person(name: str, action: str) -> str:
+    if not name or not name.strip():
+        raise ManualJournalError(f"{action} needs a person: give --by NAME")
+    return name.strip()
+
+
+def ledger_facts(connection: Connection, purchase_ids: pd.Series) -> LedgerFacts:
+    """The lots a file names (with what each still holds), the rates and the locks."""
+    named = purchase_ids[purchase_ids != ""].drop_duplicates()
+    lots = lots_by_id(connection, named)
+    lot_positions = positions(lots).assign(customer_id=lots["customer_id"].to_numpy())
+    return LedgerFacts(lot_positions, all_rates(connection),
+                       frozenset(str(period) for period in locked_periods(connection)))
+
+
+def import_journals(store: Store, policy: Policy, path: Path, prepared_by: str,
+                    prepared_at: datetime | None = None) -> ImportOutcome:
+    """Check every journal of the file and store them all as drafts, or none."""
+    prepared_by = _require_person(prepared_by, "an import")
+    source = read_manual_journal_file(path)
+    with store.transaction() as connection:
+        checked = check_journals(source.rows, source.file_name, policy,
+                                 ledger_facts(connection, source.rows["purchase_id"]))
+        problems = list(checked.problems)
+        stored = stored_content_hashes(connection, sorted(set(source.rows["journal_ref"])))
+        unchanged = [ref for ref in checked.journals["ref"]
+                     if stored.get(ref) == content_hash_of(checked, ref)]
+        for ref in sorted(set(stored) - set(unchanged)):
+            first_row = int(source.rows.loc[source.rows["journal_ref"] == ref, ROW_NUMBER].min())
+            problems.append(f"{source.file_name} row {first_row}, column journal_ref: journal "
+                            f"{ref} was imported before with other content; a correction is "
+                            "a new journal with its own ref")
+        if problems:
+            raise ManualJournalError(problems)
+        new = ~checked.journals["ref"].isin(unchanged)
+        store_drafts(connection, checked.journals[new],
+                     checked.lines[checked.lines["ref"].isin(checked.journals.loc[new, "ref"])],
+                     prepared_by, prepared_at or _now(), str(path), source.sha256)
+    return ImportOutcome(tuple(checked.journals.loc[new, "ref"]), tuple(unchanged))
+
+
+def content_hash_of(checked, ref: str) -> str:
+    return checked.journals.loc[checked.journals["ref"] == ref, "content_hash"].iloc[0]
+
+
+def _record(connection: Connection, ref: str) -> dict:
+    record = journal_record(connection, ref)
+    if record is None:
+        raise ManualJournalError(f"journal {ref} does not exist; `creditbooks journal list` "
+                                 "shows the journals")
+    return record
+
+
+def _require_status(record: dict, status: ManualJournalStatus, action: str) -> None:
+    if record["status"] != status:
+        raise ManualJournalError(f"journal {record['ref']} is {record['status']}; only a "
+                                 f"journal that is {status} can be {action}")
+
+
+def approve(store: Store, policy: Policy, ref: str, approved_by: str,
+            approved_at: datetime | None = None) -> str:
+    """Approve a draft (not by its preparer) and post it; returns its entry id."""
+    approved_by = _require_person(approved_by, "an approval")
+    approved_at = approved_at or _now()
+    with store.transaction() as connection:
+        record = _record(connection, ref)
+        _require_status(record, ManualJournalStatus.DRAFT, "approved")
+        if approved_by == record["prepared_by"]:
+            raise ManualJournalError(f"journal {ref} was prepared by {approved_by}; another "
+                                     "person approves it (maker-checker)")
+        if not policy.may_approve(approved_by):
+            raise ManualJournalError(f"{approved_by} may not approve journal {ref}: not one of "
+                                     "the policy's [controls] approvers")
+        day = _as_date(record["business_date"])
+        entry_id = _post(connection, policy, ref, day, journal_lines(connection, ref),
+                         approved_at)
+        set_status(connection, ref, ManualJournalStatus.APPROVED, ManualJournalStatus.DRAFT,
+                   approved_by=approved_by, approved_at=approved_at, entry_id=entry_id)
+        reverse_on = record["reverse_on"]
+        if reverse_on is not None and _published(connection, _as_date(reverse_on)):
+            _reverse(connection, policy, ref, _as_date(reverse_on), approved_by, approved_at)
+    return entry_id
+
+
+def reject(store: Store, ref: str, rejected_by: str, reason: str,
+           rejected_at: datetime | None = None) -> None:
+    rejected_by = _require_person(rejected_by, "a rejection")
+    if not reason.strip():
+        raise ManualJournalError(f"rejecting journal {ref} needs a --reason")
+    with store.transaction() as connection:
+        record = _record(connection, ref)
+        _require_status(record, ManualJournalStatus.DRAFT, "rejected")
+        set_status(connection, ref, ManualJournalStatus.REJECTED, ManualJournalStatus.DRAFT,
+                   rejected_by=rejected_by, rejected_at=rejected_at or _now(), reason=reason)
+
+
+def reverse(store: Store, policy: Policy, ref: str, on: date, reversed_by: str,
+            reversed_at: datetime | None = None) -> str:
+    """Post the reversal of an approved journal on `on`; returns the reversal's ref."""
+    reversed_by = _require_person(reversed_by, "a reversal")
+    with store.transaction() as connection:
+        return _reverse(connection, policy, ref, on, reversed_by, reversed_at or _now())
+
+
+def reverse_due(connection: Connection, policy: Policy, day: date, by: str = "reverse_on",
+                recorded_at: datetime | None = None) -> list[str]:
+    """Reverse every approved accrual whose `reverse_on` is on or before `day` (called once
+    that day's night is published)."""
+    return [_reverse(connection, policy, ref, _as_date(journal_record(connection, ref)[
+        "reverse_on"]), by, recorded_at or _now()) for ref in reversals_due(connection, day)]
+
+
+def _reverse(connection: Connection, policy: Policy, ref: str, on: date, by: str,
+             at: datetime) -> str:
+    record = _record(connection, ref)
+    _require_status(record, ManualJournalStatus.APPROVED, "reversed")
+    if on < _as_date(record["business_date"]):
+        raise ManualJournalError(f"journal {ref} is dated {record['business_date']}; its "
+                                 f"reversal cannot be dated before it ({on})")
+    reversal_ref = ref + REVERSAL_SUFFIX
+    lines = reversal_lines(journal_lines(connection, ref).assign(functional_minor=0)).assign(
+        ref=reversal_ref)
+    lines["memo"] = f"reversal of {ref}: " + lines["memo"]
+    hashed = content_hash(reversal_ref, lines, on, None)
+    store_drafts(connection, pd.DataFrame([{
+        "ref": reversal_ref, "business_date": on, "period": Period.of(on), "reverse_on": None,
+        "content_hash": hashed}]), lines, by, at, record["source_file"],
+        record["source_sha256"])
+    entry_id = _post(connection, policy, reversal_ref, on, lines.drop(
+        columns=["functional_minor"]), at)
+    set_status(connection, reversal_ref, ManualJournalStatus.APPROVED,
+               ManualJournalStatus.DRAFT, approved_by=by, approved_at=at, entry_id=entry_id,
+               reverses_ref=ref)
+    set_status(connection, ref, ManualJournalStatus.REVERSED, ManualJournalStatus.APPROVED,
+               reversed_by=by, reversed_at=at, reversal_ref=reversal_ref)
+    return reversal_ref
+
+
+def _published(connection: Connection, day: date) -> bool:
+    batch = batch_for_date(connection, day)
+    return batch is not None and BatchStatus(batch["status"]).is_published
+
+
+def _post(connection: Connection, policy: Policy, ref: str, day: date, lines: pd.DataFrame,
+          recorded_at: datetime) -> str:
+    """Post the journal into its date's published nightly batch and seal it; its entry id."""
+    if not _published(connection, day):
+        raise ManualJournalError(f"journal {ref} is dated {day}, whose night has not been "
+                                 "published; a manual journal posts into its day's night: "
+                                 f"run `creditbooks nightly --date {day}` first")
+    night = Night(business_day(day, policy.reporting_timezone), batch_id_for(day), policy,
+                  Path(), recorded_at)
+    functional = policy.functional_currency
+    lines = lines.assign(functional_minor=lines["amount_minor"].where(
+        lines["currency"] == functional, 0).astype("int64"))
+    journal = manual_journal_batch(ref, lines, day)
+    lots = lots_by_id(connection, lines["purchase_id"].dropna())
+    post(connection, night, journal, positions(lots))
+    entry_id = entry_id_of(ref)
+    seal_entries(connection, night.batch_id, [entry_id])
+    return entry_id
+
+
+def _as_date(value) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+
+
+def list_journals(store: Store, period: Period | None = None,
+                  status: ManualJournalStatus | None = None) -> list[dict]:
+    """The journals (of a period, of a status), with who and when, for people to read."""
+    with store.transaction() as connection:
+        journals = journals_in(connection, period, status)
+    columns = ["ref", "business_date", "status", "prepared_by", "prepared_at", "approved_by",
+               "approved_at", "rejected_by", "reason", "reversed_by", "reverse_on",
+               "reversal_ref", "reverses_ref", "entry_id"]
+    return [{column: "" if value is None or value is pd.NaT else str(value)
+             for column, value in row.items()} for row in journals[columns].to_dict("records")]
+
+
+def unapproved_drafts(store: Store, period: Period) -> list[str]:
+    """The drafts dated in the period, as `REF (date, prepared by NAME)`."""
+    with store.transaction() as connection:
+        drafts = journals_in(connection, period, ManualJournalStatus.DRAFT)
+    return [f"{row.ref} ({row.business_date}, prepared by {row.prepared_by})"
+            for row in drafts.itertuples(index=False)]

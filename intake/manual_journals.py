@@ -1,0 +1,71 @@
+"""A manual journal file as it comes in: its columns checked, its rows numbered, its bytes
+hashed. What the rows say is checked by rules/manual_journals.py.
+
+CSV with a header row: `journal_ref, date, account, currency, debit, credit, memo`, and
+optionally `customer_id, purchase_id, reverse_on`. Data rows are numbered from 1, as the
+nightly files' rows are. Every cell is text; nothing is parsed here.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+REQUIRED_COLUMNS = ("journal_ref", "date", "account", "currency", "debit", "credit", "memo")
+OPTIONAL_COLUMNS = ("customer_id", "purchase_id", "reverse_on")
+ROW_NUMBER = "source_row"
+
+
+class ManualJournalFileError(ValueError):
+    """The file cannot be read as a manual journal file; nothing of it is imported."""
+
+
+@dataclass(frozen=True)
+class ManualJournalFile:
+    path: Path
+    sha256: str
+    rows: pd.DataFrame  # ROW_NUMBER, then every required and optional column, as text
+
+    @property
+    def file_name(self) -> str:
+        return self.path.name
+
+
+def read_manual_journal_file(path: Path) -> ManualJournalFile:
+    """The file's rows as text, every column present (optional ones blank when absent)."""
+    try:
+        content = path.read_bytes()
+    except OSError as error:
+        raise ManualJournalFileError(f"{path}: cannot be read ({error.strerror})") from None
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ManualJournalFileError(f"{path.name}: is not UTF-8 text") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = [name.strip() for name in next(reader, [])]
+    missing = [name for name in REQUIRED_COLUMNS if name not in header]
+    if missing:
+        raise ManualJournalFileError(f"{path.name}: column {', '.join(missing)} is missing "
+                                     f"(needs {', '.join(REQUIRED_COLUMNS)})")
+    unknown = [name for name in header if name not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
+    if unknown or len(set(header)) != len(header):
+        raise ManualJournalFileError(f"{path.name}: column {', '.join(unknown) or 'names'} "
+                                     "unknown or repeated in the header")
+    records = []
+    for number, values in enumerate(reader, start=1):
+        if not any(value.strip() for value in values):
+            continue
+        if len(values) != len(header):
+            raise ManualJournalFileError(f"{path.name} row {number}: has {len(values)} cells, "
+                                         f"the header {len(header)}")
+        record = dict(zip(header, (value.strip() for value in values), strict=True))
+        records.append({ROW_NUMBER: number, **{name: record.get(name, "")
+                                               for name in REQUIRED_COLUMNS + OPTIONAL_COLUMNS}})
+    if not records:
+        raise ManualJournalFileError(f"{path.name}: has no rows")
+    return ManualJournalFile(path, hashlib.sha256(content).hexdigest(), pd.DataFrame(records))

@@ -1,0 +1,301 @@
+"""Manual journals (issue 21): imported as drafts after every check, approved by a second
+person, posted through the nights' posting path and sealed, reversed by new entries, and
+held against the close. On the hand-worked scenario (tests/support/scenario.py): after
+its three nights lot P-B (USD, 20.00 for 10 credits) still holds 16.00 of deferred revenue,
+and January's trial balance has usage revenue 0.67 and breakage 5.00 in USD."""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+from beancount import loader
+from beancount.core import data
+from sqlalchemy import text
+
+from creditbooks.close import CloseRefusedError
+from creditbooks.journals import (
+    ManualJournalError,
+    approve,
+    import_journals,
+    list_journals,
+    reject,
+    reverse,
+)
+from ledger.chain import verify_chain
+from reports.outputs.beancount_export import write_beancount
+from reports.outputs.exports import export_period, mapping_path
+from reports.outputs.verify_package import verify_package
+from reports.reconciliations import subledger_equals_ledger
+from reports.subledger import lot_balances
+from reports.trace import trace_entry
+from tests.support.cli import creditbooks
+from tests.support.close import close
+from tests.support.nights import post_days
+from tests.support.scenario import run_nights, trial_balance_of, write_scenario
+from tests.support.tamper import forge
+
+HEADER = "journal_ref,date,account,currency,debit,credit,memo,customer_id,purchase_id,reverse_on"
+DEFERRED = "Liabilities:DeferredRevenue:Credits"
+USAGE = "Income:Revenue:Usage"
+# A recognition correction: 2.00 of P-B's deferred revenue is earned (its customer, A,
+# used the service outside metering).
+RECOGNISE = [f"MJ-1,2026-01-31,{DEFERRED},USD,2.00,,earned off-meter,A,P-B,",
+             f"MJ-1,2026-01-31,{USAGE},USD,,2.00,earned off-meter,A,,"]
+
+
+def journal_file(directory: Path, rows: list[str], name: str = "journals.csv") -> Path:
+    path = directory / name
+    path.write_text("\n".join([HEADER, *rows]) + "\n")
+    return path
+
+
+@pytest.fixture
+def books(sqlite_store, policy, tmp_path):
+    write_scenario(tmp_path / "landing")
+    run_nights(sqlite_store, policy, tmp_path)
+    return sqlite_store
+
+
+def stored_refs(store) -> list[str]:
+    with store.transaction() as connection:
+        return [row[0] for row in connection.execute(text("SELECT ref FROM manual_journals"))]
+
+
+def refused(store, policy, path: Path) -> tuple[str, ...]:
+    with pytest.raises(ManualJournalError) as error:
+        import_journals(store, policy, path, "alice")
+    assert stored_refs(store) == []  # all or nothing
+    return error.value.problems
+
+
+def test_an_unbalanced_journal_is_refused_naming_file_row_and_column(books, policy, tmp_path):
+    path = journal_file(tmp_path, [RECOGNISE[0], RECOGNISE[1].replace(",2.00,", ",1.99,")])
+    assert refused(books, policy, path) == (
+        "journals.csv row 1, column debit: journal MJ-1 does not balance in USD: debits 2.00, "
+        "credits 1.99",)
+
+
+def test_a_locked_period_an_unknown_account_and_an_unnamed_lot_are_each_refused(
+        books, policy, tmp_path):
+    books_locked = books
+    with books_locked.transaction() as connection:
+        connection.execute(text(
+            "INSERT INTO period_events (period, action, version, actor, reason, "
+            "accepted_exceptions, journal_digest, recorded_at) VALUES ('2025-12', 'close', 1, "
+            "'tester', '', 0, '', '2026-01-01 00:00:00')"))
+    path = journal_file(tmp_path, [
+        f"MJ-2,2025-12-31,{USAGE},USD,1.00,,late,,,",
+        "MJ-2,2025-12-31,Income:Revenue:Consulting,USD,,1.00,late,,,",
+        f"MJ-3,2026-01-31,{DEFERRED},USD,1.00,,no lot,A,,",
+        f"MJ-3,2026-01-31,{USAGE},USD,,1.00,no lot,A,,",
+        f"MJ-4,2026-01-31,{DEFERRED},USD,1.005,,three digits,A,P-B,",
+        f"MJ-4,2026-01-31,{USAGE},USD,,1.005,three digits,A,,",
+        *RECOGNISE,  # a good journal: refused with the rest (the file is all or nothing)
+    ])
+    assert refused(books, policy, path) == (
+        "journals.csv row 1, column date: 2025-12-31 is in 2025-12, a locked period: it "
+        "accepts no postings",
+        "journals.csv row 2, column date: 2025-12-31 is in 2025-12, a locked period: it "
+        "accepts no postings",
+        "journals.csv row 2, column account: 'Income:Revenue:Consulting' is not an account of "
+        "the chart ([accounts] or [chart] manual_accounts of the policy)",
+        "journals.csv row 3, column purchase_id: a line on deferred revenue names the lot it "
+        "changes; it is empty",
+        "journals.csv row 5, column debit: 1.005 has more than 2 decimal places for USD",
+        "journals.csv row 6, column credit: 1.005 has more than 2 decimal places for USD",
+    )
+
+
+def test_an_account_of_the_chart_section_is_accepted(books, tmp_path):
+    from rules.policy import policy_from_document
+
+    consulting = policy_from_document({"chart": {"manual_accounts": [
+        "Income:Revenue:Consulting"]}})
+    path = journal_file(tmp_path, ["MJ-5,2026-01-31,Assets:Receivables:Customers,USD,1.00,,"
+                                   "fee,A,,",
+                                   "MJ-5,2026-01-31,Income:Revenue:Consulting,USD,,1.00,fee,A,,"])
+    assert import_journals(books, consulting, path, "alice").imported == ("MJ-5",)
+
+
+def test_a_reimport_is_idempotent_and_other_content_under_a_ref_is_a_conflict(
+        books, policy, tmp_path):
+    path = journal_file(tmp_path, RECOGNISE)
+    assert import_journals(books, policy, path, "alice").imported == ("MJ-1",)
+    again = import_journals(books, policy, path, "alice")
+    assert (again.imported, again.unchanged) == ((), ("MJ-1",))
+    changed = journal_file(tmp_path, [row.replace("2.00", "3.00") for row in RECOGNISE],
+                           "changed.csv")
+    with pytest.raises(ManualJournalError) as error:
+        import_journals(books, policy, changed, "alice")
+    assert error.value.problems == (
+        "changed.csv row 1, column journal_ref: journal MJ-1 was imported before with other "
+        "content; a correction is a new journal with its own ref",)
+
+
+def test_the_preparer_cannot_approve_and_a_draft_never_posts(books, policy, tmp_path):
+    import_journals(books, policy, journal_file(tmp_path, RECOGNISE), "alice")
+    with pytest.raises(ManualJournalError, match="prepared by alice; another person approves"):
+        approve(books, policy, "MJ-1", "alice")
+    assert trial_balance_of(books, "2026-01")[(USAGE, "USD")] == ("0.00", "0.00", "-0.67", "-0.67")
+    reject(books, "MJ-1", "bob", "wrong lot")
+    assert [(row["status"], row["rejected_by"], row["reason"])
+            for row in list_journals(books, "2026-01")] == [("rejected", "bob", "wrong lot")]
+    with pytest.raises(ManualJournalError, match="MJ-1 is rejected; only a journal that is draft can be"):
+        approve(books, policy, "MJ-1", "bob")
+
+
+def test_an_approved_journal_posts_sealed_traced_and_the_lot_follows(books, policy, tmp_path):
+    import_journals(books, policy, journal_file(tmp_path, RECOGNISE), "alice")
+    assert approve(books, policy, "MJ-1", "bob") == "manual/MJ-1"
+    assert trial_balance_of(books, "2026-01")[(USAGE, "USD")] == ("0.00", "0.00", "-2.67", "-2.67")
+    assert trial_balance_of(books, "2026-01")[(DEFERRED, "USD")][3] == "-18.33"  # 20.33 - 2.00
+    # The credit subledger follows: P-B holds 2.00 less, and it still equals the GL.
+    balance = next(row for row in lot_balances(books) if row["purchase_id"] == "P-B")
+    assert balance["value_remaining"] == "14.00"  # 20.00 - 4.00 used on Feb 1 - 2.00
+    assert subledger_equals_ledger(books, "2026-01", DEFERRED).passed
+    assert subledger_equals_ledger(books, "2026-02", DEFERRED).passed
+    document = trace_entry(books, tmp_path / "archive", "manual/MJ-1")
+    assert document["entry"]["kind"] == "manual"
+    assert document["manual_journal"]["prepared_by"] == "alice"
+    assert document["manual_journal"]["approved_by"] == "bob"
+    assert [(line["account"], line["amount"]) for line in document["lines"]] == [
+        (DEFERRED, "2.00"), (USAGE, "-2.00")]
+    with books.transaction() as connection:
+        verified = verify_chain(connection)
+    assert verified.holds and verified.entries_checked == verified.head.sequence
+    forge(Path(books.engine.url.database), "UPDATE journal_lines SET amount_minor = 300 "
+          "WHERE entry_id = 'manual/MJ-1' AND line_number = 1")
+    with books.transaction() as connection:
+        assert "entry manual/MJ-1" in verify_chain(connection).first_mismatch
+
+
+def test_a_reversal_is_a_new_entry_and_nets_to_zero(books, policy, tmp_path):
+    import_journals(books, policy, journal_file(tmp_path, RECOGNISE), "alice")
+    approve(books, policy, "MJ-1", "bob")
+    assert reverse(books, policy, "MJ-1", date(2026, 2, 1), "carol") == "MJ-1/reversal"
+    with books.transaction() as connection:
+        net = connection.execute(text(
+            "SELECT account, SUM(amount_minor), SUM(functional_minor), COUNT(*) FROM journal_lines "
+            "WHERE entry_id IN ('manual/MJ-1', 'manual/MJ-1/reversal') GROUP BY account "
+            "ORDER BY account")).fetchall()
+    assert net == [(USAGE, 0, 0, 2), (DEFERRED, 0, 0, 2)]
+    assert trial_balance_of(books, "2026-01")[(USAGE, "USD")][3] == "-2.67"  # January keeps its entry
+    assert trial_balance_of(books, "2026-02")[(USAGE, "USD")][3] == "-4.83"  # 0.67 + 4.16: reversed in Feb
+    assert next(row for row in lot_balances(books) if row["purchase_id"] == "P-B")[
+        "value_remaining"] == "16.00"
+    assert subledger_equals_ledger(books, "2026-02", DEFERRED).passed
+    statuses = {row["ref"]: (row["status"], row["reversed_by"], row["reverses_ref"])
+                for row in list_journals(books)}
+    assert statuses == {"MJ-1": ("reversed", "carol", ""),
+                        "MJ-1/reversal": ("approved", "", "MJ-1")}
+    with pytest.raises(ManualJournalError, match="MJ-1 is reversed; only a journal that is approved can"):
+        reverse(books, policy, "MJ-1", date(2026, 2, 1), "carol")
+
+
+def test_an_accrual_with_reverse_on_reverses_itself_on_that_date(books, policy, tmp_path):
+    accrual = [row.replace("MJ-1", "ACC-1") + "2026-02-01" for row in RECOGNISE]
+    import_journals(books, policy, journal_file(tmp_path, accrual), "alice")
+    approve(books, policy, "ACC-1", "bob")  # Feb 1's night is published: reversed at once
+    assert {row["ref"]: row["status"] for row in list_journals(books)} == {
+        "ACC-1": "reversed", "ACC-1/reversal": "approved"}
+    assert trial_balance_of(books, "2026-02")[(USAGE, "USD")][3] == "-4.83"
+
+
+@pytest.fixture
+def january_books(sqlite_store, policy, tmp_path):
+    """Every night of January 2026 posted: the month can close."""
+    write_scenario(tmp_path / "landing")
+    post_days(sqlite_store, policy, tmp_path, date(2026, 1, 1), date(2026, 1, 31))
+    return sqlite_store
+
+
+def test_a_draft_holds_the_close_and_the_approved_journal_is_in_the_package(
+        january_books, policy, tmp_path):
+    import_journals(january_books, policy, journal_file(tmp_path, RECOGNISE), "alice")
+    with pytest.raises(CloseRefusedError, match=r"2026-01 has 1 manual journal\(s\) not "
+                       r"approved: MJ-1 \(2026-01-31, prepared by alice\)"):
+        close(january_books, policy, tmp_path, "2026-01")
+    approve(january_books, policy, "MJ-1", "bob")
+    package = close(january_books, policy, tmp_path, "2026-01").package
+    with (package / "manual_journals.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(row["ref"], row["status"], row["prepared_by"], row["approved_by"], row["account"],
+             row["debit"], row["credit"], row["purchase_id"], row["source_row"])
+            for row in rows] == [
+        ("MJ-1", "approved", "alice", "bob", DEFERRED, "2.00", "0.00", "P-B", "1"),
+        ("MJ-1", "approved", "alice", "bob", USAGE, "0.00", "2.00", "", "2")]
+    assert all(row["prepared_at"] and row["approved_at"] for row in rows)
+    with (package / "rollforward.csv").open(newline="") as handle:
+        usd = next(row for row in csv.DictReader(handle) if row["currency"] == "USD")
+    assert (usd["manual_journals"], usd["closing"]) == ("-2.00", "18.33")
+    assert verify_package(package) == []
+    # verify-package adds the lines up again: a journal that no longer balances is named.
+    forged = (package / "manual_journals.csv").read_text().replace(",2.00,0.00,", ",2.01,0.00,")
+    (package / "manual_journals.csv").write_text(forged)
+    assert "manual_journals.csv journal MJ-1 currency USD: debits and credits differ by 0.01" in (
+        verify_package(package))
+
+
+@pytest.mark.parametrize("target", ["netsuite", "quickbooks", "xero", "sap", "csv"])
+def test_an_approved_journal_is_in_every_export_format(january_books, policy, tmp_path, target):
+    import_journals(january_books, policy, journal_file(tmp_path, RECOGNISE), "alice")
+    approve(january_books, policy, "MJ-1", "bob")
+    close(january_books, policy, tmp_path, "2026-01")
+    functional = "USD" if target == "xero" else None
+    paths = export_period(january_books, "2026-01", target, tmp_path / f"{target}.csv",
+                          policy.exports, functional_currency=functional, ledger_currency="USD")
+    mapping = list(csv.DictReader(mapping_path(tmp_path / f"{target}.csv").open(newline="")))
+    manual = [row for row in mapping if "/manual" in row["journal_key"]]
+    assert [row["journal_key"] for row in manual] == ["2026-01-31/manual/USD"]
+    exported = "".join(path.read_text() for path in paths)
+    assert manual[0]["external_id"] in exported
+
+
+def test_the_beancount_ledger_with_a_manual_journal_loads_and_balances(
+        january_books, policy, tmp_path):
+    import_journals(january_books, policy, journal_file(tmp_path, RECOGNISE), "alice")
+    approve(january_books, policy, "MJ-1", "bob")
+    close(january_books, policy, tmp_path, "2026-01")
+    entries, errors, _ = loader.load_file(str(write_beancount(
+        january_books, "2026-01", tmp_path / "books.beancount")))
+    assert errors == []
+    manual = [entry for entry in entries if isinstance(entry, data.Transaction)
+              and entry.meta.get("journal") == "CB-2026-01-31-manual-USD"]
+    assert sorted((posting.account, str(posting.units)) for posting in manual[0].postings) == [
+        (USAGE, "-2.00 USD"), (DEFERRED, "2.00 USD")]
+
+
+def test_the_command_line_imports_refuses_self_approval_and_lists(tmp_path):
+    write_scenario(tmp_path / "landing")
+    creditbooks("init", cwd=tmp_path)
+    creditbooks("nightly", "--from", "2026-01-30", "--to", "2026-01-31", cwd=tmp_path)
+    journal_file(tmp_path, RECOGNISE)
+    bad = journal_file(tmp_path, [RECOGNISE[0]], "bad.csv")
+    assert bad.exists()
+    refused_import = creditbooks("journal", "import", "bad.csv", "--by", "alice", cwd=tmp_path,
+                                 check=False)
+    assert refused_import.returncode == 1
+    assert refused_import.stderr.splitlines() == [  # each problem, then one line
+        "bad.csv row 1, column debit: journal MJ-1 has one line; a journal has at least two",
+        "bad.csv row 1, column debit: journal MJ-1 does not balance in USD: debits 2.00, "
+        "credits 0.00",
+        "creditbooks: error: 2 problem(s); nothing was imported, the first: bad.csv row 1, "
+        "column debit: journal MJ-1 has one line; a journal has at least two"]
+    imported = creditbooks("journal", "import", "journals.csv", "--by", "alice", cwd=tmp_path)
+    assert imported.stdout.strip() == "imported 1 journal(s) as drafts: MJ-1"
+    selfish = creditbooks("journal", "approve", "MJ-1", "--by", "alice", cwd=tmp_path,
+                          check=False)
+    assert selfish.returncode == 1 and "prepared by alice; another person approves" in (
+        selfish.stderr)
+    creditbooks("journal", "approve", "MJ-1", "--by", "bob", cwd=tmp_path)
+    listed = json.loads(creditbooks("journal", "list", "--period", "2026-01", "--status",
+                                    "approved", "--format", "json", cwd=tmp_path).stdout)
+    assert [(row["ref"], row["prepared_by"], row["approved_by"], row["entry_id"])
+            for row in listed] == [("MJ-1", "alice", "bob", "manual/MJ-1")]
+    trace = json.loads(creditbooks("trace", "entry", "manual/MJ-1", "--format", "json",
+                                   cwd=tmp_path).stdout)
+    assert trace["manual_journal"]["approved_by"] == "bob"

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from creditbooks.close import CloseRefusedError, close_period
+from creditbooks.night.run import run_night
 from ledger.chain import chain_head, seal_batch
 from ledger.evidence import verify_evidence
 from ledger.record_chain import record_chain_head, seal_unsealed_records
@@ -25,7 +26,7 @@ from ledger.upgrade import upgrade_ledger
 from sqlalchemy import text
 from tests.support.cli import creditbooks
 from tests.support.nights import post_days
-from tests.support.scenario import run_nights, write_scenario
+from tests.support.scenario import NIGHTS, run_nights, write_scenario
 from tests.support.tamper import forge
 
 FIXTURES = Path(__file__).parent / "fixtures" / "v0.1.0"
@@ -365,3 +366,21 @@ def test_a_close_after_its_events_were_deleted_and_its_package_moved_is_refused_
         "period_events table was altered behind the ledger; run creditbooks verify to see "
         "how, nothing was recorded\n")
     assert not (books / "close" / "2026-01" / "v1").exists()
+
+
+def test_a_night_run_by_run_night_itself_writes_its_publish_anchor(sqlite_store, policy,
+                                                                    tmp_path, monkeypatch):
+    # The demo and the bench call run_night, not the command line: their nights are
+    # anchored too, beside the archive; a night already published adds no line.
+    monkeypatch.delenv("CREDITBOOKS_ANCHORS", raising=False)
+    write_scenario(tmp_path / "landing")
+    for night in (*NIGHTS[:2], NIGHTS[1]):
+        run_night(sqlite_store, policy, tmp_path / "landing", tmp_path / "archive", night)
+    anchors = [json.loads(line) for line in (tmp_path / ANCHORS).read_text().splitlines()]
+    assert [anchor["event"] for anchor in anchors] == ["publish 2026-01-30", "publish 2026-01-31"]
+    with sqlite_store.engine.connect() as connection:
+        journal, records = chain_head(connection), record_chain_head(connection)
+    assert anchors[-1]["journal_chain"] == {"sequence": journal.sequence,
+                                            "hash": journal.chain_hash}
+    assert anchors[-1]["record_chain"] == {"sequence": records.sequence,
+                                           "hash": records.chain_hash}

@@ -78,13 +78,13 @@ def run_night(store: Store, policy: Policy, landing_root: Path, archive_root: Pa
               clock: Callable[[], datetime] = lambda: datetime.now(UTC),
               chunk_rows: int | None = DEFAULT_CHUNK_ROWS,
               anchors: Path | None = None, actor: str | None = None) -> NightOutcome:
-    """Every stage of one night in one transaction (the command line's way).
+    """Every stage of one night in one transaction (the command line's way), then, for a
+    night that changed the books, its anchor (`write_publish_anchor`; `anchors`: the anchor
+    file, else the default beside the archive).
 
     A usage file of more than `chunk_rows` rows is taken in that many rows at a time and
     burned in customer shards of about as many events: memory is bounded by the chunk,
-    not the day, and the books are the same (intake/usage_buckets.py). Once it commits, a
-    night that changed the books writes its anchor (`write_publish_anchor`; `anchors`: the
-    anchor file, else the default beside the archive). None holds every
+    not the day, and the books are the same (intake/usage_buckets.py). None holds every
     file whole. actor: who runs it (else $CREDITBOOKS_ACTOR, else `os:` and the
     operating-system user: `creditbooks.actors`), recorded on the batch.
     """

@@ -182,12 +182,17 @@ def reverse(store: Store, policy: Policy, ref: str, on: date, reversed_by: str,
         return _reverse(connection, policy, ref, on, reversed_by, reversed_at or _now())
 
 
-def reverse_due(connection: Connection, policy: Policy, day: date, by: str = "reverse_on",
+def reverse_due(connection: Connection, policy: Policy, day: date,
                 recorded_at: datetime | None = None) -> list[str]:
-    """Reverse every approved accrual whose `reverse_on` is on or before `day` (called once
-    that day's night is published)."""
-    return [_reverse(connection, policy, ref, _as_date(journal_record(connection, ref)[
-        "reverse_on"]), by, recorded_at or _now()) for ref in reversals_due(connection, day)]
+    """Reverse every approved accrual whose `reverse_on` is on or before `day`, dated on
+    its `reverse_on`, in the name of its approver (the night's publish calls this once the
+    day's batch is published)."""
+    reversed_refs = []
+    for ref in reversals_due(connection, day):
+        record = journal_record(connection, ref)
+        reversed_refs.append(_reverse(connection, policy, ref, _as_date(record["reverse_on"]),
+                                      record["approved_by"], recorded_at or _now()))
+    return reversed_refs
 
 
 def _reverse(connection: Connection, policy: Policy, ref: str, on: date, by: str,

@@ -299,3 +299,17 @@ def test_the_command_line_imports_refuses_self_approval_and_lists(tmp_path):
     trace = json.loads(creditbooks("trace", "entry", "manual/MJ-1", "--format", "json",
                                    cwd=tmp_path).stdout)
     assert trace["manual_journal"]["approved_by"] == "bob"
+
+
+def test_an_accrual_reverses_itself_when_the_night_of_its_date_publishes(books, policy, tmp_path):
+    accrual = [row.replace("MJ-1", "ACC-2") + "2026-02-02" for row in RECOGNISE]
+    import_journals(books, policy, journal_file(tmp_path, accrual), "alice")
+    approve(books, policy, "ACC-2", "bob")  # Feb 2's night has not run: not reversed yet
+    assert {row["ref"]: row["status"] for row in list_journals(books)} == {"ACC-2": "approved"}
+    run_nights(books, policy, tmp_path, [date(2026, 2, 2)])  # a quiet day, published
+    journals = {row["ref"]: row for row in list_journals(books)}
+    assert (journals["ACC-2"]["status"], journals["ACC-2/reversal"]["business_date"],
+            journals["ACC-2/reversal"]["approved_by"]) == ("reversed", "2026-02-02", "bob")
+    assert trial_balance_of(books, "2026-02")[(USAGE, "USD")][3] == "-4.83"
+    with books.transaction() as connection:
+        assert verify_chain(connection).holds

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import Connection, text
 
+from creditbooks.journals import reverse_due
 from creditbooks.night.lots import lots_changing_today, open_lots, open_lots_of
 from creditbooks.night.posting import Night, all_rates, archived_rows, post, rates_on
 from creditbooks.night.start_of_day import apply_adjustments, apply_refunds
@@ -318,6 +319,8 @@ def publish_stage(connection: Connection, night: Night) -> str:
                "recorded_at": night.recorded_at,
                "batch_id": night.batch_id, "open": BatchStatus.OPEN})
         seal_batch_record(connection, night.batch_id)  # its row, files and quarantine, as final
+        # Accruals that reverse themselves today post into the batch just published.
+        reverse_due(connection, night.policy, night.day.business_date, night.recorded_at)
         record_stage(connection, night.batch_id, Stage.PUBLISH, night.recorded_at)
     return read_frame(connection, "SELECT status FROM batches WHERE batch_id = :batch_id",
                       batch_id=night.batch_id)["status"].iloc[0]

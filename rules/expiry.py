@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ledger.accounts import ChartOfAccounts
+from ledger.domain import ExpiryDestination
 from ledger.journal import EntryKind, JournalBatch
 from ledger.periods import BusinessDay
 from rules.lot_state import credits_left_micro, deferred_value_minor
@@ -44,7 +45,8 @@ def expire_lots(lots: pd.DataFrame, day: BusinessDay, accounts: ChartOfAccounts,
         "purchase_id": expiring["purchase_id"].to_numpy(),
         "credits_micro": credits_left_micro(expiring).to_numpy(),
         "value_minor": value.to_numpy(),
-        "destination": np.where(escheat, "escheat", "breakage"),
+        "destination": np.where(escheat, ExpiryDestination.ESCHEAT.value,
+                                ExpiryDestination.BREAKAGE.value),
     })
     journals = []
     for kind, account, chosen in ((EntryKind.BREAKAGE, accounts.breakage_revenue, ~escheat),

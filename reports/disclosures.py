@@ -76,10 +76,11 @@ def revenue_disaggregation(store: Store, period: Period, accounts: ChartOfAccoun
                l.currency, '(manual journals)' AS source, -SUM(l.amount_minor) AS amount
         FROM journal_lines l JOIN journal_entries e ON e.entry_id = l.entry_id
         JOIN batches b ON b.batch_id = e.batch_id
-        WHERE e.period = :period AND e.kind = 'manual' AND l.account IN (:usage, :breakage)
-          AND b.status <> 'open'
+        WHERE e.period = :period AND e.kind = :manual AND l.account IN (:usage, :breakage)
+          AND b.status <> :open
         GROUP BY CASE WHEN l.account = :usage THEN 'usage' ELSE 'breakage' END, l.currency
-    """, period=period, usage=accounts.usage_revenue, breakage=accounts.breakage_revenue)
+    """, period=period, usage=accounts.usage_revenue, breakage=accounts.breakage_revenue,
+        manual=EntryKind.MANUAL, open=BatchStatus.OPEN)
     parts = [_by(released, "product", "product"), _by(by_meter, "meter", "meter"),
              _by(released, "customer country", "country"),
              *(_by(manual, dimension, "source")

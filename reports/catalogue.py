@@ -175,7 +175,8 @@ def _exception_and_disclosure_reports() -> tuple[ReportSpec, ...]:
             empty_columns=("business_date", "entry_id", "kind", "customer_id", "currency",
                            "amount")),
         ReportSpec("manual_journals", lambda inputs: manual_journals_rows(
-            inputs.store, inputs.period), totalled_columns=("debit", "credit"),
+            inputs.store, inputs.period, inputs.functional_currency),
+            totalled_columns=("debit", "credit"),
             empty_columns=MANUAL_JOURNAL_COLUMNS),
         ReportSpec("late_usage", lambda inputs: close_reports.late_usage(
             inputs.store, inputs.period, Path(inputs.archive_root),

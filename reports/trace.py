@@ -481,7 +481,8 @@ def trace_entry(store: Store, archive_root: Path, entry_id: str,
         document["remeasurement"] = _remeasurement_source(store, facts, accounts,
                                                           functional_currency)
     elif kind == EntryKind.MANUAL:  # a person's journal: who, when, and the file's rows
-        document["manual_journal"] = manual_journal_trace(store, facts["source_ref"])
+        document["manual_journal"] = manual_journal_trace(store, facts["source_ref"],
+                                                          functional_currency)
     else:
         raise TraceKindError(f"trace entry cannot trace entry {entry_id!r}: its kind {kind!r} "
                              "is not one it knows")

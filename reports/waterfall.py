@@ -19,7 +19,12 @@ from operator import itemgetter
 
 import pandas as pd
 
-from ledger.money import allocate_largest_remainder, format_minor, value_to_date_minor
+from ledger.money import (
+    allocate_largest_remainder,
+    divide_round_half_even,
+    format_minor,
+    value_to_date_minor,
+)
 from ledger.periods import Period
 from ledger.store import Store
 from reports.line_totals import line_totals, up_to
@@ -145,6 +150,32 @@ def _burn_forecast(store: Store, period: Period, policy: Policy, lots: pd.DataFr
     return spread
 
 
+class _ForecastWorth:
+    """What a lot's forecast use is worth: value to date from its amount, as the nights
+    value it; or, for a lot a manual journal changed, its deferred value before breakage
+    (amount less value used, plus the manual change) spread evenly over the credits it has
+    left, so its spread adds up to what it still holds and no month goes negative."""
+
+    def __init__(self, lot: tuple) -> None:
+        _, _, _, _, self.amount, self.credits, self.used_before, self.remaining_before, _, \
+            self.manual_change = lot
+        self.deferred = (self.amount - value_to_date_minor(self.amount, self.used_before,
+                                                           self.credits) + self.manual_change)
+
+    def value_to(self, used: int) -> int:
+        """Cumulative value of the lot's use up to `used` credits (as the forecast counts)."""
+        if not self.manual_change:
+            return value_to_date_minor(self.amount, used, self.credits)
+        return divide_round_half_even(self.deferred * (used - self.used_before),
+                                      self.remaining_before)
+
+    def unused_after(self, used: int) -> int:
+        """What the lot still holds (before accrued breakage) after forecast use to `used`."""
+        if not self.manual_change:
+            return self.amount - value_to_date_minor(self.amount, used, self.credits)
+        return self.deferred - self.value_to(used)
+
+
 def _forecast_customer(customer_lots: list[tuple], trailing_credits: int, months: list[Period],
                        month_days: list[int], spread: dict[tuple[str, str], int]) -> None:
     """Burn one customer's forecast demand through its lots in burn order, month by month:
@@ -154,36 +185,26 @@ def _forecast_customer(customer_lots: list[tuple], trailing_credits: int, months
     over both (rules/refunds.py), so the forecast continues from that figure.
     """
     used = [lot[6] for lot in customer_lots]
-    used_before = list(used)
     remaining = [lot[7] for lot in customer_lots]
-    # A lot's value as manual journals left it: its future burn is valued at that, so its
-    # spread adds up to what it still holds.
-    values = [lot[4] + lot[9] for lot in customer_lots]
+    worth = [_ForecastWorth(lot) for lot in customer_lots]
     for month, days in zip(months, month_days, strict=True):
         demand = trailing_credits * days // TRAILING_DAYS  # rounded down to whole micro-credits
-        for index, (_, _, currency, expiry_period, _, credits, *_) in enumerate(
-                customer_lots):
+        for index, (_, _, currency, expiry_period, *_) in enumerate(customer_lots):
             if demand == 0:
                 break
             if expiry_period is not None and expiry_period < month:
                 continue
             taken = min(demand, remaining[index])
             if taken:
-                before = value_to_date_minor(values[index], used[index], credits)
+                before = worth[index].value_to(used[index])
                 used[index] += taken
                 remaining[index] -= taken
-                after = value_to_date_minor(values[index], used[index], credits)
+                after = worth[index].value_to(used[index])
                 spread[(currency, month)] = spread.get((currency, month), 0) + after - before
                 demand -= taken
-    for index, (_, _, currency, expiry_period, amount, credits, *_, accrued, _) in enumerate(
-            customer_lots):
-        # What forecast use leaves, less breakage already accrued, lapses at expiry; the
-        # last term is what a manual journal changed of the value already used (zero
-        # without one), so the lot's spread adds up to its remaining value.
-        value = values[index]
-        leftover = (value - value_to_date_minor(value, used[index], credits) - accrued
-                    + value_to_date_minor(value, used_before[index], credits)
-                    - value_to_date_minor(amount, used_before[index], credits))
+    for index, (_, _, currency, expiry_period, *_, accrued, _) in enumerate(customer_lots):
+        # What forecast use leaves, less breakage already accrued, lapses at expiry.
+        leftover = worth[index].unused_after(used[index]) - accrued
         month = expiry_period if expiry_period in months else "thereafter"
         spread[(currency, month)] = spread.get((currency, month), 0) + int(leftover)
 

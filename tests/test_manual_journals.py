@@ -215,19 +215,30 @@ def january_books(sqlite_store, policy, tmp_path):
 
 def test_a_draft_holds_the_close_and_the_approved_journal_is_in_the_package(
         january_books, policy, tmp_path):
-    import_journals(january_books, policy, journal_file(tmp_path, RECOGNISE), "alice")
-    with pytest.raises(CloseRefusedError, match=r"2026-01 has 1 manual journal\(s\) not "
-                       r"approved: MJ-1 \(2026-01-31, prepared by alice\)"):
+    # And one in JPY on P-J (1000 JPY at 0.0067, 662 still deferred): its deferred line
+    # takes the lot's functional value, round(0.67 x 662) - round(0.67 x 562) = 0.67 USD.
+    import_journals(january_books, policy, journal_file(tmp_path, [
+        *RECOGNISE, f"MJ-J,2026-01-31,{DEFERRED},JPY,100,,earned,B,P-J,",
+        f"MJ-J,2026-01-31,{USAGE},JPY,,100,earned,B,,"]), "alice")
+    with pytest.raises(CloseRefusedError, match=r"2026-01 has 2 manual journal\(s\) not "
+                       r"approved: MJ-1 \(2026-01-31, prepared by alice\), MJ-J"):
         close(january_books, policy, tmp_path, "2026-01")
     approve(january_books, policy, "MJ-1", "bob")
+    approve(january_books, policy, "MJ-J", "bob")
     package = close(january_books, policy, tmp_path, "2026-01").package
     with (package / "manual_journals.csv").open(newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert [(row["ref"], row["status"], row["prepared_by"], row["approved_by"], row["account"],
-             row["debit"], row["credit"], row["purchase_id"], row["source_row"])
+             row["currency"], row["debit"], row["credit"], row["functional_debit"],
+             row["functional_credit"], row["purchase_id"], row["source_row"])
             for row in rows] == [
-        ("MJ-1", "approved", "alice", "bob", DEFERRED, "2.00", "0.00", "P-B", "1"),
-        ("MJ-1", "approved", "alice", "bob", USAGE, "0.00", "2.00", "", "2")]
+        ("MJ-1", "approved", "alice", "bob", DEFERRED, "USD", "2.00", "0.00", "2.00", "0.00",
+         "P-B", "1"),
+        ("MJ-1", "approved", "alice", "bob", USAGE, "USD", "0.00", "2.00", "0.00", "2.00", "",
+         "2"),
+        ("MJ-J", "approved", "alice", "bob", DEFERRED, "JPY", "100", "0", "0.67", "0.00", "P-J",
+         "3"),
+        ("MJ-J", "approved", "alice", "bob", USAGE, "JPY", "0", "100", "0.00", "0.67", "", "4")]
     assert all(row["prepared_at"] and row["approved_at"] for row in rows)
     with (package / "rollforward.csv").open(newline="") as handle:
         usd = next(row for row in csv.DictReader(handle) if row["currency"] == "USD")

@@ -328,7 +328,7 @@ def check_rollforwards(package: Package, income: dict, sheet: dict, suffix: str 
                        f"balance_sheet{suffix}'s deferred revenue")
         for column, account in _revenue_accounts(package):
             package.expect(name, index, column, income.get((currency, account), ZERO)
-                           - _manual_revenue(package, currency, account),
+                           - _manual_revenue(package, currency, account, bool(suffix)),
                            f"income_statement{suffix}'s {account} less what manual journals "
                            "posted to it")
         if suffix:
@@ -351,14 +351,18 @@ def _manual_journals(package: Package, report: str, index: int) -> Decimal:
     return package.figure(report, index, "manual_journals")
 
 
-def _manual_revenue(package: Package, currency: str, account: str) -> Decimal:
+def _manual_revenue(package: Package, currency: str, account: str, functional: bool) -> Decimal:
     """What the period's posted manual journals credited to `account` in `currency` (their
-    lines in manual_journals.csv): revenue that no rollforward movement but theirs moved."""
+    lines in manual_journals.csv; with `functional`, their functional amounts, of every
+    transaction currency): revenue that no rollforward movement but theirs moved."""
     name = "manual_journals"
-    return sum((package.figure(name, index, "credit") - package.figure(name, index, "debit")
+    prefix, currency_column = ("functional_", "functional_currency") if functional else (
+        "", "currency")
+    return sum((package.figure(name, index, prefix + "credit")
+                - package.figure(name, index, prefix + "debit")
                 for index, row in enumerate(package.rows(name))
-                if row["entry_id"] and row["currency"] == currency and row["account"] == account),
-               ZERO)
+                if row["entry_id"] and row.get(currency_column) == currency
+                and row["account"] == account), ZERO)
 
 
 def check_manual_journals(package: Package) -> None:

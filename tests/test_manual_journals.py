@@ -324,3 +324,17 @@ def test_an_accrual_reverses_itself_when_the_night_of_its_date_publishes(books, 
     assert trial_balance_of(books, "2026-02")[(USAGE, "USD")][3] == "-4.83"
     with books.transaction() as connection:
         assert verify_chain(connection).holds
+
+
+def test_a_draft_accepted_with_a_reason_is_listed_as_a_draft_in_the_package(
+        january_books, policy, tmp_path):
+    import_journals(january_books, policy, journal_file(tmp_path, RECOGNISE), "alice")
+    outcome = close(january_books, policy, tmp_path, "2026-01", accept_exceptions=True,
+                    reason="MJ-1 is for February's review")
+    with (outcome.package / "manual_journals.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(row["ref"], row["status"], row["approved_by"], row["entry_id"],
+             row["functional_debit"]) for row in rows] == [
+        ("MJ-1", "draft", "", "", ""), ("MJ-1", "draft", "", "", "")]
+    assert trial_balance_of(january_books, "2026-01")[(USAGE, "USD")][3] == "-0.67"
+    assert verify_package(outcome.package) == []

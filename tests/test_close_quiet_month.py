@@ -6,6 +6,7 @@ import csv
 from datetime import date
 
 import pytest
+
 from reports.outputs.verify_package import verify_package
 from tests.support.close import close
 from tests.support.nights import post_days

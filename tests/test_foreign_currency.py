@@ -19,6 +19,7 @@ import json
 from datetime import date
 
 import pytest
+
 from creditbooks.night.run import run_night
 from reports.controls import run_controls
 from reports.statements import trial_balance
@@ -103,6 +104,7 @@ def test_a_day_needing_a_missing_rate_posts_nothing_until_the_rate_lands(sqlite_
 def test_functional_reports_and_a_functional_ledger_that_beancount_accepts(sqlite_store, policy,
                                                                           tmp_path):
     from beancount import loader
+
     from reports.outputs.beancount_export import write_beancount
     from reports.statements import rollforward
 

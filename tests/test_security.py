@@ -10,14 +10,14 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+
 from creditbooks.night.run import run_night
+from creditbooks.pipeline import Settings
 from reports.outputs.exports import export_period
 from rules.policy import load_policy
 from tests.support.cli import creditbooks
 from tests.support.hostile_corpus import FORMULA_ID
 from tests.support.landing import write_document
-
-from creditbooks.pipeline import Settings
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 PRODUCTION = ["ledger", "intake", "rules", "reports", "creditbooks", "dags"]

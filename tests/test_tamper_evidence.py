@@ -15,6 +15,8 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
+
 from creditbooks.close import CloseRefusedError, close_period
 from creditbooks.night.run import run_night
 from ledger.chain import chain_head, seal_batch
@@ -23,7 +25,6 @@ from ledger.record_chain import record_chain_head, seal_unsealed_records
 from ledger.schema import Retention, table_names
 from ledger.store import Store
 from ledger.upgrade import upgrade_ledger
-from sqlalchemy import text
 from tests.support.cli import creditbooks
 from tests.support.nights import post_days
 from tests.support.scenario import NIGHTS, run_nights, write_scenario

@@ -175,10 +175,9 @@ def ingest(connection: Connection, landing: LandingDay, day: BusinessDay, policy
            recorded_at, actor: str | None = None) -> BatchStatus | None:
     """Open the batch for the day, recording who ran it (`actor`, resolved by
     `creditbooks.actors`) and keeping the policy's text if this version is new to the
-    ledger; returns None. A day that already has a batch is the
-    night's one batch check: from the same landing files it is left as it is and its status
-    returned (a run again finishes or finds it published), from different files it is
-    refused as a conflict."""
+    ledger; returns None. A day that already has a batch is the night's one batch check:
+    from the same landing files it is left as it is and its status returned (a run again
+    finishes or finds it published), from different files it is refused as a conflict."""
     existing = batch_for_date(connection, day.business_date)
     if existing:
         require_same_files(existing, landing)

@@ -535,7 +535,8 @@ def close(
                                       help="packages go to OUT/YYYY-MM/vN/")] = Path("close"),
     archive: ArchiveOption = Path("archive"),
     accept_exceptions: Annotated[bool, typer.Option(
-        "--accept-exceptions", help="lock even though a reconciliation failed")] = False,
+        "--accept-exceptions", help="lock even though a reconciliation failed (recorded with "
+        "--reason); never a package that does not tie out")] = False,
     reason: Annotated[str, typer.Option(help="why (required with --accept-exceptions)")] = "",
     anchors: AnchorsOption = None,
     actor: ActorOption = None,

@@ -26,7 +26,7 @@ from ledger.periods import Period, days_between
 from ledger.store import Store
 from reports.controls import run_controls
 from reports.outputs.render import OutputFormat, render_rows
-from reports.statements import rollforward, trial_balance
+from reports.statements import rollforward, trial_balance_statement
 from rules.policy import Policy
 
 QUARTER_START = date(2026, 1, 1)
@@ -259,7 +259,8 @@ def run_demo(out: Path, customers: int, seed: int, policy: Policy, database_url:
     period = Period.of(QUARTER_START)
     while period.first_day <= QUARTER_END:
         months.append(period)
-        echo(render_rows(trial_balance(store, period), OutputFormat.TABLE, f"Trial balance {period}"))
+        echo(render_rows(trial_balance_statement(store, period), OutputFormat.TABLE,
+                         f"Trial balance {period}"))
         rows = rollforward(store, period, policy.accounts.deferred_revenue)
         echo(render_rows([row.as_strings() for row in rows], OutputFormat.TABLE,
                          f"Deferred revenue rollforward {period}"))

@@ -99,6 +99,8 @@ def test_demo_posts_a_quarter_whose_rollforwards_tie(tmp_path):
     output = creditbooks("demo", "--customers", "12", "--out", str(tmp_path / "demo"),
                          cwd=tmp_path).stdout
     assert output.count("ties in every currency") == 3
+    # The trial balances as accountants read them: debit and credit columns, no signs.
+    assert output.count("closing_debit") == 3
     assert "DOES NOT TIE" not in output
     assert "False" not in output
     again = creditbooks("demo", "--customers", "12", "--out", str(tmp_path / "demo"),

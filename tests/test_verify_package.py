@@ -363,3 +363,46 @@ def test_a_close_under_a_renamed_chart_verifies_clean_and_records_the_chart(tmp_
     default_manifest.pop("accounts", None)
     (copy / "manifest.json").write_text(json.dumps(default_manifest))
     assert verify_package(copy) == []
+
+
+def test_the_close_refuses_to_lock_a_trial_balance_its_ledger_does_not_have(tmp_path,
+                                                                           monkeypatch):
+    """The close's read-back before the lock ties the trial balances to the ledger's own
+    sums of its journal lines: a statement that grosses up cash clearing by 1.00 on both
+    sides (every tie inside the package still holds) is named, and nothing is locked."""
+    from decimal import Decimal
+
+    import reports.catalogue
+    from ledger.locks import locked_periods
+    from ledger.store import Store
+    from rules.policy import load_policy
+
+    honest_statement = reports.catalogue.trial_balance_statement
+
+    def grossed_up(store, period, functional_currency=None):
+        rows = honest_statement(store, period, functional_currency)
+        for row in rows:
+            if functional_currency is None and row["currency"] == "USD" and row["account"] in (
+                    "Assets:Cash:Clearing", "Total"):
+                for column in ("period_debit", "period_credit"):
+                    row[column] = str(Decimal(row[column]) + 1)
+        return rows
+
+    monkeypatch.setattr(reports.catalogue, "trial_balance_statement", grossed_up)
+    store = Store(f"sqlite:///{tmp_path / 'ledger.db'}")
+    store.initialise()
+    write_refund_scenario(tmp_path / "landing")
+    policy = load_policy()
+    post_days(store, policy, tmp_path, date(2026, 3, 1), date(2026, 3, 31))
+    from creditbooks.close import CloseRefusedError
+
+    with pytest.raises(CloseRefusedError) as refused:
+        close_period(store, policy, "2026-03", tmp_path / "close", tmp_path / "archive",
+                     actor="tester")
+    assert str(refused.value) == (
+        "period 2026-03 not locked: the package does not tie out (2 problem(s)), the first: "
+        "trial_balance.csv row 2 column period_debit: 12.80 but the ledger's journal "
+        "(USD Assets:Cash:Clearing) is 11.80")
+    with store.engine.connect() as connection:
+        assert "2026-03" not in locked_periods(connection)
+    store.dispose()

@@ -253,11 +253,15 @@ def _manifest_facts(closing: _Closing, version: int, recorded_at: datetime,
 
 
 def _require_tied_out(closing: _Closing, written: _Written) -> None:
-    """Read back by the independent reader before the lock: a package that does not tie
-    out is never the locked one (the next close replaces it)."""
-    if problems := verify_package(written.manifest.parent):
-        with closing.store.engine.connect() as connection:  # a posting that raced the reads comes first
+    """Read back by the independent reader before the lock, its trial balances tied to the
+    ledger's own sums of its journal lines: a package that does not tie out is never the
+    locked one (the next close replaces it)."""
+    with closing.store.engine.connect() as connection:
+        problems = verify_package(written.manifest.parent, ledger=connection,
+                                  ledger_manifest_checks=False)
+        if problems:  # a posting that raced the reads comes first
             _require_unchanged(connection, closing.period, closing.entries)
+    if problems:
         raise CloseRefusedError(f"period {closing.period} not locked: the package does not tie "
                                 f"out ({len(problems)} problem(s)), the first: {problems[0]}")
 

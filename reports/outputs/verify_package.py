@@ -862,21 +862,29 @@ def check_trial_balance_against_ledger(package: Package, connection: Connection,
                              f"{ledger[(currency, account)]['closing_credit']})")
 
 
-def check_manifest_against_ledger(directory: Path, connection: Connection,
-                                  problems: PackageProblems) -> Period | None:
-    """The manifest's ledger id, journal digest and line count, and chain head, against the
-    ledger's journal recomputed; returns the package's period (None: it cannot be read)."""
+def _manifest_and_period(directory: Path, problems: PackageProblems
+                         ) -> tuple[dict, Period] | tuple[None, None]:
+    """The manifest and its period, or (None, None) with the reason among the problems."""
     try:
         manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         manifest = None
     if not isinstance(manifest, dict):
         problems.add("manifest.json", "cannot be read, so the package cannot be tied to a ledger")
-        return None
+        return None, None
     try:
-        period = Period(manifest.get("period"))
+        return manifest, Period(manifest.get("period"))
     except ValueError:  # the file's text, whatever it is, is named
         problems.add("manifest.json key period", f"{manifest.get('period')!r} is not a period YYYY-MM")
+        return None, None
+
+
+def check_manifest_against_ledger(directory: Path, connection: Connection,
+                                  problems: PackageProblems) -> Period | None:
+    """The manifest's ledger id, journal digest and line count, and chain head, against the
+    ledger's journal recomputed; returns the package's period (None: it cannot be read)."""
+    manifest, period = _manifest_and_period(directory, problems)
+    if period is None:
         return None
     anchor = manifest.get("anchor")
     recorded_ledger = anchor.get("ledger") if isinstance(anchor, dict) else None
@@ -913,9 +921,17 @@ def _check_chain_head(head, connection: Connection, problems: PackageProblems) -
                      f"chain at seal {sequence} is {chain.links[sequence]}")
 
 
-def check_against_ledger(package: Package, connection: Connection) -> None:
-    """The package tied to the ledger it came from (see the module's docstring)."""
-    period = check_manifest_against_ledger(package.directory, connection, package.problems)
+def check_against_ledger(package: Package, connection: Connection,
+                         with_manifest: bool = True) -> None:
+    """The package tied to the ledger it came from (see the module's docstring).
+
+    with_manifest=False leaves out the manifest's digest and chain head (the close that
+    is writing the package worked them out itself a moment ago, and re-reading the whole
+    chain would only repeat that) and ties the figures: both trial balances."""
+    if with_manifest:
+        period = check_manifest_against_ledger(package.directory, connection, package.problems)
+    else:
+        period = _manifest_and_period(package.directory, package.problems)[1]
     if period is None:
         return
     for suffix in ("", "_functional"):
@@ -924,12 +940,14 @@ def check_against_ledger(package: Package, connection: Connection) -> None:
 
 
 def verify_package(directory: Path, rendered_html: str | None = None,
-                   ledger: Connection | None = None) -> list[str]:
+                   ledger: Connection | None = None,
+                   ledger_manifest_checks: bool = True) -> list[str]:
     """Every problem of the package in `directory`, one line each (none: it ties out).
 
     rendered_html: the summary page as a browser rendered it (a DOM dump), checked
     instead of the file's own text. ledger: a connection to the ledger the package came
-    from; given, the package is also tied to its journal (`check_against_ledger`)."""
+    from; given, the package is also tied to its journal (`check_against_ledger`, with
+    the manifest's digest and chain head unless `ledger_manifest_checks` is False)."""
     directory = Path(directory)
     problems = PackageProblems()
     if not directory.is_dir():
@@ -946,5 +964,5 @@ def verify_package(directory: Path, rendered_html: str | None = None,
         check_summary(package, rendered_html if rendered_html is not None
                       else summary.read_text(encoding="utf-8"))
     if ledger is not None:
-        check_against_ledger(package, ledger)
+        check_against_ledger(package, ledger, ledger_manifest_checks)
     return problems

@@ -212,3 +212,50 @@ def test_xero_splits_files_at_300_lines_and_never_splits_a_journal():
     first, second = _xero_files(journals, rows)
     assert (len(first), len(second)) == (300, 200)
     assert {row[0] for row in first}.isdisjoint({row[0] for row in second})
+
+
+def _mapping(out: Path) -> dict[str, str]:
+    """journal key -> external id, as the mapping file beside an export has them."""
+    return {row["journal_key"]: row["external_id"] for row in read_rows([mapping_path(out)])}
+
+
+def _export_all(store, policy, directory: Path) -> dict[str, dict[str, str]]:
+    mappings = {}
+    for target in ("netsuite", "sap", "csv"):
+        export_period(store, "2026-01", target, directory / f"{target}.csv", policy.exports,
+                      ledger_currency="USD")
+        mappings[target] = _mapping(directory / f"{target}.csv")
+    return mappings
+
+
+def test_a_journal_keeps_its_id_when_a_reopen_adds_an_earlier_journal(january, policy, tmp_path):
+    from creditbooks.close import reopen_period
+    from creditbooks.journals import approve, import_journals
+
+    close(january, policy, tmp_path, "2026-01")
+    before = _export_all(january, policy, tmp_path / "v1")
+    assert before["netsuite"] == before["sap"] == before["csv"]  # one key, one id, every target
+    old = before["csv"]
+    assert len(old) > 3 and min(old.values()) == "CB2601DT-000001"
+    reopen_period(january, "2026-01", "a missed fee", actor="controller", policy=policy,
+                  approved_by="cfo")
+    # A journal dated before every other one: numbered by position, it would shift every id.
+    (tmp_path / "fee.csv").write_text(
+        "journal_ref,date,account,currency,debit,credit,memo,customer_id,purchase_id,reverse_on\n"
+        "MJ-FEE,2026-01-02,Assets:Receivables:Customers,USD,1.00,,fee,A,,\n"
+        "MJ-FEE,2026-01-02,Income:Revenue:Usage,USD,,1.00,fee,A,,\n")
+    import_journals(january, policy, tmp_path / "fee.csv", "alice")
+    approve(january, policy, "MJ-FEE", "bob")
+    close(january, policy, tmp_path, "2026-01")
+    after = _export_all(january, policy, tmp_path / "v2")
+    assert after["netsuite"] == after["sap"] == after["csv"]
+    new = after["csv"]
+    assert {key: new[key] for key in old} == old  # every journal that existed keeps its id
+    assert sorted(set(new) - set(old)) == ["2026-01-02/manual/USD"]
+    assert new["2026-01-02/manual/USD"] == f"CB2601DT-{len(old) + 1:06d}"  # never used before
+    csv_rows = read_rows([tmp_path / "v2" / "csv.csv"])
+    assert csv_rows[0]["journal_id"] == new["2026-01-02/manual/USD"]  # still in date order
+    # Re-exporting again gives byte-identical files.
+    _export_all(january, policy, tmp_path / "v3")
+    for name in sorted(path.name for path in (tmp_path / "v2").iterdir()):
+        assert (tmp_path / "v3" / name).read_bytes() == (tmp_path / "v2" / name).read_bytes(), name

@@ -68,14 +68,15 @@ def _value_lists() -> dict[tuple[str, str], tuple[str, str]]:
 
 def test_the_one_table_list_is_every_table_alembic_compares():
     names = [table.__tablename__ for table in ALL_TABLES]
-    assert len(names) == len(set(names)) == 27
+    assert len(names) == len(set(names)) == 30
     assert sorted(names) == sorted(SQLModel.metadata.tables)
 
 
 def test_every_table_states_its_retention_and_the_guards_follow_it():
     assert [table.__tablename__ for table in ALL_TABLES if "retention" not in vars(table)] == []
     assert guards.APPEND_ONLY_TABLES == ("journal_entries", "journal_lines", "journal_seals",
-                                         "record_seals", "period_events", "policy_versions")
+                                         "record_seals", "period_events", "policy_versions",
+                                         "exported_journal_ids")
     assert guards.WINDOW_TABLES == ("seen_usage_ids",)
     guarded = guards.APPEND_ONLY_TABLES + guards.MUTABLE_TABLES + guards.WINDOW_TABLES
     assert sorted(guarded) == sorted(table.__tablename__ for table in ALL_TABLES)

@@ -19,7 +19,7 @@ reads each table's retention), the upgrade, the crash tests and the docs use it,
 
 from __future__ import annotations
 
-from ledger.schema import batches, close, journal, manual, subledger
+from ledger.schema import batches, close, exports, journal, manual, subledger
 from ledger.schema.batches import (
     ArchivedPartition,
     Batch,
@@ -32,6 +32,7 @@ from ledger.schema.batches import (
 )
 from ledger.schema.close import PeriodEvent, PolicyVersion
 from ledger.schema.columns import Retention
+from ledger.schema.exports import ExportedJournalId
 from ledger.schema.journal import JournalEntryRecord, JournalLineRecord, JournalSeal, RecordSeal
 from ledger.schema.manual import ManualJournal, ManualJournalLine
 from ledger.schema.subledger import (
@@ -52,7 +53,7 @@ from ledger.schema.subledger import (
 
 # Batches first (every other family's rows name their batch), then what hangs off lots.
 ALL_TABLES = [*batches.TABLES, *subledger.TABLES, *journal.TABLES, *close.TABLES,
-              *manual.TABLES]
+              *manual.TABLES, *exports.TABLES]
 
 
 def table_names(retention: Retention) -> tuple[str, ...]:
@@ -69,6 +70,7 @@ __all__ = [
     "BreakageAccrual",
     "BurnSlice",
     "CostLine",
+    "ExportedJournalId",
     "FxRate",
     "JournalEntryRecord",
     "JournalLineRecord",

@@ -15,8 +15,11 @@ document and the local (functional) currency amount on every line. Lines that mo
 functional amounts (the month-end FX remeasurement) go out as functional-currency lines.
 
 Each journal gets a short external id that is the same on every re-export of the period
-(`CB2602DT-000001`; drafts `DR...`), and a mapping file beside the export ties each id to
-its journal key, entries and batches. The journals, and so the ids, do not depend on the
+(`CB2602DT-000001`; drafts `DR...`): the ledger keeps every id issued
+(`exported_journal_ids`), so a journal key keeps its number in its id namespace (the
+prefix) even when a reopen adds journals, and a new key gets the namespace's next number,
+never one already used. A mapping file beside the export ties each id to its journal key,
+entries and batches. The journals, and so the ids, do not depend on the
 target: a journal split by rate for NetSuite is split the same way in the SAP and CSV
 files, so one id names the same ledger entries in every file of a period (a target that
 needs no rate carries each part with its lines' own amounts). Every account needs a code
@@ -29,7 +32,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from itertools import groupby
@@ -38,6 +41,7 @@ from pathlib import Path
 
 import pandas as pd
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from ledger.money import format_minor, minor_unit_exponent
 from ledger.periods import Period
@@ -121,7 +125,7 @@ def journal_lines(store: Store, period: Period, summary: str = "daily", by_custo
 
 
 ERP_TARGETS = ("netsuite", "quickbooks", "xero", "sap")
-MAX_JOURNALS_PER_EXPORT = 999_999  # the id's six digits
+MAX_JOURNALS_PER_EXPORT = 999_999  # the id's six digits, per id namespace
 DATE_FORMATS = {"MM/DD/YYYY": "%m/%d/%Y", "DD/MM/YYYY": "%d/%m/%Y", "YYYY-MM-DD": "%Y-%m-%d",
                 "DD MMM YYYY": "%d %b %Y"}
 MAPPING_COLUMNS = ["external_id", "journal_key", "date", "kind", "currency", "exchange_rate",
@@ -355,7 +359,7 @@ def build_journals(store: Store, request: ExportRequest, currency_handling: str)
             journals += _split_by_rate(store, request, journal)
     if currency_handling == "rate":
         _refuse_parts_without_rate(journals)
-    return _numbered(journals, request)
+    return _numbered(store, journals, request)
 
 
 def _refuse_parts_without_rate(journals: list[Journal]) -> None:
@@ -376,14 +380,39 @@ def external_id_prefix(request: ExportRequest) -> str:
             + ("F" if request.in_functional else "T") + ("C" if request.by_customer else ""))
 
 
-def _numbered(journals: list[Journal], request: ExportRequest) -> list[Journal]:
-    if len(journals) > MAX_JOURNALS_PER_EXPORT:
-        raise ExportRefused(f"{len(journals)} journals in {request.period}: ids hold at most "
-                            f"{MAX_JOURNALS_PER_EXPORT}; export with --summary monthly")
+def _numbered(store: Store, journals: list[Journal], request: ExportRequest) -> list[Journal]:
+    """Each journal's external id from the ledger's issued ids (`exported_journal_ids`): a
+    key keeps the number it was first given in this id namespace (the prefix), and a key
+    never exported before gets the next number after the namespace's highest, issued in
+    one transaction. Numbering by position instead would shift every later journal's id
+    when a journal is added after a reopen, and the ERP would overwrite or post twice."""
     journals.sort(key=lambda journal: (journal.date, journal.key))
     prefix = external_id_prefix(request)
-    for number, journal in enumerate(journals, start=1):
-        journal.external_id = f"{prefix}-{number:06d}"
+    try:
+        with store.transaction() as connection:
+            issued = dict(connection.execute(text(
+                "SELECT journal_key, number FROM exported_journal_ids WHERE namespace = :prefix"),
+                {"prefix": prefix}).all())
+            new_keys = [journal.key for journal in journals if journal.key not in issued]
+            first_number = max(issued.values(), default=0) + 1
+            if first_number + len(new_keys) - 1 > MAX_JOURNALS_PER_EXPORT:
+                raise ExportRefused(f"{prefix}: ids hold at most {MAX_JOURNALS_PER_EXPORT} "
+                                    f"journals; export {request.period} with --summary monthly")
+            fresh = dict(zip(new_keys, range(first_number, first_number + len(new_keys)),
+                             strict=True))
+            if fresh:
+                issued_at = datetime.now(UTC).replace(tzinfo=None)
+                connection.execute(text(
+                    "INSERT INTO exported_journal_ids (namespace, journal_key, number, issued_at) "
+                    "VALUES (:namespace, :journal_key, :number, :issued_at)"),
+                    [{"namespace": prefix, "journal_key": key, "number": number,
+                      "issued_at": issued_at} for key, number in fresh.items()])
+    except IntegrityError:
+        raise ExportRefused(f"{prefix}: another export issued ids for {request.period} at the "
+                            "same time; run this export again") from None
+    numbers = {**issued, **fresh}
+    for journal in journals:
+        journal.external_id = f"{prefix}-{numbers[journal.key]:06d}"
     return journals
 
 

@@ -512,6 +512,9 @@ def export(
     if not closed and not draft:
         raise CreditbooksFailure(f"period {period} is not closed: its figures can still change. "
                                  "Close it first, or export with --draft")
+    if closed and draft:
+        raise CreditbooksFailure(f"period {period} is closed: its journals are final; "
+                                 "export it without --draft")
     if not closed:
         typer.echo(f"WARNING: {period} is not closed; this is a DRAFT export", err=True)
     in_functional = policy.functional_currency if functional else None

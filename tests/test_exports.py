@@ -259,3 +259,13 @@ def test_a_journal_keeps_its_id_when_a_reopen_adds_an_earlier_journal(january, p
     _export_all(january, policy, tmp_path / "v3")
     for name in sorted(path.name for path in (tmp_path / "v2").iterdir()):
         assert (tmp_path / "v3" / name).read_bytes() == (tmp_path / "v2" / name).read_bytes(), name
+
+
+def test_a_draft_export_of_a_closed_period_is_refused_in_one_line(january, policy, tmp_path):
+    close(january, policy, tmp_path, "2026-01")
+    refused = creditbooks("--db", january.url, "export", "--period", "2026-01", "--format", "csv",
+                          "--out", "j.csv", "--draft", cwd=tmp_path, check=False)
+    assert refused.returncode == 1
+    assert refused.stderr == ("creditbooks: error: period 2026-01 is closed: its journals are "
+                              "final; export it without --draft\n")
+    assert not (tmp_path / "j.csv").exists()

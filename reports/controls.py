@@ -19,6 +19,7 @@ from ledger.money import values_to_date_minor
 from ledger.store import Store
 from reports.subledger import lot_state_frame
 from rules.fx import functional_owed_minor, rates_in_minor
+from rules.policy import policy_version_of_text
 
 _MAX_ITEMS = 10
 
@@ -49,7 +50,26 @@ def run_controls(store: Store, deferred_account: str,
         functional_deferred_at_purchase_rates(store, deferred_account, functional_currency),
         lots_tie_out(store),
         usage_is_accounted_for(store),
+        kept_policy_texts_are_their_versions(store),
     ]
+
+
+def kept_policy_texts_are_their_versions(store: Store) -> ControlResult:
+    """Each policy text the ledger keeps hashes to the version it is kept as: the version,
+    recorded in every batch, entry and close, is the proof of the text (a text rewritten
+    in the table, however it got there, no longer hashes to it)."""
+    kept = store.read_frame("SELECT version, policy_text FROM policy_versions ORDER BY version")
+    failures = []
+    for version, policy_text in kept.itertuples(index=False):
+        try:
+            recomputed = policy_version_of_text(policy_text)
+        except ValueError as error:  # tomllib's error is a ValueError: not a policy at all
+            recomputed = f"no version (not a policy: {error})"
+        if recomputed != version:
+            failures.append(f"the text kept as policy version {version} hashes to {recomputed}: "
+                            "it was rewritten")
+    return _result("kept policy texts = their versions", failures,
+                   f"{len(kept)} policy texts, each hashing to its version")
 
 
 def archive_matches_ledger(store: Store, archive_root) -> ControlResult:

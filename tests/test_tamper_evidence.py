@@ -385,3 +385,34 @@ def test_a_night_run_by_run_night_itself_writes_its_publish_anchor(sqlite_store,
                                             "hash": journal.chain_hash}
     assert anchors[-1]["record_chain"] == {"sequence": records.sequence,
                                            "hash": records.chain_hash}
+
+
+def test_a_rewritten_policy_text_is_named_by_its_version(books):
+    # REPLACE deletes and inserts: SQLite's delete triggers do not see it (recursive
+    # triggers are off in the sqlite3 shell), so the text is rewritten with the triggers in
+    # place. The version the books recorded is the proof of the text.
+    connection = sqlite3.connect(books / "creditbooks.db")
+    connection.execute("REPLACE INTO policy_versions SELECT version, replace(policy_text, "
+                       "'late_window_days = 31', 'late_window_days = 90'), first_used_by, "
+                       "first_used_for, first_used_at FROM policy_versions")
+    connection.commit()
+    (version,) = connection.execute("SELECT version FROM policy_versions").fetchone()
+    connection.close()
+    code, rows = verify(books)
+    assert code == 1
+    assert not rows["kept policy texts = their versions"]["passed"]
+    assert rows["kept policy texts = their versions"]["detail"].startswith(
+        f"the text kept as policy version {version} hashes to ")
+    assert rows["kept policy texts = their versions"]["detail"].endswith(": it was rewritten")
+
+
+def test_anchors_of_another_ledger_id_are_named_not_skipped(books):
+    # The forger gives the ledger a new id and appends one anchor of it: the file's other
+    # lines, written under the old id, must not be skipped.
+    forge(books / "creditbooks.db", "UPDATE ledger_identity SET ledger_id = 'feedfacecafe'")
+    code, rows = verify(books, "--anchors", str(books / ANCHORS))
+    assert code == 1
+    detail = rows["anchors"]["detail"]
+    assert detail.startswith("anchor line 1 (publish 2026-01-01 at ")
+    assert detail.endswith("but this ledger is feedfacecafe: the anchor file is another "
+                           "ledger's, or this ledger's id was changed")

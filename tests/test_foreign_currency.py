@@ -113,7 +113,8 @@ def test_functional_reports_and_a_functional_ledger_that_beancount_accepts(sqlit
     [march] = rollforward(sqlite_store, "2026-03", policy.accounts.deferred_revenue, "USD")
     assert march.as_strings() == {"currency": "USD", "opening": "0.00", "purchases": "11.00",
                                   "usage_revenue": "7.34", "breakage": "0.00", "refunds": "0.00",
-                                  "escheat": "0.00", "closing": "3.66"}
+                                  "escheat": "0.00", "manual_journals": "0.00",
+                                  "closing": "3.66"}
     for functional in ("USD", None):
         path = write_beancount(sqlite_store, "2026-03", tmp_path / f"{functional}.beancount",
                                draft=True, functional_currency=functional)

@@ -41,10 +41,10 @@ def test_several_nights_produce_the_hand_worked_books(store, policy, tmp_path):
                rollforward(store, "2026-01", policy.accounts.deferred_revenue)}
     assert january["USD"] == {"currency": "USD", "opening": "0.00", "purchases": "26.00",
                               "usage_revenue": "0.67", "breakage": "5.00", "refunds": "0.00",
-                              "escheat": "0.00", "closing": "20.33"}
+                              "escheat": "0.00", "manual_journals": "0.00", "closing": "20.33"}
     assert january["JPY"] == {"currency": "JPY", "opening": "0", "purchases": "1000",
                               "usage_revenue": "338", "breakage": "0", "refunds": "0",
-                              "escheat": "0", "closing": "662"}
+                              "escheat": "0", "manual_journals": "0", "closing": "662"}
     february_rollforward = rollforward(store, "2026-02", policy.accounts.deferred_revenue)
     usd = next(row for row in february_rollforward if row.currency == "USD")
     assert (usd.opening_minor, usd.usage_revenue_minor, usd.breakage_minor, usd.closing_minor) == (

@@ -49,7 +49,7 @@ def test_refunds_return_exact_value_and_tax_and_refuse_what_the_books_cannot_all
     [usd] = rollforward(store, "2026-03", policy.accounts.deferred_revenue)
     assert usd.as_strings() == {"currency": "USD", "opening": "0.00", "purchases": "11.00",
                                 "usage_revenue": "6.66", "breakage": "0.00", "refunds": "4.34",
-                                "escheat": "0.00", "closing": "0.00"}
+                                "escheat": "0.00", "manual_journals": "0.00", "closing": "0.00"}
     assert usd.difference_minor == 0
 
     rejected = [(row["business_date"], row["source"], row["reason"])

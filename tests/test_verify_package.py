@@ -70,8 +70,8 @@ def test_one_csv_cell_changed_is_named_by_file_row_and_column(copy):
     shown = verify_on_the_command_line(copy)
     assert shown.returncode == 1
     assert "rollforward.csv: SHA-256 differs from the one manifest.json recorded" in shown.stdout
-    assert ("rollforward.csv row 2 column closing: 0.00 but opening + purchases - usage - "
-            "breakage - refunds - escheat is 0.01") in shown.stdout
+    assert ("rollforward.csv row 2 column closing: 0.00 but opening + purchases + manual "
+            "journals - usage - breakage - refunds - escheat is 0.01") in shown.stdout
     assert ("close-2026-03.xlsx sheet rollforward row 2 column purchases: 11.0 but the CSV "
             "says 11.01") in shown.stdout
 
@@ -130,7 +130,8 @@ def test_the_bridge_foots_when_read_back_from_the_page_chromium_rendered(march_p
     reader.feed(dom)
     usd = dict(reader.bridges["USD"])
     assert usd == {"opening": "0.00", "purchases": "11.00", "usage": "-6.66", "breakage": "0.00",
-                   "refunds": "-4.34", "escheat": "0.00", "closing": "0.00"}
+                   "refunds": "-4.34", "escheat": "0.00", "manual_journals": "0.00",
+                   "closing": "0.00"}
     from decimal import Decimal
 
     assert sum(Decimal(value) for label, value in usd.items() if label != "closing") == \

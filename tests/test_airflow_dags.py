@@ -155,7 +155,7 @@ def test_month_end_closes_a_complete_month_and_refuses_an_incomplete_one(dags, m
     assert month_end.test(run_conf={"period": "2026-01"}).state == "success"
     package = tmp_path / "close" / "2026-01" / "v1"
     rollforward_rows = (package / "rollforward.csv").read_text().splitlines()
-    assert "USD,0.00,26.00,0.67,5.00,0.00,0.00,20.33" in rollforward_rows
+    assert "USD,0.00,26.00,0.67,5.00,0.00,0.00,0.00,20.33" in rollforward_rows
     assert (package / "manifest.json").exists()
     with store.engine.connect() as connection:
         assert "2026-01" in locked_periods(connection)

@@ -202,7 +202,15 @@ def _require_restorable(found: LedgerSchema, source: Path) -> bool:
 def _require_replaceable(url: str, replace: bool) -> None:
     with _engine_at(url) as engine, engine.connect() as connection:
         existing = read_ledger_schema(connection)
-        if existing.is_empty or replace:
+        if replace:
+            return
+        if existing.is_empty:
+            # Not a ledger, but maybe someone's data: restore writes only into an empty one.
+            if others := sorted(inspect(connection).get_table_names()):
+                raise BackupError(
+                    f"{redacted(url)} is not empty (tables: {', '.join(others[:5])}"
+                    f"{', ...' if len(others) > 5 else ''}); restore writes only into an empty "
+                    "database: give --replace to overwrite it")
             return
         last = connection.execute(text(
             "SELECT MAX(business_date) FROM batches WHERE status <> :open"),

@@ -195,6 +195,22 @@ def test_restore_never_overwrites_a_ledger_unless_told(policy, tmp_path):
     assert books(original) == after_two
     original.dispose()
 
+    # A database that holds no ledger but holds something is not empty either.
+    other = tmp_path / "other.db"
+    connection = sqlite3.connect(other)
+    connection.execute("CREATE TABLE customers (name TEXT)")
+    connection.execute("INSERT INTO customers VALUES ('kept')")
+    connection.commit()
+    connection.close()
+    refused = restore(f"sqlite:///{other}", tmp_path / "backup.db", tmp_path, check=False)
+    assert refused.returncode == 1
+    assert refused.stderr == (f"creditbooks: error: sqlite:///{other} is not empty (tables: "
+                              "customers); restore writes only into an empty database: give "
+                              "--replace to overwrite it\n")
+    connection = sqlite3.connect(other)
+    assert connection.execute("SELECT name FROM customers").fetchall() == [("kept",)]
+    connection.close()
+
 
 def test_a_newer_damaged_or_foreign_backup_is_refused_and_nothing_is_restored(policy, tmp_path):
     write_scenario(tmp_path / "landing")

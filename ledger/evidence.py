@@ -208,6 +208,21 @@ def _manifest_differs(manifest: dict, event: dict | None, links: _Links) -> str:
     return differs
 
 
+def _place_differs(path: Path, manifest: dict) -> str:
+    """A package is where its close put it (DIR/YYYY-MM/vN) and holds only what its
+    manifest lists: a package moved, swapped with another period's, or given more files
+    says something its close never said."""
+    place = (path.parent.parent.name, path.parent.name)
+    if place != (str(manifest.get("period")), f"v{manifest.get('version')}"):
+        return (f"is of {manifest.get('period')} version {manifest.get('version')}, but it is "
+                f"in {place[0]}/{place[1]}: the package was moved")
+    listed = set(manifest.get("files") or {}) | {path.name}
+    if extra := sorted(entry.name for entry in path.parent.iterdir()
+                       if entry.name not in listed):
+        return f"lists no file {extra[0]}, which is in the package: it was added"
+    return ""
+
+
 def _file_differs(directory: Path, files: dict) -> str:
     for name, sha256 in sorted(files.items()):
         path = directory / name
@@ -229,7 +244,8 @@ def _check_manifests(connection: Connection, close_dir: Path,
             return EvidenceCheck(control, False, f"close manifest {path} {manifest}")
         key = (manifest.get("period"), _whole_number(manifest.get("version")))
         seen.add(key)
-        differs = (_manifest_differs(manifest, closes.get(key), links)
+        differs = (_place_differs(path, manifest)
+                   or _manifest_differs(manifest, closes.get(key), links)
                    or _file_differs(path.parent, manifest.get("files") or {}))
         if differs:
             return EvidenceCheck(control, False, f"close manifest {path} {differs}")

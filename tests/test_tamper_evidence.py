@@ -416,3 +416,20 @@ def test_anchors_of_another_ledger_id_are_named_not_skipped(books):
     assert detail.startswith("anchor line 1 (publish 2026-01-01 at ")
     assert detail.endswith("but this ledger is feedfacecafe: the anchor file is another "
                            "ledger's, or this ledger's id was changed")
+
+
+def test_a_package_moved_or_given_an_extra_file_is_named(books):
+    package = books / "close" / "2026-01" / "v1"
+    (package / "trial_balance_restated.csv").write_text("account,amount\n")
+    code, rows = verify(books, "--close-dir", str(books / "close"))
+    assert code == 1
+    assert rows["close manifests"]["detail"] == (
+        f"close manifest {package / 'manifest.json'} lists no file "
+        "trial_balance_restated.csv, which is in the package: it was added")
+    (package / "trial_balance_restated.csv").unlink()
+    moved = package.rename(package.parent / "v7")
+    code, rows = verify(books, "--close-dir", str(books / "close"))
+    assert code == 1
+    assert rows["close manifests"]["detail"] == (
+        f"close manifest {moved / 'manifest.json'} is of 2026-01 version 1, but it is in "
+        "2026-01/v7: the package was moved")

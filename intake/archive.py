@@ -95,15 +95,19 @@ class PartitionWriter:
             return verified_path(self.archive_root, partition)
         return Path(self.archive_root) / partition.relative_path
 
-    def write(self, document: str, rows: pd.DataFrame) -> RecordedPartition:
-        """Write the day's accepted rows and name the file by its writer and its bytes."""
+    def _temporary_file(self, document: str) -> tuple[int, str]:
+        """A new temporary file beside the partition's place (for object storage, on local
+        disk), so that placing it is a rename on the same file system."""
         if object_storage_url(self.archive_root) is not None:
             directory = local_copies()
         else:
             directory = day_directory(self.archive_root, document, self.business_date)
             directory.mkdir(parents=True, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=self.file_prefix,
-                                                 suffix=".tmp")
+        return tempfile.mkstemp(dir=directory, prefix=self.file_prefix, suffix=".tmp")
+
+    def write(self, document: str, rows: pd.DataFrame) -> RecordedPartition:
+        """Write the day's accepted rows and name the file by its writer and its bytes."""
+        descriptor, temporary = self._temporary_file(document)
         os.close(descriptor)
         try:
             pq.write_table(archived_table(document, rows), temporary)
@@ -115,13 +119,7 @@ class PartitionWriter:
         """Archive a file as it is (a source's original export), named by its writer and
         its bytes: copied to a temporary file beside its place (or, for object storage, on
         local disk), then placed whole."""
-        if object_storage_url(self.archive_root) is not None:
-            directory = local_copies()
-        else:
-            directory = day_directory(self.archive_root, document, self.business_date)
-            directory.mkdir(parents=True, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=self.file_prefix,
-                                                 suffix=".tmp")
+        descriptor, temporary = self._temporary_file(document)
         try:
             with os.fdopen(descriptor, "wb") as copy, Path(source).open("rb") as original:
                 shutil.copyfileobj(original, copy)

@@ -107,14 +107,7 @@ def seal_batch(connection: Connection, batch_id: str) -> ChainHead:
     head = chain_head(connection)
     result = connection.execute(text(_ENTRY_CONTENT + """
         WHERE e.batch_id = :batch_id ORDER BY e.entry_id, l.line_number"""), {"batch_id": batch_id})
-    seals, sequence, link = [], head.sequence, head.chain_hash
-    for entry_id, content_hash in _content_hashes(result):
-        sequence += 1
-        link = hashlib.sha256((link + content_hash).encode()).hexdigest()
-        seals.append({"sequence": sequence, "entry_id": entry_id, "batch_id": batch_id,
-                      "content_hash": content_hash, "chain_hash": link})
-    insert_frame(connection, schema.JournalSeal, pd.DataFrame(seals))
-    return ChainHead(sequence, link)
+    return _append_seals(connection, head, batch_id, _content_hashes(result))
 
 
 def seal_entries(connection: Connection, batch_id: str, entry_ids: list[str]) -> ChainHead:
@@ -124,9 +117,15 @@ def seal_entries(connection: Connection, batch_id: str, entry_ids: list[str]) ->
     statement = text(_ENTRY_CONTENT + """
         WHERE e.entry_id IN :entry_ids ORDER BY e.entry_id, l.line_number""").bindparams(
         bindparam("entry_ids", expanding=True))
+    return _append_seals(connection, head, batch_id, _content_hashes(connection.execute(
+        statement, {"entry_ids": sorted(entry_ids)})))
+
+
+def _append_seals(connection: Connection, head: ChainHead, batch_id: str,
+                  content_hashes) -> ChainHead:
+    """Link each (entry id, content hash), in the order given, onto the chain after `head`."""
     seals, sequence, link = [], head.sequence, head.chain_hash
-    for entry_id, content_hash in _content_hashes(connection.execute(
-            statement, {"entry_ids": sorted(entry_ids)})):
+    for entry_id, content_hash in content_hashes:
         sequence += 1
         link = hashlib.sha256((link + content_hash).encode()).hexdigest()
         seals.append({"sequence": sequence, "entry_id": entry_id, "batch_id": batch_id,

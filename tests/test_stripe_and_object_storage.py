@@ -289,8 +289,9 @@ def test_a_night_lands_and_archives_on_s3_and_verify_checks_the_archive_there(
 
     bucket, environment = s3_bucket
     monkeypatch.chdir(tmp_path)
-    # Anchors go beside a local archive by default; with one on object storage, name the file.
-    monkeypatch.setenv("CREDITBOOKS_ANCHORS", str(tmp_path / "anchors.jsonl"))
+    # Anchors go beside a local archive by default; with one on object storage, name the
+    # file: one per ledger (an anchor file is one ledger's).
+    monkeypatch.setenv("CREDITBOOKS_ANCHORS", str(tmp_path / "local-anchors.jsonl"))
     local = tmp_path / "local"
     policy = policy_from_document(STRIPE_POLICY)
     on_disk = _post(local, "stripe", policy)
@@ -298,6 +299,7 @@ def test_a_night_lands_and_archives_on_s3_and_verify_checks_the_archive_there(
     storage.put(str(local / "landing") + "/", f"{bucket}/landing/", recursive=True)
     # As the command line hands them on: typer makes every root a Path (s3:/bucket/...).
     (tmp_path / "remote").mkdir()
+    monkeypatch.setenv("CREDITBOOKS_ANCHORS", str(tmp_path / "remote-anchors.jsonl"))
     on_s3 = _post(tmp_path / "remote", "stripe", policy, landing=Path(f"s3://{bucket}/landing"),
                   archive=Path(f"s3://{bucket}/archive"))
     for name in (*BOOKS, "batch files"):

@@ -72,6 +72,17 @@ IDENTIFIERS_IN_SQL = {
      "_ENTRY_CONTENT + ' ORDER BY e.entry_id, l.line_number'"),
     ("ledger/chain.py", "_ENTRY_CONTENT + '\\n        WHERE e.batch_id = :batch_id ORDER BY "
                         "e.entry_id, l.line_number'"),
+    ("ledger/chain.py",  # constant SQL; the entry ids are an expanding bound parameter
+     "_ENTRY_CONTENT + '\\n        WHERE e.entry_id IN :entry_ids ORDER BY e.entry_id, "
+     "l.line_number'"),
+    ("ledger/manual_journals.py", "_JOURNAL_COLUMNS"),  # constant column lists
+    ("ledger/manual_journals.py", "_LINE_COLUMNS"),
+    ("ledger/manual_journals.py", "'l.' + column.strip()"),  # the same, table-qualified
+    ("ledger/manual_journals.py",
+     "', '.join(('l.' + column.strip() for column in _LINE_COLUMNS.split(',')))"),
+    ("ledger/manual_journals.py", "where"),  # constant conditions with bound parameters, or none
+    ("ledger/record_chain.py", "_BATCHES.format(actor=actor)"),  # "actor" or "NULL", by schema
+    ("ledger/record_chain.py", "query"),  # one of the constant period-event SELECTs, by schema
 }
 
 

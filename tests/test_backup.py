@@ -148,7 +148,8 @@ def test_a_sqlite_backup_taken_while_a_night_runs_holds_whole_nights_only(
             "SELECT COUNT(*) FROM journal_entries WHERE business_date >= '2026-01-31'")).scalar() == 0
 
     reference = store_at(f"sqlite:///{tmp_path / 'reference.db'}")
-    run_night(reference, policy, landing, tmp_path / "reference-archive", FIRST)
+    # In a directory of its own: its anchors go beside its archive (one ledger a file).
+    run_night(reference, policy, landing, tmp_path / "reference" / "archive", FIRST)
     assert books(restored) == books(reference) == after_first
     assert books(restored) != books(original)
 
@@ -311,7 +312,8 @@ def test_a_pg_dump_during_an_airflow_night_restores_its_open_batch_unpublished(
     assert done == {stage.value for stage in every_stage[:paused_at]} == {
         "ingest", "purchases", "burn"}
     reference = store_at(postgres_server.create_database())
-    run_night(reference, policy, landing, tmp_path / "reference-archive", FIRST)
+    # In a directory of its own: its anchors go beside its archive (one ledger a file).
+    run_night(reference, policy, landing, tmp_path / "reference" / "archive", FIRST)
     assert books(restored) == books(reference) == after_first
 
     for day in (RUNNING, LAST):  # re-running the night finishes its open batch

@@ -68,6 +68,9 @@ def closed_books(tmp_path_factory) -> Path:
     creditbooks("init", cwd=root)
     creditbooks("nightly", "--from", "2026-01-01", "--to", "2026-02-01", cwd=root)
     creditbooks("close", "--period", "2026-01", cwd=root)
+    # An ERP export issues its journals' ids into the ledger (append-only too).
+    creditbooks("export", "--period", "2026-01", "--format", "csv", "--out",
+                str(root / "journals-2026-01.csv"), cwd=root)
     return root
 
 

@@ -73,6 +73,7 @@ def run_nightly(bag, business_date: date, shards: int):
                                                      run_conf={"shards": shards})
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_dags_have_the_designed_tasks_and_dependencies(dags):
     nightly = dags.get_dag("credit_ledger_nightly")
     assert {task.task_id: sorted(task.downstream_task_ids) for task in nightly.tasks} == {

@@ -126,6 +126,7 @@ def _report_name_lists(source: str, names: frozenset[str]) -> list[int]:
     return lines
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_the_report_names_are_written_once():
     """Only reports/catalogue.py names every close report (one entry each); the close, the
     command line's `report NAME`, the package and the tests read the names off it."""

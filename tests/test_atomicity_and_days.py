@@ -22,6 +22,7 @@ def row_counts(store):
             for table in ALL_TABLES}
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_a_crash_after_rows_are_written_rolls_the_whole_batch_back(store, policy, tmp_path,
                                                                     monkeypatch):
     write_scenario(tmp_path / "landing")

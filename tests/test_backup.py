@@ -116,6 +116,7 @@ def verify(url: str, cwd: Path, *options: str):
     return creditbooks("--db", url, "verify", "--format", "csv", *options, cwd=cwd, check=False)
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_a_sqlite_backup_taken_while_a_night_runs_holds_whole_nights_only(
         policy, tmp_path, monkeypatch):
     landing, archive, anchors = tmp_path / "landing", tmp_path / "archive", tmp_path / "anchors"
@@ -166,6 +167,7 @@ def test_a_sqlite_backup_taken_while_a_night_runs_holds_whole_nights_only(
         store.dispose()
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_restore_never_overwrites_a_ledger_unless_told(policy, tmp_path):
     landing, archive = tmp_path / "landing", tmp_path / "archive"
     write_scenario(landing)
@@ -213,6 +215,7 @@ def test_restore_never_overwrites_a_ledger_unless_told(policy, tmp_path):
     connection.close()
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_a_newer_damaged_or_foreign_backup_is_refused_and_nothing_is_restored(policy, tmp_path):
     write_scenario(tmp_path / "landing")
     original = store_at(f"sqlite:///{tmp_path / 'ledger.db'}")
@@ -249,6 +252,7 @@ def test_a_newer_damaged_or_foreign_backup_is_refused_and_nothing_is_restored(po
     original.dispose()
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_a_backup_of_a_v010_ledger_restores_as_it_is_and_upgrade_brings_it_forward(tmp_path):
     shutil.copyfile(FIXTURES / "ledger.sqlite", tmp_path / "old.sqlite")
     taken = creditbooks("--db", f"sqlite:///{tmp_path / 'old.sqlite'}", "backup", "--to",

@@ -20,6 +20,7 @@ from tests.support.scenario import run_nights, write_scenario
 from tests.support.tamper import forge
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_the_chain_holds_and_grows_with_each_published_night(store, policy, tmp_path):
     write_scenario(tmp_path / "landing")
     with store.engine.connect() as connection:
@@ -36,6 +37,7 @@ def test_the_chain_holds_and_grows_with_each_published_night(store, policy, tmp_
         assert chain_head(connection) == head
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_editing_a_line_in_the_database_is_caught_and_the_entry_named(tmp_path):
     write_scenario(tmp_path / "landing")
     creditbooks("init", cwd=tmp_path)

@@ -92,6 +92,7 @@ def _books(store: Store, archive) -> dict:
     return books
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 @pytest.mark.parametrize("file_format", ["parquet", "csv", "jsonl"])
 def test_a_chunked_night_posts_the_books_of_a_whole_file_night(tmp_path, policy, file_format):
     write_days(tmp_path / "landing", file_format)
@@ -167,6 +168,7 @@ def test_only_a_file_of_more_rows_than_a_chunk_is_streamed(tmp_path, file_format
     assert pd.concat(chunks, ignore_index=True).equals(held.frame)
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_the_hand_worked_nights_in_chunks_of_two_rows_post_the_same_books(tmp_path, policy):
     """Re-sent events, a conflict and a refused row in files of three and five rows: a chunk
     can hold nothing accepted, and the archive must still take the ones after it."""
@@ -199,6 +201,7 @@ _EVENT = st.builds(
     st.sampled_from(["1", "2.5", "0.000001", "7", "0", "x"]), st.booleans())
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 @settings(max_examples=20, deadline=None)
 @given(earlier=st.lists(_EVENT, min_size=1, max_size=5), today=st.lists(_EVENT, min_size=1, max_size=12),
        chunk_rows=st.integers(1, 5))

@@ -18,6 +18,7 @@ def books(tmp_path):
     return tmp_path
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_trial_balance_json_has_the_documented_shape_and_figures(books):
     output = creditbooks("report", "trial-balance", "--period", "2026-01", "--format", "json",
                          cwd=books).stdout
@@ -30,6 +31,7 @@ def test_trial_balance_json_has_the_documented_shape_and_figures(books):
                     "period_credit": "0.00", "closing_debit": "26.08", "closing_credit": "0.00"}
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_rollforward_json_and_csv(books):
     document = json.loads(creditbooks("report", "rollforward", "--period", "2026-02", "--format",
                                       "json", cwd=books).stdout)
@@ -45,6 +47,7 @@ def test_rollforward_json_and_csv(books):
     assert "USD,0.00,26.00,0.67,5.00,0.00,0.00,0.00,20.33" in csv_text.splitlines()
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_balances_exceptions_and_check(books):
     lots = json.loads(creditbooks("balances", "--customer", "A", "--format", "json", cwd=books).stdout)
     assert [(lot["purchase_id"], lot["credits_remaining"], lot["value_remaining"]) for lot in lots] == [
@@ -57,11 +60,13 @@ def test_balances_exceptions_and_check(books):
     assert [row["passed"] for row in json.loads(checked.stdout)] == [True] * 6
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_rerunning_a_range_reports_unchanged(books):
     output = creditbooks("nightly", "--date", "2026-01-31", "--format", "json", cwd=books).stdout
     assert json.loads(output)[0]["status"] == "unchanged"
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_errors_are_one_line_for_a_person_with_non_zero_exit(tmp_path):
     not_initialised = creditbooks("nightly", "--date", "2026-01-30", cwd=tmp_path, check=False)
     assert not_initialised.returncode == 1
@@ -80,6 +85,7 @@ def test_errors_are_one_line_for_a_person_with_non_zero_exit(tmp_path):
     assert "Traceback" in with_debug.stderr
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_check_fails_loudly_when_the_books_are_tampered_with(books):
     import sqlite3
 
@@ -95,6 +101,7 @@ def test_check_fails_loudly_when_the_books_are_tampered_with(books):
             "expiries") in checked.stdout
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_demo_posts_a_quarter_whose_rollforwards_tie(tmp_path):
     output = creditbooks("demo", "--customers", "12", "--out", str(tmp_path / "demo"),
                          cwd=tmp_path).stdout
@@ -122,6 +129,7 @@ def test_the_command_line_runs_the_same_books_on_postgresql(tmp_path, postgres_s
     assert creditbooks("--db", url, "check", cwd=tmp_path).returncode == 0
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_nightly_in_chunks_of_two_rows_reports_and_posts_what_the_whole_files_do(books, tmp_path):
     chunked = tmp_path / "chunked"
     chunked.mkdir()

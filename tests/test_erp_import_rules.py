@@ -110,6 +110,7 @@ def functional_movements(store, policy, target: str) -> dict[str, int]:
     return {account: cents for account, cents in moved.items() if cents}
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 @pytest.mark.parametrize(("target", "functional"), [
     ("netsuite", None), ("netsuite", "USD"), ("quickbooks", None), ("quickbooks", "USD"),
     ("xero", "USD"), ("sap", None), ("sap", "USD")])
@@ -130,6 +131,7 @@ def test_the_erp_posts_the_functional_trial_balance_to_the_cent(march, policy, t
         assert rate_of["USD"] == "1" and rate_of["EUR"] != "1" and rate_of["JPY"] != "1"
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_a_day_whose_usage_mixes_purchase_rates_is_split_by_rate(march, policy, tmp_path):
     # By customer, a day's EUR usage has a revenue line per customer, each carried at its
     # own lots' rates: no one rate serves them all, so the journal is split by rate.
@@ -146,6 +148,7 @@ def test_a_day_whose_usage_mixes_purchase_rates_is_split_by_rate(march, policy, 
     assert len({row["exchange_rate"] for row in usage_31}) == 3
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_xero_refuses_foreign_journals_naming_functional(march, policy, tmp_path):
     with pytest.raises(ExportRefused, match=r"Xero manual journals carry no currency.*EUR, JPY "
                                             r"journals: export with --functional \(USD\)"):
@@ -154,6 +157,7 @@ def test_xero_refuses_foreign_journals_naming_functional(march, policy, tmp_path
     assert list(tmp_path.glob("xero*")) == []
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 @pytest.mark.parametrize("target", ["netsuite", "quickbooks", "sap", "xero"])
 def test_short_stable_ids_a_mapping_file_and_drafts_of_their_own(march, policy, tmp_path, target):
     limit = {"netsuite": 40, "quickbooks": 21, "sap": 16, "xero": 40}[target]
@@ -181,6 +185,7 @@ def test_short_stable_ids_a_mapping_file_and_drafts_of_their_own(march, policy, 
     assert not any("DRAFT" in row[header] for row in first)
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_an_account_without_a_code_is_refused_naming_each_and_the_section(march, policy,
                                                                          tmp_path):
     from dataclasses import replace
@@ -207,6 +212,7 @@ def _edited(path: Path, column: str, change) -> list[list[dict]]:
     return [rows]
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_a_file_edited_to_break_one_rule_fails_its_validator(march, policy, tmp_path):
     paths = {target: export_period(march, "2026-03", target, tmp_path / f"{target}.csv",
                                    policy.exports, ledger_currency="USD")[0]
@@ -264,6 +270,7 @@ def test_a_rate_exists_only_when_every_line_rounds_to_its_functional_amount():
                              "JPY", "USD") == Decimal("0.0067")
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_a_transaction_currency_beancount_ledger_names_what_it_leaves_out(march, tmp_path):
     from beancount import loader
 
@@ -283,6 +290,7 @@ def test_a_transaction_currency_beancount_ledger_names_what_it_leaves_out(march,
     assert "Income:ForeignExchange:Unrealised" in functional.read_text()
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_netsuite_and_xero_dates_follow_the_policy_date_preference(march, tmp_path):
     from rules.policy import PolicyError, load_policy, policy_from_document
 
@@ -315,6 +323,7 @@ def test_a_foreign_journal_never_gets_the_rate_1_even_where_it_would_round_right
                              "USD", "USD") == Decimal("1")
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_trace_finds_each_exported_journal_by_its_external_id(march, policy, tmp_path):
     from reports.outputs.exports import trace_journal
 
@@ -332,6 +341,7 @@ def test_trace_finds_each_exported_journal_by_its_external_id(march, policy, tmp
         trace_journal(march, "CB2603DTC-999999", mapping_path(tmp_path / "ns.csv"))
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 @pytest.mark.parametrize("target", ["sap", "csv"])
 def test_a_target_that_carries_line_amounts_maps_foreign_journals_with_no_rate(
         march, policy, tmp_path, target):
@@ -408,6 +418,7 @@ def ledger_per_journal(store, policy, target: str, mapping: list[dict]) -> dict[
     return expected
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_one_external_id_names_the_same_ledger_entries_in_every_target(march, policy,
                                                                         tmp_path):
     # By customer, NetSuite and QuickBooks must split the EUR usage journals by rate; SAP and
@@ -437,6 +448,7 @@ def test_one_external_id_names_the_same_ledger_entries_in_every_target(march, po
         ("CB2603DTC-000016", "2026-03-31/usage/EUR/rate 1.1537")]
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_functional_exports_give_every_target_the_same_ids(march, policy, tmp_path):
     mappings = {}
     for target in ("netsuite", "quickbooks", "sap", "csv", "xero"):
@@ -459,6 +471,7 @@ def _with_codes(policy, target: str, **changed: str):
     return replace(policy.exports, account_codes=MappingProxyType(codes))
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_a_quickbooks_account_a_spreadsheet_would_run_is_refused_not_changed(march, policy,
                                                                            tmp_path):
     settings = _with_codes(policy, "quickbooks", Income__Revenue__Usage="-Usage Revenue")
@@ -486,6 +499,7 @@ def test_a_quickbooks_account_a_spreadsheet_would_run_is_refused_not_changed(mar
         "spreadsheet's formula guard, so names no account of the chart: QuickBooks Online imports")
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_xero_system_accounts_are_refused_and_the_shipped_codes_avoid_them(march, policy,
                                                                           tmp_path):
     from reports.outputs.erp_rules import mapping_problems

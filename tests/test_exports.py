@@ -43,6 +43,7 @@ def read_rows(paths: list[Path]) -> list[dict]:
     return rows
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 @pytest.mark.parametrize("target", ["netsuite", "quickbooks", "xero", "sap", "csv"])
 def test_every_exported_journal_balances_and_the_totals_equal_the_ledger(january, policy, tmp_path,
                                                                           target):
@@ -84,6 +85,7 @@ def test_every_exported_journal_balances_and_the_totals_equal_the_ledger(january
     assert dict(usd_exported) == {account: amount for account, amount in ledger.items() if amount}
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_xero_files_split_at_300_lines_without_splitting_a_journal(january, policy, tmp_path):
     close(january, policy, tmp_path, "2026-01")
     paths = export_period(january, "2026-01", "xero", tmp_path / "xero.csv", policy.exports,
@@ -94,6 +96,7 @@ def test_xero_files_split_at_300_lines_without_splitting_a_journal(january, poli
     assert customers == {"A", "B", "C"}
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_exporting_an_open_period_needs_draft_and_says_so(tmp_path):
     from tests.support.scenario import write_scenario
 
@@ -119,6 +122,7 @@ def _beancount_balances(entries) -> dict[tuple[str, str], Decimal]:
     return balances
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_the_beancount_ledger_loads_cleanly_and_its_balances_equal_the_trial_balance(
         january, policy, tmp_path):
     close(january, policy, tmp_path, "2026-01")
@@ -135,6 +139,7 @@ def test_the_beancount_ledger_loads_cleanly_and_its_balances_equal_the_trial_bal
     assert usage.links == {"CB-2026-01-31-usage-USD", "batch-nightly-2026-01-31"}
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_a_wrong_figure_in_the_ledger_is_caught_by_beancount_itself(january, policy, tmp_path):
     close(january, policy, tmp_path, "2026-01")
     ledger = write_beancount(january, "2026-01", tmp_path / "books.beancount")
@@ -145,6 +150,7 @@ def test_a_wrong_figure_in_the_ledger_is_caught_by_beancount_itself(january, pol
                or "balance failed" in str(error.message).lower() for error in errors)
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_fava_serves_the_exported_ledger_read_only_with_the_figures(january, policy, tmp_path):
     close(january, policy, tmp_path, "2026-01")
     ledger = write_beancount(january, "2026-01", tmp_path / "books.beancount")
@@ -182,6 +188,7 @@ def test_fava_serves_the_exported_ledger_read_only_with_the_figures(january, pol
         fava.wait(timeout=30)
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_monthly_summary_makes_one_journal_per_kind_and_currency(january, policy, tmp_path):
     close(january, policy, tmp_path, "2026-01")
     [path] = export_period(january, "2026-01", "csv", tmp_path / "monthly.csv", policy.exports,
@@ -228,6 +235,7 @@ def _export_all(store, policy, directory: Path) -> dict[str, dict[str, str]]:
     return mappings
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_a_journal_keeps_its_id_when_a_reopen_adds_an_earlier_journal(january, policy, tmp_path):
     from creditbooks.close import reopen_period
     from creditbooks.journals import approve, import_journals
@@ -261,6 +269,7 @@ def test_a_journal_keeps_its_id_when_a_reopen_adds_an_earlier_journal(january, p
         assert (tmp_path / "v3" / name).read_bytes() == (tmp_path / "v2" / name).read_bytes(), name
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_a_draft_export_of_a_closed_period_is_refused_in_one_line(january, policy, tmp_path):
     close(january, policy, tmp_path, "2026-01")
     refused = creditbooks("--db", january.url, "export", "--period", "2026-01", "--format", "csv",

@@ -52,6 +52,7 @@ def balances(store, period, functional=None):
             for row in trial_balance(store, period, functional)}
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_a_euro_lot_keeps_its_purchase_rate_and_cash_is_remeasured(store, policy, tmp_path):
     write_euro_scenario(tmp_path / "landing")
     post_days(store, policy, tmp_path, date(2026, 3, 30), date(2026, 4, 1))
@@ -124,6 +125,7 @@ def test_functional_reports_and_a_functional_ledger_that_beancount_accepts(sqlit
     assert "Income:ForeignExchange:Unrealised  -1.20 USD" in text
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_the_command_line_names_a_missing_rate_and_shows_functional_figures(tmp_path):
     from tests.support.cli import creditbooks
 

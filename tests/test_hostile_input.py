@@ -46,6 +46,7 @@ def _land(landing, case: Case) -> None:
 
 
 # A usage file of more than one row is also taken in one row at a time: the same outcome.
+@pytest.mark.slow  # over a second here: not in make test-fast
 @pytest.mark.parametrize("chunk_rows", [DEFAULT_CHUNK_ROWS, 1], ids=["whole", "chunked"])
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
 def test_each_hostile_case_has_its_exact_outcome(case, chunk_rows, sqlite_store, policy, tmp_path):
@@ -87,6 +88,7 @@ def test_each_hostile_case_has_its_exact_outcome(case, chunk_rows, sqlite_store,
             {"currency": "GBP", "rate_to_functional": "1.25"}]
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_strict_mode_refuses_the_whole_batch_for_any_rejected_row(sqlite_store, policy, tmp_path):
     rejecting = [case for case in CASES if case.quarantine and not case.earlier]
     assert len(rejecting) >= 20
@@ -149,6 +151,7 @@ def test_a_link_in_the_landing_day_is_refused_not_followed(sqlite_store, policy,
     assert sqlite_store.read_frame("SELECT COUNT(*) AS n FROM batches")["n"][0] == 0
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 @pytest.mark.parametrize("chunk_rows", [DEFAULT_CHUNK_ROWS, 2_000], ids=["whole", "chunked"])
 def test_credits_a_day_cannot_sum_are_refused_naming_file_and_customer(sqlite_store, policy,
                                                                        tmp_path, chunk_rows):
@@ -197,6 +200,7 @@ REFUSED_AT_THE_COMMAND_LINE = ["a trailing comma on every row", "a Parquet list 
                                "Parquet text that is not UTF-8", "a lone surrogate in JSON lines"]
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 @pytest.mark.parametrize("name", REFUSED_AT_THE_COMMAND_LINE)
 def test_the_command_line_refuses_a_hostile_file_in_one_line(name, tmp_path):
     """These ended in tracebacks (ArrowNotImplementedError, "Invalid UTF8 payload",

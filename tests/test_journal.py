@@ -116,6 +116,7 @@ _LINES = st.lists(st.tuples(_ENTRY_IDS, st.sampled_from(["USD", "EUR", "JPY"]),
                             st.integers(-3, 3), st.integers(-3, 3)), max_size=40)
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 @settings(max_examples=300, deadline=None)
 @given(entry_ids=st.lists(_ENTRY_IDS, max_size=8), lines=_LINES)
 def test_the_check_says_what_a_value_at_a_time_restatement_says(entry_ids, lines):

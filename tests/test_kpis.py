@@ -66,6 +66,7 @@ def test_a_shared_cost_line_is_allocated_exactly_by_credits_burned_that_day(book
         ("K1", "gpu", 30), ("K2", "api", 33), ("K2", "gpu", 67), ("K3", "api", 1000)]
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_unit_economics_of_january_by_hand(books, policy):
     kpis = summary_of(books, "2026-01", policy)
     assert kpis[("credits burned", "")] == "35.833333"
@@ -89,6 +90,7 @@ def test_unit_economics_of_january_by_hand(books, policy):
     assert february[("promotional share of credits burned", "")] == "0.4444"  # P-G 2 of 4.5
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_revenue_above_the_base_tier_follows_the_policy_price(books):
     document = {"kpis": {"base_tier_price_per_credit": {"USD": "0.34"}}}
     cheap_base = policy_from_document(document)  # P-A at 0.3333 a credit is below 0.34
@@ -120,6 +122,7 @@ def test_burstiness_and_runway_by_hand(books, tmp_path):
     assert (runway["B"]["days_left"], runway["B"]["top_up_soon"]) == ("58.7", False)
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_cost_lines_are_quarantined_and_deduplicated_like_every_input(sqlite_store, policy,
                                                                       tmp_path):
     write_scenario(tmp_path / "landing")
@@ -138,6 +141,7 @@ def test_cost_lines_are_quarantined_and_deduplicated_like_every_input(sqlite_sto
                        "not overwritten"]
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_costs_post_to_the_ledger_when_the_policy_says_so(sqlite_store, tmp_path):
     document = {"costs": {"post": True}}
     posting = policy_from_document(document)
@@ -151,6 +155,7 @@ def test_costs_post_to_the_ledger_when_the_policy_says_so(sqlite_store, tmp_path
     assert balances[("Liabilities:AccruedCosts:Serving", "USD")] == "-11.30"
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_the_close_package_carries_kpis_that_tie_to_the_revenue_reports(sqlite_store, policy,
                                                                         tmp_path):
     write_scenario(tmp_path / "landing")

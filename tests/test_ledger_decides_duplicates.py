@@ -152,6 +152,7 @@ def test_a_later_night_given_a_new_empty_archive_finds_the_same_duplicates(
     assert _credits_burned_micro(store) == 4_000_000  # 1 + 2 + 1
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_two_ledgers_sharing_one_archive_keep_their_own_partitions_and_duplicates(
         policy, tmp_path):
     shared_archive = tmp_path / "shared-archive"
@@ -269,6 +270,7 @@ def test_staging_left_by_a_killed_night_is_removed(sqlite_store, policy, tmp_pat
     assert alive.exists()  # a running process's staging is never touched
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_an_archive_that_cannot_be_written_is_one_line(sqlite_store, policy, tmp_path):
     in_the_way = tmp_path / "a-file"
     in_the_way.write_text("not a directory")
@@ -285,6 +287,7 @@ def test_an_archive_that_cannot_be_written_is_one_line(sqlite_store, policy, tmp
     assert sqlite_store.read_frame("SELECT COUNT(*) AS n FROM batches")["n"][0] == 0
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_verify_with_the_archive_names_a_swapped_partition(sqlite_store, policy, tmp_path):
     _resend_scenario(tmp_path / "landing")
     _post(sqlite_store, policy, tmp_path, date(2026, 3, 1), DAY)

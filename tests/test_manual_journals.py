@@ -72,6 +72,7 @@ def refused(store, policy, path: Path) -> tuple[str, ...]:
     return error.value.problems
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_an_unbalanced_journal_is_refused_naming_file_row_and_column(books, policy, tmp_path):
     path = journal_file(tmp_path, [RECOGNISE[0], RECOGNISE[1].replace(",2.00,", ",1.99,")])
     assert refused(books, policy, path) == (
@@ -79,6 +80,7 @@ def test_an_unbalanced_journal_is_refused_naming_file_row_and_column(books, poli
         "credits 1.99",)
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_a_locked_period_an_unknown_account_and_an_unnamed_lot_are_each_refused(
         books, policy, tmp_path):
     books_locked = books
@@ -121,6 +123,7 @@ def test_an_account_of_the_chart_section_is_accepted(books, tmp_path):
     assert import_journals(books, consulting, path, "alice").imported == ("MJ-5",)
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_a_reimport_is_idempotent_and_other_content_under_a_ref_is_a_conflict(
         books, policy, tmp_path):
     path = journal_file(tmp_path, RECOGNISE)
@@ -148,6 +151,7 @@ def test_the_preparer_cannot_approve_and_a_draft_never_posts(books, policy, tmp_
         approve(books, policy, "MJ-1", "bob")
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_an_approved_journal_posts_sealed_traced_and_the_lot_follows(books, policy, tmp_path):
     import_journals(books, policy, journal_file(tmp_path, RECOGNISE), "alice")
     assert approve(books, policy, "MJ-1", "bob") == "manual/MJ-1"
@@ -173,6 +177,7 @@ def test_an_approved_journal_posts_sealed_traced_and_the_lot_follows(books, poli
         assert "entry manual/MJ-1" in verify_chain(connection).first_mismatch
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_a_reversal_is_a_new_entry_and_nets_to_zero(books, policy, tmp_path):
     import_journals(books, policy, journal_file(tmp_path, RECOGNISE), "alice")
     approve(books, policy, "MJ-1", "bob")
@@ -196,6 +201,7 @@ def test_a_reversal_is_a_new_entry_and_nets_to_zero(books, policy, tmp_path):
         reverse(books, policy, "MJ-1", date(2026, 2, 1), "carol")
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_an_accrual_with_reverse_on_reverses_itself_on_that_date(books, policy, tmp_path):
     accrual = [row.replace("MJ-1", "ACC-1") + "2026-02-01" for row in RECOGNISE]
     import_journals(books, policy, journal_file(tmp_path, accrual), "alice")
@@ -213,6 +219,7 @@ def january_books(sqlite_store, policy, tmp_path):
     return sqlite_store
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_a_draft_holds_the_close_and_the_approved_journal_is_in_the_package(
         january_books, policy, tmp_path):
     # And one in JPY on P-J (1000 JPY at 0.0067, 662 still deferred): its deferred line
@@ -251,6 +258,7 @@ def test_a_draft_holds_the_close_and_the_approved_journal_is_in_the_package(
         verify_package(package))
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 @pytest.mark.parametrize("target", ["netsuite", "quickbooks", "xero", "sap", "csv"])
 def test_an_approved_journal_is_in_every_export_format(january_books, policy, tmp_path, target):
     import_journals(january_books, policy, journal_file(tmp_path, RECOGNISE), "alice")
@@ -266,6 +274,7 @@ def test_an_approved_journal_is_in_every_export_format(january_books, policy, tm
     assert manual[0]["external_id"] in exported
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_the_beancount_ledger_with_a_manual_journal_loads_and_balances(
         january_books, policy, tmp_path):
     import_journals(january_books, policy, journal_file(tmp_path, RECOGNISE), "alice")
@@ -280,6 +289,7 @@ def test_the_beancount_ledger_with_a_manual_journal_loads_and_balances(
         (USAGE, "-2.00 USD"), (DEFERRED, "2.00 USD")]
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_the_command_line_imports_refuses_self_approval_and_lists(tmp_path):
     write_scenario(tmp_path / "landing")
     creditbooks("init", cwd=tmp_path)
@@ -312,6 +322,7 @@ def test_the_command_line_imports_refuses_self_approval_and_lists(tmp_path):
     assert trace["manual_journal"]["approved_by"] == "bob"
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_an_accrual_reverses_itself_when_the_night_of_its_date_publishes(books, policy, tmp_path):
     accrual = [row.replace("MJ-1", "ACC-2") + "2026-02-02" for row in RECOGNISE]
     import_journals(books, policy, journal_file(tmp_path, accrual), "alice")
@@ -326,6 +337,7 @@ def test_an_accrual_reverses_itself_when_the_night_of_its_date_publishes(books, 
         assert verify_chain(connection).holds
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_a_draft_accepted_with_a_reason_is_listed_as_a_draft_in_the_package(
         january_books, policy, tmp_path):
     import_journals(january_books, policy, journal_file(tmp_path, RECOGNISE), "alice")

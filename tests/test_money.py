@@ -91,6 +91,7 @@ def test_allocate_largest_remainder_always_sums_to_the_whole(total, weights):
         assert abs(Decimal(part) - exact) < 1
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 @given(st.lists(st.tuples(st.integers(0, 3), st.integers(1, 10**12)), min_size=1, max_size=30),
        st.lists(st.integers(0, 10**11), min_size=4, max_size=4))
 def test_vectorised_allocation_matches_the_scalar_largest_remainder(rows, totals):

@@ -16,6 +16,7 @@ from tests.support.landing import write_document
 from tests.support.scenario import NIGHTS, purchase, run_nights, trial_balance_of, usage, write_scenario
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_several_nights_produce_the_hand_worked_books(store, policy, tmp_path):
     write_scenario(tmp_path / "landing")
     outcomes = run_nights(store, policy, tmp_path)
@@ -105,6 +106,7 @@ def test_a_posted_day_with_changed_files_is_a_conflict_not_an_overwrite(store, p
         run_nights(store, policy, tmp_path, nights=[date(2026, 1, 31)])
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 @pytest.mark.parametrize("file_format", ["jsonl", "parquet"])
 def test_jsonl_and_parquet_landing_files_post_the_same_books_as_csv(sqlite_store, policy, tmp_path,
                                                                     file_format):

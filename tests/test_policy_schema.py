@@ -456,6 +456,7 @@ def creditbooks(*arguments, cwd):
                           env={"PATH": "/usr/bin:/bin", "HOME": str(cwd)})
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_a_bad_policy_stops_every_command_with_one_line_before_any_night_runs(tmp_path):
     from tests.support.scenario import write_scenario  # the nightly modules, only here
     write_scenario(tmp_path / "landing")

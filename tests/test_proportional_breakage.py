@@ -74,6 +74,7 @@ def write_estimate_change(landing):
             for customer, credits in uses])
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_a_change_of_estimate_is_a_cumulative_catch_up_and_lots_tie_out(store, tmp_path):
     first = gift_policy(("2026-01-01", "0.05"))
     revised = gift_policy(("2026-01-01", "0.05"), ("2026-03-03", "0.10"), ("2026-03-05", "0.02"))

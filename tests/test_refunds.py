@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
+
 from reports.controls import run_controls
 from reports.statements import rollforward
 from reports.subledger import exceptions
@@ -32,6 +34,7 @@ from tests.support.refunds import write_refund_scenario
 from tests.support.scenario import trial_balance_of
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_refunds_return_exact_value_and_tax_and_refuse_what_the_books_cannot_allow(store, policy,
                                                                                      tmp_path):
     write_refund_scenario(tmp_path / "landing")

@@ -114,6 +114,7 @@ def test_sql_is_parameterised_everywhere_but_for_reviewed_identifiers():
     assert splices - IDENTIFIERS_IN_SQL == set()
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_a_database_password_is_never_printed(tmp_path):
     url = "postgresql+psycopg://app:s3cret-pw@127.0.0.1:1/books"
     for arguments in (["init"], ["balances"], ["--debug", "balances"]):

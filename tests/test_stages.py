@@ -46,6 +46,7 @@ def test_the_stage_order_is_the_one_the_night_and_the_database_know():
     assert [stage for stage in Stage if stage.is_sharded] == [Stage.BURN]
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 @pytest.mark.parametrize("shard_count", [2, 5])
 def test_any_number_of_shards_posts_exactly_the_entries_of_one(store, policy, tmp_path, shard_count,
                                                                 request):

@@ -105,6 +105,7 @@ def _post(root: Path, samples: str, policy, landing=None, archive=None) -> dict:
     return books
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_stripe_exports_post_the_books_of_the_same_purchases_in_the_contract(tmp_path):
     contract_policy = load_policy()
     contract = _post(tmp_path / "contract", "contract", contract_policy)
@@ -283,6 +284,7 @@ def s3_bucket(s3_endpoint, monkeypatch):
     return bucket, environment
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_a_night_lands_and_archives_on_s3_and_verify_checks_the_archive_there(
         tmp_path, s3_bucket, monkeypatch):
     import s3fs

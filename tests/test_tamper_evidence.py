@@ -92,6 +92,7 @@ def everything(books: Path) -> tuple[str, ...]:
     return ("--close-dir", str(books / "close"), "--anchors", str(books / ANCHORS))
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_an_untouched_ledger_verifies_against_its_manifest_and_every_anchor(books):
     anchors = [json.loads(line) for line in (books / ANCHORS).read_text().splitlines()]
     # One anchor at every publish (32 nights) and one at the close, in that order.
@@ -114,6 +115,7 @@ def test_an_untouched_ledger_verifies_against_its_manifest_and_every_anchor(book
     assert rows["close manifests"]["passed"] and rows["period events"]["passed"]
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_the_reseal_attack_is_named_by_the_closed_period_the_manifest_and_the_anchors(books):
     database = books / "creditbooks.db"
     # 5.00 of breakage moved to usage revenue in closed January: the entry still balances.
@@ -164,6 +166,7 @@ def reseal_records_only(database: Path) -> None:
     store.dispose()
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_an_edited_period_event_is_named(books):
     database = books / "creditbooks.db"
     forge(database, "UPDATE period_events SET actor = 'cfo'")
@@ -181,6 +184,7 @@ def test_an_edited_period_event_is_named(books):
         f"says closed_by {closed_by}, but period event id 1 says actor cfo: the event was altered")
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_deleted_period_events_are_named_and_a_second_close_never_replaces_the_package(books):
     database = books / "creditbooks.db"
     package = books / "close" / "2026-01" / "v1"
@@ -210,6 +214,7 @@ def test_deleted_period_events_are_named_and_a_second_close_never_replaces_the_p
         "version 1: its period event was removed or altered")
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_a_deleted_quarantine_row_is_named(books):
     database = books / "creditbooks.db"
     connection = sqlite3.connect(database)
@@ -225,6 +230,7 @@ def test_a_deleted_quarantine_row_is_named(books):
         "and counts or its quarantine rows no longer match the hash sealed when it published")
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_file_counts_changed_consistently_are_named(books):
     database = books / "creditbooks.db"
     # Still rows read = accepted + duplicates + rejected: the controls cannot tell.
@@ -238,6 +244,7 @@ def test_file_counts_changed_consistently_are_named(books):
         "batch nightly-2026-01-31 (record seal 31) was altered: ")
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_a_version_directory_already_there_stops_the_close(sqlite_store, policy, tmp_path):
     write_scenario(tmp_path / "landing")
     post_days(sqlite_store, policy, tmp_path, date(2026, 1, 1), date(2026, 1, 31))
@@ -312,6 +319,7 @@ def test_on_postgresql_records_are_sealed_and_an_owner_edit_is_named(postgres_se
     assert record_chain.detail.startswith("batch nightly-2026-01-31 (record seal 2) was altered")
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_a_close_stopped_after_its_lock_puts_its_package_in_place_when_run_again(
         sqlite_store, policy, tmp_path, monkeypatch):
     import reports.outputs.package
@@ -336,6 +344,7 @@ def test_a_close_stopped_after_its_lock_puts_its_package_in_place_when_run_again
     assert [check.passed for check in checks] == [True] * 4, checks
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_a_reopened_and_closed_again_period_verifies_with_both_packages(sqlite_store, policy,
                                                                        tmp_path):
     from creditbooks.close import reopen_period
@@ -359,6 +368,7 @@ def test_a_reopened_and_closed_again_period_verifies_with_both_packages(sqlite_s
     assert checks[3].detail.startswith("2 manifests")
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_a_close_after_its_events_were_deleted_and_its_package_moved_is_refused_in_one_line(
         books):
     forge(books / "creditbooks.db", "DELETE FROM period_events")
@@ -390,6 +400,7 @@ def test_a_night_run_by_run_night_itself_writes_its_publish_anchor(sqlite_store,
                                            "hash": records.chain_hash}
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_a_rewritten_policy_text_is_named_by_its_version(books):
     # REPLACE deletes and inserts: SQLite's delete triggers do not see it (recursive
     # triggers are off in the sqlite3 shell), so the text is rewritten with the triggers in
@@ -409,6 +420,7 @@ def test_a_rewritten_policy_text_is_named_by_its_version(books):
     assert rows["kept policy texts = their versions"]["detail"].endswith(": it was rewritten")
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_anchors_of_another_ledger_id_are_named_not_skipped(books):
     # The forger gives the ledger a new id and appends one anchor of it: the file's other
     # lines, written under the old id, must not be skipped.
@@ -421,6 +433,7 @@ def test_anchors_of_another_ledger_id_are_named_not_skipped(books):
                            "ledger's, or this ledger's id was changed")
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_a_package_moved_or_given_an_extra_file_is_named(books):
     package = books / "close" / "2026-01" / "v1"
     (package / "trial_balance_restated.csv").write_text("account,amount\n")

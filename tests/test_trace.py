@@ -86,6 +86,7 @@ def test_a_customer_period_shows_opening_closing_and_activity(books):
         ("breakage/P-A", "0.17"), ("usage/A/2026-02-01", "4.16")]
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_trace_sample_is_reproducible_from_its_seed(tmp_path):
     write_scenario(tmp_path / "landing")
     creditbooks("init", cwd=tmp_path)
@@ -140,6 +141,7 @@ def test_an_escheat_entry_traces_to_its_lots_expiry(kinds, tmp_path):
                                  ("Liabilities:UnclaimedProperty:Credits", "-2.00")]
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_an_overage_entry_traces_to_its_charges(kinds, tmp_path):
     document = traced(kinds, tmp_path, "overage/A/2026-03-30")
     assert document["overage_charges"] == [{"meter": "api", "credits": "1",

@@ -42,6 +42,7 @@ def test_a_refunded_lot_ties_out_with_its_refund_from_its_own_record(refunded):
     assert trace_purchase(refunded, "P-Q")["ties_out"]["refunded"] == "1.00"
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_a_disagreement_between_sources_fails_the_proof_instead_of_being_plugged(refunded):
     with refunded.engine.begin() as connection:  # the refund record says 1 cent less
         connection.execute(text("UPDATE refunds SET value_minor = 333 WHERE refund_id = 'RF1'"))
@@ -89,6 +90,7 @@ def test_tracing_an_uncovered_event_says_it_was_uncovered(refunded, tmp_path):
     assert covered["status"].startswith("covered") and covered["credits_uncovered"] == "0"
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_trace_sample_prints_as_tables(tmp_path):
     write_refund_scenario(tmp_path / "landing")
     creditbooks("init", cwd=tmp_path)

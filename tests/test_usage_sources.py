@@ -113,6 +113,7 @@ def contract_books(sqlite_store, tmp_path):
     return books(sqlite_store)
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 @pytest.mark.parametrize("format_name", FORMATS)
 def test_one_day_in_each_format_posts_the_same_books_as_the_csv_contract(
         contract_books, sqlite_store, tmp_path, format_name):

@@ -58,12 +58,14 @@ def verify_on_the_command_line(directory: Path, *options: str) -> subprocess.Com
                           capture_output=True, text=True)
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_a_package_as_the_close_wrote_it_ties_out(march_package):
     assert verify_package(march_package) == []
     shown = verify_on_the_command_line(march_package)
     assert shown.returncode == 0 and "ties out" in shown.stdout
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_one_csv_cell_changed_is_named_by_file_row_and_column(copy):
     path = copy / "rollforward.csv"
     path.write_text(path.read_text().replace("USD,0.00,11.00,", "USD,0.00,11.01,"))
@@ -119,6 +121,7 @@ def test_a_sheet_total_over_a_rate_or_of_a_statement_is_refused(copy):
             "adds rows that must not be added up") in problems
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_the_bridge_foots_when_read_back_from_the_page_chromium_rendered(march_package):
     command = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                "--no-first-run", "--disable-background-networking", "--disable-component-update",
@@ -242,6 +245,7 @@ def gross_up_cash_in_the_trial_balance(package: Path) -> None:
     rehash_manifest(package)
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_a_consistently_edited_trial_balance_is_caught_only_by_the_ledger(copy, march_ledger):
     gross_up_cash_in_the_trial_balance(copy)
     assert verify_package(copy) == []  # every file, total and tie inside the package holds
@@ -267,6 +271,7 @@ def test_a_consistently_edited_trial_balance_is_caught_only_by_the_ledger(copy, 
         "(USD Assets:Cash:Clearing) is 11.80\n")
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_an_unedited_package_ties_to_its_ledger(march_package, march_ledger):
     shown = subprocess.run([CREDITBOOKS, "--db", march_ledger, "verify-package",
                             str(march_package), "--ledger"], capture_output=True, text=True)
@@ -322,6 +327,7 @@ RENAMED_CHART = {"deferred_revenue": "Liabilities:Unearned:Credits",
                  "breakage_revenue": "Income:Sales:Breakage"}
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_a_close_under_a_renamed_chart_verifies_clean_and_records_the_chart(tmp_path, copy):
     """The refund scenario's March under a policy whose [accounts] renames deferred, usage
     and breakage revenue: the close (which reads its package back before the lock) locks,
@@ -366,6 +372,7 @@ def test_a_close_under_a_renamed_chart_verifies_clean_and_records_the_chart(tmp_
     assert verify_package(copy) == []
 
 
+@pytest.mark.slow  # over a second here: not in make test-fast
 def test_the_close_refuses_to_lock_a_trial_balance_its_ledger_does_not_have(tmp_path,
                                                                            monkeypatch):
     """The close's read-back before the lock ties the trial balances to the ledger's own

@@ -26,7 +26,7 @@ test: install lint
 	bash scripts/ensure-test-tools.sh
 	$(BIN)/pytest
 
-# Every package, without whole months, real processes, hypothesis or PostgreSQL.
+# Every package, without the tests marked slow (each over a second here) or PostgreSQL.
 test-fast: install lint
 	$(BIN)/pytest -m "not slow and not postgres" -q
 

@@ -1,11 +1,12 @@
-"""Stripe exports as landing files: credit grants and paid Checkout Sessions as purchases,
-Stripe refunds as refunds, mapped onto the file contract's columns (intake/documents.py).
+"""Stripe exports as landing files: credit grants, paid Checkout Sessions and paid invoices
+as purchases, Stripe refunds as refunds, mapped onto the file contract's columns
+(intake/documents.py).
 
 With `[sources.purchases] format = "stripe"` in the policy, a landing day's
 `purchases.jsonl` and `refunds.jsonl` hold Stripe objects one per line, as the API's list
 endpoints return them in `data` (`GET /v1/billing/credit_grants`,
-`GET /v1/checkout/sessions`, `GET /v1/refunds`). Each object becomes one row of the
-contract's frame, every value as text, so validation, duplicates (by the Stripe id),
+`GET /v1/checkout/sessions`, `GET /v1/invoices`, `GET /v1/refunds`). Each object becomes
+one row of the contract's frame, every value as text, so validation, duplicates (by the Stripe id),
 control totals, quarantine and the archive are the contract's own. A row that is refused
 names the Stripe field it came from (`amount.monetary.value`, `metadata.credits`), not the
 contract column, and its quarantined raw row is the Stripe object's line as landed.
@@ -18,6 +19,11 @@ Field names and types are Stripe's API reference:
 - Checkout Session: https://docs.stripe.com/api/checkout/sessions/object (`id`,
   `customer`, `currency`, `amount_total`, `total_details.amount_tax`, `payment_status`,
   `payment_intent`, `created`, `customer_details.address.country`, `metadata`);
+- Invoice: https://docs.stripe.com/api/invoices/object (`id`, `customer`, `currency`,
+  `status` draft | open | paid | uncollectible | void, `amount_paid`, `total`,
+  `status_transitions.paid_at`, `customer_address.country`, `metadata`; tax:
+  `total_taxes[].amount` from API version 2025-03-31.basil, which removed the older
+  `tax`: https://docs.stripe.com/changelog/basil/2025-03-31/invoice-tax-configurations);
 - Refund: https://docs.stripe.com/api/refunds/object (`id`, `amount`, `currency`,
   `charge`, `payment_intent`, `created`, `status`, `metadata`);
 - amounts: https://docs.stripe.com/currencies#zero-decimal and #special-cases.
@@ -33,6 +39,14 @@ How the objects become purchases (the choices ACCOUNTING.md's purchase fields le
   `payment_intent` (the id a Stripe refund names), credits `metadata.<credits key>`,
   price `amount_total` less `total_details.amount_tax`, tax that amount, expiry
   `metadata.<expires key>` (Unix seconds), product `metadata.<product key>`.
+- An invoice with `status` "paid" is a lot whose purchase id is its `id`, time
+  `status_transitions.paid_at`, credits, product and expiry from its metadata as a
+  session's, country `customer_address.country`, price `amount_paid` less its tax (the
+  sum of `total_taxes[].amount`, inclusive and exclusive alike, both being in the amount
+  paid; else `tax`), tax that sum. One whose `amount_paid` is not its `total` (part paid
+  from the customer's balance) is refused naming `amount_paid`: its price is not what was
+  paid. Since 2025-03-31.basil an invoice names no payment intent, so a refund of an
+  invoice names the invoice in `metadata.<purchase key>`.
 - A refund with `status` "succeeded" refunds `metadata.<credits key>` credits of the lot
   `metadata.<purchase key>` names, else of its `payment_intent`; its `amount` is the
   contract's optional amount, which the books check against the refund they compute.
@@ -321,9 +335,11 @@ def _map_purchase(stripe_object: dict, mapped: _Mapped, mapping: StripeMapping) 
         _map_credit_grant(stripe_object, mapped, mapping)
     elif kind == "checkout.session":
         _map_checkout_session(stripe_object, mapped, mapping)
+    elif kind == "invoice":
+        _map_invoice(stripe_object, mapped, mapping)
     else:
-        mapped.problem("object", f"is {kind!r}; Stripe purchases are billing.credit_grant or "
-                                 "checkout.session objects")
+        mapped.problem("object", f"is {kind!r}; Stripe purchases are billing.credit_grant, "
+                                 "checkout.session or invoice objects")
 
 
 def _map_credit_grant(grant: dict, mapped: _Mapped, mapping: StripeMapping) -> None:
@@ -384,6 +400,49 @@ def _map_checkout_session(session: dict, mapped: _Mapped, mapping: StripeMapping
     if status != "paid":
         mapped.problem("payment_status", f"is {status!r}; only a paid session is a purchase "
                                          "(land it on the day it is paid)")
+
+
+def _map_invoice(invoice: dict, mapped: _Mapped, mapping: StripeMapping) -> None:
+    mapped.take("purchase_id", invoice, "id")
+    mapped.take("customer_id", invoice, "customer")
+    _timestamp(mapped, "purchased_at", invoice, "status_transitions.paid_at")
+    _timestamp(mapped, "expires_at", invoice, f"metadata.{mapping.expires_key}")
+    mapped.take("credits", invoice, f"metadata.{mapping.credits_key}")
+    mapped.take("product", invoice, f"metadata.{mapping.product_key}")
+    mapped.take("country", invoice, "customer_address.country")
+    mapped.put("kind", "paid", "status")
+    currency = _currency(mapped, invoice, "currency")
+    paid = mapped.take("amount", invoice, "amount_paid")
+    tax, tax_field = _invoice_tax(mapped, invoice)
+    if paid.isdigit() and tax.isdigit():
+        _amount(mapped, "amount", str(int(paid) - int(tax)), currency, "amount_paid")
+    else:
+        _amount(mapped, "amount", paid, currency, "amount_paid")
+    _amount(mapped, "tax_amount", tax, currency, tax_field)
+    total = _at(invoice, "total")
+    if total is not None and paid.isdigit() and str(total) != paid:
+        mapped.problem("amount_paid", f"is {paid} but the invoice's total is {total} (part "
+                                      "paid from the customer's balance, or overpaid): post "
+                                      "it as a contract purchase at the price agreed")
+    if _at(invoice, "status") != "paid":
+        mapped.problem("status", f"is {_at(invoice, 'status')!r}; only a paid invoice is a "
+                                 "purchase (land it on the day it is paid)")
+
+
+def _invoice_tax(mapped: _Mapped, invoice: dict) -> tuple[str, str]:
+    """The invoice's tax in Stripe's smallest unit and the field it came from: the sum of
+    `total_taxes[].amount` (API 2025-03-31.basil on, inclusive and exclusive alike: both are
+    in `amount_paid`), else the older `tax` (nullable); '0' when neither is given."""
+    taxes = invoice.get("total_taxes")
+    if taxes is None:
+        return mapped.take("tax_amount", invoice, "tax") or "0", "tax"
+    amounts = [tax.get("amount") if isinstance(tax, dict) else None
+               for tax in (taxes if isinstance(taxes, list) else [None])]
+    if not all(isinstance(amount, str) and amount.isdigit() for amount in amounts):
+        mapped.problem("total_taxes", "must be a list of taxes, each with an integer amount "
+                                      "in the currency's smallest unit")
+        return "", "total_taxes"
+    return str(sum(int(amount) for amount in amounts)), "total_taxes"
 
 
 def _map_refund(refund: dict, mapped: _Mapped, mapping: StripeMapping) -> None:

@@ -24,7 +24,7 @@ import pytest
 from creditbooks.night.run import run_night
 from intake import object_storage
 from intake.archive import ArchiveError, PartitionWriter, verified_path
-from intake.stripe import stripe_amount_text
+from intake.stripe import StripeMapping, read_stripe_document, stripe_amount_text
 from ledger.chain import chain_head
 from ledger.money import parse_amount_minor
 from ledger.store import Store
@@ -70,7 +70,9 @@ def _land_common(landing: Path) -> None:
         {"event_id": "e3", "customer_id": "cus_C", "occurred_at": "2026-03-01T13:00:00Z",
          "meter": "api", "credits": "12.5"},
         {"event_id": "e4", "customer_id": "cus_D", "occurred_at": "2026-03-01T14:00:00Z",
-         "meter": "api", "credits": "4"}])
+         "meter": "api", "credits": "4"},
+        {"event_id": "e6", "customer_id": "cus_E", "occurred_at": "2026-03-01T16:00:00Z",
+         "meter": "api", "credits": "5"}])
     write_document(landing, "2026-03-02", "usage", [
         {"event_id": "e5", "customer_id": "cus_A", "occurred_at": "2026-03-02T08:00:00Z",
          "meter": "api", "credits": "10"}])
@@ -129,6 +131,10 @@ def test_stripe_exports_post_the_books_of_the_same_purchases_in_the_contract(tmp
         1000, 80, 100_000_000]
     assert lots.loc["credgr_b1", ["credits_micro", "priority"]].tolist() == [50_000_000, 10]
     assert lots.loc["credgr_a2", ["kind", "amount_minor"]].tolist() == ["promotional", 0]
+    # A paid invoice: amount_paid less total_taxes, in JPY (zero-decimal), paid_at its time.
+    assert lots.loc["in_1E1", ["amount_minor", "tax_minor", "currency", "credits_micro",
+                               "country"]].tolist() == [3000, 300, "JPY", 25_000_000, "JP"]
+    assert str(lots.loc["in_1E1", "purchased_at"]).startswith("2026-03-01 15:00:00")
     assert stripe["refunds"].values.tolist() == [["re_a1", "pi_3A1", 20_000_000]]
     with pytest.raises(AssertionError):  # the comparison can fail: a changed figure shows
         assert stripe["lots"].assign(amount_minor=1).equals(contract["lots"])
@@ -145,6 +151,10 @@ GRANT = {"object": "billing.credit_grant", "customer": "cus_A", "category": "pai
 SESSION = {"object": "checkout.session", "customer": "cus_A", "currency": "usd",
            "amount_total": 1000, "total_details": {"amount_tax": 0}, "created": 1772355600,
            "payment_status": "paid", "metadata": {"credits": "10"}}
+INVOICE = {"object": "invoice", "customer": "cus_A", "currency": "usd", "amount_paid": 1100,
+           "total": 1100, "status": "paid", "status_transitions": {"paid_at": 1772355600},
+           "total_taxes": [{"amount": 100, "tax_behavior": "exclusive", "taxable_amount": 1000,
+                            "type": "tax_rate_details"}], "metadata": {"credits": "10"}}
 
 
 def test_a_malformed_stripe_object_is_quarantined_naming_its_stripe_field(tmp_path):
@@ -166,6 +176,11 @@ def test_a_malformed_stripe_object_is_quarantined_naming_its_stripe_field(tmp_pa
         _line(**{**GRANT, "voided_at": 1772355700}, id="credgr_voided"),
         _line(**SESSION, id="cs_no_intent", payment_intent=None),
         _line(**{**GRANT, "category": "gift"}, id="credgr_gift"),
+        _line(**{**INVOICE, "status": "open"}, id="in_open"),
+        _line(**{**INVOICE, "total_taxes": [{"amount": 99.5}]}, id="in_fraction_tax"),
+        _line(**{**INVOICE, "amount_paid": 600}, id="in_part_from_balance"),
+        _line(**{**INVOICE, "status_transitions": {"paid_at": "yesterday"}}, id="in_when"),
+        _line(**INVOICE, id="in_ok"),
     ]))
     store = Store(f"sqlite:///{tmp_path / 'ledger.db'}")
     store.initialise()
@@ -176,20 +191,45 @@ def test_a_malformed_stripe_object_is_quarantined_naming_its_stripe_field(tmp_pa
     named = dict(zip(quarantine["row_number"], quarantine["column_name"], strict=True))
     assert named == {2: "amount.monetary.value", 3: "metadata.credits", 4: "payment_status",
                      5: "amount.monetary.value", 6: "voided_at", 7: "payment_intent",
-                     8: "category"}
+                     8: "category", 9: "status", 10: "total_taxes", 11: "amount_paid",
+                     12: "status_transitions.paid_at"}
     reasons = dict(zip(quarantine["row_number"], quarantine["reason"], strict=True))
     assert reasons[2] == ("amount.monetary.value: must be an integer amount in the currency's "
                           "smallest unit, not '10.5'")
     assert reasons[3].startswith("metadata.credits: ")
     assert reasons[5].startswith("amount.monetary.value: 50050 ISK is 500.50 in major units")
     assert reasons[7].startswith("payment_intent: ")
+    assert reasons[9] == ("status: is 'open'; only a paid invoice is a purchase (land it on "
+                          "the day it is paid)")
+    assert reasons[10].startswith("total_taxes: must be a list of taxes, each with an integer")
+    assert reasons[11].startswith("amount_paid: is 600 but the invoice's total is 1100")
     raw = store.read_frame("SELECT raw_row FROM quarantine WHERE row_number = 2")["raw_row"]
     assert json.loads(raw.iloc[0])["amount"]["monetary"]["value"] == 10.5  # the object as landed
     files = store.read_frame("SELECT rows_read, rows_accepted, rows_rejected FROM batch_files")
-    assert files.values.tolist() == [[8, 1, 7]]
-    assert store.read_frame("SELECT purchase_id FROM lots")["purchase_id"].tolist() == [
-        "credgr_ok"]
+    assert files.values.tolist() == [[13, 2, 11]]
+    assert store.read_frame("SELECT purchase_id FROM lots ORDER BY purchase_id")[
+        "purchase_id"].tolist() == ["credgr_ok", "in_ok"]
     store.dispose()
+
+
+def test_an_invoice_s_tax_is_total_taxes_or_before_api_2025_03_31_its_tax(tmp_path):
+    path = tmp_path / "purchases.jsonl"
+    older = {key: value for key, value in INVOICE.items() if key != "total_taxes"}
+    path.write_text("".join([
+        _line(**{**INVOICE, "total_taxes": [{"amount": 60, "tax_behavior": "exclusive"},
+                                            {"amount": 40, "tax_behavior": "inclusive"}]},
+              id="in_two_taxes"),
+        _line(**older, tax=150, id="in_older"),
+        _line(**older, tax=None, id="in_untaxed"),
+        _line(**{**INVOICE, "currency": "krw", "amount_paid": 11000, "total": 11000,
+                 "total_taxes": [{"amount": 1000}]}, id="in_krw")]))
+    frame = read_stripe_document("purchases", path, StripeMapping()).frame
+    assert frame[["purchase_id", "amount", "tax_amount", "currency", "purchased_at"]
+                 ].values.tolist() == [
+        ["in_two_taxes", "10.00", "1.00", "USD", "2026-03-01T09:00:00Z"],
+        ["in_older", "9.50", "1.50", "USD", "2026-03-01T09:00:00Z"],
+        ["in_untaxed", "11.00", "0.00", "USD", "2026-03-01T09:00:00Z"],
+        ["in_krw", "10000", "1000", "KRW", "2026-03-01T09:00:00Z"]]
 
 
 def test_a_stripe_refund_that_did_not_succeed_or_names_no_lot_is_quarantined(tmp_path):

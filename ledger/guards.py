@@ -22,7 +22,9 @@ that can reach the database (a script, a console, a bug):
 and no more: on the append-only tables it may read and insert, never change.
 
 On SQLite (`install_sqlite_guards`) the same tables refuse UPDATE and DELETE with
-triggers; the other promises are the application's checks there. A trigger stops a
+triggers, and an INSERT onto a primary or unique key already there (what `INSERT OR
+REPLACE` and `REPLACE INTO` do, deleting the old row without firing DELETE triggers);
+the other promises are the application's checks there. A trigger stops a
 mistake or a script, not someone who can rewrite the file: that is what the hash chains,
 the close manifests and the anchor file are for (`ledger/evidence.py`).
 """
@@ -31,9 +33,9 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, UniqueConstraint
 
-from ledger.schema import Retention, table_names
+from ledger.schema import ALL_TABLES, Retention, table_names
 from ledger.schema_version import VERSION_TABLE
 
 # Each table states its own retention (`ledger/schema/`); these follow from it.
@@ -211,11 +213,40 @@ def install_guards(connection: Connection) -> None:
 
 
 def sqlite_guard_statements(tables: tuple[str, ...] = APPEND_ONLY_TABLES) -> list[str]:
-    """SQLite triggers refusing UPDATE and DELETE on each table (kept if already there)."""
+    """SQLite triggers refusing UPDATE and DELETE on each table, and an INSERT onto a key
+    already there (kept if already there)."""
     return [f"CREATE TRIGGER IF NOT EXISTS {table}_no_{operation.lower()} BEFORE {operation} "
             f"ON {table} BEGIN SELECT RAISE(ABORT, 'creditbooks: {operation} on {table} is "
             "refused: the journal is append-only; correct it with a new (reversing) entry'); END"
-            for table in tables for operation in ("UPDATE", "DELETE")]
+            for table in tables for operation in ("UPDATE", "DELETE")] + [
+            sqlite_replace_guard(table, _keys(table)) for table in tables]
+
+
+def _keys(table: str) -> tuple[tuple[str, ...], ...]:
+    """The table's primary key and each of its unique keys, as the models declare them."""
+    found = {model.__tablename__: model.__table__ for model in ALL_TABLES}[table]
+    keys = [tuple(column.name for column in found.primary_key.columns)]
+    keys += [tuple(column.name for column in constraint.columns)
+             for constraint in found.constraints if isinstance(constraint, UniqueConstraint)]
+    keys += [tuple(column.name for column in index.columns)
+             for index in found.indexes if index.unique]
+    return tuple(sorted(set(keys), key=keys.index))
+
+
+def sqlite_replace_guard(table: str, keys: tuple[tuple[str, ...], ...]) -> str:
+    """A trigger refusing an INSERT whose row meets one already there on a key.
+
+    `INSERT OR REPLACE` and `REPLACE INTO` delete the row in the way without firing DELETE
+    triggers (unless recursive_triggers is on), so the UPDATE and DELETE refusals alone let
+    a row be swapped; an upsert's DO UPDATE is an UPDATE and refused already. A plain
+    INSERT onto a key is refused here too, as the key's constraint would refuse it."""
+    existing = " OR ".join(
+        f"EXISTS (SELECT 1 FROM {table} WHERE "
+        + " AND ".join(f"{column} = NEW.{column}" for column in key) + ")" for key in keys)
+    return (f"CREATE TRIGGER IF NOT EXISTS {table}_no_replace BEFORE INSERT ON {table} "
+            f"WHEN {existing} BEGIN SELECT RAISE(ABORT, 'creditbooks: INSERT over a row of "
+            f"{table} already there (REPLACE) is refused: the journal is append-only; correct "
+            "it with a new (reversing) entry'); END")
 
 
 def install_sqlite_guards(connection: Connection) -> None:

@@ -28,6 +28,7 @@ from sqlalchemy import create_engine, inspect, text
 from sqlmodel import SQLModel
 
 from ledger.errors import BooksError
+from ledger.guards import APPEND_ONLY_TABLES
 from ledger.schema_version import (
     BASELINE_REVISION,
     MIGRATIONS_DIRECTORY,
@@ -355,6 +356,34 @@ def test_the_models_and_the_migrations_agree(empty_database):
             assert read_ledger_schema(connection).revision == alembic_head()
     finally:
         engine.dispose()
+
+
+def test_the_migrations_refuse_replace_as_a_fresh_ledger_does(tmp_path):
+    """The REPLACE triggers a migration wrote out are the ones `init` installs from
+    ledger/guards.py, word for word. (An append-only table added later may leave its
+    triggers to the upgrade, which installs every guard after the migrations.)"""
+    def replace_triggers(url: str) -> dict[str, str]:
+        engine = create_engine(url)
+        try:
+            with engine.connect() as connection:
+                return dict(connection.execute(text(
+                    "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
+                    "AND name LIKE '%no_replace'")).all())
+        finally:
+            engine.dispose()
+
+    migrated = f"sqlite:///{tmp_path / 'migrated.sqlite'}"
+    with schema_change_connection(migrated) as connection:
+        command.upgrade(alembic_config(connection), "head")
+    fresh = Store(f"sqlite:///{tmp_path / 'fresh.sqlite'}")
+    fresh.initialise()
+    fresh.dispose()
+    installed = replace_triggers(fresh.url)
+    assert sorted(installed) == sorted(f"{table}_no_replace" for table in APPEND_ONLY_TABLES)
+    written_out = replace_triggers(migrated)
+    assert {"journal_entries_no_replace", "journal_lines_no_replace", "journal_seals_no_replace",
+            "period_events_no_replace"} <= set(written_out)
+    assert written_out == {name: installed[name] for name in written_out}
 
 
 def test_the_newest_revision_is_read_as_alembic_reads_it():

@@ -275,6 +275,58 @@ def test_sqlite_refuses_update_and_delete_on_the_journal_and_period_events(books
         connection.close()
 
 
+# A column of each append-only table that is in none of its keys, and a forged value for it.
+FORGED_COLUMN = {"journal_entries": "source_ref", "journal_lines": "meter",
+                 "journal_seals": "chain_hash", "record_seals": "chain_hash",
+                 "period_events": "actor", "policy_versions": "policy_text",
+                 "exported_journal_ids": "issued_at"}
+
+
+@pytest.mark.parametrize("table", APPEND_ONLY)
+def test_sqlite_refuses_replace_and_upsert_on_every_append_only_table(books, table):
+    connection = sqlite3.connect(books / "creditbooks.db")
+    try:
+        before = connection.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()
+        assert before, table
+        cursor = connection.execute(f"SELECT * FROM {table} ORDER BY 1, 2 LIMIT 1")
+        columns = [description[0] for description in cursor.description]
+        forged = dict(zip(columns, cursor.fetchone(), strict=True))
+        forged[FORGED_COLUMN[table]] = "forged"
+        listed, marks = ", ".join(columns), ", ".join("?" for _ in columns)
+        for statement in (f"INSERT OR REPLACE INTO {table} ({listed}) VALUES ({marks})",
+                          f"REPLACE INTO {table} ({listed}) VALUES ({marks})"):
+            with pytest.raises(sqlite3.IntegrityError, match=(
+                    f"creditbooks: INSERT over a row of {table} already there \\(REPLACE\\) is "
+                    "refused: the journal is append-only")):
+                connection.execute(statement, list(forged.values()))
+        # An upsert's DO UPDATE is an UPDATE: refused by the UPDATE trigger, or before it.
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            connection.execute(
+                f"INSERT INTO {table} ({listed}) VALUES ({marks}) ON CONFLICT DO UPDATE SET "
+                f"{FORGED_COLUMN[table]} = excluded.{FORGED_COLUMN[table]}",
+                list(forged.values()))
+        connection.commit()
+        assert connection.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall() == before
+    finally:
+        connection.close()
+
+
+def test_sqlite_refuses_a_replace_on_a_unique_key_that_is_not_the_primary_key(books):
+    # A seal moved to a new sequence: REPLACE would delete the entry's seal in the way.
+    connection = sqlite3.connect(books / "creditbooks.db")
+    try:
+        before = connection.execute("SELECT * FROM journal_seals ORDER BY sequence").fetchall()
+        sequence, entry_id, batch_id, content_hash, _ = before[0]
+        with pytest.raises(sqlite3.IntegrityError, match="INSERT over a row of journal_seals"):
+            connection.execute("REPLACE INTO journal_seals VALUES (?, ?, ?, ?, 'forged')",
+                               (before[-1][0] + 1, entry_id, batch_id, content_hash))
+        connection.commit()
+        assert connection.execute("SELECT * FROM journal_seals ORDER BY sequence").fetchall() == (
+            before)
+    finally:
+        connection.close()
+
+
 def test_an_upgraded_v010_ledger_keeps_its_chain_head_has_the_triggers_and_verifies(tmp_path):
     shutil.copyfile(FIXTURES / "ledger.sqlite", tmp_path / "ledger.sqlite")
     url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
@@ -402,14 +454,13 @@ def test_a_night_run_by_run_night_itself_writes_its_publish_anchor(sqlite_store,
 
 @pytest.mark.slow  # over a second here: not in make test-fast
 def test_a_rewritten_policy_text_is_named_by_its_version(books):
-    # REPLACE deletes and inserts: SQLite's delete triggers do not see it (recursive
-    # triggers are off in the sqlite3 shell), so the text is rewritten with the triggers in
-    # place. The version the books recorded is the proof of the text.
+    # SQLite now refuses REPLACE with the triggers in place (see the test above), so the
+    # forger drops them first. The version the books recorded is the proof of the text.
+    forge(books / "creditbooks.db",
+          "REPLACE INTO policy_versions SELECT version, replace(policy_text, "
+          "'late_window_days = 31', 'late_window_days = 90'), first_used_by, "
+          "first_used_for, first_used_at FROM policy_versions")
     connection = sqlite3.connect(books / "creditbooks.db")
-    connection.execute("REPLACE INTO policy_versions SELECT version, replace(policy_text, "
-                       "'late_window_days = 31', 'late_window_days = 90'), first_used_by, "
-                       "first_used_for, first_used_at FROM policy_versions")
-    connection.commit()
     (version,) = connection.execute("SELECT version FROM policy_versions").fetchone()
     connection.close()
     code, rows = verify(books)

@@ -30,6 +30,7 @@ from ledger.store import Store
 from reports.line_totals import line_totals, up_to
 from reports.subledger import lot_state_frame
 from rules.burn import burn_order_ranks
+from rules.fx import functional_owed_minor, rates_in_minor
 from rules.policy import Policy
 
 MONTHS_AHEAD = 12
@@ -65,60 +66,106 @@ def waterfall(store: Store, period: Period, policy: Policy, functional: bool = F
     months = _future_months(period)
     lots = _open_lots(store, period, policy)
     columns = [*months, "thereafter"]
-    spreads = _spreads(store, period, policy, lots, months)
+    parts = _lot_spreads(store, period, policy, lots, months)
     if functional:
-        spreads = _in_functional(store, period, policy, spreads)
+        parts = _in_functional(store, period, policy, parts, lots, columns)
+        currencies = [policy.functional_currency] if len(lots) else []
+    else:
+        currencies = sorted(set(lots["currency"]))
+    totals = parts.groupby(["method", "currency", "column"])["value_minor"].sum()
     rows = []
-    for (method, currency), spread in spreads.items():
-        total = sum(spread.values())
-        rows.append({"method": method, "currency": currency,
-                     **{column: format_minor(spread[column], currency) for column in columns},
-                     "total": format_minor(total, currency)})
+    for method in ("contractual expiry", "burn forecast"):
+        for currency in currencies:
+            spread = {column: int(totals.get((method, currency, column), 0)) for column in columns}
+            rows.append({"method": method, "currency": currency,
+                         **{column: format_minor(spread[column], currency) for column in columns},
+                         "total": format_minor(sum(spread.values()), currency)})
     return rows
 
 
-def _in_functional(store: Store, period: Period, policy: Policy,
-                   spreads: dict[tuple[str, str], dict[str, int]]
-                   ) -> dict[tuple[str, str], dict[str, int]]:
-    """Each currency's spread in the functional currency: the deferred balance is carried
-    at the rates of the days its prepayments were received (never remeasured), so the
-    functional balance of each currency's deferred lines is spread over the months in
-    proportion to that currency's own spread (largest remainder: the months sum to the
-    functional balance exactly), and the currencies are added up."""
+def _lot_spreads(store: Store, period: Period, policy: Policy, lots: pd.DataFrame,
+                 months: list[Period]) -> pd.DataFrame:
+    """Each open lot's remaining value by the column it is expected in, both methods: one
+    row per method, lot and column (method, purchase_id, currency, column, value_minor)."""
+    expiry_column = lots["expiry_period"].where(lots["expiry_period"].isin(months), "thereafter")
+    contractual = pd.DataFrame({"method": "contractual expiry",
+                                "purchase_id": lots["purchase_id"].to_numpy(),
+                                "currency": lots["currency"].to_numpy(),
+                                "column": expiry_column.to_numpy(),
+                                "value_minor": lots["value_remaining"].astype("int64").to_numpy()})
+    forecast = _burn_forecast(store, period, policy, lots, months)
+    forecast = pd.DataFrame(
+        [("burn forecast", purchase_id, currency, column, value)
+         for (purchase_id, currency, column), value in forecast.items()],
+        columns=["method", "purchase_id", "currency", "column", "value_minor"])
+    return pd.concat([contractual, forecast], ignore_index=True).astype(
+        {"value_minor": "int64", "column": object})
+
+
+def _in_functional(store: Store, period: Period, policy: Policy, parts: pd.DataFrame,
+                   lots: pd.DataFrame, columns: list) -> pd.DataFrame:
+    """Each lot's expected recognition in the functional currency at that lot's own
+    purchase-date rate: deferred revenue is non-monetary, carried at the historical rate
+    and never remeasured (ASC 830; IAS 21; IFRIC 22), so one average rate per currency
+    would misstate when the functional balance leaves.
+
+    Rounding: the same cumulative rule the nights post with (rules/fx.py): a lot holding
+    `owed` is carried at round(amount x rate) - round((amount - owed) x rate), half even,
+    and each column moves it from what the lot owes before that column to what it owes
+    after. A lot's columns therefore add up to exactly its carried functional balance, as
+    its own future postings will, with no penny leaking between months.
+    """
     functional_currency = policy.functional_currency
+    position = {column: index for index, column in enumerate(columns)}
+    parts = parts.assign(position=parts["column"].map(position)).sort_values(
+        ["method", "purchase_id", "position"], kind="stable")
+    lot = lots.set_index("purchase_id")
+    rates = store.read_frame("SELECT purchase_id, rate_to_functional FROM lots").set_index(
+        "purchase_id")["rate_to_functional"]
+    amount_minor = parts["purchase_id"].map(lot["amount_minor"]).to_numpy(dtype=object)
+    owed_after = (parts["purchase_id"].map(lot["value_remaining"])
+                  - parts.groupby(["method", "purchase_id"])["value_minor"].cumsum())
+    owed_before = owed_after + parts["value_minor"]
+    rate = rates_in_minor(parts["purchase_id"].map(rates), parts["currency"], functional_currency)
+    converted = parts.assign(
+        currency=functional_currency,
+        value_minor=(functional_owed_minor(amount_minor, owed_before.to_numpy(dtype=object), rate)
+                     - functional_owed_minor(amount_minor, owed_after.to_numpy(dtype=object),
+                                             rate)).astype("int64"))
+    return _tie_to_ledger(store, period, policy, converted, columns)
+
+
+def _tie_to_ledger(store: Store, period: Period, policy: Policy, converted: pd.DataFrame,
+                   columns: list) -> pd.DataFrame:
+    """Make each method's functional waterfall add up to the GL's functional closing
+    deferred balance, the figure the functional balance sheet shows. The lots' columns
+    already do when every deferred line was posted by the nights' rule; a line the lots'
+    rates do not explain (a manual journal's functional amount as its preparer translated
+    it, a line on no lot) leaves a difference, which is allocated over the columns by
+    largest remainder in proportion to their size (or to "thereafter" if all are empty),
+    so the disclosure ties without moving any lot's figure by more than its share."""
     lines = up_to(line_totals(store, period), period, published_only=True)
-    lines = lines[lines["account"] == policy.accounts.deferred_revenue]
-    balance_of = (-lines.groupby("currency")["functional_minor"].sum()).to_dict()
-    converted: dict[tuple[str, str], dict[str, int]] = {}
-    for (method, currency), spread in spreads.items():
-        columns = list(spread)
-        target = converted.setdefault((method, functional_currency), dict.fromkeys(columns, 0))
-        weights = [spread[column] for column in columns]
-        if not any(weights):
+    ledger_minor = -int(lines.loc[lines["account"] == policy.accounts.deferred_revenue,
+                                  "functional_minor"].sum())
+    adjustments = []
+    for method, parts in converted.groupby("method", sort=False):
+        difference = ledger_minor - int(parts["value_minor"].sum())
+        if not difference:
             continue
-        parts = allocate_largest_remainder(int(balance_of.get(currency, 0)), weights)
-        for column, part in zip(columns, parts, strict=True):
-            target[column] += part
-    return converted
-
-
-def _spreads(store: Store, period: Period, policy: Policy, lots: pd.DataFrame,
-             months: list[Period]) -> dict[tuple[str, str], dict[str, int]]:
-    columns = [*months, "thereafter"]
-    spreads = {("contractual expiry", currency): dict.fromkeys(columns, 0)
-               for currency in sorted(set(lots["currency"]))}
-    spreads |= {("burn forecast", currency): dict.fromkeys(columns, 0)
-                for currency in sorted(set(lots["currency"]))}
-    for lot in lots.itertuples(index=False):
-        column = lot.expiry_period if lot.expiry_period in months else "thereafter"
-        spreads[("contractual expiry", lot.currency)][column] += int(lot.value_remaining)
-    for (currency, month), value in _burn_forecast(store, period, policy, lots, months).items():
-        spreads[("burn forecast", currency)][month] += value
-    return spreads
+        by_column = parts.groupby("column")["value_minor"].sum()
+        weights = [abs(int(by_column.get(column, 0))) for column in columns]
+        if not any(weights):
+            weights = [0] * (len(columns) - 1) + [1]
+        adjustments.append(pd.DataFrame({
+            "method": method, "purchase_id": "", "currency": policy.functional_currency,
+            "column": columns, "value_minor": allocate_largest_remainder(difference, weights)}))
+    return pd.concat([converted, *adjustments], ignore_index=True)
 
 
 def _burn_forecast(store: Store, period: Period, policy: Policy, lots: pd.DataFrame,
-                   months: list[Period]) -> dict[tuple[str, str], int]:
+                   months: list[Period]) -> dict[tuple[str, str, str], int]:
+    """The burn forecast's spread, keyed by (purchase_id, currency, month or
+    "thereafter")."""
     following = Period(period).following_first_day
     last_day = following - timedelta(days=1)
     rates = store.read_frame("""
@@ -128,7 +175,7 @@ def _burn_forecast(store: Store, period: Period, policy: Policy, lots: pd.DataFr
     trailing_credits = dict(zip(rates["customer_id"].tolist(),
                                 rates["credits"].astype("int64").tolist(), strict=True))
     month_days = [len(month.days()) for month in months]
-    spread: dict[tuple[str, str], int] = {}
+    spread: dict[tuple[str, str, str], int] = {}
     if lots.empty:
         return spread
     lots = lots.assign(burn_rank=burn_order_ranks(lots, policy.burn_order))
@@ -177,7 +224,7 @@ class _ForecastWorth:
 
 
 def _forecast_customer(customer_lots: list[tuple], trailing_credits: int, months: list[Period],
-                       month_days: list[int], spread: dict[tuple[str, str], int]) -> None:
+                       month_days: list[int], spread: dict[tuple[str, str, str], int]) -> None:
     """Burn one customer's forecast demand through its lots in burn order, month by month:
     `trailing_credits` (its last 30 days' burn) / 30 a day.
 
@@ -189,7 +236,7 @@ def _forecast_customer(customer_lots: list[tuple], trailing_credits: int, months
     worth = [_ForecastWorth(lot) for lot in customer_lots]
     for month, days in zip(months, month_days, strict=True):
         demand = trailing_credits * days // TRAILING_DAYS  # rounded down to whole micro-credits
-        for index, (_, _, currency, expiry_period, *_) in enumerate(customer_lots):
+        for index, (_, purchase_id, currency, expiry_period, *_) in enumerate(customer_lots):
             if demand == 0:
                 break
             if expiry_period is not None and expiry_period < month:
@@ -200,11 +247,13 @@ def _forecast_customer(customer_lots: list[tuple], trailing_credits: int, months
                 used[index] += taken
                 remaining[index] -= taken
                 after = worth[index].value_to(used[index])
-                spread[(currency, month)] = spread.get((currency, month), 0) + after - before
+                key = (purchase_id, currency, month)
+                spread[key] = spread.get(key, 0) + after - before
                 demand -= taken
-    for index, (_, _, currency, expiry_period, *_, accrued, _) in enumerate(customer_lots):
+    for index, (_, purchase_id, currency, expiry_period, *_, accrued, _) in enumerate(
+            customer_lots):
         # What forecast use leaves, less breakage already accrued, lapses at expiry.
         leftover = worth[index].unused_after(used[index]) - accrued
-        month = expiry_period if expiry_period in months else "thereafter"
-        spread[(currency, month)] = spread.get((currency, month), 0) + int(leftover)
+        key = (purchase_id, currency, expiry_period if expiry_period in months else "thereafter")
+        spread[key] = spread.get(key, 0) + int(leftover)
 

@@ -340,11 +340,14 @@ def trace_journal_command(
 def trace_purchase_command(context: typer.Context, purchase_id: str,
                            output_format: FormatOption = OutputFormat.TABLE) -> None:
     """A lot's whole life and the proof that it ties out."""
-    from reports.trace import trace_purchase
+    from reports.trace import proof_failure, trace_purchase
 
     ctx = _context(context.parent)
     document = trace_purchase(ctx.store(), purchase_id, ctx.policy().accounts)
     typer.echo(render_document(document, output_format, f"purchase {purchase_id}"))
+    failure = proof_failure(document)
+    if failure:  # the trace is shown, and the proof's failure is the command's
+        raise CreditbooksFailure(failure)
 
 
 @trace_app.command("customer")

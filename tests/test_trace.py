@@ -14,6 +14,7 @@ from reports.trace import (
     trace_customer,
     trace_entry,
     trace_purchase,
+    trace_sample,
     trace_usage,
 )
 from tests.support.cli import creditbooks
@@ -103,6 +104,29 @@ def test_trace_sample_is_reproducible_from_its_seed(tmp_path):
     assert picked <= {"U1", "U2", "U3", "U4", "U7"}
     table = creditbooks("trace", "usage", "U1", cwd=tmp_path).stdout
     assert "usage/A/2026-01-30" in table and "0.33" in table
+
+
+def test_a_sample_covers_every_kind_of_revenue_in_the_period(books, tmp_path):
+    # February's revenue lines: usage/A/2026-02-01 (api 0.16, gpu 4.00) and breakage/P-A
+    # (0.17, P-A's expiry); usage outnumbers breakage, yet each seed's one line per kind
+    # includes the breakage line.
+    for seed in range(1, 6):
+        sample = trace_sample(books, tmp_path / "archive", "2026-02", 1, seed)
+        picked = [(line["entry_id"], line["line"]) for line in sample["revenue_lines"]]
+        assert picked[0] == ("breakage/P-A", 2), seed
+        assert len(picked) == 2 and picked[1][0] == "usage/A/2026-02-01"
+        assert [line["revenue"] for line in sample["revenue_lines"]] == ["breakage", "usage"]
+        breakage = sample["revenue_lines"][0]
+        assert breakage["lines"][1] == {"line": 2, "account": "Income:Revenue:Breakage",
+                                        "currency": "USD", "amount": "-0.17", "meter": "",
+                                        "purchase_id": "P-A"}
+        assert breakage["lot_life"]["ties_out"]["breakage"] == "0.17"
+        assert sample["sample"]["revenue_lines_by_kind"] == "usage 2; breakage 1"
+        assert sample == trace_sample(books, tmp_path / "archive", "2026-02", 1, seed)
+    # More lines asked for than kinds: the rest come from all lines, each line once.
+    every = trace_sample(books, tmp_path / "archive", "2026-02", 5, 3)["revenue_lines"]
+    assert sorted((line["entry_id"], line["line"]) for line in every) == [
+        ("breakage/P-A", 2), ("usage/A/2026-02-01", 3), ("usage/A/2026-02-01", 4)]
 
 
 @pytest.fixture

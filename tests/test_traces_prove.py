@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import sqlite3
 from datetime import date
 
 import pytest
@@ -107,3 +109,26 @@ def test_trace_sample_prints_as_tables(tmp_path):
     assert "lots_burned" not in refund
     uncovered = creditbooks("trace", "usage", "U4", cwd=tmp_path).stdout
     assert "uncovered: the customer had no active credits" in uncovered
+
+
+@pytest.mark.slow  # over a second here: not in make test-fast
+def test_trace_purchase_exits_1_naming_the_sides_that_disagree(tmp_path):
+    write_refund_scenario(tmp_path / "landing")
+    creditbooks("init", cwd=tmp_path)
+    creditbooks("nightly", "--from", "2026-03-01", "--to", "2026-03-03", cwd=tmp_path)
+    holds = creditbooks("trace", "purchase", "P-R", cwd=tmp_path, check=False)
+    assert (holds.returncode, holds.stderr) == (0, "")
+    # A copy of the ledger whose refund record says 1 cent less than the lot and the journal.
+    altered = tmp_path / "altered" / "creditbooks.db"
+    altered.parent.mkdir()
+    shutil.copy(tmp_path / "creditbooks.db", altered)
+    with sqlite3.connect(altered) as connection:
+        connection.execute("UPDATE refunds SET value_minor = 333 WHERE refund_id = 'RF1'")
+    fails = creditbooks("--db", f"sqlite:///{altered}", "trace", "purchase", "P-R", cwd=tmp_path,
+                        check=False)
+    assert fails.returncode == 1 and "Traceback" not in fails.stderr
+    assert fails.stderr.strip().splitlines() == [
+        "creditbooks: error: purchase P-R does not tie out: recorded movements + lot balance = amount: "
+        "6.66 usage + 3.33 refunds + 0.00 breakage + 0.00 escheat + 0.00 left = 9.99 against "
+        "10.00; journal: refund lines = recorded refund: 3.34 against 3.33"]
+    assert re.search(r"│ holds +│ False", fails.stdout)  # the trace itself is still shown

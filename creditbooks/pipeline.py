@@ -25,6 +25,7 @@ from creditbooks.night.ingest import ingest, read_landing_day
 from creditbooks.night.posting import open_night
 from creditbooks.night.run import write_publish_anchor
 from creditbooks.night.stages import run_stage
+from intake.object_storage import object_storage_url, path_exists
 from intake.usage_buckets import DEFAULT_CHUNK_ROWS
 from ledger.domain import Stage
 from ledger.locks import locked_periods
@@ -116,12 +117,14 @@ class Settings:
 
 
 def wait_for_landing(business_date: str, timeout_seconds: float, poke_seconds: float = 30) -> str:
-    """Block until LANDING/D/ (and its marker file, if one is configured) exists."""
+    """Block until LANDING/D/ (and its marker file, if one is configured) exists, on local
+    disk or object storage (`s3://bucket/landing`: looked for afresh at each poke)."""
     settings = Settings.resolve()
     directory = settings.landing_root / parse_business_date(business_date).isoformat()
     awaited = directory / settings.landing_marker if settings.landing_marker else directory
+    awaited = object_storage_url(awaited) or awaited  # shown as the URL it is
     deadline = time.monotonic() + timeout_seconds
-    while not awaited.exists():
+    while not path_exists(awaited):
         if time.monotonic() >= deadline:
             raise LandingNotReadyError(
                 f"landing day {business_date} not ready after {timeout_seconds:g}s: "

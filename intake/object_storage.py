@@ -1,51 +1,25 @@
 """Landing and archive roots on object storage (`s3://bucket/prefix`, `gs://...`) via fsspec.
 
-A root is object storage when it is a URL whose scheme fsspec knows (other than `file`).
-The command line and the settings hand roots on as `Path`, which folds `s3://b/p` into
-`s3:/b/p`; `object_storage_url` reads either spelling back as the URL, so no caller has to
-carry a second type. Credentials and the endpoint come from the storage's own
-configuration (for S3: the AWS environment variables or files, `AWS_ENDPOINT_URL` for an
-S3-compatible server), never from creditbooks.
-
-Everything that reads a file reads a local copy: a landing day is downloaded whole into a
-directory of this process before it is read (so it is read, checked and fingerprinted
-exactly as a local landing day is), and an archive partition is downloaded once, checked
-against the SHA-256 its batch recorded, and kept under its SHA-256 (content-addressed, so
-a copy can never stand for other bytes). The copies live in one temporary directory per
-process, removed when the process exits.
+Which roots are object storage, and their file system, is `ledger/storage_urls.py`
+(re-exported here). Everything that reads a file reads a local copy: a landing day is
+downloaded whole into a directory of this process before it is read (so it is read,
+checked and fingerprinted exactly as a local landing day is), and an archive partition is
+downloaded once, checked against the SHA-256 its batch recorded, and kept under its
+SHA-256 (content-addressed, so a copy can never stand for other bytes). The copies live
+in one temporary directory per process, removed when the process exits.
 """
 
 from __future__ import annotations
 
 import atexit
-import re
 import shutil
 import tempfile
 from datetime import date
 from functools import cache
 from pathlib import Path
 
-import fsspec
-from fsspec.core import url_to_fs
-
-_URL = re.compile(r"^(?P<scheme>[a-z][a-z0-9+.-]+):/{1,2}(?P<rest>[^/].*)$")
-_LOCAL_SCHEMES = {"file", "local"}
-
-
-def object_storage_url(root: str | Path) -> str | None:
-    """`s3://bucket/prefix` for a root on object storage (written `s3://` or folded by
-    Path into `s3:/`), None for a local path."""
-    match = _URL.match(str(root))
-    if match is None or match["scheme"] in _LOCAL_SCHEMES:
-        return None
-    if match["scheme"] not in fsspec.available_protocols():
-        return None
-    return f"{match['scheme']}://{match['rest'].rstrip('/')}"
-
-
-def file_system(url: str):
-    """The fsspec file system of `url` and the path within it."""
-    return url_to_fs(url)
+from ledger.storage_urls import file_system as file_system
+from ledger.storage_urls import object_storage_url as object_storage_url
 
 
 @cache
@@ -77,3 +51,15 @@ def download_landing_day(url: str, business_date: date) -> Path | None:
         else:
             storage.get_file(entry["name"], str(local_day / name))
     return local_root
+
+
+def path_exists(path: Path) -> bool:
+    """Whether a file or directory exists, locally or on object storage (there, a
+    "directory" is a prefix some object is under; read afresh, not from fsspec's cache,
+    so a sensor that pokes sees what landed since)."""
+    url = object_storage_url(path)
+    if url is None:
+        return Path(path).exists()
+    storage, where = file_system(url)
+    storage.invalidate_cache()
+    return storage.exists(where)

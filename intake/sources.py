@@ -154,7 +154,8 @@ class SourceFile(InputFile):
 
 @dataclass(frozen=True)
 class SourceIntake(DocumentIntake):
-    """A usage intake from a mapped file: its original file is archived beside the rows."""
+    """An intake from a mapped file (a metering system's usage, a Stripe export): its
+    original file is archived beside the rows."""
 
     source_path: Path | None = None
 
@@ -311,7 +312,9 @@ def in_source_terms(intake: DocumentIntake, input_file: SourceFile) -> SourceInt
 
 
 def archive_source_file(writer: PartitionWriter, intake: SourceIntake) -> RecordedPartition:
-    """Copy the original file into the archive beside the day's rows, named by its bytes
-    (on local disk or object storage alike: `PartitionWriter.copy_in`)."""
-    writer.remove_leftovers((SOURCE_DOCUMENT,))
-    return writer.copy_in(Path(intake.source_path), SOURCE_DOCUMENT, intake.rows_read, ".jsonl")
+    """Copy the original file into the archive beside the day's rows as `<document>_source`
+    (usage_source, purchases_source, refunds_source), named by its bytes (on local disk or
+    object storage alike: `PartitionWriter.copy_in`)."""
+    archived_as = f"{intake.document}_source"
+    writer.remove_leftovers((archived_as,))
+    return writer.copy_in(Path(intake.source_path), archived_as, intake.rows_read, ".jsonl")

@@ -9,7 +9,10 @@ endpoints return them in `data` (`GET /v1/billing/credit_grants`,
 one row of the contract's frame, every value as text, so validation, duplicates (by the Stripe id),
 control totals, quarantine and the archive are the contract's own. A row that is refused
 names the Stripe field it came from (`amount.monetary.value`, `metadata.credits`), not the
-contract column, and its quarantined raw row is the Stripe object's line as landed.
+contract column, and its quarantined raw row is the Stripe object's line as landed; the
+file itself is archived as landed beside the mapped rows (`purchases_source`,
+`refunds_source`: intake/sources.py `archive_source_file`), so every object's original
+payload can be read back and checked (`verify --archive`).
 
 Field names and types are Stripe's API reference:
 - Credit Grant: https://docs.stripe.com/api/billing/credit-grant/object (`id`, `customer`,
@@ -67,7 +70,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -86,6 +89,7 @@ from intake.documents import (
     _not_utf8,
     _object_with_unique_keys,
 )
+from intake.sources import SourceIntake
 from intake.validation import ValidatedRows
 from ledger.domain import LotKind
 from ledger.money import UnknownCurrencyError, minor_unit_exponent
@@ -212,12 +216,16 @@ def in_stripe_terms(input_file: InputFile, validated: ValidatedRows) -> Validate
 
 def with_original_lines(intake: DocumentIntake, input_file: InputFile) -> DocumentIntake:
     """A Stripe file's intake with each quarantined row's raw row the object's line as
-    landed (not the contract row it was mapped to); a contract file's intake unchanged."""
-    if not isinstance(input_file, StripeFile) or not len(intake.rejected):
+    landed (not the contract row it was mapped to), and the file itself to be archived
+    whole beside the rows (`<document>_source`, intake/sources.py `archive_source_file`);
+    a contract file's intake unchanged."""
+    if not isinstance(input_file, StripeFile):
         return intake
     lines = [input_file.raw_lines.get(int(row), "")[:RAW_LINE_MAX_CHARACTERS]
              for row in intake.rejected[ROW_NUMBER]]
-    return replace(intake, rejected=intake.rejected.assign(raw_row=lines))
+    rejected = intake.rejected.assign(raw_row=lines) if len(intake.rejected) else intake.rejected
+    return SourceIntake(**{**vars(intake), "rejected": rejected,
+                           "source_path": input_file.path})
 
 
 def _reason_in_source(reason: str, fields: Mapping[str, str]) -> str:

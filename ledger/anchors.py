@@ -17,12 +17,23 @@ beside the archive directory (a publish) or the close directory (a close), that 
 parent: the default layout (`./archive`, `./close`) keeps one file,
 `./creditbooks-anchors.jsonl`. A process killed between its commit and the anchor leaves
 that one anchor out; the next one covers it (a later head seals everything before it).
+
+On object storage (`--anchors s3://bucket/anchors`; the default beside an archive there is
+`s3://bucket/creditbooks-anchors`) the place is a prefix, and each anchor is a new object
+under it holding its one line, named by its time, ledger and a random part
+(`20260303T010000000000Z-<ledger>-<random>.json`) and written only if no object has that
+name: an object store cannot append, and rewriting one object (read, add a line, write
+back under a generation check) would mean every anchor rewrites all the earlier ones,
+which a write-once (object-locked) bucket refuses and a faulty writer could truncate.
+New objects never touch an old one. The anchor lines are the objects' lines in name order,
+that is in time order.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,9 +43,11 @@ from sqlalchemy import Connection, text
 from ledger.archive_index import ledger_id
 from ledger.chain import ChainHead, chain_head
 from ledger.record_chain import record_chain_head
+from ledger.storage_urls import file_system, object_storage_url
 
 ANCHORS_ENVIRONMENT_VARIABLE = "CREDITBOOKS_ANCHORS"
 ANCHOR_FILE_NAME = "creditbooks-anchors.jsonl"
+ANCHOR_PREFIX_NAME = "creditbooks-anchors"  # the default beside an archive on object storage
 
 
 def anchor_file(option: Path | None, beside: Path) -> Path:
@@ -43,6 +56,11 @@ def anchor_file(option: Path | None, beside: Path) -> Path:
         return Path(option)
     if os.environ.get(ANCHORS_ENVIRONMENT_VARIABLE):
         return Path(os.environ[ANCHORS_ENVIRONMENT_VARIABLE])
+    url = object_storage_url(beside)
+    if url is not None:
+        scheme, _, place = url.partition("://")
+        parent = place.rsplit("/", 1)[0] if "/" in place else place
+        return Path(f"{scheme}://{parent}/{ANCHOR_PREFIX_NAME}")
     return Path(beside).parent / ANCHOR_FILE_NAME
 
 
@@ -71,16 +89,42 @@ def current_anchor(connection: Connection, event: str, now: datetime | None = No
 
 
 def append_anchor(path: Path, anchor: Anchor) -> None:
-    """One line appended and synced; the file is never opened for anything else."""
+    """One line appended and synced; the file is never opened for anything else. On object
+    storage, one new object under the prefix `path`."""
+    line = json.dumps(anchor.as_dict(), sort_keys=True) + "\n"
+    url = object_storage_url(path)
+    if url is not None:
+        _put_anchor_object(url, anchor, line)
+        return
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(anchor.as_dict(), sort_keys=True) + "\n"
     descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(descriptor, line.encode())
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+def _put_anchor_object(url: str, anchor: Anchor, line: str) -> None:
+    """The anchor as a new object under the prefix `url`, created only if its name is free
+    (the random part makes two writers' names differ; the check makes sure)."""
+    at = datetime.fromisoformat(anchor.at).astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    storage, prefix = file_system(url)
+    name = f"{prefix}/{at}-{anchor.ledger}-{uuid.uuid4().hex[:12]}.json"
+    storage.pipe_file(name, line.encode(), mode="create")
+
+
+def anchor_lines(path: Path) -> list[str]:
+    """The anchor file's lines; on object storage, the lines of the objects under the
+    prefix, in name order (time order). Raises OSError when they cannot be read."""
+    url = object_storage_url(path)
+    if url is None:
+        return Path(path).read_text(encoding="utf-8").splitlines()
+    storage, prefix = file_system(url)
+    storage.invalidate_cache()
+    return [line for name in sorted(storage.find(prefix))
+            for line in storage.cat_file(name).decode("utf-8").splitlines()]
 
 
 def write_anchor(store, event: str, path: Path) -> Anchor:

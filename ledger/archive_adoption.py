@@ -8,10 +8,18 @@ recorded (`archive_partitions`), and the usage ids of every adopted usage partit
 into the look-back (`seen_usage_ids`; later nights drop those outside their window). A
 partition that should be there and is not stops the upgrade, naming it: without it the
 next nights would not see earlier events and would accept re-sent ones again.
+
+The archive may be on object storage (`upgrade --archive s3://bucket/archive`): the
+pending partitions are then downloaded first, into a temporary directory of the process
+laid out as the archive is, and adopted from there exactly as from disk (a missing one is
+named by its URL before anything is recorded).
 """
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -22,6 +30,7 @@ from sqlalchemy import Connection, text
 from ledger.archive_index import RecordedPartition, file_sha256, record_partition
 from ledger.schema_version import LedgerSchemaError
 from ledger.seen_ids import SEEN_COLUMNS, record_seen_usage
+from ledger.storage_urls import file_system, object_storage_url
 
 # Where v0.1.0 put the archived documents' partitions.
 V0_1_0_PARTITION = "{document}/business_date={day}/rows.parquet"
@@ -67,6 +76,7 @@ def adopt_archive(connection: Connection, archive_root: Path | None) -> int:
             f"the ledger's nights archived {len(pending)} partitions that it does not record "
             "yet: run creditbooks upgrade --archive DIR with the archive they were posted with; "
             "nothing was changed")
+    archive_root = _local_archive(archive_root, pending)  # on object storage: downloaded
     for partition in pending:
         path = Path(archive_root) / partition.relative_path
         if not path.is_file():
@@ -82,6 +92,29 @@ def adopt_archive(connection: Connection, archive_root: Path | None) -> int:
                 parquet.read_row_group(group, columns=SEEN_COLUMNS)
                 for group in range(parquet.num_row_groups)))
     return len(pending)
+
+
+def _local_archive(archive_root: Path, pending: list[PendingPartition]) -> Path:
+    """`archive_root` itself on disk; on object storage, a temporary directory (removed when
+    the process exits) holding a copy of each pending partition under its relative path."""
+    url = object_storage_url(archive_root)
+    if url is None:
+        return Path(archive_root)
+    storage, root = file_system(url)
+    storage.invalidate_cache()
+    local_root = Path(tempfile.mkdtemp(prefix="creditbooks-adoption-"))
+    atexit.register(shutil.rmtree, local_root, ignore_errors=True)
+    for partition in pending:
+        copy = local_root / partition.relative_path
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            storage.get_file(f"{root}/{partition.relative_path}", str(copy))
+        except FileNotFoundError:
+            raise ArchiveAdoptionError(
+                f"archive partition {url}/{partition.relative_path} (batch "
+                f"{partition.batch_id}, {partition.document}) is missing: give the archive "
+                "the ledger was posted with; nothing was changed") from None
+    return local_root
 
 
 def _as_date(value) -> date:

@@ -31,11 +31,12 @@ from pathlib import Path
 
 from sqlalchemy import Connection, text
 
-from ledger.anchors import known_ledger_id
+from ledger.anchors import anchor_lines, known_ledger_id
 from ledger.chain import verify_chain
 from ledger.digest import journal_digests
 from ledger.domain import PeriodAction
 from ledger.record_chain import sealed_entry_sequences, verify_records
+from ledger.storage_urls import object_storage_url
 
 
 @dataclass(frozen=True)
@@ -262,7 +263,7 @@ def _check_manifests(connection: Connection, close_dir: Path,
 
 def _anchor_lines(path: Path) -> list[tuple[int, dict | str]]:
     try:
-        text_lines = Path(path).read_text(encoding="utf-8").splitlines()
+        text_lines = anchor_lines(path)  # on object storage: its objects' lines
     except OSError as error:
         return [(0, f"cannot be read ({error.strerror or error.__class__.__name__})")]
     lines: list[tuple[int, dict | str]] = []
@@ -277,6 +278,7 @@ def _anchor_lines(path: Path) -> list[tuple[int, dict | str]]:
 
 def _check_anchors(connection: Connection, path: Path, lines: list[tuple[int, dict | str]],
                    links: _Links) -> EvidenceCheck:
+    path = object_storage_url(path) or path  # an s3:// prefix shown as its URL
     control = f"anchors in {path}"
     ledger = known_ledger_id(connection)
     checked = 0

@@ -12,22 +12,32 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tomllib
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 
 from creditbooks.night.run import run_night
+from creditbooks.pipeline import LandingNotReadyError, wait_for_landing
 from intake import object_storage
 from intake.archive import ArchiveError, PartitionWriter, verified_path
 from intake.stripe import StripeMapping, read_stripe_document, stripe_amount_text
-from ledger.chain import chain_head
+from ledger.anchors import Anchor, anchor_file, anchor_lines, append_anchor
+from ledger.archive_adoption import ArchiveAdoptionError
+from ledger.archive_index import recorded_partitions
+from ledger.chain import ChainHead, chain_head
+from ledger.evidence import verify_evidence
 from ledger.money import parse_amount_minor
 from ledger.store import Store
+from ledger.upgrade import upgrade_ledger
+from reports.controls import archive_matches_ledger
+from reports.trace import trace_usage
 from rules.policy import DEFAULT_POLICY_FILE, PolicyError, load_policy, policy_from_document
 from tests.support.landing import write_document
 from tests.support.postgres_server import free_port
@@ -138,6 +148,31 @@ def test_stripe_exports_post_the_books_of_the_same_purchases_in_the_contract(tmp
     assert stripe["refunds"].values.tolist() == [["re_a1", "pi_3A1", 20_000_000]]
     with pytest.raises(AssertionError):  # the comparison can fail: a changed figure shows
         assert stripe["lots"].assign(amount_minor=1).equals(contract["lots"])
+
+
+@pytest.mark.slow  # over a second here: not in make test-fast
+def test_the_stripe_files_are_archived_as_landed_and_checked_like_every_partition(tmp_path):
+    _post(tmp_path, "stripe", policy_from_document(STRIPE_POLICY))
+    store = Store(f"sqlite:///{tmp_path / 'ledger.db'}")
+    with store.engine.connect() as connection:
+        partitions = {partition.document: partition
+                      for partition in recorded_partitions(connection)}
+    assert sorted(partitions) == ["purchases", "purchases_source", "refunds", "refunds_source",
+                                  "usage"]
+    archive = tmp_path / "archive"
+    for document, day, rows in (("purchases", "2026-03-01", 6), ("refunds", "2026-03-02", 1)):
+        original = archive / partitions[f"{document}_source"].relative_path
+        assert original.read_bytes() == (FIXTURES / "stripe" / day /
+                                         f"{document}.jsonl").read_bytes()
+        assert partitions[f"{document}_source"].relative_path.startswith(
+            f"{document}_source/business_date={day}/")
+        assert partitions[f"{document}_source"].row_count == rows
+    assert archive_matches_ledger(store, archive).passed  # --archive checks them too
+    original = archive / partitions["purchases_source"].relative_path
+    original.write_bytes(original.read_bytes().replace(b'"credits": "25"', b'"credits": "95"'))
+    check = archive_matches_ledger(store, archive)
+    assert not check.passed and "purchases_source" in check.detail
+    store.dispose()
 
 
 def _line(**fields) -> str:
@@ -331,8 +366,7 @@ def test_a_night_lands_and_archives_on_s3_and_verify_checks_the_archive_there(
 
     bucket, environment = s3_bucket
     monkeypatch.chdir(tmp_path)
-    # Anchors go beside a local archive by default; with one on object storage, name the
-    # file: one per ledger (an anchor file is one ledger's).
+    # Each of the two ledgers keeps its own anchor file (an anchor file is one ledger's).
     monkeypatch.setenv("CREDITBOOKS_ANCHORS", str(tmp_path / "local-anchors.jsonl"))
     local = tmp_path / "local"
     policy = policy_from_document(STRIPE_POLICY)
@@ -350,9 +384,14 @@ def test_a_night_lands_and_archives_on_s3_and_verify_checks_the_archive_there(
     assert not (tmp_path / "s3:").exists()  # nothing went to a local directory named s3:
     objects = sorted(path.split("/archive/", 1)[1] for path in storage.find(f"{bucket}/archive"))
     assert [path.rsplit("/", 1)[0] for path in objects] == [
-        "purchases/business_date=2026-03-01", "refunds/business_date=2026-03-02",
+        "purchases/business_date=2026-03-01", "purchases_source/business_date=2026-03-01",
+        "refunds/business_date=2026-03-02", "refunds_source/business_date=2026-03-02",
         "usage/business_date=2026-03-01", "usage/business_date=2026-03-02"]
-    assert all(path.endswith(".parquet") for path in objects)
+    assert [path.rsplit(".", 1)[1] for path in objects] == [
+        "parquet", "jsonl", "parquet", "jsonl", "parquet", "parquet"]
+    original = next(path for path in objects if path.startswith("purchases_source/"))
+    assert storage.cat_file(f"{bucket}/archive/{original}") == (
+        FIXTURES / "stripe" / "2026-03-01" / "purchases.jsonl").read_bytes()
 
     command = [str(Path(sys.executable).parent / "creditbooks"), "--db",
                f"sqlite:///{tmp_path / 'remote' / 'ledger.db'}", "verify", "--archive",
@@ -361,14 +400,14 @@ def test_a_night_lands_and_archives_on_s3_and_verify_checks_the_archive_there(
     passed = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path,
                             env=child_environment)
     assert passed.returncode == 0, passed.stdout + passed.stderr
-    assert '"detail": "4 partitions, each as its batch recorded it"' in passed.stdout
+    assert '"detail": "6 partitions, each as its batch recorded it"' in passed.stdout
     usage = next(path for path in objects if path.startswith("usage/business_date=2026-03-02"))
     storage.pipe_file(f"{bucket}/archive/{usage}", storage.cat_file(
         f"{bucket}/archive/{objects[0]}"))  # another partition's bytes under its name
     failed = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path,
                             env=child_environment)
     assert failed.returncode == 1
-    assert "1 of 4 partitions differ; first: archive partition s3://" in failed.stdout
+    assert "1 of 6 partitions differ; first: archive partition s3://" in failed.stdout
     assert "SHA-256 differs" in failed.stdout
 
 
@@ -405,3 +444,136 @@ def test_object_storage_roots_are_read_back_from_either_spelling():
     assert url("gs://bucket/landing") == "gs://bucket/landing"
     assert url(Path("archive")) is None and url("/srv/archive") is None
     assert url("file:///srv/archive") is None and url("C:/archive") is None
+
+
+@pytest.mark.slow  # over a second here: not in make test-fast
+def test_anchors_on_s3_are_new_objects_verify_reads_them_and_trace_reads_the_archive_there(
+        tmp_path, s3_bucket, monkeypatch):
+    """With the archive on s3:// and no anchor place given, each publish's anchor is a new
+    object under s3://bucket/creditbooks-anchors/ (an object store cannot append); verify
+    reads them in name order and names one that was altered. `trace usage` reads the usage
+    partitions there, each day's date from its record."""
+    import s3fs
+
+    bucket, _ = s3_bucket
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CREDITBOOKS_ANCHORS", raising=False)
+    archive = Path(f"s3://{bucket}/archive")
+    _post(tmp_path, "stripe", policy_from_document(STRIPE_POLICY), archive=archive)
+    storage = s3fs.S3FileSystem()
+    storage.invalidate_cache()
+    names = sorted(storage.find(f"{bucket}/creditbooks-anchors"))
+    anchors = [json.loads(storage.cat_file(name)) for name in names]
+    assert [anchor["event"] for anchor in anchors] == ["publish 2026-03-01", "publish 2026-03-02"]
+    assert all(name.endswith(".json") and f"-{anchors[0]['ledger']}-" in name for name in names)
+    assert not (tmp_path / "s3:").exists()  # nothing went to a local directory named s3:
+
+    store = Store(f"sqlite:///{tmp_path / 'ledger.db'}")
+    anchors_place = Path(f"s3://{bucket}/creditbooks-anchors")
+    with store.engine.connect() as connection:
+        checks = {check.control: check for check in verify_evidence(connection,
+                                                                    anchors=anchors_place)}
+    anchor_check = checks[f"anchors in s3://{bucket}/creditbooks-anchors"]
+    assert anchor_check.passed and anchor_check.detail.startswith("2 anchors"), anchor_check
+
+    object_storage.local_copies.cache_clear()  # a new process: no copy held yet
+    traced = trace_usage(store, archive, "e6")
+    assert traced["event"]["archive"].startswith(
+        f"s3://{bucket}/archive/usage/business_date=2026-03-01/")
+    assert (traced["event"]["customer_id"], traced["event"]["credits"]) == ("cus_E", "5")
+    assert [(row["purchase_id"], row["value"]) for row in traced["burn_slices"]] == [
+        ("in_1E1", "600")]  # 5 of the invoice's 25 credits, bought for 3000 JPY before tax
+
+    first = anchors[0]
+    altered = {**first, "journal_chain": {**first["journal_chain"], "hash": "0" * 64}}
+    storage.pipe_file(names[0], (json.dumps(altered) + "\n").encode())
+    with store.engine.connect() as connection:
+        failed = next(check for check in verify_evidence(connection, anchors=anchors_place)
+                      if check.control.startswith("anchors in"))
+    assert not failed.passed
+    assert failed.detail.startswith("anchor line 1 (publish 2026-03-01 at "), failed.detail
+    store.dispose()
+
+
+def test_an_anchor_object_is_only_ever_created_never_overwritten(tmp_path, s3_bucket):
+    bucket, _ = s3_bucket
+    anchor = Anchor("L1", "publish 2026-03-01", "2026-03-03T01:00:00+00:00",
+                    ChainHead(3, "a" * 64), ChainHead(2, "b" * 64))
+    place = Path(f"s3://{bucket}/anchors")
+    append_anchor(place, anchor)
+    append_anchor(place, replace(anchor, event="publish 2026-03-02",
+                                 at="2026-03-04T01:00:00+00:00"))
+    lines = [json.loads(line) for line in anchor_lines(place)]
+    assert [line["event"] for line in lines] == ["publish 2026-03-01", "publish 2026-03-02"]
+    assert lines[0]["journal_chain"] == {"sequence": 3, "hash": "a" * 64}
+    import s3fs
+
+    storage = s3fs.S3FileSystem()
+    name = sorted(storage.find(f"{bucket}/anchors"))[0]
+    assert name.split("/")[-1].startswith("20260303T010000000000Z-L1-")
+    with pytest.raises(FileExistsError):  # the create-only write refuses a name in use
+        storage.pipe_file(name, b"{}\n", mode="create")
+    assert anchor_file(None, Path(f"s3://{bucket}/archive")) == Path(
+        f"s3://{bucket}/creditbooks-anchors")
+    assert object_storage.object_storage_url(anchor_file(None, Path(f"s3://{bucket}"))) == (
+        f"s3://{bucket}/creditbooks-anchors")
+    assert anchor_file(None, tmp_path / "archive") == tmp_path / "creditbooks-anchors.jsonl"
+
+
+V0_1_0 = Path(__file__).parent / "fixtures" / "v0.1.0"
+
+
+@pytest.mark.slow  # over a second here: not in make test-fast
+def test_upgrade_adopts_a_v0_1_0_archive_on_s3_as_it_adopts_it_from_disk(tmp_path, s3_bucket,
+                                                                        monkeypatch):
+    import s3fs
+
+    bucket, _ = s3_bucket
+    monkeypatch.chdir(tmp_path)
+    storage = s3fs.S3FileSystem()
+    storage.put(str(V0_1_0 / "archive") + "/", f"{bucket}/archive/", recursive=True)
+    adopted = {}
+    for name, archive in (("disk", V0_1_0 / "archive"), ("s3", Path(f"s3://{bucket}/archive"))):
+        shutil.copyfile(V0_1_0 / "ledger.sqlite", tmp_path / f"{name}.sqlite")
+        url = f"sqlite:///{tmp_path / f'{name}.sqlite'}"
+        outcome = upgrade_ledger(url, archive_root=archive)
+        store = Store(url)
+        adopted[name] = (outcome.partitions_adopted, store.read_frame(
+            "SELECT document, business_date, relative_path, sha256, row_count "
+            "FROM archive_partitions ORDER BY business_date, document").values.tolist())
+        store.dispose()
+    assert adopted["s3"] == adopted["disk"]
+    assert adopted["s3"][0] == len(list((V0_1_0 / "archive").rglob("*.parquet"))) > 0
+    assert not (tmp_path / "s3:").exists()
+
+    missing = "usage/business_date=2026-01-03/rows.parquet"
+    storage.rm_file(f"{bucket}/archive/{missing}")
+    shutil.copyfile(V0_1_0 / "ledger.sqlite", tmp_path / "missing.sqlite")
+    with pytest.raises(ArchiveAdoptionError, match=(
+            rf"^archive partition s3://{bucket}/archive/{re.escape(missing)} \(batch .*\) is "
+            "missing: give the archive the ledger was posted with; nothing was changed$")):
+        upgrade_ledger(f"sqlite:///{tmp_path / 'missing.sqlite'}",
+                       archive_root=Path(f"s3://{bucket}/archive"))
+
+
+def test_the_airflow_landing_sensor_waits_for_the_marker_on_s3(tmp_path, s3_bucket,
+                                                                monkeypatch):
+    import s3fs
+
+    bucket, _ = s3_bucket
+    for name, value in {"CREDITBOOKS_DB": f"sqlite:///{tmp_path / 'ledger.db'}",
+                        "CREDITBOOKS_LANDING": f"s3://{bucket}/landing",
+                        "CREDITBOOKS_LANDING_MARKER": "_SUCCESS"}.items():
+        monkeypatch.setenv(name, value)
+    storage = s3fs.S3FileSystem()
+    storage.pipe_file(f"{bucket}/landing/2026-03-01/usage.csv", b"event_id\n")
+    with pytest.raises(LandingNotReadyError, match=(
+            rf"landing day 2026-03-01 not ready after 0.2s: s3://{bucket}/landing/2026-03-01/"
+            "_SUCCESS is missing; nothing was posted")):
+        wait_for_landing("2026-03-01", timeout_seconds=0.2, poke_seconds=0.05)
+    storage.pipe_file(f"{bucket}/landing/2026-03-01/_SUCCESS", b"")
+    assert wait_for_landing("2026-03-01", timeout_seconds=5, poke_seconds=0.05) == (
+        f"s3://{bucket}/landing/2026-03-01/_SUCCESS")
+    monkeypatch.setenv("CREDITBOOKS_LANDING_MARKER", "")  # no marker: the day's prefix
+    assert wait_for_landing("2026-03-01", timeout_seconds=5) == f"s3://{bucket}/landing/2026-03-01"
+    assert not (tmp_path / "s3:").exists()

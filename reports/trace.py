@@ -323,6 +323,18 @@ def trace_purchase(store: Store, purchase_id: str,
     }
 
 
+def proof_failure(life: dict) -> str | None:
+    """One line naming each check of a `trace_purchase` proof that fails, with its two
+    sides' figures (which source says what), or None when the lot ties out."""
+    if life["ties_out"]["holds"]:
+        return None
+    failed = [f"{check['check']}: {check['figures']}" for check in life["proof_checks"]
+              if not check["holds"]]
+    if not failed:  # every source agrees, on a lot that has given out more than it held
+        failed = [f"value remaining {life['ties_out']['value_remaining']} is below zero"]
+    return (f"purchase {life['lot']['purchase_id']} does not tie out: " + "; ".join(failed))
+
+
 _INSTANT_FIELDS = ("purchased_at", "expires_at", "refunded_at")
 
 
@@ -555,9 +567,48 @@ def trace_customer(store: Store, customer_id: str, period: Period) -> dict:
     }
 
 
+_REVENUE_ORDER = ("usage", "breakage", "overage")
+
+
+def _revenue_kinds(accounts: ChartOfAccounts) -> dict[str, str]:
+    """Each revenue account of the chart and the kind of revenue it holds."""
+    return {accounts.usage_revenue: "usage", accounts.breakage_revenue: "breakage",
+            accounts.overage_revenue: "overage"}
+
+
+def _revenue_lines(store: Store, period: Period, accounts: ChartOfAccounts) -> pd.DataFrame:
+    """Every line of the period on a revenue account (either side: a breakage estimate's
+    catch-up can take revenue back), with its kind of revenue, in entry and line order."""
+    kinds = _revenue_kinds(accounts)
+    lines = store.read_frame("""
+        SELECT l.entry_id, l.line_number, l.account FROM journal_lines l JOIN journal_entries e
+        ON e.entry_id = l.entry_id WHERE e.period = :period
+        AND l.account IN (:usage, :breakage, :overage) AND l.amount_minor <> 0
+        ORDER BY l.entry_id, l.line_number
+    """, period=period, usage=accounts.usage_revenue, breakage=accounts.breakage_revenue,
+        overage=accounts.overage_revenue)
+    return lines.assign(revenue=lines["account"].map(kinds))
+
+
+def _pick_revenue_lines(lines: pd.DataFrame, count: int, generator: np.random.Generator
+                        ) -> list[int]:
+    """Positions of the sampled revenue lines: one of each kind of revenue present first
+    (kinds in the chart's order), so a period's breakage or overage is never left out
+    because usage lines outnumber it; then the rest of `count` drawn from all the others.
+    A sample therefore has at least one line per kind, even when `count` is smaller."""
+    kinds = lines["revenue"].to_numpy()
+    one_of_each = [int(generator.choice(np.flatnonzero(kinds == kind)))
+                   for kind in _REVENUE_ORDER if (kinds == kind).any()]
+    others = np.setdiff1d(np.arange(len(lines)), one_of_each)
+    more = min(max(count - len(one_of_each), 0), len(others))
+    return sorted([*one_of_each, *generator.choice(others, size=more, replace=False).tolist()])
+
+
+
 def trace_sample(store: Store, archive_root: Path, period: Period, count: int, seed: int,
                  accounts: ChartOfAccounts = DEFAULT_CHART) -> dict:
-    """Reproducibly pick usage events and revenue lines of a period and trace each."""
+    """Reproducibly pick usage events and revenue lines of a period and trace each: `count`
+    events, and `count` revenue lines covering every kind of revenue the period has."""
     if not 1 <= count <= 1000:
         raise ValueError("--n must be between 1 and 1000")
     days = store.read_frame("SELECT business_date FROM batches WHERE posting_period = :period "
@@ -570,22 +621,22 @@ def trace_sample(store: Store, archive_root: Path, period: Period, count: int, s
         frame = table.to_pandas()
         frame = frame[frame["business_date"].astype(str).str[:10].isin(wanted)]
         event_ids = sorted(frame["event_id"])
-    lines = store.read_frame("""
-        SELECT l.entry_id, l.line_number FROM journal_lines l JOIN journal_entries e
-        ON e.entry_id = l.entry_id WHERE e.period = :period AND e.kind = :usage
-        AND l.amount_minor < 0 ORDER BY l.entry_id, l.line_number
-    """, period=period, usage=EntryKind.USAGE.value)
+    lines = _revenue_lines(store, period, accounts)
     generator = np.random.default_rng(seed)
     chosen_events = sorted(generator.choice(event_ids, size=min(count, len(event_ids)),
                                             replace=False).tolist()) if event_ids else []
-    picks = sorted(generator.choice(len(lines), size=min(count, len(lines)), replace=False).tolist()
-                   ) if len(lines) else []
+    picks = _pick_revenue_lines(lines, count, generator)
     return {
         "sample": {"period": period, "seed": seed, "events_drawn_from": len(event_ids),
-                   "revenue_lines_drawn_from": len(lines)},
+                   "revenue_lines_drawn_from": len(lines),
+                   "revenue_lines_by_kind": "; ".join(
+                       f"{kind} {number}" for kind, number
+                       in lines["revenue"].value_counts().reindex(_REVENUE_ORDER).dropna()
+                       .astype(int).items())},
         "usage_events": [trace_usage(store, archive_root, event_id) for event_id in chosen_events],
         "revenue_lines": [{"entry_id": lines.iloc[index]["entry_id"],
                            "line": int(lines.iloc[index]["line_number"]),
+                           "revenue": lines.iloc[index]["revenue"],
                            **trace_entry(store, archive_root, lines.iloc[index]["entry_id"],
                                         accounts=accounts)}
                           for index in picks],

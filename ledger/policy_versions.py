@@ -38,9 +38,11 @@ def keep_policy_version(connection: Connection, version: str, policy_text: str, 
     # ON CONFLICT: two Airflow runs first using one version both commit; the first text stays.
     # NOT EXISTS: SQLite's append-only trigger refuses an INSERT onto a kept version before
     # ON CONFLICT is reached (ledger/guards.py); SQLite's one writer makes it race-free there.
+    # CAST: PostgreSQL infers one type for :version, here and in the comparison below.
     inserted = connection.execute(text(
         "INSERT INTO policy_versions (version, policy_text, first_used_by, first_used_for, "
-        "first_used_at) SELECT :version, :policy_text, :actor, :used_for, :recorded_at "
+        "first_used_at) SELECT CAST(:version AS VARCHAR), :policy_text, :actor, :used_for, "
+        ":recorded_at "
         "WHERE NOT EXISTS (SELECT 1 FROM policy_versions WHERE version = :version) "
         "ON CONFLICT (version) DO NOTHING"),
         {"version": version, "policy_text": policy_text, "actor": actor, "used_for": used_for,

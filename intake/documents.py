@@ -379,7 +379,7 @@ def _not_utf8(path: Path) -> str:
             f"{offset}); save the file as UTF-8")
 
 
-class _JsonProblem(ValueError):
+class JsonProblem(ValueError):
     """Raised from json.loads' hooks; the reader adds the file and row."""
 
 
@@ -389,51 +389,66 @@ def _object_with_unique_keys(pairs: list[tuple[str, object]]) -> dict:
     if len(record) < len(pairs):
         keys = [key for key, _ in pairs]
         repeated = next(key for key in keys if keys.count(key) > 1)
-        raise _JsonProblem(f"key {repeated!r} appears more than once in the object; keep one")
+        raise JsonProblem(f"key {repeated!r} appears more than once in the object; keep one")
     return record
 
 
 def _no_constant(name: str) -> None:
-    raise _JsonProblem(f"{name} is not a JSON number; write the value as a decimal or a string")
+    raise JsonProblem(f"{name} is not a JSON number; write the value as a decimal or a string")
+
+
+def parse_json(text: str):
+    """JSON as every intake reader parses it: numbers kept as their text (never a float);
+    NaN, Infinity and a key twice in one object raise JsonProblem."""
+    return json.loads(text, parse_float=str, parse_int=str, parse_constant=_no_constant,
+                      object_pairs_hook=_object_with_unique_keys)
 
 
 # A lone surrogate can only arrive as a \uD800-\uDFFF escape (UTF-8 cannot carry one), so
 # only a line with such an escape has its values searched.
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _read_jsonl(path: Path) -> pd.DataFrame:
-    records = []
+def json_lines(path: Path, object_hint: str = "") -> Iterator[tuple[int, dict, str]]:
+    """(line number, object, line) for each non-blank line of a JSON lines file, read as it
+    is consumed. A line that is not one JSON object, or bytes that are not UTF-8, refuse the
+    file naming the row; `object_hint` says in brackets what a line should hold."""
+    not_an_object = f"not a JSON object ({object_hint})" if object_hint else "not a JSON object"
     with path.open("r", encoding="utf-8-sig", errors="strict") as handle:
         try:
             for line_number, line in enumerate(handle, start=1):
                 if not line.strip():
                     continue
                 try:
-                    record = json.loads(line, parse_float=str, parse_int=str,
-                                        parse_constant=_no_constant,
-                                        object_pairs_hook=_object_with_unique_keys)
+                    record = parse_json(line)
                 except json.JSONDecodeError as error:
                     raise InputFileError(
                         f"{path.name} row {line_number}: not valid JSON ({error.msg})"
                     ) from None
-                except _JsonProblem as problem:
+                except JsonProblem as problem:
                     raise InputFileError(f"{path.name} row {line_number}: {problem}") from None
                 if not isinstance(record, dict):
-                    raise InputFileError(f"{path.name} row {line_number}: not a JSON object")
-                if _SURROGATE_ESCAPE.search(line):
-                    _refuse_surrogates(path.name, line_number, record)
-                records.append({key: _json_text(path.name, line_number, key, value)
-                                for key, value in record.items()})
+                    raise InputFileError(f"{path.name} row {line_number}: {not_an_object}")
+                yield line_number, record, line
         except UnicodeDecodeError:
             raise InputFileError(_not_utf8(path)) from None
+
+
+def _read_jsonl(path: Path) -> pd.DataFrame:
+    records = []
+    for line_number, record, line in json_lines(path):
+        if SURROGATE_ESCAPE.search(line):
+            refuse_surrogates(path.name, line_number, record)
+        records.append({key: _json_text(path.name, line_number, key, value)
+                        for key, value in record.items()})
     columns = list(dict.fromkeys(key for record in records for key in record))
     frame = pd.DataFrame.from_records(records, columns=columns)
     return frame.fillna("").astype(str) if len(columns) else frame
 
 
-def _refuse_surrogates(file_name: str, line_number: int, record: dict) -> None:
+def refuse_surrogates(file_name: str, line_number: int, record: dict) -> None:
+    """Refuses a record holding a lone surrogate in a key or a value, naming row and column."""
     for key, value in record.items():
         for text in (key, value):
             found = _SURROGATE.search(text) if isinstance(text, str) else None

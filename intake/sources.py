@@ -44,15 +44,14 @@ import pyarrow.compute as pc
 from intake.archive import PartitionWriter
 from intake.classification import DocumentIntake
 from intake.documents import (
-    _SURROGATE_ESCAPE,
     DOCUMENT_COLUMNS,
     ROW_NUMBER,
+    SURROGATE_ESCAPE,
     InputFile,
     InputFileError,
-    _JsonProblem,
-    _no_constant,
-    _object_with_unique_keys,
-    _refuse_surrogates,
+    JsonProblem,
+    parse_json,
+    refuse_surrogates,
 )
 from ledger.archive_index import RecordedPartition
 
@@ -198,17 +197,15 @@ def _text(path: Path, content: bytes) -> str:
 def _parsed_events(path: Path, lines: pd.Series) -> list:
     """Every line's object, parsed in one call: numbers stay text, a key twice is refused."""
     try:
-        records = json.loads("[" + "\n,".join(lines) + "]", parse_float=str, parse_int=str,
-                             parse_constant=_no_constant,
-                             object_pairs_hook=_object_with_unique_keys)
-    except (json.JSONDecodeError, _JsonProblem):
+        records = parse_json("[" + "\n,".join(lines) + "]")
+    except (json.JSONDecodeError, JsonProblem):
         records = None
     kinds = pd.Series(records if records is not None else [], dtype=object).map(type)
     if records is None or len(records) != len(lines) or not kinds.map(lambda kind: kind is dict).all():
         _refuse_first_bad_line(path, lines)
-    if lines.str.contains(_SURROGATE_ESCAPE).any():
-        for number in lines.index[lines.str.contains(_SURROGATE_ESCAPE).to_numpy()]:
-            _refuse_surrogates(path.name, int(number), records[lines.index.get_loc(number)])
+    if lines.str.contains(SURROGATE_ESCAPE).any():
+        for number in lines.index[lines.str.contains(SURROGATE_ESCAPE).to_numpy()]:
+            refuse_surrogates(path.name, int(number), records[lines.index.get_loc(number)])
     return records
 
 
@@ -216,13 +213,11 @@ def _refuse_first_bad_line(path: Path, lines: pd.Series) -> None:
     """Only on a broken file: find the first line that is not one JSON object, and name it."""
     for number, line in lines.items():
         try:
-            record = json.loads(line, parse_float=str, parse_int=str,
-                                parse_constant=_no_constant,
-                                object_pairs_hook=_object_with_unique_keys)
+            record = parse_json(line)
         except json.JSONDecodeError as error:
             raise InputFileError(f"{path.name} row {number}: not valid JSON ({error.msg}); "
                                  "write one event object per line") from None
-        except _JsonProblem as problem:
+        except JsonProblem as problem:
             raise InputFileError(f"{path.name} row {number}: {problem}") from None
         if not isinstance(record, dict):
             raise InputFileError(f"{path.name} row {number}: not a JSON object; write one "

@@ -68,7 +68,6 @@ exact decimal in major units, which validation parses with the ISO exponent.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -84,10 +83,7 @@ from intake.documents import (
     InputFile,
     InputFileError,
     _fingerprint,
-    _JsonProblem,
-    _no_constant,
-    _not_utf8,
-    _object_with_unique_keys,
+    json_lines,
 )
 from intake.sources import SourceIntake
 from intake.validation import ValidatedRows
@@ -176,7 +172,7 @@ def read_stripe_document(document: str, path: Path, mapping: StripeMapping) -> S
     digest, _ = _fingerprint(path)
     mapper = _map_refund if document == "refunds" else _map_purchase
     rows, fields, problems, lines = [], [], [], {}
-    for line_number, stripe_object, line in _stripe_objects(path):
+    for line_number, stripe_object, line in json_lines(path, "one Stripe object per line"):
         lines[line_number] = line.rstrip("\r\n")
         mapped = _Mapped(line_number)
         mapper(stripe_object, mapped, mapping)
@@ -238,31 +234,6 @@ def _reason_in_source(reason: str, fields: Mapping[str, str]) -> str:
 
 
 # --- reading the objects ----------------------------------------------------------------------
-
-def _stripe_objects(path: Path):
-    """(line number, object, line) for each non-blank line; a line that is not one JSON object
-    refuses the file, as a contract JSON lines file would be refused."""
-    with path.open("r", encoding="utf-8-sig", errors="strict") as handle:
-        try:
-            for line_number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line, parse_float=str, parse_int=str,
-                                        parse_constant=_no_constant,
-                                        object_pairs_hook=_object_with_unique_keys)
-                except json.JSONDecodeError as error:
-                    raise InputFileError(
-                        f"{path.name} row {line_number}: not valid JSON ({error.msg})") from None
-                except _JsonProblem as problem:
-                    raise InputFileError(f"{path.name} row {line_number}: {problem}") from None
-                if not isinstance(record, dict):
-                    raise InputFileError(f"{path.name} row {line_number}: not a JSON object "
-                                         "(one Stripe object per line)")
-                yield line_number, record, line
-        except UnicodeDecodeError:
-            raise InputFileError(_not_utf8(path)) from None
-
 
 class _Mapped:
     """One object's contract row, the Stripe field of each column, and its problems."""

@@ -292,7 +292,7 @@ def check(context: typer.Context, output_format: FormatOption = OutputFormat.TAB
                            ctx.policy().functional_currency)
     rows = [result.as_dict() for result in results]
     typer.echo(render_rows(rows, output_format, "Controls"))
-    failed = [result.name for result in results if not result.passed]
+    failed = [result.control for result in results if not result.passed]
     if failed:
         raise CreditbooksFailure(f"{len(failed)} control(s) failed: {'; '.join(failed)}")
 

@@ -8,13 +8,12 @@ breakage accruals and expiries.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 
 from intake.archive import ArchiveError, verified_path
 from ledger.archive_index import recorded_partitions
+from ledger.evidence import EvidenceCheck
 from ledger.money import values_to_date_minor
 from ledger.store import Store
 from reports.subledger import lot_state_frame
@@ -24,14 +23,9 @@ from rules.policy import policy_version_of_text
 _MAX_ITEMS = 10
 
 
-@dataclass(frozen=True)
-class ControlResult:
-    name: str
-    passed: bool
-    detail: str
-
-    def as_dict(self) -> dict:
-        return {"control": self.name, "passed": self.passed, "detail": self.detail}
+# A control's outcome is an evidence check's (`creditbooks verify` lists both in one table):
+# the control, whether it passed, and the detail behind it.
+ControlResult = EvidenceCheck
 
 
 def _result(name: str, failures: list[str], passed_detail: str) -> ControlResult:

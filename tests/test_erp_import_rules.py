@@ -202,13 +202,18 @@ def test_an_account_without_a_code_is_refused_naming_each_and_the_section(march,
                       functional_currency="USD")
 
 
-def _edited(path: Path, column: str, change) -> list[list[dict]]:
+def _edited(path: Path, column: str, change, journal_column: str | None = None,
+            pick=lambda row: True) -> list[list[dict]]:
+    """The file's rows with `column` of the first row `pick` accepts set to `change(value)`;
+    given `journal_column`, on every line of that row's journal as well (a journal's lines
+    share their rate and their number)."""
     [rows] = read_files([path])
-    rows[0][column] = change(rows[0][column], rows[0])
-    for row in rows[1:]:
-        if row[list(row)[0]] == rows[0][list(rows[0])[0]] and column in (
-                "Exchange Rate", "Journal No"):
-            row[column] = rows[0][column]
+    first = next(row for row in rows if pick(row))
+    journal = first[journal_column] if journal_column else None
+    value = change(first[column])
+    for row in rows:
+        if row is first or (journal_column and row[journal_column] == journal):
+            row[column] = value
     return [rows]
 
 
@@ -218,44 +223,35 @@ def test_a_file_edited_to_break_one_rule_fails_its_validator(march, policy, tmp_
                                    policy.exports, ledger_currency="USD")[0]
              for target in ("netsuite", "quickbooks", "sap")}
     # NetSuite: a rate of 1 on a EUR journal.
-    [netsuite] = read_files([paths["netsuite"]])
-    eur = next(row["External ID"] for row in netsuite if row["Currency"] == "EUR")
-    for row in netsuite:
-        if row["External ID"] == eur:
-            row["Exchange Rate"] = "1"
-    problems = validate_rows("netsuite", [netsuite], "USD")
+    netsuite = _edited(paths["netsuite"], "Exchange Rate", lambda _: "1", "External ID",
+                       pick=lambda row: row["Currency"] == "EUR")
+    eur = next(row["External ID"] for row in netsuite[0] if row["Currency"] == "EUR")
+    problems = validate_rows("netsuite", netsuite, "USD")
     assert problems and problems[0] == (f"journal {eur} line 1 Exchange Rate: 1 on a EUR journal "
                                         "would post EUR amounts as USD")
     # NetSuite: an amount of 11 digits before the decimal point.
-    [netsuite] = read_files([paths["netsuite"]])
-    netsuite[0]["Debit"] = "12345678901.00"
-    assert validate_rows("netsuite", [netsuite], "USD")[0].endswith(
+    netsuite = _edited(paths["netsuite"], "Debit", lambda _: "12345678901.00")
+    assert validate_rows("netsuite", netsuite, "USD")[0].endswith(
         "line 1 Debit: 12345678901.00 has 11 digits before the decimal point; netsuite takes at "
         "most 10")
     # QuickBooks: a journal number of 22 characters.
-    [quickbooks] = read_files([paths["quickbooks"]])
-    first = quickbooks[0]["Journal No"]
-    for row in quickbooks:
-        if row["Journal No"] == first:
-            row["Journal No"] = "CB-2026-03-28-purchase"
-    problems = validate_rows("quickbooks", [quickbooks], "USD")
+    quickbooks = _edited(paths["quickbooks"], "Journal No", lambda _: "CB-2026-03-28-purchase",
+                         "Journal No")
+    problems = validate_rows("quickbooks", quickbooks, "USD")
     assert problems[0] == ("journal CB-2026-03-28-purchase line 1 Journal No: "
                            "'CB-2026-03-28-purchase' is 22 characters; quickbooks takes at most 21")
     # QuickBooks: an amount of 11 digits before the decimal point (Intuit: "10.5 format").
-    [quickbooks] = read_files([paths["quickbooks"]])
-    quickbooks[0]["Debits"] = "12345678901.00"
-    assert validate_rows("quickbooks", [quickbooks], "USD")[0].endswith(
+    quickbooks = _edited(paths["quickbooks"], "Debits", lambda _: "12345678901.00")
+    assert validate_rows("quickbooks", quickbooks, "USD")[0].endswith(
         "line 1 Debits: 12345678901.00 has 11 digits before the decimal point; quickbooks takes "
         "at most 10")
     # SAP: an account without ALPHA's leading zeros, and a local amount one cent off.
-    [sap] = read_files([paths["sap"]])
-    sap[0]["GL_ACCOUNT"] = sap[0]["GL_ACCOUNT"].lstrip("0")
-    problems = validate_rows("sap", [sap], "USD")
+    sap = _edited(paths["sap"], "GL_ACCOUNT", lambda account: account.lstrip("0"))
+    problems = validate_rows("sap", sap, "USD")
     assert problems[0].endswith("GL_ACCOUNT: '113100' must have its leading zeros (10 digits, "
                                 "SAP's ALPHA conversion)")
-    [sap] = read_files([paths["sap"]])
-    sap[0]["AMT_LOCAL"] = str(Decimal(sap[0]["AMT_LOCAL"]) + Decimal("0.01"))
-    assert "local currency amounts do not balance" in " ".join(validate_rows("sap", [sap], "USD"))
+    sap = _edited(paths["sap"], "AMT_LOCAL", lambda amount: str(Decimal(amount) + Decimal("0.01")))
+    assert "local currency amounts do not balance" in " ".join(validate_rows("sap", sap, "USD"))
 
 
 def test_a_rate_exists_only_when_every_line_rounds_to_its_functional_amount():

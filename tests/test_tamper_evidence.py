@@ -88,6 +88,14 @@ def verify(books: Path, *options: str) -> tuple[int, dict[str, dict]]:
                                   for row in rows}
 
 
+def failed_verify_after(books: Path, statement: str) -> dict[str, dict]:
+    """verify's rows once `statement` has forged the books' ledger; verify must fail."""
+    forge(books / "creditbooks.db", statement)
+    code, rows = verify(books)
+    assert code == 1
+    return rows
+
+
 def everything(books: Path) -> tuple[str, ...]:
     return ("--close-dir", str(books / "close"), "--anchors", str(books / ANCHORS))
 
@@ -169,9 +177,7 @@ def reseal_records_only(database: Path) -> None:
 @pytest.mark.slow  # over a second here: not in make test-fast
 def test_an_edited_period_event_is_named(books):
     database = books / "creditbooks.db"
-    forge(database, "UPDATE period_events SET actor = 'cfo'")
-    code, rows = verify(books)
-    assert code == 1
+    rows = failed_verify_after(books, "UPDATE period_events SET actor = 'cfo'")
     assert rows["record chain"]["detail"] == (
         "period event id 1 (record seal 33) was altered: it no longer matches the hash sealed "
         "when it was recorded")
@@ -189,9 +195,7 @@ def test_deleted_period_events_are_named_and_a_second_close_never_replaces_the_p
     database = books / "creditbooks.db"
     package = books / "close" / "2026-01" / "v1"
     before = {path.name: path.read_bytes() for path in package.iterdir()}
-    forge(database, "DELETE FROM period_events")
-    code, rows = verify(books)
-    assert code == 1
+    rows = failed_verify_after(books, "DELETE FROM period_events")
     assert rows["record chain"]["detail"] == (
         "period event id 1 (record seal 33) is missing from period_events")
 
@@ -222,9 +226,7 @@ def test_a_deleted_quarantine_row_is_named(books):
                                      "GROUP BY batch_id").fetchall()
     connection.close()
     assert quarantined == [("nightly-2026-02-01", 2)]  # U8's negative credits, U2's conflict
-    forge(database, "DELETE FROM quarantine WHERE kind = 'rejected'")
-    code, rows = verify(books)
-    assert code == 1
+    rows = failed_verify_after(books, "DELETE FROM quarantine WHERE kind = 'rejected'")
     assert rows["record chain"]["detail"] == (
         "batch nightly-2026-02-01 (record seal 32) was altered: its row, its files' checksums "
         "and counts or its quarantine rows no longer match the hash sealed when it published")
@@ -232,13 +234,11 @@ def test_a_deleted_quarantine_row_is_named(books):
 
 @pytest.mark.slow  # over a second here: not in make test-fast
 def test_file_counts_changed_consistently_are_named(books):
-    database = books / "creditbooks.db"
     # Still rows read = accepted + duplicates + rejected: the controls cannot tell.
-    forge(database, "UPDATE batch_files SET rows_read = rows_read + 1, "
-                    "rows_rejected = rows_rejected + 1 "
-                    "WHERE batch_id = 'nightly-2026-01-31' AND document = 'usage'")
-    code, rows = verify(books)
-    assert code == 1
+    rows = failed_verify_after(books, "UPDATE batch_files SET rows_read = rows_read + 1, "
+                                      "rows_rejected = rows_rejected + 1 "
+                                      "WHERE batch_id = 'nightly-2026-01-31' "
+                                      "AND document = 'usage'")
     assert [name for name, row in rows.items() if not row["passed"]] == ["record chain"]
     assert rows["record chain"]["detail"].startswith(
         "batch nightly-2026-01-31 (record seal 31) was altered: ")

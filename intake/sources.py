@@ -11,9 +11,13 @@ duplicates by the source's own id, quarantine, the archive and the counts
 how a row is named: a rejected event names the SOURCE field (`data.value`, `timestamp`)
 and its line, and its quarantined `raw_row` is the original JSON line.
 
-The mapped value is credits: there is no rate card yet, so a source that reports raw
-quantities must map a property that already holds credits (`quantity` maps to the
-contract's informational `quantity` column only).
+The mapped value is credits, or, with `rated = true`, a raw quantity that the policy's
+`[rate_card]` turns into credits (rules/rate_card.py, reached through `QuantityRating`:
+intake cannot import the rules). A rated event's credits are computed as it is read and
+written into the contract's `credits` column as exact decimal text; its quantity stays in
+the contract's `quantity` column. An event the card cannot rate (no quantity, a quantity
+that is not a number, a meter the card does not list, 0 credits) is rejected naming the
+source field (`data.value`, `type`), like every other problem of the event.
 
 Evidence: the archive keeps the accepted rows as for any usage file (their `source_row`
 is the event's line) and, beside them, the original file byte for byte
@@ -35,6 +39,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -62,6 +67,17 @@ FIELD_ROLES = ("id", "customer", "time", "meter", "credits", "quantity")
 CONTRACT_COLUMN = {"id": "event_id", "customer": "customer_id", "time": "occurred_at",
                    "meter": "meter", "credits": "credits", "quantity": "quantity"}
 RAW_LINE_MAX_CHARACTERS = 10_000
+MICRO_CREDITS_PER_CREDIT = 10**6
+
+
+class QuantityRating(Protocol):
+    """What turns a source's quantities into credits: the policy's rate card
+    (rules/rate_card.py `RateCard`)."""
+
+    version: str
+
+    def rate(self, meters: pd.Series, quantities: pd.Series) -> pd.DataFrame:
+        """Per event: `credits_micro` (0 where not rated), `problem_role` and `problem`."""
 
 
 @dataclass(frozen=True)
@@ -76,19 +92,35 @@ class UsageSource:
     fields: Mapping[str, tuple[str, ...]]
     time_format: str
     reference: str = ""
+    # [sources.usage] rated = true: the events carry quantities, and `rate_card` (the
+    # policy's [rate_card], attached when the policy is loaded) prices them in credits.
+    rated: bool = False
+    rate_card: QuantityRating | None = None
 
     @property
     def is_contract(self) -> bool:
         return self.format == "contract"
 
+    @property
+    def rate_card_version(self) -> str | None:
+        """The version of the rate card that prices this source's events; None when they
+        carry credits."""
+        return self.rate_card.version if self.rated and self.rate_card is not None else None
+
     def field_name(self, role: str) -> str:
         """The source field a problem names: `data.value`, `external_customer_id or customer_id`."""
+        if role == "credits" and self.rated:  # a rated event's credits come from its quantity
+            role = "quantity"
         return " or ".join(self.fields.get(role, ())) or CONTRACT_COLUMN[role]
 
     def overridden(self, paths: Mapping[str, tuple[str, ...]],
-                   time_format: str | None) -> UsageSource:
+                   time_format: str | None, rated: bool = False) -> UsageSource:
         return UsageSource(self.format, MappingProxyType({**self.fields, **paths}),
-                           time_format or self.time_format, self.reference)
+                           time_format or self.time_format, self.reference, rated)
+
+    def rated_by(self, rate_card: QuantityRating) -> UsageSource:
+        return UsageSource(self.format, self.fields, self.time_format, self.reference,
+                           self.rated, rate_card)
 
 
 def _preset(format_name: str, reference: str, time_format: str, **paths: str | tuple) -> UsageSource:
@@ -149,6 +181,8 @@ class SourceFile(InputFile):
 
     source: UsageSource = CONTRACT_SOURCE
     raw_lines: pd.Series = field(default_factory=lambda: pd.Series(dtype=object))
+    # A rated source's rating of each event, by line number (QuantityRating.rate); else None.
+    rating: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -178,11 +212,29 @@ def read_usage_source(path: Path, source: UsageSource) -> SourceFile:
     events = pd.json_normalize(records) if records else pd.DataFrame(index=range(0))
     frame = pd.DataFrame({ROW_NUMBER: lines.index.to_numpy()})
     for role in FIELD_ROLES:
+        if role == "credits" and source.rated:
+            continue  # priced from the quantity below
         frame[CONTRACT_COLUMN[role]] = _field_text(path, events, source, role, lines.index)
     frame["occurred_at"] = _instants_text(frame["occurred_at"], source.time_format)
+    rating = None
+    if source.rated:
+        if source.rate_card is None:
+            raise ValueError("a rated usage source needs its rate card (rules/policy.py)")
+        rating = source.rate_card.rate(frame["meter"], frame["quantity"])
+        frame["credits"] = _credits_text(rating["credits_micro"])
+        rating.index = lines.index
     ordered = [ROW_NUMBER, *(spec.name for spec in DOCUMENT_COLUMNS["usage"])]
     return SourceFile("usage", path, hashlib.sha256(content).hexdigest(), frame[ordered],
-                      source=source, raw_lines=lines)
+                      source=source, raw_lines=lines, rating=rating)
+
+
+def _credits_text(credits_micro: pd.Series) -> np.ndarray:
+    """Micro-credits as the contract writes credits ("18.000000"); '' where 0 (not rated),
+    which the contract's check then refuses and `in_source_terms` names by the rating."""
+    whole, fraction = np.divmod(credits_micro.to_numpy(dtype=np.int64), MICRO_CREDITS_PER_CREDIT)
+    text = (pd.Series(whole.astype(str)) + "."
+            + pd.Series(fraction.astype(str)).str.zfill(6)).to_numpy(dtype=object)
+    return np.where(credits_micro.to_numpy() > 0, text, "")
 
 
 def _text(path: Path, content: bytes) -> str:
@@ -284,6 +336,8 @@ def in_source_terms(intake: DocumentIntake, input_file: SourceFile) -> SourceInt
     """The intake with rejected rows named as the source writes them: the field path in
     `column_name` and the reasons, and the original JSON line as `raw_row`."""
     source, rejected = input_file.source, intake.rejected.copy()
+    if len(rejected) and input_file.rating is not None:
+        rejected = _named_by_rating(rejected, input_file.rating)
     if len(rejected):
         named = {CONTRACT_COLUMN[role]: source.field_name(role) for role in FIELD_ROLES}
         rejected["column_name"] = rejected["column_name"].map(lambda column: named.get(
@@ -304,6 +358,30 @@ def in_source_terms(intake: DocumentIntake, input_file: SourceFile) -> SourceInt
                         sha256=intake.sha256, rows_read=intake.rows_read,
                         accepted=intake.accepted, duplicate_count=intake.duplicate_count,
                         rejected=rejected, source_path=input_file.path)
+
+
+_CONTRACT_COLUMNS = "|".join(CONTRACT_COLUMN.values())
+# A contract reason about credits or quantity, up to the next column's reason or the end.
+_PRICED_REASON = rf"(?:^|; )(?:credits|quantity): .*?(?=; (?:{_CONTRACT_COLUMNS}): |$)"
+
+
+def _named_by_rating(rejected: pd.DataFrame, rating: pd.DataFrame) -> pd.DataFrame:
+    """The rejected events the rate card did not price: the contract's complaint about the
+    missing credits (and about the quantity) gives way to the rating's own reason, still in
+    contract column names (`in_source_terms` then names the source's fields)."""
+    unpriced = rating.reindex(rejected[ROW_NUMBER].to_numpy())
+    rows = (unpriced["credits_micro"] == 0).to_numpy()
+    if not rows.any():
+        return rejected
+    rejected, unpriced = rejected.copy(), unpriced[rows]
+    kept = rejected.loc[rows, "reason"].str.replace(_PRICED_REASON, "", regex=True)
+    kept = kept.str.removeprefix("; ").to_numpy(dtype=object)
+    own = np.where(unpriced["problem_role"] != "",
+                   unpriced["problem_role"] + ": " + unpriced["problem"], "")
+    reasons = pd.Series(np.where((kept != "") & (own != ""), kept + "; " + own, kept + own))
+    rejected.loc[rows, "reason"] = reasons.to_numpy()
+    rejected.loc[rows, "column_name"] = reasons.str.extract(r"^([a-z_]+):")[0].to_numpy()
+    return rejected
 
 
 def archive_source_file(writer: PartitionWriter, intake: SourceIntake) -> RecordedPartition:

@@ -102,15 +102,23 @@ def _entry(store: Store, entry_id: str) -> tuple[dict, list[dict]]:
 
 
 def _slices(store: Store, business_date, customer_id: str) -> pd.DataFrame:
-    return store.read_frame("SELECT purchase_id, meter, currency, credits_micro, value_minor FROM "
-                            "burn_slices WHERE business_date = :day AND customer_id = :customer "
-                            "ORDER BY purchase_id, meter", day=business_date, customer=customer_id)
+    return store.read_frame("SELECT purchase_id, meter, currency, credits_micro, value_minor, "
+                            "rate_card_version FROM burn_slices WHERE business_date = :day AND "
+                            "customer_id = :customer ORDER BY purchase_id, meter",
+                            day=business_date, customer=customer_id)
+
+
+def _rate_card_text(version) -> str:
+    """The rate card that priced a slice's usage, or that the usage carried its credits."""
+    return "(none: the usage carried credits)" if version is None or pd.isna(version) else \
+        str(version)
 
 
 def _slice_rows(slices: pd.DataFrame) -> list[dict]:
     return [{"purchase_id": row.purchase_id, "meter": row.meter, "currency": row.currency,
              "credits": format_micro_credits(int(row.credits_micro)),
-             "value": format_minor(int(row.value_minor), row.currency)}
+             "value": format_minor(int(row.value_minor), row.currency),
+             "rate_card_version": _rate_card_text(row.rate_card_version)}
             for row in slices.itertuples(index=False)]
 
 
@@ -289,9 +297,9 @@ def trace_purchase(store: Store, purchase_id: str,
         raise TraceNotFoundError(f"no purchase {purchase_id!r}")
     facts = lot.iloc[0]
     currency = facts["currency"]
-    slices = store.read_frame("SELECT business_date, meter, credits_micro, value_minor FROM "
-                              "burn_slices WHERE purchase_id = :id ORDER BY business_date, meter",
-                              id=purchase_id)
+    slices = store.read_frame("SELECT business_date, meter, credits_micro, value_minor, "
+                              "rate_card_version FROM burn_slices WHERE purchase_id = :id "
+                              "ORDER BY business_date, meter", id=purchase_id)
     expiry = store.read_frame("SELECT business_date, credits_micro, value_minor, destination "
                               "FROM lot_expiries WHERE purchase_id = :id", id=purchase_id)
     refunds = store.read_frame("SELECT refund_id, business_date, credits_micro, value_minor, "
@@ -307,7 +315,8 @@ def trace_purchase(store: Store, purchase_id: str,
         "purchase_entry_lines": purchase_entry,
         "burn_slices_by_day": [{"business_date": str(row.business_date), "meter": row.meter,
                                 "credits": format_micro_credits(int(row.credits_micro)),
-                                "value": format_minor(int(row.value_minor), currency)}
+                                "value": format_minor(int(row.value_minor), currency),
+                                "rate_card_version": _rate_card_text(row.rate_card_version)}
                                for row in slices.itertuples(index=False)],
         "refunds": [{"refund_id": row.refund_id, "business_date": str(row.business_date),
                      "credits": format_micro_credits(int(row.credits_micro)),

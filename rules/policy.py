@@ -6,6 +6,10 @@ The file's text is kept with it (`Policy.text`): the ledger stores each version'
 it is first used (`ledger/policy_versions.py`), and `policy_version_of_text` recomputes the
 version from a stored or packaged text.
 
+`[rate_card]` prices a metering system's raw quantities in credits (rules/rate_card.py); a
+usage source with `rated = true` is given it (`UsageSource.rate_card`). It is a rule (the
+same quantities at other rates post other revenue), so it is part of the version.
+
 `[controls]` is segregation of duties: who may close a period (`closers`) and who may
 approve (`approvers`: a reopen, a manual journal), each empty meaning anyone named;
 `Policy.may_close` and `Policy.may_approve` answer for one actor.
@@ -45,6 +49,15 @@ from ledger.accounts import ChartOfAccounts, is_valid_account_name
 from ledger.domain import OverageMode
 from ledger.errors import BooksError, first_and_count
 from ledger.money import is_known_currency
+from rules.rate_card import (
+    QUANTITY_DECIMAL_PLACES,
+    RATE_DECIMAL_PLACES_MAX,
+    RATE_WHOLE_DIGITS_MAX,
+    VERSION_CHARACTERS_MAX,
+    MeterRate,
+    RateCard,
+    Tier,
+)
 
 DEFAULT_POLICY_FILE = Path(__file__).with_name("policy.toml")
 BURN_ORDER_KEYS = ("priority", "expires_at", "per_credit_value", "purchased_at", "purchase_id")
@@ -140,6 +153,8 @@ class Policy:
     purchase_source: PurchaseSource = field(default_factory=PurchaseSource)
     # [chart] manual_accounts: accounts only people post to (manual journals), beside the roles.
     manual_accounts: tuple[str, ...] = ()
+    # [rate_card]: credits per unit of each meter, for usage sources that report quantities.
+    rate_card: RateCard | None = None
 
     # [controls]: who may close and who may approve; empty means anyone named.
     closers: frozenset[str] = frozenset()
@@ -207,6 +222,10 @@ def policy_from_document(document: dict, source: str = "<memory>", text: str = "
     exports = _export_settings(settings["export"], accounts, _Where(source, ("export",)),
                                manual_accounts)
     usage, breakage = settings["usage"], settings["breakage"]
+    rate_card = _rate_card(settings["rate_card"], "rate_card" in document,
+                           _Where(source, ("rate_card",)))
+    usage_source = _rated_source(settings["sources"]["usage"], rate_card,
+                                 _Where(source, ("sources", "usage")))
     return Policy(
         name=settings["policy"]["name"],
         version=version,
@@ -229,7 +248,8 @@ def policy_from_document(document: dict, source: str = "<memory>", text: str = "
         closers=settings["controls"]["closers"],
         approvers=settings["controls"]["approvers"],
         text=text,
-        usage_source=settings["sources"]["usage"],
+        usage_source=usage_source,
+        rate_card=rate_card,
         purchase_source=settings["sources"]["purchases"],
         manual_accounts=manual_accounts,
     )
@@ -564,12 +584,32 @@ def _usage_source(value: object, where: _Where) -> UsageSource:
                            source_where)
     preset = USAGE_SOURCE_PRESETS[settings["format"]]
     overrides = {role: settings[role] for role in FIELD_ROLES if settings[role]}
-    if preset.is_contract and (overrides or settings["time_format"]):
-        key = next(iter(overrides), "time_format")
+    if preset.is_contract and (overrides or settings["time_format"] or settings["rated"]):
+        key = next(iter(overrides), "time_format" if settings["time_format"] else "rated")
         raise source_where.at(key).refuse(
             'maps a metering system\'s events; with format = "contract" (the default) the usage '
             "file has the contract's columns: set format first")
-    return preset.overridden(overrides, settings["time_format"])
+    if settings["rated"] and "credits" in overrides:
+        raise source_where.at("credits").refuse(
+            "is not read when rated = true: credits are the [rate_card] applied to the "
+            "quantity field; remove credits or rated")
+    if settings["rated"] and not overrides.get("quantity", preset.fields.get("quantity")):
+        raise source_where.at("rated").refuse(
+            'needs the field that holds each event\'s quantity: set quantity = "data.value" '
+            "(the field path of the raw quantity)")
+    return preset.overridden(overrides, settings["time_format"], settings["rated"])
+
+
+def _rated_source(usage_source: UsageSource, rate_card: RateCard | None,
+                  where: _Where) -> UsageSource:
+    """The usage source, given the rate card when it reports quantities (rated = true)."""
+    if not usage_source.rated:
+        return usage_source
+    if rate_card is None:
+        raise where.at("rated").refuse(
+            "needs a [rate_card] (its version and [rate_card.meters.NAME] rates) to turn "
+            "quantities into credits")
+    return usage_source.rated_by(rate_card)
 
 
 def _purchase_source(value: object, where: _Where) -> PurchaseSource:
@@ -583,6 +623,85 @@ def _purchase_source(value: object, where: _Where) -> PurchaseSource:
         key = next(key for key in PURCHASE_SOURCE_SCHEMA if key != "format" and key in value)
         raise source_where.at(key).refuse('maps Stripe objects; set format = "stripe" first')
     return PurchaseSource(settings["format"], mapping)
+
+
+def _rate_card(settings: dict[str, object], written: bool, where: _Where) -> RateCard | None:
+    """[rate_card]: none when the section is absent; when written, a version and a meter."""
+    if not written:
+        return None
+    if settings["version"] is None:
+        raise where.at("version").refuse(
+            'is required: name this card\'s rates (e.g. "2026-01"); every burn slice it '
+            "rates records it")
+    if not settings["meters"]:
+        raise where.at("meters").refuse(
+            "must price at least one meter: [rate_card.meters.NAME] with credits_per_unit")
+    return RateCard(settings["version"], settings["meters"])
+
+
+def _rate_card_version(value: object, where: _Where) -> str:
+    if not _one_line_text(value) or len(value) > VERSION_CHARACTERS_MAX:
+        raise where.refuse(f'must be a version on one line of at most {VERSION_CHARACTERS_MAX} '
+                           f'characters such as "2026-01", not {_shown(value)}')
+    return value
+
+
+def _rate_card_meters(value: object, where: _Where) -> Mapping[str, MeterRate]:
+    problems: list[BooksError] = []
+    meters = {meter: _collecting(problems, _meter_rate, rate, where.below().at(meter))
+              for meter, rate in _table(value, where, "[rate_card.meters.NAME] tables").items()}
+    _refuse_any(problems)
+    return _read_only(meters)
+
+
+def _meter_rate(rate: object, listed: _Where) -> MeterRate:
+    if not isinstance(rate, dict):
+        raise listed.refuse(f"must be a table with credits_per_unit (and tiers), not "
+                            f"{_shown(rate)}")
+    meter_where = listed.below()
+    settings = _read_table(rate, METER_RATE_SCHEMA, meter_where)
+    if settings["credits_per_unit"] is None:
+        raise meter_where.at("credits_per_unit").refuse(
+            'is required: the credits one unit costs, as a decimal string such as "0.5"')
+    return MeterRate(settings["credits_per_unit"], settings["tiers"])
+
+
+def _credits_per_unit_rate(value: object, where: _Where, prefix: str = "") -> Decimal:
+    """A rate card's credits per unit: above 0, below 10**9, at most 12 decimal places
+    (so a quantity times it is exact in rules/rate_card.py). `prefix` names a tier's entry."""
+    rate = _decimal_text(value, where, f'{prefix}must be credits per unit as a decimal string '
+                         'such as "0.002"')
+    places = max(0, -rate.normalize().as_tuple().exponent)
+    if rate <= 0 or places > RATE_DECIMAL_PLACES_MAX or rate >= 10**RATE_WHOLE_DIGITS_MAX:
+        raise where.refuse(f"{prefix}must be above 0, below {10**RATE_WHOLE_DIGITS_MAX:,} and "
+                           f"have at most {RATE_DECIMAL_PLACES_MAX} decimal places, not "
+                           f"{_shown(value)}")
+    return rate
+
+
+def _rate_tiers(value: object, where: _Where) -> tuple[Tier, ...]:
+    """Graduated tiers: units of one event above each threshold at that tier's rate."""
+    shape = '{ above = "1000", credits_per_unit = "0.001" }'
+    if not isinstance(value, list):
+        raise where.refuse(f"must be a list of {shape} entries, not {_shown(value)}")
+    tiers: list[Tier] = []
+    for number, entry in enumerate(value, start=1):
+        if not isinstance(entry, dict) or set(entry) != {"above", "credits_per_unit"}:
+            found = f"a table with {', '.join(entry)}" if isinstance(entry, dict) else _shown(entry)
+            raise where.refuse(f"entry {number} must be {shape}, not {found}")
+        above = _decimal_text(entry["above"], where, f"entry {number}: above must be a number "
+                              'of units as a decimal string such as "1000"')
+        if above <= 0 or max(0, -above.normalize().as_tuple().exponent) > QUANTITY_DECIMAL_PLACES:
+            raise where.refuse(f"entry {number}: above must be above 0 with at most "
+                               f"{QUANTITY_DECIMAL_PLACES} decimal places, not "
+                               f"{_shown(entry['above'])}")
+        if tiers and above <= tiers[-1].above_units:
+            raise where.refuse(f"entry {number}: above must be greater than entry {number - 1}'s "
+                               f"({tiers[-1].above_units}), not {_shown(entry['above'])}")
+        rate = _credits_per_unit_rate(entry["credits_per_unit"], where,
+                                      f"entry {number}: credits_per_unit ")
+        tiers.append(Tier(above, rate))
+    return tuple(tiers)
 
 
 def _metadata_key(value: object, where: _Where) -> str:
@@ -634,12 +753,22 @@ SCHEMA: dict[str, dict[str, Setting]] = {
     },
     # Segregation of duties: who may close, who may approve (empty: anyone named).
     "controls": {"closers": (_people, frozenset()), "approvers": (_people, frozenset())},
+    # Credits per unit of each meter, for usage sources that report quantities (rated = true).
+    "rate_card": {"version": (_rate_card_version, None),
+                  "meters": (_rate_card_meters, _read_only())},
+}
+# [rate_card.meters.NAME]: the meter's rate, and graduated tiers above it.
+METER_RATE_SCHEMA: dict[str, Setting] = {
+    "credits_per_unit": (_credits_per_unit_rate, None),
+    "tiers": (_rate_tiers, ()),
 }
 # [sources.usage]: the format (a preset), its time format and field paths, by role.
 USAGE_SOURCE_SCHEMA: dict[str, Setting] = {
     "format": (_one_of(USAGE_SOURCE_PRESETS), "contract"),
     "time_format": (_one_of(TIME_FORMATS), None),
     **{role: (_field_paths, ()) for role in FIELD_ROLES},
+    # The events carry raw quantities (the quantity field) that [rate_card] prices.
+    "rated": (_true_or_false, False),
 }
 # [sources.purchases]: the format, and the metadata keys and rate that name a purchase's credits.
 PURCHASE_SOURCE_SCHEMA: dict[str, Setting] = {

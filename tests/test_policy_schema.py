@@ -24,7 +24,7 @@ from ledger.errors import BooksError
 from rules.policy import DEFAULT_POLICY_FILE, SCHEMA, BreakageRule, PolicyError, load_policy
 
 KNOWN_SECTIONS = ("policy, fx, accounts, burn, usage, sources, breakage, unclaimed_property, "
-                  "costs, chart, kpis, export, controls")
+                  "costs, chart, kpis, export, controls, rate_card")
 KNOWN_ACCOUNTS = ("cash_clearing, deferred_revenue, usage_revenue, breakage_revenue, sales_tax, "
                   "cost_of_revenue, accrued_costs, unclaimed_property, receivables, "
                   "overage_revenue, fx_gain_loss")
@@ -327,6 +327,7 @@ TYPO_IN_EACH_SECTION = {
                "account_codes, netsuite_date_format, xero_date_format"),
     "controls": ("[controls]\napprover = ['cfo']\n", "[controls] approver", "closers, approvers"),
     "chart": ("[chart]\nmanual_account = []\n", "[chart] manual_account", "manual_accounts"),
+    "rate_card": ("[rate_card]\nversoin = '2026-01'\n", "[rate_card] versoin", "version, meters"),
 }
 
 

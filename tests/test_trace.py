@@ -38,10 +38,14 @@ def test_a_usage_event_traces_to_its_bucket_slices_entry_and_share(books, tmp_pa
     assert len(event["input_sha256"]) == 64
     assert document["customer_day_bucket"] == [{"meter": "api", "events": 1, "credits": "0.5"},
                                                {"meter": "gpu", "events": 1, "credits": "4"}]
+    carried = {"rate_card_version": "(none: the usage carried credits)"}  # no rate card
     assert document["burn_slices"] == [
-        {"purchase_id": "P-A", "meter": "api", "currency": "USD", "credits": "0.5", "value": "0.16"},
-        {"purchase_id": "P-B", "meter": "gpu", "currency": "USD", "credits": "2", "value": "4.00"},
-        {"purchase_id": "P-G", "meter": "gpu", "currency": "USD", "credits": "2", "value": "0.00"}]
+        {"purchase_id": "P-A", "meter": "api", "currency": "USD", "credits": "0.5", "value": "0.16",
+         **carried},
+        {"purchase_id": "P-B", "meter": "gpu", "currency": "USD", "credits": "2", "value": "4.00",
+         **carried},
+        {"purchase_id": "P-G", "meter": "gpu", "currency": "USD", "credits": "2", "value": "0.00",
+         **carried}]
     assert document["entry"]["entry_id"] == "usage/A/2026-02-01"
     assert [(line["account"], line["amount"]) for line in document["entry_lines"]] == [
         ("Liabilities:DeferredRevenue:Credits", "0.16"), ("Liabilities:DeferredRevenue:Credits", "4.00"),

@@ -148,8 +148,11 @@ def burn_stage(connection: Connection, night: Night, shard: int, shard_count: in
     touched = recognised.lots[recognised.lots["purchase_id"].isin(recognised.slices["purchase_id"])]
     replace_lot_balances(connection, _balances(touched, night.batch_id))
     slices = recognised.slices
+    # Today's usage was priced by the rate card when the source is rated; null otherwise.
     insert_frame(connection, schema.BurnSlice,
-                 slices[~slices["settles"]].drop(columns="settles").assign(**night.on_day))
+                 slices[~slices["settles"]].drop(columns="settles").assign(
+                     **night.on_day,
+                     rate_card_version=night.policy.usage_source.rate_card_version))
     insert_frame(connection, schema.OverageSettlement,
                  slices[slices["settles"]].drop(columns="settles").assign(**night.on_day))
     insert_frame(connection, schema.UncoveredUsage, uncovered.assign(**night.on_day))

@@ -124,6 +124,9 @@ class BurnSlice(SQLModel, table=True):
     value_minor: int = Field(sa_column=bigint())
     currency: str = Field(max_length=3)
     batch_id: str = Field(foreign_key="batches.batch_id", max_length=64)
+    # The [rate_card] version that priced the usage in credits (rules/rate_card.py); null
+    # when the usage carried its credits (the contract, or a source not rated).
+    rate_card_version: str | None = Field(default=None, max_length=64)
 
 
 class RefundRecord(SQLModel, table=True):

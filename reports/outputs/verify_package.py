@@ -7,7 +7,18 @@ detail rows, checks the ties between reports (trial balance, income statement an
 balance sheet; the rollforward and its breakdowns; the waterfall; revenue by customer,
 product and meter; the KPIs; the reconciliations; the HTML summary's tables and its
 bridge), compares the workbook and the JSON files with the CSV files, and checks each
-file against the SHA-256 the manifest recorded. Each problem is one line naming the
+file against the SHA-256 the manifest recorded.
+
+Each tie takes its two sides from different files, so that an edit made consistently
+in several files (and the manifest re-hashed) is still found: the trial balance's income
+and expense accounts are the income statement's lines, its accounts grouped by type the
+balance sheet's sections, retained earnings its opening income plus the income
+statement's net income; the rollforward's opening, purchases and refunds are the trial
+balance's deferred revenue; revenue by customer, product and meter and breakage by lot
+add up to the income statement; revenue from the opening balance is at most that
+balance; the waterfalls' totals are the trial balances' closing deferred revenue; the
+workbook's rows after the CSV rows are totals only, and each chart's bar on the summary
+page shows its CSV figure. Each problem is one line naming the
 file, the sheet, the row and the column that does not tie.
 
 Given the ledger (`ledger=`, a connection), it also ties the package to the books it
@@ -505,6 +516,205 @@ def check_uncovered_usage(package: Package) -> None:
                                 if row["meter"] != "all meters"), ZERO), "the meters' sum")
 
 
+# Ties between files (issue 19): each takes its two sides from different files, so a
+# consistent edit of one report and its own totals no longer passes. None is a plug.
+INCOME_STATEMENT_ROOTS = ("Income", "Expenses")
+# Each balance sheet section and the trial balance roots it is made of; a liability or an
+# equity figure is a credit balance (credit less debit), an asset a debit balance.
+SECTION_ROOTS = {"Assets": ("Assets",), "Liabilities": ("Liabilities",),
+                 "Equity": ("Equity", "Income", "Expenses")}
+
+
+def _credit_balance(figures: dict | None, side: str) -> Decimal:
+    """An account's credit less debit at `side` (opening, period, closing); none: 0."""
+    if figures is None:
+        return ZERO
+    return figures[f"{side}_credit"] - figures[f"{side}_debit"]
+
+
+def _trial_balance_row(package: Package, name: str, currency: str, account: str) -> int:
+    return next((index for index, row in enumerate(package.rows(name))
+                 if row["currency"] == currency and row["account"] == account), -1)
+
+
+def check_income_accounts_are_on_the_statement(package: Package, suffix: str,
+                                               trial_balance: dict, income: dict) -> None:
+    """Every income and expense account the trial balance moved in the period has its
+    line on the income statement (the lines themselves are tied by
+    check_income_statement)."""
+    name = f"trial_balance{suffix}"
+    for (currency, account), figures in sorted(trial_balance.items()):
+        moved = _credit_balance(figures, "period")
+        if (account.split(":")[0] in INCOME_STATEMENT_ROOTS and moved
+                and (currency, account) not in income):
+            row = _trial_balance_row(package, name, currency, account)
+            package.problems.add(f"income_statement{suffix}.csv currency {currency} column "
+                                 "line", f"no line for {account}, which {name}.csv row "
+                                 f"{row + 2} moves by {moved} (period_credit - period_debit)")
+
+
+def check_balance_sheet_against_trial_balance(package: Package, suffix: str,
+                                              trial_balance: dict) -> None:
+    """Each section's subtotal is the trial balance's accounts of its roots (equity with
+    the income and expense accounts: retained earnings), and retained earnings is the
+    opening income and expense balances plus the income statement's net income."""
+    name, statement = f"balance_sheet{suffix}", f"income_statement{suffix}"
+    net_income = {row["currency"]: package.figure(statement, index, "amount")
+                  for index, row in enumerate(package.rows(statement))
+                  if row["row_type"] == "total"}
+    for index, row in enumerate(package.rows(name)):
+        currency, section = row["currency"], row["section"]
+        accounts = [(account, figures) for (row_currency, account), figures
+                    in trial_balance.items() if row_currency == currency]
+        if row["row_type"] == "subtotal" and section in SECTION_ROOTS:
+            roots = SECTION_ROOTS[section]
+            balances = sum((_credit_balance(figures, "closing") for account, figures
+                            in accounts if account.split(":")[0] in roots), ZERO)
+            package.expect(name, index, "amount", -balances if section == "Assets" else balances,
+                           f"trial_balance{suffix}.csv's {'/'.join(roots)} accounts' closing "
+                           "balance")
+        elif row["row_type"] == "account" and row["line"] == "Equity:RetainedEarnings":
+            opening = sum((_credit_balance(figures, "opening") for account, figures in accounts
+                           if account.split(":")[0] in INCOME_STATEMENT_ROOTS), ZERO)
+            package.expect(name, index, "amount", opening + net_income.get(currency, ZERO),
+                           f"trial_balance{suffix}.csv's opening income and expense balances "
+                           f"plus {statement}.csv's net income")
+    shown = {row["currency"] for row in package.rows(name)}
+    for currency in sorted({currency for currency, _ in trial_balance} - shown):
+        package.problems.add(f"{name}.csv column currency", f"no rows for {currency}, which "
+                             f"trial_balance{suffix}.csv has")
+
+
+def _manual_lines(package: Package, currency: str, account: str, functional: bool
+                  ) -> tuple[Decimal, Decimal]:
+    """(debits, credits) the period's posted manual journals put on `account` in
+    `currency`, from manual_journals.csv (functional: their functional amounts)."""
+    name = "manual_journals"
+    prefix, currency_column = ("functional_", "functional_currency") if functional else (
+        "", "currency")
+    lines = [index for index, row in enumerate(package.rows(name))
+             if row["entry_id"] and row.get(currency_column) == currency
+             and row["account"] == account]
+    return (sum((package.figure(name, index, prefix + "debit") for index in lines), ZERO),
+            sum((package.figure(name, index, prefix + "credit") for index in lines), ZERO))
+
+
+def check_rollforward_against_trial_balance(package: Package, suffix: str,
+                                            trial_balance: dict) -> None:
+    """The rollforward's opening is the trial balance's deferred revenue at the period's
+    start; its purchases are the deferred account's period credits, and refunds what its
+    period debits leave after usage, breakage and escheat, both net of manual journals
+    (from manual_journals.csv) and of revenue reversed back into deferred revenue (the
+    revenue accounts' period debits, as a negative proportional breakage catch-up posts)."""
+    name, tb_name = f"rollforward{suffix}", f"trial_balance{suffix}"
+    deferred = package.accounts["deferred_revenue"]
+    for index, row in enumerate(package.rows(name)):
+        currency = row["currency"]
+        figures = trial_balance.get((currency, deferred))
+        where = f"{tb_name}.csv's {deferred}"
+        package.expect(name, index, "opening", _credit_balance(figures, "opening"),
+                       f"{where} opening_credit - opening_debit")
+        manual_debit, manual_credit = _manual_lines(package, currency, deferred, bool(suffix))
+        reversed_revenue = ZERO
+        for _column, account in _revenue_accounts(package):
+            revenue = trial_balance.get((currency, account))
+            reversed_revenue += (revenue["period_debit"] if revenue else ZERO) - _manual_lines(
+                package, currency, account, bool(suffix))[0]
+        credits = figures["period_credit"] if figures else ZERO
+        debits = figures["period_debit"] if figures else ZERO
+        package.expect(name, index, "purchases", credits - manual_credit - reversed_revenue,
+                       f"{where} period_credit less manual journals and reversed revenue")
+        recognised = sum((package.figure(name, index, column)
+                          for column in ("usage_revenue", "breakage", "escheat")), ZERO)
+        package.expect(name, index, "refunds",
+                       debits - manual_debit - reversed_revenue - recognised,
+                       f"{where} period_debit less manual journals, reversed revenue, "
+                       "usage, breakage and escheat")
+        if "manual_journals" in row:
+            package.expect(name, index, "manual_journals", manual_credit - manual_debit,
+                           f"manual_journals.csv's credits less debits to {deferred}")
+
+
+def check_waterfall_against_trial_balance(package: Package, suffix: str,
+                                          trial_balance: dict) -> None:
+    """Each method's total (the remaining performance obligations) is the trial balance's
+    closing deferred revenue, whatever rates valued the months."""
+    name, deferred = f"waterfall{suffix}", package.accounts["deferred_revenue"]
+    for index, row in enumerate(package.rows(name)):
+        package.expect(name, index, "total",
+                       _credit_balance(trial_balance.get((row["currency"], deferred)),
+                                       "closing"),
+                       f"trial_balance{suffix}.csv's {deferred} closing_credit - closing_debit")
+
+
+def _income_less_manual(package: Package, income: dict, currency: str, role: str) -> Decimal:
+    """The income statement's line of the chart's `role` less what manual journals
+    posted to it: the revenue the credit lots earned."""
+    account = package.accounts[role]
+    return income.get((currency, account), ZERO) - _manual_revenue(package, currency, account,
+                                                                  False)
+
+
+# Each listing of usage revenue, the column that holds it.
+USAGE_REVENUE_LISTINGS = (("revenue_by_customer", "revenue"), ("kpis_by_product", "usage_revenue"),
+                          ("kpis_by_meter", "usage_revenue"))
+
+
+def check_revenue_listings_against_income(package: Package, income: dict) -> None:
+    """Revenue by customer, by product and by meter each add up, per currency, to the
+    income statement's usage revenue; breakage by lot to its breakage revenue where every
+    product of the currency recognises breakage at expiry (remote method, by
+    disclosure_breakage_judgements.csv), and its escheat to the rollforward's."""
+    currencies = sorted({currency for currency, _ in income}
+                        | {row["currency"] for row in package.rows("rollforward")})
+    proportional = {row["currency"] for row in package.rows("disclosure_breakage_judgements")
+                    if row.get("method") != "remote"}
+    for currency in currencies:
+        usage = _income_less_manual(package, income, currency, "usage_revenue")
+        for name, column in USAGE_REVENUE_LISTINGS:
+            _expect_sum(package, name, currency, column, usage,
+                        f"income_statement.csv's {package.accounts['usage_revenue']} less "
+                        "manual journals")
+        if currency not in proportional and "" not in proportional:
+            _expect_sum(package, "breakage_by_lot", currency, "breakage",
+                        _income_less_manual(package, income, currency, "breakage_revenue"),
+                        f"income_statement.csv's {package.accounts['breakage_revenue']} less "
+                        "manual journals")
+        escheat = sum((package.figure("rollforward", index, "escheat")
+                       for index, row in enumerate(package.rows("rollforward"))
+                       if row["currency"] == currency), ZERO)
+        _expect_sum(package, "breakage_by_lot", currency, "escheat", escheat,
+                    "rollforward.csv's escheat")
+
+
+def _expect_sum(package: Package, name: str, currency: str, column: str, expected: Decimal,
+                why: str) -> None:
+    if name not in package.reports:
+        return  # a package from before the report
+    found = sum((package.figure(name, index, column) for index, row
+                 in enumerate(package.rows(name)) if row["currency"] == currency), ZERO)
+    if found != expected:
+        package.problems.add(f"{name}.csv currency {currency} column {column}",
+                             f"sums to {found} but {why} is {expected}")
+
+
+def check_revenue_from_opening(package: Package) -> None:
+    """Revenue recognised out of the opening balance is at most that balance (the
+    rollforward's opening), and its usage and breakage at most the rollforward's."""
+    rollforward = {row["currency"]: index for index, row in enumerate(package.rows("rollforward"))}
+    name = "revenue_from_opening"
+    for index, row in enumerate(package.rows(name)):
+        position = rollforward.get(row["currency"])
+        for column, limit in (("total", "opening"), ("usage_revenue", "usage_revenue"),
+                              ("breakage", "breakage")):
+            ceiling = ZERO if position is None else package.figure("rollforward", position,
+                                                                   limit)
+            found = package.figure(name, index, column)
+            if found > ceiling:
+                package.problems.add(package.where(name, index, column),
+                                     f"{found} but rollforward.csv's {limit} is only {ceiling}")
+
+
 def check_reports(package: Package) -> None:
     def statements(suffix: str) -> None:
         trial_balance = check_trial_balance(package, f"trial_balance{suffix}")
@@ -512,13 +722,19 @@ def check_reports(package: Package) -> None:
         sheet = check_balance_sheet(package, f"balance_sheet{suffix}", trial_balance)
         check_rollforwards(package, income, sheet, suffix)
         check_waterfall(package, suffix)
+        check_income_accounts_are_on_the_statement(package, suffix, trial_balance, income)
+        check_balance_sheet_against_trial_balance(package, suffix, trial_balance)
+        check_rollforward_against_trial_balance(package, suffix, trial_balance)
+        check_waterfall_against_trial_balance(package, suffix, trial_balance)
         if not suffix:
             check_disaggregation(package, income)
+            check_revenue_listings_against_income(package, income)
 
     checks = [(f"statements{suffix or ''}", lambda suffix=suffix: statements(suffix))
               for suffix in ("", "_functional") if f"trial_balance{suffix}" in package.reports]
     checks += [("revenue and KPIs", lambda: check_revenue_and_kpis(package)),
                ("other reports", lambda: check_other_reports(package)),
+               ("revenue from the opening balance", lambda: check_revenue_from_opening(package)),
                ("uncovered usage", lambda: check_uncovered_usage(package)),
                ("manual journals", lambda: check_manual_journals(package))]
     for what, check in checks:
@@ -553,6 +769,11 @@ def check_workbook(package: Package, workbook_path: Path) -> None:
                               row[column], found[position] if position < len(found) else None)
         _check_sheet_totals(package, f"{workbook_path.name} sheet {sheet_name}", header, rows,
                             cells[len(rows) + 1:], name in HAVE_THEIR_OWN_TOTALS)
+    known = {name[:31] for name in package.reports}
+    for sheet_name in workbook.sheetnames:
+        if sheet_name not in known:
+            package.problems.add(f"{workbook_path.name} sheet {sheet_name}",
+                                 "a sheet no CSV file of the package has")
     workbook.close()
 
 
@@ -580,28 +801,49 @@ HAVE_THEIR_OWN_TOTALS = frozenset({
 
 def _check_sheet_totals(package: Package, where: str, header: list[str], rows: list[dict],
                         total_rows: list[tuple], has_own_totals: bool) -> None:
+    """The rows after the CSV's: "Total CURRENCY" rows only, one per currency the rows
+    have, each the sum of that currency's rows; any other row is one the CSV has not."""
+    currencies = {row.get("currency") for row in rows}
+    totalled: set[str] = set()
     for offset, cells in enumerate(total_rows):
+        row_where = f"{where} row {len(rows) + offset + 2}"
         label = cells[0] if cells else None
+        if all(cell is None or cell == "" for cell in cells):
+            continue
         if not (isinstance(label, str) and label.startswith("Total ")):
+            package.problems.add(row_where, f"{label!r}: a row the CSV does not have")
             continue
         if has_own_totals:
-            package.problems.add(f"{where} row {len(rows) + offset + 2}",
-                                 "a Total row adds rows that must not be added up")
+            package.problems.add(row_where, "a Total row adds rows that must not be added up")
             continue
         currency = label.removeprefix("Total ")
-        for position, column in enumerate(header[1:], start=1):
-            value = cells[position] if position < len(cells) else None
-            if value is None:
-                continue
-            cell = f"{where} row {len(rows) + offset + 2} column {column}"
-            if NEVER_SUMMED.search(column) or "currency" not in header:
-                package.problems.add(cell, "a total of a rate, ratio or across currencies")
-                continue
-            expected = sum((number(row[column]) or ZERO for row in rows
-                            if row.get("currency") == currency), ZERO)
-            places = max(0, -expected.as_tuple().exponent)
-            if Decimal(repr(value)).quantize(Decimal(1).scaleb(-places)) != expected:
-                package.problems.add(cell, f"{value} but the {currency} rows sum to {expected}")
+        if currency not in currencies or currency in totalled:
+            why = "a second total" if currency in totalled else "no rows in the CSV"
+            package.problems.add(f"{row_where} column {header[0]}", f"{label!r}: {why} for "
+                                 f"currency {currency}")
+            continue
+        totalled.add(currency)
+        _check_total_row(package, row_where, header, rows, cells, currency)
+
+
+def _check_total_row(package: Package, where: str, header: list[str], rows: list[dict],
+                     cells: tuple, currency: str) -> None:
+    for position, column in enumerate(header[1:], start=1):
+        value = cells[position] if position < len(cells) else None
+        if value is None:
+            continue
+        cell = f"{where} column {column}"
+        if NEVER_SUMMED.search(column) or "currency" not in header:
+            package.problems.add(cell, "a total of a rate, ratio or across currencies")
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            package.problems.add(cell, f"{value!r} is not a number")
+            continue
+        expected = sum((number(row[column]) or ZERO for row in rows
+                        if row.get("currency") == currency), ZERO)
+        places = max(0, -expected.as_tuple().exponent)
+        if Decimal(repr(value)).quantize(Decimal(1).scaleb(-places)) != expected:
+            package.problems.add(cell, f"{value} but the {currency} rows sum to {expected}")
 
 
 def _json_text(value) -> str:
@@ -745,6 +987,7 @@ def check_summary(package: Package, html: str, source: str = "summary.html") -> 
                              f"rollforward has {sorted(rollforward)}")
     for currency, steps in sorted(reader.bridges.items()):
         _check_bridge(package, f"{source} bridge {currency}", steps, rollforward.get(currency))
+    check_charts(package, html, source)
 
 
 BRIDGE_SIGNS = {"opening": 1, "purchases": 1, "usage": -1, "breakage": -1, "refunds": -1,
@@ -776,6 +1019,147 @@ def _check_bridge(package: Package, where: str, steps: list[tuple[str, str]],
         if figures[label] != expected:
             package.problems.add(f"{where} {label}",
                                  f"{figures[label]} but rollforward.csv says {expected}")
+
+
+class _ChartReader(HTMLParser):
+    """Each chart of the summary page: its class, its title (aria-label) and the tooltip
+    of each bar ("<series> <period or month>: <figure>")."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.charts: list[tuple[str, str, list[str]]] = []
+        self._tooltip: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs)
+        classes = (attributes.get("class") or "").split()
+        if tag == "svg" and "chart" in classes:
+            kind = next((name for name in classes if name != "chart"), "")
+            self.charts.append((kind, attributes.get("aria-label") or "", []))
+        elif tag == "title" and self.charts:
+            self._tooltip = []
+
+    def handle_endtag(self, tag):
+        if tag == "title" and self._tooltip is not None:
+            self.charts[-1][2].append("".join(self._tooltip).strip())
+            self._tooltip = None
+
+    def handle_data(self, data):
+        if self._tooltip is not None:
+            self._tooltip.append(data)
+
+
+TOOLTIP = re.compile(r"(?P<series>.+) (?P<when>\d{4}-\d{2}|thereafter|[a-z_]+): (?P<figure>\S*)")
+# The trend charts' series and the KPI (kpis.csv metric) each plots.
+TREND_METRICS = {"price per credit": "effective price per credit",
+                 "cost per credit": "cost per credit", "gross margin %": "gross margin %",
+                 "credits": "credits burned", "active": "active customers",
+                 "top 5 share": "top 5 customers' share of credits burned"}
+
+
+def _chart_currency(title: str) -> str:
+    found = re.search(r"\(([A-Z]{3})\)$", title)
+    return found.group(1) if found else ""
+
+
+def check_charts(package: Package, html: str, source: str = "summary.html") -> None:
+    """Every bar's tooltip on the summary page shows the figure of the CSV file it plots:
+    the bridge the rollforward's, the history this period's closing deferred revenue and
+    revenue recognised out of it, the waterfall each month of waterfall.csv (each with its bar), the
+    trends the KPIs of the periods kpis.csv has."""
+    reader = _ChartReader()
+    reader.feed(html)
+    period = _package_period(package)
+    for kind, title, tooltips in reader.charts:
+        where, currency = f"{source} chart {title!r}", _chart_currency(title)
+        shown = {}
+        for tooltip in tooltips:
+            match = TOOLTIP.fullmatch(tooltip)
+            if match is None:
+                package.problems.add(f"{where} bar {tooltip!r}", "unreadable tooltip")
+                continue
+            key = (match["series"], match["when"])
+            shown[key] = match["figure"]
+            source_cell = _plotted_cell(package, kind, currency, key, period)
+            if source_cell is not None:
+                _compare_bar(package, f"{where} bar {tooltip!r}", match["figure"], source_cell)
+        if kind == "waterfall":
+            _check_waterfall_bars(package, where, currency, shown)
+
+
+def _package_period(package: Package) -> str | None:
+    try:
+        return str(Period(json.loads((package.directory / "manifest.json").read_text())
+                          ["period"]))
+    except (OSError, ValueError, KeyError, TypeError):  # the manifest's checks name it
+        return None
+
+
+def _plotted_cell(package: Package, kind: str, currency: str, key: tuple[str, str],
+                  period: str | None) -> tuple[str, int, str, int] | None:
+    """(report, row index, column, sign) of the figure a bar plots ("a+b": the sum of two
+    columns); None: one the package does not hold (a month of the history before the
+    previous one, whose closing balance is this period's opening)."""
+    series, when = key
+    if kind == "bridge" and series == "movement" and when in BRIDGE_COLUMNS:
+        index = _row_index(package, "rollforward", currency=currency)
+        return ("rollforward", index, BRIDGE_COLUMNS[when], BRIDGE_SIGNS.get(when, 1))
+    if kind == "history" and period and series == "deferred balance" \
+            and when == str(Period(period).previous()):  # last month's closing: our opening
+        return ("rollforward", _row_index(package, "rollforward", currency=currency),
+                "opening", 1)
+    if kind == "history" and when == period:
+        if series == "deferred balance":
+            return ("rollforward", _row_index(package, "rollforward", currency=currency),
+                    "closing", 1)
+        if series == "revenue":  # recognised out of deferred revenue: usage and breakage
+            return ("rollforward", _row_index(package, "rollforward", currency=currency),
+                    "usage_revenue+breakage", 1)
+    if kind == "waterfall":
+        return ("waterfall", _row_index(package, "waterfall", currency=currency, method=series),
+                when, 1)
+    if kind == "trend" and series in TREND_METRICS:
+        column = next((name for name in package.headers.get("kpis", [])
+                       if name.endswith(f"({when})")), None)
+        if column is not None:
+            return ("kpis", _row_index(package, "kpis", currency=currency,
+                                       metric=TREND_METRICS[series]), column, 1)
+    return None
+
+
+def _row_index(package: Package, name: str, **wanted: str) -> int:
+    """The first row of `name` with these values; -1: none."""
+    return next((index for index, row in enumerate(package.rows(name))
+                 if all(row.get(column) == value for column, value in wanted.items())), -1)
+
+
+def _compare_bar(package: Package, where: str, figure: str,
+                 source_cell: tuple[str, int, str, int]) -> None:
+    name, index, column, sign = source_cell
+    columns = column.split("+")  # a bar of two columns' sum
+    if index < 0 or any(part not in package.rows(name)[index] for part in columns):
+        package.problems.add(where, f"{name}.csv has no such figure")
+        return
+    texts = [package.rows(name)[index][part] for part in columns]
+    text_in_file = " + ".join(texts)
+    figures = [number(text) for text in texts]
+    expected = None if None in figures else sign * sum(figures, ZERO)
+    shown = number(figure)
+    if shown != expected:
+        package.problems.add(where, f"{figure} but {package.where(name, index, column)} says "
+                             f"{expected if expected is not None else repr(text_in_file)}")
+
+
+def _check_waterfall_bars(package: Package, where: str, currency: str, shown: dict) -> None:
+    """Each month of each method of waterfall.csv has its bar."""
+    for index, row in enumerate(package.rows("waterfall")):
+        if row["currency"] != currency:
+            continue
+        for column in row:
+            if column not in ("method", "currency", "total") and (row["method"], column) \
+                    not in shown:
+                package.problems.add(f"{where}", f"no bar for {row['method']} {column}, "
+                                     f"{package.where('waterfall', index, column)}")
 
 
 # The ledger's own sums per account and currency, from its journal (published batches,

@@ -1,0 +1,304 @@
+"""verify-package's ties between reports (issue 19): an auditor edits several files of a
+package consistently (every copy of a figure, its totals, the manifest re-hashed) and each
+tie, taking its two sides from different files, still names the file, row and column.
+
+The package is the hand-worked scenario's February (tests/support/scenario.py: USD opening
+20.33, usage 4.16, breakage 0.17, closing 16.00; JPY 662 untouched), with the JPY rate moved
+at the month ends (0.0070 on Jan 31, 0.0068 on Feb 28) so the functional statements carry
+an FX line; purchases and refunds come from the refund scenario's March (purchases 11.00,
+usage 6.66, refunds 4.34)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from creditbooks.close import close_period
+from reports.outputs.verify_package import verify_package
+from tests.support.landing import write_document
+from tests.support.nights import post_days
+from tests.support.package_forgery import edit, edit_bridge, rehash_manifest, replace_in_page
+from tests.support.refunds import write_refund_scenario
+from tests.support.scenario import write_scenario
+
+pytestmark = pytest.mark.slow  # posts and closes whole months
+
+CREDITBOOKS = str(Path(sys.executable).with_name("creditbooks"))
+USAGE, BREAKAGE = "Income:Revenue:Usage", "Income:Revenue:Breakage"
+DEFERRED, FX = "Liabilities:DeferredRevenue:Credits", "Income:ForeignExchange:Unrealised"
+
+
+@pytest.fixture(scope="module")
+def february_package(tmp_path_factory) -> Path:
+    from ledger.store import Store
+    from rules.policy import load_policy
+
+    root = tmp_path_factory.mktemp("february")
+    store = Store(f"sqlite:///{root / 'ledger.db'}")
+    store.initialise()
+    write_scenario(root / "landing")
+    for day, rate in (("2026-01-31", "0.0070"), ("2026-02-28", "0.0068")):
+        write_document(root / "landing", day, "fx_rates", [
+            {"date": day, "currency": "JPY", "rate_to_functional": rate}])
+    policy = load_policy()
+    post_days(store, policy, root, date(2026, 1, 1), date(2026, 1, 31))
+    close_period(store, policy, "2026-01", root / "close", root / "archive", actor="tester")
+    post_days(store, policy, root, date(2026, 2, 1), date(2026, 2, 28))
+    package = close_period(store, policy, "2026-02", root / "close", root / "archive",
+                           actor="tester").package
+    store.dispose()
+    return package
+
+
+@pytest.fixture(scope="module")
+def refund_package(tmp_path_factory) -> Path:
+    from ledger.store import Store
+    from rules.policy import load_policy
+
+    root = tmp_path_factory.mktemp("refunds")
+    store = Store(f"sqlite:///{root / 'ledger.db'}")
+    store.initialise()
+    write_refund_scenario(root / "landing")
+    policy = load_policy()
+    post_days(store, policy, root, date(2026, 3, 1), date(2026, 3, 31))
+    package = close_period(store, policy, "2026-03", root / "close", root / "archive",
+                           actor="tester").package
+    store.dispose()
+    return package
+
+
+@pytest.fixture
+def february(february_package, tmp_path) -> Path:
+    return Path(shutil.copytree(february_package, tmp_path / "february"))
+
+
+@pytest.fixture
+def march(refund_package, tmp_path) -> Path:
+    return Path(shutil.copytree(refund_package, tmp_path / "march"))
+
+
+def verify_on_the_command_line(directory: Path) -> list[str]:
+    shown = subprocess.run([CREDITBOOKS, "verify-package", str(directory)],
+                           capture_output=True, text=True)
+    assert shown.returncode == 1, shown.stdout + shown.stderr
+    return shown.stdout.splitlines()
+
+
+def test_the_untouched_packages_tie_out(february_package, refund_package):
+    import csv
+
+    with (february_package / "income_statement_functional.csv").open() as handle:
+        fx = [row for row in csv.DictReader(handle) if row["line"] == FX]
+    assert [row["amount"] for row in fx] == ["-0.20"]  # 1000 JPY x (0.0068 - 0.0070)
+    assert verify_package(february_package) == []
+    assert verify_package(refund_package) == []
+
+
+def move_revenue_from_breakage_to_usage(package: Path) -> None:
+    """0.04 of USD breakage shown as usage instead, everywhere the statements, the
+    rollforward and its breakdowns, the disaggregation, the revenue from the opening
+    balance and the bridge show them: each foots and ties to the others."""
+    for name in ("income_statement", "trial_balance"):
+        line = "line" if name == "income_statement" else "account"
+        amount = "amount" if name == "income_statement" else "period_credit"
+        edit(package, name, {"currency": "USD", line: BREAKAGE}, **{amount: "0.13"})
+        edit(package, name, {"currency": "USD", line: USAGE}, **{amount: "4.20"})
+    edit(package, "trial_balance", {"currency": "USD", "account": BREAKAGE},
+         closing_credit="5.13")
+    edit(package, "trial_balance", {"currency": "USD", "account": USAGE}, closing_credit="4.87")
+    for name, key in (("rollforward", {}), ("rollforward_by_customer", {"customer": "A"}),
+                      ("rollforward_by_product", {"product": "pack"}),
+                      ("revenue_from_opening", {})):
+        edit(package, name, {"currency": "USD", **key}, usage_revenue="4.20", breakage="0.13")
+    disaggregation = "disclosure_revenue_disaggregation"
+    for key in ({"dimension": "product", "key": "pack"},
+                {"dimension": "customer country", "key": "(not given)"}):
+        edit(package, disaggregation, key, usage_revenue="4.20", breakage="0.13")
+    edit(package, disaggregation, {"dimension": "meter", "key": "(breakage: no meter)"},
+         breakage="0.13", total="0.13")
+    edit(package, disaggregation, {"dimension": "meter", "key": "api"}, usage_revenue="0.20",
+         total="0.20")
+    edit_bridge(package, "USD", "usage", "-4.20")
+    edit_bridge(package, "USD", "breakage", "-0.13")
+    rehash_manifest(package)
+
+
+def test_revenue_listings_and_breakage_by_lot_tie_to_the_income_statement(february):
+    move_revenue_from_breakage_to_usage(february)
+    usage = "income_statement.csv's Income:Revenue:Usage less manual journals is 4.20"
+    assert verify_package(february) == [
+        f"revenue_by_customer.csv currency USD column revenue: sums to 4.16 but {usage}",
+        f"kpis_by_product.csv currency USD column usage_revenue: sums to 4.16 but {usage}",
+        f"kpis_by_meter.csv currency USD column usage_revenue: sums to 4.16 but {usage}",
+        "breakage_by_lot.csv currency USD column breakage: sums to 0.17 but "
+        "income_statement.csv's Income:Revenue:Breakage less manual journals is 0.13"]
+    assert ("revenue_by_customer.csv currency USD column revenue: sums to 4.16 but "
+            f"{usage}") in verify_on_the_command_line(february)
+
+
+def test_an_income_account_left_off_the_functional_income_statement_is_named(february):
+    from tests.support.package_forgery import drop_row
+
+    statement = "income_statement_functional"
+    drop_row(february, statement, {"line": FX})
+    drop_row(february, statement, {"line": "Total foreign exchange"})
+    edit(february, statement, {"line": "Net income"}, amount="4.33")
+    rehash_manifest(february)
+    assert verify_package(february) == [
+        "income_statement_functional.csv currency USD column line: no line for "
+        f"{FX}, which trial_balance_functional.csv row 3 moves by -0.20 "
+        "(period_credit - period_debit)",
+        "balance_sheet_functional.csv row 7 column amount: 12.36 but "
+        "trial_balance_functional.csv's opening income and expense balances plus "
+        "income_statement_functional.csv's net income is 12.56"]
+
+
+def test_balance_sheet_sections_are_the_trial_balance_grouped_by_account_type(february):
+    edit(february, "balance_sheet", {"currency": "USD", "line": "Liabilities:Tax:Sales"},
+         section="Equity")  # a liability shown as equity: every subtotal still foots
+    edit(february, "balance_sheet", {"currency": "USD", "line": "Total liabilities"},
+         amount="16.00")
+    edit(february, "balance_sheet", {"currency": "USD", "line": "Total equity"},
+         amount="10.08")
+    rehash_manifest(february)
+    assert verify_package(february) == [
+        "balance_sheet.csv row 14 column amount: 16.00 but trial_balance.csv's Liabilities "
+        "accounts' closing balance is 16.08",
+        "balance_sheet.csv row 16 column amount: 10.08 but trial_balance.csv's "
+        "Equity/Income/Expenses accounts' closing balance is 10.00"]
+
+
+def test_rollforward_opening_and_purchases_tie_to_the_trial_balance(february):
+    for name, key in (("rollforward", {}), ("rollforward_by_customer", {"customer": "A"}),
+                      ("rollforward_by_product", {"product": "pack"})):
+        edit(february, name, {"currency": "USD", **key}, opening="21.33", purchases="-1.00")
+    edit_bridge(february, "USD", "opening", "21.33")
+    edit_bridge(february, "USD", "purchases", "-1.00")
+    replace_in_page(february, "<title>deferred balance 2026-01: 20.33</title>",
+                    "<title>deferred balance 2026-01: 21.33</title>")  # January's closing
+    rehash_manifest(february)
+    deferred = f"trial_balance.csv's {DEFERRED}"
+    assert verify_on_the_command_line(february) == [
+        f"rollforward.csv row 3 column opening: 21.33 but {deferred} opening_credit - "
+        "opening_debit is 20.33",
+        f"rollforward.csv row 3 column purchases: -1.00 but {deferred} period_credit less "
+        "manual journals and reversed revenue is 0.00"]
+
+
+def test_rollforward_purchases_and_refunds_tie_to_the_trial_balance(march):
+    for name, key in (("rollforward", {}), ("rollforward_by_customer", {"customer": "R"}),
+                      ("rollforward_by_product", {"product": "pack"})):
+        purchases, refunds = ("11.00", "4.34") if name != "rollforward_by_customer" else (
+            "10.00", "3.34")
+        edit(march, name, {"currency": "USD", **key}, purchases=f"{float(purchases) + 1:.2f}",
+             refunds=f"{float(refunds) + 1:.2f}")
+    edit_bridge(march, "USD", "purchases", "12.00")
+    edit_bridge(march, "USD", "refunds", "-5.34")
+    rehash_manifest(march)
+    deferred = f"trial_balance.csv's {DEFERRED}"
+    assert verify_package(march) == [
+        f"rollforward.csv row 2 column purchases: 12.00 but {deferred} period_credit less "
+        "manual journals and reversed revenue is 11.00",
+        f"rollforward.csv row 2 column refunds: 5.34 but {deferred} period_debit less manual "
+        "journals, reversed revenue, usage, breakage and escheat is 4.34"]
+
+
+def test_revenue_from_the_opening_balance_is_at_most_the_opening_balance(february):
+    edit(february, "revenue_from_opening", {"currency": "USD"}, usage_revenue="24.16",
+         total="24.33")
+    rehash_manifest(february)
+    assert verify_package(february) == [
+        "revenue_from_opening.csv row 2 column total: 24.33 but rollforward.csv's opening "
+        "is only 20.33",
+        "revenue_from_opening.csv row 2 column usage_revenue: 24.16 but rollforward.csv's "
+        "usage_revenue is only 4.16"]
+
+
+def test_the_functional_waterfall_ties_to_the_functional_trial_balance(february):
+    """The waterfall (the remaining performance obligations) and the rollforward grown by
+    the same 1.00: the waterfall is named against the trial balance, whatever rates the
+    waterfall's months were valued at."""
+    for method, month in (("contractual expiry", "thereafter"), ("burn forecast", "2026-03")):
+        row = {"method": method, "currency": "USD"}
+        figures = _row(february, "waterfall_functional", row)
+        edit(february, "waterfall_functional", row,
+             **{month: f"{float(figures[month]) + 1:.2f}",
+                "total": f"{float(figures['total']) + 1:.2f}"})
+    edit(february, "rollforward_functional", {"currency": "USD"}, purchases="1.00",
+         closing="21.44")
+    rehash_manifest(february)
+    problems = verify_package(february)
+    tie = f"trial_balance_functional.csv's {DEFERRED} closing_credit - closing_debit is 20.44"
+    assert f"waterfall_functional.csv row 2 column total: 21.44 but {tie}" in problems
+    assert f"waterfall_functional.csv row 3 column total: 21.44 but {tie}" in problems
+    assert (f"rollforward_functional.csv row 2 column purchases: 1.00 but "
+            f"trial_balance_functional.csv's {DEFERRED} period_credit less manual journals "
+            "and reversed revenue is 0.00") in problems
+
+
+def _row(package: Path, name: str, wanted: dict[str, str]) -> dict[str, str]:
+    import csv
+
+    with (package / f"{name}.csv").open() as handle:
+        return next(row for row in csv.DictReader(handle)
+                    if all(row[column] == value for column, value in wanted.items()))
+
+
+def test_workbook_rows_after_the_csv_rows_are_read_back(february):
+    workbook_path = february / "close-2026-02.xlsx"
+    workbook = openpyxl.load_workbook(workbook_path)
+    sheet = workbook["revenue_by_customer"]
+    listed = sheet.max_row  # the CSV's 3 rows and the USD total, after the header
+    assert [cell.value for cell in sheet[listed]][:1] == ["Total USD"]
+    sheet.append(["Z", "pack", "api", "USD", 1, 9.99])  # a customer the CSV has not
+    sheet.append(["Total EUR", None, None, None, None, 0])  # no EUR row
+    sheet.append(["Total USD", None, None, None, None, "4.16"])  # a second one, as text
+    workbook.create_sheet("notes")
+    workbook.save(workbook_path)
+    rehash_manifest(february)
+    book = "close-2026-02.xlsx sheet"
+    assert verify_package(february) == [
+        f"{book} revenue_by_customer row {listed + 1}: 'Z': a row the CSV does not have",
+        f"{book} revenue_by_customer row {listed + 2} column customer_id: 'Total EUR': no "
+        "rows in the CSV for currency EUR",
+        f"{book} revenue_by_customer row {listed + 3} column customer_id: 'Total USD': a "
+        "second total for currency USD",
+        f"{book} notes: a sheet no CSV file of the package has"]
+
+
+def test_chart_figures_are_the_csv_figures(february):
+    """The months of the burn forecast moved in waterfall.csv (its copies too, so it still
+    adds up), the charts left as they were: each bar that now differs is named; so are a
+    tooltip of the bridge, of the history and of a trend changed on the page alone."""
+    row = {"method": "burn forecast", "currency": "USD"}
+    figures = _row(february, "waterfall", row)
+    edit(february, "waterfall", row, **{"2026-03": f"{float(figures['2026-03']) - 1:.2f}",
+                                        "2026-04": f"{float(figures['2026-04']) + 1:.2f}"})
+    replace_in_page(february, "<title>movement breakage: -0.17</title>",
+                    "<title>movement breakage: -0.18</title>")
+    replace_in_page(february, "<title>revenue 2026-02: 4.33</title>",
+                    "<title>revenue 2026-02: 4.34</title>")
+    replace_in_page(february, "<title>credits 2026-02: 4.5</title>",
+                    "<title>credits 2026-02: 5.5</title>")
+    rehash_manifest(february)
+    chart = "summary.html chart"
+    march, april = figures["2026-03"], figures["2026-04"]
+    assert verify_package(february) == [
+        f"{chart} 'Deferred revenue bridge 2026-02 (USD)' bar 'movement breakage: -0.18': "
+        "-0.18 but rollforward.csv row 3 column breakage says -0.17",
+        f"{chart} 'Deferred balance and revenue by month (USD)' bar 'revenue 2026-02: 4.34': "
+        "4.34 but rollforward.csv row 3 column usage_revenue+breakage says 4.33",
+        f"{chart} 'Waterfall of the closing balance (USD)' bar 'burn forecast 2026-03: "
+        f"{march}': {march} but waterfall.csv row 5 column 2026-03 says "
+        f"{float(march) - 1:.2f}",
+        f"{chart} 'Waterfall of the closing balance (USD)' bar 'burn forecast 2026-04: "
+        f"{april}': {april} but waterfall.csv row 5 column 2026-04 says "
+        f"{float(april) + 1:.2f}",
+        f"{chart} 'Usage volume (credits burned)' bar 'credits 2026-02: 5.5': 5.5 but "
+        "kpis.csv row 4 column this_period (2026-02) says 4.5"]

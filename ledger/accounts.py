@@ -30,7 +30,7 @@ class ChartOfAccounts:
     unclaimed_property: str = "Liabilities:UnclaimedProperty:Credits"
     receivables: str = "Assets:Receivables:Customers"
     overage_revenue: str = "Income:Revenue:Overage"
-    # Remeasurement of foreign cash at period end (unrealised; a gain is a credit).
+    # Remeasurement of foreign cash and sales tax at period end (unrealised; a gain is a credit).
     fx_gain_loss: str = "Income:ForeignExchange:Unrealised"
 
     def __post_init__(self) -> None:

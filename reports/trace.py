@@ -8,9 +8,9 @@ an event's share is its credits' fraction of its meter's credits that day, shown
 minor unit, half even). Entries lead back to what each kind came from (`trace_entry`:
 a purchase to its lot, usage to its events and burn slices, breakage to the lot's life, a
 refund to its refund row, a cost to its cost line, escheat to the lot's expiry, overage
-to its charges, an FX remeasurement to its rate and the cash it remeasured); purchases
-show their whole life and the proof that they tie out. Account names come from the
-policy's chart (`accounts`), never spelt here.
+to its charges, an FX remeasurement to its rate and the cash and sales tax it
+remeasured); purchases show their whole life and the proof that they tie out. Account
+names come from the policy's chart (`accounts`), never spelt here.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from ledger.periods import Period
 from ledger.store import Store
 from reports.manual_journals import manual_journal_trace
 from reports.subledger import lot_state_frame
+from rules.fx import rates_in_minor
 
 MAX_EVENTS_INLINE = 20
 # The default policy's chart: a caller with a policy passes its `policy.accounts`.
@@ -436,39 +437,49 @@ def _overage_source(store: Store, facts: dict) -> list[dict]:
 
 
 def _remeasurement_source(store: Store, facts: dict, accounts: ChartOfAccounts,
-                          functional_currency: str) -> dict:
-    """An FX remeasurement: the rate of its day, and the foreign cash it remeasured: the
-    balance in the currency, the functional amount carried before, and after at the rate."""
+                          functional_currency: str) -> tuple[dict, list[dict]]:
+    """An FX remeasurement: the rate of its day, and each foreign monetary balance it
+    remeasured (cash clearing, sales tax payable): the balance in the currency, the
+    functional amount carried before, and after; each row proves that after is the
+    balance at the rate (half even), from the rate row, not from the entry."""
     business_date = date.fromisoformat(facts["business_date"][:10])
-    own = store.read_frame("SELECT currency, functional_minor FROM journal_lines WHERE "
-                           "entry_id = :entry_id AND account = :account",
-                           entry_id=facts["entry_id"], account=accounts.cash_clearing)
+    own = store.read_frame("SELECT account, currency, functional_minor FROM journal_lines WHERE "
+                           "entry_id = :entry_id AND account <> :gain ORDER BY line_number",
+                           entry_id=facts["entry_id"], gain=accounts.fx_gain_loss)
     if own.empty:
-        raise TraceNotFoundError(f"FX entry {facts['entry_id']!r} has no "
-                                 f"{accounts.cash_clearing} line")
-    currency, adjustment = own.iloc[0]["currency"], int(own["functional_minor"].sum())
+        raise TraceNotFoundError(f"FX entry {facts['entry_id']!r} has no line of a balance "
+                                 "it remeasured")
+    currency = own.iloc[0]["currency"]
     rate = _one_row(store, f"the {currency} rate of {business_date} (entry {facts['entry_id']!r})",
                     "SELECT rate_id, rate_date, rate_to_functional FROM fx_rates WHERE "
                     "currency = :currency AND rate_date = :day", currency=currency,
                     day=business_date)
-    carried = _one_row(store, "cash", """
-        SELECT COALESCE(SUM(l.amount_minor), 0) AS amount, COALESCE(SUM(l.functional_minor), 0)
-               AS functional
-        FROM journal_lines l JOIN journal_entries e ON e.entry_id = l.entry_id
-        WHERE l.account = :account AND l.currency = :currency AND e.business_date <= :day
-          AND e.entry_id <> :entry_id""", account=accounts.cash_clearing, currency=currency,
-                       day=business_date, entry_id=facts["entry_id"])
+    [minor_rate] = rates_in_minor([rate["rate_to_functional"]], [currency], functional_currency)
 
     def functional(amount_minor: int) -> str:
         return format_minor(amount_minor, functional_currency)
 
-    return {"currency": currency, "rate_id": rate["rate_id"],
-            "rate_to_functional": rate["rate_to_functional"],
-            "functional_currency": functional_currency,
-            "cash_balance": format_minor(int(carried["amount"]), currency),
-            "carried_functional": functional(int(carried["functional"])),
-            "remeasured_functional": functional(int(carried["functional"]) + adjustment),
-            "unrealised_gain_or_loss": functional(adjustment)}
+    balances = []
+    for line in own.itertuples(index=False):  # one line per account remeasured
+        carried = _one_row(store, line.account, """
+            SELECT COALESCE(SUM(l.amount_minor), 0) AS amount,
+                   COALESCE(SUM(l.functional_minor), 0) AS functional
+            FROM journal_lines l JOIN journal_entries e ON e.entry_id = l.entry_id
+            WHERE l.account = :account AND l.currency = :currency AND e.business_date <= :day
+              AND e.entry_id <> :entry_id""", account=line.account, currency=currency,
+                           day=business_date, entry_id=facts["entry_id"])
+        amount, before = int(carried["amount"]), int(carried["functional"])
+        at_rate = divide_round_half_even(amount * minor_rate.numerator, minor_rate.denominator)
+        balances.append({"account": line.account, "balance": format_minor(amount, currency),
+                         "carried_functional": functional(before),
+                         "remeasured_functional": functional(before + int(line.functional_minor)),
+                         "balance_at_rate": functional(at_rate),
+                         "holds": before + int(line.functional_minor) == at_rate})
+    change = int(own["functional_minor"].sum())
+    return ({"currency": currency, "rate_id": rate["rate_id"],
+             "rate_to_functional": rate["rate_to_functional"],
+             "functional_currency": functional_currency,
+             "unrealised_gain_or_loss": functional(change)}, balances)
 
 
 def _usage_sources(store: Store, archive_root: Path, facts: dict, events_csv: Path | None,
@@ -522,8 +533,8 @@ def trace_entry(store: Store, archive_root: Path, entry_id: str,
     elif kind == EntryKind.OVERAGE:
         document["overage_charges"] = _overage_source(store, facts)
     elif kind == EntryKind.FX:
-        document["remeasurement"] = _remeasurement_source(store, facts, accounts,
-                                                          functional_currency)
+        document["remeasurement"], document["remeasured_balances"] = _remeasurement_source(
+            store, facts, accounts, functional_currency)
     elif kind == EntryKind.MANUAL:  # a person's journal: who, when, and the file's rows
         document["manual_journal"] = manual_journal_trace(store, facts["source_ref"],
                                                           functional_currency)

@@ -13,9 +13,11 @@ balance it touches (ASC 830; IAS 21; IFRIC 22):
   remainder, split by largest remainder in proportion to their transaction amounts, so
   every entry balances in both currencies.
 - Entries with no lot (costs, overage billed in arrears) use the rate of their day.
-- Cash clearing is monetary: on the last night of each month its balance in each foreign
-  currency is remeasured at that day's rate, with an unrealised FX gain or loss entry
-  whose lines move only functional amounts.
+- Cash clearing and sales tax payable are monetary: on the last night of each month their
+  balances in each foreign currency are remeasured at that day's rate, with an unrealised
+  FX gain or loss entry whose lines move only functional amounts. (A lot's tax lines take
+  its purchase rate when posted, as above; the month end brings the balance to the
+  closing rate.)
 
 A posting that needs a rate the books do not have fails with `FxRateMissingError`, and
 the night posts nothing.
@@ -180,11 +182,14 @@ def _at_day_rate(lines: pd.DataFrame, alone: np.ndarray, group: pd.Series,
     lines.loc[anchors, "functional_minor"] -= group[anchors].map(imbalance).to_numpy()
 
 
-def remeasure_cash(balances: pd.DataFrame, day_rates: dict[str, str], functional: str,
-                   day: BusinessDay, accounts: ChartOfAccounts) -> JournalBatch:
-    """Period-end remeasurement of foreign cash clearing: an unrealised FX gain or loss.
+def remeasure_monetary(balances: pd.DataFrame, day_rates: dict[str, str], functional: str,
+                       day: BusinessDay, accounts: ChartOfAccounts) -> JournalBatch:
+    """Period-end remeasurement of the foreign monetary balances, cash clearing and sales
+    tax payable, at the closing rate (ASC 830-10-45-17; IAS 21.23): one entry per
+    currency, each account's change in functional amount on its own line, and the
+    unrealised FX gain or loss as their sum, so the entry balances.
 
-    balances: currency, amount_minor, functional_minor of cash clearing to date.
+    balances: account, currency, amount_minor, functional_minor of those accounts to date.
     """
     foreign = balances[(balances["currency"] != functional)
                        & ((balances["amount_minor"] != 0) | (balances["functional_minor"] != 0))]
@@ -197,18 +202,26 @@ def remeasure_cash(balances: pd.DataFrame, day_rates: dict[str, str], functional
     rate = rates_in_minor([day_rates[currency] for currency in foreign["currency"]],
                           foreign["currency"], functional)
     adjustment = _round_at(foreign["amount_minor"], rate) - foreign["functional_minor"].to_numpy()
-    foreign = foreign.assign(adjustment=adjustment)
+    foreign = foreign.assign(adjustment=adjustment.astype("int64"))
     foreign = foreign[foreign["adjustment"] != 0]
-    entry_id = "fx/" + day.period + "/" + foreign["currency"]
-    common = {"entry_id": entry_id, "customer_id": "", "currency": foreign["currency"]}
-    lines = pd.concat([
-        line_frame(account=accounts.cash_clearing, amount_minor=0, **common).assign(
-            functional_minor=foreign["adjustment"].to_numpy()),
-        line_frame(account=accounts.fx_gain_loss, amount_minor=0, **common).assign(
-            functional_minor=-foreign["adjustment"].to_numpy()),
-    ], ignore_index=True).sort_values("entry_id", kind="stable")
-    source_ref = pd.Series((foreign["currency"] + " cash at " + foreign["currency"].map(day_rates)
-                            ).to_numpy(), index=entry_id.to_numpy())
+    order = {accounts.cash_clearing: 0, accounts.sales_tax: 1}
+    foreign = foreign.assign(order=foreign["account"].map(order)).sort_values(
+        ["currency", "order"], kind="stable")
+    gain = -foreign.groupby("currency", sort=True)["adjustment"].sum()
+    gain = gain[gain != 0]
+    remeasured = pd.concat([
+        foreign[["account", "currency", "adjustment"]],
+        pd.DataFrame({"account": accounts.fx_gain_loss, "currency": gain.index,
+                      "adjustment": gain.to_numpy()})], ignore_index=True)
+    entry_id = "fx/" + day.period + "/" + remeasured["currency"]
+    lines = line_frame(account=remeasured["account"], amount_minor=0, entry_id=entry_id,
+                       customer_id="", currency=remeasured["currency"]).assign(
+        functional_minor=remeasured["adjustment"].to_numpy()).sort_values(
+        "entry_id", kind="stable")
+    currencies = sorted(set(remeasured["currency"]))
+    source_ref = pd.Series([f"{currency} cash and sales tax at {day_rates[currency]}"
+                            for currency in currencies],
+                           index=["fx/" + day.period + "/" + currency for currency in currencies])
     return journal_from_lines(lines, EntryKind.FX, day, source_ref)
 
 

@@ -275,7 +275,8 @@ def test_a_transaction_currency_beancount_ledger_names_what_it_leaves_out(march,
     ledger = write_beancount(march, "2026-03", tmp_path / "books.beancount", draft=True,
                              ledger_currency="USD")
     left_out = [line for line in ledger.read_text().splitlines() if line.startswith("; left out")]
-    assert len(left_out) == 4  # EUR and JPY cash remeasured: cash and FX lines of each
+    # Remeasured: EUR cash, EUR sales tax payable and the FX line; JPY (no tax) cash and FX.
+    assert len(left_out) == 5
     assert left_out[0].startswith("; left out: fx/2026-03/EUR moves only USD (functional) amounts: "
                                   "Assets:Cash:Clearing ")
     assert all(line.endswith("export with --functional to carry it") for line in left_out)

@@ -6,11 +6,13 @@ Rates (USD per EUR): 03-30 1.10, 03-31 1.20, 04-01 1.05.
        1 credit used: 3.33 EUR; deferred owed 6.67: round(3.33 x 1.10) = 3.66 USD
 03-31  1 credit used: 3.34 EUR; owed 3.33: round(6.67 x 1.1) - 3.66 = 7.34 - 3.66 = 3.68 USD
        (still at 1.10, though today's rate is 1.20)
-       month end: cash 12.00 EUR x 1.20 = 14.40 USD, carried at 13.20: unrealised gain 1.20
+       month end: the monetary balances at 1.20 (deferred revenue is not one): cash 12.00
+         EUR = 14.40 USD, carried at 13.20: +1.20; sales tax payable 2.00 EUR = 2.40 USD,
+         carried at 2.20: -0.20; unrealised gain 1.20 - 0.20 = 1.00
 04-01  refund of the last credit: 3.33 EUR value + 0.67 EUR tax (round(2.00 / 3));
          deferred 11.00 - 7.34 = 3.66 USD; tax round(0.67 x 1.1) = 0.74 USD; cash 4.40 USD out
-April 1, in USD: cash 14.40 - 4.40 = 10.00; deferred 0.00; tax -2.20 + 0.74 = -1.46;
-usage -7.34; FX gain -1.20. In EUR: cash 8.00, tax -1.33, usage -6.67.
+April 1, in USD: cash 14.40 - 4.40 = 10.00; deferred 0.00; tax -2.40 + 0.74 = -1.66;
+usage -7.34; FX gain -1.00. In EUR: cash 8.00, tax -1.33, usage -6.67.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ def balances(store, period, functional=None):
 
 
 @pytest.mark.slow  # over a second here: not in make test-fast
-def test_a_euro_lot_keeps_its_purchase_rate_and_cash_is_remeasured(store, policy, tmp_path):
+def test_a_euro_lot_keeps_its_purchase_rate_and_cash_and_tax_are_remeasured(store, policy, tmp_path):
     write_euro_scenario(tmp_path / "landing")
     post_days(store, policy, tmp_path, date(2026, 3, 30), date(2026, 4, 1))
 
@@ -62,7 +64,8 @@ def test_a_euro_lot_keeps_its_purchase_rate_and_cash_is_remeasured(store, policy
         FROM journal_lines l ORDER BY l.entry_id, l.line_number""")
     assert lines.values.tolist() == [
         ["fx/2026-03/EUR", "Assets:Cash:Clearing", "EUR", 0, 120],
-        ["fx/2026-03/EUR", "Income:ForeignExchange:Unrealised", "EUR", 0, -120],
+        ["fx/2026-03/EUR", "Liabilities:Tax:Sales", "EUR", 0, -20],
+        ["fx/2026-03/EUR", "Income:ForeignExchange:Unrealised", "EUR", 0, -100],
         ["purchase/P-E", "Assets:Cash:Clearing", "EUR", 1200, 1320],
         ["purchase/P-E", "Liabilities:DeferredRevenue:Credits", "EUR", -1000, -1100],
         ["purchase/P-E", "Liabilities:Tax:Sales", "EUR", -200, -220],
@@ -76,10 +79,10 @@ def test_a_euro_lot_keeps_its_purchase_rate_and_cash_is_remeasured(store, policy
     ]
     assert balances(store, "2026-04", functional="USD") == {
         ("Assets:Cash:Clearing", "USD"): "10.00",
-        ("Income:ForeignExchange:Unrealised", "USD"): "-1.20",
+        ("Income:ForeignExchange:Unrealised", "USD"): "-1.00",
         ("Income:Revenue:Usage", "USD"): "-7.34",
         ("Liabilities:DeferredRevenue:Credits", "USD"): "0.00",
-        ("Liabilities:Tax:Sales", "USD"): "-1.46",
+        ("Liabilities:Tax:Sales", "USD"): "-1.66",
     }
     euro = balances(store, "2026-04")
     assert (euro[("Assets:Cash:Clearing", "EUR")], euro[("Liabilities:Tax:Sales", "EUR")],
@@ -122,7 +125,8 @@ def test_functional_reports_and_a_functional_ledger_that_beancount_accepts(sqlit
         _, errors, _ = loader.load_file(str(path))
         assert errors == []
     text = (tmp_path / "USD.beancount").read_text()
-    assert "Income:ForeignExchange:Unrealised  -1.20 USD" in text
+    assert "Income:ForeignExchange:Unrealised  -1.00 USD" in text
+    assert "Liabilities:Tax:Sales  -0.20 USD" in text  # sales tax payable remeasured
 
 
 @pytest.mark.slow  # over a second here: not in make test-fast

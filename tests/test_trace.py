@@ -179,14 +179,20 @@ def test_an_overage_entry_traces_to_its_charges(kinds, tmp_path):
                                  ("Income:Revenue:Overage", "-0.02")]
 
 
-def test_an_fx_entry_traces_to_its_rate_and_the_cash_it_remeasured(kinds, tmp_path):
+def test_an_fx_entry_traces_to_its_rate_and_the_cash_and_tax_it_remeasured(kinds, tmp_path):
     document = traced(kinds, tmp_path, "fx/2026-03/EUR")
     assert document["remeasurement"] == {
         "currency": "EUR", "rate_id": "2026-03-31/EUR", "rate_to_functional": "1.2",
-        "functional_currency": "USD", "cash_balance": "12.00", "carried_functional": "13.20",
-        "remeasured_functional": "14.40", "unrealised_gain_or_loss": "1.20"}
-    assert [line["account"] for line in document["lines"]] == [
-        "Assets:Cash:Clearing", "Income:ForeignExchange:Unrealised"]
+        "functional_currency": "USD", "unrealised_gain_or_loss": "1.00"}
+    # Sales tax payable is monetary too (ASC 830; IAS 21.23): at the closing rate.
+    assert document["remeasured_balances"] == [
+        {"account": "Assets:Cash:Clearing", "balance": "12.00", "carried_functional": "13.20",
+         "remeasured_functional": "14.40", "balance_at_rate": "14.40", "holds": True},
+        {"account": "Liabilities:Tax:Sales", "balance": "-2.00", "carried_functional": "-2.20",
+         "remeasured_functional": "-2.40", "balance_at_rate": "-2.40", "holds": True}]
+    assert amounts(document) == [("Assets:Cash:Clearing", "0.00"),
+                                 ("Liabilities:Tax:Sales", "0.00"),
+                                 ("Income:ForeignExchange:Unrealised", "0.00")]
 
 
 def test_an_entry_of_a_kind_trace_does_not_know_is_refused_in_one_line(kinds, tmp_path,

@@ -84,7 +84,7 @@ def post(connection: Connection, night: Night, journal: JournalBatch,
 
     Rates are read only for a journal with foreign lines: a single-currency book never
     touches them. `translated`: the journal's functional amounts are already set (the
-    remeasurement of foreign cash, rules/fx.py) and are posted as they are.
+    remeasurement of foreign cash and sales tax, rules/fx.py) and are posted as they are.
     """
     functional = night.policy.functional_currency
     if not translated and len(journal) and (journal.lines["currency"] != functional).any():

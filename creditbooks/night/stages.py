@@ -41,7 +41,7 @@ from rules.breakage import accrue_breakage, proportional_products, rate_notes
 from rules.burn import burn, burn_order_ranks
 from rules.costs import cost_journal
 from rules.expiry import expire_lots
-from rules.fx import is_period_end, lot_rates, positions, remeasure_cash
+from rules.fx import is_period_end, lot_rates, positions, remeasure_monetary
 from rules.lot_state import INSTANT_DTYPE, credits_left_micro, new_lot_balances, typed_lots
 from rules.overage import charge_arrears, settle_owed
 from rules.purchases import post_purchases
@@ -262,15 +262,16 @@ def expire_stage(connection: Connection, night: Night) -> None:
         replace_lot_balances(connection, closed.reset_index())
     post(connection, night, expired.journal, positions(lots))
     if is_period_end(night.day):
-        cash = read_frame(connection, """
-            SELECT currency, SUM(amount_minor) AS amount_minor,
+        monetary = read_frame(connection, """
+            SELECT account, currency, SUM(amount_minor) AS amount_minor,
                    SUM(functional_minor) AS functional_minor
-            FROM journal_lines WHERE account = :account GROUP BY currency ORDER BY currency
-        """, account=night.policy.accounts.cash_clearing).astype(
+            FROM journal_lines WHERE account IN (:cash, :tax)
+            GROUP BY account, currency ORDER BY currency, account
+        """, cash=night.policy.accounts.cash_clearing, tax=night.policy.accounts.sales_tax).astype(
             {"amount_minor": "int64", "functional_minor": "int64"})
-        post(connection, night, remeasure_cash(cash, rates_on(connection, night),
-                                               night.policy.functional_currency, night.day,
-                                               night.policy.accounts), translated=True)
+        post(connection, night, remeasure_monetary(monetary, rates_on(connection, night),
+                                                   night.policy.functional_currency, night.day,
+                                                   night.policy.accounts), translated=True)
     record_stage(connection, night.batch_id, Stage.EXPIRE, night.recorded_at)
 
 

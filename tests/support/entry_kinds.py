@@ -10,8 +10,9 @@ a credit.
        K1 cost line, gpu, 0.30 USD, vendor cloud: cost/K1, Dr cost of revenue / Cr accrued
 03-31  P-D expires with 2 credits and 2.00 left; DE: escheat/P-D moves 2.00 to the
          unclaimed-property liability
-       month end: cash 12.00 EUR x 1.20 = 14.40 USD, carried at 13.20: fx/2026-03/EUR, an
-         unrealised gain of 1.20
+       month end: cash 12.00 EUR x 1.20 = 14.40 USD, carried at 13.20: +1.20; sales tax
+         payable 2.00 EUR x 1.20 = 2.40 USD, carried at 2.20: -0.20; fx/2026-03/EUR, an
+         unrealised gain of 1.00
 """
 
 from __future__ import annotations

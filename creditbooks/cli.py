@@ -692,7 +692,7 @@ def _journal_action(action, *arguments, **options):
 
 @journal_app.command("import")
 def journal_import_command(context: typer.Context, file: Path, by: ByOption = None) -> None:
-    """Import manual journals from a CSV file as drafts: all of the file, or none of it."""
+    """Import manual journals from a CSV or beancount file as drafts: all of it, or none."""
     from creditbooks.actors import resolve_actor
     from creditbooks.journals import import_journals
 

@@ -31,7 +31,8 @@ from sqlalchemy import Connection
 
 from creditbooks.night.lots import lots_by_id
 from creditbooks.night.posting import Night, all_rates, post
-from intake.manual_journals import ROW_NUMBER, read_manual_journal_file
+from intake.beancount_journals import read_journal_file
+from intake.manual_journals import JOURNAL_ROW_NUMBER, ROW_NUMBER, ManualJournalFileError
 from ledger.chain import seal_entries
 from ledger.domain import BatchStatus, ManualJournalStatus, batch_id_for
 from ledger.locks import locked_periods
@@ -39,6 +40,7 @@ from ledger.manual_journals import (
     journal_lines,
     journal_record,
     journals_in,
+    record_lot_consumption,
     reversals_due,
     set_status,
     store_drafts,
@@ -47,11 +49,13 @@ from ledger.manual_journals import (
 from ledger.periods import Period, business_day
 from ledger.store import Store, batch_for_date
 from rules.fx import positions
+from rules.lot_state import credits_left_micro
 from rules.manual_journals import (
     LedgerFacts,
     check_journals,
     content_hash,
     entry_id_of,
+    lot_change_problems,
     manual_journal_batch,
     reversal_lines,
 )
@@ -87,29 +91,39 @@ def _require_person(name: str, action: str) -> str:
 def ledger_facts(connection: Connection, purchase_ids: pd.Series) -> LedgerFacts:
     """The lots a file names (with what each still holds), the rates and the locks."""
     named = purchase_ids[purchase_ids != ""].drop_duplicates()
-    lots = lots_by_id(connection, named)
-    lot_positions = positions(lots).assign(customer_id=lots["customer_id"].to_numpy())
-    return LedgerFacts(lot_positions, all_rates(connection),
+    return LedgerFacts(_lot_facts(lots_by_id(connection, named)), all_rates(connection),
                        frozenset(str(period) for period in locked_periods(connection)))
+
+
+def _lot_facts(lots: pd.DataFrame) -> pd.DataFrame:
+    """What a journal is checked against on each lot: what it owes, whose, what is left."""
+    return positions(lots).assign(customer_id=lots["customer_id"].to_numpy(),
+                                  kind=lots["kind"].to_numpy(),
+                                  credits_left_micro=credits_left_micro(lots).to_numpy())
 
 
 def import_journals(store: Store, policy: Policy, path: Path, prepared_by: str,
                     prepared_at: datetime | None = None) -> ImportOutcome:
     """Check every journal of the file and store them all as drafts, or none."""
     prepared_by = _require_person(prepared_by, "an import")
-    source = read_manual_journal_file(path)
+    try:
+        source = read_journal_file(path)
+    except ManualJournalFileError as error:  # each problem on its line, as the checks' are
+        raise ManualJournalError(list(error.problems)) from None
     with store.transaction() as connection:
         checked = check_journals(source.rows, source.file_name, policy,
-                                 ledger_facts(connection, source.rows["purchase_id"]))
+                                 ledger_facts(connection, source.rows["purchase_id"]),
+                                 source.naming)
         problems = list(checked.problems)
         stored = stored_content_hashes(connection, sorted(set(source.rows["journal_ref"])))
         unchanged = [ref for ref in checked.journals["ref"]
                      if stored.get(ref) == content_hash_of(checked, ref)]
+        journal_rows = source.rows.get(JOURNAL_ROW_NUMBER, source.rows[ROW_NUMBER])
         for ref in sorted(set(stored) - set(unchanged)):
-            first_row = int(source.rows.loc[source.rows["journal_ref"] == ref, ROW_NUMBER].min())
-            problems.append(f"{source.file_name} row {first_row}, column journal_ref: journal "
-                            f"{ref} was imported before with other content; a correction is "
-                            "a new journal with its own ref")
+            first_row = int(journal_rows[source.rows["journal_ref"] == ref].min())
+            problems.append(f"{source.naming.where(source.file_name, first_row, 'journal_ref')}"
+                            f": journal {ref} was imported before with other content; a "
+                            "correction is a new journal with its own ref")
         if problems:
             raise ManualJournalError(problems)
         new = ~checked.journals["ref"].isin(unchanged)
@@ -240,10 +254,29 @@ def _post(connection: Connection, policy: Policy, ref: str, day: date, lines: pd
         lines["currency"] == functional, 0).astype("int64"))
     journal = manual_journal_batch(ref, lines, day)
     lots = lots_by_id(connection, lines["purchase_id"].dropna())
+    # Nights may have run since the import: the lots must still take the change.
+    problems = lot_change_problems(lines, _lot_facts(lots))
+    if problems:
+        raise ManualJournalError([f"journal {ref} {problem}" for problem in problems])
     post(connection, night, journal, positions(lots))
+    _record_lot_consumption(connection, ref, lines, lots)
     entry_id = entry_id_of(ref)
     seal_entries(connection, night.batch_id, [entry_id])
     return entry_id
+
+
+def _record_lot_consumption(connection: Connection, ref: str, lines: pd.DataFrame,
+                            lots: pd.DataFrame) -> None:
+    """On each line that changes its lot: what the lot had consumed as the journal posts,
+    from which the nights value its later use (rules/lot_state.py)."""
+    changing = lines[lines["deferred_change_minor"] != 0]
+    lot = lots.set_index("purchase_id").loc[changing["purchase_id"]]
+    record_lot_consumption(connection, ref, pd.DataFrame({
+        "line_number": changing["line_number"].to_numpy(),
+        "lot_consumed_micro": (lot["credits_used_micro"]
+                               + lot["credits_refunded_micro"]).to_numpy(),
+        "lot_consumed_value_minor": (lot["usage_value_minor"]
+                                     + lot["refunded_value_minor"]).to_numpy()}))
 
 
 def _as_date(value) -> date:

@@ -4,6 +4,10 @@ hashed. What the rows say is checked by rules/manual_journals.py.
 CSV with a header row: `journal_ref, date, account, currency, debit, credit, memo`, and
 optionally `customer_id, purchase_id, reverse_on`. Data rows are numbered from 1, as the
 nightly files' rows are. Every cell is text; nothing is parsed here.
+
+A beancount file (`.beancount`, `.bean`; intake/beancount_journals.py) gives the same rows,
+one per posting, numbered by their line in the file; `SourceNaming` says how a problem
+names its place in either kind of file.
 """
 
 from __future__ import annotations
@@ -11,7 +15,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -19,10 +24,36 @@ import pandas as pd
 REQUIRED_COLUMNS = ("journal_ref", "date", "account", "currency", "debit", "credit", "memo")
 OPTIONAL_COLUMNS = ("customer_id", "purchase_id", "reverse_on")
 ROW_NUMBER = "source_row"
+# Where the journal a row belongs to starts (a beancount transaction's line); absent in a
+# CSV file, whose journal problems name their first row.
+JOURNAL_ROW_NUMBER = "journal_source_row"
+# What a row says of its whole journal: its problems name the journal's own row.
+JOURNAL_LEVEL_COLUMNS = ("journal_ref", "date", "reverse_on")
+
+
+@dataclass(frozen=True)
+class SourceNaming:
+    """How a problem names its place in a file: `journals.csv row 3, column debit`, or
+    `journals.beancount line 12, amount`."""
+
+    row_word: str = "row"
+    column_words: Mapping[str, str] = field(default_factory=dict)
+
+    def where(self, file_name: str, row_number: int, column: str) -> str:
+        return (f"{file_name} {self.row_word} {row_number}, "
+                f"{self.column_words.get(column, f'column {column}')}")
+
+
+CSV_NAMING = SourceNaming()
 
 
 class ManualJournalFileError(ValueError):
-    """The file cannot be read as a manual journal file; nothing of it is imported."""
+    """The file cannot be read as a manual journal file; nothing of it is imported.
+    `problems`: each one line (a beancount file may have several)."""
+
+    def __init__(self, message: str, problems: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.problems = problems or (message,)
 
 
 @dataclass(frozen=True)
@@ -30,6 +61,7 @@ class ManualJournalFile:
     path: Path
     sha256: str
     rows: pd.DataFrame  # ROW_NUMBER, then every required and optional column, as text
+    naming: SourceNaming = CSV_NAMING
 
     @property
     def file_name(self) -> str:

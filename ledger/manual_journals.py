@@ -63,6 +63,19 @@ def journal_lines(connection: Connection, ref: str) -> pd.DataFrame:
     return lines.astype({"amount_minor": "int64", "deferred_change_minor": "int64"})
 
 
+def record_lot_consumption(connection: Connection, ref: str, consumed: pd.DataFrame) -> None:
+    """Set, on lines of the journal that change their lot, what the lot had consumed when
+    the journal posted (consumed: line_number, lot_consumed_micro, lot_consumed_value_minor)."""
+    if not len(consumed):
+        return
+    connection.execute(text("""
+        UPDATE manual_journal_lines SET lot_consumed_micro = :lot_consumed_micro,
+               lot_consumed_value_minor = :lot_consumed_value_minor
+        WHERE ref = :ref AND line_number = :line_number"""), [
+        {"ref": ref, **{key: int(value) for key, value in row.items()}}
+        for row in consumed.to_dict("records")])
+
+
 def set_status(connection: Connection, ref: str, status: ManualJournalStatus,
                expected: ManualJournalStatus, **changes) -> bool:
     """Move a journal from `expected` to `status` with the changes given; False when it

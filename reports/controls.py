@@ -14,10 +14,10 @@ import pandas as pd
 from intake.archive import ArchiveError, verified_path
 from ledger.archive_index import recorded_partitions
 from ledger.evidence import EvidenceCheck
-from ledger.money import values_to_date_minor
 from ledger.store import Store
 from reports.subledger import lot_state_frame
 from rules.fx import functional_owed_minor, rates_in_minor
+from rules.lot_state import consumed_value_minor
 from rules.policy import policy_version_of_text
 
 _MAX_ITEMS = 10
@@ -112,7 +112,7 @@ def functional_deferred_at_purchase_rates(store: Store, deferred_account: str,
     lots = store.read_frame(f"""
         SELECT l.purchase_id, l.currency, l.rate_to_functional, l.amount_minor,
                {_DEFERRED} AS owed, COALESCE(g.value, 0) AS ledger_value
-        FROM lots l JOIN lot_balances b ON b.purchase_id = l.purchase_id
+        FROM lots l JOIN lot_balances b ON b.purchase_id = l.purchase_id {_MANUAL_CHANGES}
         LEFT JOIN (SELECT purchase_id, -SUM(functional_minor) AS value FROM journal_lines
                    WHERE account = :account GROUP BY purchase_id) g ON g.purchase_id = l.purchase_id
         WHERE l.currency <> :functional ORDER BY l.purchase_id
@@ -129,14 +129,22 @@ def functional_deferred_at_purchase_rates(store: Store, deferred_account: str,
                    failures, f"{len(lots)} foreign lots")
 
 
+# A lot's deferred value: its running totals, and what posted manual journals changed on
+# it (creditbooks/journals.py; the join below, `m`, goes with it).
 _DEFERRED = ("l.amount_minor - b.usage_value_minor - b.refunded_value_minor - b.breakage_minor"
-             " - b.escheat_minor")
+             " - b.escheat_minor + COALESCE(m.change_minor, 0)")
+_MANUAL_CHANGES = """
+        LEFT JOIN (SELECT ml.purchase_id, SUM(ml.deferred_change_minor) AS change_minor
+                   FROM manual_journal_lines ml JOIN manual_journals mj ON mj.ref = ml.ref
+                   WHERE mj.entry_id IS NOT NULL AND ml.purchase_id IS NOT NULL
+                   GROUP BY ml.purchase_id) m ON m.purchase_id = l.purchase_id"""
 
 
 def subledger_equals_ledger(store: Store, deferred_account: str) -> ControlResult:
     subledger = store.read_frame(f"""
         SELECT l.currency, SUM({_DEFERRED}) AS value
-        FROM lots l JOIN lot_balances b ON b.purchase_id = l.purchase_id GROUP BY l.currency
+        FROM lots l JOIN lot_balances b ON b.purchase_id = l.purchase_id {_MANUAL_CHANGES}
+        GROUP BY l.currency
     """).set_index("currency")["value"]
     ledger = store.read_frame("""
         SELECT currency, -SUM(amount_minor) AS value FROM journal_lines WHERE account = :account
@@ -153,7 +161,7 @@ def subledger_equals_ledger(store: Store, deferred_account: str) -> ControlResul
                             f"difference {lots_value - ledger_value}")
     per_lot = store.read_frame(f"""
         SELECT l.purchase_id, {_DEFERRED} AS lots_value, COALESCE(g.value, 0) AS ledger_value
-        FROM lots l JOIN lot_balances b ON b.purchase_id = l.purchase_id
+        FROM lots l JOIN lot_balances b ON b.purchase_id = l.purchase_id {_MANUAL_CHANGES}
         LEFT JOIN (SELECT purchase_id, -SUM(amount_minor) AS value FROM journal_lines
                    WHERE account = :account GROUP BY purchase_id) g ON g.purchase_id = l.purchase_id
         WHERE {_DEFERRED} <> COALESCE(g.value, 0)
@@ -190,9 +198,8 @@ def lots_tie_out(store: Store) -> ControlResult:
             differs |= running[column].astype("int64") != derived[column]
         differs |= (pd.to_datetime(running["expires_at"]).fillna(pd.Timestamp(0))
                     != pd.to_datetime(derived["expires_at"]).fillna(pd.Timestamp(0)))
-        consumed_value = values_to_date_minor(
-            derived["amount_minor"], derived["credits_used_micro"] + derived["credits_refunded_micro"],
-            derived["credits_micro"])
+        consumed_value = consumed_value_minor(
+            derived, derived["credits_used_micro"] + derived["credits_refunded_micro"])
         closed = ~running["is_open"].astype(bool)
         checks = {
             "running totals differ from slices, refunds, adjustments, accruals and expiries":

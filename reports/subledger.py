@@ -14,6 +14,7 @@ from ledger.domain import ExpiryDestination
 from ledger.money import format_micro_credits, format_minor
 from ledger.periods import Period
 from ledger.store import Store
+from rules.lot_state import MANUAL_CHANGE_COLUMNS
 
 _LOT_STATE_AS_OF = """
     SELECT l.purchase_id, l.customer_id, l.kind, l.product, l.currency, l.purchased_at,
@@ -30,7 +31,7 @@ _LOT_STATE_AS_OF = """
              + CASE WHEN x.destination = :breakage THEN x.value_minor ELSE 0 END AS breakage_minor,
            CASE WHEN x.destination = :escheat THEN x.value_minor ELSE 0 END AS escheat_minor,
            x.business_date AS expired_on,
-           {manual_change} AS manual_change_minor
+           {manual_change}
     FROM lots l
     LEFT JOIN (
         SELECT purchase_id, SUM(credits_micro) AS credits_used_micro,
@@ -63,7 +64,9 @@ _LOT_STATE_AS_OF = """
 # What posted manual journals did to each lot's deferred value (creditbooks/journals.py).
 _MANUAL_CHANGES = """
     LEFT JOIN (
-        SELECT ml.purchase_id, SUM(ml.deferred_change_minor) AS manual_change_minor
+        SELECT ml.purchase_id, SUM(ml.deferred_change_minor) AS manual_change_minor,
+               MAX(ml.lot_consumed_micro) AS consumed_at_change_micro,
+               MAX(ml.lot_consumed_value_minor) AS consumed_value_at_change_minor
         FROM manual_journal_lines ml JOIN manual_journals mj ON mj.ref = ml.ref
         WHERE mj.entry_id IS NOT NULL AND mj.business_date <= :as_of
           AND ml.purchase_id IS NOT NULL
@@ -73,7 +76,11 @@ _MANUAL_CHANGES = """
 _STATE_COLUMNS = ["credits_micro", "amount_minor", "tax_minor", "credits_used_micro",
                   "usage_value_minor", "credits_refunded_micro", "refunded_value_minor",
                   "refunded_tax_minor", "credits_expired_micro", "breakage_minor", "escheat_minor",
-                  "credits_voided_micro", "manual_change_minor"]
+                  "credits_voided_micro", *MANUAL_CHANGE_COLUMNS]
+# What the lots tie-out control values a changed lot's use from (rules/lot_state.py).
+_MANUAL_CHANGE = ", ".join(f"COALESCE(m.{column}, 0) AS {column}"
+                           for column in MANUAL_CHANGE_COLUMNS)
+_NO_MANUAL_CHANGE = ", ".join(f"0 AS {column}" for column in MANUAL_CHANGE_COLUMNS)
 
 
 def lot_state_frame(store: Store, customer: str | None = None,
@@ -93,7 +100,7 @@ def lot_state_frame(store: Store, customer: str | None = None,
         has_manual = inspect(connection).has_table("manual_journal_lines")
     sql = _LOT_STATE_AS_OF.format(
         customer_filter="AND l.customer_id = :customer" if customer else "",
-        manual_change="COALESCE(m.manual_change_minor, 0)" if has_manual else "0",
+        manual_change=_MANUAL_CHANGE if has_manual else _NO_MANUAL_CHANGE,
         manual_join=_MANUAL_CHANGES if has_manual else "")
     parameters = {"as_of": as_of or date(9999, 12, 31),
                   "breakage": ExpiryDestination.BREAKAGE, "escheat": ExpiryDestination.ESCHEAT}

@@ -32,6 +32,7 @@ from ledger.domain import LotKind
 from ledger.journal import EntryKind, JournalBatch
 from ledger.money import divide_round_half_even_array
 from ledger.periods import BusinessDay
+from rules.lot_state import manual_change_minor
 from rules.policy import Policy
 from rules.postings import journal_from_lines, line_frame
 
@@ -76,9 +77,11 @@ def accrue_breakage(lots: pd.DataFrame, day: BusinessDay, policy: Policy) -> Acc
     parts = []
     for product, group in accruing.groupby("product", sort=True):
         rate = policy.breakage_rule(product).rate_on(day.business_date)
-        value = group["amount_minor"] - group["refunded_value_minor"]
+        # A manual journal's change to the lot's deferred value changes what may break.
+        carried = group["amount_minor"] + manual_change_minor(group)
+        value = carried - group["refunded_value_minor"]
         credits = group["credits_micro"] - group["credits_refunded_micro"]
-        cap = group["amount_minor"] - group["usage_value_minor"] - group["refunded_value_minor"]
+        cap = carried - group["usage_value_minor"] - group["refunded_value_minor"]
         target = proportional_breakage_to_date(value, Fraction(rate), group["credits_used_micro"],
                                                credits, cap.clip(lower=0))
         parts.append(pd.DataFrame({

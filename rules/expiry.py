@@ -3,9 +3,10 @@
 A lot whose expiry in force (its own, or its last rollover's) falls in business day D or
 earlier (an expiry exactly at midnight belongs to the day that ends there) and that still
 has credits is expired by D's run, dated D: its remaining credits are lost and its
-remaining deferred value (amount less usage, refunds and breakage already accrued) moves
-to breakage revenue, or, when the customer's country is in the policy's unclaimed-property
-list, to the unclaimed-property liability (ASC 606-10-55-49: never revenue). Promotional
+remaining deferred value (amount and manual journals' changes, less usage, refunds and
+breakage already accrued) moves to breakage revenue, or, when the customer's country is
+in the policy's unclaimed-property list, to the unclaimed-property liability
+(ASC 606-10-55-49: never revenue). Promotional
 lots expire with no entry. A lot that arrives already expired is expired by the run that
 first sees it.
 """

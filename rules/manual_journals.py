@@ -22,6 +22,13 @@ from datetime import date
 
 import pandas as pd
 
+from intake.manual_journals import (
+    CSV_NAMING,
+    JOURNAL_LEVEL_COLUMNS,
+    JOURNAL_ROW_NUMBER,
+    SourceNaming,
+)
+from ledger.domain import LotKind
 from ledger.journal import EntryKind, JournalBatch, journal_errors, number_lines
 from ledger.money import UnknownCurrencyError, format_minor, parse_amount_minor
 from ledger.periods import Period
@@ -39,7 +46,9 @@ LINE_COLUMNS = ["ref", "line_number", "source_row", "account", "currency", "amou
 class LedgerFacts:
     """What the ledger knows that a manual journal is checked against."""
 
-    lots: pd.DataFrame  # rules.fx.positions of every lot (index purchase_id), + customer_id
+    # rules.fx.positions of every lot named (index purchase_id), with customer_id, kind and
+    # credits_left_micro
+    lots: pd.DataFrame
     rates: dict[tuple[date, str], str]  # (date, currency) -> rate to functional
     locked_periods: frozenset[str]
 
@@ -60,34 +69,40 @@ def chart_of(policy: Policy) -> frozenset[str]:
     return frozenset(policy.accounts.all_accounts()) | frozenset(policy.manual_accounts)
 
 
-def check_journals(rows: pd.DataFrame, file_name: str, policy: Policy,
-                   facts: LedgerFacts) -> CheckedJournals:
-    """Every problem of the file's journals, and the journals as they would be stored."""
+def check_journals(rows: pd.DataFrame, file_name: str, policy: Policy, facts: LedgerFacts,
+                   naming: SourceNaming = CSV_NAMING) -> CheckedJournals:
+    """Every problem of the file's journals, and the journals as they would be stored.
+
+    naming: how a problem names its place (CSV rows and columns, or beancount lines)."""
     problems: list[str] = []
     records = rows.to_dict("records")
-    lines = [_line(row, file_name, policy, facts, problems) for row in records]
+    lines = [_line(row, file_name, policy, facts, problems, naming) for row in records]
     # A journal with a row in error is checked no further: its balance would mislead.
     failed = {row["journal_ref"] for row, line in zip(records, lines, strict=True) if line is None}
     frame = pd.DataFrame([line for line in lines if line is not None and line["ref"] not in failed],
-                         columns=[*LINE_COLUMNS, "business_date", "reverse_on"])
+                         columns=[*LINE_COLUMNS, "business_date", "reverse_on", "journal_row"])
     journals = []
     for ref, part in frame.groupby("ref", sort=True):
-        journal = _journal(str(ref), part, file_name, policy, facts, problems)
+        journal = _journal(str(ref), part, file_name, policy, facts, problems, naming)
         if journal is not None:
             journals.append(journal)
     journal_frame = pd.DataFrame([journal for journal, _ in journals], columns=JOURNAL_COLUMNS)
     line_frame = (pd.concat([part for _, part in journals], ignore_index=True) if journals
                   else pd.DataFrame(columns=LINE_COLUMNS))
-    return CheckedJournals(journal_frame, line_frame[LINE_COLUMNS], tuple(problems))
+    # A beancount transaction's problem is named once, at its line, not at each posting's.
+    return CheckedJournals(journal_frame, line_frame[LINE_COLUMNS],
+                           tuple(dict.fromkeys(problems)))
 
 
 def _line(row: dict, file_name: str, policy: Policy, facts: LedgerFacts,
-          problems: list[str]) -> dict | None:
+          problems: list[str], naming: SourceNaming) -> dict | None:
     """One row as a line, or None after adding its problems."""
     before = len(problems)
+    journal_row = int(row.get(JOURNAL_ROW_NUMBER, row["source_row"]))
 
     def problem(column: str, message: str) -> None:
-        problems.append(f"{file_name} row {row['source_row']}, column {column}: {message}")
+        at = journal_row if column in JOURNAL_LEVEL_COLUMNS else int(row["source_row"])
+        problems.append(f"{naming.where(file_name, at, column)}: {message}")
 
     if not row["journal_ref"]:
         problem("journal_ref", "is empty; every row names its journal")
@@ -112,7 +127,8 @@ def _line(row: dict, file_name: str, policy: Policy, facts: LedgerFacts,
             "account": row["account"], "currency": row["currency"], "amount_minor": amount,
             "functional_minor": 0, "deferred_change_minor": deferred_change,
             "customer_id": row["customer_id"], "purchase_id": row["purchase_id"] or None,
-            "memo": row["memo"], "business_date": day, "reverse_on": reverse_on}
+            "memo": row["memo"], "business_date": day, "reverse_on": reverse_on,
+            "journal_row": journal_row}
 
 
 def _date(text: str, column: str, problem) -> date | None:
@@ -161,12 +177,12 @@ def _lot_change(row: dict, amount: int, facts: LedgerFacts, problem) -> int:
 
 
 def _journal(ref: str, part: pd.DataFrame, file_name: str, policy: Policy, facts: LedgerFacts,
-             problems: list[str]) -> tuple[dict, pd.DataFrame] | None:
+             problems: list[str], naming: SourceNaming) -> tuple[dict, pd.DataFrame] | None:
     """The journal's record and its translated lines, or None after adding its problems."""
-    first_row = int(part["source_row"].min())
+    first_row = int(part["journal_row"].min())
 
     def problem(column: str, message: str) -> None:
-        problems.append(f"{file_name} row {first_row}, column {column}: journal {ref} {message}")
+        problems.append(f"{naming.where(file_name, first_row, column)}: journal {ref} {message}")
 
     before = len(problems)
     days = sorted(set(part["business_date"]))
@@ -199,16 +215,34 @@ def _journal(ref: str, part: pd.DataFrame, file_name: str, policy: Policy, facts
 
 
 def _require_lots_hold(part: pd.DataFrame, facts: LedgerFacts, problem) -> None:
-    """A journal may not take more deferred value from a lot than the lot still holds."""
-    changes = part[part["deferred_change_minor"] != 0].groupby("purchase_id")[
+    for message in lot_change_problems(part, facts.lots):
+        problem("debit", message)
+
+
+def lot_change_problems(lines: pd.DataFrame, lots: pd.DataFrame) -> list[str]:
+    """What stops a journal's lines changing their lots' deferred value now: a lot that has
+    no credits left (expired, used or refunded: nothing would carry the change to revenue)
+    or is promotional (no consideration), or a change taking more than the lot holds.
+
+    lots: `LedgerFacts.lots`, by purchase id. Checked at import and again at approval.
+    """
+    changes = lines[lines["deferred_change_minor"] != 0].groupby("purchase_id")[
         "deferred_change_minor"].sum()
+    problems = []
     for purchase_id, change in changes.items():
-        held = int(facts.lots.at[purchase_id, "deferred_minor"])
-        if held + change < 0:
-            currency = facts.lots.at[purchase_id, "currency"]
-            problem("debit", f"takes {format_minor(-int(change), currency)} from lot "
-                             f"{purchase_id}, which holds {format_minor(held, currency)} of "
-                             "deferred revenue")
+        held = int(lots.at[purchase_id, "deferred_minor"])
+        currency = lots.at[purchase_id, "currency"]
+        if lots.at[purchase_id, "kind"] == LotKind.PROMOTIONAL:
+            problems.append(f"changes lot {purchase_id}, a promotional lot: free credits carry "
+                            "no deferred revenue to change")
+        elif int(lots.at[purchase_id, "credits_left_micro"]) <= 0:
+            problems.append(f"changes lot {purchase_id}, which has no credits left (used, "
+                            "refunded or expired): post the correction to revenue instead")
+        elif held + change < 0:
+            problems.append(f"takes {format_minor(-int(change), currency)} from lot "
+                            f"{purchase_id}, which holds {format_minor(held, currency)} of "
+                            "deferred revenue")
+    return problems
 
 
 def _translated(ref: str, part: pd.DataFrame, day: date, policy: Policy, facts: LedgerFacts,

@@ -3,9 +3,10 @@
 Per lot, the value of the credits that have left it (used or refunded) = amount x
 (used + refunded) / credits granted, rounded half to even (ACCOUNTING.md, "Exact
 rounding"); the day's revenue from a lot is the change in that figure, so a lot used to
-the end has recognised exactly its amount, less any refunds. A lot's day value is
-split over the meters that burned it by largest remainder on credits, so the meter
-lines sum exactly to the lot's change.
+the end has recognised exactly its amount, less any refunds (a lot a manual journal
+changed is valued from that change on: `consumed_value_minor`, rules/lot_state.py). A
+lot's day value is split over the meters that burned it by largest remainder on credits,
+so the meter lines sum exactly to the lot's change.
 
 One entry per customer per business day: Dr deferred revenue per lot, Cr usage revenue
 per meter, in each currency the customer's lots are in.
@@ -20,8 +21,8 @@ import pandas as pd
 
 from ledger.accounts import ChartOfAccounts
 from ledger.journal import EntryKind, JournalBatch
-from ledger.money import values_to_date_minor
 from ledger.periods import BusinessDay
+from rules.lot_state import consumed_value_minor
 from rules.postings import journal_from_lines, line_frame
 
 
@@ -72,9 +73,8 @@ def recognise_usage(
     touched = lots.loc[burned_by_lot.index].copy()
     used_after = touched["credits_used_micro"] + burned_by_lot
     # Credits leave a lot by use or refund; the value of all that has left is cumulative.
-    consumed_value_after = values_to_date_minor(
-        touched["amount_minor"], used_after + touched["credits_refunded_micro"],
-        touched["credits_micro"])
+    consumed_value_after = consumed_value_minor(
+        touched, used_after + touched["credits_refunded_micro"])
     consumed_value_before = touched["usage_value_minor"] + touched["refunded_value_minor"]
     touched["day_value_minor"] = consumed_value_after - consumed_value_before.to_numpy()
     lots_after = lots.copy()

@@ -31,7 +31,7 @@ from ledger.money import (
     values_to_date_minor,
 )
 from ledger.periods import BusinessDay
-from rules.lot_state import credits_left_micro
+from rules.lot_state import consumed_value_minor, credits_left_micro
 from rules.postings import journal_from_lines, line_frame
 
 AMOUNT_NOT_GIVEN = -1
@@ -117,8 +117,8 @@ def _value(candidates: pd.DataFrame) -> pd.DataFrame:
     consumed = candidates["credits_used_micro"] + candidates["credits_refunded_micro"]
     refunded = candidates["credits_refunded_micro"]
     granted = candidates["credits_micro"]
-    value = (values_to_date_minor(candidates["amount_minor"], consumed + taken, granted)
-             - values_to_date_minor(candidates["amount_minor"], consumed + before, granted))
+    value = (consumed_value_minor(candidates, consumed + taken)
+             - consumed_value_minor(candidates, consumed + before))
     tax = (values_to_date_minor(candidates["tax_minor"], refunded + taken, granted)
            - values_to_date_minor(candidates["tax_minor"], refunded + before, granted))
     return candidates.assign(

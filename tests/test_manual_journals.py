@@ -26,6 +26,7 @@ from creditbooks.journals import (
     reverse,
 )
 from ledger.chain import verify_chain
+from reports.controls import run_controls
 from reports.outputs.beancount_export import write_beancount
 from reports.outputs.exports import export_period, mapping_path
 from reports.outputs.verify_package import verify_package
@@ -34,8 +35,10 @@ from reports.subledger import lot_balances
 from reports.trace import trace_entry
 from tests.support.cli import creditbooks
 from tests.support.close import close
+from tests.support.landing import write_document
 from tests.support.nights import post_days
-from tests.support.scenario import run_nights, trial_balance_of, write_scenario
+from tests.support.refunds import refund
+from tests.support.scenario import purchase, run_nights, trial_balance_of, usage, write_scenario
 from tests.support.tamper import forge
 
 HEADER = "journal_ref,date,account,currency,debit,credit,memo,customer_id,purchase_id,reverse_on"
@@ -350,3 +353,159 @@ def test_a_draft_accepted_with_a_reason_is_listed_as_a_draft_in_the_package(
         ("MJ-1", "draft", "", "", ""), ("MJ-1", "draft", "", "", "")]
     assert trial_balance_of(january_books, "2026-01")[(USAGE, "USD")][3] == "-0.67"
     assert verify_package(outcome.package) == []
+
+
+def write_written_down_lot(landing: Path) -> None:
+    """P-W (customer W): 57 credits for 570.00, bought 2026-03-01 09:00, expiring at the
+    midnight that ends March 3. March 1: 20 credits used (200.00). March 2: 3 credits
+    refunded at 09:00, 10 used at 10:00. March 3: 7 used; 17 expire that night."""
+    write_document(landing, "2026-03-01", "purchases", [purchase(
+        "P-W", "W", "57", "570.00", purchased_at="2026-03-01T09:00:00Z",
+        expires_at="2026-03-04T00:00:00Z")])
+    write_document(landing, "2026-03-01", "usage", [usage("W1", "W", "2026-03-01T10:00:00Z",
+                                                          "api", "20")])
+    write_document(landing, "2026-03-02", "refunds", [refund("RF-W", "P-W",
+                                                             "2026-03-02T09:00:00Z", "3")])
+    write_document(landing, "2026-03-02", "usage", [usage("W2", "W", "2026-03-02T10:00:00Z",
+                                                          "api", "10")])
+    write_document(landing, "2026-03-03", "usage", [usage("W3", "W", "2026-03-03T10:00:00Z",
+                                                          "api", "7")])
+
+
+@pytest.mark.slow  # over a second here: not in make test-fast
+def test_a_lot_written_down_by_a_journal_burns_refunds_and_expires_at_its_new_value(
+        sqlite_store, policy, tmp_path):
+    """After March 1 P-W has used 20 credits (200.00) and holds 370.00 for 37 credits. A
+    journal writes 100.00 off it (a price concession repaid outside the books), so it carries
+    270.00 for those 37 credits, and from then on value to date = 200.00 +
+    round(27000 x consumed since / 37) minor units, half even:
+      March 2  refund 3:  round(27000 x 3 / 37) = 2189              -> refund 21.89
+               use 10:    round(27000 x 13 / 37) = 9486; - 2189     -> usage 72.97
+      March 3  use 7:     round(27000 x 20 / 37) = 14595; - 9486    -> usage 51.09
+               expiry:    570.00 - 100.00 - 200.00 - 145.95         -> breakage 124.05
+    Usage 324.06 + refunds 21.89 + breakage 124.05 = 470.00 = 570.00 - 100.00. Valued from
+    the original amount, the refund would be 30.00, the usage 100.00 and 70.00, and the
+    breakage 170.00, leaving the lot 100.00 in debit in the GL."""
+    write_written_down_lot(tmp_path / "landing")
+    post_days(sqlite_store, policy, tmp_path, date(2026, 3, 1), date(2026, 3, 1))
+    import_journals(sqlite_store, policy, journal_file(tmp_path, [
+        f"MJ-W,2026-03-01,{DEFERRED},USD,100.00,,price concession,W,P-W,",
+        "MJ-W,2026-03-01,Assets:Cash:Clearing,USD,,100.00,price concession,W,,"]), "alice")
+    approve(sqlite_store, policy, "MJ-W", "bob")
+    post_days(sqlite_store, policy, tmp_path, date(2026, 3, 2), date(2026, 3, 3))
+    with sqlite_store.transaction() as connection:
+        refunded = connection.execute(text(
+            "SELECT refund_id, value_minor FROM refunds")).fetchall()
+        used = connection.execute(text(
+            "SELECT business_date, SUM(value_minor) FROM burn_slices WHERE purchase_id = 'P-W' "
+            "GROUP BY business_date ORDER BY business_date")).fetchall()
+        expired = connection.execute(text(
+            "SELECT business_date, credits_micro, value_minor, destination FROM lot_expiries"
+        )).fetchall()
+        ledger_balance = connection.execute(text(
+            "SELECT SUM(amount_minor), SUM(functional_minor) FROM journal_lines "
+            "WHERE account = :account AND purchase_id = 'P-W'"), {"account": DEFERRED}).one()
+    assert refunded == [("RF-W", 2189)]
+    assert [(str(day)[:10], value) for day, value in used] == [
+        ("2026-03-01", 20000), ("2026-03-02", 7297), ("2026-03-03", 5109)]
+    assert [(str(day)[:10], credits, value, destination)
+            for day, credits, value, destination in expired] == [
+        ("2026-03-03", 17_000_000, 12405, "breakage")]
+    assert tuple(ledger_balance) == (0, 0)
+    balance = next(row for row in lot_balances(sqlite_store) if row["purchase_id"] == "P-W")
+    assert (balance["value_remaining"], balance["credits_remaining"]) == ("0.00", "0")
+    assert [(result.control, result.detail) for result in run_controls(sqlite_store, DEFERRED)
+            if not result.passed] == []
+    assert trial_balance_of(sqlite_store, "2026-03")[("Income:Revenue:Breakage", "USD")][3] == (
+        "-124.05")
+
+
+# The same journals as CSV_JOURNALS, written as beancount: RECOGNISE, and an accrual on
+# P-J in JPY whose customer and lot sit on the transaction and posting metadata.
+CSV_JOURNALS = [*RECOGNISE, f"ACC-J,2026-01-31,{DEFERRED},JPY,100,,accrued,B,P-J,2026-02-02",
+                f"ACC-J,2026-01-31,{USAGE},JPY,,100,accrued,B,,2026-02-02"]
+BEANCOUNT_JOURNALS = f"""option "title" "January's manual journals"
+2026-01-01 open {DEFERRED}
+
+2026-01-31 * "earned off-meter"
+  ref: "MJ-1"
+  customer_id: "A"
+  {DEFERRED}  2.00 USD
+    purchase_id: "P-B"
+  {USAGE}  -2.00 USD
+
+2026-01-31 * "accrued"
+  ref: "ACC-J"
+  customer_id: "B"
+  reverse_on: 2026-02-02
+  {DEFERRED}  100 JPY
+    purchase_id: "P-J"
+  {USAGE}  -100 JPY
+"""
+
+
+def _drafts(store, policy, path: Path):
+    """What an import of the file would store: the journals, and the lines but for the
+    row each came from (a CSV row number, a beancount line)."""
+    from creditbooks.journals import ledger_facts
+    from intake.beancount_journals import read_journal_file
+    from rules.manual_journals import check_journals
+
+    source = read_journal_file(path)
+    with store.transaction() as connection:
+        checked = check_journals(source.rows, source.file_name, policy,
+                                 ledger_facts(connection, source.rows["purchase_id"]),
+                                 source.naming)
+    assert checked.problems == ()
+    lines = checked.lines.drop(columns="source_row").astype(object)
+    return (checked.journals.to_dict("records"),
+            lines.where(lines.notna(), None).to_dict("records"))
+
+
+@pytest.mark.slow  # over a second here: not in make test-fast
+def test_the_same_journals_from_csv_and_from_beancount_are_the_same_drafts(
+        books, policy, tmp_path):
+    csv_file = journal_file(tmp_path, CSV_JOURNALS)
+    beancount_file = tmp_path / "journals.beancount"
+    beancount_file.write_text(BEANCOUNT_JOURNALS)
+    from_csv, from_beancount = _drafts(books, policy, csv_file), _drafts(books, policy,
+                                                                        beancount_file)
+    assert from_beancount == from_csv
+    assert [(line["ref"], line["account"], line["amount_minor"], line["functional_minor"],
+             line["deferred_change_minor"], line["customer_id"], line["purchase_id"],
+             line["memo"]) for line in from_beancount[1]] == [
+        ("ACC-J", DEFERRED, 100, 67, -100, "B", "P-J", "accrued"),
+        ("ACC-J", USAGE, -100, -67, 0, "B", None, "accrued"),
+        ("MJ-1", DEFERRED, 200, 200, -200, "A", "P-B", "earned off-meter"),
+        ("MJ-1", USAGE, -200, -200, 0, "A", None, "earned off-meter")]
+    assert [(journal["ref"], str(journal["reverse_on"])) for journal in from_beancount[0]] == [
+        ("ACC-J", "2026-02-02"), ("MJ-1", "None")]
+    # Stored from the CSV file, the beancount file's journals are the same ones: unchanged.
+    assert import_journals(books, policy, csv_file, "alice").imported == ("ACC-J", "MJ-1")
+    again = import_journals(books, policy, beancount_file, "alice")
+    assert (again.imported, again.unchanged) == ((), ("ACC-J", "MJ-1"))
+
+
+def test_an_unbalanced_beancount_transaction_is_refused_naming_its_line(books, policy, tmp_path):
+    path = tmp_path / "journals.beancount"
+    path.write_text(BEANCOUNT_JOURNALS.replace("-2.00 USD", "-1.99 USD"))
+    assert refused(books, policy, path) == (
+        "journals.beancount line 4, amount: journal MJ-1 does not balance in USD: debits 2.00, "
+        "credits 1.99",)
+
+
+def test_a_beancount_file_names_the_line_of_each_posting_it_cannot_take(books, policy,
+                                                                          tmp_path):
+    path = tmp_path / "journals.beancount"
+    path.write_text(BEANCOUNT_JOURNALS.replace(
+        f"2026-01-01 open {DEFERRED}", f"2026-01-01 balance {DEFERRED} 0 USD").replace(
+        "-2.00 USD", "").replace('  ref: "ACC-J"\n', "").replace("-100 JPY", "-1 USD @ 100 JPY"))
+    assert refused(books, policy, path) == (
+        "journals.beancount line 2: a balance directive is not a journal; the file holds "
+        "transactions (open, close and commodity are passed over)",
+        "journals.beancount line 9, amount: is missing; write every posting's amount (nothing "
+        "is filled in)",
+        'journals.beancount line 11, metadata ref: a transaction names its journal: add ref: '
+        '"MJ-1" under it',
+        "journals.beancount line 16, amount: a cost or price is not taken; a line is one amount "
+        "in one currency")

@@ -53,6 +53,7 @@ IDENTIFIERS_IN_SQL = {
     ("reports/outputs/beancount_export.py", "condition"),  # "<" or "<=" from the caller
     ("reports/controls.py", "window"),      # a constant WHERE with bound parameters, or nothing
     ("reports/controls.py", "_DEFERRED"),   # a constant column expression
+    ("reports/controls.py", "_MANUAL_CHANGES"),  # a constant join (posted manual journals)
     ("creditbooks/night/lots.py", "_LOT_STATE + ' WHERE b.is_open ORDER BY l.purchase_id'"),
     ("creditbooks/night/lots.py", "_LOT_STATE + ' WHERE l.purchase_id IN :ids'"),  # constant SQL
     ("creditbooks/night/lots.py",  # constant SQL; the ids are an expanding bound parameter

@@ -15,14 +15,27 @@ from sqlalchemy import Connection, String, bindparam, text
 from ledger.store import read_frame, read_in_chunks
 from rules.lot_state import LOT_COLUMNS, typed_lots
 
+# Posted manual journals' changes to a lot's deferred value (creditbooks/journals.py), and
+# what the lot had consumed (credits used or refunded, and their value) when the latest
+# posted: both only grow, so each one's maximum is the latest change's.
 _LOT_STATE = """
     SELECT l.purchase_id, l.customer_id, l.purchased_at, b.expires_at, l.credits_micro,
            l.amount_minor, l.tax_minor, l.currency, l.kind, l.product, l.priority, l.country,
            l.rate_to_functional, l.business_date AS purchased_on, b.is_open,
            b.credits_used_micro, b.usage_value_minor, b.credits_expired_micro, b.breakage_minor,
            b.credits_refunded_micro, b.refunded_value_minor, b.refunded_tax_minor, b.escheat_minor,
-           b.credits_voided_micro
+           b.credits_voided_micro, COALESCE(m.manual_change_minor, 0) AS manual_change_minor,
+           COALESCE(m.consumed_at_change_micro, 0) AS consumed_at_change_micro,
+           COALESCE(m.consumed_value_at_change_minor, 0) AS consumed_value_at_change_minor
     FROM lots l JOIN lot_balances b ON b.purchase_id = l.purchase_id
+    LEFT JOIN (
+        SELECT ml.purchase_id, SUM(ml.deferred_change_minor) AS manual_change_minor,
+               MAX(ml.lot_consumed_micro) AS consumed_at_change_micro,
+               MAX(ml.lot_consumed_value_minor) AS consumed_value_at_change_minor
+        FROM manual_journal_lines ml JOIN manual_journals mj ON mj.ref = ml.ref
+        WHERE mj.entry_id IS NOT NULL AND ml.deferred_change_minor <> 0
+        GROUP BY ml.purchase_id
+    ) m ON m.purchase_id = l.purchase_id
 """
 
 

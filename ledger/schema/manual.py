@@ -81,6 +81,12 @@ class ManualJournalLine(SQLModel, table=True):
     amount_minor: int = Field(sa_column=bigint())
     # What the line does to its lot's remaining deferred value (a credit adds to it).
     deferred_change_minor: int = Field(sa_column=bigint())
+    # On a line that changes its lot, set when the journal posts: the credits the lot had
+    # given (used or refunded) and their value then. Its later burns, refunds and expiry
+    # value the lot from there (rules/lot_state.py, `consumed_value_minor`).
+    lot_consumed_micro: int | None = Field(default=None, sa_column=bigint(nullable=True))
+    lot_consumed_value_minor: int | None = Field(default=None,
+                                                 sa_column=bigint(nullable=True))
     customer_id: str = Field(default="", max_length=200)
     purchase_id: str | None = Field(default=None, max_length=200)
     memo: str = Field(default="", sa_column=Column(Text, nullable=False))

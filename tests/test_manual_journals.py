@@ -38,7 +38,14 @@ from tests.support.close import close
 from tests.support.landing import write_document
 from tests.support.nights import post_days
 from tests.support.refunds import refund
-from tests.support.scenario import purchase, run_nights, trial_balance_of, usage, write_scenario
+from tests.support.scenario import (
+    NIGHTS,
+    purchase,
+    run_nights,
+    trial_balance_of,
+    usage,
+    write_scenario,
+)
 from tests.support.tamper import forge
 
 HEADER = "journal_ref,date,account,currency,debit,credit,memo,customer_id,purchase_id,reverse_on"
@@ -509,3 +516,29 @@ def test_a_beancount_file_names_the_line_of_each_posting_it_cannot_take(books, p
         '"MJ-1" under it',
         "journals.beancount line 16, amount: a cost or price is not taken; a line is one amount "
         "in one currency")
+
+
+@pytest.mark.slow  # over a second here: not in make test-fast
+def test_a_change_to_a_lot_that_has_expired_since_the_import_is_refused_at_approval(
+        sqlite_store, policy, tmp_path):
+    write_scenario(tmp_path / "landing")
+    run_nights(sqlite_store, policy, tmp_path, NIGHTS[:2])
+    write_down_p_a = [f"MJ-A,2026-01-31,{DEFERRED},USD,0.10,,concession,A,P-A,",
+                      "MJ-A,2026-01-31,Assets:Cash:Clearing,USD,,0.10,concession,A,,"]
+    import_journals(sqlite_store, policy, journal_file(tmp_path, write_down_p_a), "alice")
+    # A promotional lot carries no deferred revenue to change: refused at import.
+    promotional = [row.replace("MJ-A", "MJ-G").replace("P-A", "P-G") for row in write_down_p_a]
+    with pytest.raises(ManualJournalError) as error:
+        import_journals(sqlite_store, policy, journal_file(tmp_path, promotional, "g.csv"),
+                        "alice")
+    assert error.value.problems == (
+        "g.csv row 1, column debit: journal MJ-G changes lot P-G, a promotional lot: free "
+        "credits carry no deferred revenue to change",)
+    run_nights(sqlite_store, policy, tmp_path, NIGHTS[2:])  # P-A expires on February 1
+    with pytest.raises(ManualJournalError) as error:
+        approve(sqlite_store, policy, "MJ-A", "bob")
+    assert error.value.problems == (
+        "journal MJ-A changes lot P-A, which has no credits left (used, refunded or expired): "
+        "post the correction to revenue instead",)
+    assert {row["ref"]: row["status"] for row in list_journals(sqlite_store)} == {
+        "MJ-A": "draft"}

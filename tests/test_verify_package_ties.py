@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import openpyxl
@@ -196,8 +197,8 @@ def test_rollforward_purchases_and_refunds_tie_to_the_trial_balance(march):
                       ("rollforward_by_product", {"product": "pack"})):
         purchases, refunds = ("11.00", "4.34") if name != "rollforward_by_customer" else (
             "10.00", "3.34")
-        edit(march, name, {"currency": "USD", **key}, purchases=f"{float(purchases) + 1:.2f}",
-             refunds=f"{float(refunds) + 1:.2f}")
+        edit(march, name, {"currency": "USD", **key}, purchases=str(Decimal(purchases) + 1),
+             refunds=str(Decimal(refunds) + 1))
     edit_bridge(march, "USD", "purchases", "12.00")
     edit_bridge(march, "USD", "refunds", "-5.34")
     rehash_manifest(march)
@@ -228,8 +229,8 @@ def test_the_functional_waterfall_ties_to_the_functional_trial_balance(february)
         row = {"method": method, "currency": "USD"}
         figures = _row(february, "waterfall_functional", row)
         edit(february, "waterfall_functional", row,
-             **{month: f"{float(figures[month]) + 1:.2f}",
-                "total": f"{float(figures['total']) + 1:.2f}"})
+             **{month: str(Decimal(figures[month]) + 1),
+                "total": str(Decimal(figures['total']) + 1)})
     edit(february, "rollforward_functional", {"currency": "USD"}, purchases="1.00",
          closing="21.44")
     rehash_manifest(february)
@@ -278,8 +279,8 @@ def test_chart_figures_are_the_csv_figures(february):
     tooltip of the bridge, of the history and of a trend changed on the page alone."""
     row = {"method": "burn forecast", "currency": "USD"}
     figures = _row(february, "waterfall", row)
-    edit(february, "waterfall", row, **{"2026-03": f"{float(figures['2026-03']) - 1:.2f}",
-                                        "2026-04": f"{float(figures['2026-04']) + 1:.2f}"})
+    edit(february, "waterfall", row, **{"2026-03": str(Decimal(figures['2026-03']) - 1),
+                                        "2026-04": str(Decimal(figures['2026-04']) + 1)})
     replace_in_page(february, "<title>movement breakage: -0.17</title>",
                     "<title>movement breakage: -0.18</title>")
     replace_in_page(february, "<title>revenue 2026-02: 4.33</title>",
@@ -296,9 +297,65 @@ def test_chart_figures_are_the_csv_figures(february):
         "4.34 but rollforward.csv row 3 column usage_revenue+breakage says 4.33",
         f"{chart} 'Waterfall of the closing balance (USD)' bar 'burn forecast 2026-03: "
         f"{march}': {march} but waterfall.csv row 5 column 2026-03 says "
-        f"{float(march) - 1:.2f}",
+        f"{Decimal(march) - 1}",
         f"{chart} 'Waterfall of the closing balance (USD)' bar 'burn forecast 2026-04: "
         f"{april}': {april} but waterfall.csv row 5 column 2026-04 says "
-        f"{float(april) + 1:.2f}",
+        f"{Decimal(april) + 1}",
         f"{chart} 'Usage volume (credits burned)' bar 'credits 2026-02: 5.5': 5.5 but "
         "kpis.csv row 4 column this_period (2026-02) says 4.5"]
+
+
+def policy_with_gift_cards(rates: list[tuple[str, str]], escheat_countries: tuple = ()):
+    import tomllib
+
+    from rules.policy import DEFAULT_POLICY_FILE, policy_from_document
+
+    document = tomllib.loads(DEFAULT_POLICY_FILE.read_text())
+    document["unclaimed_property"] = {"countries": list(escheat_countries)}
+    document["breakage"]["products"] = {"gift": {"method": "proportional", "rates": [
+        {"from": starts, "rate": rate} for starts, rate in rates]}}
+    return policy_from_document(document)
+
+
+def test_proportional_catch_ups_and_escheat_tie_out_in_the_close(tmp_path):
+    """The close reads its package back before the lock, so each close below locking is
+    its package tying out. A proportional estimate cut from 10% to 2% reverses breakage
+    into deferred revenue (the trial balance's breakage has 4.90 of debits: purchases
+    110.00 + 4.90 reversed = the deferred account's credits); in the other books the lot
+    of a customer in an escheat country moves 5.00 to unclaimed property, and breakage by
+    lot, under the proportional method, need not be the income statement's breakage."""
+    from ledger.store import Store
+    from tests.support.scenario import purchase, usage
+
+    books = {"catch-up": [("2026-01-01", "0.05"), ("2026-03-03", "0.10"), ("2026-03-05", "0.02")],
+             "escheat": [("2026-01-01", "0.05")]}
+    for name, rates in books.items():
+        root = tmp_path / name
+        landing = root / "landing"
+        lot = {"product": "gift", "purchased_at": "2026-03-01T09:00:00Z",
+               "expires_at": "2026-03-06T12:00:00Z"}
+        write_document(landing, "2026-03-01", "purchases", [
+            purchase("P-A", "X", "1000", "100.00", **{**lot, "expires_at": ""}),
+            purchase("P-B", "Y", "100", "10.00", country="DE", **lot)])
+        for day, uses in {"01": [("X", "200"), ("Y", "50")], "04": [("X", "200")],
+                          "06": [("X", "600")]}.items():
+            write_document(landing, f"2026-03-{day}", "usage", [
+                usage(f"U-{day}-{customer}", customer, f"2026-03-{day}T10:00:00Z", "api",
+                      credits) for customer, credits in uses])
+        policy = policy_with_gift_cards(rates, ("DE",) if name == "escheat" else ())
+        store = Store(f"sqlite:///{root / 'ledger.db'}")
+        store.initialise()
+        post_days(store, policy, root, date(2026, 3, 1), date(2026, 3, 31))
+        package = close_period(store, policy, "2026-03", root / "close", root / "archive",
+                               actor="tester").package
+        store.dispose()
+        assert verify_package(package) == []
+        figures = _row(package, "rollforward", {"currency": "USD"})
+        deferred = _row(package, "trial_balance", {"account": DEFERRED})
+        breakage = _row(package, "trial_balance", {"account": BREAKAGE})
+        reversed_into_deferred, escheat = {"catch-up": ("4.90", "0.00"),
+                                           "escheat": ("2.11", "5.00")}[name]
+        assert (figures["purchases"], figures["escheat"]) == ("110.00", escheat)
+        assert breakage["period_debit"] == reversed_into_deferred
+        assert Decimal(deferred["period_credit"]) == Decimal("110.00") + Decimal(
+            reversed_into_deferred)

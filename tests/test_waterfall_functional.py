@@ -65,3 +65,24 @@ def test_each_lot_is_converted_at_its_own_purchase_rate_and_the_total_ties(sqlit
     in_eur = {row["method"]: row for row in waterfall(sqlite_store, "2026-03", policy)}
     assert (in_eur["contractual expiry"]["2026-05"], in_eur["contractual expiry"]["2026-06"]) == (
         "10.00", "6.67")
+
+
+@pytest.mark.slow  # over a second here: not in make test-fast
+def test_a_ledger_line_no_lots_rate_explains_is_allocated_so_the_total_still_ties(
+        sqlite_store, policy, tmp_path):
+    write_two_rate_scenario(tmp_path / "landing")
+    post_days(sqlite_store, policy, tmp_path, date(2026, 3, 1), date(2026, 3, 2))
+    with sqlite_store.engine.begin() as connection:  # P-1's usage line 1 cent off its rate
+        connection.exec_driver_sql("DROP TRIGGER journal_lines_no_update")  # append-only
+        connection.exec_driver_sql(
+            "UPDATE journal_lines SET functional_minor = functional_minor + 1 "
+            "WHERE entry_id = 'usage/A/2026-03-02' AND account = ?",
+            (policy.accounts.deferred_revenue,))
+    rows = {row["method"]: row for row in waterfall(sqlite_store, "2026-03", policy,
+                                                    functional=True)}
+    # The ledger's 20.33 against the lots' 20.34: the -0.01 goes by largest remainder to
+    # the biggest column (May: 13.00 of 20.34 by expiry, 16.66 by forecast).
+    expiry, forecast = rows["contractual expiry"], rows["burn forecast"]
+    assert (expiry["2026-05"], expiry["2026-06"], expiry["total"]) == ("12.99", "7.34", "20.33")
+    assert (forecast["2026-04"], forecast["2026-05"], forecast["total"]) == (
+        "3.68", "16.65", "20.33")

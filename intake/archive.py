@@ -36,7 +36,12 @@ import pyarrow.parquet as pq
 from sqlalchemy import Connection
 
 from intake.object_storage import file_system, local_copies, object_storage_url
-from ledger.archive_index import RecordedPartition, file_sha256, recorded_partition
+from ledger.archive_index import (
+    RecordedPartition,
+    file_sha256,
+    recorded_partition,
+    row_count_differs,
+)
 
 ARCHIVED_COLUMNS = {
     "usage": ["event_id", "customer_id", "occurred_at", "meter", "credits_micro",
@@ -175,6 +180,28 @@ def verified_path(archive_root: Path, partition: RecordedPartition) -> Path:
                                "it was altered or written by another ledger")
         _VERIFIED[key] = partition.sha256
     return path
+
+
+def partition_differs(archive_root: Path, partition: RecordedPartition,
+                      batch_counts: dict[tuple[str, str], int]) -> str:
+    """Why a recorded partition is not the one its batch wrote ('' when it is): missing,
+    other bytes than recorded, or rows that are not its batch's (a Parquet file's own row
+    count against its record, and the record against `batch_counts`,
+    `ledger.archive_index.batch_row_counts`)."""
+    try:
+        path = verified_path(archive_root, partition)
+    except ArchiveError as error:
+        return str(error)
+    url = object_storage_url(archive_root)
+    shown = (f"{url}/{partition.relative_path}" if url is not None
+             else Path(archive_root) / partition.relative_path)
+    where = f"archive partition {shown} (batch {partition.batch_id}, {partition.document})"
+    if partition.relative_path.endswith(".parquet"):
+        held_rows = pq.ParquetFile(path).metadata.num_rows
+        if held_rows != partition.row_count:
+            return (f"{where} holds {held_rows} rows, but its record in archive_partitions "
+                    f"says {partition.row_count}: the record was altered")
+    return row_count_differs(where, partition, partition.row_count, batch_counts)
 
 
 def _verified_copy(url: str, partition: RecordedPartition) -> Path:

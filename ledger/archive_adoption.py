@@ -7,7 +7,9 @@ upgrade's own transaction: each partition a batch's files imply is found, hashed
 recorded (`archive_partitions`), and the usage ids of every adopted usage partition go
 into the look-back (`seen_usage_ids`; later nights drop those outside their window). A
 partition that should be there and is not stops the upgrade, naming it: without it the
-next nights would not see earlier events and would accept re-sent ones again.
+next nights would not see earlier events and would accept re-sent ones again. So does a
+partition whose rows are not the rows its batch accepted (`batch_files`): adopting it
+would record, and then seal, an altered partition as the batch's.
 
 The archive may be on object storage (`upgrade --archive s3://bucket/archive`): the
 pending partitions are then downloaded first, into a temporary directory of the process
@@ -27,7 +29,13 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from sqlalchemy import Connection, text
 
-from ledger.archive_index import RecordedPartition, file_sha256, record_partition
+from ledger.archive_index import (
+    RecordedPartition,
+    batch_row_counts,
+    file_sha256,
+    record_partition,
+    row_count_differs,
+)
 from ledger.schema_version import LedgerSchemaError
 from ledger.seen_ids import SEEN_COLUMNS, record_seen_usage
 from ledger.storage_urls import file_system, object_storage_url
@@ -77,16 +85,22 @@ def adopt_archive(connection: Connection, archive_root: Path | None) -> int:
             "yet: run creditbooks upgrade --archive DIR with the archive they were posted with; "
             "nothing was changed")
     archive_root = _local_archive(archive_root, pending)  # on object storage: downloaded
+    batch_counts = batch_row_counts(connection)
     for partition in pending:
         path = Path(archive_root) / partition.relative_path
+        where = f"archive partition {path} (batch {partition.batch_id}, {partition.document})"
         if not path.is_file():
-            raise ArchiveAdoptionError(
-                f"archive partition {path} (batch {partition.batch_id}, {partition.document}) "
-                "is missing: give the archive the ledger was posted with; nothing was changed")
+            raise ArchiveAdoptionError(f"{where} is missing: give the archive the ledger was "
+                                       "posted with; nothing was changed")
         parquet = pq.ParquetFile(path)
-        record_partition(connection, RecordedPartition(
-            partition.batch_id, partition.document, partition.business_date,
-            partition.relative_path, file_sha256(path), parquet.metadata.num_rows))
+        found = RecordedPartition(partition.batch_id, partition.document,
+                                  partition.business_date, partition.relative_path,
+                                  file_sha256(path), parquet.metadata.num_rows)
+        differs = row_count_differs(where, found, found.row_count, batch_counts)
+        if differs:
+            raise ArchiveAdoptionError(f"{differs}; give the archive the ledger was posted "
+                                       "with; nothing was changed")
+        record_partition(connection, found)
         if partition.document == "usage":
             record_seen_usage(connection, partition.batch_id, partition.business_date, (
                 parquet.read_row_group(group, columns=SEEN_COLUMNS)

@@ -4,6 +4,10 @@ The archive on disk is evidence, and this index is how the ledger points to it: 
 records each partition it wrote in its own transaction, and every reader finds a
 partition only through its row here. A file no row names (left by a run that failed or
 was killed before it committed) is never read.
+
+A partition's row count is tied to its batch's files: the rows its document accepted (for
+the metering system's original file, every row read), so a partition with a row removed
+is refused when a v0.1.0 archive is adopted and named by `verify --archive`.
 """
 
 from __future__ import annotations
@@ -20,6 +24,11 @@ from ledger import schema
 
 # The documents whose accepted rows a night archives (the others are kept in tables only).
 ARCHIVED_DOCUMENTS = ("usage", "purchases", "refunds", "adjustments")
+# The rows of each archived document's partition, as its batch's files count them: the
+# document's accepted rows, or, for the metering system's original file (intake/sources.py
+# SOURCE_DOCUMENT), every row the usage file read.
+_COUNTED_AS = {**{document: (document, "rows_accepted") for document in ARCHIVED_DOCUMENTS},
+               "usage_source": ("usage", "rows_read")}
 
 
 @dataclass(frozen=True)
@@ -79,6 +88,36 @@ def recorded_partitions(connection: Connection,
         f"FROM archive_partitions {one_batch}ORDER BY business_date, document"),
         {"batch_id": batch_id}).all()
     return [_partition(row) for row in rows]
+
+
+def batch_row_counts(connection: Connection) -> dict[tuple[str, str], int]:
+    """{(batch id, partition document): the rows its partition must hold}, from `batch_files`
+    (a batch's rows of one document summed)."""
+    rows = connection.execute(text(
+        "SELECT batch_id, document, SUM(rows_accepted), SUM(rows_read) FROM batch_files "
+        "GROUP BY batch_id, document")).all()
+    counted = {(row[0], row[1]): {"rows_accepted": int(row[2]), "rows_read": int(row[3])}
+               for row in rows}
+    batches = {batch_id for batch_id, _ in counted}
+    return {(batch_id, partition_document): counted[(batch_id, document)][column]
+            for batch_id in batches for partition_document, (document, column) in _COUNTED_AS.items()
+            if (batch_id, document) in counted}
+
+
+def row_count_differs(where: str, partition: RecordedPartition, held_rows: int,
+                      batch_counts: dict[tuple[str, str], int]) -> str:
+    """Why a partition (`where`: how a message names it) holding `held_rows` rows does not
+    tie to what its batch recorded ('' when it does)."""
+    document, column = _COUNTED_AS.get(partition.document, (partition.document, "rows_accepted"))
+    expected = batch_counts.get((partition.batch_id, partition.document))
+    if expected is None:
+        return (f"{where} has no {document} file in batch {partition.batch_id}'s batch_files "
+                "to tie its rows to: a partition or a file record was altered")
+    if held_rows != expected:
+        counted = "rows read" if column == "rows_read" else "accepted rows"
+        return (f"{where} holds {held_rows} rows, but batch {partition.batch_id} recorded "
+                f"{expected} {counted} of {document}: rows were removed or added")
+    return ""
 
 
 def _partition(row) -> RecordedPartition:

@@ -152,6 +152,10 @@ class RecordKind(StrEnum):
 
     BATCH = "batch"
     PERIOD_EVENT = "period_event"
+    # An archive partition a published batch wrote (its name, SHA-256 and row count).
+    PARTITION = "partition"
+    # A policy version's full text, kept when first used.
+    POLICY_VERSION = "policy_version"
 
 
 def sql_values(enumeration: type[StrEnum]) -> str:

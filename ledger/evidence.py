@@ -5,7 +5,8 @@ anchor file, each against the books recomputed from the tables.
 
 1. the journal chain (`ledger.chain.verify_chain`);
 2. the record chain (`ledger.record_chain.verify_records`): batches with their files and
-   quarantine rows, and period events, each against its seal;
+   quarantine rows, the archive partitions they wrote, period events and kept policy
+   versions, each against its seal;
 3. the period events: each period's events alternate close, reopen, close...; close
    versions count 1, 2, ...; a reopen names the version and digest of the close it
    reopens; and each period closed now has the journal digest its close recorded;
@@ -81,7 +82,8 @@ def verify_evidence(connection: Connection, close_dir: Path | None = None,
         EvidenceCheck("journal hash chain", chain.holds, chain.first_mismatch or (
             f"{chain.checked} entries; head {chain.head.sequence} "
             f"{chain.head.chain_hash}")),
-        EvidenceCheck("record chain (batches, files, quarantine, period events)", records.holds,
+        EvidenceCheck("record chain (batches, files, quarantine, archive partitions, period "
+                      "events, policy versions)", records.holds,
                       records.first_mismatch or (
                           f"{records.checked} records; head {records.head.sequence} "
                           f"{records.head.chain_hash}")),

@@ -5,7 +5,8 @@ Batches, entries and closes record the policy version, a hash of the policy docu
 text of each version the first time a night or a close uses it, with who and for what, in
 that night's or close's transaction, so the text in force on any past day can be shown and
 two versions compared. The table is append-only: a version's text is kept once, never
-replaced.
+replaced, and sealed onto the record chain when kept (`ledger/record_chain.py`), so a
+version removed or put back is named by `creditbooks verify`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, text
+
+from ledger.record_chain import seal_policy_version
 
 
 class PolicyVersionNotKeptError(ValueError):
@@ -47,7 +50,10 @@ def keep_policy_version(connection: Connection, version: str, policy_text: str, 
         "ON CONFLICT (version) DO NOTHING"),
         {"version": version, "policy_text": policy_text, "actor": actor, "used_for": used_for,
          "recorded_at": recorded_at})
-    return inserted.rowcount == 1
+    if inserted.rowcount != 1:
+        return False
+    seal_policy_version(connection, version)  # kept once, sealed once (ledger/record_chain.py)
+    return True
 
 
 def kept_policy(connection: Connection, version: str | None = None) -> KeptPolicy:

@@ -1,9 +1,16 @@
-"""The record chain: batches and period events sealed beside the journal chain.
+"""The record chain: batches, archive partitions, period events and policy versions
+sealed beside the journal chain.
 
 What the journal chain (`ledger.chain`) does not cover is sealed here, each record when
 it is written: a batch when it publishes (its row, the checksums and counts of its input
-files in `batch_files`, and every quarantine row it wrote), and a period event (close or
-reopen, with who, when, why and the journal digest) in the transaction that records it.
+files in `batch_files`, and every quarantine row it wrote), then, in the same transaction,
+each archive partition it wrote (its `archive_partitions` row: name, SHA-256 and row
+count; one record per batch and document, keyed `batch/document`); a period event (close
+or reopen, with who, when, why and the journal digest) in the transaction that records it;
+and a policy version's kept text (`policy_versions`) when it is first kept. Partitions and
+policy versions kept before they were sealed are sealed by `creditbooks upgrade`
+(`seal_unsealed_partitions_and_policy_versions`, after the migrations and the adoption of
+a v0.1.0 archive).
 A record's content hash is SHA-256 over the text of those rows (`ledger.row_text`:
 fields joined by \\x1f, a missing value empty, each row ended by a newline; a batch's
 files and quarantine rows each as one SHA-256 and a row count; a batch's actor and a
@@ -25,7 +32,7 @@ import hashlib
 from collections.abc import Collection
 
 import numpy as np
-from sqlalchemy import Connection, insert, inspect, text
+from sqlalchemy import Connection, bindparam, insert, inspect, text
 
 from ledger import schema
 from ledger.chain import GENESIS, ChainHead, ChainVerification, chain_head
@@ -52,6 +59,23 @@ _EVENTS = f"SELECT {_EVENT_COLUMNS} FROM period_events WHERE approved_by IS NULL
 _APPROVED_EVENTS = (f"SELECT {_EVENT_COLUMNS}, approved_by FROM period_events "
                     "WHERE approved_by IS NOT NULL")
 _EVENTS_BEFORE_APPROVERS = f"SELECT {_EVENT_COLUMNS} FROM period_events WHERE 1 = 1"
+
+
+# A partition's key is its batch and document: a batch writes one partition per document.
+_PARTITION_ROWS = """SELECT p.batch_id || '/' || p.document, p.batch_id, p.document,
+                            p.business_date, p.relative_path, p.sha256, p.row_count
+                     FROM archive_partitions p JOIN batches b ON b.batch_id = p.batch_id
+                     WHERE b.status <> :open"""
+_PARTITIONS = _PARTITION_ROWS + " ORDER BY 1"
+_PARTITIONS_OF_BATCH = _PARTITION_ROWS + " AND p.batch_id = :batch_id ORDER BY 1"
+_PARTITIONS_IN_DATE_ORDER = """SELECT p.batch_id || '/' || p.document
+    FROM archive_partitions p JOIN batches b ON b.batch_id = p.batch_id
+    WHERE b.status <> :open ORDER BY p.business_date, p.document"""
+_POLICY_ROWS = """SELECT version, version, policy_text, first_used_by, first_used_for,
+                         first_used_at FROM policy_versions"""
+_POLICY_VERSIONS = _POLICY_ROWS + " ORDER BY version"
+_POLICY_VERSION = _POLICY_ROWS + " WHERE version = :version"
+_POLICY_VERSIONS_IN_USE_ORDER = "SELECT version FROM policy_versions ORDER BY first_used_at, version"
 
 
 def _has_column(connection: Connection, table: str, column: str) -> bool:
@@ -118,6 +142,24 @@ def period_event_contents(connection: Connection, event_id: int | None = None) -
     return {key: digest for key, (digest, _) in digests.items()}
 
 
+def partition_contents(connection: Connection, batch_id: str | None = None) -> dict[str, str]:
+    """{batch/document: content hash} of every archive partition of a published batch (or
+    of the batch named)."""
+    query, parameters = ((_PARTITIONS_OF_BATCH, {"batch_id": batch_id}) if batch_id
+                         else (_PARTITIONS, {}))
+    digests = _grouped_digests(connection.execute(text(query),
+                                                  {**parameters, "open": BatchStatus.OPEN}))
+    return {key: digest for key, (digest, _) in digests.items()}
+
+
+def policy_version_contents(connection: Connection, version: str | None = None) -> dict[str, str]:
+    """{version: content hash} of every kept policy version (or of the one named)."""
+    query, parameters = ((_POLICY_VERSION, {"version": version}) if version is not None
+                         else (_POLICY_VERSIONS, {}))
+    digests = _grouped_digests(connection.execute(text(query), parameters))
+    return {key: digest for key, (digest, _) in digests.items()}
+
+
 def _link(previous: str, kind: str, key: str, entry_link: str, content_hash: str) -> str:
     return hashlib.sha256(
         f"{previous}{kind}\x1f{key}\x1f{entry_link}{content_hash}".encode()).hexdigest()
@@ -133,10 +175,13 @@ class RecordAlreadySealedError(ValueError):
     """A record being sealed has a seal already: its table was altered behind the ledger."""
 
 
-def seal_records(connection: Connection, kind: RecordKind, contents: dict[str, str]) -> ChainHead:
+def seal_records(connection: Connection, kind: RecordKind, contents: dict[str, str],
+                 unsealed_only: bool = False) -> ChainHead:
     """Seal records (key -> content hash, in the order given) onto the record chain,
-    anchored to the journal chain's head now."""
-    _refuse_sealed_again(connection, kind, list(contents))
+    anchored to the journal chain's head now. unsealed_only: the caller chose records
+    with no seal (an upgrade sealing a whole ledger's), so none is looked up again."""
+    if not unsealed_only:
+        _refuse_sealed_again(connection, kind, list(contents))
     head, journal = record_chain_head(connection), chain_head(connection)
     seals, sequence, link = [], head.sequence, head.chain_hash
     for key, content_hash in contents.items():
@@ -152,23 +197,34 @@ def seal_records(connection: Connection, kind: RecordKind, contents: dict[str, s
 
 def _refuse_sealed_again(connection: Connection, kind: RecordKind, keys: list[str]) -> None:
     """A new period event that takes the id of a removed one (SQLite reuses the highest
-    id) would otherwise meet the old seal's unique key as a database error."""
-    if len(keys) != 1:  # a record at a time; a ledger's upgrade seals only the unsealed
+    id), or a record put back after its row was removed, would otherwise meet the old
+    seal's unique key as a database error. (A record at a time, or one batch's
+    partitions: a few keys.)"""
+    if not keys:
         return
     sealed = connection.execute(text(
-        "SELECT sequence FROM record_seals WHERE record_kind = :kind AND record_key = :key"),
-        {"kind": kind, "key": keys[0]}).scalar()
+        "SELECT record_key, sequence FROM record_seals WHERE record_kind = :kind "
+        "AND record_key IN :keys ORDER BY sequence").bindparams(
+        bindparam("keys", expanding=True)), {"kind": kind, "keys": keys}).first()
     if sealed is not None:
         raise RecordAlreadySealedError(
-            f"{_NAMES[kind]} {keys[0]} is already sealed (record seal {sealed}): the "
-            f"{'period_events' if kind == RecordKind.PERIOD_EVENT else 'batches'} table was altered "
-            "behind the ledger; run creditbooks verify to see how, nothing was recorded")
+            f"{_NAMES[kind]} {sealed[0]} is already sealed (record seal {sealed[1]}): the "
+            f"{_TABLES[kind]} table was altered behind the ledger; run creditbooks verify to "
+            "see how, nothing was recorded")
 
 
 def seal_batch_record(connection: Connection, batch_id: str) -> ChainHead:
-    """Seal a published batch: call after its status, entry count, files and quarantine
-    rows are final (its publish, after its entries are sealed)."""
-    return seal_records(connection, RecordKind.BATCH, batch_contents(connection, batch_id))
+    """Seal a published batch, then each archive partition it wrote (in document order):
+    call after its status, entry count, files, quarantine rows and partitions are final
+    (its publish, after its entries are sealed)."""
+    seal_records(connection, RecordKind.BATCH, batch_contents(connection, batch_id))
+    return seal_records(connection, RecordKind.PARTITION, partition_contents(connection, batch_id))
+
+
+def seal_policy_version(connection: Connection, version: str) -> ChainHead:
+    """Seal a policy version's kept text: call in the transaction that first keeps it."""
+    return seal_records(connection, RecordKind.POLICY_VERSION,
+                        policy_version_contents(connection, version))
 
 
 def seal_period_event(connection: Connection, event_id: int) -> ChainHead:
@@ -185,10 +241,32 @@ def seal_unsealed_records(connection: Connection) -> ChainHead:
         {"open": BatchStatus.OPEN})]
     batches = batch_contents(connection)
     seal_records(connection, RecordKind.BATCH, {batch_id: batches[batch_id] for batch_id in order
-                                       if (RecordKind.BATCH, batch_id) not in sealed})
+                                       if (RecordKind.BATCH, batch_id) not in sealed},
+                 unsealed_only=True)
     events = period_event_contents(connection)
     return seal_records(connection, RecordKind.PERIOD_EVENT, {
-        key: events[key] for key in sorted(events, key=int) if (RecordKind.PERIOD_EVENT, key) not in sealed})
+        key: events[key] for key in sorted(events, key=int) if (RecordKind.PERIOD_EVENT, key) not in sealed},
+        unsealed_only=True)
+
+
+def seal_unsealed_partitions_and_policy_versions(connection: Connection) -> ChainHead:
+    """Seal what a ledger kept before partitions and policy texts were sealed (at its
+    upgrade, after a v0.1.0 archive is adopted): the archive partitions of its published
+    batches in business-date and document order, then its policy versions in the order
+    first used. Those sealed already are left as they are."""
+    sealed = {(row[0], row[1]) for row in connection.execute(text(
+        "SELECT record_kind, record_key FROM record_seals"))}
+    partitions = partition_contents(connection)
+    order = [row[0] for row in connection.execute(text(_PARTITIONS_IN_DATE_ORDER),
+                                                  {"open": BatchStatus.OPEN})]
+    seal_records(connection, RecordKind.PARTITION, {
+        key: partitions[key] for key in order if (RecordKind.PARTITION, key) not in sealed},
+        unsealed_only=True)
+    policies = policy_version_contents(connection)
+    order = [row[0] for row in connection.execute(text(_POLICY_VERSIONS_IN_USE_ORDER))]
+    return seal_records(connection, RecordKind.POLICY_VERSION, {
+        key: policies[key] for key in order if (RecordKind.POLICY_VERSION, key) not in sealed},
+        unsealed_only=True)
 
 
 def sealed_entry_sequences(connection: Connection) -> set[int]:
@@ -197,13 +275,37 @@ def sealed_entry_sequences(connection: Connection) -> set[int]:
         "SELECT DISTINCT entry_sequence FROM record_seals"))}
 
 
-_NAMES = {RecordKind.BATCH: "batch", RecordKind.PERIOD_EVENT: "period event id"}
+_NAMES = {RecordKind.BATCH: "batch", RecordKind.PERIOD_EVENT: "period event id",
+          RecordKind.PARTITION: "archive partition", RecordKind.POLICY_VERSION: "policy version"}
+_TABLES = {RecordKind.BATCH: "batches", RecordKind.PERIOD_EVENT: "period_events",
+           RecordKind.PARTITION: "archive_partitions", RecordKind.POLICY_VERSION: "policy_versions"}
 _MISSING = {RecordKind.BATCH: "is missing from batches (or is no longer published)",
-            RecordKind.PERIOD_EVENT: "is missing from period_events"}
+            RecordKind.PERIOD_EVENT: "is missing from period_events",
+            RecordKind.PARTITION: "is missing from archive_partitions (or its batch is no "
+                                  "longer published)",
+            RecordKind.POLICY_VERSION: "is missing from policy_versions"}
 _ALTERED = {RecordKind.BATCH: "was altered: its row, its files' checksums and counts or its quarantine "
                      "rows no longer match the hash sealed when it published",
             RecordKind.PERIOD_EVENT: "was altered: it no longer matches the hash sealed when it was "
-                            "recorded"}
+                            "recorded",
+            RecordKind.PARTITION: "was altered: its name, SHA-256 or row count no longer match "
+                                  "the hash sealed when its batch published",
+            RecordKind.POLICY_VERSION: "was altered: its text, or who first used it, for what or "
+                                       "when, no longer match the hash sealed when it was kept"}
+
+
+def _named(connection: Connection, kind: RecordKind, key: str, sequence: int | None) -> str:
+    """A record as a message names it: an archive partition by where its row says it is
+    (when the row is there), its batch and document."""
+    seal = "" if sequence is None else f"record seal {sequence}"
+    if kind != RecordKind.PARTITION:
+        return f"{_NAMES[kind]} {key}" + (f" ({seal})" if seal else "")
+    batch_id, _, document = key.rpartition("/")
+    path = connection.execute(text(
+        "SELECT relative_path FROM archive_partitions WHERE batch_id = :batch_id "
+        "AND document = :document"), {"batch_id": batch_id, "document": document}).scalar()
+    where = f"archive partition {path}" if path is not None else "archive partition"
+    return f"{where} (batch {batch_id}, {document}" + (f"; {seal})" if seal else ")")
 
 
 def verify_records(connection: Connection, entry_links: dict[int, str],
@@ -211,25 +313,29 @@ def verify_records(connection: Connection, entry_links: dict[int, str],
     """Recompute the record chain against the tables and the recomputed journal links
     (`entry_links`: the journal chain's link at each sequence a record seal names)."""
     contents = {RecordKind.BATCH: batch_contents(connection),
-                RecordKind.PERIOD_EVENT: period_event_contents(connection)}
+                RecordKind.PERIOD_EVENT: period_event_contents(connection),
+                RecordKind.PARTITION: partition_contents(connection),
+                RecordKind.POLICY_VERSION: policy_version_contents(connection)}
     seals = connection.execute(text(
         "SELECT sequence, record_kind, record_key, entry_sequence, content_hash, chain_hash "
         "FROM record_seals ORDER BY sequence")).fetchall()
     wanted = set(remember)
     link, checked, links = GENESIS, 0, {0: GENESIS}
     for sequence, kind, key, entry_sequence, content_hash, chain_hash in seals:
-        named = f"{_NAMES[kind]} {key} (record seal {sequence})"
         actual = contents[kind].pop(key, None)
         if actual is None:
             return ChainVerification(checked, ChainHead(sequence, link),
-                                     f"{named} {_MISSING[kind]}", links)
+                                     f"{_named(connection, kind, key, sequence)} "
+                                     f"{_MISSING[kind]}", links)
         if actual != content_hash:
             return ChainVerification(checked, ChainHead(sequence, link),
-                                     f"{named} {_ALTERED[kind]}", links)
+                                     f"{_named(connection, kind, key, sequence)} "
+                                     f"{_ALTERED[kind]}", links)
         entry_link = entry_links.get(int(entry_sequence))
         if entry_link is None:
             return ChainVerification(checked, ChainHead(sequence, link),
-                                     f"{named} is anchored to journal seal {entry_sequence}, "
+                                     f"{_named(connection, kind, key, sequence)} is anchored to "
+                                     f"journal seal {entry_sequence}, "
                                      "which the journal chain does not reach", links)
         link = _link(link, kind, key, entry_link, content_hash)
         if link != chain_hash:
@@ -244,5 +350,6 @@ def verify_records(connection: Connection, entry_links: dict[int, str],
         if contents[kind]:
             first = min(contents[kind], key=(int if kind == RecordKind.PERIOD_EVENT else str))
             return ChainVerification(checked, ChainHead(checked, link),
-                                     f"{_NAMES[kind]} {first} was never sealed", links)
+                                     f"{_named(connection, kind, first, None)} was never sealed",
+                                     links)
     return ChainVerification(checked, ChainHead(checked, link), "", links)

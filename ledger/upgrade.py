@@ -13,6 +13,10 @@ transaction, so no night can post between the copy and the upgrade).
 A v0.1.0 ledger has no version table: its tables say what it is, and the upgrade records
 the baseline revision in it before running the migrations after the baseline.
 
+Archive partitions and policy versions kept before the record chain sealed them are sealed
+here, after the migrations and the archive's adoption (a v0.1.0 ledger records its
+partitions only then), in the same transaction (`seal_unsealed_partitions_and_policy_versions`).
+
 Guards (PostgreSQL's triggers and SQLite's append-only ones, ledger/guards.py) are not
 migrations: they are installed again, as the code of this version has them, at the end
 of every upgrade and by `init`.
@@ -186,10 +190,19 @@ def upgrade_ledger(url: str, directory: Path = MIGRATIONS_DIRECTORY,
         command.upgrade(config, "head")
         install_store_guards(connection)
         _require_upgraded(connection, revisions.head, directory)
-        adopted = adopt_archive(connection, archive_root) if _records_partitions(
-            connection) else 0
+        adopted = 0
+        if _records_partitions(connection):
+            adopted = adopt_archive(connection, archive_root)
+            _seal_what_was_kept_unsealed(connection)
     return UpgradeOutcome(found.shown, revisions.head,
                           revisions.after(found.effective_revision), backup, adopted)
+
+
+def _seal_what_was_kept_unsealed(connection: Connection) -> None:
+    # Imported here: ledger.record_chain needs ledger.chain, whose ledger.store imports this.
+    from ledger.record_chain import seal_unsealed_partitions_and_policy_versions
+
+    seal_unsealed_partitions_and_policy_versions(connection)
 
 
 def _records_partitions(connection: Connection) -> bool:

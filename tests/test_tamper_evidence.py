@@ -21,7 +21,11 @@ from creditbooks.close import CloseRefusedError, close_period
 from creditbooks.night.run import run_night
 from ledger.chain import chain_head, seal_batch
 from ledger.evidence import verify_evidence
-from ledger.record_chain import record_chain_head, seal_unsealed_records
+from ledger.record_chain import (
+    record_chain_head,
+    seal_unsealed_partitions_and_policy_versions,
+    seal_unsealed_records,
+)
 from ledger.schema import Retention, table_names
 from ledger.store import Store
 from ledger.upgrade import upgrade_ledger
@@ -58,6 +62,7 @@ def reseal_records(database: Path) -> None:
         connection.execute(text("UPDATE period_events SET journal_digest = :digest "
                                 "WHERE period = '2026-01'"), {"digest": digest})
         seal_unsealed_records(connection)
+        seal_unsealed_partitions_and_policy_versions(connection)
     store.dispose()
 
 
@@ -111,12 +116,13 @@ def test_an_untouched_ledger_verifies_against_its_manifest_and_every_anchor(book
     with database.engine.connect() as connection:
         head, records = chain_head(connection), record_chain_head(connection)
     database.dispose()
-    # The close's anchor holds both heads after the close: 33 batches and the close sealed.
+    # The close's anchor holds both heads after the close: the policy version, 32 batches
+    # with their 4 archive partitions, and the close sealed.
     assert anchors[-1]["journal_chain"] == {"sequence": head.sequence, "hash": head.chain_hash}
-    assert anchors[-1]["record_chain"] == {"sequence": 33, "hash": records.chain_hash}
+    assert anchors[-1]["record_chain"] == {"sequence": 38, "hash": records.chain_hash}
     assert anchors[-1]["entries_sealed"] == head.sequence
     manifest = json.loads((books / "close" / "2026-01" / "v1" / "manifest.json").read_text())
-    assert manifest["anchor"]["record_chain"]["sequence"] == 32  # before its own lock
+    assert manifest["anchor"]["record_chain"]["sequence"] == 37  # before its own lock
     code, rows = verify(books, *everything(books))
     assert code == 0, rows
     assert rows["anchors"]["detail"] == "33 anchors, each at the recomputed chains' links"
@@ -171,6 +177,7 @@ def reseal_records_only(database: Path) -> None:
     store = Store(f"sqlite:///{database}")
     with store.transaction() as connection:
         seal_unsealed_records(connection)
+        seal_unsealed_partitions_and_policy_versions(connection)
     store.dispose()
 
 
@@ -179,7 +186,7 @@ def test_an_edited_period_event_is_named(books):
     database = books / "creditbooks.db"
     rows = failed_verify_after(books, "UPDATE period_events SET actor = 'cfo'")
     assert rows["record chain"]["detail"] == (
-        "period event id 1 (record seal 33) was altered: it no longer matches the hash sealed "
+        "period event id 1 (record seal 38) was altered: it no longer matches the hash sealed "
         "when it was recorded")
     reseal_records_only(database)  # and re-sealed: the manifest still says who closed it
     code, rows = verify(books, "--close-dir", str(books / "close"))
@@ -197,7 +204,7 @@ def test_deleted_period_events_are_named_and_a_second_close_never_replaces_the_p
     before = {path.name: path.read_bytes() for path in package.iterdir()}
     rows = failed_verify_after(books, "DELETE FROM period_events")
     assert rows["record chain"]["detail"] == (
-        "period event id 1 (record seal 33) is missing from period_events")
+        "period event id 1 (record seal 38) is missing from period_events")
 
     again = creditbooks("close", "--period", "2026-01", cwd=books, check=False)
     assert again.returncode == 1
@@ -228,7 +235,7 @@ def test_a_deleted_quarantine_row_is_named(books):
     assert quarantined == [("nightly-2026-02-01", 2)]  # U8's negative credits, U2's conflict
     rows = failed_verify_after(books, "DELETE FROM quarantine WHERE kind = 'rejected'")
     assert rows["record chain"]["detail"] == (
-        "batch nightly-2026-02-01 (record seal 32) was altered: its row, its files' checksums "
+        "batch nightly-2026-02-01 (record seal 36) was altered: its row, its files' checksums "
         "and counts or its quarantine rows no longer match the hash sealed when it published")
 
 
@@ -241,7 +248,7 @@ def test_file_counts_changed_consistently_are_named(books):
                                       "AND document = 'usage'")
     assert [name for name, row in rows.items() if not row["passed"]] == ["record chain"]
     assert rows["record chain"]["detail"].startswith(
-        "batch nightly-2026-01-31 (record seal 31) was altered: ")
+        "batch nightly-2026-01-31 (record seal 34) was altered: ")
 
 
 @pytest.mark.slow  # over a second here: not in make test-fast
@@ -428,7 +435,7 @@ def test_a_close_after_its_events_were_deleted_and_its_package_moved_is_refused_
     again = creditbooks("close", "--period", "2026-01", cwd=books, check=False)
     assert again.returncode == 1
     assert again.stderr == (
-        "creditbooks: error: period event id 1 is already sealed (record seal 33): the "
+        "creditbooks: error: period event id 1 is already sealed (record seal 38): the "
         "period_events table was altered behind the ledger; run creditbooks verify to see "
         "how, nothing was recorded\n")
     assert not (books / "close" / "2026-01" / "v1").exists()

@@ -8,7 +8,8 @@ everything from the journal tables and names the first entry that does not match
 
 What else is sealed lives in a second chain anchored to this one, not in this one
 (`ledger/record_chain.py`): batches with their files' checksums and counts and their
-quarantine rows, and period events (closes, reopens). Each record seal's link takes in
+quarantine rows, the archive partitions they wrote, period events (closes, reopens) and
+kept policy versions. Each record seal's link takes in
 this chain's head at the moment it was sealed, so neither chain can be rewritten without
 the other's links changing. Why a second chain rather than record seals interleaved here:
 this chain's seals stay exactly what they were (one per entry, in entry id order per

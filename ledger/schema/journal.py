@@ -95,7 +95,8 @@ class JournalSeal(SQLModel, table=True):
 
 class RecordSeal(SQLModel, table=True):
     """The record chain: batches (with their files' checksums and counts and their
-    quarantine rows) and period events, each sealed when it is written, chained to the
+    quarantine rows), the archive partitions they wrote, period events and kept policy
+    versions, each sealed when it is written, chained to the
     seal before it and anchored to the journal chain's head at that moment
     (`ledger/record_chain.py`)."""
 

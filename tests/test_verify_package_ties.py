@@ -359,3 +359,11 @@ def test_proportional_catch_ups_and_escheat_tie_out_in_the_close(tmp_path):
         assert breakage["period_debit"] == reversed_into_deferred
         assert Decimal(deferred["period_credit"]) == Decimal("110.00") + Decimal(
             reversed_into_deferred)
+
+
+def test_the_burstiness_table_of_the_page_is_read_back(february):
+    replace_in_page(february, "<td>gpu</td><td>4</td>", "<td>gpu</td><td>5</td>")
+    rehash_manifest(february)
+    assert verify_package(february) == [
+        "summary.html table 'Burstiness by meter' row 2 column peak_hourly_credits: '5' but "
+        "burstiness.csv says '4'"]

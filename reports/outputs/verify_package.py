@@ -951,6 +951,7 @@ class _SummaryReader(HTMLParser):
 # functional-currency statements are read back too: the page is where most people see them.
 SUMMARY_TABLES = {
     "Deferred revenue rollforward": "rollforward", "Trial balance": "trial_balance",
+    "Burstiness by meter": "burstiness",
     "Income statement": "income_statement", "Balance sheet": "balance_sheet",
     "Reconciliations": "reconciliations", "Unit economics and usage KPIs": "kpis",
     "Trial balance (functional currency)": "trial_balance_functional",

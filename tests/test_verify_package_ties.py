@@ -367,3 +367,33 @@ def test_the_burstiness_table_of_the_page_is_read_back(february):
     assert verify_package(february) == [
         "summary.html table 'Burstiness by meter' row 2 column peak_hourly_credits: '5' but "
         "burstiness.csv says '4'"]
+
+
+def test_a_currency_taken_out_of_the_rollforward_is_named_by_the_trial_balance(february):
+    """JPY (662 deferred, nothing moved in February) taken out of the rollforward, its
+    breakdowns, the lot aging, the waterfall, the sheets' JPY totals and the page's
+    charts: the trial balance still has its deferred revenue."""
+    import re
+
+    from tests.support.package_forgery import drop_row
+
+    for name, key in (("rollforward", {}), ("rollforward_by_customer", {"customer": "B"}),
+                      ("rollforward_by_product", {"product": "pack"}),
+                      ("lot_aging", {"bucket": "never"}),
+                      ("waterfall", {"method": "contractual expiry"}),
+                      ("waterfall", {"method": "burn forecast"})):
+        drop_row(february, name, {"currency": "JPY", **key})
+    workbook_path = february / "close-2026-02.xlsx"
+    workbook = openpyxl.load_workbook(workbook_path)
+    for sheet in ("lot_aging", "rollforward_by_customer", "rollforward_by_product"):
+        rows = list(workbook[sheet].iter_rows())
+        total = next(cells for cells in rows if cells[0].value == "Total JPY")
+        workbook[sheet].delete_rows(total[0].row)
+    workbook.save(workbook_path)
+    page = february / "summary.html"
+    page.write_text(re.sub(r'<svg class="chart [^"]*"[^>]*\(JPY\)".*?</svg>', "",
+                           page.read_text()))
+    rehash_manifest(february)
+    assert verify_package(february) == [
+        f"rollforward.csv column currency: no row for JPY, whose {DEFERRED} is "
+        "trial_balance.csv row 5"]

@@ -633,6 +633,12 @@ def check_rollforward_against_trial_balance(package: Package, suffix: str,
         if "manual_journals" in row:
             package.expect(name, index, "manual_journals", manual_credit - manual_debit,
                            f"manual_journals.csv's credits less debits to {deferred}")
+    shown = {row["currency"] for row in package.rows(name)}
+    for currency, account in sorted(trial_balance):
+        if account == deferred and currency not in shown:
+            package.problems.add(f"{name}.csv column currency", f"no row for {currency}, whose "
+                                 f"{deferred} is {tb_name}.csv row "
+                                 f"{_trial_balance_row(package, tb_name, currency, account) + 2}")
 
 
 def check_waterfall_against_trial_balance(package: Package, suffix: str,

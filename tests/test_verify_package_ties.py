@@ -397,3 +397,16 @@ def test_a_currency_taken_out_of_the_rollforward_is_named_by_the_trial_balance(f
     assert verify_package(february) == [
         f"rollforward.csv column currency: no row for JPY, whose {DEFERRED} is "
         "trial_balance.csv row 5"]
+
+
+def test_an_income_statement_line_moved_to_another_section_is_named(february):
+    """Breakage shown as other income: total revenue is 4.16 and net income still 4.33,
+    every subtotal the sum of its lines, every line its account's movement."""
+    edit(february, "income_statement", {"currency": "USD", "line": BREAKAGE},
+         section="Other income")
+    edit(february, "income_statement", {"currency": "USD", "line": "Total revenue"},
+         amount="4.16")
+    rehash_manifest(february)
+    assert verify_package(february) == [
+        "income_statement.csv row 7 column amount: 4.16 but trial_balance.csv's Revenue "
+        "accounts' period_credit - period_debit is 4.33"]

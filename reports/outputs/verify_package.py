@@ -553,6 +553,33 @@ def check_income_accounts_are_on_the_statement(package: Package, suffix: str,
                                  f"{row + 2} moves by {moved} (period_credit - period_debit)")
 
 
+# The income statement's sections and which trial balance accounts (by name prefix) each
+# holds, as the product guide lays the statement out; "Net income" holds them all.
+INCOME_STATEMENT_SECTIONS = {
+    "Revenue": lambda account: account.startswith("Income:Revenue:"),
+    "Cost of revenue": lambda account: account.startswith("Expenses:"),
+    "Foreign exchange": lambda account: account.startswith("Income:ForeignExchange:"),
+    "Other income": lambda account: account.startswith("Income:") and not account.startswith(
+        ("Income:Revenue:", "Income:ForeignExchange:")),
+    "Net income": lambda account: account.split(":")[0] in INCOME_STATEMENT_ROOTS}
+
+
+def check_income_statement_against_trial_balance(package: Package, suffix: str,
+                                                 trial_balance: dict) -> None:
+    """Each section's subtotal, and net income, is the period's movement of the trial
+    balance's accounts of that section: a line moved to another section is found."""
+    name = f"income_statement{suffix}"
+    for index, row in enumerate(package.rows(name)):
+        belongs = INCOME_STATEMENT_SECTIONS.get(row["section"])
+        if row["row_type"] not in ("subtotal", "total") or belongs is None:
+            continue
+        moved = sum((_credit_balance(figures, "period") for (currency, account), figures
+                     in trial_balance.items()
+                     if currency == row["currency"] and belongs(account)), ZERO)
+        package.expect(name, index, "amount", moved, f"trial_balance{suffix}.csv's "
+                       f"{row['section']} accounts' period_credit - period_debit")
+
+
 def check_balance_sheet_against_trial_balance(package: Package, suffix: str,
                                               trial_balance: dict) -> None:
     """Each section's subtotal is the trial balance's accounts of its roots (equity with
@@ -729,6 +756,7 @@ def check_reports(package: Package) -> None:
         check_rollforwards(package, income, sheet, suffix)
         check_waterfall(package, suffix)
         check_income_accounts_are_on_the_statement(package, suffix, trial_balance, income)
+        check_income_statement_against_trial_balance(package, suffix, trial_balance)
         check_balance_sheet_against_trial_balance(package, suffix, trial_balance)
         check_rollforward_against_trial_balance(package, suffix, trial_balance)
         check_waterfall_against_trial_balance(package, suffix, trial_balance)

@@ -25,10 +25,12 @@ from ledger import schema
 # The documents whose accepted rows a night archives (the others are kept in tables only).
 ARCHIVED_DOCUMENTS = ("usage", "purchases", "refunds", "adjustments")
 # The rows of each archived document's partition, as its batch's files count them: the
-# document's accepted rows, or, for the metering system's original file (intake/sources.py
-# SOURCE_DOCUMENT), every row the usage file read.
+# document's accepted rows, or, for a source's original file (`<document>_source`: a
+# metering system's usage or a Stripe export, intake/sources.py archive_source_file),
+# every row its file read.
 _COUNTED_AS = {**{document: (document, "rows_accepted") for document in ARCHIVED_DOCUMENTS},
-               "usage_source": ("usage", "rows_read")}
+               **{f"{document}_source": (document, "rows_read")
+                  for document in ("usage", "purchases", "refunds")}}
 
 
 @dataclass(frozen=True)

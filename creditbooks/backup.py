@@ -25,6 +25,16 @@ already holds a ledger unless told (`replace`), and a backup from a newer credit
 backup at an older schema is restored as it is, and `creditbooks upgrade` brings it
 forward.
 
+Restore verifies the backup before it touches the ledger: the backup is first restored into
+a scratch database (SQLite: a temporary file; PostgreSQL: a temporary database on the same
+server, dropped after) and verify's checks of the database run there (both chains, the
+period events and, given the policy, the controls; a backup at an older schema, its journal
+chain). A backup that fails is refused, naming the first check, and the ledger is left as
+it was. Before a ledger that holds anything is replaced, a safety copy of it is written (the
+same snapshot as a backup: SQLite, `<db>.before-restore-<UTC time>` beside it; PostgreSQL,
+`<database>.before-restore-<UTC time>.dump` beside the backup; or the path given) and named
+in the outcome, so a wrong `--replace` can be undone by restoring that copy.
+
 What restore cannot bring back is what lives outside the database. Archive files no
 restored batch recorded are ignored. Anchors beyond the restored chain head make
 `verify --anchors` fail until the nights after the backup are run again. See the
@@ -39,18 +49,20 @@ import shutil
 import sqlite3
 import subprocess
 import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, create_engine, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DatabaseError
 from sqlalchemy.pool import NullPool
 
-from ledger.chain import ChainHead, chain_head
+from ledger.chain import ChainHead, chain_head, verify_chain
 from ledger.domain import BatchStatus
 from ledger.locks import POSTING_LOCK_KEY
 from ledger.schema import ALL_TABLES
@@ -64,6 +76,9 @@ from ledger.schema_version import (
     require_current,
 )
 from ledger.store import redacted
+
+if TYPE_CHECKING:
+    from rules.policy import Policy
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 PG_DUMP_MAGIC = b"PGDMP"
@@ -102,6 +117,8 @@ class LedgerSummary:
 class RestoreOutcome:
     summary: LedgerSummary
     needs_upgrade: bool  # the backup's schema is older than this version's
+    verified: str  # what was checked on the backup before the ledger was touched
+    safety_copy: Path | None = None  # the replaced ledger, kept; None when nothing was replaced
 
 
 def backup_ledger(url: str, target: Path) -> LedgerSummary:
@@ -112,12 +129,18 @@ def backup_ledger(url: str, target: Path) -> LedgerSummary:
                           "give another --to")
     if not target.parent.is_dir():
         raise BackupError(f"backup {target}: directory {target.parent} does not exist")
+    return _snapshot(url, target, any_database=False)
+
+
+def _snapshot(url: str, target: Path, any_database: bool) -> LedgerSummary | None:
+    """The backup of `url` written whole to `target`; with `any_database`, of a database
+    that holds no ledger too (its summary is then None)."""
     partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
     try:
         if make_url(url).get_backend_name() == "sqlite":
-            summary = _backup_sqlite(_sqlite_file(url), partial)
+            summary = _backup_sqlite(_sqlite_file(url), partial, any_database)
         elif make_url(url).get_backend_name() == "postgresql":
-            summary = _backup_postgresql(url, partial)
+            summary = _backup_postgresql(url, partial, any_database)
         else:
             raise BackupError(f"backup of {redacted(url)}: only SQLite and PostgreSQL ledgers")
         try:
@@ -130,9 +153,12 @@ def backup_ledger(url: str, target: Path) -> LedgerSummary:
     return summary
 
 
-def restore_ledger(url: str, source: Path, replace: bool = False) -> RestoreOutcome:
+def restore_ledger(url: str, source: Path, replace: bool = False,
+                   policy: Policy | None = None, safety_copy: Path | None = None) -> RestoreOutcome:
     """Put the books of backup `source` into the (empty, or with `replace` any) ledger at
-    `url`; the caller runs verify's checks on them after."""
+    `url`, once they pass verify's checks in a scratch database (with `policy`, its
+    controls too); a ledger replaced is kept first (at `safety_copy`, else the default
+    place). The caller runs verify's checks on the restored books after."""
     source = Path(source)
     kind = backup_kind(source)
     target_kind = make_url(url).get_backend_name()
@@ -143,13 +169,116 @@ def restore_ledger(url: str, source: Path, replace: bool = False) -> RestoreOutc
     if found.is_empty:
         raise BackupError(f"{source} holds no creditbooks ledger; nothing was restored")
     needs_upgrade = _require_restorable(found, source)
-    _require_replaceable(url, replace)
+    holds_something = _require_replaceable(url, replace)
+    verified = _verify_backup(kind, source, url, policy, needs_upgrade)
+    kept = None
+    if holds_something:
+        kept = Path(safety_copy) if safety_copy else _safety_copy_path(kind, url, source)
+        _write_safety_copy(url, kept)
     if kind == "sqlite":
         _restore_sqlite(source, _sqlite_file(url))
     else:
         _restore_postgresql(source, url, replace)
     with _engine_at(url) as engine, engine.connect() as connection:
-        return RestoreOutcome(ledger_summary(connection), needs_upgrade)
+        return RestoreOutcome(ledger_summary(connection), needs_upgrade, verified, kept)
+
+
+def _verify_backup(kind: str, source: Path, url: str, policy: Policy | None,
+                   needs_upgrade: bool) -> str:
+    """Verify's checks on the backup restored into a scratch database; what was checked.
+    A failure is refused before the ledger at `url` is touched."""
+    with _scratch_database(kind, source, url) as scratch_url:
+        failures, checked = _failed_checks(scratch_url, policy, needs_upgrade)
+    if failures:
+        raise BackupError(f"backup {source} fails verify ({failures[0]}); nothing was "
+                          f"restored: {redacted(url)} is as it was")
+    return checked
+
+
+def _failed_checks(url: str, policy: Policy | None,
+                   needs_upgrade: bool) -> tuple[list[str], str]:
+    """('control: detail' of every check that fails, what was checked) on the ledger at
+    `url`. An older schema has its journal chain checked (the rest needs the upgrade)."""
+    from ledger.evidence import verify_evidence
+    from ledger.store import Store
+    from reports.controls import run_controls
+
+    store = Store(url)
+    try:
+        with store.engine.connect() as connection:
+            if needs_upgrade:
+                chain = verify_chain(connection)
+                rows = [{"control": "journal hash chain", "passed": chain.holds,
+                         "detail": chain.first_mismatch}]
+            else:
+                rows = [check.as_dict() for check in verify_evidence(connection)]
+        checked = ("its journal hash chain (an older schema: verify the rest after upgrade)"
+                   if needs_upgrade else "both hash chains and the period events")
+        if policy is not None and not needs_upgrade:
+            rows += [result.as_dict() for result in run_controls(
+                store, policy.accounts.deferred_revenue, policy.functional_currency)]
+            checked += ", and the controls"
+    finally:
+        store.dispose()
+    return [f"{row['control']}: {row['detail']}" for row in rows if not row["passed"]], checked
+
+
+@contextmanager
+def _scratch_database(kind: str, source: Path, url: str) -> Iterator[str]:
+    """The backup restored into a scratch database, removed after: SQLite, a temporary
+    file; PostgreSQL, a temporary database on the ledger's server."""
+    if kind == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="creditbooks-restore-check-") as directory:
+            scratch = Path(directory) / "backup-check.db"
+            _restore_sqlite(source, scratch)
+            yield f"sqlite:///{scratch}"
+        return
+    name = f"creditbooks_restore_check_{uuid.uuid4().hex[:12]}"  # made here, not from input
+    with _engine_at(url) as engine, engine.connect().execution_options(
+            isolation_level="AUTOCOMMIT") as connection:
+        try:
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        except DatabaseError as error:
+            reason = str(error.orig).strip().splitlines()[0]
+            raise BackupError(f"restore verifies the backup in a scratch database first, and "
+                              f"one cannot be made on {redacted(url)} ({reason}): give the "
+                              "role CREATEDB; nothing was restored") from None
+        try:
+            scratch_url = make_url(url).set(database=name).render_as_string(hide_password=False)
+            _restore_postgresql(source, scratch_url, replace=False)
+            yield scratch_url
+        finally:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _safety_copy_path(kind: str, url: str, source: Path) -> Path:
+    """Where the ledger a restore replaces is kept by default: SQLite, beside the ledger
+    file; PostgreSQL, beside the backup."""
+    stamp = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+    if kind == "sqlite":
+        database = _sqlite_file(url)
+        place, name, ending = database.parent, f"{database.name}.before-restore-{stamp}", ""
+    else:
+        place, ending = source.parent, ".dump"
+        name = f"{make_url(url).database}.before-restore-{stamp}"
+    # Two restores in one second: the second copy gets a number, never the first's name.
+    candidates = [place / f"{name}{ending}"] + [place / f"{name}-{number}{ending}"
+                                                for number in range(2, 100)]
+    return next((path for path in candidates if not path.exists()), candidates[0])
+
+
+def _write_safety_copy(url: str, target: Path) -> None:
+    if target.exists():
+        raise BackupError(f"safety copy {target} already exists; it is not overwritten: give "
+                          "another --safety-copy; nothing was restored")
+    if not target.parent.is_dir():
+        raise BackupError(f"safety copy {target}: directory {target.parent} does not exist; "
+                          "nothing was restored")
+    try:
+        _snapshot(url, target, any_database=True)
+    except BackupError as error:
+        raise BackupError(f"the safety copy of {redacted(url)} could not be written ({error}); "
+                          "nothing was restored") from None
 
 
 def backup_kind(source: Path) -> str:
@@ -199,19 +328,24 @@ def _require_restorable(found: LedgerSchema, source: Path) -> bool:
     return False
 
 
-def _require_replaceable(url: str, replace: bool) -> None:
+def _require_replaceable(url: str, replace: bool) -> bool:
+    """Whether the database at `url` holds anything (a ledger or other tables), once it may
+    be written: empty, or `replace` given."""
+    if make_url(url).get_backend_name() == "sqlite" and not _sqlite_file(url).exists():
+        return False  # connecting would make the file; the restore makes it
     with _engine_at(url) as engine, engine.connect() as connection:
         existing = read_ledger_schema(connection)
+        others = sorted(inspect(connection).get_table_names())
         if replace:
-            return
+            return bool(others)
         if existing.is_empty:
             # Not a ledger, but maybe someone's data: restore writes only into an empty one.
-            if others := sorted(inspect(connection).get_table_names()):
+            if others:
                 raise BackupError(
                     f"{redacted(url)} is not empty (tables: {', '.join(others[:5])}"
                     f"{', ...' if len(others) > 5 else ''}); restore writes only into an empty "
                     "database: give --replace to overwrite it")
-            return
+            return False
         last = connection.execute(text(
             "SELECT MAX(business_date) FROM batches WHERE status <> :open"),
             {"open": BatchStatus.OPEN}).scalar()
@@ -243,7 +377,7 @@ def _read_only(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=60)
 
 
-def _backup_sqlite(database: Path, partial: Path) -> LedgerSummary:
+def _backup_sqlite(database: Path, partial: Path, any_database: bool = False) -> LedgerSummary | None:
     if not database.is_file():
         raise BackupError(f"no SQLite ledger at {database}: nothing to back up")
     source, copy = _read_only(database), sqlite3.connect(partial)
@@ -259,7 +393,7 @@ def _backup_sqlite(database: Path, partial: Path) -> LedgerSummary:
     finally:
         copy.close()
         source.close()
-    if summary is None:
+    if summary is None and not any_database:
         raise BackupError(f"{database} holds no creditbooks ledger: nothing to back up")
     os.chmod(partial, database.stat().st_mode & 0o777)  # as private as the ledger itself
     return summary
@@ -356,15 +490,15 @@ def _run_tool(command: list, environment: dict[str, str], what: str, **options) 
     return completed.stdout
 
 
-def _backup_postgresql(url: str, partial: Path) -> LedgerSummary:
+def _backup_postgresql(url: str, partial: Path, any_database: bool = False) -> LedgerSummary | None:
     conninfo, environment = _libpq(url)
     pg_dump = postgresql_tool("pg_dump")
     with _engine_at(url) as engine, engine.connect().execution_options(
             isolation_level="REPEATABLE READ") as connection, connection.begin():
         snapshot = connection.execute(text("SELECT pg_export_snapshot()")).scalar()
-        if read_ledger_schema(connection).is_empty:
+        if read_ledger_schema(connection).is_empty and not any_database:
             raise BackupError(f"no creditbooks ledger at {redacted(url)}: nothing to back up")
-        summary = ledger_summary(connection)
+        summary = None if read_ledger_schema(connection).is_empty else ledger_summary(connection)
         # The dump reads the snapshot this transaction exported: what the summary read.
         _run_tool([pg_dump, "--format=custom", f"--snapshot={snapshot}", f"--file={partial}",
                    f"--dbname={conninfo}"], environment, f"pg_dump of {redacted(url)}")

@@ -415,13 +415,25 @@ def verify(context: typer.Context, output_format: FormatOption = OutputFormat.TA
            anchors: Annotated[Path | None, typer.Option(
                "--anchors", envvar="CREDITBOOKS_ANCHORS",
                help="also check every anchor of this ledger in this file")] = None) -> None:
-    """Recompute both hash chains, the period events and every invariant (with --close-dir
-    and --anchors, against what was written outside the ledger); name the first thing that
-    is off."""
+    """Recompute both hash chains, the period events and every invariant, and check the
+    close packages and the anchor file written outside the ledger (--close-dir, --anchors;
+    without them ./close and the default anchor file, when they are there); name the first
+    thing that is off."""
+    from creditbooks.evidence_places import evidence_places
+
+    places = evidence_places(close_dir, anchors, archive)
+    _verify(context, output_format, archive, places.close_dir, places.anchors, places.notes)
+
+
+def _verify(context: typer.Context, output_format: OutputFormat, archive: Path | None,
+            close_dir: Path | None, anchors: Path | None, notes: tuple[str, ...] = ()) -> None:
     from ledger.evidence import verify_evidence
 
     ctx = _context(context)
     store = ctx.store()
+    if output_format == OutputFormat.TABLE:  # csv and json: the rows name what was checked
+        for note in notes:
+            typer.echo(note)
     with store.engine.connect() as connection:
         evidence = verify_evidence(connection, close_dir, anchors)
     rows = [check.as_dict() for check in evidence]
@@ -463,16 +475,26 @@ def restore(
         "--archive", envvar="CREDITBOOKS_ARCHIVE",
         help="also check the archive partitions the restored batches recorded")] = None,
     output_format: FormatOption = OutputFormat.TABLE,
+    safety_copy: Annotated[Path | None, typer.Option(
+        "--safety-copy", help="where to keep the ledger --replace replaces (default: SQLite, "
+        "beside it; PostgreSQL, a pg_dump file beside the backup)")] = None,
 ) -> None:
-    """Put a backup's books into the ledger at --db (an empty one, or any with --replace),
-    then run verify's checks and report the chain head and the last published night."""
+    """Put a backup's books into the ledger at --db (an empty one, or any with --replace)
+    once they pass verify's checks in a scratch database, keeping a safety copy of a ledger
+    replaced; then run verify's checks and report the chain head and the last published
+    night."""
     from creditbooks.backup import BackupError, restore_ledger
 
-    store = _context(context).store(must_exist=False)
+    ctx = _context(context)
+    store = ctx.store(must_exist=False)
     try:
-        outcome = restore_ledger(store.url, from_file, replace)
+        outcome = restore_ledger(store.url, from_file, replace, ctx.policy(), safety_copy)
     except BackupError as error:
         raise CreditbooksFailure(str(error)) from None
+    typer.echo(f"verified {from_file} before restoring it: {outcome.verified}")
+    if outcome.safety_copy is not None:
+        typer.echo(f"the ledger replaced is kept in {outcome.safety_copy} (restore it with "
+                   "creditbooks restore --from that file --replace)")
     typer.echo(f"restored {from_file} into {redacted(store.url)}")
     for line in outcome.summary.lines():
         typer.echo(line)
@@ -484,7 +506,7 @@ def restore(
         return
     typer.echo("outside the ledger: check with creditbooks verify --anchors FILE --close-dir DIR;"
                " anchors and closes after the backup fail until its later nights run again")
-    verify(context, output_format, archive, None, None)
+    _verify(context, output_format, archive, None, None)
 
 
 @app.command()

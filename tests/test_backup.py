@@ -31,6 +31,7 @@ from ledger.store import Store
 from tests.support.cli import creditbooks
 from tests.support.nights import replace_stage
 from tests.support.scenario import trial_balance_of, write_scenario
+from tests.support.tamper import forge
 
 FIRST, RUNNING, LAST = date(2026, 1, 30), date(2026, 1, 31), date(2026, 2, 1)
 PERIODS = ("2026-01", "2026-02")
@@ -105,6 +106,20 @@ def backup_while_paused(monkeypatch, stage: Stage, night, url: str, backup: Path
     if errors:
         raise errors[0]
     return taken.stdout
+
+
+# A forger's edit the journal chain catches: one entry's two lines moved by 1 cent, balanced.
+FORGED_LINES = ("UPDATE journal_lines SET amount_minor = amount_minor + 1 WHERE entry_id = "
+                "(SELECT MIN(entry_id) FROM journal_lines) AND line_number = 1",
+                "UPDATE journal_lines SET amount_minor = amount_minor - 1 WHERE entry_id = "
+                "(SELECT MIN(entry_id) FROM journal_lines) AND line_number = 2")
+
+
+def safety_copy_named(output: str) -> Path:
+    """The safety copy a restore names: 'the ledger replaced is kept in PATH (restore ...'."""
+    (line,) = [line for line in output.splitlines()
+               if line.startswith("the ledger replaced is kept in ")]
+    return Path(line.removeprefix("the ledger replaced is kept in ").split(" (restore it")[0])
 
 
 def restore(url: str, backup: Path, cwd: Path, *options: str, check: bool = True):
@@ -213,6 +228,53 @@ def test_restore_never_overwrites_a_ledger_unless_told(policy, tmp_path):
     connection = sqlite3.connect(other)
     assert connection.execute("SELECT name FROM customers").fetchall() == [("kept",)]
     connection.close()
+
+
+@pytest.mark.slow  # over a second here: not in make test-fast
+def test_restore_verifies_the_backup_first_and_keeps_the_ledger_it_replaces(policy, tmp_path):
+    landing, archive = tmp_path / "landing", tmp_path / "archive"
+    write_scenario(landing)
+    original = store_at(f"sqlite:///{tmp_path / 'ledger.db'}")
+    run_night(original, policy, landing, archive, FIRST)
+    creditbooks("--db", original.url, "backup", "--to", "backup.db", cwd=tmp_path)
+    after_first = books(original)
+    run_night(original, policy, landing, archive, RUNNING)
+    after_two = books(original)
+    shutil.copyfile(tmp_path / "backup.db", tmp_path / "forged.db")
+    forge(tmp_path / "forged.db", *FORGED_LINES)
+
+    refused = restore(original.url, tmp_path / "forged.db", tmp_path, "--replace", check=False)
+    assert refused.returncode == 1
+    assert refused.stderr.startswith(
+        f"creditbooks: error: backup {tmp_path / 'forged.db'} fails verify (journal hash chain: ")
+    assert refused.stderr.endswith(f"); nothing was restored: {original.url} is as it was\n")
+    assert books(original) == after_two
+    assert list(tmp_path.glob("ledger.db.before-restore-*")) == []  # no copy: nothing replaced
+
+    replaced = restore(original.url, tmp_path / "backup.db", tmp_path, "--replace")
+    assert replaced.stdout.startswith(
+        f"verified {tmp_path / 'backup.db'} before restoring it: both hash chains and the "
+        "period events, and the controls\n")
+    kept = safety_copy_named(replaced.stdout)
+    assert kept.parent == tmp_path and kept.name.startswith("ledger.db.before-restore-")
+    assert books(original) == after_first
+    original.dispose()
+    # The copy is the ledger as it was before the restore, and restores like any backup.
+    put_back = restore(f"sqlite:///{tmp_path / 'ledger.db'}", kept, tmp_path, "--replace")
+    assert books(store_at(f"sqlite:///{tmp_path / 'ledger.db'}")) == after_two
+    assert safety_copy_named(put_back.stdout) != kept
+
+    # A path of one's own; one already there is never overwritten, and nothing is restored.
+    given = restore(original.url, tmp_path / "backup.db", tmp_path, "--replace",
+                    "--safety-copy", str(tmp_path / "mine.db"))
+    assert safety_copy_named(given.stdout) == tmp_path / "mine.db"
+    again = restore(original.url, kept, tmp_path, "--replace", "--safety-copy",
+                    str(tmp_path / "mine.db"), check=False)
+    assert again.stderr == (f"creditbooks: error: safety copy {tmp_path / 'mine.db'} already "
+                            "exists; it is not overwritten: give another --safety-copy; nothing "
+                            "was restored\n")
+    assert books(original) == after_first
+    original.dispose()
 
 
 @pytest.mark.slow  # over a second here: not in make test-fast
@@ -348,6 +410,52 @@ def test_a_pg_dump_during_an_airflow_night_restores_its_open_batch_unpublished(
 
 
 @pytest.mark.postgres
+def test_a_pg_restore_verifies_the_backup_first_and_dumps_the_ledger_it_replaces(
+        postgres_server, policy, tmp_path):
+    landing, archive = tmp_path / "landing", tmp_path / "archive"
+    write_scenario(landing)
+    original = store_at(postgres_server.create_database())
+    run_night(original, policy, landing, archive, FIRST)
+    creditbooks("--db", original.url, "backup", "--to", "good.dump", cwd=tmp_path)
+    after_first = books(original)
+    forged = store_at(postgres_server.create_database())
+    run_night(forged, policy, landing, tmp_path / "forged" / "archive", FIRST)
+    with forged.engine.begin() as connection:  # as the owner, the guards switched off
+        connection.execute(text("ALTER TABLE journal_lines DISABLE TRIGGER USER"))
+        for statement in FORGED_LINES:
+            connection.execute(text(statement))
+        connection.execute(text("ALTER TABLE journal_lines ENABLE TRIGGER USER"))
+    creditbooks("--db", forged.url, "backup", "--to", "forged.dump", cwd=tmp_path)
+    forged.dispose()
+    run_night(original, policy, landing, archive, RUNNING)
+    after_two = books(original)
+
+    refused = restore(original.url, tmp_path / "forged.dump", tmp_path, "--replace", check=False)
+    assert refused.returncode == 1
+    assert refused.stderr.startswith(f"creditbooks: error: backup {tmp_path / 'forged.dump'} "
+                                     "fails verify (journal hash chain: ")
+    assert refused.stderr.endswith(f"); nothing was restored: {original.url} is as it was\n")
+    assert books(original) == after_two
+    assert sorted(path.name for path in tmp_path.glob("*.dump")) == ["forged.dump", "good.dump"]
+    with original.engine.connect() as connection:  # the scratch databases were dropped
+        assert connection.execute(text(
+            "SELECT COUNT(*) FROM pg_database WHERE datname LIKE 'creditbooks_restore_check_%'"
+        )).scalar() == 0
+
+    replaced = restore(original.url, tmp_path / "good.dump", tmp_path, "--replace").stdout
+    kept = safety_copy_named(replaced)
+    database = original.url.rsplit("/", 1)[1]
+    assert kept.parent == tmp_path and kept.name.startswith(f"{database}.before-restore-")
+    assert kept.name.endswith(".dump")
+    assert books(original) == after_first
+    put_back = store_at(postgres_server.create_database())
+    put_back.dispose()
+    restore(put_back.url, kept, tmp_path, "--replace")
+    assert books(Store(put_back.url)) == after_two
+    original.dispose()
+
+
+@pytest.mark.postgres
 def test_an_older_pg_backup_replaces_a_newer_ledger_whole_and_upgrade_brings_it_forward(
         postgres_server, policy, tmp_path):
     old_url = postgres_server.create_database()  # the v0.1.0 fixture, as v0.1.0 left it
@@ -359,7 +467,9 @@ def test_an_older_pg_backup_replaces_a_newer_ledger_whole_and_upgrade_brings_it_
 
     write_scenario(tmp_path / "landing")
     newer = store_at(postgres_server.create_database())  # tables v0.1.0 never had, too
-    run_night(newer, policy, tmp_path / "landing", tmp_path / "archive", FIRST)
+    # In a directory of its own: plain verify in tmp_path must not find the anchors of the
+    # ledger this restore replaces (one ledger a file).
+    run_night(newer, policy, tmp_path / "landing", tmp_path / "newer" / "archive", FIRST)
     replaced = restore(newer.url, tmp_path / "old.dump", tmp_path, "--replace").stdout
     assert "the backup is at schema v0.1.0, older than this version's: run creditbooks " \
            "upgrade" in replaced

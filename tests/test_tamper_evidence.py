@@ -148,8 +148,7 @@ def test_the_reseal_attack_is_named_by_the_closed_period_the_manifest_and_the_an
 
     # The forger goes on: the close's digest made to match, the record chain re-sealed.
     reseal_records(database)
-    code, rows = verify(books)
-    assert code == 0, rows  # the database alone can no longer tell
+    assert database_checks_failing(database) == []  # the database alone can no longer tell
     code, rows = verify(books, "--close-dir", str(books / "close"))
     manifest = books / "close" / "2026-01" / "v1" / "manifest.json"
     assert code == 1
@@ -170,6 +169,46 @@ def test_the_reseal_attack_is_named_by_the_closed_period_the_manifest_and_the_an
         f"close manifest {manifest} records journal chain head {head['sequence']} "
         f"{head['hash']}, but the recomputed journal chain has ")
     assert rows["close manifests"]["detail"].endswith("was rewritten and re-sealed")
+
+
+def database_checks_failing(database: Path) -> list[str]:
+    """The controls of verify's database checks that fail (nothing outside the ledger)."""
+    store = Store(f"sqlite:///{database}")
+    with store.engine.connect() as connection:
+        checks = verify_evidence(connection)
+    store.dispose()
+    return [check.control for check in checks if not check.passed]
+
+
+@pytest.mark.slow  # over a second here: not in make test-fast
+def test_plain_verify_checks_the_default_anchor_file_and_close_directory(books):
+    untouched = creditbooks("verify", cwd=books)
+    assert untouched.stdout.splitlines()[:2] == [
+        f"close packages: checked {Path('close')}/ (the default close directory)",
+        f"anchors: checked {ANCHORS} (the default anchor file)"]
+    database = books / "creditbooks.db"
+    forge(database, "UPDATE journal_lines SET account = 'Income:Revenue:Usage' "
+                    "WHERE entry_id LIKE 'breakage/%' AND account LIKE 'Income:%'")
+    reseal_journal(database)
+    reseal_records(database)
+    assert database_checks_failing(database) == []
+    shutil.rmtree(books / "close")  # only the anchor file can tell now
+    code, rows = verify(books)  # no options
+    assert code == 1
+    assert [name for name, row in rows.items() if not row["passed"]] == ["anchors"]
+    assert rows["anchors"]["control"] == f"anchors in {ANCHORS}"
+    assert rows["anchors"]["detail"].startswith("anchor line 1 (publish 2026-01-01 at ")
+    assert rows["anchors"]["detail"].endswith("was rewritten and re-sealed")
+    said = creditbooks("verify", cwd=books, check=False).stdout.splitlines()
+    assert said[:2] == [
+        f"close packages: not checked, no {Path('close')}/ here (the default close directory): "
+        "give --close-dir DIR",
+        f"anchors: checked {ANCHORS} (the default anchor file)"]
+    (books / ANCHORS).rename(books / "elsewhere.jsonl")
+    code, rows = verify(books)
+    assert code == 0 and "anchors" not in rows
+    assert creditbooks("verify", cwd=books).stdout.splitlines()[1] == (
+        f"anchors: not checked, no {ANCHORS} (the default anchor file): give --anchors FILE")
 
 
 def reseal_records_only(database: Path) -> None:
@@ -246,7 +285,10 @@ def test_file_counts_changed_consistently_are_named(books):
                                       "rows_rejected = rows_rejected + 1 "
                                       "WHERE batch_id = 'nightly-2026-01-31' "
                                       "AND document = 'usage'")
-    assert [name for name, row in rows.items() if not row["passed"]] == ["record chain"]
+    # And what was written outside the ledger (plain verify checks it): both hold record
+    # chain heads past that batch's seal.
+    assert [name for name, row in rows.items() if not row["passed"]] == [
+        "record chain", "close manifests", "anchors"]
     assert rows["record chain"]["detail"].startswith(
         "batch nightly-2026-01-31 (record seal 34) was altered: ")
 

@@ -1,0 +1,53 @@
+"""Where `creditbooks verify` looks for the evidence kept outside the ledger when it is not
+told: the places the close and the nightly run write to by default.
+
+The close writes its packages to `--out`, else $CREDITBOOKS_CLOSE_DIR, else `./close`; every
+publish and close appends an anchor to `--anchors`, else $CREDITBOOKS_ANCHORS, else
+`creditbooks-anchors.jsonl` beside the archive or the close directory (`ledger.anchors`).
+Plain `verify` checks those defaults when they are there, and says which it checked and
+which it did not find, so a user who types `verify` is not silently given the database's
+checks only. A place the user names (option or environment) is always checked: one that is
+missing fails verify.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ledger.anchors import anchor_file
+
+DEFAULT_CLOSE_DIRECTORY = Path("close")
+
+
+@dataclass(frozen=True)
+class EvidencePlaces:
+    close_dir: Path | None  # None: not checked
+    anchors: Path | None  # None: not checked
+    notes: tuple[str, ...]  # which defaults were checked and which were not found
+
+
+def evidence_places(close_dir: Path | None, anchors: Path | None,
+                    archive: Path | None) -> EvidencePlaces:
+    """The close directory and anchor file verify checks: the ones given, else the defaults
+    that exist (the anchor file beside the close directory, else beside the archive)."""
+    notes = []
+    if close_dir is None:
+        if DEFAULT_CLOSE_DIRECTORY.is_dir():
+            close_dir = DEFAULT_CLOSE_DIRECTORY
+            notes.append(f"close packages: checked {close_dir}/ (the default close directory)")
+        else:
+            notes.append(f"close packages: not checked, no {DEFAULT_CLOSE_DIRECTORY}/ here (the "
+                         "default close directory): give --close-dir DIR")
+    if anchors is None:
+        beside = [close_dir or DEFAULT_CLOSE_DIRECTORY]
+        if archive is not None and ":/" not in str(archive):  # an object store holds none
+            beside.append(Path(archive))
+        candidates = list(dict.fromkeys(anchor_file(None, place) for place in beside))
+        anchors = next((path for path in candidates if path.is_file()), None)
+        if anchors is not None:
+            notes.append(f"anchors: checked {anchors} (the default anchor file)")
+        else:
+            notes.append(f"anchors: not checked, no {' or '.join(map(str, candidates))} (the "
+                         "default anchor file): give --anchors FILE")
+    return EvidencePlaces(close_dir, anchors, tuple(notes))

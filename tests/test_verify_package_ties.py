@@ -155,6 +155,9 @@ def test_an_income_account_left_off_the_functional_income_statement_is_named(feb
         "income_statement_functional.csv currency USD column line: no line for "
         f"{FX}, which trial_balance_functional.csv row 3 moves by -0.20 "
         "(period_credit - period_debit)",
+        "income_statement_functional.csv row 5 column amount: 4.33 but "
+        "trial_balance_functional.csv's Net income accounts' period_credit - period_debit is "
+        "4.13",
         "balance_sheet_functional.csv row 7 column amount: 12.36 but "
         "trial_balance_functional.csv's opening income and expense balances plus "
         "income_statement_functional.csv's net income is 12.56"]

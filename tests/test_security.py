@@ -43,6 +43,9 @@ IDENTIFIERS_IN_SQL = {
     ("ledger/migrations/versions/e15c32d7cc7b_record_chain.py", "table"),  # a fixed table list
     ("ledger/migrations/versions/e15c32d7cc7b_record_chain.py", "operation"),  # UPDATE or DELETE
     ("ledger/migrations/versions/e15c32d7cc7b_record_chain.py", "operation.lower()"),
+    ("ledger/migrations/versions/8d2da6d1432b_sqlite_refuses_replace.py", "table"),  # _KEYS
+    ("ledger/migrations/versions/8d2da6d1432b_sqlite_refuses_replace.py", "existing"),  # from _KEYS
+    ("creditbooks/backup.py", "name"),  # a scratch database name made from a uuid, not input
     ("reports/outputs/exports.py", "on_day"),           # a constant condition with a bound parameter
     ("reports/outputs/exports.py", "' AND '.join(conditions)"),  # constant conditions, bound values
     ("reports/outputs/exports.py",                      # fixed column names, NULL ones left out

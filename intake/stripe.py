@@ -358,23 +358,41 @@ def _grant_credits(mapped: _Mapped, value: str, currency: str, mapping: StripeMa
     mapped.put("credits", f"{credits.normalize():f}", "amount.monetary.value")
 
 
+def _map_paid_purchase(stripe_object: dict, mapped: _Mapped, mapping: StripeMapping, *,
+                       id_field: str, paid_at_field: str, country_field: str,
+                       status_field: str) -> str:
+    """The columns a checkout session and an invoice map alike, each from its own fields
+    (the credits, product and expiry from the mapping's metadata keys); the currency."""
+    mapped.take("purchase_id", stripe_object, id_field)
+    mapped.take("customer_id", stripe_object, "customer")
+    _timestamp(mapped, "purchased_at", stripe_object, paid_at_field)
+    _timestamp(mapped, "expires_at", stripe_object, f"metadata.{mapping.expires_key}")
+    mapped.take("credits", stripe_object, f"metadata.{mapping.credits_key}")
+    mapped.take("product", stripe_object, f"metadata.{mapping.product_key}")
+    mapped.take("country", stripe_object, country_field)
+    mapped.put("kind", "paid", status_field)
+    return _currency(mapped, stripe_object, "currency")
+
+
+def _amount_net_of_tax(mapped: _Mapped, currency: str, paid: str, paid_field: str, tax: str,
+                       tax_field: str) -> None:
+    """`amount` is what was paid less its tax (Stripe's paid figures include the tax), and
+    `tax_amount` the tax; a paid figure that is not an integer is named as it stands."""
+    if paid.isdigit() and tax.isdigit():
+        _amount(mapped, "amount", str(int(paid) - int(tax)), currency, paid_field)
+    else:
+        _amount(mapped, "amount", paid, currency, paid_field)
+    _amount(mapped, "tax_amount", tax, currency, tax_field)
+
+
 def _map_checkout_session(session: dict, mapped: _Mapped, mapping: StripeMapping) -> None:
-    mapped.take("purchase_id", session, "payment_intent")
-    mapped.take("customer_id", session, "customer")
-    _timestamp(mapped, "purchased_at", session, "created")
-    _timestamp(mapped, "expires_at", session, f"metadata.{mapping.expires_key}")
-    mapped.take("credits", session, f"metadata.{mapping.credits_key}")
-    mapped.take("product", session, f"metadata.{mapping.product_key}")
-    mapped.take("country", session, "customer_details.address.country")
-    mapped.put("kind", "paid", "payment_status")
-    currency = _currency(mapped, session, "currency")
+    currency = _map_paid_purchase(session, mapped, mapping, id_field="payment_intent",
+                                  paid_at_field="created",
+                                  country_field="customer_details.address.country",
+                                  status_field="payment_status")
     total = mapped.take("amount", session, "amount_total")
     tax = mapped.take("tax_amount", session, "total_details.amount_tax") or "0"
-    if total.isdigit() and tax.isdigit():
-        _amount(mapped, "amount", str(int(total) - int(tax)), currency, "amount_total")
-    else:
-        _amount(mapped, "amount", total, currency, "amount_total")
-    _amount(mapped, "tax_amount", tax, currency, "total_details.amount_tax")
+    _amount_net_of_tax(mapped, currency, total, "amount_total", tax, "total_details.amount_tax")
     status = _at(session, "payment_status")
     if status != "paid":
         mapped.problem("payment_status", f"is {status!r}; only a paid session is a purchase "
@@ -382,22 +400,13 @@ def _map_checkout_session(session: dict, mapped: _Mapped, mapping: StripeMapping
 
 
 def _map_invoice(invoice: dict, mapped: _Mapped, mapping: StripeMapping) -> None:
-    mapped.take("purchase_id", invoice, "id")
-    mapped.take("customer_id", invoice, "customer")
-    _timestamp(mapped, "purchased_at", invoice, "status_transitions.paid_at")
-    _timestamp(mapped, "expires_at", invoice, f"metadata.{mapping.expires_key}")
-    mapped.take("credits", invoice, f"metadata.{mapping.credits_key}")
-    mapped.take("product", invoice, f"metadata.{mapping.product_key}")
-    mapped.take("country", invoice, "customer_address.country")
-    mapped.put("kind", "paid", "status")
-    currency = _currency(mapped, invoice, "currency")
+    currency = _map_paid_purchase(invoice, mapped, mapping, id_field="id",
+                                  paid_at_field="status_transitions.paid_at",
+                                  country_field="customer_address.country",
+                                  status_field="status")
     paid = mapped.take("amount", invoice, "amount_paid")
     tax, tax_field = _invoice_tax(mapped, invoice)
-    if paid.isdigit() and tax.isdigit():
-        _amount(mapped, "amount", str(int(paid) - int(tax)), currency, "amount_paid")
-    else:
-        _amount(mapped, "amount", paid, currency, "amount_paid")
-    _amount(mapped, "tax_amount", tax, currency, tax_field)
+    _amount_net_of_tax(mapped, currency, paid, "amount_paid", tax, tax_field)
     total = _at(invoice, "total")
     if total is not None and paid.isdigit() and str(total) != paid:
         mapped.problem("amount_paid", f"is {paid} but the invoice's total is {total} (part "

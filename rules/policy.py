@@ -446,6 +446,16 @@ def _table(value: object, where: _Where, holds: str) -> dict:
     return value
 
 
+def _each_entry(value: object, where: _Where, holds: str, parse: Parser) -> dict:
+    """A table of `holds`, each entry `parse`d at its own key; every entry's problems are
+    refused together, so one run of the check names them all."""
+    problems: list[BooksError] = []
+    parsed = {key: _collecting(problems, parse, entry, where.below().at(key))
+              for key, entry in _table(value, where, holds).items()}
+    _refuse_any(problems)
+    return parsed
+
+
 def _decimal_text(value: object, where: _Where, problem: str) -> Decimal:
     """A decimal written as a string ("0.05"): never a TOML float, which is binary."""
     if not isinstance(value, str) or not _DECIMAL_TEXT.fullmatch(value):
@@ -454,15 +464,12 @@ def _decimal_text(value: object, where: _Where, problem: str) -> Decimal:
 
 
 def _price_table(value: object, where: _Where) -> Mapping[str, Decimal]:
-    problems: list[BooksError] = []
-    prices = {currency: _collecting(problems, _price, currency, price, where.below().at(currency))
-              for currency, price in _table(value, where, "currency = price per credit").items()}
-    _refuse_any(problems)
-    return _read_only(prices)
+    return _read_only(_each_entry(value, where, "currency = price per credit", _price))
 
 
-def _price(currency: object, price: object, where: _Where) -> Decimal:
-    _currency(currency, where)
+def _price(price: object, where: _Where) -> Decimal:
+    """The price per credit at key `where` (the currency it is in)."""
+    _currency(where.key, where)
     parsed = _decimal_text(
         price, where, 'must be a price per credit written as a decimal string such as "0.01"')
     if parsed < 0:
@@ -471,12 +478,8 @@ def _price(currency: object, price: object, where: _Where) -> Decimal:
 
 
 def _overage_customers(value: object, where: _Where) -> Mapping[str, OverageMode]:
-    rule, problems = _one_of(OverageMode), []
-    table = _table(value, where, "customer id = overage rule")
-    modes = {customer: _collecting(problems, rule, mode, where.below().at(customer))
-             for customer, mode in table.items()}
-    _refuse_any(problems)
-    return _read_only(modes)
+    return _read_only(_each_entry(value, where, "customer id = overage rule",
+                                  _one_of(OverageMode)))
 
 
 def _default_breakage_method(value: object, where: _Where) -> str:
@@ -488,11 +491,8 @@ def _default_breakage_method(value: object, where: _Where) -> str:
 
 
 def _breakage_products(value: object, where: _Where) -> Mapping[str, BreakageRule]:
-    problems: list[BooksError] = []
-    products = {product: _collecting(problems, _breakage_product, rule, where.below().at(product))
-                for product, rule in _table(value, where, "[breakage.products.NAME] tables").items()}
-    _refuse_any(problems)
-    return _read_only(products)
+    return _read_only(_each_entry(value, where, "[breakage.products.NAME] tables",
+                                  _breakage_product))
 
 
 def _breakage_product(rule: object, listed: _Where) -> BreakageRule:
@@ -542,12 +542,7 @@ def _rate_start(value: object, where: _Where, number: int) -> date:
 
 def _account_codes(value: object, where: _Where) -> dict[str, dict[str, str]]:
     """target -> ledger account -> ERP code; which accounts exist is checked with the chart."""
-    problems: list[BooksError] = []
-    codes = {target: _collecting(problems, _target_codes, table, where.below().at(target))
-             for target, table in _table(value, where,
-                                         "[export.account_codes.TARGET] tables").items()}
-    _refuse_any(problems)
-    return codes
+    return _each_entry(value, where, "[export.account_codes.TARGET] tables", _target_codes)
 
 
 def _target_codes(table: object, target_where: _Where) -> dict[str, str]:
@@ -647,11 +642,7 @@ def _rate_card_version(value: object, where: _Where) -> str:
 
 
 def _rate_card_meters(value: object, where: _Where) -> Mapping[str, MeterRate]:
-    problems: list[BooksError] = []
-    meters = {meter: _collecting(problems, _meter_rate, rate, where.below().at(meter))
-              for meter, rate in _table(value, where, "[rate_card.meters.NAME] tables").items()}
-    _refuse_any(problems)
-    return _read_only(meters)
+    return _read_only(_each_entry(value, where, "[rate_card.meters.NAME] tables", _meter_rate))
 
 
 def _meter_rate(rate: object, listed: _Where) -> MeterRate:

@@ -19,6 +19,7 @@ import pytest
 
 from creditbooks.close import close_period
 from reports.outputs.verify_package import _SummaryReader, verify_package
+from tests.support.close import close_months
 from tests.support.nights import post_days
 from tests.support.refunds import write_refund_scenario
 
@@ -27,19 +28,11 @@ CREDITBOOKS = str(Path(sys.executable).with_name("creditbooks"))
 
 @pytest.fixture(scope="module")
 def march_package(tmp_path_factory) -> Path:
-    from ledger.store import Store
     from rules.policy import load_policy
 
     root = tmp_path_factory.mktemp("refund-close")
-    store = Store(f"sqlite:///{root / 'ledger.db'}")
-    store.initialise()
     write_refund_scenario(root / "landing")
-    policy = load_policy()
-    post_days(store, policy, root, date(2026, 3, 1), date(2026, 3, 31))
-    package = close_period(store, policy, "2026-03", root / "close", root / "archive",
-                           actor="tester").package
-    store.dispose()
-    return package
+    return close_months(root, load_policy(), "2026-03")
 
 
 @pytest.fixture(scope="module")
@@ -335,7 +328,6 @@ def test_a_close_under_a_renamed_chart_verifies_clean_and_records_the_chart(tmp_
     import json
     import tomllib
 
-    from ledger.store import Store
     from rules.policy import DEFAULT_POLICY_FILE, policy_from_document
 
     document = tomllib.loads(DEFAULT_POLICY_FILE.read_text())
@@ -345,14 +337,8 @@ def test_a_close_under_a_renamed_chart_verifies_clean_and_records_the_chart(tmp_
         for old, new in renamed.items():
             if old in codes:
                 codes[new] = codes.pop(old)
-    policy = policy_from_document(document)
-    store = Store(f"sqlite:///{tmp_path / 'ledger.db'}")
-    store.initialise()
     write_refund_scenario(tmp_path / "landing")
-    post_days(store, policy, tmp_path, date(2026, 3, 1), date(2026, 3, 31))
-    package = close_period(store, policy, "2026-03", tmp_path / "close", tmp_path / "archive",
-                           actor="tester").package
-    store.dispose()
+    package = close_months(tmp_path, policy_from_document(document), "2026-03")
     manifest_path = package / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     assert {role: manifest["accounts"][role] for role in RENAMED_CHART} == RENAMED_CHART

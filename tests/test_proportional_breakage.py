@@ -25,7 +25,6 @@ value x r x used / (credits x (1 - r)), half even, capped at the value not yet r
 
 from __future__ import annotations
 
-import tomllib
 from datetime import date
 
 import pytest
@@ -33,21 +32,15 @@ import pytest
 from reports.breakage_review import breakage_estimates
 from reports.controls import run_controls
 from reports.statements import rollforward
-from rules.policy import DEFAULT_POLICY_FILE, PolicyError, policy_from_document
+from rules.policy import PolicyError
+from tests.support.gift_cards import gift_card_policy
 from tests.support.landing import write_document
 from tests.support.nights import post_days
 from tests.support.scenario import purchase, trial_balance_of, usage
 
 
-def gift_policy(*rates: tuple[str, str], method: str = "proportional"):
-    document = tomllib.loads(DEFAULT_POLICY_FILE.read_text())
-    document["breakage"]["products"] = {"gift": {
-        "method": method, "rates": [{"from": starts, "rate": rate} for starts, rate in rates]}}
-    return policy_from_document(document)
-
-
 def test_the_published_gift_card_figures(store, tmp_path):
-    policy = gift_policy(("2026-01-01", "0.05"))
+    policy = gift_card_policy(("2026-01-01", "0.05"))
     write_document(tmp_path / "landing", "2026-03-01", "purchases", [
         purchase("G-1", "X", "160000", "160000.00", product="gift",
                  purchased_at="2026-03-01T09:00:00Z")])
@@ -76,8 +69,8 @@ def write_estimate_change(landing):
 
 @pytest.mark.slow  # over a second here: not in make test-fast
 def test_a_change_of_estimate_is_a_cumulative_catch_up_and_lots_tie_out(store, tmp_path):
-    first = gift_policy(("2026-01-01", "0.05"))
-    revised = gift_policy(("2026-01-01", "0.05"), ("2026-03-03", "0.10"), ("2026-03-05", "0.02"))
+    first = gift_card_policy(("2026-01-01", "0.05"))
+    revised = gift_card_policy(("2026-01-01", "0.05"), ("2026-03-03", "0.10"), ("2026-03-05", "0.02"))
     write_estimate_change(tmp_path / "landing")
     post_days(store, first, tmp_path, date(2026, 3, 1), date(2026, 3, 2))
     post_days(store, revised, tmp_path, date(2026, 3, 3), date(2026, 3, 6))
@@ -130,8 +123,8 @@ def test_a_change_of_estimate_is_a_cumulative_catch_up_and_lots_tie_out(store, t
 
 def test_a_proportional_product_needs_an_expected_rate_below_one():
     with pytest.raises(PolicyError, match="needs at least one expected rate"):
-        gift_policy()
+        gift_card_policy()
     with pytest.raises(PolicyError, match="must be at least 0 and below 1"):
-        gift_policy(("2026-01-01", "1"))
+        gift_card_policy(("2026-01-01", "1"))
     with pytest.raises(PolicyError, match="in date order"):
-        gift_policy(("2026-02-01", "0.1"), ("2026-01-01", "0.2"))
+        gift_card_policy(("2026-02-01", "0.1"), ("2026-01-01", "0.2"))

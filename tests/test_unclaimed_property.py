@@ -10,24 +10,19 @@ remaining 5.79 becomes breakage at expiry: 6.00 of breakage in all.
 
 from __future__ import annotations
 
-import tomllib
 from datetime import date
 
 from reports.catalogue import report_builders
 from reports.controls import run_controls
 from reports.statements import rollforward
-from rules.policy import DEFAULT_POLICY_FILE, policy_from_document
+from tests.support.gift_cards import gift_card_policy
 from tests.support.landing import write_document
 from tests.support.nights import post_days
 from tests.support.scenario import purchase, trial_balance_of, usage
 
 
 def test_expired_value_in_an_escheat_country_goes_to_the_liability(store, tmp_path):
-    document = tomllib.loads(DEFAULT_POLICY_FILE.read_text())
-    document["unclaimed_property"] = {"countries": ["DE"]}
-    document["breakage"]["products"] = {"gift": {"method": "proportional",
-                                                 "rates": [{"from": "2026-01-01", "rate": "0.05"}]}}
-    policy = policy_from_document(document)
+    policy = gift_card_policy(("2026-01-01", "0.05"), escheat_countries=("DE",))
     lot = {"product": "gift", "purchased_at": "2026-03-01T09:00:00Z",
            "expires_at": "2026-03-02T12:00:00Z"}
     write_document(tmp_path / "landing", "2026-03-01", "purchases", [

@@ -13,17 +13,16 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import openpyxl
 import pytest
 
-from creditbooks.close import close_period
 from reports.outputs.verify_package import verify_package
+from tests.support.close import close_months
+from tests.support.gift_cards import gift_card_policy
 from tests.support.landing import write_document
-from tests.support.nights import post_days
 from tests.support.package_forgery import edit, edit_bridge, rehash_manifest, replace_in_page
 from tests.support.refunds import write_refund_scenario
 from tests.support.scenario import write_scenario
@@ -37,41 +36,23 @@ DEFERRED, FX = "Liabilities:DeferredRevenue:Credits", "Income:ForeignExchange:Un
 
 @pytest.fixture(scope="module")
 def february_package(tmp_path_factory) -> Path:
-    from ledger.store import Store
     from rules.policy import load_policy
 
     root = tmp_path_factory.mktemp("february")
-    store = Store(f"sqlite:///{root / 'ledger.db'}")
-    store.initialise()
     write_scenario(root / "landing")
     for day, rate in (("2026-01-31", "0.0070"), ("2026-02-28", "0.0068")):
         write_document(root / "landing", day, "fx_rates", [
             {"date": day, "currency": "JPY", "rate_to_functional": rate}])
-    policy = load_policy()
-    post_days(store, policy, root, date(2026, 1, 1), date(2026, 1, 31))
-    close_period(store, policy, "2026-01", root / "close", root / "archive", actor="tester")
-    post_days(store, policy, root, date(2026, 2, 1), date(2026, 2, 28))
-    package = close_period(store, policy, "2026-02", root / "close", root / "archive",
-                           actor="tester").package
-    store.dispose()
-    return package
+    return close_months(root, load_policy(), "2026-01", "2026-02")
 
 
 @pytest.fixture(scope="module")
 def refund_package(tmp_path_factory) -> Path:
-    from ledger.store import Store
     from rules.policy import load_policy
 
     root = tmp_path_factory.mktemp("refunds")
-    store = Store(f"sqlite:///{root / 'ledger.db'}")
-    store.initialise()
     write_refund_scenario(root / "landing")
-    policy = load_policy()
-    post_days(store, policy, root, date(2026, 3, 1), date(2026, 3, 31))
-    package = close_period(store, policy, "2026-03", root / "close", root / "archive",
-                           actor="tester").package
-    store.dispose()
-    return package
+    return close_months(root, load_policy(), "2026-03")
 
 
 @pytest.fixture
@@ -308,18 +289,6 @@ def test_chart_figures_are_the_csv_figures(february):
         "kpis.csv row 4 column this_period (2026-02) says 4.5"]
 
 
-def policy_with_gift_cards(rates: list[tuple[str, str]], escheat_countries: tuple = ()):
-    import tomllib
-
-    from rules.policy import DEFAULT_POLICY_FILE, policy_from_document
-
-    document = tomllib.loads(DEFAULT_POLICY_FILE.read_text())
-    document["unclaimed_property"] = {"countries": list(escheat_countries)}
-    document["breakage"]["products"] = {"gift": {"method": "proportional", "rates": [
-        {"from": starts, "rate": rate} for starts, rate in rates]}}
-    return policy_from_document(document)
-
-
 def test_proportional_catch_ups_and_escheat_tie_out_in_the_close(tmp_path):
     """The close reads its package back before the lock, so each close below locking is
     its package tying out. A proportional estimate cut from 10% to 2% reverses breakage
@@ -327,7 +296,6 @@ def test_proportional_catch_ups_and_escheat_tie_out_in_the_close(tmp_path):
     110.00 + 4.90 reversed = the deferred account's credits); in the other books the lot
     of a customer in an escheat country moves 5.00 to unclaimed property, and breakage by
     lot, under the proportional method, need not be the income statement's breakage."""
-    from ledger.store import Store
     from tests.support.scenario import purchase, usage
 
     books = {"catch-up": [("2026-01-01", "0.05"), ("2026-03-03", "0.10"), ("2026-03-05", "0.02")],
@@ -345,13 +313,8 @@ def test_proportional_catch_ups_and_escheat_tie_out_in_the_close(tmp_path):
             write_document(landing, f"2026-03-{day}", "usage", [
                 usage(f"U-{day}-{customer}", customer, f"2026-03-{day}T10:00:00Z", "api",
                       credits) for customer, credits in uses])
-        policy = policy_with_gift_cards(rates, ("DE",) if name == "escheat" else ())
-        store = Store(f"sqlite:///{root / 'ledger.db'}")
-        store.initialise()
-        post_days(store, policy, root, date(2026, 3, 1), date(2026, 3, 31))
-        package = close_period(store, policy, "2026-03", root / "close", root / "archive",
-                               actor="tester").package
-        store.dispose()
+        policy = gift_card_policy(*rates, escheat_countries=("DE",) if name == "escheat" else ())
+        package = close_months(root, policy, "2026-03")
         assert verify_package(package) == []
         figures = _row(package, "rollforward", {"currency": "USD"})
         deferred = _row(package, "trial_balance", {"account": DEFERRED})

@@ -13,15 +13,10 @@ from pathlib import Path
 
 import openpyxl
 
+from reports.outputs.verify_package import SUMMARY_TABLES
+
 # The summary page's tables, by the CSV file each shows (as the page titles them).
-SUMMARY_TABLE_TITLES = {
-    "rollforward": "Deferred revenue rollforward", "trial_balance": "Trial balance",
-    "income_statement": "Income statement", "balance_sheet": "Balance sheet",
-    "trial_balance_functional": "Trial balance (functional currency)",
-    "income_statement_functional": "Income statement (functional currency)",
-    "balance_sheet_functional": "Balance sheet (functional currency)",
-    "rollforward_functional": "Deferred revenue rollforward (functional currency)",
-    "waterfall_functional": "Waterfall of the closing balance (functional currency)"}
+SUMMARY_TABLE_TITLES = {name: title for title, name in SUMMARY_TABLES.items()}
 
 
 def rehash_manifest(package: Path) -> None:

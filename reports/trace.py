@@ -223,6 +223,17 @@ def _recorded_movements(store: Store, purchase_id: str) -> dict[str, tuple[int, 
     return movements
 
 
+def _manual_changes(store: Store, purchase_id: str) -> pd.DataFrame:
+    """The posted manual journals' changes to the lot's deferred value (a credit adds), read
+    from their own lines (manual_journal_lines), not from the journal: one row per line,
+    with its journal's ref and date, as the nights value the lot from (rules/lot_state.py)."""
+    return store.read_frame(
+        "SELECT ml.ref, mj.business_date, ml.line_number, ml.deferred_change_minor FROM "
+        "manual_journal_lines ml JOIN manual_journals mj ON mj.ref = ml.ref WHERE "
+        "mj.entry_id IS NOT NULL AND ml.purchase_id = :id AND ml.deferred_change_minor <> 0 "
+        "ORDER BY mj.business_date, ml.ref, ml.line_number", id=purchase_id)
+
+
 def _journal_movements(store: Store, purchase_id: str, deferred_account: str) -> dict[str, int]:
     """The lot's deferred revenue lines per entry kind, as the liability moved (a purchase
     positive, every release negative)."""
@@ -235,7 +246,8 @@ def _journal_movements(store: Store, purchase_id: str, deferred_account: str) ->
 
 def _purchase_proof(store: Store, facts: pd.Series, deferred_account: str) -> dict:
     """The lot ties out three ways, each side from a different source: what the lot was
-    bought for, against the movements recorded (slices, refunds, accruals, expiry) and
+    bought for plus the posted manual journals' changes to it (their own lines), against
+    the movements recorded (slices, refunds, accruals, expiry) and
     what the lot's running balance says is left; the same against the journal's lines
     of the lot; and credits granted against credits used, refunded, expired, voided and
     left. Nothing is a plug: any disagreement is shown and the proof fails."""
@@ -247,8 +259,11 @@ def _purchase_proof(store: Store, facts: pd.Series, deferred_account: str) -> di
     if balance.empty:
         raise TraceNotFoundError(f"purchase {purchase_id!r} has no running balance (lot_balances)")
     state = balance.iloc[0]
+    manual = int(_manual_changes(store, purchase_id)["deferred_change_minor"].sum())
+    # What the lot still holds, as the nights see it: its amount less what left it, plus
+    # the manual journals' changes (rules/lot_state.py, `deferred_value_minor`).
     value_left = int(amount - state["usage_value_minor"] - state["refunded_value_minor"]
-                     - state["breakage_minor"] - state["escheat_minor"])
+                     - state["breakage_minor"] - state["escheat_minor"]) + manual
     credits_left = int(credits - state["credits_used_micro"] - state["credits_refunded_micro"]
                        - state["credits_expired_micro"] - state["credits_voided_micro"])
     journal = _journal_movements(store, purchase_id, deferred_account)
@@ -264,16 +279,26 @@ def _purchase_proof(store: Store, facts: pd.Series, deferred_account: str) -> di
     credits_out = sum(credits_moved for credits_moved, _ in moved.values()) + credits_left
     journal_released = {"usage": usage, "refund": refunds, "breakage": breakage,
                         "escheat": escheat}
+    # A lot a manual journal changed carries its amount plus those changes: the changes
+    # are their own side, from the journals' lines, checked against the journal's manual
+    # lines on the lot below; never a figure made to close the difference.
+    carried = amount + manual
+    carried_text = money(amount) if not manual else (
+        f"{money(amount)} amount {'+' if manual > 0 else '-'} {money(abs(manual))} manual "
+        f"journals = {money(carried)}")
     checks = {
         "recorded movements + lot balance = amount": (
             f"{money(usage)} usage + {money(refunds)} refunds + {money(breakage)} breakage + "
             f"{money(escheat)} escheat + {money(value_left)} left = {money(recorded)} "
-            f"against {money(amount)}", recorded == amount),
+            f"against {carried_text}", recorded == carried),
         "journal: deferred left for the lot = lot balance": (
             f"{money(journal_left)} against {money(value_left)}", journal_left == value_left),
         "journal: purchase line = amount": (
             f"{money(journal.get('purchase', 0))} against {money(amount)}",
             journal.get("purchase", 0) == amount),
+        "journal: manual lines = manual journals' changes to the lot": (
+            f"{money(journal.get(EntryKind.MANUAL, 0))} against {money(manual)}",
+            journal.get(EntryKind.MANUAL, 0) == manual),
         **{f"journal: {kind} lines = recorded {kind}": (
             f"{money(-journal.get(kind, 0))} against {money(value)}",
             -journal.get(kind, 0) == value) for kind, value in journal_released.items()},
@@ -283,7 +308,7 @@ def _purchase_proof(store: Store, facts: pd.Series, deferred_account: str) -> di
     }
     return {"amount": money(amount), "usage_revenue": money(usage), "refunded": money(refunds),
             "breakage": money(breakage), "escheat": money(escheat),
-            "value_remaining": money(value_left),
+            "manual_journals": money(manual), "value_remaining": money(value_left),
             "credits_remaining": format_micro_credits(credits_left),
             "checks": [{"check": name, "figures": figures, "holds": holds}
                        for name, (figures, holds) in checks.items()],
@@ -310,6 +335,7 @@ def trace_purchase(store: Store, purchase_id: str,
     if int(facts["amount_minor"]) or int(facts["tax_minor"]):
         purchase_entry = _entry(store, f"purchase/{purchase_id}")[1]
     ties_out = _purchase_proof(store, facts, accounts.deferred_revenue)
+    manual = _manual_changes(store, purchase_id)
     return {
         "lot": {key: _instant_text(key, value) for key, value in facts.to_dict().items()
                 if key not in ("payload_hash",)},
@@ -328,6 +354,11 @@ def trace_purchase(store: Store, purchase_id: str,
                     "credits": format_micro_credits(int(row.credits_micro)),
                     row.destination: format_minor(int(row.value_minor), currency)}
                    for row in expiry.itertuples(index=False)],
+        "manual_journals": [{"ref": row.ref, "business_date": str(row.business_date)[:10],
+                             "line": int(row.line_number),
+                             "deferred_change": format_minor(int(row.deferred_change_minor),
+                                                             currency)}
+                            for row in manual.itertuples(index=False)],
         "proof_checks": ties_out.pop("checks"),
         "ties_out": ties_out,
     }

@@ -35,32 +35,21 @@ from reports.subledger import lot_balances
 from reports.trace import trace_entry
 from tests.support.cli import creditbooks
 from tests.support.close import close
-from tests.support.landing import write_document
+from tests.support.manual_journals import DEFERRED, journal_file, written_down_lot
 from tests.support.nights import post_days
-from tests.support.refunds import refund
 from tests.support.scenario import (
     NIGHTS,
-    purchase,
     run_nights,
     trial_balance_of,
-    usage,
     write_scenario,
 )
 from tests.support.tamper import forge
 
-HEADER = "journal_ref,date,account,currency,debit,credit,memo,customer_id,purchase_id,reverse_on"
-DEFERRED = "Liabilities:DeferredRevenue:Credits"
 USAGE = "Income:Revenue:Usage"
 # A recognition correction: 2.00 of P-B's deferred revenue is earned (its customer, A,
 # used the service outside metering).
 RECOGNISE = [f"MJ-1,2026-01-31,{DEFERRED},USD,2.00,,earned off-meter,A,P-B,",
              f"MJ-1,2026-01-31,{USAGE},USD,,2.00,earned off-meter,A,,"]
-
-
-def journal_file(directory: Path, rows: list[str], name: str = "journals.csv") -> Path:
-    path = directory / name
-    path.write_text("\n".join([HEADER, *rows]) + "\n")
-    return path
 
 
 @pytest.fixture
@@ -362,23 +351,6 @@ def test_a_draft_accepted_with_a_reason_is_listed_as_a_draft_in_the_package(
     assert verify_package(outcome.package) == []
 
 
-def write_written_down_lot(landing: Path) -> None:
-    """P-W (customer W): 57 credits for 570.00, bought 2026-03-01 09:00, expiring at the
-    midnight that ends March 3. March 1: 20 credits used (200.00). March 2: 3 credits
-    refunded at 09:00, 10 used at 10:00. March 3: 7 used; 17 expire that night."""
-    write_document(landing, "2026-03-01", "purchases", [purchase(
-        "P-W", "W", "57", "570.00", purchased_at="2026-03-01T09:00:00Z",
-        expires_at="2026-03-04T00:00:00Z")])
-    write_document(landing, "2026-03-01", "usage", [usage("W1", "W", "2026-03-01T10:00:00Z",
-                                                          "api", "20")])
-    write_document(landing, "2026-03-02", "refunds", [refund("RF-W", "P-W",
-                                                             "2026-03-02T09:00:00Z", "3")])
-    write_document(landing, "2026-03-02", "usage", [usage("W2", "W", "2026-03-02T10:00:00Z",
-                                                          "api", "10")])
-    write_document(landing, "2026-03-03", "usage", [usage("W3", "W", "2026-03-03T10:00:00Z",
-                                                          "api", "7")])
-
-
 @pytest.mark.slow  # over a second here: not in make test-fast
 def test_a_lot_written_down_by_a_journal_burns_refunds_and_expires_at_its_new_value(
         sqlite_store, policy, tmp_path):
@@ -393,13 +365,7 @@ def test_a_lot_written_down_by_a_journal_burns_refunds_and_expires_at_its_new_va
     Usage 324.06 + refunds 21.89 + breakage 124.05 = 470.00 = 570.00 - 100.00. Valued from
     the original amount, the refund would be 30.00, the usage 100.00 and 70.00, and the
     breakage 170.00, leaving the lot 100.00 in debit in the GL."""
-    write_written_down_lot(tmp_path / "landing")
-    post_days(sqlite_store, policy, tmp_path, date(2026, 3, 1), date(2026, 3, 1))
-    import_journals(sqlite_store, policy, journal_file(tmp_path, [
-        f"MJ-W,2026-03-01,{DEFERRED},USD,100.00,,price concession,W,P-W,",
-        "MJ-W,2026-03-01,Assets:Cash:Clearing,USD,,100.00,price concession,W,,"]), "alice")
-    approve(sqlite_store, policy, "MJ-W", "bob")
-    post_days(sqlite_store, policy, tmp_path, date(2026, 3, 2), date(2026, 3, 3))
+    written_down_lot(sqlite_store, policy, tmp_path, date(2026, 3, 3))
     with sqlite_store.transaction() as connection:
         refunded = connection.execute(text(
             "SELECT refund_id, value_minor FROM refunds")).fetchall()

@@ -16,6 +16,7 @@ from sqlalchemy import text
 from reports.subledger import exceptions
 from reports.trace import trace_entry, trace_purchase, trace_usage
 from tests.support.cli import creditbooks
+from tests.support.manual_journals import written_down_lot
 from tests.support.nights import post_days
 from tests.support.refunds import write_refund_scenario
 
@@ -132,3 +133,43 @@ def test_trace_purchase_exits_1_naming_the_sides_that_disagree(tmp_path):
         "6.66 usage + 3.33 refunds + 0.00 breakage + 0.00 escheat + 0.00 left = 9.99 against "
         "10.00; journal: refund lines = recorded refund: 3.34 against 3.33"]
     assert re.search(r"│ holds +│ False", fails.stdout)  # the trace itself is still shown
+
+
+@pytest.mark.slow  # over a second here: not in make test-fast
+def test_a_lot_a_manual_journal_wrote_down_ties_out_with_the_change_as_its_own_side(
+        sqlite_store, policy, tmp_path):
+    """P-W (tests/support/manual_journals.py, worked in test_manual_journals.py): 570.00,
+    written down 100.00 by MJ-W after March 1, then usage 324.06, refund 21.89 and breakage
+    124.05 = 470.00. The journal's deferred lines on the lot (570.00 - 100.00 manual -
+    324.06 - 21.89 - 124.05) leave 0.00, as the lot's balance does."""
+    written_down_lot(sqlite_store, policy, tmp_path, date(2026, 3, 3))
+    life = trace_purchase(sqlite_store, "P-W")
+    assert failed_checks(life) == []
+    assert life["manual_journals"] == [{"ref": "MJ-W", "business_date": "2026-03-01",
+                                        "line": 1, "deferred_change": "-100.00"}]
+    assert (life["ties_out"]["manual_journals"], life["ties_out"]["value_remaining"]) == (
+        "-100.00", "0.00")
+    assert life["ties_out"]["proof"] == (
+        "324.06 usage + 21.89 refunds + 124.05 breakage + 0.00 escheat + 0.00 left = 470.00 "
+        "against 570.00 amount - 100.00 manual journals = 470.00")
+    ledger = tmp_path / "ledger.db"
+    shown = creditbooks("--db", f"sqlite:///{ledger}", "trace", "purchase", "P-W",
+                        cwd=tmp_path, check=False)
+    assert (shown.returncode, shown.stderr) == (0, "")
+    assert re.search(r"│ MJ-W +│ 2026-03-01 +│ +1 │ +-100.00 │", shown.stdout)
+    assert re.search(r"│ manual_journals +│ -100.00 ", shown.stdout)
+    # A copy of the ledger whose manual journal line says 1 cent less of a write-down than
+    # the journal's line on the lot posted.
+    altered = tmp_path / "altered.db"
+    sqlite_store.dispose()  # its last writes are in the write-ahead log until then
+    shutil.copy(ledger, altered)
+    with sqlite3.connect(altered) as connection:
+        connection.execute("UPDATE manual_journal_lines SET deferred_change_minor = -9999 "
+                           "WHERE ref = 'MJ-W' AND purchase_id = 'P-W'")
+    fails = creditbooks("--db", f"sqlite:///{altered}", "trace", "purchase", "P-W",
+                        cwd=tmp_path, check=False)
+    assert fails.returncode == 1 and "Traceback" not in fails.stderr
+    assert fails.stderr.strip().splitlines() == [
+        "creditbooks: error: purchase P-W does not tie out: journal: deferred left for the "
+        "lot = lot balance: 0.00 against 0.01; journal: manual lines = manual journals' "
+        "changes to the lot: -100.00 against -99.99"]

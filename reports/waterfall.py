@@ -6,8 +6,9 @@ Twelve monthly columns after the period plus "thereafter", two ways:
   the latest.
 - burn forecast: each customer keeps burning at its trailing 30-day rate (credits per
   day, rounded down to whole micro-credits per month), through its lots in burn order;
-  a lot's value follows the same cumulative rule as real usage, and whatever a lot still
-  holds when it expires is breakage in its expiry month.
+  a lot's value follows the same cumulative rule as real usage (rules/lot_state.py, a
+  manual journal's change to the lot included), and whatever a lot still holds when it
+  expires is breakage in its expiry month.
 Both spread each lot's remaining value exactly, so every row sums to the closing balance.
 """
 
@@ -19,18 +20,14 @@ from operator import itemgetter
 
 import pandas as pd
 
-from ledger.money import (
-    allocate_largest_remainder,
-    divide_round_half_even,
-    format_minor,
-    value_to_date_minor,
-)
+from ledger.money import allocate_largest_remainder, format_minor
 from ledger.periods import Period
 from ledger.store import Store
 from reports.line_totals import line_totals, up_to
 from reports.subledger import lot_state_frame
 from rules.burn import burn_order_ranks
 from rules.fx import functional_owed_minor, rates_in_minor
+from rules.lot_state import consumed_value_minor
 from rules.policy import Policy
 
 MONTHS_AHEAD = 12
@@ -175,85 +172,73 @@ def _burn_forecast(store: Store, period: Period, policy: Policy, lots: pd.DataFr
     trailing_credits = dict(zip(rates["customer_id"].tolist(),
                                 rates["credits"].astype("int64").tolist(), strict=True))
     month_days = [len(month.days()) for month in months]
-    spread: dict[tuple[str, str, str], int] = {}
     if lots.empty:
-        return spread
+        return {}
     lots = lots.assign(burn_rank=burn_order_ranks(lots, policy.burn_order))
     ordered = lots.sort_values(["customer_id", "burn_rank"])
     # Plain tuples, one pass: the forecast walks each customer's lots month by month, a
     # short loop per lot (not per event), so it avoids pandas row access inside it.
     records = zip(ordered["customer_id"].tolist(), ordered["purchase_id"].tolist(),
-                  ordered["currency"].tolist(), ordered["expiry_period"].tolist(),
-                  ordered["amount_minor"].astype("int64").tolist(),
-                  ordered["credits_micro"].astype("int64").tolist(),
-                  (ordered["credits_used_micro"] + ordered["credits_refunded_micro"])
-                  .astype("int64").tolist(),
-                  ordered["credits_remaining"].astype("int64").tolist(),
-                  ordered["breakage_minor"].astype("int64").tolist(),
-                  ordered["manual_change_minor"].astype("int64").tolist(), strict=True)
+                  ordered["expiry_period"].tolist(),
+                  ordered["credits_remaining"].astype("int64").tolist(), strict=True)
+    taken: list[tuple[str, str, int]] = []
     for customer_id, customer_lots in groupby(records, key=itemgetter(0)):
-        _forecast_customer(list(customer_lots), trailing_credits.get(customer_id, 0), months,
-                           month_days, spread)
+        taken.extend(_forecast_customer(list(customer_lots),
+                                        trailing_credits.get(customer_id, 0), months,
+                                        month_days))
+    return _forecast_values(lots, taken, months)
+
+
+def _forecast_values(lots: pd.DataFrame, taken: list[tuple[str, str, int]],
+                     months: list[Period]) -> dict[tuple[str, str, str], int]:
+    """Value the forecast's credits as the nights value real use (rules/lot_state.py,
+    `consumed_value_minor`: from the amount, or from a manual journal's change on), each
+    month's value the cumulative value after it less before it; what the lot still holds
+    after forecast use (its deferred balance less that use) lapses in its expiry column,
+    so each lot's spread adds up exactly to its deferred balance."""
+    lot = lots.set_index("purchase_id")
+    spread: dict[tuple[str, str, str], int] = {}
+    if taken:
+        use = pd.DataFrame(taken, columns=["purchase_id", "column", "taken_micro"])
+        facts = lot.loc[use["purchase_id"]].reset_index()
+        # Credits already gone (used or refunded) are where the lot's valuation starts.
+        consumed_after = (facts["credits_used_micro"] + facts["credits_refunded_micro"]
+                          + use.groupby("purchase_id", sort=False)["taken_micro"].cumsum())
+        use["value_minor"] = (consumed_value_minor(facts, consumed_after)
+                              - consumed_value_minor(facts, consumed_after - use["taken_micro"]))
+        for purchase_id, column, value in zip(use["purchase_id"].tolist(),
+                                              use["column"].tolist(),
+                                              use["value_minor"].tolist(), strict=True):
+            key = (purchase_id, lot.at[purchase_id, "currency"], column)
+            spread[key] = spread.get(key, 0) + int(value)
+        forecast_use = use.groupby("purchase_id")["value_minor"].sum()
+    else:
+        forecast_use = pd.Series(dtype="int64")
+    for purchase_id, currency, expiry_period, deferred in zip(
+            lot.index.tolist(), lot["currency"].tolist(), lot["expiry_period"].tolist(),
+            lot["value_remaining"].astype("int64").tolist(), strict=True):
+        key = (purchase_id, currency, expiry_period if expiry_period in months else "thereafter")
+        spread[key] = spread.get(key, 0) + deferred - int(forecast_use.get(purchase_id, 0))
     return spread
 
 
-class _ForecastWorth:
-    """What a lot's forecast use is worth: value to date from its amount, as the nights
-    value it; or, for a lot a manual journal changed, its deferred value before breakage
-    (amount less value used, plus the manual change) spread evenly over the credits it has
-    left, so its spread adds up to what it still holds and no month goes negative."""
-
-    def __init__(self, lot: tuple) -> None:
-        _, _, _, _, self.amount, self.credits, self.used_before, self.remaining_before, _, \
-            self.manual_change = lot
-        self.deferred = (self.amount - value_to_date_minor(self.amount, self.used_before,
-                                                           self.credits) + self.manual_change)
-
-    def value_to(self, used: int) -> int:
-        """Cumulative value of the lot's use up to `used` credits (as the forecast counts)."""
-        if not self.manual_change:
-            return value_to_date_minor(self.amount, used, self.credits)
-        return divide_round_half_even(self.deferred * (used - self.used_before),
-                                      self.remaining_before)
-
-    def unused_after(self, used: int) -> int:
-        """What the lot still holds (before accrued breakage) after forecast use to `used`."""
-        if not self.manual_change:
-            return self.amount - value_to_date_minor(self.amount, used, self.credits)
-        return self.deferred - self.value_to(used)
-
-
 def _forecast_customer(customer_lots: list[tuple], trailing_credits: int, months: list[Period],
-                       month_days: list[int], spread: dict[tuple[str, str, str], int]) -> None:
+                       month_days: list[int]) -> list[tuple[str, str, int]]:
     """Burn one customer's forecast demand through its lots in burn order, month by month:
-    `trailing_credits` (its last 30 days' burn) / 30 a day.
-
-    `used` counts refunded credits too: the value of what has left a lot is cumulative
-    over both (rules/refunds.py), so the forecast continues from that figure.
-    """
-    used = [lot[6] for lot in customer_lots]
-    remaining = [lot[7] for lot in customer_lots]
-    worth = [_ForecastWorth(lot) for lot in customer_lots]
+    `trailing_credits` (its last 30 days' burn) / 30 a day. The credits each lot gives each
+    month, in month order: (purchase_id, month, credits_micro)."""
+    remaining = [lot[3] for lot in customer_lots]
+    taken_by_month = []
     for month, days in zip(months, month_days, strict=True):
         demand = trailing_credits * days // TRAILING_DAYS  # rounded down to whole micro-credits
-        for index, (_, purchase_id, currency, expiry_period, *_) in enumerate(customer_lots):
+        for index, (_, purchase_id, expiry_period, _) in enumerate(customer_lots):
             if demand == 0:
                 break
             if expiry_period is not None and expiry_period < month:
                 continue
             taken = min(demand, remaining[index])
             if taken:
-                before = worth[index].value_to(used[index])
-                used[index] += taken
                 remaining[index] -= taken
-                after = worth[index].value_to(used[index])
-                key = (purchase_id, currency, month)
-                spread[key] = spread.get(key, 0) + after - before
+                taken_by_month.append((purchase_id, month, taken))
                 demand -= taken
-    for index, (_, purchase_id, currency, expiry_period, *_, accrued, _) in enumerate(
-            customer_lots):
-        # What forecast use leaves, less breakage already accrued, lapses at expiry.
-        leftover = worth[index].unused_after(used[index]) - accrued
-        key = (purchase_id, currency, expiry_period if expiry_period in months else "thereafter")
-        spread[key] = spread.get(key, 0) + int(leftover)
-
+    return taken_by_month

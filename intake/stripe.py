@@ -152,7 +152,8 @@ class PurchaseSource:
 @dataclass(frozen=True)
 class StripeFile(InputFile):
     """A Stripe export read as a contract frame, with, per row, the Stripe field each
-    column came from and the problems found while mapping (ROW_NUMBER, column_name, reason)."""
+    column came from and the problems found while mapping, one row per object
+    (ROW_NUMBER, column_name: the first field refused, reason: every 'field: reason')."""
 
     source_fields: tuple[Mapping[str, str], ...]
     source_problems: pd.DataFrame
@@ -178,7 +179,8 @@ def read_stripe_document(document: str, path: Path, mapping: StripeMapping) -> S
         mapper(stripe_object, mapped, mapping)
         rows.append({ROW_NUMBER: line_number, **mapped.row})
         fields.append(mapped.fields)
-        problems.extend((line_number, where, reason) for where, reason in mapped.problems[:1])
+        if mapped.problems:
+            problems.append((line_number, mapped.problems[0][0], mapped.reasons()))
     columns = [ROW_NUMBER] + [spec.name for spec in DOCUMENT_COLUMNS[document]]
     frame = pd.DataFrame(rows, columns=columns, dtype=object).fillna("")
     frame[ROW_NUMBER] = frame[ROW_NUMBER].astype("int64")
@@ -203,9 +205,7 @@ def in_stripe_terms(input_file: InputFile, validated: ValidatedRows) -> Validate
                 zip(earlier[ROW_NUMBER], earlier["reason"], strict=True)])
     problem_rows = problems[problems[ROW_NUMBER].isin(
         pd.concat([validated.accepted[ROW_NUMBER], validated.rejected[ROW_NUMBER]]))]
-    mapping_refusals = problem_rows.assign(
-        reason=problem_rows["column_name"] + ": " + problem_rows["reason"])
-    rejected = pd.concat([named, mapping_refusals], ignore_index=True)
+    rejected = pd.concat([named, problem_rows], ignore_index=True)
     return ValidatedRows(accepted=validated.accepted[~refused].reset_index(drop=True),
                          rejected=rejected.sort_values(ROW_NUMBER).reset_index(drop=True))
 
@@ -260,6 +260,13 @@ class _Mapped:
 
     def problem(self, where: str, reason: str) -> None:
         self.problems.append((where, reason))
+
+    def reasons(self) -> str:
+        """Every problem as 'field: reason', the first of each field, joined by '; ' (as a
+        contract row's reasons are: intake/validation.py)."""
+        first_of = {where: reason for where, reason in reversed(self.problems)}
+        ordered = dict.fromkeys(where for where, _ in self.problems)
+        return "; ".join(f"{where}: {first_of[where]}" for where in ordered)
 
 
 def _at(stripe_object: dict, where: str):
@@ -400,6 +407,11 @@ def _map_checkout_session(session: dict, mapped: _Mapped, mapping: StripeMapping
 
 
 def _map_invoice(invoice: dict, mapped: _Mapped, mapping: StripeMapping) -> None:
+    # The status first: an unpaid invoice's amounts say nothing about a price.
+    paid_invoice = _at(invoice, "status") == "paid"
+    if not paid_invoice:
+        mapped.problem("status", f"is {_at(invoice, 'status')!r}; only a paid invoice is a "
+                                 "purchase (land it on the day it is paid)")
     currency = _map_paid_purchase(invoice, mapped, mapping, id_field="id",
                                   paid_at_field="status_transitions.paid_at",
                                   country_field="customer_address.country",
@@ -408,13 +420,10 @@ def _map_invoice(invoice: dict, mapped: _Mapped, mapping: StripeMapping) -> None
     tax, tax_field = _invoice_tax(mapped, invoice)
     _amount_net_of_tax(mapped, currency, paid, "amount_paid", tax, tax_field)
     total = _at(invoice, "total")
-    if total is not None and paid.isdigit() and str(total) != paid:
+    if paid_invoice and total is not None and paid.isdigit() and str(total) != paid:
         mapped.problem("amount_paid", f"is {paid} but the invoice's total is {total} (part "
                                       "paid from the customer's balance, or overpaid): post "
                                       "it as a contract purchase at the price agreed")
-    if _at(invoice, "status") != "paid":
-        mapped.problem("status", f"is {_at(invoice, 'status')!r}; only a paid invoice is a "
-                                 "purchase (land it on the day it is paid)")
 
 
 def _invoice_tax(mapped: _Mapped, invoice: dict) -> tuple[str, str]:

@@ -247,6 +247,37 @@ def test_a_malformed_stripe_object_is_quarantined_naming_its_stripe_field(tmp_pa
     store.dispose()
 
 
+def test_an_unpaid_invoice_is_refused_naming_its_status_with_every_other_reason(tmp_path):
+    landing = tmp_path / "landing"
+    day = landing / "2026-03-01"
+    day.mkdir(parents=True)
+    (day / "purchases.jsonl").write_text("".join([
+        _line(**{**INVOICE, "status": "open", "amount_paid": 0, "total": 11000}, id="in_open"),
+        _line(**{**INVOICE, "status": "open", "amount_paid": 0,
+                 "status_transitions": {"paid_at": "yesterday"}}, id="in_open_when"),
+        _line(**{**GRANT, "amount": {"type": "custom_pricing_unit"}, "voided_at": 1772355700},
+              id="credgr_voided_custom"),
+    ]))
+    store = Store(f"sqlite:///{tmp_path / 'ledger.db'}")
+    store.initialise()
+    run_night(store, policy_from_document(STRIPE_POLICY), landing, tmp_path / "archive",
+              FIRST, clock=_clock)
+    quarantine = store.read_frame(
+        "SELECT row_number, column_name, reason FROM quarantine ORDER BY row_number")
+    store.dispose()
+    unpaid = ("status: is 'open'; only a paid invoice is a purchase (land it on the day it "
+              "is paid)")
+    assert quarantine.values.tolist() == [
+        [1, "status", unpaid],
+        [2, "status", unpaid + "; status_transitions.paid_at: must be a Unix timestamp in "
+                               "seconds, not 'yesterday'"],
+        [3, "amount.type",
+         "amount.type: is 'custom_pricing_unit'; only monetary credit grants are supported; "
+         "amount.monetary.value: must be an integer amount in the currency's smallest unit, "
+         "not ''; voided_at: the grant was voided; a voided grant is not a purchase (void one "
+         "already posted with an adjustment)"]]
+
+
 def test_an_invoice_s_tax_is_total_taxes_or_before_api_2025_03_31_its_tax(tmp_path):
     path = tmp_path / "purchases.jsonl"
     older = {key: value for key, value in INVOICE.items() if key != "total_taxes"}

@@ -8,7 +8,8 @@ uses is policy; this module only says what a valid chart is.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
 
 _ACCOUNT_NAME = re.compile(r"^(Assets|Liabilities|Equity|Income|Expenses)(:[A-Z0-9][A-Za-z0-9-]*)+$")
 
@@ -43,3 +44,44 @@ class ChartOfAccounts:
 
     def all_accounts(self) -> tuple[str, ...]:
         return tuple(getattr(self, field.name) for field in fields(self))
+
+
+# The roles whose accounts the income statement shows as revenue, and as foreign exchange;
+# every other Income account is other income, every Expenses account cost of revenue.
+REVENUE_ROLES = ("usage_revenue", "breakage_revenue", "overage_revenue")
+FOREIGN_EXCHANGE_ROLES = ("fx_gain_loss",)
+
+
+def _role_groups(chart: Mapping[str, str], roles: tuple[str, ...]) -> tuple[set, tuple]:
+    """The roles' accounts, and the groups they sit in (`Income:Revenue:` for
+    `Income:Revenue:Usage`), when a group is below its root: a manual journal's account in
+    that group (`Income:Revenue:Services`) belongs with them."""
+    accounts = {chart[role] for role in roles}
+    groups = tuple(sorted({account.rsplit(":", 1)[0] + ":" for account in accounts
+                           if account.count(":") >= 2}))
+    return accounts, groups
+
+
+def income_statement_section(account: str, chart: ChartOfAccounts | Mapping[str, str]
+                             ) -> str | None:
+    """Which income statement section an account's movement is in, by the chart's roles
+    (a policy may rename any account): "Revenue", "Foreign exchange", "Other income",
+    "Cost of revenue"; None for a balance sheet account. The one definition that the
+    statement (reports/statements.py) and the package check (verify_package) share."""
+    roles = asdict(chart) if isinstance(chart, ChartOfAccounts) else chart
+    root = account.split(":")[0]
+    if root == "Expenses":
+        return "Cost of revenue"
+    if root != "Income":
+        return None
+    revenue, revenue_groups = _role_groups(roles, REVENUE_ROLES)
+    exchange, exchange_groups = _role_groups(roles, FOREIGN_EXCHANGE_ROLES)
+    if account in revenue:
+        return "Revenue"
+    if account in exchange:
+        return "Foreign exchange"
+    if account.startswith(revenue_groups):
+        return "Revenue"
+    if account.startswith(exchange_groups):
+        return "Foreign exchange"
+    return "Other income"

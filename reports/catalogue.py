@@ -94,14 +94,15 @@ def _statements() -> tuple[ReportSpec, ...]:
         ReportSpec("trial_balance", lambda inputs: trial_balance_statement(
             inputs.store, inputs.period), functional_twin="trial_balance_functional"),
         ReportSpec("income_statement", lambda inputs: income_statement(
-            inputs.store, inputs.period), functional_twin="income_statement_functional"),
+            inputs.store, inputs.period, chart=inputs.accounts),
+            functional_twin="income_statement_functional"),
         ReportSpec("balance_sheet", lambda inputs: balance_sheet(inputs.store, inputs.period),
                    functional_twin="balance_sheet_functional"),
         ReportSpec("rollforward", _rollforward_rows, functional_twin="rollforward_functional"),
         ReportSpec("trial_balance_functional", lambda inputs: trial_balance_statement(
             inputs.store, inputs.period, inputs.functional_currency)),
         ReportSpec("income_statement_functional", lambda inputs: income_statement(
-            inputs.store, inputs.period, inputs.functional_currency)),
+            inputs.store, inputs.period, inputs.functional_currency, chart=inputs.accounts)),
         ReportSpec("balance_sheet_functional", lambda inputs: balance_sheet(
             inputs.store, inputs.period, inputs.functional_currency)),
         ReportSpec("rollforward_functional", lambda inputs: _rollforward_rows(

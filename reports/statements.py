@@ -14,10 +14,14 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from ledger.accounts import ChartOfAccounts, income_statement_section
 from ledger.money import format_minor
 from ledger.periods import Period
 from ledger.store import Store
 from reports.line_totals import line_totals, up_to
+
+# The default policy's chart: a caller with a policy passes its `policy.accounts`.
+DEFAULT_CHART = ChartOfAccounts()
 
 
 @dataclass(frozen=True)
@@ -212,22 +216,27 @@ def _statement_rows(currency: str, sections: list[tuple[str, pd.DataFrame, str |
 
 
 def income_statement(store: Store, period: Period, functional_currency: str | None = None,
-                     totals: pd.DataFrame | None = None) -> list[dict]:
+                     totals: pd.DataFrame | None = None,
+                     chart: ChartOfAccounts = DEFAULT_CHART) -> list[dict]:
     """The period's income statement per currency: each revenue line and total revenue;
     cost of revenue (Expenses) and gross profit when costs are posted; other income;
-    foreign exchange; net income. Income positive, costs negative."""
+    foreign exchange; net income. Income positive, costs negative. Sections follow the
+    policy's chart (`income_statement_section`), so a renamed revenue account is revenue."""
     period = Period(period)
     moved = _balances(store, period, functional_currency, totals, this_period_only=True)
     moved = moved[moved["account"].str.startswith(("Income:", "Expenses:"))].assign(
         amount=lambda frame: -frame["amount"])
+    # One lookup per account (a statement has a handful), not per line.
+    moved["section"] = moved["account"].map(
+        {account: income_statement_section(account, chart)
+         for account in moved["account"].unique()})
     rows = []
     for currency, accounts in moved.groupby("currency", sort=True):
-        account = accounts["account"]
-        revenue = accounts[account.str.startswith("Income:Revenue:")]
-        costs = accounts[account.str.startswith("Expenses:")]
-        fx = accounts[account.str.startswith("Income:ForeignExchange:")]
-        other = accounts[account.str.startswith("Income:")
-                         & ~account.str.startswith(("Income:Revenue:", "Income:ForeignExchange:"))]
+        section = accounts["section"]
+        revenue = accounts[section == "Revenue"]
+        costs = accounts[section == "Cost of revenue"]
+        fx = accounts[section == "Foreign exchange"]
+        other = accounts[section == "Other income"]
         section_rows, section_totals = _statement_rows(currency, [
             ("Revenue", revenue, "Total revenue"),
             ("Cost of revenue", costs, "Total cost of revenue")])

@@ -53,7 +53,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, text
 
-from ledger.accounts import ChartOfAccounts
+from ledger.accounts import ChartOfAccounts, income_statement_section
 from ledger.anchors import known_ledger_id
 from ledger.chain import verify_chain
 from ledger.digest import journal_digest
@@ -553,15 +553,17 @@ def check_income_accounts_are_on_the_statement(package: Package, suffix: str,
                                  f"{row + 2} moves by {moved} (period_credit - period_debit)")
 
 
-# The income statement's sections and which trial balance accounts (by name prefix) each
-# holds, as the product guide lays the statement out; "Net income" holds them all.
-INCOME_STATEMENT_SECTIONS = {
-    "Revenue": lambda account: account.startswith("Income:Revenue:"),
-    "Cost of revenue": lambda account: account.startswith("Expenses:"),
-    "Foreign exchange": lambda account: account.startswith("Income:ForeignExchange:"),
-    "Other income": lambda account: account.startswith("Income:") and not account.startswith(
-        ("Income:Revenue:", "Income:ForeignExchange:")),
-    "Net income": lambda account: account.split(":")[0] in INCOME_STATEMENT_ROOTS}
+# The income statement's sections, each holding the trial balance accounts that
+# `income_statement_section` puts there under the package's recorded chart (the one
+# definition the statement itself uses); "Net income" holds them all.
+INCOME_STATEMENT_SECTIONS = ("Revenue", "Cost of revenue", "Foreign exchange", "Other income",
+                             "Net income")
+
+
+def _in_section(section: str, account: str, chart: dict[str, str]) -> bool:
+    if section == "Net income":
+        return account.split(":")[0] in INCOME_STATEMENT_ROOTS
+    return income_statement_section(account, chart) == section
 
 
 def check_income_statement_against_trial_balance(package: Package, suffix: str,
@@ -570,12 +572,13 @@ def check_income_statement_against_trial_balance(package: Package, suffix: str,
     balance's accounts of that section: a line moved to another section is found."""
     name = f"income_statement{suffix}"
     for index, row in enumerate(package.rows(name)):
-        belongs = INCOME_STATEMENT_SECTIONS.get(row["section"])
-        if row["row_type"] not in ("subtotal", "total") or belongs is None:
+        section = row["section"]
+        if row["row_type"] not in ("subtotal", "total") or section not in (
+                INCOME_STATEMENT_SECTIONS):
             continue
         moved = sum((_credit_balance(figures, "period") for (currency, account), figures
-                     in trial_balance.items()
-                     if currency == row["currency"] and belongs(account)), ZERO)
+                     in trial_balance.items() if currency == row["currency"]
+                     and _in_section(section, account, package.accounts)), ZERO)
         package.expect(name, index, "amount", moved, f"trial_balance{suffix}.csv's "
                        f"{row['section']} accounts' period_credit - period_debit")
 

@@ -20,7 +20,6 @@ A transaction is one journal, each posting one line (numbered by its line in the
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import pandas as pd
@@ -34,6 +33,7 @@ from intake.manual_journals import (
     ManualJournalFile,
     ManualJournalFileError,
     SourceNaming,
+    read_journal_text,
     read_manual_journal_file,
 )
 
@@ -58,14 +58,7 @@ def read_journal_file(path: Path) -> ManualJournalFile:
 
 def read_beancount_journal_file(path: Path) -> ManualJournalFile:
     """The file's postings as rows of text, every column present, or every problem."""
-    try:
-        content = path.read_bytes()
-    except OSError as error:
-        raise ManualJournalFileError(f"{path}: cannot be read ({error.strerror})") from None
-    try:
-        text = content.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ManualJournalFileError(f"{path.name}: is not UTF-8 text") from None
+    text, sha256 = read_journal_text(path)
     entries, errors, options = parser.parse_string(text, report_filename=path.name)
     name = path.name
     problems = [f"{name} line {error.source['lineno']}: {error.message.strip()}"
@@ -86,8 +79,7 @@ def read_beancount_journal_file(path: Path) -> ManualJournalFile:
             tuple(problems))
     if not records:
         raise ManualJournalFileError(f"{name}: has no transactions")
-    return ManualJournalFile(path, hashlib.sha256(content).hexdigest(),
-                             pd.DataFrame(records), BEANCOUNT_NAMING)
+    return ManualJournalFile(path, sha256, pd.DataFrame(records), BEANCOUNT_NAMING)
 
 
 def _posting_rows(transaction: data.Transaction, name: str, problems: list[str]) -> list[dict]:

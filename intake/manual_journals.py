@@ -68,16 +68,22 @@ class ManualJournalFile:
         return self.path.name
 
 
-def read_manual_journal_file(path: Path) -> ManualJournalFile:
-    """The file's rows as text, every column present (optional ones blank when absent)."""
+def read_journal_text(path: Path) -> tuple[str, str]:
+    """A manual journal file's text (UTF-8, a byte order mark dropped) and its bytes' SHA-256;
+    a file that cannot be read or is not UTF-8 is refused in one line naming it."""
     try:
         content = path.read_bytes()
     except OSError as error:
         raise ManualJournalFileError(f"{path}: cannot be read ({error.strerror})") from None
     try:
-        text = content.decode("utf-8-sig")
+        return content.decode("utf-8-sig"), hashlib.sha256(content).hexdigest()
     except UnicodeDecodeError:
         raise ManualJournalFileError(f"{path.name}: is not UTF-8 text") from None
+
+
+def read_manual_journal_file(path: Path) -> ManualJournalFile:
+    """The file's rows as text, every column present (optional ones blank when absent)."""
+    text, sha256 = read_journal_text(path)
     reader = csv.reader(io.StringIO(text, newline=""))
     header = [name.strip() for name in next(reader, [])]
     missing = [name for name in REQUIRED_COLUMNS if name not in header]
@@ -100,4 +106,4 @@ def read_manual_journal_file(path: Path) -> ManualJournalFile:
                                                for name in REQUIRED_COLUMNS + OPTIONAL_COLUMNS}})
     if not records:
         raise ManualJournalFileError(f"{path.name}: has no rows")
-    return ManualJournalFile(path, hashlib.sha256(content).hexdigest(), pd.DataFrame(records))
+    return ManualJournalFile(path, sha256, pd.DataFrame(records))

@@ -59,6 +59,18 @@ def store_at(url: str) -> Store:
     return store
 
 
+def backed_up_after_the_first_night(policy, tmp_path: Path, url: str | None = None,
+                                    backup: str = "backup.db") -> Store:
+    """A new ledger at `url` (else SQLite tmp_path / ledger.db) with the scenario's first
+    night posted (landing and archive under tmp_path), backed up to tmp_path / backup; the
+    ledger."""
+    write_scenario(tmp_path / "landing")
+    original = store_at(url or f"sqlite:///{tmp_path / 'ledger.db'}")
+    run_night(original, policy, tmp_path / "landing", tmp_path / "archive", FIRST)
+    creditbooks("--db", original.url, "backup", "--to", backup, cwd=tmp_path)
+    return original
+
+
 def pause_inside(monkeypatch, stage: Stage) -> tuple[threading.Event, threading.Event]:
     """Make `stage` do its work and then wait, its transaction still open, until released.
     Returns (reached, release)."""
@@ -185,10 +197,7 @@ def test_a_sqlite_backup_taken_while_a_night_runs_holds_whole_nights_only(
 @pytest.mark.slow  # over a second here: not in make test-fast
 def test_restore_never_overwrites_a_ledger_unless_told(policy, tmp_path):
     landing, archive = tmp_path / "landing", tmp_path / "archive"
-    write_scenario(landing)
-    original = store_at(f"sqlite:///{tmp_path / 'ledger.db'}")
-    run_night(original, policy, landing, archive, FIRST)
-    creditbooks("--db", original.url, "backup", "--to", "backup.db", cwd=tmp_path)
+    original = backed_up_after_the_first_night(policy, tmp_path)
     taken_again = creditbooks("--db", original.url, "backup", "--to", "backup.db", cwd=tmp_path,
                               check=False)
     assert taken_again.returncode == 1
@@ -233,10 +242,7 @@ def test_restore_never_overwrites_a_ledger_unless_told(policy, tmp_path):
 @pytest.mark.slow  # over a second here: not in make test-fast
 def test_restore_verifies_the_backup_first_and_keeps_the_ledger_it_replaces(policy, tmp_path):
     landing, archive = tmp_path / "landing", tmp_path / "archive"
-    write_scenario(landing)
-    original = store_at(f"sqlite:///{tmp_path / 'ledger.db'}")
-    run_night(original, policy, landing, archive, FIRST)
-    creditbooks("--db", original.url, "backup", "--to", "backup.db", cwd=tmp_path)
+    original = backed_up_after_the_first_night(policy, tmp_path)
     after_first = books(original)
     run_night(original, policy, landing, archive, RUNNING)
     after_two = books(original)
@@ -279,10 +285,7 @@ def test_restore_verifies_the_backup_first_and_keeps_the_ledger_it_replaces(poli
 
 @pytest.mark.slow  # over a second here: not in make test-fast
 def test_a_newer_damaged_or_foreign_backup_is_refused_and_nothing_is_restored(policy, tmp_path):
-    write_scenario(tmp_path / "landing")
-    original = store_at(f"sqlite:///{tmp_path / 'ledger.db'}")
-    run_night(original, policy, tmp_path / "landing", tmp_path / "archive", FIRST)
-    creditbooks("--db", original.url, "backup", "--to", "backup.db", cwd=tmp_path)
+    original = backed_up_after_the_first_night(policy, tmp_path)
     newer = sqlite3.connect(tmp_path / "backup.db")
     newer.execute("UPDATE creditbooks_alembic_version SET version_num = 'f00dfeedf00d'")
     newer.commit()
@@ -413,10 +416,8 @@ def test_a_pg_dump_during_an_airflow_night_restores_its_open_batch_unpublished(
 def test_a_pg_restore_verifies_the_backup_first_and_dumps_the_ledger_it_replaces(
         postgres_server, policy, tmp_path):
     landing, archive = tmp_path / "landing", tmp_path / "archive"
-    write_scenario(landing)
-    original = store_at(postgres_server.create_database())
-    run_night(original, policy, landing, archive, FIRST)
-    creditbooks("--db", original.url, "backup", "--to", "good.dump", cwd=tmp_path)
+    original = backed_up_after_the_first_night(policy, tmp_path,
+                                               postgres_server.create_database(), "good.dump")
     after_first = books(original)
     forged = store_at(postgres_server.create_database())
     run_night(forged, policy, landing, tmp_path / "forged" / "archive", FIRST)

@@ -175,6 +175,17 @@ def test_the_stripe_files_are_archived_as_landed_and_checked_like_every_partitio
     store.dispose()
 
 
+def _stripe_nights(tmp_path: Path, landing: Path, *days) -> Store:
+    """A new ledger at tmp_path / ledger.db with the Stripe policy's nights of `days` run
+    from `landing`; the open store."""
+    store = Store(f"sqlite:///{tmp_path / 'ledger.db'}")
+    store.initialise()
+    policy = policy_from_document(STRIPE_POLICY)
+    for day in days:
+        run_night(store, policy, landing, tmp_path / "archive", day, clock=_clock)
+    return store
+
+
 def _line(**fields) -> str:
     return json.dumps(fields) + "\n"
 
@@ -217,10 +228,7 @@ def test_a_malformed_stripe_object_is_quarantined_naming_its_stripe_field(tmp_pa
         _line(**{**INVOICE, "status_transitions": {"paid_at": "yesterday"}}, id="in_when"),
         _line(**INVOICE, id="in_ok"),
     ]))
-    store = Store(f"sqlite:///{tmp_path / 'ledger.db'}")
-    store.initialise()
-    run_night(store, policy_from_document(STRIPE_POLICY), landing, tmp_path / "archive",
-              FIRST, clock=_clock)
+    store = _stripe_nights(tmp_path, landing, FIRST)
     quarantine = store.read_frame(
         "SELECT row_number, column_name, reason FROM quarantine ORDER BY row_number")
     named = dict(zip(quarantine["row_number"], quarantine["column_name"], strict=True))
@@ -258,10 +266,7 @@ def test_an_unpaid_invoice_is_refused_naming_its_status_with_every_other_reason(
         _line(**{**GRANT, "amount": {"type": "custom_pricing_unit"}, "voided_at": 1772355700},
               id="credgr_voided_custom"),
     ]))
-    store = Store(f"sqlite:///{tmp_path / 'ledger.db'}")
-    store.initialise()
-    run_night(store, policy_from_document(STRIPE_POLICY), landing, tmp_path / "archive",
-              FIRST, clock=_clock)
+    store = _stripe_nights(tmp_path, landing, FIRST)
     quarantine = store.read_frame(
         "SELECT row_number, column_name, reason FROM quarantine ORDER BY row_number")
     store.dispose()
@@ -312,11 +317,7 @@ def test_a_stripe_refund_that_did_not_succeed_or_names_no_lot_is_quarantined(tmp
         _line(**refund, id="re_charge_only", payment_intent=None),
         _line(**{**refund, "amount": 300}, id="re_wrong_amount", payment_intent="pi_1"),
     ]))
-    store = Store(f"sqlite:///{tmp_path / 'ledger.db'}")
-    store.initialise()
-    policy = policy_from_document(STRIPE_POLICY)
-    for day in (FIRST, SECOND):
-        run_night(store, policy, landing, tmp_path / "archive", day, clock=_clock)
+    store = _stripe_nights(tmp_path, landing, FIRST, SECOND)
     quarantine = store.read_frame(
         "SELECT row_number, column_name, reason FROM quarantine WHERE document = 'refunds' "
         "ORDER BY row_number")

@@ -35,6 +35,12 @@ same snapshot as a backup: SQLite, `<db>.before-restore-<UTC time>` beside it; P
 `<database>.before-restore-<UTC time>.dump` beside the backup; or the path given) and named
 in the outcome, so a wrong `--replace` can be undone by restoring that copy.
 
+Over a ledger, the backup must be that ledger's own books (`creditbooks.restore_lineage`):
+a backup whose journal or record seal differs from the ledger's at a sequence both hold is
+a re-sealed rewrite and is refused; one of another ledger (another ledger id) needs
+`other_ledger`. The append-only guards are installed on the restored books as `init`
+installs them, since a backup of a ledger whose triggers were dropped holds none.
+
 What restore cannot bring back is what lives outside the database. Archive files no
 restored batch recorded are ignored. Anchors beyond the restored chain head make
 `verify --anchors` fail until the nights after the backup are run again. See the
@@ -119,6 +125,7 @@ class RestoreOutcome:
     needs_upgrade: bool  # the backup's schema is older than this version's
     verified: str  # what was checked on the backup before the ledger was touched
     safety_copy: Path | None = None  # the replaced ledger, kept; None when nothing was replaced
+    guards_installed: int = 0  # append-only guards installed after restoring (0: older schema)
 
 
 def backup_ledger(url: str, target: Path) -> LedgerSummary:
@@ -154,11 +161,14 @@ def _snapshot(url: str, target: Path, any_database: bool) -> LedgerSummary | Non
 
 
 def restore_ledger(url: str, source: Path, replace: bool = False,
-                   policy: Policy | None = None, safety_copy: Path | None = None) -> RestoreOutcome:
+                   policy: Policy | None = None, safety_copy: Path | None = None,
+                   other_ledger: bool = False) -> RestoreOutcome:
     """Put the books of backup `source` into the (empty, or with `replace` any) ledger at
     `url`, once they pass verify's checks in a scratch database (with `policy`, its
-    controls too); a ledger replaced is kept first (at `safety_copy`, else the default
-    place). The caller runs verify's checks on the restored books after."""
+    controls too) and, over a ledger, are that ledger's own books (an older or newer state
+    of the same chains; another ledger's only with `other_ledger`); a ledger replaced is
+    kept first (at `safety_copy`, else the default place). The append-only guards are
+    installed on the restored books. The caller runs verify's checks on them after."""
     source = Path(source)
     kind = backup_kind(source)
     target_kind = make_url(url).get_backend_name()
@@ -170,7 +180,8 @@ def restore_ledger(url: str, source: Path, replace: bool = False,
         raise BackupError(f"{source} holds no creditbooks ledger; nothing was restored")
     needs_upgrade = _require_restorable(found, source)
     holds_something = _require_replaceable(url, replace)
-    verified = _verify_backup(kind, source, url, policy, needs_upgrade)
+    verified = _verify_backup(kind, source, url, policy, needs_upgrade,
+                              over_ledger=holds_something, other_ledger=other_ledger)
     kept = None
     if holds_something:
         kept = Path(safety_copy) if safety_copy else _safety_copy_path(kind, url, source)
@@ -179,16 +190,39 @@ def restore_ledger(url: str, source: Path, replace: bool = False,
         _restore_sqlite(source, _sqlite_file(url))
     else:
         _restore_postgresql(source, url, replace)
+    installed = 0 if needs_upgrade else _install_guards(url)  # an upgrade installs its own
     with _engine_at(url) as engine, engine.connect() as connection:
-        return RestoreOutcome(ledger_summary(connection), needs_upgrade, verified, kept)
+        return RestoreOutcome(ledger_summary(connection), needs_upgrade, verified, kept,
+                              installed)
+
+
+def _install_guards(url: str) -> int:
+    """Install the append-only guards on the ledger at `url`, as init does: a backup of a
+    ledger whose triggers were dropped restores without them. Returns how many were missing."""
+    from ledger.guards import missing_guards
+    from ledger.upgrade import install_store_guards
+
+    with _engine_at(url) as engine, engine.begin() as connection:
+        missing = len(missing_guards(connection))
+        install_store_guards(connection)
+    return missing
 
 
 def _verify_backup(kind: str, source: Path, url: str, policy: Policy | None,
-                   needs_upgrade: bool) -> str:
-    """Verify's checks on the backup restored into a scratch database; what was checked.
-    A failure is refused before the ledger at `url` is touched."""
+                   needs_upgrade: bool, over_ledger: bool = False,
+                   other_ledger: bool = False) -> str:
+    """Verify's checks on the backup restored into a scratch database (its guards installed
+    first, as the restore installs them); what was checked. Over a ledger, the backup must
+    be that ledger's books (`require_same_books`). A failure is refused before the ledger at
+    `url` is touched."""
     with _scratch_database(kind, source, url) as scratch_url:
+        if not needs_upgrade:
+            _install_guards(scratch_url)
         failures, checked = _failed_checks(scratch_url, policy, needs_upgrade)
+        if over_ledger and not failures:
+            from creditbooks.restore_lineage import require_same_books
+
+            checked += require_same_books(scratch_url, url, source, other_ledger)
     if failures:
         raise BackupError(f"backup {source} fails verify ({failures[0]}); nothing was "
                           f"restored: {redacted(url)} is as it was")

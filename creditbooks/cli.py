@@ -478,6 +478,9 @@ def restore(
     safety_copy: Annotated[Path | None, typer.Option(
         "--safety-copy", help="where to keep the ledger --replace replaces (default: SQLite, "
         "beside it; PostgreSQL, a pg_dump file beside the backup)")] = None,
+    other_ledger: Annotated[bool, typer.Option(
+        "--other-ledger", help="with --replace: let a backup of another ledger (another "
+        "ledger id) replace this one")] = False,
 ) -> None:
     """Put a backup's books into the ledger at --db (an empty one, or any with --replace)
     once they pass verify's checks in a scratch database, keeping a safety copy of a ledger
@@ -488,7 +491,8 @@ def restore(
     ctx = _context(context)
     store = ctx.store(must_exist=False)
     try:
-        outcome = restore_ledger(store.url, from_file, replace, ctx.policy(), safety_copy)
+        outcome = restore_ledger(store.url, from_file, replace, ctx.policy(), safety_copy,
+                                 other_ledger)
     except BackupError as error:
         raise CreditbooksFailure(str(error)) from None
     typer.echo(f"verified {from_file} before restoring it: {outcome.verified}")
@@ -498,6 +502,9 @@ def restore(
     typer.echo(f"restored {from_file} into {redacted(store.url)}")
     for line in outcome.summary.lines():
         typer.echo(line)
+    if not outcome.needs_upgrade:
+        typer.echo(f"append-only guards installed on the restored books, as init installs them "
+                   f"({outcome.guards_installed} were missing from the backup)")
     if store.is_postgresql:
         typer.echo("grants are not restored: run creditbooks init --application-role ROLE")
     if outcome.needs_upgrade:

@@ -36,6 +36,7 @@ from ledger.anchors import anchor_lines, known_ledger_id
 from ledger.chain import verify_chain
 from ledger.digest import journal_digests
 from ledger.domain import PeriodAction
+from ledger.guards import guards_check_detail
 from ledger.record_chain import sealed_entry_sequences, verify_records
 from ledger.storage_urls import object_storage_url
 
@@ -88,6 +89,7 @@ def verify_evidence(connection: Connection, close_dir: Path | None = None,
                           f"{records.checked} records; head {records.head.sequence} "
                           f"{records.head.chain_hash}")),
         _check_period_events(connection),
+        EvidenceCheck("append-only guards (triggers)", *guards_check_detail(connection)),
     ]
     if close_dir is not None:
         checks.append(_check_manifests(connection, Path(close_dir), manifests, links))

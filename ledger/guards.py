@@ -275,3 +275,48 @@ def grant_application_role(connection: Connection, role: str) -> None:
     connection.exec_driver_sql(f"REVOKE ALL ON {VERSION_TABLE} FROM {role}")
     connection.exec_driver_sql(f"GRANT SELECT ON {VERSION_TABLE} TO {role}")
     connection.exec_driver_sql(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role}")
+
+
+# The guards of the PostgreSQL constraint triggers above, beside each append-only table's own.
+_POSTGRESQL_CHECK_GUARDS = {
+    "journal_entries_known_batches": "journal_entries", "batches_keep_posted": "batches",
+    "journal_lines_balanced": "journal_lines", "journal_entries_open_period": "journal_entries"}
+
+
+def expected_guards(dialect_name: str) -> dict[str, str]:
+    """{trigger name: its table} of every guard this version installs on the store."""
+    if dialect_name == "sqlite":
+        return {f"{table}_no_{operation}": table for table in APPEND_ONLY_TABLES
+                for operation in ("update", "delete", "replace")}
+    if dialect_name == "postgresql":
+        return {**{f"{table}_{kind}": table for table in APPEND_ONLY_TABLES
+                   for kind in ("append_only", "no_truncate")}, **_POSTGRESQL_CHECK_GUARDS}
+    return {}
+
+
+def missing_guards(connection: Connection) -> list[str]:
+    """The guards this version installs that the ledger lacks (or has disabled), sorted."""
+    expected = expected_guards(connection.dialect.name)
+    if connection.dialect.name == "sqlite":
+        present = {row[0] for row in connection.exec_driver_sql(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+    elif connection.dialect.name == "postgresql":
+        # A trigger disabled (ALTER TABLE ... DISABLE TRIGGER) guards nothing either.
+        present = {row[0] for row in connection.exec_driver_sql(
+            "SELECT t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = current_schema() AND NOT t.tgisinternal AND t.tgenabled <> 'D'")}
+    else:
+        present = set()
+    return sorted(set(expected) - present)
+
+
+def guards_check_detail(connection: Connection) -> tuple[bool, str]:
+    """(every guard present, what verify says): the first missing guard named with its table."""
+    missing = missing_guards(connection)
+    if not missing:
+        return True, f"{len(expected_guards(connection.dialect.name))} guards present"
+    table = expected_guards(connection.dialect.name)[missing[0]]
+    return False, (f"guard {missing[0]} is missing ({len(missing)} of "
+                   f"{len(expected_guards(connection.dialect.name))} missing): {table} accepts "
+                   "UPDATE/DELETE; run creditbooks init to reinstall the guards")

@@ -24,6 +24,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
@@ -397,11 +398,34 @@ def _no_constant(name: str) -> None:
     raise JsonProblem(f"{name} is not a JSON number; write the value as a decimal or a string")
 
 
+# Past this many places either side of the point a number is past every bound the books
+# hold (or finer than every column's places), so its exact text would only cost memory.
+_EXPONENT_FORM_DIGITS_MAX = 40
+
+
+def _number_text(text: str) -> str:
+    """A JSON number with a fraction or an exponent as exact decimal text: `1e-05` is
+    `0.00001`, `1.5e1` is `15` (Decimal of the JSON text is exact), so the usual limits
+    of places and size name what is wrong with it, not its form."""
+    if "e" not in text and "E" not in text:
+        return text
+    number = Decimal(text)
+    sign = "-" if number.is_signed() else ""
+    if number.is_zero():
+        return "0"
+    if number.adjusted() > _EXPONENT_FORM_DIGITS_MAX:  # refused as too large either way
+        return sign + "1" + "0" * (_EXPONENT_FORM_DIGITS_MAX + 1)
+    if number.adjusted() < -_EXPONENT_FORM_DIGITS_MAX:  # refused as too many places
+        return sign + "0." + "0" * _EXPONENT_FORM_DIGITS_MAX + "1"
+    return f"{number.normalize():f}" if number == number.to_integral_value() else f"{number:f}"
+
+
 def parse_json(text: str):
-    """JSON as every intake reader parses it: numbers kept as their text (never a float);
-    NaN, Infinity and a key twice in one object raise JsonProblem."""
-    return json.loads(text, parse_float=str, parse_int=str, parse_constant=_no_constant,
-                      object_pairs_hook=_object_with_unique_keys)
+    """JSON as every intake reader parses it: numbers kept as their exact decimal text
+    (never a float; exponent form written out: `_number_text`); NaN, Infinity and a key
+    twice in one object raise JsonProblem."""
+    return json.loads(text, parse_float=_number_text, parse_int=str,
+                      parse_constant=_no_constant, object_pairs_hook=_object_with_unique_keys)
 
 
 # A lone surrogate can only arrive as a \uD800-\uDFFF escape (UTF-8 cannot carry one), so

@@ -26,7 +26,8 @@ SHA-256 in `archive_partitions` like every partition), so every event's original
 can be read back and checked.
 
 Read whole and vectorised: the file is parsed in one `json.loads` (numbers kept as their
-text, never floats; a key twice, NaN or Infinity refuse the file, as in the contract)
+exact decimal text, never floats, `1e-05` written out as `0.00001`; a key twice, NaN or
+Infinity refuse the file, as in the contract)
 and flattened with `pandas.json_normalize`; fields and times are converted column-wise.
 """
 

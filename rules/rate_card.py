@@ -87,6 +87,8 @@ class RateCard:
         units_micro, unreadable = parse_scaled_decimals(
             quantities, QUANTITY_DECIMAL_PLACES,
             too_large_reason="is more units than the books can hold")
+        negative = quantities.astype(str).str.fullmatch(r"-[0-9]+(?:\.[0-9]+)?")
+        unreadable = unreadable.mask(negative, "must be positive: a number of units")
         unreadable = unreadable.where(quantities != "", "is required: the rate card prices it")
         credits_micro = pd.Series(0, index=meters.index, dtype="int64")
         too_large = pd.Series(False, index=meters.index)

@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from intake.sources import read_usage_source
 from ledger.chain import chain_head
 from reports.subledger import exceptions, lot_balances
 from reports.trace import trace_purchase, trace_usage
@@ -217,6 +218,27 @@ def test_what_cannot_be_rated_says_why():
         ("quantity", "rates to more than 1,000,000,000 credits, the most one event may carry"),
     ]
     assert (result["credits_micro"] == 0).all()
+
+
+def test_quantities_in_json_exponent_form_are_rated_exactly_and_a_negative_one_is_named(
+        tmp_path):
+    source = policy_from_document(policy_document(rated=True), "policy.toml").usage_source
+    template = ('{"specversion":"1.0","id":"E-%s","source":"gw","type":"%s","subject":"A",'
+                '"time":"2026-01-31T09:00:00Z","data":{"value":%s}}\n')
+    events = [("api", "1e3"), ("gpu", "1.5e1"), ("api", "1E+2"), ("tokens", "4e-1"),
+              ("api", "1e-07"), ("api", "-5"), ("api", "1e+21")]
+    path = tmp_path / "usage.jsonl"
+    path.write_text("".join(template % (number, meter, value)
+                            for number, (meter, value) in enumerate(events, start=1)))
+    read = read_usage_source(path, source)
+    # 1000 x 0.5; 1 x 2 + 9 x 1.5 + 5 x 1; 100 x 0.5; 0.4 x 0.0000025 = 0.000001
+    assert read.frame["credits"].tolist() == ["500.000000", "20.500000", "50.000000",
+                                              "0.000001", "", "", ""]
+    assert read.frame["quantity"].tolist()[:5] == ["1000", "15", "100", "0.4", "0.0000001"]
+    assert list(zip(read.rating["problem_role"], read.rating["problem"], strict=True))[4:] == [
+        ("quantity", "has more than 6 decimal places"),
+        ("quantity", "must be positive: a number of units"),
+        ("quantity", "is more units than the books can hold")]
 
 
 def test_a_missing_meter_and_a_bad_quantity_are_quarantined_naming_the_source_field(

@@ -205,6 +205,34 @@ def test_a_malformed_event_is_quarantined_naming_its_source_field_and_line(
     ]
 
 
+def test_credits_in_json_exponent_form_are_read_exactly(sqlite_store, tmp_path):
+    """`1e-05` is a JSON number like `0.00001`: read exactly, then the contract's limits."""
+    land_purchases(tmp_path)
+    template = ('{"specversion":"1.0","id":"X-%s","source":"gw","type":"api","subject":"A",'
+                '"time":"2026-01-31T09:00:00Z","data":{"value":%s}}')
+    values = ["1e-05", "1E+0", "1.5e0", "1e+21", "1e-07", "-5", "1e999999999", "0e-999999999"]
+    lines = [template % (number, value) for number, value in enumerate(values, start=1)]
+    path = land_usage(tmp_path, USAGE_DAY, "usage.jsonl", lines)
+    assert read_usage_source(path, USAGE_SOURCE_PRESETS["cloudevents"]).frame[
+        "credits"].tolist()[:6] == ["0.00001", "1", "1.5", "1000000000000000000000",
+                                    "0.0000001", "-5"]
+    post_days(sqlite_store, policy_for("cloudevents"), tmp_path, PURCHASE_DAY, USAGE_DAY)
+    counts = sqlite_store.read_frame(
+        "SELECT rows_read, rows_accepted, rows_duplicate, rows_rejected FROM batch_files "
+        "WHERE document = 'usage'").iloc[0].tolist()
+    assert counts == [8, 3, 0, 5]
+    burned = sqlite_store.read_frame("SELECT SUM(credits_micro) AS micro FROM burn_slices")
+    assert int(burned["micro"].iloc[0]) == 10 + 1_000_000 + 1_500_000
+    too_many = "data.value: is more than 1,000,000,000 credits, the most one row may carry"
+    assert [(row["source"], row["reason"]) for row in exceptions(sqlite_store)
+            if row["kind"] == "rejected"] == [
+        ("usage.jsonl row 4", too_many),
+        ("usage.jsonl row 5", "data.value: has more than 6 decimal places"),
+        ("usage.jsonl row 6", "data.value: must be a positive decimal number of credits"),
+        ("usage.jsonl row 7", too_many),
+        ("usage.jsonl row 8", "data.value: must be greater than zero")]
+
+
 @pytest.mark.parametrize("format_name", FORMATS)
 def test_a_re_sent_event_is_a_duplicate_by_the_sources_own_id(sqlite_store, tmp_path,
                                                                format_name):

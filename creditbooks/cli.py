@@ -416,13 +416,14 @@ def verify(context: typer.Context, output_format: FormatOption = OutputFormat.TA
                "--anchors", envvar="CREDITBOOKS_ANCHORS",
                help="also check every anchor of this ledger in this file")] = None) -> None:
     """Recompute both hash chains, the period events and every invariant, and check the
-    close packages and the anchor file written outside the ledger (--close-dir, --anchors;
-    without them ./close and the default anchor file, when they are there); name the first
-    thing that is off."""
+    close packages, the anchor file and the archive written outside the ledger (--close-dir,
+    --anchors, --archive; without them ./close, the default anchor file and ./archive, when
+    they are there); name the first thing that is off."""
     from creditbooks.evidence_places import evidence_places
 
     places = evidence_places(close_dir, anchors, archive)
-    _verify(context, output_format, archive, places.close_dir, places.anchors, places.notes)
+    _verify(context, output_format, places.archive, places.close_dir, places.anchors,
+            places.notes)
 
 
 def _verify(context: typer.Context, output_format: OutputFormat, archive: Path | None,
@@ -600,7 +601,8 @@ def reopen(
     period: PeriodOption,
     reason: Annotated[str, typer.Option(help="why the period is reopened (recorded)")],
     anchors: Annotated[Path | None, typer.Option(
-        "--anchors", envvar="CREDITBOOKS_ANCHORS", help="append an anchor of the reopen here")
+        "--anchors", envvar="CREDITBOOKS_ANCHORS",
+        help="append an anchor of the reopen here (default: creditbooks-anchors.jsonl here)")
     ] = None,
     actor: ActorOption = None,
     approved_by: Annotated[str | None, typer.Option(
@@ -610,9 +612,13 @@ def reopen(
     """Reopen a closed period (recorded: who, approved by whom, when, why); closing again
     makes a new version."""
     from creditbooks.close import reopen_period
+    from creditbooks.evidence_places import DEFAULT_CLOSE_DIRECTORY
+    from ledger.anchors import anchor_file
 
     ctx = _context(context)
-    version = reopen_period(ctx.store(), period, reason, actor=actor, anchors=anchors,
+    # Always anchored (the default file, as a close's): verify fails on unanchored seals.
+    version = reopen_period(ctx.store(), period, reason, actor=actor,
+                            anchors=anchor_file(anchors, DEFAULT_CLOSE_DIRECTORY),
                             policy=ctx.policy(), approved_by=approved_by)
     typer.echo(f"{period} reopened (was version {version}); postings into it are allowed again")
 
@@ -735,14 +741,24 @@ def journal_import_command(context: typer.Context, file: Path, by: ByOption = No
 
 
 @journal_app.command("approve")
-def journal_approve_command(context: typer.Context, ref: str, by: ByOption = None) -> None:
-    """Approve a draft (someone other than its preparer): it posts and is sealed."""
+def journal_approve_command(context: typer.Context, ref: str, by: ByOption = None,
+                            anchors: Annotated[Path | None, typer.Option(
+                                "--anchors", envvar="CREDITBOOKS_ANCHORS",
+                                help="append an anchor of the posting here (default: "
+                                     "creditbooks-anchors.jsonl here)")] = None) -> None:
+    """Approve a draft (someone other than its preparer): it posts, is sealed and anchored."""
     from creditbooks.actors import resolve_actor
+    from creditbooks.evidence_places import DEFAULT_CLOSE_DIRECTORY
     from creditbooks.journals import approve
+    from ledger.anchors import anchor_file, write_anchor
 
     ctx = _context(context.parent)
     by = resolve_actor(by, f"approving journal {ref}")
     entry_id = _journal_action(approve, ctx.store(), ctx.policy(), ref, by)
+    # Its entry is sealed onto the journal chain: anchored like a publish or a close
+    # (verify fails on seals past the last anchor).
+    write_anchor(ctx.store(), f"journal approve {ref}", anchor_file(anchors,
+                                                                     DEFAULT_CLOSE_DIRECTORY))
     typer.echo(f"journal {ref} approved by {by}; posted as entry {entry_id}")
 
 

@@ -1,6 +1,7 @@
 """Where `creditbooks verify` looks for the evidence kept outside the ledger when it is not
 told: the places the close and the nightly run write to by default.
 
+The nightly run archives to `--archive`, else $CREDITBOOKS_ARCHIVE, else `./archive`.
 The close writes its packages to `--out`, else $CREDITBOOKS_CLOSE_DIR, else `./close`; every
 publish and close appends an anchor to `--anchors`, else $CREDITBOOKS_ANCHORS, else
 `creditbooks-anchors.jsonl` beside the archive or the close directory (`ledger.anchors`).
@@ -18,19 +19,22 @@ from pathlib import Path
 from ledger.anchors import anchor_file
 
 DEFAULT_CLOSE_DIRECTORY = Path("close")
+DEFAULT_ARCHIVE_DIRECTORY = Path("archive")  # where `nightly` and `trace` look too
 
 
 @dataclass(frozen=True)
 class EvidencePlaces:
     close_dir: Path | None  # None: not checked
     anchors: Path | None  # None: not checked
+    archive: Path | None  # None: not checked
     notes: tuple[str, ...]  # which defaults were checked and which were not found
 
 
 def evidence_places(close_dir: Path | None, anchors: Path | None,
                     archive: Path | None) -> EvidencePlaces:
-    """The close directory and anchor file verify checks: the ones given, else the defaults
-    that exist (the anchor file beside the close directory, else beside the archive)."""
+    """The close directory, anchor file and archive verify checks: the ones given, else the
+    defaults that exist (the anchor file beside the close directory, else beside the
+    archive)."""
     notes = []
     if close_dir is None:
         if DEFAULT_CLOSE_DIRECTORY.is_dir():
@@ -50,4 +54,11 @@ def evidence_places(close_dir: Path | None, anchors: Path | None,
         else:
             notes.append(f"anchors: not checked, no {' or '.join(map(str, candidates))} (the "
                          "default anchor file): give --anchors FILE")
-    return EvidencePlaces(close_dir, anchors, tuple(notes))
+    if archive is None:
+        if DEFAULT_ARCHIVE_DIRECTORY.is_dir():
+            archive = DEFAULT_ARCHIVE_DIRECTORY
+            notes.append(f"archive: checked {archive}/ (the default archive)")
+        else:
+            notes.append(f"archive: not checked, no {DEFAULT_ARCHIVE_DIRECTORY}/ here (the "
+                         "default archive): give --archive DIR")
+    return EvidencePlaces(close_dir, anchors, archive, tuple(notes))

@@ -16,7 +16,9 @@ anchor file, each against the books recomputed from the tables.
    the record chain's head in its anchor likewise, and every file must have the SHA-256
    the manifest lists; and every close recorded must have its manifest there;
 5. with an anchor file (`ledger.anchors`), every line of this ledger: both heads it
-   records must be the recomputed links at those sequences.
+   records must be the recomputed links at those sequences, and the last anchor's heads
+   must be the ledger's heads (every action that seals writes an anchor after it: a seal
+   past the last anchor was appended behind the ledger, or a truncated file lost lines).
 
 Someone who rewrites the database and re-seals both chains with the project's own
 functions passes 1 to 3; 4 and 5 hold what was written outside the database when it was.
@@ -280,6 +282,25 @@ def _anchor_lines(path: Path) -> list[tuple[int, dict | str]]:
     return lines
 
 
+def _after_last_anchor(lines: list[tuple[int, dict | str]], links: _Links) -> str:
+    """Seals past the last anchor ('' when there are none): every publish, close, reopen
+    and manual journal writes an anchor after it commits, so the ledger's heads are the
+    last anchor's. Seals after it were written by something that anchors nothing - or
+    appended by whoever rewrote the database. (The last anchor is the one with the highest
+    heads: two writers may append their lines out of order.)"""
+    number, last = max(((number, anchor) for number, anchor in lines), key=lambda item: (
+        _sequence(item[1].get("record_chain")), _sequence(item[1].get("journal_chain")),
+        item[0]))
+    for chain, end in (("journal", links.journal_end), ("record", links.record_end)):
+        anchored = _sequence(last.get(f"{chain}_chain"))
+        if end > anchored:
+            return (f"{chain} seals {anchored + 1}..{end} are after the last anchor (line "
+                    f"{number}, {last.get('event')} at {last.get('at')}): not anchored (a run "
+                    "stopped before its anchor? the next publish or close anchors them; "
+                    "otherwise they were appended behind the ledger)")
+    return ""
+
+
 def _check_anchors(connection: Connection, path: Path, lines: list[tuple[int, dict | str]],
                    links: _Links) -> EvidenceCheck:
     path = object_storage_url(path) or path  # an s3:// prefix shown as its URL
@@ -307,5 +328,7 @@ def _check_anchors(connection: Connection, path: Path, lines: list[tuple[int, di
     if not checked:
         return EvidenceCheck(control, False, f"the anchor file has no anchor of this ledger "
                                              f"({ledger})")
+    if unanchored := _after_last_anchor(lines, links):
+        return EvidenceCheck(control, False, unanchored)
     return EvidenceCheck(control, True, f"{checked} anchors, each at the recomputed chains' "
                                         "links")

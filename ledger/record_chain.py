@@ -308,6 +308,36 @@ def _named(connection: Connection, kind: RecordKind, key: str, sequence: int | N
     return f"{where} (batch {batch_id}, {document}" + (f"; {seal})" if seal else ")")
 
 
+def _misplaced_partition(connection: Connection, seals) -> str:
+    """The first archive partition not sealed in its batch's publish ('' when none is).
+
+    A publish seals its batch, then at once each partition it wrote, so a partition's seal
+    lies right after its batch's seal, before the next batch's. A partition sealed
+    anywhere else was added behind the ledger - except those an upgrade sealed for batches
+    published before partitions were sealed (no partition follows their batch's seal), all
+    before the first publish that sealed its own."""
+    batch_seals, published_with_partitions = {}, set()
+    publishing = None  # the batch whose publish the seals are in, while they are
+    for sequence, kind, key, *_ in seals:
+        if kind == RecordKind.BATCH:
+            batch_seals[key], publishing = int(sequence), key
+            continue
+        batch_id = key.rpartition("/")[0] if kind == RecordKind.PARTITION else None
+        if batch_id is not None and batch_id == publishing:
+            published_with_partitions.add(batch_id)
+            continue
+        publishing = None
+        if batch_id is None or (batch_id in batch_seals and not published_with_partitions):
+            continue  # not a partition, or an upgrade sealing older batches' partitions
+        own = batch_seals.get(batch_id)
+        after = [seal for seal in batch_seals.values() if own is not None and seal > own]
+        next_batch = f"the next batch's seal is {min(after)}" if after else "no batch follows"
+        return (f"{_named(connection, RecordKind(kind), key, int(sequence))} is not sealed in "
+                f"its batch's publish: batch {batch_id} is record seal {own}, {next_batch}; "
+                "it was added behind the ledger")
+    return ""
+
+
 def verify_records(connection: Connection, entry_links: dict[int, str],
                    remember: Collection[int] = ()) -> ChainVerification:
     """Recompute the record chain against the tables and the recomputed journal links
@@ -346,6 +376,8 @@ def verify_records(connection: Connection, entry_links: dict[int, str],
         checked += 1
         if int(sequence) in wanted:
             links[int(sequence)] = link
+    if misplaced := _misplaced_partition(connection, seals):
+        return ChainVerification(checked, ChainHead(checked, link), misplaced, links)
     for kind in RecordKind:
         if contents[kind]:
             first = min(contents[kind], key=(int if kind == RecordKind.PERIOD_EVENT else str))

@@ -685,6 +685,8 @@ def verify_package_command(
     if problems:
         raise CreditbooksFailure(f"package {directory} does not tie out: {len(problems)} "
                                  f"problem(s), the first: {problems[0]}")
+    for note in problems.notes:
+        typer.echo(f"note: {note}")
     typer.echo(f"package {directory} ties out")
 
 
@@ -770,7 +772,8 @@ def journal_reject_command(context: typer.Context, ref: str, by: ByOption = None
     from creditbooks.journals import reject
 
     by = resolve_actor(by, f"rejecting journal {ref}")
-    _journal_action(reject, _context(context.parent).store(), ref, by, reason)
+    ctx = _context(context.parent)
+    _journal_action(reject, ctx.store(), ctx.policy(), ref, by, reason)
     typer.echo(f"journal {ref} rejected by {by}")
 
 
@@ -780,7 +783,8 @@ def journal_reverse_command(
     on_date: Annotated[str, typer.Option("--date", help="the reversal's business date")],
     by: ByOption = None,
 ) -> None:
-    """Reverse an approved journal: a new entry with every line the other way round."""
+    """Prepare the reversal of an approved journal (every line the other way round) as a
+    draft; another approver's `journal approve` posts it."""
     from creditbooks.actors import resolve_actor
     from creditbooks.journals import reverse
 
@@ -788,7 +792,8 @@ def journal_reverse_command(
     reversal = _journal_action(reverse, ctx.store(), ctx.policy(), ref,
                                parse_business_date(on_date),
                                resolve_actor(by, f"reversing journal {ref}"))
-    typer.echo(f"journal {ref} reversed by {reversal} on {on_date}")
+    typer.echo(f"reversal {reversal} of journal {ref}, dated {on_date}, prepared as a "
+               f"draft; another approver posts it: `creditbooks journal approve {reversal}`")
 
 
 @journal_app.command("list")

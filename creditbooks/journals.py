@@ -15,9 +15,13 @@ report that reads entries by their batch, and is sealed onto the hash chain at o
 waits: approval is refused until it is.
 
 A reversal is a new journal (`REF/reversal`) with every line the other way round, dated
-on the day asked, posted at once; the original becomes `reversed`, never edited. A journal
-with `reverse_on` (an accrual) is reversed on that date: at approval when that date's night
-is already published, otherwise by `reverse_due` when that night publishes.
+on the day asked. It posts like any journal, so no one posts it alone: `reverse` (by one of
+the policy's approvers) stores it as a draft prepared by the reverser, and its approval by
+another approver posts it; then the original becomes `reversed`, never edited. A journal
+with `reverse_on` (an accrual) is reversed on that date, posted at once: at approval when
+that date's night is already published, otherwise by `reverse_due` when that night
+publishes; that reversal is prepared by "system (reverse_on of REF)" and approved by the
+accrual's approver, whose approval of the accrual already decided it.
 """
 
 from __future__ import annotations
@@ -86,6 +90,12 @@ def _require_person(name: str, action: str) -> str:
     if not name or not name.strip():
         raise ManualJournalError(f"{action} needs a person: give --by NAME")
     return name.strip()
+
+
+def _require_approver(policy: Policy, person: str, ref: str, action: str) -> None:
+    if not policy.may_approve(person):
+        raise ManualJournalError(f"{person} may not {action} journal {ref}: not one of the "
+                                 "policy's [controls] approvers")
 
 
 def ledger_facts(connection: Connection, purchase_ids: pd.Series) -> LedgerFacts:
@@ -162,82 +172,122 @@ def approve(store: Store, policy: Policy, ref: str, approved_by: str,
         if approved_by == record["prepared_by"]:
             raise ManualJournalError(f"journal {ref} was prepared by {approved_by}; another "
                                      "person approves it (maker-checker)")
-        if not policy.may_approve(approved_by):
-            raise ManualJournalError(f"{approved_by} may not approve journal {ref}: not one of "
-                                     "the policy's [controls] approvers")
+        _require_approver(policy, approved_by, ref, "approve")
         day = _as_date(record["business_date"])
         entry_id = _post(connection, policy, ref, day, journal_lines(connection, ref),
                          approved_at)
         set_status(connection, ref, ManualJournalStatus.APPROVED, ManualJournalStatus.DRAFT,
                    approved_by=approved_by, approved_at=approved_at, entry_id=entry_id)
+        if record["reverses_ref"]:  # a reversal's approval reverses its original
+            set_status(connection, record["reverses_ref"], ManualJournalStatus.REVERSED,
+                       ManualJournalStatus.APPROVED, reversed_by=record["prepared_by"],
+                       reversed_at=approved_at)
         reverse_on = record["reverse_on"]
         if reverse_on is not None and _published(connection, _as_date(reverse_on)):
-            _reverse(connection, policy, ref, _as_date(reverse_on), approved_by, approved_at)
+            _reverse_accrual(connection, policy, ref, approved_at)
     return entry_id
 
 
-def reject(store: Store, ref: str, rejected_by: str, reason: str,
+def reject(store: Store, policy: Policy, ref: str, rejected_by: str, reason: str,
            rejected_at: datetime | None = None) -> None:
+    """Reject a draft (by one of the policy's approvers); a rejected reversal leaves its
+    original approved, to be reversed again."""
     rejected_by = _require_person(rejected_by, "a rejection")
     if not reason.strip():
         raise ManualJournalError(f"rejecting journal {ref} needs a --reason")
     with store.transaction() as connection:
         record = _record(connection, ref)
         _require_status(record, ManualJournalStatus.DRAFT, "rejected")
+        _require_approver(policy, rejected_by, ref, "reject")
         set_status(connection, ref, ManualJournalStatus.REJECTED, ManualJournalStatus.DRAFT,
                    rejected_by=rejected_by, rejected_at=rejected_at or _now(), reason=reason)
+        if record["reverses_ref"]:
+            set_status(connection, record["reverses_ref"], ManualJournalStatus.APPROVED,
+                       ManualJournalStatus.APPROVED, reversal_ref=None)
 
 
 def reverse(store: Store, policy: Policy, ref: str, on: date, reversed_by: str,
             reversed_at: datetime | None = None) -> str:
-    """Post the reversal of an approved journal on `on`; returns the reversal's ref."""
+    """Prepare the reversal of an approved journal, dated `on`, as a draft of the reverser
+    (one of the policy's approvers); another approver's approval posts it. Returns the
+    reversal's ref."""
     reversed_by = _require_person(reversed_by, "a reversal")
     with store.transaction() as connection:
-        return _reverse(connection, policy, ref, on, reversed_by, reversed_at or _now())
+        record = _record(connection, ref)
+        _require_status(record, ManualJournalStatus.APPROVED, "reversed")
+        _require_approver(policy, reversed_by, ref, "reverse")
+        if record["reversal_ref"]:
+            raise ManualJournalError(f"journal {ref} already has reversal "
+                                     f"{record['reversal_ref']} waiting for approval; approve "
+                                     "or reject it")
+        reversal_ref = _draft_reversal(connection, record, on, reversed_by,
+                                       reversed_at or _now())
+        set_status(connection, ref, ManualJournalStatus.APPROVED, ManualJournalStatus.APPROVED,
+                   reversal_ref=reversal_ref)
+    return reversal_ref
 
 
 def reverse_due(connection: Connection, policy: Policy, day: date,
                 recorded_at: datetime | None = None) -> list[str]:
     """Reverse every approved accrual whose `reverse_on` is on or before `day`, dated on
-    its `reverse_on`, in the name of its approver (the night's publish calls this once the
-    day's batch is published).
+    its `reverse_on`, prepared by the system and approved by the accrual's approver (the
+    night's publish calls this once the day's batch is published).
 
     The lots are not checked again: the night's publish must not fail on an accrual. A
     reversal onto a lot that has closed since leaves its value on the lot, and the lots
     tie-out control (`creditbooks check`) names that lot for a journal to clear."""
     reversed_refs = []
     for ref in reversals_due(connection, day):
-        record = journal_record(connection, ref)
-        reversed_refs.append(_reverse(connection, policy, ref, _as_date(record["reverse_on"]),
-                                      record["approved_by"], recorded_at or _now(),
-                                      check_lots=False))
+        reversed_refs.append(_reverse_accrual(connection, policy, ref, recorded_at or _now(),
+                                              check_lots=False))
     return reversed_refs
 
 
-def _reverse(connection: Connection, policy: Policy, ref: str, on: date, by: str,
-             at: datetime, check_lots: bool = True) -> str:
+def _reverse_accrual(connection: Connection, policy: Policy, ref: str, at: datetime,
+                     check_lots: bool = True) -> str:
+    """Post an approved accrual's reversal on its `reverse_on`: prepared by the system,
+    approved by the accrual's approver (who approved the reversal with the accrual)."""
     record = _record(connection, ref)
-    _require_status(record, ManualJournalStatus.APPROVED, "reversed")
+    system = f"system (reverse_on of {ref})"
+    reversal_ref = _draft_reversal(connection, record, _as_date(record["reverse_on"]), system,
+                                   at)
+    entry_id = _post(connection, policy, reversal_ref, _as_date(record["reverse_on"]),
+                     journal_lines(connection, reversal_ref), at, check_lots)
+    set_status(connection, reversal_ref, ManualJournalStatus.APPROVED,
+               ManualJournalStatus.DRAFT, approved_by=record["approved_by"], approved_at=at,
+               entry_id=entry_id)
+    set_status(connection, ref, ManualJournalStatus.REVERSED, ManualJournalStatus.APPROVED,
+               reversed_by=system, reversed_at=at, reversal_ref=reversal_ref)
+    return reversal_ref
+
+
+def _draft_reversal(connection: Connection, record: dict, on: date, by: str,
+                    at: datetime) -> str:
+    """Store the reversal of an approved journal as a draft prepared by `by`; its ref."""
+    ref = record["ref"]
     if on < _as_date(record["business_date"]):
         raise ManualJournalError(f"journal {ref} is dated {record['business_date']}; its "
                                  f"reversal cannot be dated before it ({on})")
-    reversal_ref = ref + REVERSAL_SUFFIX
+    reversal_ref = _unused_reversal_ref(connection, ref)
     lines = reversal_lines(journal_lines(connection, ref).assign(functional_minor=0)).assign(
         ref=reversal_ref)
     lines["memo"] = f"reversal of {ref}: " + lines["memo"]
     hashed = content_hash(reversal_ref, lines, on, None)
     store_drafts(connection, pd.DataFrame([{
         "ref": reversal_ref, "business_date": on, "period": Period.of(on), "reverse_on": None,
-        "content_hash": hashed}]), lines, by, at, record["source_file"],
+        "content_hash": hashed, "reverses_ref": ref}]), lines, by, at, record["source_file"],
         record["source_sha256"])
-    entry_id = _post(connection, policy, reversal_ref, on, lines.drop(
-        columns=["functional_minor"]), at, check_lots)
-    set_status(connection, reversal_ref, ManualJournalStatus.APPROVED,
-               ManualJournalStatus.DRAFT, approved_by=by, approved_at=at, entry_id=entry_id,
-               reverses_ref=ref)
-    set_status(connection, ref, ManualJournalStatus.REVERSED, ManualJournalStatus.APPROVED,
-               reversed_by=by, reversed_at=at, reversal_ref=reversal_ref)
     return reversal_ref
+
+
+def _unused_reversal_ref(connection: Connection, ref: str) -> str:
+    """REF/reversal; after a rejected reversal, REF/reversal-2 and so on (a rejected
+    journal keeps its ref)."""
+    candidate, attempt = ref + REVERSAL_SUFFIX, 1
+    while journal_record(connection, candidate) is not None:
+        attempt += 1
+        candidate = f"{ref}{REVERSAL_SUFFIX}-{attempt}"
+    return candidate
 
 
 def _published(connection: Connection, day: date) -> bool:

@@ -120,7 +120,11 @@ def lot_state_frame(store: Store, customer: str | None = None,
 
 
 def lot_balances(store: Store, customer: str | None = None, as_of: date | None = None) -> list[dict]:
-    """Remaining credits and deferred value per lot, as of the end of a business date."""
+    """Remaining credits and deferred value per lot, as of the end of a business date.
+
+    Each row foots: amount + manual_journals = usage_revenue + refunded + breakage +
+    escheat + value_remaining, where manual_journals is what posted manual journals did to
+    the lot's deferred value (negative: written down)."""
     frame = lot_state_frame(store, customer, as_of)
     rows = []
     for lot in frame.itertuples(index=False):
@@ -140,6 +144,7 @@ def lot_balances(store: Store, customer: str | None = None, as_of: date | None =
             "refunded": format_minor(int(lot.refunded_value_minor), lot.currency),
             "breakage": format_minor(int(lot.breakage_minor), lot.currency),
             "escheat": format_minor(int(lot.escheat_minor), lot.currency),
+            "manual_journals": format_minor(int(lot.manual_change_minor), lot.currency),
             "value_remaining": format_minor(int(value_remaining), lot.currency),
         })
     return rows

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import replace
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from beancount import loader
 from beancount.core import data
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 
 from creditbooks.close import CloseRefusedError
 from creditbooks.journals import (
@@ -143,7 +145,11 @@ def test_the_preparer_cannot_approve_and_a_draft_never_posts(books, policy, tmp_
     with pytest.raises(ManualJournalError, match="prepared by alice; another person approves"):
         approve(books, policy, "MJ-1", "alice")
     assert trial_balance_of(books, "2026-01")[(USAGE, "USD")] == ("0.00", "0.00", "-0.67", "-0.67")
-    reject(books, "MJ-1", "bob", "wrong lot")
+    approvers_bob = replace(policy, approvers=frozenset({"bob"}))
+    with pytest.raises(ManualJournalError, match=r"^zed may not reject journal MJ-1: not one "
+                       r"of the policy's \[controls\] approvers$"):
+        reject(books, approvers_bob, "MJ-1", "zed", "wrong lot")
+    reject(books, approvers_bob, "MJ-1", "bob", "wrong lot")
     assert [(row["status"], row["rejected_by"], row["reason"])
             for row in list_journals(books, "2026-01")] == [("rejected", "bob", "wrong lot")]
     with pytest.raises(ManualJournalError, match="MJ-1 is rejected; only a journal that is draft can be"):
@@ -181,6 +187,7 @@ def test_a_reversal_is_a_new_entry_and_nets_to_zero(books, policy, tmp_path):
     import_journals(books, policy, journal_file(tmp_path, RECOGNISE), "alice")
     approve(books, policy, "MJ-1", "bob")
     assert reverse(books, policy, "MJ-1", date(2026, 2, 1), "carol") == "MJ-1/reversal"
+    approve(books, policy, "MJ-1/reversal", "bob")
     with books.transaction() as connection:
         net = connection.execute(text(
             "SELECT account, SUM(amount_minor), SUM(functional_minor), COUNT(*) FROM journal_lines "
@@ -200,13 +207,53 @@ def test_a_reversal_is_a_new_entry_and_nets_to_zero(books, policy, tmp_path):
         reverse(books, policy, "MJ-1", date(2026, 2, 1), "carol")
 
 
+def posted_entries(store, *entry_ids: str) -> list[str]:
+    with store.transaction() as connection:
+        return sorted({row[0] for row in connection.execute(text(
+            "SELECT entry_id FROM journal_lines WHERE entry_id IN :ids").bindparams(
+                bindparam("ids", expanding=True)), {"ids": list(entry_ids)})})
+
+
+@pytest.mark.slow  # over a second here: not in make test-fast
+def test_a_reversal_is_a_draft_of_an_approver_that_another_approver_posts(
+        books, policy, tmp_path):
+    approvers = replace(policy, approvers=frozenset({"bob", "carol"}))
+    import_journals(books, approvers, journal_file(tmp_path, RECOGNISE), "alice")
+    approve(books, approvers, "MJ-1", "bob")
+    with pytest.raises(ManualJournalError, match=r"^zed may not reverse journal MJ-1: not one "
+                       r"of the policy's \[controls\] approvers$"):
+        reverse(books, approvers, "MJ-1", date(2026, 2, 1), "zed")
+    assert reverse(books, approvers, "MJ-1", date(2026, 2, 1), "carol") == "MJ-1/reversal"
+    assert posted_entries(books, "manual/MJ-1", "manual/MJ-1/reversal") == ["manual/MJ-1"]
+    with pytest.raises(ManualJournalError, match="already has reversal MJ-1/reversal waiting"):
+        reverse(books, approvers, "MJ-1", date(2026, 2, 1), "bob")
+    with pytest.raises(ManualJournalError, match="prepared by carol; another person approves"):
+        approve(books, approvers, "MJ-1/reversal", "carol")
+    with pytest.raises(ManualJournalError, match="^zed may not approve journal MJ-1/reversal"):
+        approve(books, approvers, "MJ-1/reversal", "zed")
+    # Rejected, the reversal leaves MJ-1 approved; the next one has its own ref.
+    reject(books, approvers, "MJ-1/reversal", "bob", "wrong date")
+    assert reverse(books, approvers, "MJ-1", date(2026, 2, 1), "carol") == "MJ-1/reversal-2"
+    approve(books, approvers, "MJ-1/reversal-2", "bob")
+    assert posted_entries(books, "manual/MJ-1", "manual/MJ-1/reversal-2") == [
+        "manual/MJ-1", "manual/MJ-1/reversal-2"]
+    assert {row["ref"]: (row["status"], row["prepared_by"], row["approved_by"],
+                         row["reversed_by"], row["reversal_ref"])
+            for row in list_journals(books)} == {
+        "MJ-1": ("reversed", "alice", "bob", "carol", "MJ-1/reversal-2"),
+        "MJ-1/reversal": ("rejected", "carol", "", "", ""),
+        "MJ-1/reversal-2": ("approved", "carol", "bob", "", "")}
+
+
 @pytest.mark.slow  # over a second here: not in make test-fast
 def test_an_accrual_with_reverse_on_reverses_itself_on_that_date(books, policy, tmp_path):
     accrual = [row.replace("MJ-1", "ACC-1") + "2026-02-01" for row in RECOGNISE]
     import_journals(books, policy, journal_file(tmp_path, accrual), "alice")
     approve(books, policy, "ACC-1", "bob")  # Feb 1's night is published: reversed at once
-    assert {row["ref"]: row["status"] for row in list_journals(books)} == {
-        "ACC-1": "reversed", "ACC-1/reversal": "approved"}
+    assert {row["ref"]: (row["status"], row["prepared_by"], row["approved_by"],
+                         row["reversed_by"]) for row in list_journals(books)} == {
+        "ACC-1": ("reversed", "alice", "bob", "system (reverse_on of ACC-1)"),
+        "ACC-1/reversal": ("approved", "system (reverse_on of ACC-1)", "bob", "")}
     assert trial_balance_of(books, "2026-02")[(USAGE, "USD")][3] == "-4.83"
 
 
@@ -387,6 +434,17 @@ def test_a_lot_written_down_by_a_journal_burns_refunds_and_expires_at_its_new_va
     assert tuple(ledger_balance) == (0, 0)
     balance = next(row for row in lot_balances(sqlite_store) if row["purchase_id"] == "P-W")
     assert (balance["value_remaining"], balance["credits_remaining"]) == ("0.00", "0")
+    # Its balances row foots: amount + manual journals = what went out + what is left.
+    figures = {column: Decimal(balance[column]) for column in (
+        "amount", "manual_journals", "usage_revenue", "refunded", "breakage", "escheat",
+        "value_remaining")}
+    assert figures == {"amount": Decimal("570.00"), "manual_journals": Decimal("-100.00"),
+                       "usage_revenue": Decimal("324.06"), "refunded": Decimal("21.89"),
+                       "breakage": Decimal("124.05"), "escheat": Decimal("0.00"),
+                       "value_remaining": Decimal("0.00")}
+    assert figures["amount"] + figures["manual_journals"] == sum(
+        figures[column] for column in ("usage_revenue", "refunded", "breakage", "escheat",
+                                       "value_remaining"))
     assert [(result.control, result.detail) for result in run_controls(sqlite_store, DEFERRED)
             if not result.passed] == []
     assert trial_balance_of(sqlite_store, "2026-03")[("Income:Revenue:Breakage", "USD")][3] == (

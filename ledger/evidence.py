@@ -114,8 +114,8 @@ def _whole_number(value) -> int:
 
 def _close_events(connection: Connection) -> list[dict]:
     return [dict(row) for row in connection.execute(text(
-        "SELECT id, period, action, version, actor, journal_digest, recorded_at "
-        "FROM period_events ORDER BY period, id")).mappings()]
+        "SELECT id, period, action, version, actor, journal_digest, recorded_at, "
+        "manifest_sha256 FROM period_events ORDER BY period, id")).mappings()]
 
 
 def _check_period_events(connection: Connection) -> EvidenceCheck:
@@ -153,6 +153,10 @@ def _check_period_events(connection: Connection) -> EvidenceCheck:
                 f"now digests to {digests[period]}: entries of a closed period were changed"))
     return EvidenceCheck(control, True, f"{len(events)} events; {len(closed)} periods closed, "
                                         "each with the journal digest its close recorded")
+
+
+# Why a close has no manifest hash: closes record one from this schema revision on.
+MANIFEST_HASH_NOT_RECORDED = "closed before the ledger recorded it, schema revision a4f1c8e2b9d7"
 
 
 def _manifests(close_dir: Path) -> list[tuple[Path, dict | str]]:
@@ -196,17 +200,25 @@ def _head_differs(head, links: dict[int, str], end: int, chain: str) -> str:
     return ""
 
 
-def _manifest_differs(manifest: dict, event: dict | None, links: _Links) -> str:
+def _manifest_differs(path: Path, manifest: dict, event: dict | None, links: _Links) -> str:
     if event is None:
         return (f"the ledger records no close of {manifest.get('period')} version "
                 f"{manifest.get('version')}: its period event was removed or altered")
+    recorded = event.get("manifest_sha256")
+    if recorded and (found := hashlib.sha256(path.read_bytes()).hexdigest()) != recorded:
+        return (f"has SHA-256 {found}, but its close (period event id {event['id']}) recorded "
+                f"{recorded}: the manifest was altered")
+    # With the manifest's hash recorded and matching, a difference is the event's; without
+    # it, the event is still sealed on the record chain (checked above): the manifest's.
+    altered = "the event was altered" if recorded else (
+        "the manifest was altered (or the event, if the record chain check fails too)")
     for key, column, same in (
             ("closed_by", "actor", lambda a, b: a == b),
             ("closed_at", "recorded_at", lambda a, b: utc_instant(a) == utc_instant(b)),
             ("journal_digest", "journal_digest", lambda a, b: a == b)):
         if not same(manifest.get(key), event[column]):
             return (f"says {key} {manifest.get(key)}, but period event id {event['id']} says "
-                    f"{column} {event[column]}: the event was altered")
+                    f"{column} {event[column]}: {altered}")
     differs = _head_differs(manifest.get("chain_head"), links.journal, links.journal_end,
                             "journal")
     if not differs and isinstance(manifest.get("anchor"), dict):
@@ -252,7 +264,7 @@ def _check_manifests(connection: Connection, close_dir: Path,
         key = (manifest.get("period"), _whole_number(manifest.get("version")))
         seen.add(key)
         differs = (_place_differs(path, manifest)
-                   or _manifest_differs(manifest, closes.get(key), links)
+                   or _manifest_differs(path, manifest, closes.get(key), links)
                    or _file_differs(path.parent, manifest.get("files") or {}))
         if differs:
             return EvidenceCheck(control, False, f"close manifest {path} {differs}")
@@ -263,8 +275,13 @@ def _check_manifests(connection: Connection, close_dir: Path,
             f"{period} version {version} was closed (period event id "
             f"{closes[missing[0]]['id']}) but {close_dir / period / f'v{version}'} has no "
             "manifest.json: its package was removed or moved"))
+    unhashed = sorted(f"{period} v{version}" for (period, version), event in closes.items()
+                      if not event.get("manifest_sha256"))
     return EvidenceCheck(control, True, f"{len(manifests)} manifests, each its close's and at "
-                                        "the recomputed chains' links")
+                                        "the recomputed chains' links" + (
+                                            f"; manifest SHA-256 of {', '.join(unhashed)} "
+                                            f"not recorded ({MANIFEST_HASH_NOT_RECORDED})"
+                                            if unhashed else ""))
 
 
 def _anchor_lines(path: Path) -> list[tuple[int, dict | str]]:

@@ -78,15 +78,18 @@ def require_open(connection: Connection, periods: set[str]) -> None:
 def record_period_event(connection: Connection, period: Period, action: PeriodAction,
                         version: int, actor: str, reason: str, accepted_exceptions: bool,
                         journal_digest: str, recorded_at: datetime,
-                        approved_by: str | None = None) -> int:
+                        approved_by: str | None = None,
+                        manifest_sha256: str | None = None) -> int:
     """Append the event and seal it onto the record chain, in the caller's transaction;
-    returns the event's id. approved_by: a reopen's approver."""
+    returns the event's id. approved_by: a reopen's approver; manifest_sha256: a close's
+    SHA-256 of its package's manifest.json."""
     # Imported here: ledger.record_chain needs ledger.chain, whose ledger.store imports this.
     from ledger.record_chain import seal_period_event
 
     event_id = connection.execute(insert(schema.PeriodEvent.__table__).values(
         period=period, action=action, version=version, actor=actor, reason=reason,
         accepted_exceptions=accepted_exceptions, journal_digest=journal_digest,
-        recorded_at=recorded_at, approved_by=approved_by)).inserted_primary_key[0]
+        recorded_at=recorded_at, approved_by=approved_by,
+        manifest_sha256=manifest_sha256)).inserted_primary_key[0]
     seal_period_event(connection, int(event_id))
     return int(event_id)

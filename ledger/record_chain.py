@@ -59,6 +59,10 @@ _EVENTS = f"SELECT {_EVENT_COLUMNS} FROM period_events WHERE approved_by IS NULL
 _APPROVED_EVENTS = (f"SELECT {_EVENT_COLUMNS}, approved_by FROM period_events "
                     "WHERE approved_by IS NOT NULL")
 _EVENTS_BEFORE_APPROVERS = f"SELECT {_EVENT_COLUMNS} FROM period_events WHERE 1 = 1"
+# A close's manifest hash likewise: a field only when set, so older closes keep their hashes.
+_UNMANIFESTED = " AND manifest_sha256 IS NULL"
+_MANIFESTED_EVENTS = (f"SELECT {_EVENT_COLUMNS}, COALESCE(approved_by, ''), manifest_sha256 "
+                      "FROM period_events WHERE manifest_sha256 IS NOT NULL")
 
 
 # A partition's key is its batch and document: a batch writes one partition per document.
@@ -136,6 +140,8 @@ def period_event_contents(connection: Connection, event_id: int | None = None) -
     digests = {}
     queries = ((_EVENTS, _APPROVED_EVENTS) if _has_column(connection, "period_events", "approved_by")
                else (_EVENTS_BEFORE_APPROVERS,))
+    if _has_column(connection, "period_events", "manifest_sha256"):
+        queries = (*(query + _UNMANIFESTED for query in queries), _MANIFESTED_EVENTS)
     for query in queries:
         digests |= _grouped_digests(connection.execute(text(f"{query} {where} ORDER BY id"),
                                                        parameters))

@@ -19,6 +19,7 @@ Where the work runs, and why it cannot wait on itself: `creditbooks/close/execut
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterable
@@ -281,7 +282,8 @@ def _lock(closing: _Closing, written: _Written) -> bool:
         record_period_event(connection, period, PeriodAction.CLOSE, written.version,
                             closing.actor, closing.reason,
                             bool(written.failed_reconciliations), written.journal_digest,
-                            written.recorded_at)
+                            written.recorded_at, manifest_sha256=hashlib.sha256(
+                                written.manifest.read_bytes()).hexdigest())
     return True
 
 

@@ -49,6 +49,10 @@ class PeriodEvent(SQLModel, table=True):
     # A reopen's approver: a person the policy lets approve, other than the actor. Empty
     # on closes, and on events of ledgers from before it was recorded.
     approved_by: str | None = Field(default=None, max_length=200, nullable=True)
+    # A close's SHA-256 of its package's manifest.json (which lists every file's): sealed
+    # with the event, it holds the package. Empty on reopens, and on closes from before it
+    # was recorded.
+    manifest_sha256: str | None = Field(default=None, max_length=64, nullable=True)
 
 
 class PolicyVersion(SQLModel, table=True):

@@ -57,7 +57,8 @@ from ledger.accounts import ChartOfAccounts, income_statement_section
 from ledger.anchors import known_ledger_id
 from ledger.chain import verify_chain
 from ledger.digest import journal_digest
-from ledger.domain import BatchStatus
+from ledger.domain import BatchStatus, PeriodAction
+from ledger.evidence import MANIFEST_HASH_NOT_RECORDED
 from ledger.money import is_known_currency, minor_unit_exponent
 from ledger.periods import Period
 
@@ -71,7 +72,12 @@ ZERO = Decimal(0)
 
 
 class PackageProblems(list):
-    """The problems found, one line each."""
+    """The problems found, one line each; `notes`: what could not be checked, and why
+    (not problems: the package still ties out)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.notes: list[str] = []
 
     def add(self, where: str, message: str) -> None:
         self.append(f"{where}: {message}")
@@ -1324,7 +1330,31 @@ def check_manifest_against_ledger(directory: Path, connection: Connection,
         problems.add("manifest.json key journal_lines", f"{manifest.get('journal_lines')} but the "
                      f"ledger's journal has {lines} lines up to {period}")
     _check_chain_head(manifest.get("chain_head"), connection, problems)
+    _check_manifest_hash(directory, manifest, period, connection, problems)
     return period
+
+
+def _check_manifest_hash(directory: Path, manifest: dict, period: Period,
+                         connection: Connection, problems: PackageProblems) -> None:
+    """manifest.json's SHA-256 against the one its close recorded in its period event
+    (sealed on the record chain): the manifest lists every file's SHA-256, so a file
+    changed and the manifest re-hashed to match still differs here."""
+    version = manifest.get("version")
+    event = connection.execute(text(
+        "SELECT id, manifest_sha256 FROM period_events WHERE period = :period "
+        "AND action = :close AND version = :version"), {
+            "period": period, "close": PeriodAction.CLOSE,
+            "version": version if isinstance(version, int) else -1}).first()
+    if event is None:
+        problems.add("manifest.json key version", f"{version!r} but the ledger records no close "
+                     f"of {period} version {version!r}")
+    elif event.manifest_sha256 is None:
+        problems.notes.append(f"manifest.json SHA-256 against the ledger: not recorded "
+                              f"({MANIFEST_HASH_NOT_RECORDED})")
+    elif (found := hashlib.sha256((directory / "manifest.json").read_bytes()).hexdigest()
+          ) != event.manifest_sha256:
+        problems.add("manifest.json", f"SHA-256 {found} but its close (period event id "
+                     f"{event.id}) recorded {event.manifest_sha256}: the manifest was altered")
 
 
 def _check_chain_head(head, connection: Connection, problems: PackageProblems) -> None:

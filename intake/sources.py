@@ -184,6 +184,9 @@ class SourceFile(InputFile):
     raw_lines: pd.Series = field(default_factory=lambda: pd.Series(dtype=object))
     # A rated source's rating of each event, by line number (QuantityRating.rate); else None.
     rating: pd.DataFrame | None = None
+    # Values that are not text or a number (true, a list): ROW_NUMBER, column, reason.
+    field_problems: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        columns=[ROW_NUMBER, "column", "reason"]))
 
 
 @dataclass(frozen=True)
@@ -212,10 +215,12 @@ def read_usage_source(path: Path, source: UsageSource) -> SourceFile:
     records = _parsed_events(path, lines)
     events = pd.json_normalize(records) if records else pd.DataFrame(index=range(0))
     frame = pd.DataFrame({ROW_NUMBER: lines.index.to_numpy()})
+    field_problems = []
     for role in FIELD_ROLES:
         if role == "credits" and source.rated:
             continue  # priced from the quantity below
-        frame[CONTRACT_COLUMN[role]] = _field_text(path, events, source, role, lines.index)
+        frame[CONTRACT_COLUMN[role]], problems = _field_text(events, source, role, lines.index)
+        field_problems.append(problems)
     frame["occurred_at"] = _instants_text(frame["occurred_at"], source.time_format)
     rating = None
     if source.rated:
@@ -226,7 +231,8 @@ def read_usage_source(path: Path, source: UsageSource) -> SourceFile:
         rating.index = lines.index
     ordered = [ROW_NUMBER, *(spec.name for spec in DOCUMENT_COLUMNS["usage"])]
     return SourceFile("usage", path, hashlib.sha256(content).hexdigest(), frame[ordered],
-                      source=source, raw_lines=lines, rating=rating)
+                      source=source, raw_lines=lines, rating=rating,
+                      field_problems=pd.concat(field_problems, ignore_index=True))
 
 
 def _credits_text(credits_micro: pd.Series) -> np.ndarray:
@@ -278,23 +284,27 @@ def _refuse_first_bad_line(path: Path, lines: pd.Series) -> None:
     raise InputFileError(f"{path.name}: not one JSON object per line")
 
 
-def _field_text(path: Path, events: pd.DataFrame, source: UsageSource, role: str,
-                line_numbers: pd.Index) -> np.ndarray:
-    """A role's value per event as text: the first of its paths present ('' if none is)."""
+# What a value that is not text or a number is mapped to: a control character, which every
+# column of the usage contract refuses (identifier, time, decimal), so the event is rejected
+# and `in_source_terms` gives the field's own reason.
+_NOT_TEXT = "\x00"
+
+
+def _field_text(events: pd.DataFrame, source: UsageSource, role: str,
+                line_numbers: pd.Index) -> tuple[np.ndarray, pd.DataFrame]:
+    """A role's value per event as text: the first of its paths present ('' if none is);
+    and the events whose value is true/false or a list (ROW_NUMBER, column, reason)."""
     value = pd.Series([None] * len(events), dtype=object)
     for source_path in source.fields.get(role, ()):
         if source_path in events.columns:
             column = events[source_path].astype(object)
             value = value.where(value.notna(), column.where(column.notna(), None))
-    nested = value.map(lambda item: isinstance(item, (dict, list, bool)))
-    if nested.any():
-        first = int(np.flatnonzero(nested.to_numpy())[0])
-        kind = {dict: "an object", list: "a list", bool: "true or false"}[
-            type(value.iloc[first])]
-        raise InputFileError(f"{path.name} row {line_numbers[first]} field "
-                             f"{source.field_name(role)}: expected a string or a number, "
-                             f"not {kind}")
-    return value.fillna("").astype(str).to_numpy()
+    kinds = value.map(type)
+    nested = kinds.isin([dict, list, bool]).to_numpy()
+    kind_names = kinds[nested].map({dict: "an object", list: "a list", bool: "true or false"})
+    problems = pd.DataFrame({ROW_NUMBER: line_numbers[nested], "column": CONTRACT_COLUMN[role],
+                             "reason": "expected a string or a number, not " + kind_names})
+    return value.mask(nested, _NOT_TEXT).fillna("").astype(str).to_numpy(), problems
 
 
 _UNIX_SECONDS = r"-?[0-9]{1,10}(?:\.[0-9]{1,9})?"
@@ -339,6 +349,8 @@ def in_source_terms(intake: DocumentIntake, input_file: SourceFile) -> SourceInt
     source, rejected = input_file.source, intake.rejected.copy()
     if len(rejected) and input_file.rating is not None:
         rejected = _named_by_rating(rejected, input_file.rating)
+    if len(rejected) and len(input_file.field_problems):
+        rejected = _named_by_field_problems(rejected, input_file.field_problems)
     if len(rejected):
         named = {CONTRACT_COLUMN[role]: source.field_name(role) for role in FIELD_ROLES}
         rejected["column_name"] = rejected["column_name"].map(lambda column: named.get(
@@ -382,6 +394,21 @@ def _named_by_rating(rejected: pd.DataFrame, rating: pd.DataFrame) -> pd.DataFra
     reasons = pd.Series(np.where((kept != "") & (own != ""), kept + "; " + own, kept + own))
     rejected.loc[rows, "reason"] = reasons.to_numpy()
     rejected.loc[rows, "column_name"] = reasons.str.extract(r"^([a-z_]+):")[0].to_numpy()
+    return rejected
+
+
+def _named_by_field_problems(rejected: pd.DataFrame, field_problems: pd.DataFrame
+                             ) -> pd.DataFrame:
+    """The events with a value that is not text or a number: the contract's complaint about
+    the control character standing in for it gives way to what the value is. A loop over
+    these malformed events only (each is quarantined)."""
+    rejected = rejected.copy()
+    for row_number, column, reason in field_problems.itertuples(index=False):
+        at = rejected.index[rejected[ROW_NUMBER] == row_number]
+        complaint = rf"(^|; ){column}: .*?(?=; (?:{_CONTRACT_COLUMNS}): |$)"
+        rejected.loc[at, "reason"] = rejected.loc[at, "reason"].str.replace(
+            complaint, lambda match, own=f"{column}: {reason}": match.group(1) + own,
+            regex=True)
     return rejected
 
 

@@ -233,6 +233,29 @@ def test_credits_in_json_exponent_form_are_read_exactly(sqlite_store, tmp_path):
         ("usage.jsonl row 8", "data.value: must be greater than zero")]
 
 
+def test_a_boolean_or_a_list_in_a_mapped_field_is_quarantined_naming_the_field(
+        sqlite_store, tmp_path):
+    land_purchases(tmp_path)
+    good = _event("cloudevents")
+    bad = [json.dumps(_set(_event("cloudevents"), "data.value", True)),
+           json.dumps(_set(_set(_event("cloudevents"), "subject", ["A"]), "id", "LIST")),
+           json.dumps(_set(_set(_event("cloudevents"), "time", False), "id", "FALSE-TIME"))]
+    land_usage(tmp_path, USAGE_DAY, "usage.jsonl", [json.dumps(good), *bad])
+    post_days(sqlite_store, policy_for("cloudevents"), tmp_path, PURCHASE_DAY, USAGE_DAY)
+    counts = sqlite_store.read_frame(
+        "SELECT rows_read, rows_accepted, rows_duplicate, rows_rejected FROM batch_files "
+        "WHERE document = 'usage'").iloc[0].tolist()
+    assert counts == [4, 1, 0, 3]
+    assert [(row["source"], row["column"], row["reason"], row["raw_values"])
+            for row in exceptions(sqlite_store) if row["kind"] == "rejected"] == [
+        ("usage.jsonl row 2", "data.value",
+         "data.value: expected a string or a number, not true or false", bad[0]),
+        ("usage.jsonl row 3", "subject", "subject: expected a string or a number, not a list",
+         bad[1]),
+        ("usage.jsonl row 4", "time", "time: expected a string or a number, not true or false",
+         bad[2])]
+
+
 @pytest.mark.parametrize("format_name", FORMATS)
 def test_a_re_sent_event_is_a_duplicate_by_the_sources_own_id(sqlite_store, tmp_path,
                                                                format_name):

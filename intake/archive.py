@@ -41,6 +41,7 @@ from ledger.archive_index import (
     file_sha256,
     recorded_partition,
     row_count_differs,
+    totals_differ,
 )
 
 ARCHIVED_COLUMNS = {
@@ -183,11 +184,13 @@ def verified_path(archive_root: Path, partition: RecordedPartition) -> Path:
 
 
 def partition_differs(archive_root: Path, partition: RecordedPartition,
-                      batch_counts: dict[tuple[str, str], int]) -> str:
+                      batch_counts: dict[tuple[str, str], int],
+                      batch_totals: dict[tuple[str, str], tuple[int, dict]]) -> str:
     """Why a recorded partition is not the one its batch wrote ('' when it is): missing,
     other bytes than recorded, or rows that are not its batch's (a Parquet file's own row
     count against its record, and the record against `batch_counts`,
-    `ledger.archive_index.batch_row_counts`)."""
+    `ledger.archive_index.batch_row_counts`; its credits and amounts against
+    `batch_totals`, `ledger.archive_index.batch_control_totals`)."""
     try:
         path = verified_path(archive_root, partition)
     except ArchiveError as error:
@@ -201,7 +204,8 @@ def partition_differs(archive_root: Path, partition: RecordedPartition,
         if held_rows != partition.row_count:
             return (f"{where} holds {held_rows} rows, but its record in archive_partitions "
                     f"says {partition.row_count}: the record was altered")
-    return row_count_differs(where, partition, partition.row_count, batch_counts)
+    return (row_count_differs(where, partition, partition.row_count, batch_counts)
+            or totals_differ(where, partition, path, batch_totals))
 
 
 def _verified_copy(url: str, partition: RecordedPartition) -> Path:

@@ -8,8 +8,9 @@ recorded (`archive_partitions`), and the usage ids of every adopted usage partit
 into the look-back (`seen_usage_ids`; later nights drop those outside their window). A
 partition that should be there and is not stops the upgrade, naming it: without it the
 next nights would not see earlier events and would accept re-sent ones again. So does a
-partition whose rows are not the rows its batch accepted (`batch_files`): adopting it
-would record, and then seal, an altered partition as the batch's.
+partition whose rows are not the rows its batch accepted (`batch_files`: their count, and
+the credits and amounts they sum to): adopting it would record, and then seal, an altered
+partition as the batch's.
 
 The archive may be on object storage (`upgrade --archive s3://bucket/archive`): the
 pending partitions are then downloaded first, into a temporary directory of the process
@@ -31,10 +32,12 @@ from sqlalchemy import Connection, text
 
 from ledger.archive_index import (
     RecordedPartition,
+    batch_control_totals,
     batch_row_counts,
     file_sha256,
     record_partition,
     row_count_differs,
+    totals_differ,
 )
 from ledger.schema_version import LedgerSchemaError
 from ledger.seen_ids import SEEN_COLUMNS, record_seen_usage
@@ -85,7 +88,7 @@ def adopt_archive(connection: Connection, archive_root: Path | None) -> int:
             "yet: run creditbooks upgrade --archive DIR with the archive they were posted with; "
             "nothing was changed")
     archive_root = _local_archive(archive_root, pending)  # on object storage: downloaded
-    batch_counts = batch_row_counts(connection)
+    batch_counts, batch_totals = batch_row_counts(connection), batch_control_totals(connection)
     for partition in pending:
         path = Path(archive_root) / partition.relative_path
         where = f"archive partition {path} (batch {partition.batch_id}, {partition.document})"
@@ -96,7 +99,8 @@ def adopt_archive(connection: Connection, archive_root: Path | None) -> int:
         found = RecordedPartition(partition.batch_id, partition.document,
                                   partition.business_date, partition.relative_path,
                                   file_sha256(path), parquet.metadata.num_rows)
-        differs = row_count_differs(where, found, found.row_count, batch_counts)
+        differs = (row_count_differs(where, found, found.row_count, batch_counts)
+                   or totals_differ(where, found, path, batch_totals))
         if differs:
             raise ArchiveAdoptionError(f"{differs}; give the archive the ledger was posted "
                                        "with; nothing was changed")

@@ -7,20 +7,28 @@ was killed before it committed) is never read.
 
 A partition's row count is tied to its batch's files: the rows its document accepted (for
 the metering system's original file, every row read), so a partition with a row removed
-is refused when a v0.1.0 archive is adopted and named by `verify --archive`.
+is refused when a v0.1.0 archive is adopted and named by `verify --archive`. So are its
+totals: the credits its rows sum to (usage, purchases, refunds) against the batch's
+`credits_accepted_micro`, and a purchases partition's amounts by currency against the
+batch's `amounts_accepted_json`, so that a row changed in place (the same count) is named.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from sqlalchemy import Connection, insert, text
 
 from ledger import schema
+from ledger.money import format_minor
 
 # The documents whose accepted rows a night archives (the others are kept in tables only).
 ARCHIVED_DOCUMENTS = ("usage", "purchases", "refunds", "adjustments")
@@ -119,6 +127,62 @@ def row_count_differs(where: str, partition: RecordedPartition, held_rows: int,
         counted = "rows read" if column == "rows_read" else "accepted rows"
         return (f"{where} holds {held_rows} rows, but batch {partition.batch_id} recorded "
                 f"{expected} {counted} of {document}: rows were removed or added")
+    return ""
+
+
+# The documents whose partition's credits (and, with amounts, amounts by currency) the
+# batch's file recorded as control totals (intake/classification.py control_totals).
+_CREDITS_TIED = ("usage", "purchases", "refunds")
+_AMOUNTS_TIED = ("purchases",)
+# Exact sums: a decimal of 38 digits holds any sum of int64 values a partition can have.
+_EXACT = pa.decimal128(38, 0)
+
+
+def batch_control_totals(connection: Connection) -> dict[tuple[str, str], tuple[int, dict]]:
+    """{(batch id, document): (credits accepted in micro-credits, {currency: amount as
+    written})} of the documents whose partitions hold the rows those totals sum."""
+    rows = connection.execute(text(
+        "SELECT batch_id, document, credits_accepted_micro, amounts_accepted_json "
+        "FROM batch_files WHERE document IN ('usage', 'purchases', 'refunds')")).all()
+    return {(row[0], row[1]): (int(row[2]), json.loads(row[3] or "{}")) for row in rows}
+
+
+def partition_totals(path: Path, document: str) -> tuple[int, dict[str, str]]:
+    """(the credits a partition's rows sum to, micro; {currency: its amounts summed, as
+    written}, for a document whose amounts are tied, else {})."""
+    columns = ["credits_micro"] + (["amount_minor", "currency"]
+                                   if document in _AMOUNTS_TIED else [])
+    table = pq.read_table(path, columns=columns)
+    credits = pc.sum(pc.cast(table["credits_micro"], _EXACT)).as_py()
+    amounts: dict[str, str] = {}
+    if document in _AMOUNTS_TIED:
+        summed = table.select(["currency"]).append_column(
+            "amount", pc.cast(table["amount_minor"], _EXACT)).group_by("currency").aggregate(
+            [("amount", "sum")])
+        amounts = {currency: format_minor(int(total), currency) for currency, total in sorted(
+            zip(summed["currency"].to_pylist(), summed["amount_sum"].to_pylist(), strict=True))}
+    return int(credits or 0), amounts
+
+
+def totals_differ(where: str, partition: RecordedPartition, path: Path,
+                  batch_totals: dict[tuple[str, str], tuple[int, dict]]) -> str:
+    """Why the partition file at `path` (`where`: how a message names it) does not sum to
+    the totals its batch recorded ('' when it does, or its document records none)."""
+    if partition.document not in _CREDITS_TIED or not str(path).endswith(".parquet"):
+        return ""
+    recorded = batch_totals.get((partition.batch_id, partition.document))
+    if recorded is None:
+        return (f"{where} has no {partition.document} file in batch {partition.batch_id}'s "
+                "batch_files to tie its totals to: a partition or a file record was altered")
+    credits_micro, amounts = partition_totals(path, partition.document)
+    if credits_micro != recorded[0]:
+        return (f"{where} sums to {credits_micro} credits_micro, but batch "
+                f"{partition.batch_id} recorded {recorded[0]} accepted credits_micro of "
+                f"{partition.document}: rows were changed")
+    if partition.document in _AMOUNTS_TIED and amounts != recorded[1]:
+        return (f"{where} sums to amounts {json.dumps(amounts, sort_keys=True)}, but batch "
+                f"{partition.batch_id} recorded {json.dumps(recorded[1], sort_keys=True)} "
+                f"accepted of {partition.document}: rows were changed")
     return ""
 
 

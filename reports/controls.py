@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from intake.archive import partition_differs
-from ledger.archive_index import batch_row_counts, recorded_partitions
+from ledger.archive_index import batch_control_totals, batch_row_counts, recorded_partitions
 from ledger.evidence import EvidenceCheck
 from ledger.store import Store
 from reports.subledger import lot_state_frame
@@ -68,13 +68,15 @@ def kept_policy_texts_are_their_versions(store: Store) -> ControlResult:
 
 def archive_matches_ledger(store: Store, archive_root) -> ControlResult:
     """Every archive partition a batch recorded is there, with the bytes it recorded and
-    the rows its batch accepted."""
+    the rows its batch accepted (their count, credits and amounts)."""
     with store.engine.connect() as connection:
         partitions = recorded_partitions(connection)
-        batch_counts = batch_row_counts(connection)
-    # Its bytes the ones recorded, and its rows those its batch accepted (batch_files).
-    problems = [problem for problem in (partition_differs(archive_root, partition, batch_counts)
-                                        for partition in partitions) if problem]
+        batch_counts, batch_totals = batch_row_counts(connection), batch_control_totals(connection)
+    # Its bytes the ones recorded, and its rows those its batch accepted (batch_files): their
+    # count and the credits and amounts they sum to.
+    problems = [problem for problem in (
+        partition_differs(archive_root, partition, batch_counts, batch_totals)
+        for partition in partitions) if problem]
     detail = (f"{len(partitions)} partitions, each as its batch recorded it" if not problems else
               f"{len(problems)} of {len(partitions)} partitions differ; first: {problems[0]}")
     return ControlResult("archive partitions = ledger's record", not problems, detail)

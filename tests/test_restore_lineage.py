@@ -133,8 +133,9 @@ def test_verify_names_a_missing_guard_and_restore_installs_the_guards_again(poli
     store = ledger_with_two_nights(policy, tmp_path)
     store.dispose()
     assert creditbooks("--db", store.url, "verify", cwd=tmp_path).returncode == 0
-    forge(tmp_path / "backup.db")  # every trigger dropped, nothing else changed
-    forge(tmp_path / "ledger.db")
+    # Every trigger dropped, nothing else changed.
+    forge(tmp_path / "backup.db", put_guards_back=False)
+    forge(tmp_path / "ledger.db", put_guards_back=False)
     failed = creditbooks("--db", store.url, "verify", cwd=tmp_path, check=False)
     assert failed.returncode == 1
     assert failed.stderr == (

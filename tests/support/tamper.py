@@ -6,15 +6,21 @@ import sqlite3
 from pathlib import Path
 
 
-def forge(database: Path, *statements: str) -> None:
-    """Run statements on the SQLite file as a forger would: triggers dropped first."""
+def forge(database: Path, *statements: str, put_guards_back: bool = True) -> None:
+    """Run statements on the SQLite file as a forger would: triggers dropped first, and put
+    back after as they were (so that verify's check of the guards does not give it away),
+    unless `put_guards_back` is False."""
     connection = sqlite3.connect(database)
     try:
-        for (name,) in connection.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+        triggers = connection.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").fetchall()
+        for name, _ in triggers:
             connection.execute(f'DROP TRIGGER "{name}"')
         for statement in statements:
             connection.execute(statement)
+        if put_guards_back:
+            for _, definition in triggers:
+                connection.execute(definition)
         connection.commit()
     finally:
         connection.close()
@@ -43,7 +49,6 @@ def reseal_both_chains(database: Path) -> None:
     from sqlalchemy import text
 
     from ledger.chain import seal_batch
-    from ledger.guards import install_sqlite_guards
     from ledger.record_chain import (
         seal_unsealed_partitions_and_policy_versions,
         seal_unsealed_records,
@@ -60,6 +65,5 @@ def reseal_both_chains(database: Path) -> None:
                 seal_batch(connection, batch_id)
             seal_unsealed_records(connection)
             seal_unsealed_partitions_and_policy_versions(connection)
-            install_sqlite_guards(connection)  # put back, so that nothing looks amiss
     finally:
         store.dispose()

@@ -27,6 +27,7 @@ from ledger.journal import UnbalancedJournalError
 from ledger.locks import PeriodLockedError, locked_periods
 from ledger.periods import Period, days_between, parse_business_date
 from ledger.schema_version import LedgerSchemaError
+from ledger.storage_urls import storage_failure
 from ledger.store import Store, StoreNotInitialisedError, redacted
 from reports.catalogue import CATALOGUE, FUNCTIONAL_TWINS, ReportSpec, report_builders
 from reports.controls import archive_matches_ledger, run_controls
@@ -842,4 +843,10 @@ def main() -> None:
             raise
         typer.echo(f"creditbooks: error: database: {str(error.orig).strip().splitlines()[0]}",
                    err=True)
+        sys.exit(1)
+    except Exception as error:  # the object storage's own (botocore's) errors: one line
+        failure = storage_failure(error)
+        if debug or failure is None:
+            raise
+        typer.echo(f"creditbooks: error: {failure}", err=True)
         sys.exit(1)

@@ -36,3 +36,23 @@ def object_storage_url(root: str | Path) -> str | None:
 def file_system(url: str):
     """The fsspec file system of `url` and the path within it."""
     return url_to_fs(url)
+
+
+def storage_failure(error: BaseException) -> str | None:
+    """One line for a failure of the object storage itself (an endpoint that does not
+    answer, no credentials), naming the endpoint URL and the cause; None for any other
+    error. Read lazily: botocore is only there when S3 is."""
+    try:
+        from botocore.exceptions import BotoCoreError
+    except ImportError:
+        return None
+    if not isinstance(error, BotoCoreError):
+        return None
+    endpoint = getattr(error, "kwargs", {}).get("endpoint_url")
+    cause = getattr(error, "kwargs", {}).get("error")
+    what = (f'could not connect to the endpoint URL "{endpoint}"' if endpoint
+            else str(error))
+    because = f" ({cause})" if cause is not None else ""
+    line = (f"object storage: {what}{because}; check AWS_ENDPOINT_URL (or the storage's "
+            "settings) and that the storage answers")
+    return " ".join(line.split())

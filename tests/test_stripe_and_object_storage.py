@@ -443,6 +443,26 @@ def test_a_night_lands_and_archives_on_s3_and_verify_checks_the_archive_there(
     assert "SHA-256 differs" in failed.stdout
 
 
+def test_an_unreachable_object_storage_endpoint_is_one_line_naming_it(tmp_path):
+    closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    creditbooks = [str(Path(sys.executable).parent / "creditbooks"), "--db",
+                   f"sqlite:///{tmp_path / 'ledger.db'}"]
+    environment = {**os.environ, "AWS_ENDPOINT_URL": closed, "AWS_ACCESS_KEY_ID": "testing",
+                   "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+                   "AWS_MAX_ATTEMPTS": "1"}
+    subprocess.run([*creditbooks, "init"], check=True, capture_output=True, cwd=tmp_path,
+                   env=environment)
+    night = subprocess.run([*creditbooks, "nightly", "--date", "2026-03-01", "--landing",
+                            "s3://books/landing", "--archive", "s3://books/archive"],
+                           capture_output=True, text=True, cwd=tmp_path, env=environment)
+    assert night.returncode == 1
+    assert night.stderr.count("\n") == 1, night.stderr
+    assert night.stderr.startswith(
+        f'creditbooks: error: object storage: could not connect to the endpoint URL '
+        f'"{closed}/books/landing" (Cannot connect to host 127.0.0.1:'), night.stderr
+    assert "Traceback" not in night.stderr
+
+
 def test_a_source_file_is_archived_whole_on_s3_and_read_back_checked(tmp_path, s3_bucket,
                                                                      monkeypatch):
     """What usage sources archive beside their rows (the metering system's original file)

@@ -52,6 +52,8 @@ from ledger.manual_journals import (
 )
 from ledger.periods import Period, business_day
 from ledger.store import Store, batch_for_date
+from reports.close_reports import iso_instants
+from reports.manual_journals import INSTANT_COLUMNS
 from rules.fx import positions
 from rules.lot_state import credits_left_micro
 from rules.manual_journals import (
@@ -344,6 +346,8 @@ def list_journals(store: Store, period: Period | None = None,
     """The journals (of a period, of a status), with who and when, for people to read."""
     with store.transaction() as connection:
         journals = journals_in(connection, period, status)
+    journals = journals.assign(**{column: iso_instants(journals[column])
+                                  for column in INSTANT_COLUMNS})
     columns = ["ref", "business_date", "status", "prepared_by", "prepared_at", "approved_by",
                "approved_at", "rejected_by", "reason", "reversed_by", "reverse_on",
                "reversal_ref", "reverses_ref", "entry_id"]

@@ -11,6 +11,7 @@ import pandas as pd
 from ledger.money import format_minor_column
 from ledger.periods import Period
 from ledger.store import Store
+from reports.close_reports import iso_instants
 
 MANUAL_JOURNAL_COLUMNS = (
     "ref", "status", "business_date", "prepared_by", "prepared_at", "approved_by",
@@ -18,6 +19,8 @@ MANUAL_JOURNAL_COLUMNS = (
     "reverses_ref", "reversal_ref", "entry_id", "source_file", "source_sha256", "line_number",
     "source_row", "account", "currency", "debit", "credit", "memo", "customer_id",
     "purchase_id", "functional_currency", "functional_debit", "functional_credit")
+# When each person acted: stored naive UTC, shown in ISO 8601 with the offset.
+INSTANT_COLUMNS = ("prepared_at", "approved_at", "rejected_at", "reversed_at")
 _JOURNAL_LINES = """
     SELECT j.ref, j.status, j.business_date, j.prepared_by, j.prepared_at, j.approved_by,
            j.approved_at, j.rejected_by, j.rejected_at, j.reason, j.reversed_by, j.reversed_at,
@@ -37,12 +40,14 @@ def _sides(amounts: pd.Series, currencies: list[str]) -> tuple[list[str], list[s
 
 
 def _rows(frame: pd.DataFrame, functional_currency: str) -> list[dict]:
-    """Lines as text; a posted line also in the functional currency (a draft's is blank)."""
+    """Lines as text, times in ISO 8601 with their offset; a posted line also in the
+    functional currency (a draft's is blank)."""
     debits, credits = _sides(frame["amount_minor"].astype("int64"), frame["currency"].tolist())
     posted = frame["functional_minor"].notna()
     functional = frame["functional_minor"].where(posted, 0).astype("int64")
     functional_debits, functional_credits = _sides(functional, [functional_currency] * len(frame))
-    shown = frame.assign(debit=debits, credit=credits,
+    instants = {column: iso_instants(frame[column]) for column in INSTANT_COLUMNS}
+    shown = frame.assign(**instants, debit=debits, credit=credits,
                          functional_currency=functional_currency,
                          functional_debit=pd.Series(functional_debits, index=frame.index).where(
                              posted, ""),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import json
 from dataclasses import replace
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -141,7 +141,10 @@ def test_a_reimport_is_idempotent_and_other_content_under_a_ref_is_a_conflict(
 
 
 def test_the_preparer_cannot_approve_and_a_draft_never_posts(books, policy, tmp_path):
-    import_journals(books, policy, journal_file(tmp_path, RECOGNISE), "alice")
+    import_journals(books, policy, journal_file(tmp_path, RECOGNISE), "alice",
+                    prepared_at=datetime(2026, 2, 1, 9, 30, 15, 481652))
+    assert [(row["prepared_at"], row["approved_at"]) for row in list_journals(books)] == [
+        ("2026-02-01T09:30:15.481652+00:00", "")]
     with pytest.raises(ManualJournalError, match="prepared by alice; another person approves"):
         approve(books, policy, "MJ-1", "alice")
     assert trial_balance_of(books, "2026-01")[(USAGE, "USD")] == ("0.00", "0.00", "-0.67", "-0.67")
@@ -272,11 +275,12 @@ def test_a_draft_holds_the_close_and_the_approved_journal_is_in_the_package(
     # takes the lot's functional value, round(0.67 x 662) - round(0.67 x 562) = 0.67 USD.
     import_journals(january_books, policy, journal_file(tmp_path, [
         *RECOGNISE, f"MJ-J,2026-01-31,{DEFERRED},JPY,100,,earned,B,P-J,",
-        f"MJ-J,2026-01-31,{USAGE},JPY,,100,earned,B,,"]), "alice")
+        f"MJ-J,2026-01-31,{USAGE},JPY,,100,earned,B,,"]), "alice",
+        prepared_at=datetime(2026, 2, 1, 9, 30))
     with pytest.raises(CloseRefusedError, match=r"2026-01 has 2 manual journal\(s\) not "
                        r"approved: MJ-1 \(2026-01-31, prepared by alice\), MJ-J"):
         close(january_books, policy, tmp_path, "2026-01")
-    approve(january_books, policy, "MJ-1", "bob")
+    approve(january_books, policy, "MJ-1", "bob", datetime(2026, 2, 1, 10, 0, 0, 123456))
     approve(january_books, policy, "MJ-J", "bob")
     package = close(january_books, policy, tmp_path, "2026-01").package
     with (package / "manual_journals.csv").open(newline="") as handle:
@@ -292,7 +296,10 @@ def test_a_draft_holds_the_close_and_the_approved_journal_is_in_the_package(
         ("MJ-J", "approved", "alice", "bob", DEFERRED, "JPY", "100", "0", "0.67", "0.00", "P-J",
          "3"),
         ("MJ-J", "approved", "alice", "bob", USAGE, "JPY", "0", "100", "0.00", "0.67", "", "4")]
-    assert all(row["prepared_at"] and row["approved_at"] for row in rows)
+    # Times in ISO 8601 with their offset, as every instant the package writes.
+    assert {(row["prepared_at"], row["approved_at"]) for row in rows[:2]} == {
+        ("2026-02-01T09:30:00+00:00", "2026-02-01T10:00:00.123456+00:00")}
+    assert all(row["approved_at"].endswith("+00:00") for row in rows)
     with (package / "rollforward.csv").open(newline="") as handle:
         usd = next(row for row in csv.DictReader(handle) if row["currency"] == "USD")
     assert (usd["manual_journals"], usd["closing"]) == ("-2.00", "18.33")

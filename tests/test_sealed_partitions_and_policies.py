@@ -35,16 +35,14 @@ from ledger.evidence import verify_evidence
 from ledger.record_chain import (
     batch_contents,
     seal_records,
-    seal_unsealed_partitions_and_policy_versions,
-    seal_unsealed_records,
 )
 from ledger.schema_version import VERSION_TABLE, migration_revisions
 from ledger.store import Store
 from ledger.upgrade import alembic_config, schema_change_connection, upgrade_ledger
 from rules.policy import policy_version_of_text
 from tests.support.cli import creditbooks
-from tests.support.scenario import run_nights, write_scenario
-from tests.support.tamper import forge
+from tests.support.scenario import run_nights, scenario_books_on_the_command_line, write_scenario
+from tests.support.tamper import forge, reseal_record_chain
 
 pytestmark = pytest.mark.slow  # posts nights through the command line
 
@@ -55,11 +53,8 @@ ARCHIVE_CONTROL = "archive partitions = ledger's record"
 
 @pytest.fixture(scope="module")
 def posted_books(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("posted-books")
-    write_scenario(root / "landing")
-    creditbooks("init", cwd=root)
-    creditbooks("nightly", "--from", "2026-01-30", "--to", "2026-02-01", cwd=root)
-    return root
+    return scenario_books_on_the_command_line(tmp_path_factory.mktemp("posted-books"),
+                                              "2026-01-30", "2026-02-01")
 
 
 @pytest.fixture
@@ -110,17 +105,6 @@ def drop_last_row(path: Path) -> str:
     table = pq.read_table(path)
     pq.write_table(table.slice(0, table.num_rows - 1), path)
     return file_sha256(path)
-
-
-def reseal_records(database: Path) -> None:
-    """The record chain sealed again from the (altered) tables, with the project's own
-    functions."""
-    forge(database, "DELETE FROM record_seals")
-    store = Store(f"sqlite:///{database}")
-    with store.transaction() as connection:
-        seal_unsealed_records(connection)
-        seal_unsealed_partitions_and_policy_versions(connection)
-    store.dispose()
 
 
 def test_each_nights_partitions_and_the_policy_version_are_sealed_in_order(books):
@@ -187,7 +171,7 @@ def test_a_partition_short_of_its_batchs_rows_is_named_even_after_a_reseal(books
     forge(database, f"UPDATE archive_partitions SET sha256 = '{new_sha256}', "
                     f"row_count = {accepted - 1} "
                     f"WHERE batch_id = '{SEALED_BATCH}' AND document = 'usage'")
-    reseal_records(database)  # the database alone can no longer tell (the anchors can)
+    reseal_record_chain(database)  # the database alone can no longer tell (the anchors can)
     code, rows = verify(books, "--archive", str(books / "archive"))
     assert code == 1 and failed(rows) == [ARCHIVE_CONTROL]
     assert rows[ARCHIVE_CONTROL]["detail"] == (

@@ -31,8 +31,13 @@ from ledger.store import Store
 from ledger.upgrade import upgrade_ledger
 from tests.support.cli import creditbooks
 from tests.support.nights import post_days
-from tests.support.scenario import NIGHTS, run_nights, write_scenario
-from tests.support.tamper import forge
+from tests.support.scenario import (
+    NIGHTS,
+    run_nights,
+    scenario_books_on_the_command_line,
+    write_scenario,
+)
+from tests.support.tamper import forge, reseal_record_chain
 
 FIXTURES = Path(__file__).parent / "fixtures" / "v0.1.0"
 ANCHORS = "creditbooks-anchors.jsonl"
@@ -68,10 +73,8 @@ def reseal_records(database: Path) -> None:
 
 @pytest.fixture(scope="module")
 def closed_books(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("closed-books")
-    write_scenario(root / "landing")
-    creditbooks("init", cwd=root)
-    creditbooks("nightly", "--from", "2026-01-01", "--to", "2026-02-01", cwd=root)
+    root = scenario_books_on_the_command_line(tmp_path_factory.mktemp("closed-books"),
+                                              "2026-01-01", "2026-02-01")
     creditbooks("close", "--period", "2026-01", cwd=root)
     # An ERP export issues its journals' ids into the ledger (append-only too).
     creditbooks("export", "--period", "2026-01", "--format", "csv", "--out",
@@ -161,7 +164,7 @@ def test_the_reseal_attack_is_named_by_the_closed_period_the_manifest_and_the_an
     # Even with the close's digest put back, the manifest's journal head is not the chain's.
     forge(database, "UPDATE period_events SET journal_digest = '"
           + json.loads(manifest.read_text())["journal_digest"] + "'")
-    reseal_records_only(database)
+    reseal_record_chain(database)
     code, rows = verify(books, "--close-dir", str(books / "close"))
     head = json.loads(manifest.read_text())["chain_head"]
     assert code == 1
@@ -211,15 +214,6 @@ def test_plain_verify_checks_the_default_anchor_file_and_close_directory(books):
         f"anchors: not checked, no {ANCHORS} (the default anchor file): give --anchors FILE")
 
 
-def reseal_records_only(database: Path) -> None:
-    forge(database, "DELETE FROM record_seals")
-    store = Store(f"sqlite:///{database}")
-    with store.transaction() as connection:
-        seal_unsealed_records(connection)
-        seal_unsealed_partitions_and_policy_versions(connection)
-    store.dispose()
-
-
 @pytest.mark.slow  # over a second here: not in make test-fast
 def test_an_edited_period_event_is_named(books):
     database = books / "creditbooks.db"
@@ -227,7 +221,7 @@ def test_an_edited_period_event_is_named(books):
     assert rows["record chain"]["detail"] == (
         "period event id 1 (record seal 38) was altered: it no longer matches the hash sealed "
         "when it was recorded")
-    reseal_records_only(database)  # and re-sealed: the manifest still says who closed it
+    reseal_record_chain(database)  # and re-sealed: the manifest still says who closed it
     code, rows = verify(books, "--close-dir", str(books / "close"))
     closed_by = json.loads((books / "close" / "2026-01" / "v1" / "manifest.json").read_text())[
         "closed_by"]
@@ -256,7 +250,7 @@ def test_deleted_period_events_are_named_and_a_second_close_never_replaces_the_p
     assert sorted(path.name for path in package.parent.iterdir()) == ["v1"]
 
     # With the record seals gone as well, the manifest still names the close.
-    reseal_records_only(database)
+    reseal_record_chain(database)
     code, rows = verify(books, "--close-dir", str(books / "close"))
     assert code == 1
     assert rows["close manifests"]["detail"] == (

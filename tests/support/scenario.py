@@ -80,6 +80,17 @@ def write_scenario(landing, file_format="csv"):
 NIGHTS = [date(2026, 1, 30), date(2026, 1, 31), date(2026, 2, 1)]
 
 
+def scenario_books_on_the_command_line(root, first: str, last: str):
+    """The scenario landed under ROOT, `creditbooks init` run there and then `creditbooks
+    nightly` from first to last (YYYY-MM-DD); ROOT."""
+    from tests.support.cli import creditbooks
+
+    write_scenario(root / "landing")
+    creditbooks("init", cwd=root)
+    creditbooks("nightly", "--from", first, "--to", last, cwd=root)
+    return root
+
+
 def run_nights(store, policy, tmp_path, nights=NIGHTS, **options):
     return [run_night(store, policy, tmp_path / "landing", tmp_path / "archive", night, **options)
             for night in nights]

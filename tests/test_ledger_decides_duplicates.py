@@ -226,10 +226,14 @@ def test_a_night_after_a_missing_day_is_refused_naming_the_day(sqlite_store, pol
     with pytest.raises(NightOrderError) as refusal:
         run_night(sqlite_store, policy, landing, archive, date(2026, 3, 3))
     assert str(refusal.value) == (
-        "business date 2026-03-03 cannot post before 2026-03-02: that day has no nightly "
-        "batch; run the night of 2026-03-02 first (nights post in order)")
-    with pytest.raises(NightOrderError):  # nor before the first night
+        "business date 2026-03-03 cannot post yet: the night before it, 2026-03-02, has no "
+        "nightly batch; run the night of 2026-03-02 first (nights post in order)")
+    with pytest.raises(NightOrderError) as refusal:  # nor before the first night
         run_night(sqlite_store, policy, landing, archive, date(2026, 2, 27))
+    assert str(refusal.value) == (
+        "business date 2026-02-27 is before the ledger's first night 2026-03-01: nights post "
+        "in order from the first, never before it (a period's close counts its days from the "
+        "first night)")
     assert sqlite_store.read_frame("SELECT COUNT(*) AS n FROM batches")["n"][0] == 1
 
 

@@ -200,9 +200,16 @@ def require_previous_night_published(connection: Connection, business_date: date
     previous = business_date - timedelta(days=1)
     batch = batch_for_date(connection, previous)
     if batch is None:
+        first_night = read_frame(connection, "SELECT MIN(business_date) AS first FROM batches"
+                                 )["first"].iloc[0]
+        if str(business_date) < str(first_night)[:10]:
+            raise NightOrderError(
+                f"business date {business_date} is before the ledger's first night "
+                f"{str(first_night)[:10]}: nights post in order from the first, never before "
+                "it (a period's close counts its days from the first night)")
         raise NightOrderError(
-            f"business date {business_date} cannot post before {previous}: that day has no "
-            f"nightly batch; run the night of {previous} first (nights post in order)")
+            f"business date {business_date} cannot post yet: the night before it, {previous}, "
+            f"has no nightly batch; run the night of {previous} first (nights post in order)")
     if batch["status"] == BatchStatus.OPEN:
         raise NightOrderError(
             f"business date {business_date} cannot post before {previous} is published: its "

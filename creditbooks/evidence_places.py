@@ -4,7 +4,8 @@ told: the places the close and the nightly run write to by default.
 The nightly run archives to `--archive`, else $CREDITBOOKS_ARCHIVE, else `./archive`.
 The close writes its packages to `--out`, else $CREDITBOOKS_CLOSE_DIR, else `./close`; every
 publish and close appends an anchor to `--anchors`, else $CREDITBOOKS_ANCHORS, else
-`creditbooks-anchors.jsonl` beside the archive or the close directory (`ledger.anchors`).
+`creditbooks-anchors.jsonl` beside the archive or the close directory, or the prefix
+`creditbooks-anchors` beside an archive on object storage (`ledger.anchors`).
 Plain `verify` checks those defaults when they are there, and says which it checked and
 which it did not find, so a user who types `verify` is not silently given the database's
 checks only. A place the user names (option or environment) is always checked: one that is
@@ -16,7 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from intake.object_storage import path_exists
 from ledger.anchors import anchor_file
+from ledger.storage_urls import object_storage_url
 
 DEFAULT_CLOSE_DIRECTORY = Path("close")
 DEFAULT_ARCHIVE_DIRECTORY = Path("archive")  # where `nightly` and `trace` look too
@@ -45,15 +48,15 @@ def evidence_places(close_dir: Path | None, anchors: Path | None,
                          "default close directory): give --close-dir DIR")
     if anchors is None:
         beside = [close_dir or DEFAULT_CLOSE_DIRECTORY]
-        if archive is not None and ":/" not in str(archive):  # an object store holds none
+        if archive is not None:  # beside an archive on object storage: nightly's prefix
             beside.append(Path(archive))
         candidates = list(dict.fromkeys(anchor_file(None, place) for place in beside))
-        anchors = next((path for path in candidates if path.is_file()), None)
+        anchors = next((path for path in candidates if _anchors_there(path)), None)
         if anchors is not None:
-            notes.append(f"anchors: checked {anchors} (the default anchor file)")
+            notes.append(f"anchors: checked {_shown(anchors)} (the default anchor file)")
         else:
-            notes.append(f"anchors: not checked, no {' or '.join(map(str, candidates))} (the "
-                         "default anchor file): give --anchors FILE")
+            notes.append(f"anchors: not checked, no {' or '.join(map(_shown, candidates))} "
+                         "(the default anchor file): give --anchors FILE")
     if archive is None:
         if DEFAULT_ARCHIVE_DIRECTORY.is_dir():
             archive = DEFAULT_ARCHIVE_DIRECTORY
@@ -62,3 +65,15 @@ def evidence_places(close_dir: Path | None, anchors: Path | None,
             notes.append(f"archive: not checked, no {DEFAULT_ARCHIVE_DIRECTORY}/ here (the "
                          "default archive): give --archive DIR")
     return EvidencePlaces(close_dir, anchors, archive, tuple(notes))
+
+
+def _anchors_there(path: Path) -> bool:
+    """An anchor file on disk, or on object storage a prefix some anchor object is under."""
+    if object_storage_url(path) is None:
+        return path.is_file()
+    return path_exists(path)
+
+
+def _shown(path: Path) -> str:
+    """A place as the user writes it (`s3://bucket/prefix`, not Path's `s3:/bucket/prefix`)."""
+    return object_storage_url(path) or str(path)

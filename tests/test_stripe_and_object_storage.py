@@ -547,6 +547,28 @@ def test_anchors_on_s3_are_new_objects_verify_reads_them_and_trace_reads_the_arc
     store.dispose()
 
 
+def test_plain_verify_finds_the_anchors_nightly_wrote_beside_an_archive_on_s3(
+        tmp_path, s3_bucket, monkeypatch):
+    import s3fs
+
+    from creditbooks.evidence_places import evidence_places
+
+    bucket, _ = s3_bucket
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CREDITBOOKS_ANCHORS", raising=False)
+    archive = Path(f"s3://{bucket}/archive")  # as typer hands it on: s3:/bucket/archive
+    missing = evidence_places(None, None, archive)
+    assert missing.anchors is None
+    assert (f"anchors: not checked, no creditbooks-anchors.jsonl or s3://{bucket}/"
+            "creditbooks-anchors (the default anchor file): give --anchors FILE") in missing.notes
+    s3fs.S3FileSystem().pipe_file(f"{bucket}/creditbooks-anchors/20260303T010000Z-L1-a.json",
+                                  b"{}\n")
+    found = evidence_places(None, None, archive)
+    assert str(found.anchors) == str(Path(f"s3://{bucket}/creditbooks-anchors"))
+    assert (f"anchors: checked s3://{bucket}/creditbooks-anchors (the default anchor file)"
+            in found.notes)
+
+
 def test_an_anchor_object_is_only_ever_created_never_overwritten(tmp_path, s3_bucket):
     bucket, _ = s3_bucket
     anchor = Anchor("L1", "publish 2026-03-01", "2026-03-03T01:00:00+00:00",

@@ -10,6 +10,7 @@ import pandas as pd
 from sqlalchemy import inspect
 
 from intake.classification import ID_COLUMN
+from intake.sources import USAGE_SOURCE_PRESETS
 from ledger.domain import ExpiryDestination
 from ledger.money import format_micro_credits, format_minor
 from ledger.periods import Period
@@ -167,7 +168,18 @@ def _row_id(document: str, raw_row: str) -> str:
         return ""
     column = ID_COLUMN.get(document) or next(
         (name for name in values if str(name).endswith("_id")), "")
-    return str(values.get(column) or "")
+    # A mapped source's row is its own object (a CloudEvent, a Stripe object): its id.
+    for field in (column, *_SOURCE_ID_FIELDS):
+        value = values.get(field)
+        if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value):
+            return str(value)
+    return ""
+
+
+# Where the usage sources' presets and Stripe's objects keep their own id (a path set in
+# the policy instead is not known here).
+_SOURCE_ID_FIELDS = tuple(dict.fromkeys(
+    ["id", *(path for preset in USAGE_SOURCE_PRESETS.values() for path in preset.fields["id"])]))
 
 
 def exceptions(store: Store, business_date: date | None = None) -> list[dict]:
@@ -197,7 +209,15 @@ def exceptions(store: Store, business_date: date | None = None) -> list[dict]:
         "credits": format_micro_credits(int(row.credits_micro)),
         "reason": _UNCOVERED_REASON[row.treatment], "raw_values": "",
     } for row in uncovered.itertuples(index=False)]
-    return sorted(rows, key=lambda row: (row["business_date"], row["kind"], row["source"]))
+    return sorted(rows, key=_in_order)
+
+
+def _in_order(row: dict) -> tuple:
+    """By day, kind, file and row NUMBER ("row 7" before "row 10")."""
+    file_name, separator, number = row["source"].rpartition(" row ")
+    if separator and number.isdigit():
+        return row["business_date"], row["kind"], file_name, int(number)
+    return row["business_date"], row["kind"], row["source"], 0
 
 
 def period_exceptions(store: Store, period: Period) -> list[dict]:

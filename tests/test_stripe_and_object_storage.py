@@ -37,6 +37,7 @@ from ledger.money import parse_amount_minor
 from ledger.store import Store
 from ledger.upgrade import upgrade_ledger
 from reports.controls import archive_matches_ledger
+from reports.subledger import exceptions
 from reports.trace import trace_usage
 from rules.policy import DEFAULT_POLICY_FILE, PolicyError, load_policy, policy_from_document
 from tests.support.landing import write_document
@@ -269,6 +270,8 @@ def test_an_unpaid_invoice_is_refused_naming_its_status_with_every_other_reason(
     store = _stripe_nights(tmp_path, landing, FIRST)
     quarantine = store.read_frame(
         "SELECT row_number, column_name, reason FROM quarantine ORDER BY row_number")
+    assert [row["id"] for row in exceptions(store)] == ["in_open", "in_open_when",
+                                                        "credgr_voided_custom"]
     store.dispose()
     unpaid = ("status: is 'open'; only a paid invoice is a purchase (land it on the day it "
               "is paid)")

@@ -256,6 +256,28 @@ def test_a_boolean_or_a_list_in_a_mapped_field_is_quarantined_naming_the_field(
          bad[2])]
 
 
+def test_exceptions_name_each_mapped_row_by_the_source_s_own_id_in_row_order(
+        sqlite_store, tmp_path):
+    land_purchases(tmp_path)
+    lines = sample_lines("cloudevents")
+    bad = _malformed_lines("cloudevents")
+    late = [json.dumps(_set(_set(_event("cloudevents"), "id", f"LATE-{number}"), "time", "x"))
+            for number in (10, 11)]
+    land_usage(tmp_path, USAGE_DAY, "usage.jsonl", lines + bad + late)
+    changed = json.dumps(_set(json.loads(lines[1]), "data.value", "7"))
+    land_usage(tmp_path, NEXT_DAY, "usage.jsonl", [changed])
+    post_days(sqlite_store, policy_for("cloudevents"), tmp_path, PURCHASE_DAY, NEXT_DAY)
+    listed = [(row["business_date"], row["kind"], row["source"], row["id"])
+              for row in exceptions(sqlite_store) if row["kind"] in ("rejected", "conflict")]
+    assert listed == [
+        ("2026-01-31", "rejected", "usage.jsonl row 7", "BAD-TIME"),
+        ("2026-01-31", "rejected", "usage.jsonl row 8", "NO-CUSTOMER"),
+        ("2026-01-31", "rejected", "usage.jsonl row 9", "NOT-NUMERIC"),
+        ("2026-01-31", "rejected", "usage.jsonl row 10", "LATE-10"),
+        ("2026-01-31", "rejected", "usage.jsonl row 11", "LATE-11"),
+        ("2026-02-01", "conflict", "usage.jsonl row 1", json.loads(lines[1])["id"])]
+
+
 @pytest.mark.parametrize("format_name", FORMATS)
 def test_a_re_sent_event_is_a_duplicate_by_the_sources_own_id(sqlite_store, tmp_path,
                                                                format_name):

@@ -6,6 +6,7 @@ when it shows the refunds."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
 import subprocess
@@ -250,7 +251,12 @@ def test_a_consistently_edited_trial_balance_is_caught_only_by_the_ledger(copy, 
     with engine.connect() as ledger:
         problems = verify_package(copy, ledger=ledger)
     engine.dispose()
-    assert problems == [
+    # The re-hashed manifest is not the one the close recorded, and the figures are not
+    # the journal's.
+    found = hashlib.sha256((copy / "manifest.json").read_bytes()).hexdigest()
+    altered = f"manifest.json: SHA-256 {found} but its close (period event id 1) recorded "
+    assert problems[0].startswith(altered) and problems[0].endswith(": the manifest was altered")
+    assert problems[1:] == [
         "trial_balance.csv row 2 column period_debit: 12.80 but the ledger's journal "
         "(USD Assets:Cash:Clearing) is 11.80",
         "trial_balance.csv row 2 column period_credit: 5.61 but the ledger's journal "
@@ -259,9 +265,8 @@ def test_a_consistently_edited_trial_balance_is_caught_only_by_the_ledger(copy, 
                            "--ledger"], capture_output=True, text=True)
     assert tied.returncode == 1
     assert tied.stderr == (
-        f"creditbooks: error: package {copy} does not tie out: 2 problem(s), the first: "
-        "trial_balance.csv row 2 column period_debit: 12.80 but the ledger's journal "
-        "(USD Assets:Cash:Clearing) is 11.80\n")
+        f"creditbooks: error: package {copy} does not tie out: 3 problem(s), the first: "
+        f"{problems[0]}\n")
 
 
 @pytest.mark.slow  # over a second here: not in make test-fast
@@ -290,7 +295,9 @@ def test_a_manifest_that_differs_from_the_ledger_is_named_by_its_key(copy, march
     assert problems[1].startswith(
         f"manifest.json key chain_head.hash: {manifest['chain_head']['hash']} but the "
         "ledger's chain at seal 5 is ")
-    assert len(problems) == 2  # the figures themselves still tie to the journal
+    assert problems[2].startswith("manifest.json: SHA-256 ") and problems[2].endswith(
+        ": the manifest was altered")
+    assert len(problems) == 3  # the figures themselves still tie to the journal
 
 
 def test_a_package_tied_to_another_ledger_says_so_in_one_line(march_package, tmp_path):

@@ -119,9 +119,26 @@ def test_revenue_listings_and_breakage_by_lot_tie_to_the_income_statement(februa
         f"kpis_by_product.csv currency USD column usage_revenue: sums to 4.16 but {usage}",
         f"kpis_by_meter.csv currency USD column usage_revenue: sums to 4.16 but {usage}",
         "breakage_by_lot.csv currency USD column breakage: sums to 0.17 but "
-        "income_statement.csv's Income:Revenue:Breakage less manual journals is 0.13"]
+        "income_statement.csv's Income:Revenue:Breakage less manual journals is 0.13",
+        # The forgery moved A's rollforward row, not its revenue_by_customer rows.
+        "rollforward_by_customer.csv row 3 column usage_revenue: 4.20 but "
+        "revenue_by_customer's sum for customer A in USD is 4.16"]
     assert ("revenue_by_customer.csv currency USD column revenue: sums to 4.16 but "
             f"{usage}") in verify_on_the_command_line(february)
+
+
+def test_revenue_moved_to_another_customer_is_named_by_the_rollforward_by_customer(february):
+    """Customer A's 0.16 of api revenue shown as customer B's in revenue_by_customer (every
+    copy, the manifest re-hashed): every total is unchanged, so only the tie of each
+    customer's revenue to its rollforward row can tell."""
+    edit(february, "revenue_by_customer", {"customer_id": "A", "meter": "api"},
+         customer_id="B")
+    rehash_manifest(february)
+    assert verify_package(february) == [
+        "rollforward_by_customer.csv row 3 column usage_revenue: 4.16 but "
+        "revenue_by_customer's sum for customer A in USD is 4.00",
+        "revenue_by_customer.csv customer B currency USD column revenue: sums to 0.16 but "
+        "rollforward_by_customer has no row for it"]
 
 
 def test_an_income_account_left_off_the_functional_income_statement_is_named(february):

@@ -450,6 +450,28 @@ def check_revenue_and_kpis(package: Package) -> None:
                                  f"{row[this_period]!r} but revenue_by_customer says {expected}")
 
 
+def check_revenue_by_customer_against_rollforward(package: Package) -> None:
+    """Each customer's usage revenue in a currency: the sum of its revenue_by_customer
+    rows (by product and meter) is its rollforward_by_customer row's usage_revenue. A
+    figure moved between customers keeps every total, but not this."""
+    listed: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    for index, row in enumerate(package.rows("revenue_by_customer")):
+        listed[(row["customer_id"], row["currency"])] += package.figure(
+            "revenue_by_customer", index, "revenue")
+    name = "rollforward_by_customer"
+    in_rollforward = set()
+    for index, row in enumerate(package.rows(name)):
+        key = (row["customer"], row["currency"])
+        in_rollforward.add(key)
+        package.expect(name, index, "usage_revenue", listed.get(key, ZERO),
+                       f"revenue_by_customer's sum for customer {key[0]} in {key[1]}")
+    for customer, currency in sorted(set(listed) - in_rollforward):
+        if listed[(customer, currency)]:
+            package.problems.add(f"revenue_by_customer.csv customer {customer} currency "
+                                 f"{currency} column revenue", f"sums to "
+                                 f"{listed[(customer, currency)]} but {name} has no row for it")
+
+
 def check_other_reports(package: Package) -> None:
     for index, _ in enumerate(package.rows("revenue_from_opening")):
         package.expect("revenue_from_opening", index, "total",
@@ -776,6 +798,8 @@ def check_reports(package: Package) -> None:
     checks = [(f"statements{suffix or ''}", lambda suffix=suffix: statements(suffix))
               for suffix in ("", "_functional") if f"trial_balance{suffix}" in package.reports]
     checks += [("revenue and KPIs", lambda: check_revenue_and_kpis(package)),
+               ("revenue by customer", lambda: check_revenue_by_customer_against_rollforward(
+                   package)),
                ("other reports", lambda: check_other_reports(package)),
                ("revenue from the opening balance", lambda: check_revenue_from_opening(package)),
                ("uncovered usage", lambda: check_uncovered_usage(package)),

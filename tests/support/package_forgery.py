@@ -69,7 +69,7 @@ def _edit_sheet(package: Path, name: str, header: list[str], rows: list[dict], i
             currency = label.removeprefix("Total ")
             for column in cells:
                 cell = cells_of_row[header.index(column)]
-                if cell.value is not None:
+                if cell.value is not None and not isinstance(cell.value, str):  # a label
                     cell.value = sum(_cell_value(row[column]) for row in rows
                                      if row["currency"] == currency)
     workbook.save(workbook_path)

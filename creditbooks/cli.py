@@ -785,7 +785,7 @@ def journal_reverse_command(
     by: ByOption = None,
 ) -> None:
     """Prepare the reversal of an approved journal (every line the other way round) as a
-    draft; another approver's `journal approve` posts it."""
+    draft; an approver other than the reverser posts it with `journal approve`."""
     from creditbooks.actors import resolve_actor
     from creditbooks.journals import reverse
 
@@ -794,7 +794,8 @@ def journal_reverse_command(
                                parse_business_date(on_date),
                                resolve_actor(by, f"reversing journal {ref}"))
     typer.echo(f"reversal {reversal} of journal {ref}, dated {on_date}, prepared as a "
-               f"draft; another approver posts it: `creditbooks journal approve {reversal}`")
+               f"draft; an approver other than its preparer posts it: "
+               f"`creditbooks journal approve {reversal}`")
 
 
 @journal_app.command("list")

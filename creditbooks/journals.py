@@ -15,9 +15,11 @@ report that reads entries by their batch, and is sealed onto the hash chain at o
 waits: approval is refused until it is.
 
 A reversal is a new journal (`REF/reversal`) with every line the other way round, dated
-on the day asked. It posts like any journal, so no one posts it alone: `reverse` (by one of
-the policy's approvers) stores it as a draft prepared by the reverser, and its approval by
-another approver posts it; then the original becomes `reversed`, never edited. A journal
+on the day asked. It posts like any journal, so no one posts it alone: `reverse` stores it
+as a draft prepared by the reverser (anyone may prepare one, as anyone may import a
+journal: with a single approver, the approver must still be able to post a reversal
+someone else prepared), and its approval by one of the policy's approvers, not the
+reverser, posts it; then the original becomes `reversed`, never edited. A journal
 with `reverse_on` (an accrual) is reversed on that date, posted at once: at approval when
 that date's night is already published, otherwise by `reverse_due` when that night
 publishes; that reversal is prepared by "system (reverse_on of REF)" and approved by the
@@ -210,14 +212,12 @@ def reject(store: Store, policy: Policy, ref: str, rejected_by: str, reason: str
 
 def reverse(store: Store, policy: Policy, ref: str, on: date, reversed_by: str,
             reversed_at: datetime | None = None) -> str:
-    """Prepare the reversal of an approved journal, dated `on`, as a draft of the reverser
-    (one of the policy's approvers); another approver's approval posts it. Returns the
-    reversal's ref."""
+    """Prepare the reversal of an approved journal, dated `on`, as a draft of the reverser;
+    an approver who is not the reverser posts it by approving. Returns the reversal's ref."""
     reversed_by = _require_person(reversed_by, "a reversal")
     with store.transaction() as connection:
         record = _record(connection, ref)
         _require_status(record, ManualJournalStatus.APPROVED, "reversed")
-        _require_approver(policy, reversed_by, ref, "reverse")
         if record["reversal_ref"]:
             raise ManualJournalError(f"journal {ref} already has reversal "
                                      f"{record['reversal_ref']} waiting for approval; approve "

@@ -126,6 +126,7 @@ class RestoreOutcome:
     verified: str  # what was checked on the backup before the ledger was touched
     safety_copy: Path | None = None  # the replaced ledger, kept; None when nothing was replaced
     guards_installed: int = 0  # append-only guards installed after restoring (0: older schema)
+    lineage: str = ""  # over a ledger: how the backup's chains compare with the ledger's
 
 
 def backup_ledger(url: str, target: Path) -> LedgerSummary:
@@ -180,8 +181,8 @@ def restore_ledger(url: str, source: Path, replace: bool = False,
         raise BackupError(f"{source} holds no creditbooks ledger; nothing was restored")
     needs_upgrade = _require_restorable(found, source)
     holds_something = _require_replaceable(url, replace)
-    verified = _verify_backup(kind, source, url, policy, needs_upgrade,
-                              over_ledger=holds_something, other_ledger=other_ledger)
+    verified, lineage = _verify_backup(kind, source, url, policy, needs_upgrade,
+                                       over_ledger=holds_something, other_ledger=other_ledger)
     kept = None
     if holds_something:
         kept = Path(safety_copy) if safety_copy else _safety_copy_path(kind, url, source)
@@ -193,7 +194,7 @@ def restore_ledger(url: str, source: Path, replace: bool = False,
     installed = 0 if needs_upgrade else _install_guards(url)  # an upgrade installs its own
     with _engine_at(url) as engine, engine.connect() as connection:
         return RestoreOutcome(ledger_summary(connection), needs_upgrade, verified, kept,
-                              installed)
+                              installed, lineage)
 
 
 def _install_guards(url: str) -> int:
@@ -210,23 +211,24 @@ def _install_guards(url: str) -> int:
 
 def _verify_backup(kind: str, source: Path, url: str, policy: Policy | None,
                    needs_upgrade: bool, over_ledger: bool = False,
-                   other_ledger: bool = False) -> str:
+                   other_ledger: bool = False) -> tuple[str, str]:
     """Verify's checks on the backup restored into a scratch database (its guards installed
     first, as the restore installs them); what was checked. Over a ledger, the backup must
     be that ledger's books (`require_same_books`). A failure is refused before the ledger at
-    `url` is touched."""
+    `url` is touched. Returns (what was checked, how the chains compare ('' over none))."""
     with _scratch_database(kind, source, url) as scratch_url:
         if not needs_upgrade:
             _install_guards(scratch_url)
         failures, checked = _failed_checks(scratch_url, policy, needs_upgrade)
+        lineage = ""
         if over_ledger and not failures:
             from creditbooks.restore_lineage import require_same_books
 
-            checked += require_same_books(scratch_url, url, source, other_ledger)
+            lineage = require_same_books(scratch_url, url, source, other_ledger)
     if failures:
         raise BackupError(f"backup {source} fails verify ({failures[0]}); nothing was "
                           f"restored: {redacted(url)} is as it was")
-    return checked
+    return checked, lineage
 
 
 def _failed_checks(url: str, policy: Policy | None,

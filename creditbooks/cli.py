@@ -498,6 +498,8 @@ def restore(
     except BackupError as error:
         raise CreditbooksFailure(str(error)) from None
     typer.echo(f"verified {from_file} before restoring it: {outcome.verified}")
+    if outcome.lineage:
+        typer.echo(outcome.lineage)
     if outcome.safety_copy is not None:
         typer.echo(f"the ledger replaced is kept in {outcome.safety_copy} (restore it with "
                    "creditbooks restore --from that file --replace)")

@@ -8,7 +8,8 @@ and the record chain are append-only, so every backup of one ledger holds the sa
 at every sequence both have. A backup whose seal differs at a shared sequence is a rewrite
 and is refused, naming the first differing seal. A backup of another ledger (its ledger id
 differs) is refused unless asked for (`--other-ledger`), naming both ids and what the
-replaced ledger holds.
+replaced ledger holds. When one of them has no ledger id (made before ids, v0.1.0),
+differing seals may be a rewrite or another ledger: refused, unless `--other-ledger`.
 """
 
 from __future__ import annotations
@@ -31,13 +32,14 @@ _SEALS = {"journal_seals": "SELECT sequence, chain_hash FROM journal_seals",
 def require_same_books(backup_url: str, ledger_url: str, source: Path,
                        other_ledger: bool) -> str:
     """Refuse the backup at `backup_url` (restored from `source`) over the ledger at
-    `ledger_url` unless it is the same ledger's books; what was checked, to add to the
-    outcome ('' when nothing was compared)."""
+    `ledger_url` unless it is the same ledger's books (or `other_ledger`); one line saying
+    how they compare."""
     with _connected(backup_url) as backup, _connected(ledger_url) as ledger:
         backup_id, ledger_id = _ledger_id(backup), _ledger_id(ledger)
         if backup_id and ledger_id and backup_id != ledger_id:
             if other_ledger:
-                return f"; it is ledger {backup_id}, replacing ledger {ledger_id} (--other-ledger)"
+                return (f"the backup is ledger {backup_id}, replacing ledger {ledger_id} "
+                        "(--other-ledger)")
             raise BackupError(
                 f"backup {source} is ledger {backup_id}, but {redacted(ledger_url)} is ledger "
                 f"{ledger_id}, which holds {_holdings(ledger)}; nothing was restored: give "
@@ -45,13 +47,24 @@ def require_same_books(backup_url: str, ledger_url: str, source: Path,
         compared = []
         for table, chain in SEAL_TABLES.items():
             shared = _first_differing_seal(backup, ledger, table)
+            if isinstance(shared, str) and not (backup_id and ledger_id) and other_ledger:
+                # One of them predates ledger ids (v0.1.0): nothing says they are one ledger.
+                return (f"the backup replaces {redacted(ledger_url)}'s books with other books "
+                        f"(--other-ledger): its {chain} seal {shared}")
+            if isinstance(shared, str) and not (backup_id and ledger_id):
+                raise BackupError(
+                    f"backup {source} is not {redacted(ledger_url)}'s books: its {chain} seal "
+                    f"{shared}; {redacted(ledger_url)} holds {_holdings(ledger)}; nothing was "
+                    "restored: give --other-ledger if the backup is another ledger's (one of "
+                    "them has no ledger id to tell)")
             if isinstance(shared, str):
                 raise BackupError(
                     f"backup {source} is not {redacted(ledger_url)}'s books: its {chain} seal "
                     f"{shared}; the backup is a rewrite of this ledger, nothing was restored "
                     f"(ledger {ledger_id or 'without an id'} is as it was)")
             compared.append(f"{chain} {shared} seals")
-    return f"; the same ledger's books as the one replaced ({', '.join(compared)} alike)"
+    return (f"the backup is the same ledger's books as the one replaced "
+            f"({', '.join(compared)} alike)")
 
 
 def _first_differing_seal(backup: Connection, ledger: Connection, table: str) -> int | str:

@@ -471,7 +471,8 @@ def test_an_older_pg_backup_replaces_a_newer_ledger_whole_and_upgrade_brings_it_
     # In a directory of its own: plain verify in tmp_path must not find the anchors of the
     # ledger this restore replaces (one ledger a file).
     run_night(newer, policy, tmp_path / "landing", tmp_path / "newer" / "archive", FIRST)
-    replaced = restore(newer.url, tmp_path / "old.dump", tmp_path, "--replace").stdout
+    replaced = restore(newer.url, tmp_path / "old.dump", tmp_path, "--replace",
+                       "--other-ledger").stdout  # other books: v0.1.0's, without a ledger id
     assert "the backup is at schema v0.1.0, older than this version's: run creditbooks " \
            "upgrade" in replaced
     assert "nights published: 5, the last 2026-01-05" in replaced

@@ -89,7 +89,8 @@ def test_a_resealed_rewrite_of_the_ledgers_backup_is_refused_an_older_backup_is_
 
     # The honest older backup (a shorter chain, the same seals) still restores.
     restored = restore(store.url, tmp_path / "backup.db", tmp_path)
-    assert "the same ledger's books as the one replaced (journal chain " in restored.stdout
+    assert ("\nthe backup is the same ledger's books as the one replaced (journal chain "
+            in restored.stdout)
     assert "nights published: 1, the last 2026-01-30" in restored.stdout
     store.dispose()
 
@@ -122,8 +123,8 @@ def test_another_ledgers_backup_replaces_a_ledger_only_with_other_ledger(policy,
     assert head_of(store) == before
 
     allowed = restore(store.url, theirs / "backup.db", tmp_path, "--other-ledger")
-    assert f"it is ledger {theirs_id}, replacing ledger {ours_id} (--other-ledger)" \
-        in allowed.stdout
+    assert (f"\nthe backup is ledger {theirs_id}, replacing ledger {ours_id} "
+            "(--other-ledger)\n") in allowed.stdout
     assert ledger_id(tmp_path / "ours" / "ledger.db") == theirs_id
     store.dispose()
 

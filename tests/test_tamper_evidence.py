@@ -59,8 +59,9 @@ def reseal_records(database: Path) -> None:
     """The record chain sealed again from the (altered) tables, with the project's own
     function, after the close's recorded digest is made to match the altered journal."""
     from ledger.digest import journal_digest
+    from ledger.guards import install_sqlite_guards
 
-    forge(database, "DELETE FROM record_seals")
+    forge(database, "DELETE FROM record_seals", put_guards_back=False)
     store = Store(f"sqlite:///{database}")
     with store.transaction() as connection:
         digest, _ = journal_digest(connection, "2026-01")
@@ -68,6 +69,7 @@ def reseal_records(database: Path) -> None:
                                 "WHERE period = '2026-01'"), {"digest": digest})
         seal_unsealed_records(connection)
         seal_unsealed_partitions_and_policy_versions(connection)
+        install_sqlite_guards(connection)  # put back, as a forger hiding the edit would
     store.dispose()
 
 
@@ -437,7 +439,7 @@ def test_a_close_stopped_after_its_lock_puts_its_package_in_place_when_run_again
     assert sorted(path.name for path in (tmp_path / "close" / "2026-01").iterdir()) == ["v1"]
     with sqlite_store.engine.connect() as connection:
         checks = verify_evidence(connection, tmp_path / "close")
-    assert [check.passed for check in checks] == [True] * 4, checks
+    assert [check.passed for check in checks] == [True] * 5, checks  # and the guards
 
 
 @pytest.mark.slow  # over a second here: not in make test-fast
@@ -460,8 +462,8 @@ def test_a_reopened_and_closed_again_period_verifies_with_both_packages(sqlite_s
     assert events == ["close 2026-01 v1", "reopen 2026-01", "close 2026-01 v2"]
     with sqlite_store.engine.connect() as connection:
         checks = verify_evidence(connection, tmp_path / "close", anchors)
-    assert [check.passed for check in checks] == [True] * 5, checks
-    assert checks[3].detail.startswith("2 manifests")
+    assert [check.passed for check in checks] == [True] * 6, checks  # and the guards
+    assert checks[4].detail.startswith("2 manifests")  # after the guards' check
 
 
 @pytest.mark.slow  # over a second here: not in make test-fast

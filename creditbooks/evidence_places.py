@@ -40,12 +40,8 @@ def evidence_places(close_dir: Path | None, anchors: Path | None,
     archive)."""
     notes = []
     if close_dir is None:
-        if DEFAULT_CLOSE_DIRECTORY.is_dir():
-            close_dir = DEFAULT_CLOSE_DIRECTORY
-            notes.append(f"close packages: checked {close_dir}/ (the default close directory)")
-        else:
-            notes.append(f"close packages: not checked, no {DEFAULT_CLOSE_DIRECTORY}/ here (the "
-                         "default close directory): give --close-dir DIR")
+        close_dir = _default_directory(DEFAULT_CLOSE_DIRECTORY, "close packages",
+                                       "default close directory", "--close-dir", notes)
     if anchors is None:
         beside = [close_dir or DEFAULT_CLOSE_DIRECTORY]
         if archive is not None:  # beside an archive on object storage: nightly's prefix
@@ -58,13 +54,20 @@ def evidence_places(close_dir: Path | None, anchors: Path | None,
             notes.append(f"anchors: not checked, no {' or '.join(map(_shown, candidates))} "
                          "(the default anchor file): give --anchors FILE")
     if archive is None:
-        if DEFAULT_ARCHIVE_DIRECTORY.is_dir():
-            archive = DEFAULT_ARCHIVE_DIRECTORY
-            notes.append(f"archive: checked {archive}/ (the default archive)")
-        else:
-            notes.append(f"archive: not checked, no {DEFAULT_ARCHIVE_DIRECTORY}/ here (the "
-                         "default archive): give --archive DIR")
+        archive = _default_directory(DEFAULT_ARCHIVE_DIRECTORY, "archive", "default archive",
+                                     "--archive", notes)
     return EvidencePlaces(close_dir, anchors, archive, tuple(notes))
+
+
+def _default_directory(default: Path, what: str, called: str, option: str,
+                       notes: list[str]) -> Path | None:
+    """The default directory when it exists here, with a note saying whether it was checked
+    (a user who typed plain `verify` learns what it did not look at)."""
+    if default.is_dir():
+        notes.append(f"{what}: checked {default}/ (the {called})")
+        return default
+    notes.append(f"{what}: not checked, no {default}/ here (the {called}): give {option} DIR")
+    return None
 
 
 def _anchors_there(path: Path) -> bool:

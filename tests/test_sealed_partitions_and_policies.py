@@ -17,7 +17,6 @@ with the SQLite file drops the append-only triggers first.
 
 from __future__ import annotations
 
-import json
 import shutil
 import sqlite3
 from pathlib import Path
@@ -40,7 +39,7 @@ from ledger.schema_version import VERSION_TABLE, migration_revisions
 from ledger.store import Store
 from ledger.upgrade import alembic_config, schema_change_connection, upgrade_ledger
 from rules.policy import policy_version_of_text
-from tests.support.cli import creditbooks
+from tests.support.cli import creditbooks, verify_rows
 from tests.support.scenario import run_nights, scenario_books_on_the_command_line, write_scenario
 from tests.support.tamper import forge, reseal_record_chain
 
@@ -64,13 +63,6 @@ def books(posted_books, tmp_path) -> Path:
     # ledger and the archive alone show (the anchors catch a re-seal: test_tamper_evidence).
     (tmp_path / "books" / "creditbooks-anchors.jsonl").rename(tmp_path / "anchors.jsonl")
     return tmp_path / "books"
-
-
-def verify(books: Path, *options: str) -> tuple[int, dict[str, dict]]:
-    """verify's exit code and its rows by control (its name before any parenthesis)."""
-    completed = creditbooks("verify", "--format", "json", *options, cwd=books, check=False)
-    return completed.returncode, {row["control"].split(" (")[0]: row
-                                  for row in json.loads(completed.stdout)}
 
 
 def failed(rows: dict[str, dict]) -> list[str]:
@@ -118,7 +110,7 @@ def test_each_nights_partitions_and_the_policy_version_are_sealed_in_order(books
         ("partition", "nightly-2026-01-31/usage"),
         ("batch", "nightly-2026-02-01"),
         ("partition", "nightly-2026-02-01/usage")]
-    code, rows = verify(books, "--archive", str(books / "archive"))
+    code, rows = verify_rows(books, "--archive", str(books / "archive"))
     assert code == 0, rows
     assert rows["record chain"]["detail"].startswith("8 records; head 8 ")
 
@@ -129,7 +121,7 @@ def test_a_partition_rewritten_with_its_recorded_sha256_is_named_by_its_name(boo
     new_sha256 = drop_last_row(books / "archive" / relative)
     forge(database, f"UPDATE archive_partitions SET sha256 = '{new_sha256}' "
                     f"WHERE batch_id = '{SEALED_BATCH}' AND document = 'usage'")
-    code, rows = verify(books, "--archive", str(books / "archive"))
+    code, rows = verify_rows(books, "--archive", str(books / "archive"))
     assert code == 1
     assert rows["record chain"]["detail"] == (
         f"archive partition {relative} (batch {SEALED_BATCH}, usage; record seal 6) was "
@@ -145,7 +137,7 @@ def test_a_partition_rewritten_with_its_recorded_sha256_is_named_by_its_name(boo
 
     forge(database, f"DELETE FROM archive_partitions WHERE batch_id = '{SEALED_BATCH}' "
                     "AND document = 'usage'")
-    code, rows = verify(books)
+    code, rows = verify_rows(books)
     assert code == 1
     assert rows["record chain"]["detail"] == (
         f"archive partition (batch {SEALED_BATCH}, usage; record seal 6) is missing from "
@@ -155,7 +147,7 @@ def test_a_partition_rewritten_with_its_recorded_sha256_is_named_by_its_name(boo
 def test_a_partition_altered_on_disk_alone_is_named_by_verify_archive(books):
     relative, _, _ = usage_partition(books)
     drop_last_row(books / "archive" / relative)
-    code, rows = verify(books, "--archive", str(books / "archive"))
+    code, rows = verify_rows(books, "--archive", str(books / "archive"))
     assert code == 1 and failed(rows) == [ARCHIVE_CONTROL]
     assert rows[ARCHIVE_CONTROL]["detail"] == (
         f"1 of 4 partitions differ; first: archive partition {books / 'archive' / relative} "
@@ -172,7 +164,7 @@ def test_a_partition_short_of_its_batchs_rows_is_named_even_after_a_reseal(books
                     f"row_count = {accepted - 1} "
                     f"WHERE batch_id = '{SEALED_BATCH}' AND document = 'usage'")
     reseal_record_chain(database)  # the database alone can no longer tell (the anchors can)
-    code, rows = verify(books, "--archive", str(books / "archive"))
+    code, rows = verify_rows(books, "--archive", str(books / "archive"))
     assert code == 1 and failed(rows) == [ARCHIVE_CONTROL]
     assert rows[ARCHIVE_CONTROL]["detail"] == (
         f"1 of 4 partitions differ; first: archive partition {books / 'archive' / relative} "
@@ -200,14 +192,14 @@ def test_a_policy_version_removed_put_back_or_added_behind_the_ledger_is_named(b
                              "first_used_at FROM policy_versions")
     version, policy_text = kept[:2]
     forge(database, "DELETE FROM policy_versions")
-    code, rows = verify(books)
+    code, rows = verify_rows(books)
     assert code == 1 and failed(rows) == ["record chain"]
     assert rows["record chain"]["detail"] == (
         f"policy version {version} (record seal 1) is missing from policy_versions")
 
     # Put back with the same text (it still hashes to its version), first used by another.
     forge_rows(database, KEEP_POLICY, (*kept[:2], "cfo", *kept[3:]))
-    code, rows = verify(books)
+    code, rows = verify_rows(books)
     assert code == 1 and failed(rows) == ["record chain"]
     assert rows["record chain"]["detail"] == (
         f"policy version {version} (record seal 1) was altered: its text, or who first used "
@@ -219,7 +211,7 @@ def test_a_policy_version_removed_put_back_or_added_behind_the_ledger_is_named(b
     assert other_version != version
     forge(database, "DELETE FROM policy_versions")
     forge_rows(database, KEEP_POLICY, kept, (other_version, other_text, *kept[2:]))
-    code, rows = verify(books)
+    code, rows = verify_rows(books)
     assert code == 1 and failed(rows) == ["record chain"]
     assert rows["record chain"]["detail"] == f"policy version {other_version} was never sealed"
 

@@ -29,7 +29,7 @@ from ledger.record_chain import (
 from ledger.schema import Retention, table_names
 from ledger.store import Store
 from ledger.upgrade import upgrade_ledger
-from tests.support.cli import creditbooks
+from tests.support.cli import creditbooks, verify_rows
 from tests.support.nights import post_days
 from tests.support.scenario import (
     NIGHTS,
@@ -90,18 +90,10 @@ def books(closed_books, tmp_path) -> Path:
     return tmp_path / "books"
 
 
-def verify(books: Path, *options: str) -> tuple[int, dict[str, dict]]:
-    """verify's exit code and its rows by control (first word of the control's name)."""
-    completed = creditbooks("verify", "--format", "json", *options, cwd=books, check=False)
-    rows = json.loads(completed.stdout)
-    return completed.returncode, {row["control"].split(" (")[0].split(" in ")[0]: row
-                                  for row in rows}
-
-
 def failed_verify_after(books: Path, statement: str) -> dict[str, dict]:
     """verify's rows once `statement` has forged the books' ledger; verify must fail."""
     forge(books / "creditbooks.db", statement)
-    code, rows = verify(books)
+    code, rows = verify_rows(books)
     assert code == 1
     return rows
 
@@ -128,7 +120,7 @@ def test_an_untouched_ledger_verifies_against_its_manifest_and_every_anchor(book
     assert anchors[-1]["entries_sealed"] == head.sequence
     manifest = json.loads((books / "close" / "2026-01" / "v1" / "manifest.json").read_text())
     assert manifest["anchor"]["record_chain"]["sequence"] == 37  # before its own lock
-    code, rows = verify(books, *everything(books))
+    code, rows = verify_rows(books, *everything(books))
     assert code == 0, rows
     assert rows["anchors"]["detail"] == "33 anchors, each at the recomputed chains' links"
     assert rows["close manifests"]["passed"] and rows["period events"]["passed"]
@@ -144,7 +136,7 @@ def test_the_reseal_attack_is_named_by_the_closed_period_the_manifest_and_the_an
     said = creditbooks("close", "--period", "2026-01", cwd=books)
     assert said.stdout.strip() == "2026-01 is already closed (version 1); nothing changed"
 
-    code, rows = verify(books)
+    code, rows = verify_rows(books)
     assert code == 1 and rows["journal hash chain"]["passed"]  # re-sealed: it holds
     assert rows["period events"]["detail"].startswith(
         "period 2026-01 is closed (version 1, event id 1) with journal digest ")
@@ -154,12 +146,12 @@ def test_the_reseal_attack_is_named_by_the_closed_period_the_manifest_and_the_an
     # The forger goes on: the close's digest made to match, the record chain re-sealed.
     reseal_records(database)
     assert database_checks_failing(database) == []  # the database alone can no longer tell
-    code, rows = verify(books, "--close-dir", str(books / "close"))
+    code, rows = verify_rows(books, "--close-dir", str(books / "close"))
     manifest = books / "close" / "2026-01" / "v1" / "manifest.json"
     assert code == 1
     assert rows["close manifests"]["detail"].startswith(
         f"close manifest {manifest} says journal_digest ")
-    code, rows = verify(books, "--anchors", str(books / ANCHORS))
+    code, rows = verify_rows(books, "--anchors", str(books / ANCHORS))
     assert code == 1
     assert rows["anchors"]["detail"].startswith("anchor line 1 (publish 2026-01-01 at ")
     assert rows["anchors"]["detail"].endswith("was rewritten and re-sealed")
@@ -167,7 +159,7 @@ def test_the_reseal_attack_is_named_by_the_closed_period_the_manifest_and_the_an
     forge(database, "UPDATE period_events SET journal_digest = '"
           + json.loads(manifest.read_text())["journal_digest"] + "'")
     reseal_record_chain(database)
-    code, rows = verify(books, "--close-dir", str(books / "close"))
+    code, rows = verify_rows(books, "--close-dir", str(books / "close"))
     head = json.loads(manifest.read_text())["chain_head"]
     assert code == 1
     assert rows["close manifests"]["detail"].startswith(
@@ -198,7 +190,7 @@ def test_plain_verify_checks_the_default_anchor_file_and_close_directory(books):
     reseal_records(database)
     assert database_checks_failing(database) == []
     shutil.rmtree(books / "close")  # only the anchor file can tell now
-    code, rows = verify(books)  # no options
+    code, rows = verify_rows(books)  # no options
     assert code == 1
     assert [name for name, row in rows.items() if not row["passed"]] == ["anchors"]
     assert rows["anchors"]["control"] == f"anchors in {ANCHORS}"
@@ -210,7 +202,7 @@ def test_plain_verify_checks_the_default_anchor_file_and_close_directory(books):
         "give --close-dir DIR",
         f"anchors: checked {ANCHORS} (the default anchor file)"]
     (books / ANCHORS).rename(books / "elsewhere.jsonl")
-    code, rows = verify(books)
+    code, rows = verify_rows(books)
     assert code == 0 and "anchors" not in rows
     assert creditbooks("verify", cwd=books).stdout.splitlines()[1] == (
         f"anchors: not checked, no {ANCHORS} (the default anchor file): give --anchors FILE")
@@ -224,7 +216,7 @@ def test_an_edited_period_event_is_named(books):
         "period event id 1 (record seal 38) was altered: it no longer matches the hash sealed "
         "when it was recorded")
     reseal_record_chain(database)  # and re-sealed: the manifest still says who closed it
-    code, rows = verify(books, "--close-dir", str(books / "close"))
+    code, rows = verify_rows(books, "--close-dir", str(books / "close"))
     closed_by = json.loads((books / "close" / "2026-01" / "v1" / "manifest.json").read_text())[
         "closed_by"]
     assert code == 1 and closed_by != "cfo"
@@ -253,7 +245,7 @@ def test_deleted_period_events_are_named_and_a_second_close_never_replaces_the_p
 
     # With the record seals gone as well, the manifest still names the close.
     reseal_record_chain(database)
-    code, rows = verify(books, "--close-dir", str(books / "close"))
+    code, rows = verify_rows(books, "--close-dir", str(books / "close"))
     assert code == 1
     assert rows["close manifests"]["detail"] == (
         f"close manifest {package / 'manifest.json'} the ledger records no close of 2026-01 "
@@ -509,7 +501,7 @@ def test_a_rewritten_policy_text_is_named_by_its_version(books):
     connection = sqlite3.connect(books / "creditbooks.db")
     (version,) = connection.execute("SELECT version FROM policy_versions").fetchone()
     connection.close()
-    code, rows = verify(books)
+    code, rows = verify_rows(books)
     assert code == 1
     assert not rows["kept policy texts = their versions"]["passed"]
     assert rows["kept policy texts = their versions"]["detail"].startswith(
@@ -522,7 +514,7 @@ def test_anchors_of_another_ledger_id_are_named_not_skipped(books):
     # The forger gives the ledger a new id and appends one anchor of it: the file's other
     # lines, written under the old id, must not be skipped.
     forge(books / "creditbooks.db", "UPDATE ledger_identity SET ledger_id = 'feedfacecafe'")
-    code, rows = verify(books, "--anchors", str(books / ANCHORS))
+    code, rows = verify_rows(books, "--anchors", str(books / ANCHORS))
     assert code == 1
     detail = rows["anchors"]["detail"]
     assert detail.startswith("anchor line 1 (publish 2026-01-01 at ")
@@ -534,14 +526,14 @@ def test_anchors_of_another_ledger_id_are_named_not_skipped(books):
 def test_a_package_moved_or_given_an_extra_file_is_named(books):
     package = books / "close" / "2026-01" / "v1"
     (package / "trial_balance_restated.csv").write_text("account,amount\n")
-    code, rows = verify(books, "--close-dir", str(books / "close"))
+    code, rows = verify_rows(books, "--close-dir", str(books / "close"))
     assert code == 1
     assert rows["close manifests"]["detail"] == (
         f"close manifest {package / 'manifest.json'} lists no file "
         "trial_balance_restated.csv, which is in the package: it was added")
     (package / "trial_balance_restated.csv").unlink()
     moved = package.rename(package.parent / "v7")
-    code, rows = verify(books, "--close-dir", str(books / "close"))
+    code, rows = verify_rows(books, "--close-dir", str(books / "close"))
     assert code == 1
     assert rows["close manifests"]["detail"] == (
         f"close manifest {moved / 'manifest.json'} is of 2026-01 version 1, but it is in "

@@ -16,7 +16,7 @@ from ledger.chain import chain_head
 from ledger.domain import RecordKind
 from ledger.record_chain import partition_contents, record_chain_head, seal_records
 from ledger.store import Store
-from tests.support.cli import creditbooks
+from tests.support.cli import creditbooks, verify_rows
 from tests.support.scenario import scenario_books_on_the_command_line
 from tests.support.tamper import forge
 
@@ -35,12 +35,6 @@ def three_nights(tmp_path_factory) -> Path:
 def books(three_nights, tmp_path) -> Path:
     shutil.copytree(three_nights, tmp_path / "books")
     return tmp_path / "books"
-
-
-def verify(books: Path, *options: str) -> tuple[int, dict[str, dict]]:
-    completed = creditbooks("verify", "--format", "json", *options, cwd=books, check=False)
-    return completed.returncode, {row["control"].split(" (")[0].split(" in ")[0]: row
-                                  for row in json.loads(completed.stdout)}
 
 
 def append_forged_partition(books: Path) -> tuple[int, int, int]:
@@ -68,7 +62,7 @@ def append_forged_partition(books: Path) -> tuple[int, int, int]:
 
 def test_a_partition_sealed_after_the_last_anchor_is_named_by_anchors_and_its_place(books):
     sequence, first_batch, next_batch = append_forged_partition(books)
-    code, rows = verify(books, "--archive", "archive")
+    code, rows = verify_rows(books, "--archive", "archive")
     assert code == 1
     assert rows["anchors"]["detail"].startswith(
         f"record seals {sequence}..{sequence} are after the last anchor (line 3, publish "
@@ -81,7 +75,7 @@ def test_a_partition_sealed_after_the_last_anchor_is_named_by_anchors_and_its_pl
 
 
 def test_a_truncated_anchor_file_is_named(books):
-    code, rows = verify(books)
+    code, rows = verify_rows(books)
     assert code == 0, rows
     store = Store(f"sqlite:///{books / 'creditbooks.db'}")
     with store.engine.connect() as connection:
@@ -90,7 +84,7 @@ def test_a_truncated_anchor_file_is_named(books):
     first = (books / ANCHORS).read_text().splitlines()[0]
     (books / ANCHORS).write_text(first + "\n")
     anchored = json.loads(first)["journal_chain"]["sequence"]
-    code, rows = verify(books)
+    code, rows = verify_rows(books)
     assert code == 1
     assert rows["anchors"]["detail"].startswith(
         f"journal seals {anchored + 1}..{head} are after the last anchor (line 1, publish "
@@ -100,11 +94,11 @@ def test_a_truncated_anchor_file_is_named(books):
 def test_plain_verify_checks_the_default_archive_or_says_it_did_not(books):
     said = creditbooks("verify", cwd=books).stdout.splitlines()
     assert said[2] == f"archive: checked {Path('archive')}/ (the default archive)"
-    code, rows = verify(books)
+    code, rows = verify_rows(books)
     assert code == 0 and rows[ARCHIVE_CONTROL]["passed"]
     (books / "archive" / "usage" / "business_date=2026-01-31").rename(
         books / "archive" / "moved")
-    code, rows = verify(books)
+    code, rows = verify_rows(books)
     assert code == 1 and not rows[ARCHIVE_CONTROL]["passed"]
     shutil.rmtree(books / "archive")
     said = creditbooks("verify", cwd=books).stdout.splitlines()
@@ -122,7 +116,7 @@ RECOGNISE = ["MJ-1,2026-01-31,Liabilities:DeferredRevenue:Credits,USD,2.00,,earn
 
 def last_anchor_is_the_ledger_head(books: Path) -> str:
     """The last anchor's event, once verify has passed and that anchor holds both heads."""
-    code, rows = verify(books)
+    code, rows = verify_rows(books)
     assert code == 0, [row["detail"] for row in rows.values() if not row["passed"]]
     last = json.loads((books / ANCHORS).read_text().splitlines()[-1])
     store = Store(f"sqlite:///{books / 'creditbooks.db'}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -20,3 +21,11 @@ def creditbooks(*arguments, cwd, check=True):
     if check and completed.returncode != 0:
         raise AssertionError(f"exit {completed.returncode}: {completed.stderr}")
     return completed
+
+
+def verify_rows(books: Path, *options: str) -> tuple[int, dict[str, dict]]:
+    """`creditbooks verify`'s exit code and its rows by control, run in `books`: a control
+    keyed by its name before any parenthesis or " in " (the place it checked)."""
+    completed = creditbooks("verify", "--format", "json", *options, cwd=books, check=False)
+    return completed.returncode, {row["control"].split(" (")[0].split(" in ")[0]: row
+                                  for row in json.loads(completed.stdout)}

@@ -230,9 +230,14 @@ def _backup_sqlite(url: str, shown: str, now: datetime) -> Path:
     if not database or database == ":memory:":
         raise LedgerSchemaError("an in-memory SQLite database has no ledger to upgrade")
     source = Path(database)
-    target = source.with_name(f"{source.name}.backup-{shown}-{now:%Y%m%dT%H%M%SZ}")
-    if target.exists():
-        raise LedgerSchemaError(f"backup {target} already exists; it is not overwritten")
+    stem = f"{source.name}.backup-{shown}-{now:%Y%m%dT%H%M%SZ}"
+    # A backup that exists is never overwritten: an upgrade run again within the same
+    # second (after a refused one) takes the next free name.
+    candidates = (source.with_name(stem if number == 1 else f"{stem}-{number}")
+                  for number in range(1, 1000))
+    target = next((candidate for candidate in candidates if not candidate.exists()), None)
+    if target is None:
+        raise LedgerSchemaError(f"999 backups named {stem} exist already; none is overwritten")
     # The upgrade's connection holds the write lock (and SQLite will not copy through a
     # connection that holds it): a second one reads the ledger exactly as the upgrade
     # found it, since nobody else can write until the upgrade ends.

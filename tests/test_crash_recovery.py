@@ -34,9 +34,11 @@ pytestmark = pytest.mark.slow  # kills real processes at every stage
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 # Times of writing, and names that carry the ledger's own identity (each ledger has its
-# own; the bytes of a partition are still compared, by their SHA-256).
+# own; the bytes of a partition are still compared, by their SHA-256). A close's manifest
+# SHA-256 too: the manifest holds the close's time and ledger id (its reports are compared
+# file by file below).
 VOLATILE_COLUMNS = {"id", "recorded_at", "started_at", "created_at", "first_used_at", "ledger_id",
-                    "relative_path"}
+                    "relative_path", "manifest_sha256"}
 TABLES = [table.__tablename__ for table in ALL_TABLES]
 CLOSE_REPORTS = ["trial_balance.csv", "rollforward.json", "reconciliations.csv",
                  "balance_sheet.json", "income_statement.csv", "completeness.csv"]

@@ -29,7 +29,7 @@ def _die() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _after(module, name: str, when: Callable[..., bool] = lambda *_: True) -> None:
+def _after(module, name: str, when: Callable[..., bool] = lambda *_, **__: True) -> None:
     """Kill right after `module.name` did its work (when `when` says so)."""
     original = getattr(module, name)
 

@@ -14,12 +14,13 @@ differing seals may be a rewrite or another ledger: refused, unless `--other-led
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Connection, create_engine, inspect, text
-from sqlalchemy.pool import NullPool
+from sqlalchemy import Connection, inspect, text
 
-from creditbooks.backup import BackupError
+from creditbooks.backup import BackupError, _engine_at
 from ledger.domain import BatchStatus, PeriodAction
 from ledger.store import redacted
 
@@ -108,16 +109,8 @@ def _holdings(connection: Connection) -> str:
             + (f" ({', '.join(closed)})" if closed else ""))
 
 
-class _connected:
+@contextmanager
+def _connected(url: str) -> Iterator[Connection]:
     """A connection to `url`, its engine disposed after."""
-
-    def __init__(self, url: str) -> None:
-        self.engine = create_engine(url, poolclass=NullPool)
-
-    def __enter__(self) -> Connection:
-        self.connection = self.engine.connect()
-        return self.connection
-
-    def __exit__(self, *exception) -> None:
-        self.connection.close()
-        self.engine.dispose()
+    with _engine_at(url) as engine, engine.connect() as connection:
+        yield connection
